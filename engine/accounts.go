@@ -1,0 +1,359 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Sealer encrypts credentials at rest (Shopify tokens, webhook secrets).
+type Sealer interface {
+	Seal(plain string) ([]byte, error)
+	Open(sealed []byte) (string, error)
+}
+
+// ShopInput connects a company to a shop: the built-in sandbox, or a real
+// shop by domain or base URL with its access token and webhook secret.
+type ShopInput struct {
+	Sandbox       bool
+	Domain        string
+	AccessToken   Secret
+	WebhookSecret Secret
+}
+
+// CreateCompany stores a company, connected to a shop when shop is given.
+func (e *Engine) CreateCompany(ctx context.Context, name string, shop *ShopInput) (*Company, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil, Invalid(FieldError{Attribute: "name", Code: "blank", Message: "can't be blank"})
+	}
+	if len(name) > maxNameLen {
+		return nil, Invalid(FieldError{Attribute: "name", Code: "too_long", Message: "is too long"})
+	}
+	c := &Company{Name: name, CreatedAt: e.now()}
+	if shop != nil {
+		s, err := e.sealShop(shop)
+		if err != nil {
+			return nil, err
+		}
+		c.Shop = s
+	}
+	err := e.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if c.ID, err = tx.NextID(SeqCompany); err != nil {
+			return err
+		}
+		return tx.PutCompany(c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (e *Engine) sealShop(in *ShopInput) (*Shop, error) {
+	s := &Shop{Sandbox: in.Sandbox, Domain: strings.TrimSpace(in.Domain)}
+	if s.Domain == "" {
+		return nil, Invalid(FieldError{Attribute: "shop", Code: "blank", Message: "needs a shop domain or URL"})
+	}
+	if in.AccessToken != "" || in.WebhookSecret != "" {
+		if e.sealer == nil {
+			return nil, Errorf(CodeOperationStorageFailed, "no sealer configured for shop credentials")
+		}
+		var err error
+		if s.AccessToken, err = e.sealer.Seal(in.AccessToken.Reveal()); err != nil {
+			return nil, err
+		}
+		if s.WebhookSecret, err = e.sealer.Seal(in.WebhookSecret.Reveal()); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Company reads a company.
+func (e *Engine) Company(id uint64) (*Company, error) {
+	var c *Company
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		c, err = tx.Company(id)
+		return err
+	})
+	if err == nil && c == nil {
+		err = NotFound("company %d not found", id)
+	}
+	return c, err
+}
+
+// Companies lists every company.
+func (e *Engine) Companies() ([]*Company, error) {
+	var cs []*Company
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		cs, err = tx.Companies()
+		return err
+	})
+	return cs, err
+}
+
+// keyPrefix starts every API key, so that a leaked key is recognisable.
+const keyPrefix = "eo_"
+
+// CreateAPIKey makes a key for a company and returns it with its plain value,
+// which is shown once: only its SHA-256 is stored. A key is 256 random bits,
+// so a fast hash is as safe as a password hash and keeps authentication
+// cheap on every request.
+func (e *Engine) CreateAPIKey(ctx context.Context, companyID uint64, name string, scopes []Scope) (*APIKey, Secret, error) {
+	if len(scopes) == 0 {
+		return nil, "", Invalid(FieldError{Attribute: "scopes", Code: "blank", Message: "can't be blank"})
+	}
+	for _, s := range scopes {
+		if s != ScopeRead && s != ScopeWrite {
+			return nil, "", Invalid(FieldError{Attribute: "scopes", Code: "invalid", Message: "must be read and/or write"})
+		}
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, "", err
+	}
+	plain := keyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	sum := sha256.Sum256([]byte(plain))
+	k := &APIKey{CompanyID: companyID, Name: strings.TrimSpace(name), Prefix: plain[:10], Hash: sum[:],
+		Scopes: scopes, CreatedAt: e.now()}
+	err := e.store.Update(ctx, func(tx Tx) error {
+		c, err := tx.Company(companyID)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return NotFound("company %d not found", companyID)
+		}
+		if k.ID, err = tx.NextID(SeqAPIKey); err != nil {
+			return err
+		}
+		return tx.PutAPIKey(k)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return k, Secret(plain), nil
+}
+
+// RevokeAPIKey revokes a key at once.
+func (e *Engine) RevokeAPIKey(ctx context.Context, id uint64) (*APIKey, error) {
+	var k *APIKey
+	err := e.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if k, err = tx.APIKey(id); err != nil {
+			return err
+		}
+		if k == nil {
+			return NotFound("API key %d not found", id)
+		}
+		if k.RevokedAt == nil {
+			t := e.now()
+			k.RevokedAt = &t
+		}
+		return tx.PutAPIKey(k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.keys.forget(k.Hash)
+	return k, nil
+}
+
+// APIKeys lists the keys of a company (0: every company).
+func (e *Engine) APIKeys(companyID uint64) ([]*APIKey, error) {
+	var ks []*APIKey
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		ks, err = tx.APIKeys(companyID)
+		return err
+	})
+	return ks, err
+}
+
+// Authenticate finds the live key with this plain value; an unknown or
+// revoked key is Unauthorized. Keys are cached in memory, and their last use
+// is recorded in memory and written out in batches (FlushKeyUse).
+func (e *Engine) Authenticate(plain string) (*APIKey, error) {
+	sum := sha256.Sum256([]byte(plain))
+	k, ok := e.keys.get(sum[:])
+	if !ok {
+		err := e.store.View(func(tx Tx) error {
+			var err error
+			k, err = tx.APIKeyByHash(sum[:])
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.keys.put(sum[:], k)
+	}
+	if k == nil || k.RevokedAt != nil {
+		return nil, Unauthorized("unknown or revoked API key")
+	}
+	e.keys.used(k.ID, e.now())
+	return k, nil
+}
+
+// FlushKeyUse writes the last-use times gathered since the last flush in one
+// commit.
+func (e *Engine) FlushKeyUse(ctx context.Context) error {
+	used := e.keys.takeUsed()
+	if len(used) == 0 {
+		return nil
+	}
+	return e.store.Update(ctx, func(tx Tx) error {
+		for id, t := range used {
+			k, err := tx.APIKey(id)
+			if err != nil {
+				return err
+			}
+			if k == nil {
+				continue
+			}
+			t := t
+			k.LastUsed = &t
+			if err := tx.PutAPIKey(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// keyCache holds looked-up keys (nil for unknown hashes, bounded) and
+// last-use times not yet written.
+type keyCache struct {
+	mu    sync.Mutex
+	byKey map[string]*APIKey
+	use   map[uint64]time.Time
+}
+
+const keyCacheMax = 10000
+
+func (c *keyCache) get(hash []byte) (*APIKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.byKey[string(hash)]
+	return k, ok
+}
+
+func (c *keyCache) put(hash []byte, k *APIKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byKey == nil || len(c.byKey) >= keyCacheMax {
+		c.byKey = map[string]*APIKey{}
+	}
+	c.byKey[string(hash)] = k
+}
+
+func (c *keyCache) forget(hash []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byKey, string(hash))
+}
+
+func (c *keyCache) used(id uint64, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.use == nil {
+		c.use = map[uint64]time.Time{}
+	}
+	c.use[id] = t
+}
+
+func (c *keyCache) takeUsed() map[uint64]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.use
+	c.use = nil
+	return u
+}
+
+// MinPasswordLen is the shortest staff password accepted.
+const MinPasswordLen = 12
+
+// CreateUser adds a staff user; the password is stored as a bcrypt hash.
+func (e *Engine) CreateUser(ctx context.Context, email string, role Role, password Secret) (*User, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if _, err := mail.ParseAddress(email); err != nil || !strings.Contains(email, "@") {
+		return nil, Invalid(FieldError{Attribute: "email", Code: "invalid", Message: "is not an email address"})
+	}
+	if role != RoleAdmin && role != RoleViewer {
+		return nil, Invalid(FieldError{Attribute: "role", Code: "invalid", Message: "must be admin or viewer"})
+	}
+	if len(password.Reveal()) < MinPasswordLen {
+		return nil, Invalid(FieldError{Attribute: "password", Code: "too_short", Message: "must have at least 12 characters"})
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password.Reveal()), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{Email: email, Role: role, PasswordHash: hash, CreatedAt: e.now()}
+	err = e.store.Update(ctx, func(tx Tx) error {
+		old, err := tx.UserByEmail(email)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			return Invalid(FieldError{Attribute: "email", Code: "taken", Message: "is already taken"})
+		}
+		if u.ID, err = tx.NextID(SeqUser); err != nil {
+			return err
+		}
+		return tx.PutUser(u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// SignIn checks a staff user's password.
+func (e *Engine) SignIn(email string, password Secret) (*User, error) {
+	var u *User
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		u, err = tx.UserByEmail(strings.ToLower(strings.TrimSpace(email)))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		// Spend the same time as a real check, so that timing does not
+		// tell which emails exist.
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password.Reveal()))
+		return nil, Unauthorized("wrong email or password")
+	}
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password.Reveal())) != nil {
+		return nil, Unauthorized("wrong email or password")
+	}
+	return u, nil
+}
+
+// dummyHash is made on first use: bcrypt at start-up would slow every start.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a real password"), bcrypt.DefaultCost)
+	return h
+})
+
+// RandomSecret returns n random bytes as URL-safe text, for generated
+// passwords and webhook secrets.
+func RandomSecret(n int) (Secret, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return Secret(base64.RawURLEncoding.EncodeToString(b)), nil
+}

@@ -1,0 +1,266 @@
+package engine
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Company is the tenant. It is either not connected to Shopify (Shop nil) or
+// connected to exactly one shop.
+type Company struct {
+	ID        uint64    `json:"id"`
+	Name      string    `json:"name"`
+	Shop      *Shop     `json:"shop,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Shopify reports whether the company mirrors its events into a shop.
+func (c *Company) Shopify() bool { return c != nil && c.Shop != nil }
+
+// Shop is a company's connection to a Shopify store.
+type Shop struct {
+	// Sandbox is true for a shop of the built-in sandbox.
+	Sandbox bool `json:"sandbox"`
+	// Domain is the shop's myshopify domain or the base URL of its Admin API.
+	Domain string `json:"domain"`
+	// Revoked is set when the app was uninstalled or the token refused.
+	Revoked bool `json:"revoked,omitempty"`
+	// Setup remembers the one-time shop set-up (fulfillment service and its
+	// location, publication, webhooks) once done.
+	Setup *ShopSetup `json:"setup,omitempty"`
+	// AccessToken and WebhookSecret are sealed (encrypted at rest by the
+	// store's Sealer); they are opened only to call the shop or check a
+	// webhook signature.
+	AccessToken   []byte `json:"access_token,omitempty"`
+	WebhookSecret []byte `json:"webhook_secret,omitempty"`
+}
+
+// ShopSetup is what catalog's first run created in the shop.
+type ShopSetup struct {
+	FulfillmentServiceID string `json:"fulfillment_service_id"`
+	LocationID           string `json:"location_id"`
+	PublicationID        string `json:"publication_id"`
+	Webhooks             bool   `json:"webhooks"`
+}
+
+// Secret is a credential in memory. It never reaches a log line (LogValue) or
+// fmt output (String); use Reveal where the plain value is needed.
+type Secret string
+
+// LogValue keeps secrets out of every slog line.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// String keeps secrets out of fmt output.
+func (Secret) String() string { return "[redacted]" }
+
+// Reveal returns the plain value.
+func (s Secret) Reveal() string { return string(s) }
+
+// Scope of an API key.
+type Scope string
+
+const (
+	ScopeRead  Scope = "read"
+	ScopeWrite Scope = "write"
+)
+
+// APIKey belongs to one company. Only a hash of the key is stored.
+type APIKey struct {
+	ID        uint64     `json:"id"`
+	CompanyID uint64     `json:"company_id"`
+	Name      string     `json:"name"`
+	Prefix    string     `json:"prefix"` // first characters, to recognise a key in lists
+	Hash      []byte     `json:"hash"`   // SHA-256 of the whole key
+	Scopes    []Scope    `json:"scopes"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	LastUsed  *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Can reports whether the key holds scope s.
+func (k *APIKey) Can(s Scope) bool {
+	for _, have := range k.Scopes {
+		if have == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Role of a staff user.
+type Role string
+
+const (
+	RoleAdmin  Role = "admin"
+	RoleViewer Role = "viewer"
+)
+
+// User is a staff member who signs in to the dashboard.
+type User struct {
+	ID           uint64    `json:"id"`
+	Email        string    `json:"email"`
+	Role         Role      `json:"role"`
+	PasswordHash []byte    `json:"password_hash"` // bcrypt
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Venue is where events happen; its zone drives recurrence and local times.
+type Venue struct {
+	ID        uint64    `json:"id"`
+	CompanyID uint64    `json:"company_id"`
+	Name      string    `json:"name"`
+	TimeZone  string    `json:"time_zone"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// TicketType is reusable across events.
+type TicketType struct {
+	ID        uint64    `json:"id"`
+	CompanyID uint64    `json:"company_id"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// EventType is "date" (one occurrence) or "recurring" (a template).
+type EventType string
+
+const (
+	EventDate      EventType = "date"
+	EventRecurring EventType = "recurring"
+)
+
+// Money is an amount in the currency's minor unit (ISO 4217).
+type Money struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+// RegistrationType is one way to register for an event: a ticket type at a
+// price, with an optional quantity limit.
+type RegistrationType struct {
+	ID           uint64 `json:"id"`
+	Name         string `json:"name"`
+	TicketTypeID uint64 `json:"ticket_type_id"`
+	Price        Money  `json:"price"`
+	Quantity     *int   `json:"quantity"` // nil: no per-type limit
+}
+
+// Event is a date event or a recurring template; occurrences are date events
+// with ParentID set.
+type Event struct {
+	ID                uint64             `json:"id"`
+	CompanyID         uint64             `json:"company_id"`
+	Type              EventType          `json:"type"`
+	ParentID          uint64             `json:"parent_event_id,omitempty"`
+	Name              string             `json:"name"`
+	Slug              string             `json:"slug"`
+	VenueID           uint64             `json:"venue_id"`
+	StartsAt          time.Time          `json:"starts_at"`
+	EndsAt            time.Time          `json:"ends_at"`
+	PublishedAt       *time.Time         `json:"published_at,omitempty"`
+	Capacity          *int               `json:"capacity"` // nil: no shared limit
+	RegistrationTypes []RegistrationType `json:"registration_types"`
+	SplitProducts     bool               `json:"split_products"`
+	Recurrence        *Recurrence        `json:"recurrence,omitempty"`
+	// Deleted marks an event whose delete operation has been accepted; it is
+	// gone from the API but its operations stay readable.
+	Deleted   bool      `json:"deleted,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// QueueID is the event whose queue this event's operations share: a recurring
+// event and its occurrences run in the parent's order (DESIGN §4.1).
+func (e *Event) QueueID() uint64 {
+	if e.ParentID != 0 {
+		return e.ParentID
+	}
+	return e.ID
+}
+
+// OrderStatus of an order.
+type OrderStatus string
+
+const (
+	OrderPaid     OrderStatus = "paid"
+	OrderRefunded OrderStatus = "refunded"
+)
+
+// Order is a minimal sale record.
+type Order struct {
+	ID                 uint64      `json:"id"`
+	CompanyID          uint64      `json:"company_id"`
+	EventID            uint64      `json:"event_id"`
+	RegistrationTypeID uint64      `json:"registration_type_id"`
+	Quantity           int         `json:"quantity"`
+	Amount             Money       `json:"amount"`
+	Status             OrderStatus `json:"status"`
+	ShopifyOrderID     string      `json:"shopify_order_id,omitempty"`
+	CreatedAt          time.Time   `json:"created_at"`
+	RefundedAt         *time.Time  `json:"refunded_at,omitempty"`
+}
+
+// Product is a sellable product of our own, written by the tickets phase:
+// what catalog mirrors into the shop (one per event or occurrence, or one per
+// registration type with split products).
+type Product struct {
+	Key              string    `json:"key"`      // stable identity: "e{event}" or "e{event}-r{regtype}"
+	EventID          uint64    `json:"event_id"` // the date event (occurrence) it sells
+	Title            string    `json:"title"`
+	Handle           string    `json:"handle"`
+	Variants         []Variant `json:"variants"`
+	ShopifyProductID string    `json:"shopify_product_id,omitempty"`
+}
+
+// Variant is one registration type of a product.
+type Variant struct {
+	RegistrationTypeID uint64 `json:"registration_type_id"`
+	Title              string `json:"title"`
+	Price              Money  `json:"price"`
+	// Available is what is left to sell (DESIGN §2); nil when unlimited.
+	Available        *int   `json:"available"`
+	ShopifyVariantID string `json:"shopify_variant_id,omitempty"`
+	InventoryItemID  string `json:"inventory_item_id,omitempty"`
+}
+
+// TicketStructure is the tickets phase's record for one date event: per
+// registration type, its limit and what is sold, and the products to mirror.
+type TicketStructure struct {
+	EventID   uint64        `json:"event_id"`
+	Capacity  *int          `json:"capacity"`
+	Types     []TicketLimit `json:"types"`
+	Products  []Product     `json:"products"`
+	UpdatedBy uint64        `json:"updated_by_phase"` // phase id that wrote it
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// TicketLimit is one registration type in one occurrence.
+type TicketLimit struct {
+	RegistrationTypeID uint64 `json:"registration_type_id"`
+	Quantity           *int   `json:"quantity"`
+	Sold               int    `json:"sold"`
+	Available          *int   `json:"available"`
+}
+
+// Available is what is left to sell of a registration type:
+// min(quantity − sold of that type, capacity − sold of all types), either
+// term absent when its limit is absent; never negative.
+func Available(quantity *int, soldType int, capacity *int, soldAll int) *int {
+	var out *int
+	if quantity != nil {
+		v := *quantity - soldType
+		out = &v
+	}
+	if capacity != nil {
+		v := *capacity - soldAll
+		if out == nil || v < *out {
+			out = &v
+		}
+	}
+	if out != nil && *out < 0 {
+		z := 0
+		out = &z
+	}
+	return out
+}

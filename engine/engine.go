@@ -1,0 +1,204 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Config wires an Engine. Store is required; everything else has a default.
+type Config struct {
+	Store Store
+	// Workers bounds how many operations run at once (default 64).
+	Workers int
+	// Work maps a phase name to its work; the local phases (recurrence,
+	// tickets) are registered by New unless given here.
+	Work map[string]Work
+	// Refund does a refund operation's work (default: LocalRefund).
+	Refund RefundWork
+	// Retry governs transient failures of phase work.
+	Retry RetryPolicy
+	// Clock and Jitter are injected so that tests are exact.
+	Clock  func() time.Time
+	Jitter func() float64 // in [0,1)
+	Logger *slog.Logger
+	// Sealer encrypts shop credentials at rest.
+	Sealer Sealer
+}
+
+// RetryPolicy: attempt n (1-based) that fails transiently waits
+// min(Base*2^(n-1), Max) scaled by a jitter in [0.5,1.5), up to Attempts
+// attempts in all; then the phase fails with the last error's code.
+type RetryPolicy struct {
+	Base     time.Duration
+	Max      time.Duration
+	Attempts int
+}
+
+// DefaultRetry suits a remote shop: eight attempts over about half a minute.
+var DefaultRetry = RetryPolicy{Base: 200 * time.Millisecond, Max: 8 * time.Second, Attempts: 8}
+
+// Engine runs operations. Every transition is committed before it is
+// published; operations of one queue (an event and its occurrences) run
+// strictly in creation order; different queues run concurrently on a bounded
+// pool of workers.
+type Engine struct {
+	store  Store
+	sealer Sealer
+	keys   keyCache
+	broker *Broker
+	work   map[string]Work
+	refund RefundWork
+	retry  RetryPolicy
+	now    func() time.Time
+	jitter func() float64
+	log    *slog.Logger
+
+	workers int
+	sched   *scheduler
+
+	// claimMu orders a worker claiming an operation against a cancel
+	// writing it directly, so that one goroutine at a time writes it.
+	claimMu  sync.Mutex
+	inflight map[uint64]*liveOp
+	queues   queueLocks
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	ctx     context.Context // cancelled by Stop's hard deadline
+	cancel  context.CancelFunc
+	soft    chan struct{} // closed when Stop begins: take no new operations
+	wg      sync.WaitGroup
+}
+
+// New builds an engine; call Start to run it.
+func New(cfg Config) *Engine {
+	e := &Engine{
+		store:    cfg.Store,
+		sealer:   cfg.Sealer,
+		broker:   newBroker(),
+		work:     map[string]Work{},
+		refund:   cfg.Refund,
+		retry:    cfg.Retry,
+		now:      cfg.Clock,
+		jitter:   cfg.Jitter,
+		log:      cfg.Logger,
+		workers:  cfg.Workers,
+		inflight: map[uint64]*liveOp{},
+		soft:     make(chan struct{}),
+	}
+	if e.workers <= 0 {
+		e.workers = 64
+	}
+	if e.retry.Attempts <= 0 {
+		e.retry = DefaultRetry
+	}
+	if e.now == nil {
+		e.now = func() time.Time { return time.Now().UTC() }
+	}
+	if e.jitter == nil {
+		e.jitter = rand.Float64
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.refund == nil {
+		e.refund = LocalRefund{}
+	}
+	e.work[PhaseRecurrence] = RecurrenceWork{}
+	e.work[PhaseTickets] = TicketsWork{}
+	for name, w := range cfg.Work {
+		e.work[name] = w
+	}
+	e.sched = newScheduler()
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e
+}
+
+// Broker returns the engine's broker, for subscribers.
+func (e *Engine) Broker() *Broker { return e.broker }
+
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.store }
+
+// Now is the engine's clock.
+func (e *Engine) Now() time.Time { return e.now() }
+
+// Start recovers the operations that were pending or running when the store
+// was last closed, in creation order, and starts the workers.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return errors.New("engine already started")
+	}
+	e.started = true
+	e.mu.Unlock()
+
+	var active []*Operation
+	if err := e.store.View(func(tx Tx) error {
+		var err error
+		active, err = tx.ActiveOperations()
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, op := range active {
+		e.sched.enqueue(op.QueueID, op.ID)
+	}
+	if len(active) > 0 {
+		e.log.Info("resuming operations", "count", len(active))
+	}
+	for i := 0; i < e.workers; i++ {
+		e.wg.Add(1)
+		go e.worker()
+	}
+	return nil
+}
+
+// Stop stops taking operations, lets running phases reach a safe point, and
+// after timeout cancels the rest; whatever did not finish resumes at the next
+// Start. Stop is safe to call more than once.
+func (e *Engine) Stop(timeout time.Duration) {
+	e.mu.Lock()
+	if e.stopped {
+		e.mu.Unlock()
+		return
+	}
+	e.stopped = true
+	close(e.soft)
+	e.mu.Unlock()
+	e.sched.close()
+
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		e.log.Warn("engine stop: deadline passed, cancelling running phases", "timeout", timeout)
+		e.cancel()
+		<-done
+	}
+	e.cancel()
+}
+
+// Running reports whether the engine is started and not stopped.
+func (e *Engine) Running() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.started && !e.stopped
+}
+
+// stopping reports whether Stop has begun.
+func (e *Engine) stopping() bool {
+	select {
+	case <-e.soft:
+		return true
+	default:
+		return false
+	}
+}

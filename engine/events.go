@@ -1,0 +1,481 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+const maxNameLen = 200
+
+// CreateEvent validates and stores a new event and starts its save
+// operation, in one commit.
+func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInput) (*Event, *Operation, error) {
+	var ev *Event
+	var op *Operation
+	err := e.store.Update(ctx, func(tx Tx) error {
+		c, err := tx.Company(companyID)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return NotFound("company %d not found", companyID)
+		}
+		now := e.now()
+		ev = &Event{CompanyID: companyID, CreatedAt: now, UpdatedAt: now, RegistrationTypes: []RegistrationType{}}
+		if err := applyEventInput(tx, ev, in, true, nil); err != nil {
+			return err
+		}
+		if ev.ID, err = tx.NextID(SeqEvent); err != nil {
+			return err
+		}
+		if err := assignRegTypeIDs(tx, ev); err != nil {
+			return err
+		}
+		if ev.Slug == "" {
+			ev.Slug = Slugify(ev.Name)
+		}
+		if err := tx.PutEvent(ev); err != nil {
+			return err
+		}
+		op, err = newOperation(tx, ActionSave, ev, c, now, false)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	e.launch(op)
+	return ev, op, nil
+}
+
+// UpdateEvent applies a PATCH and starts a save operation, in one commit.
+func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in EventInput) (*Event, *Operation, error) {
+	queue, err := e.eventQueue(companyID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock := e.queues.lock(queue)
+	defer unlock()
+	var ev *Event
+	var op *Operation
+	err = e.store.Update(ctx, func(tx Tx) error {
+		c, cur, err := liveEvent(tx, companyID, id)
+		if err != nil {
+			return err
+		}
+		sold, err := soldCounts(tx, cur)
+		if err != nil {
+			return err
+		}
+		ev = cur
+		if err := applyEventInput(tx, ev, in, false, sold); err != nil {
+			return err
+		}
+		if err := assignRegTypeIDs(tx, ev); err != nil {
+			return err
+		}
+		ev.UpdatedAt = e.now()
+		if err := tx.PutEvent(ev); err != nil {
+			return err
+		}
+		op, err = newOperation(tx, ActionSave, ev, c, ev.UpdatedAt, false)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	e.launch(op)
+	return ev, op, nil
+}
+
+// DeleteEvent removes an event from the API at once and starts its delete
+// operation. An event with paid orders is a conflict: refund first.
+func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	queue, err := e.eventQueue(companyID, id)
+	if err != nil {
+		return nil, err
+	}
+	unlock := e.queues.lock(queue)
+	defer unlock()
+	var op *Operation
+	err = e.store.Update(ctx, func(tx Tx) error {
+		c, ev, err := liveEvent(tx, companyID, id)
+		if err != nil {
+			return err
+		}
+		paid, err := hasPaidOrders(tx, ev)
+		if err != nil {
+			return err
+		}
+		if paid {
+			return Conflict("event %d has paid orders and is not deletable: refund it first", id)
+		}
+		ev.Deleted = true
+		ev.UpdatedAt = e.now()
+		if err := tx.PutEvent(ev); err != nil {
+			return err
+		}
+		op, err = newOperation(tx, ActionDelete, ev, c, ev.UpdatedAt, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.launch(op)
+	return op, nil
+}
+
+// RefundEvent starts a refund operation over the event's paid orders.
+func (e *Engine) RefundEvent(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	queue, err := e.eventQueue(companyID, id)
+	if err != nil {
+		return nil, err
+	}
+	unlock := e.queues.lock(queue)
+	defer unlock()
+	var op *Operation
+	err = e.store.Update(ctx, func(tx Tx) error {
+		c, ev, err := liveEvent(tx, companyID, id)
+		if err != nil {
+			return err
+		}
+		op, err = newOperation(tx, ActionRefund, ev, c, e.now(), false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.launch(op)
+	return op, nil
+}
+
+// Event reads a live event of a company.
+func (e *Engine) Event(companyID, id uint64) (*Event, error) {
+	var ev *Event
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		_, ev, err = liveEvent(tx, companyID, id)
+		return err
+	})
+	return ev, err
+}
+
+// EventDeletable reports whether the event has no paid orders.
+func (e *Engine) EventDeletable(ev *Event) (bool, error) {
+	var paid bool
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		paid, err = hasPaidOrders(tx, ev)
+		return err
+	})
+	return !paid, err
+}
+
+// eventQueue finds the queue of an event that may still be live, or a 404.
+func (e *Engine) eventQueue(companyID, id uint64) (uint64, error) {
+	ev, err := e.Event(companyID, id)
+	if err != nil {
+		return 0, err
+	}
+	return ev.QueueID(), nil
+}
+
+// liveEvent loads an event of the company that is not deleted, and the
+// company, or a 404.
+func liveEvent(tx Tx, companyID, id uint64) (*Company, *Event, error) {
+	ev, err := tx.Event(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ev == nil || ev.Deleted || (companyID != 0 && ev.CompanyID != companyID) {
+		return nil, nil, NotFound("event %d not found", id)
+	}
+	c, err := tx.Company(ev.CompanyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c == nil {
+		return nil, nil, NotFound("event %d not found", id)
+	}
+	return c, ev, nil
+}
+
+// soldCounts is, per registration type, the paid quantity of the event; for
+// a recurring event the largest over its occurrences (a limit applies per
+// occurrence). The key 0 holds the total over all types.
+func soldCounts(tx Tx, ev *Event) (map[uint64]int, error) {
+	events := []*Event{ev}
+	if ev.Type == EventRecurring {
+		children, err := tx.ChildEvents(ev.ID)
+		if err != nil {
+			return nil, err
+		}
+		events = children
+	}
+	out := map[uint64]int{}
+	for _, x := range events {
+		orders, err := tx.Orders(x.ID)
+		if err != nil {
+			return nil, err
+		}
+		per := map[uint64]int{}
+		for _, o := range orders {
+			if o.Status == OrderPaid {
+				per[o.RegistrationTypeID] += o.Quantity
+				per[0] += o.Quantity
+			}
+		}
+		for k, v := range per {
+			out[k] = max(out[k], v)
+		}
+	}
+	return out, nil
+}
+
+func hasPaidOrders(tx Tx, ev *Event) (bool, error) {
+	orders, err := eventOrders(tx, ev.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range orders {
+		if o.Status == OrderPaid {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// applyEventInput validates in against ev and applies it. On create every
+// required attribute must be present; sold holds what is sold already (nil
+// on create), which capacity and quantities may not go below.
+func applyEventInput(tx Tx, ev *Event, in EventInput, create bool, sold map[uint64]int) error {
+	var errs []FieldError
+	bad := func(attr, code, msg string) {
+		errs = append(errs, FieldError{Attribute: attr, Code: code, Message: msg})
+	}
+
+	if in.Name != nil || create {
+		switch {
+		case in.Name == nil || strings.TrimSpace(*in.Name) == "":
+			bad("name", "blank", "can't be blank")
+		case len(*in.Name) > maxNameLen:
+			bad("name", "too_long", fmt.Sprintf("is too long (maximum is %d characters)", maxNameLen))
+		default:
+			ev.Name = strings.TrimSpace(*in.Name)
+		}
+	}
+	if in.Slug != nil {
+		s := Slugify(*in.Slug)
+		if s == "" {
+			bad("slug", "invalid", "must contain letters or digits")
+		}
+		ev.Slug = s
+	}
+	if in.Type != nil || create {
+		switch {
+		case in.Type == nil:
+			bad("type", "blank", "can't be blank")
+		case *in.Type != EventDate && *in.Type != EventRecurring:
+			bad("type", "invalid", "must be date or recurring")
+		case !create && *in.Type != ev.Type:
+			bad("type", "invalid", "cannot change once created")
+		default:
+			ev.Type = *in.Type
+		}
+	}
+	if in.VenueID != nil || create {
+		if in.VenueID == nil || *in.VenueID == 0 {
+			bad("venue_id", "blank", "can't be blank")
+		} else if v, err := tx.Venue(*in.VenueID); err != nil {
+			return err
+		} else if v == nil || v.CompanyID != ev.CompanyID {
+			bad("venue_id", "invalid", "is not a venue of this company")
+		} else {
+			ev.VenueID = v.ID
+		}
+	}
+	if in.StartsAt != nil {
+		ev.StartsAt = in.StartsAt.UTC()
+	} else if create {
+		bad("starts_at", "blank", "can't be blank")
+	}
+	if in.EndsAt != nil {
+		ev.EndsAt = in.EndsAt.UTC()
+	} else if create {
+		bad("ends_at", "blank", "can't be blank")
+	}
+	if !ev.StartsAt.IsZero() && !ev.EndsAt.IsZero() && !ev.EndsAt.After(ev.StartsAt) {
+		bad("ends_at", "invalid", "must be after starts_at")
+	}
+	if in.PublishedAt.Set {
+		if in.PublishedAt.Value == nil {
+			ev.PublishedAt = nil
+		} else {
+			t := in.PublishedAt.Value.UTC()
+			ev.PublishedAt = &t
+		}
+	}
+	if in.Capacity.Set {
+		switch c := in.Capacity.Value; {
+		case c == nil:
+			ev.Capacity = nil
+		case *c < 0:
+			bad("capacity", "out_of_range", "must be greater than or equal to 0")
+		case *c < sold[0]:
+			bad("capacity", "out_of_range", fmt.Sprintf("cannot be lower than what is already sold (%d)", sold[0]))
+		default:
+			v := *c
+			ev.Capacity = &v
+		}
+	}
+	if in.SplitProducts != nil {
+		ev.SplitProducts = *in.SplitProducts
+	}
+	if in.Recurrence.Set {
+		if in.Recurrence.Value == nil {
+			ev.Recurrence = nil
+		} else {
+			r := *in.Recurrence.Value
+			ev.Recurrence = &r
+		}
+	}
+	if ev.Type == EventRecurring {
+		if ev.Recurrence == nil {
+			bad("recurrence", "blank", "is required for a recurring event")
+		} else if err := ev.Recurrence.Validate(); err != nil {
+			if fe, ok := err.(*Error); ok {
+				errs = append(errs, fe.Fields...)
+			} else {
+				bad("recurrence", "invalid", err.Error())
+			}
+		}
+	} else if ev.Type == EventDate && ev.Recurrence != nil {
+		bad("recurrence", "invalid", "is only allowed on a recurring event")
+	}
+	if in.RegistrationTypes != nil {
+		rts, fieldErrs, err := registrationTypes(tx, ev, *in.RegistrationTypes, sold)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, fieldErrs...)
+		ev.RegistrationTypes = rts
+	}
+	if len(errs) > 0 {
+		return Invalid(errs...)
+	}
+	return nil
+}
+
+func registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput, sold map[uint64]int) ([]RegistrationType, []FieldError, error) {
+	var errs []FieldError
+	existing := map[uint64]bool{}
+	for _, rt := range ev.RegistrationTypes {
+		existing[rt.ID] = true
+	}
+	out := make([]RegistrationType, 0, len(in))
+	kept := map[uint64]bool{}
+	for i, r := range in {
+		attr := func(name string) string { return fmt.Sprintf("registration_types[%d].%s", i, name) }
+		bad := func(name, code, msg string) {
+			errs = append(errs, FieldError{Attribute: attr(name), Code: code, Message: msg})
+		}
+		rt := RegistrationType{Name: strings.TrimSpace(r.Name), TicketTypeID: r.TicketTypeID}
+		if r.ID != nil {
+			if !existing[*r.ID] || kept[*r.ID] {
+				bad("id", "invalid", "is not a registration type of this event")
+			}
+			rt.ID = *r.ID
+			kept[*r.ID] = true
+		}
+		switch {
+		case rt.Name == "":
+			bad("name", "blank", "can't be blank")
+		case len(rt.Name) > maxNameLen:
+			bad("name", "too_long", fmt.Sprintf("is too long (maximum is %d characters)", maxNameLen))
+		}
+		if r.TicketTypeID == 0 {
+			bad("ticket_type_id", "blank", "can't be blank")
+		} else if tt, err := tx.TicketType(r.TicketTypeID); err != nil {
+			return nil, nil, err
+		} else if tt == nil || tt.CompanyID != ev.CompanyID {
+			bad("ticket_type_id", "invalid", "is not a ticket type of this company")
+		}
+		switch {
+		case r.Price.Amount == nil:
+			bad("price.amount", "blank", "can't be blank")
+		case *r.Price.Amount < 0:
+			bad("price.amount", "out_of_range", "must be greater than or equal to 0")
+		default:
+			rt.Price.Amount = *r.Price.Amount
+		}
+		if _, ok := CurrencyDigits(r.Price.Currency); !ok {
+			bad("price.currency", "invalid", "is not a supported ISO 4217 currency code")
+		}
+		rt.Price.Currency = r.Price.Currency
+		if r.Quantity != nil {
+			q := *r.Quantity
+			switch {
+			case q < 0:
+				bad("quantity", "out_of_range", "must be greater than or equal to 0")
+			case rt.ID != 0 && q < sold[rt.ID]:
+				bad("quantity", "out_of_range", fmt.Sprintf("cannot be lower than what is already sold (%d)", sold[rt.ID]))
+			}
+			rt.Quantity = &q
+		}
+		out = append(out, rt)
+	}
+	for _, rt := range ev.RegistrationTypes {
+		if !kept[rt.ID] && sold[rt.ID] > 0 {
+			errs = append(errs, FieldError{Attribute: "registration_types", Code: "invalid",
+				Message: fmt.Sprintf("cannot remove registration type %d: it has paid orders", rt.ID)})
+		}
+	}
+	return out, errs, nil
+}
+
+func assignRegTypeIDs(tx Tx, ev *Event) error {
+	for i := range ev.RegistrationTypes {
+		if ev.RegistrationTypes[i].ID != 0 {
+			continue
+		}
+		id, err := tx.NextID(SeqRegType)
+		if err != nil {
+			return err
+		}
+		ev.RegistrationTypes[i].ID = id
+	}
+	return nil
+}
+
+// Slugify lower-cases s and joins its words with hyphens.
+func Slugify(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		} else {
+			dash = true
+		}
+	}
+	return b.String()
+}
+
+// eventLocation is the venue's zone, UTC when unknown.
+func eventLocation(tx Tx, ev *Event) (*time.Location, error) {
+	v, err := tx.Venue(ev.VenueID)
+	if err != nil || v == nil {
+		return time.UTC, err
+	}
+	loc, err := time.LoadLocation(v.TimeZone)
+	if err != nil {
+		return time.UTC, nil
+	}
+	return loc, nil
+}

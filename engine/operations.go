@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// queueLocks serialise the creation of operations per queue, so that the
+// order of ids in a queue is the order in which they are enqueued.
+type queueLocks struct {
+	mu    sync.Mutex
+	locks map[uint64]*queueLock
+}
+
+type queueLock struct {
+	sync.Mutex
+	refs int
+}
+
+func (q *queueLocks) lock(id uint64) func() {
+	q.mu.Lock()
+	if q.locks == nil {
+		q.locks = map[uint64]*queueLock{}
+	}
+	l := q.locks[id]
+	if l == nil {
+		l = &queueLock{}
+		q.locks[id] = l
+	}
+	l.refs++
+	q.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		q.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(q.locks, id)
+		}
+		q.mu.Unlock()
+	}
+}
+
+// newOperation plans a pending operation on ev and writes it in tx. Ids of
+// the operation and its phases come from one sequence.
+func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, inventoryOnly bool) (*Operation, error) {
+	id, err := tx.NextID(SeqOperation)
+	if err != nil {
+		return nil, err
+	}
+	op := &Operation{
+		ID: id, Action: action, EventID: ev.ID, CompanyID: ev.CompanyID, QueueID: ev.QueueID(),
+		Status: StatusPending, CreatedAt: now, UpdatedAt: now, Version: 1,
+		Phases: Plan(action, c.Shopify(), ev, inventoryOnly), InventoryOnly: inventoryOnly,
+	}
+	if op.Phases == nil {
+		op.Phases = []*Phase{}
+	}
+	var idErr error
+	op.WalkPhases(func(p *Phase) {
+		if idErr == nil {
+			p.ID, idErr = tx.NextID(SeqOperation)
+		}
+	})
+	if idErr != nil {
+		return nil, idErr
+	}
+	return op, tx.PutOperation(op)
+}
+
+// launch is called once an operation's creation is durable: it is
+// published and queued.
+func (e *Engine) launch(op *Operation) {
+	e.broker.publish(op)
+	e.sched.enqueue(op.QueueID, op.ID)
+	e.log.Debug("operation queued", "op", op.ID, "action", op.Action, "event", op.EventID)
+}
+
+// Operation reads one operation of a company (companyID 0: any company).
+func (e *Engine) Operation(companyID, id uint64) (*Operation, error) {
+	var op *Operation
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		op, err = tx.Operation(id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if op == nil || (companyID != 0 && op.CompanyID != companyID) {
+		return nil, NotFound("operation %d not found", id)
+	}
+	return op, nil
+}
+
+// Operations lists operations newest first; see OperationQuery.
+func (e *Engine) Operations(q OperationQuery) ([]*Operation, uint64, error) {
+	var ops []*Operation
+	var next uint64
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		ops, next, err = tx.Operations(q)
+		return err
+	})
+	return ops, next, err
+}
+
+// CancelOperation asks a pending or running operation to end failed with
+// OPERATION_CANCELED at its next safe point. The request is durable when it
+// returns; the returned state may still be pending or running. A terminal
+// operation is a conflict.
+func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	op, err := e.Operation(companyID, id)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if op.Status.Terminal() {
+			return nil, Conflict("operation %d is already %s", id, op.Status)
+		}
+		e.claimMu.Lock()
+		lo := e.inflight[id]
+		if lo != nil {
+			e.claimMu.Unlock()
+			reply := make(chan *Operation, 1)
+			select {
+			case lo.cancel <- reply:
+				if got := <-reply; got != nil {
+					return got, nil
+				}
+				return nil, Errorf(CodeOperationStorageFailed, "cancel of operation %d was not persisted", id)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+				// The worker finished meanwhile; look again.
+			}
+		} else {
+			// No worker owns it, and none can claim it while claimMu is
+			// held. Queued behind others, it ends now; at the head of its
+			// queue, the worker about to claim it reads the request.
+			dequeued := e.sched.remove(op.QueueID, id)
+			var saved *Operation
+			err := e.store.Update(ctx, func(tx Tx) error {
+				cur, err := tx.Operation(id)
+				if err != nil || cur == nil {
+					return err
+				}
+				saved = cur
+				if cur.Status.Terminal() {
+					return nil
+				}
+				now := e.now()
+				cur.CancelAsked = true
+				if dequeued {
+					cur.Status = StatusFailed
+					cur.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
+					cur.FinishedAt = &now
+				}
+				cur.Version++
+				cur.UpdatedAt = now
+				return tx.PutOperation(cur)
+			})
+			e.claimMu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			if saved == nil {
+				return nil, NotFound("operation %d not found", id)
+			}
+			if saved.Status.Terminal() && !dequeued {
+				return nil, Conflict("operation %d is already %s", id, saved.Status)
+			}
+			e.broker.publish(saved)
+			return saved, nil
+		}
+		if op, err = e.Operation(companyID, id); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// RetryOperation starts a new operation of the same action as a failed one
+// (terminal operations are never reopened). A failed refund refunds what is
+// still unrefunded. Anything but a failed operation is a conflict.
+func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	old, err := e.Operation(companyID, id)
+	if err != nil {
+		return nil, err
+	}
+	if old.Status != StatusFailed {
+		return nil, Conflict("only a failed operation can be retried; operation %d is %s", id, old.Status)
+	}
+	unlock := e.queues.lock(old.QueueID)
+	defer unlock()
+	var op *Operation
+	err = e.store.Update(ctx, func(tx Tx) error {
+		ev, err := tx.Event(old.EventID)
+		if err != nil {
+			return err
+		}
+		if ev == nil {
+			return NotFound("event %d not found", old.EventID)
+		}
+		c, err := tx.Company(ev.CompanyID)
+		if err != nil {
+			return err
+		}
+		op, err = newOperation(tx, old.Action, ev, c, e.now(), old.InventoryOnly)
+		if err != nil {
+			return err
+		}
+		op.RetryOf = old.ID
+		return tx.PutOperation(op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.launch(op)
+	return op, nil
+}
+
+// Wait blocks until operation id changes from version, ctx ends or timeout
+// passes, and returns its state then. It answers at once when the operation
+// is terminal or already differs from version.
+func (e *Engine) Wait(ctx context.Context, companyID, id, version uint64, timeout time.Duration) (*Operation, error) {
+	ch, stop := e.broker.Watch(id)
+	defer stop()
+	op, err := e.Operation(companyID, id)
+	if err != nil || op.Status.Terminal() || op.Version != version {
+		return op, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-e.soft: // shutting down: answer with the current state
+	}
+	return e.Operation(companyID, id)
+}

@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+)
+
+// CreateOrder records a paid box-office sale of a date event. It may not sell
+// more than is left (DESIGN §2). For a Shopify company the shop's inventory
+// must follow, so the sale starts an inventory-only save in the same commit.
+func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in OrderInput) (*Order, *Operation, error) {
+	queue, err := e.eventQueue(companyID, eventID)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock := e.queues.lock(queue)
+	defer unlock()
+	var o *Order
+	var op *Operation
+	err = e.store.Update(ctx, func(tx Tx) error {
+		c, ev, err := liveEvent(tx, companyID, eventID)
+		if err != nil {
+			return err
+		}
+		if ev.Type == EventRecurring {
+			return Invalid(FieldError{Attribute: "event", Code: "invalid", Message: "orders are placed on an occurrence, not on the recurring template"})
+		}
+		var rt *RegistrationType
+		for i := range ev.RegistrationTypes {
+			if ev.RegistrationTypes[i].ID == in.RegistrationTypeID {
+				rt = &ev.RegistrationTypes[i]
+			}
+		}
+		var errs []FieldError
+		if rt == nil {
+			errs = append(errs, FieldError{Attribute: "registration_type_id", Code: "invalid", Message: "is not a registration type of this event"})
+		}
+		if in.Quantity < 1 {
+			errs = append(errs, FieldError{Attribute: "quantity", Code: "out_of_range", Message: "must be at least 1"})
+		}
+		if len(errs) > 0 {
+			return Invalid(errs...)
+		}
+		sold, err := soldCounts(tx, ev)
+		if err != nil {
+			return err
+		}
+		if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < in.Quantity {
+			return Invalid(FieldError{Attribute: "quantity", Code: "out_of_range",
+				Message: fmt.Sprintf("only %d left to sell", *left)})
+		}
+		now := e.now()
+		o = &Order{CompanyID: ev.CompanyID, EventID: ev.ID, RegistrationTypeID: rt.ID, Quantity: in.Quantity,
+			Amount: Money{Amount: rt.Price.Amount * int64(in.Quantity), Currency: rt.Price.Currency},
+			Status: OrderPaid, CreatedAt: now}
+		if o.ID, err = tx.NextID(SeqOrder); err != nil {
+			return err
+		}
+		if err := tx.PutOrder(o); err != nil {
+			return err
+		}
+		if err := refreshAvailability(tx, ev.ID, now); err != nil {
+			return err
+		}
+		if c.Shopify() {
+			op, err = newOperation(tx, ActionSave, ev, c, now, true)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if op != nil {
+		e.launch(op)
+	}
+	return o, op, nil
+}
+
+// Orders lists the orders of a live event of a company.
+func (e *Engine) Orders(companyID, eventID uint64) ([]*Order, error) {
+	var os []*Order
+	err := e.store.View(func(tx Tx) error {
+		if _, _, err := liveEvent(tx, companyID, eventID); err != nil {
+			return err
+		}
+		var err error
+		os, err = tx.Orders(eventID)
+		return err
+	})
+	return os, err
+}

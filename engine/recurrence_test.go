@@ -1,0 +1,727 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata" // the expected times must not depend on the host's zoneinfo
+)
+
+// recLoc loads an IANA zone or fails the test.
+func recLoc(tb testing.TB, name string) *time.Location {
+	tb.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		tb.Fatalf("load %s: %v", name, err)
+	}
+	return loc
+}
+
+// recLocal parses "2006-01-02 15:04" as a wall time in loc.
+func recLocal(tb testing.TB, loc *time.Location, s string) time.Time {
+	tb.Helper()
+	t, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+	if err != nil {
+		tb.Fatalf("parse %q: %v", s, err)
+	}
+	return t
+}
+
+// recOccurrences formats occurrences as "start/end" in RFC 3339 UTC, for
+// exact comparisons with readable failures.
+func recOccurrences(occ []Occurrence) []string {
+	out := make([]string, len(occ))
+	for i, o := range occ {
+		out[i] = o.StartsAt.Format(time.RFC3339) + "/" + o.EndsAt.Format(time.RFC3339)
+	}
+	return out
+}
+
+// recError returns err's *Error, failing the test when err is not one.
+func recError(tb testing.TB, err error) *Error {
+	tb.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		tb.Fatalf("error %v (%T) is not an *Error", err, err)
+	}
+	return e
+}
+
+func TestRecurrenceExpand(t *testing.T) {
+	t.Parallel()
+	chicago := recLoc(t, "America/Chicago")
+	berlin := recLoc(t, "Europe/Berlin")
+
+	tests := []struct {
+		name       string
+		loc        *time.Location
+		rule       Recurrence
+		start, end string // local wall times in loc
+		want       []string
+	}{
+		{
+			name: "daily every other day across the US DST start",
+			loc:  chicago,
+			rule: Recurrence{Frequency: "daily", Interval: 2, Count: 4},
+			// DST starts on Sunday 2026-03-08: 10:00 CST is 16:00Z, 10:00 CDT is 15:00Z.
+			start: "2026-03-02 10:00", end: "2026-03-02 12:00",
+			want: []string{
+				"2026-03-02T16:00:00Z/2026-03-02T18:00:00Z",
+				"2026-03-04T16:00:00Z/2026-03-04T18:00:00Z",
+				"2026-03-06T16:00:00Z/2026-03-06T18:00:00Z",
+				"2026-03-08T15:00:00Z/2026-03-08T17:00:00Z",
+			},
+		},
+		{
+			name:  "interval 0 means 1",
+			loc:   chicago,
+			rule:  Recurrence{Frequency: "daily", Count: 3},
+			start: "2026-06-01 20:00", end: "2026-06-01 22:00",
+			want: []string{
+				"2026-06-02T01:00:00Z/2026-06-02T03:00:00Z",
+				"2026-06-03T01:00:00Z/2026-06-03T03:00:00Z",
+				"2026-06-04T01:00:00Z/2026-06-04T03:00:00Z",
+			},
+		},
+		{
+			name:  "weekly on FR and SA with count",
+			loc:   chicago,
+			rule:  Recurrence{Frequency: "weekly", ByDay: []string{"SA", "FR"}, Count: 5},
+			start: "2026-12-04 19:00", end: "2026-12-04 23:00", // a Friday
+			want: []string{
+				"2026-12-05T01:00:00Z/2026-12-05T05:00:00Z", // Fri 12-04
+				"2026-12-06T01:00:00Z/2026-12-06T05:00:00Z", // Sat 12-05
+				"2026-12-12T01:00:00Z/2026-12-12T05:00:00Z", // Fri 12-11
+				"2026-12-13T01:00:00Z/2026-12-13T05:00:00Z", // Sat 12-12
+				"2026-12-19T01:00:00Z/2026-12-19T05:00:00Z", // Fri 12-18
+			},
+		},
+		{
+			name: "weekly by_day without the first weekday, every other week",
+			loc:  chicago,
+			rule: Recurrence{Frequency: "weekly", Interval: 2, ByDay: []string{"FR", "MO"}, Count: 5},
+			// Wednesday 12-02 is occurrence #1 although WE is not listed; Monday
+			// 11-30 of week 0 is before it and skipped.
+			start: "2026-12-02 19:00", end: "2026-12-02 21:00",
+			want: []string{
+				"2026-12-03T01:00:00Z/2026-12-03T03:00:00Z", // Wed 12-02
+				"2026-12-05T01:00:00Z/2026-12-05T03:00:00Z", // Fri 12-04
+				"2026-12-15T01:00:00Z/2026-12-15T03:00:00Z", // Mon 12-14
+				"2026-12-19T01:00:00Z/2026-12-19T03:00:00Z", // Fri 12-18
+				"2026-12-29T01:00:00Z/2026-12-29T03:00:00Z", // Mon 12-28
+			},
+		},
+		{
+			name: "weekly across the US DST end keeps 19:00 local, until inclusive",
+			loc:  chicago,
+			rule: Recurrence{Frequency: "weekly", Until: "2026-11-20"},
+			// DST ends on Sunday 2026-11-01: 19:00 CDT is 00:00Z, 19:00 CST is 01:00Z.
+			start: "2026-10-23 19:00", end: "2026-10-23 23:00",
+			want: []string{
+				"2026-10-24T00:00:00Z/2026-10-24T04:00:00Z",
+				"2026-10-31T00:00:00Z/2026-10-31T04:00:00Z",
+				"2026-11-07T01:00:00Z/2026-11-07T05:00:00Z",
+				"2026-11-14T01:00:00Z/2026-11-14T05:00:00Z",
+				"2026-11-21T01:00:00Z/2026-11-21T05:00:00Z",
+			},
+		},
+		{
+			name: "weekly across the EU DST end keeps 20:00 local",
+			loc:  berlin,
+			rule: Recurrence{Frequency: "weekly", Count: 3},
+			// DST ends on Sunday 2026-10-25: 20:00 CEST is 18:00Z, 20:00 CET is 19:00Z.
+			start: "2026-10-15 20:00", end: "2026-10-15 23:00",
+			want: []string{
+				"2026-10-15T18:00:00Z/2026-10-15T21:00:00Z",
+				"2026-10-22T18:00:00Z/2026-10-22T21:00:00Z",
+				"2026-10-29T19:00:00Z/2026-10-29T22:00:00Z",
+			},
+		},
+		{
+			name: "overnight across the EU DST start keeps the local end time",
+			loc:  berlin,
+			rule: Recurrence{Frequency: "daily", Count: 3},
+			// 22:00–04:00 local every night; the night of 03-29 lasts 5 real hours.
+			start: "2026-03-27 22:00", end: "2026-03-28 04:00",
+			want: []string{
+				"2026-03-27T21:00:00Z/2026-03-28T03:00:00Z",
+				"2026-03-28T21:00:00Z/2026-03-29T02:00:00Z",
+				"2026-03-29T20:00:00Z/2026-03-30T02:00:00Z",
+			},
+		},
+		{
+			name: "a wall time missing on the DST day is resolved as time.Date does",
+			loc:  chicago,
+			rule: Recurrence{Frequency: "daily", Count: 3},
+			// 02:30 does not exist on 2026-03-08; time.Date reads it as 01:30 CST
+			// (07:30Z). The end, 03:30 CDT, exists.
+			start: "2026-03-07 02:30", end: "2026-03-07 03:30",
+			want: []string{
+				"2026-03-07T08:30:00Z/2026-03-07T09:30:00Z",
+				"2026-03-08T07:30:00Z/2026-03-08T08:30:00Z",
+				"2026-03-09T07:30:00Z/2026-03-09T08:30:00Z",
+			},
+		},
+		{
+			name:  "monthly skips months without the 31st",
+			loc:   chicago,
+			rule:  Recurrence{Frequency: "monthly", Count: 4},
+			start: "2026-01-31 18:00", end: "2026-01-31 20:00",
+			want: []string{
+				"2026-02-01T00:00:00Z/2026-02-01T02:00:00Z", // Jan 31 CST
+				"2026-03-31T23:00:00Z/2026-04-01T01:00:00Z", // Mar 31 CDT
+				"2026-05-31T23:00:00Z/2026-06-01T01:00:00Z",
+				"2026-07-31T23:00:00Z/2026-08-01T01:00:00Z",
+			},
+		},
+		{
+			name:  "monthly every third month until inclusive",
+			loc:   time.UTC,
+			rule:  Recurrence{Frequency: "monthly", Interval: 3, Until: "2026-10-15"},
+			start: "2026-01-15 09:00", end: "2026-01-15 10:00",
+			want: []string{
+				"2026-01-15T09:00:00Z/2026-01-15T10:00:00Z",
+				"2026-04-15T09:00:00Z/2026-04-15T10:00:00Z",
+				"2026-07-15T09:00:00Z/2026-07-15T10:00:00Z",
+				"2026-10-15T09:00:00Z/2026-10-15T10:00:00Z",
+			},
+		},
+		{
+			name:  "yearly leap day through monthly interval 12",
+			loc:   time.UTC,
+			rule:  Recurrence{Frequency: "monthly", Interval: 12, Count: 3},
+			start: "2028-02-29 12:00", end: "2028-02-29 13:00",
+			want: []string{
+				"2028-02-29T12:00:00Z/2028-02-29T13:00:00Z",
+				"2032-02-29T12:00:00Z/2032-02-29T13:00:00Z",
+				"2036-02-29T12:00:00Z/2036-02-29T13:00:00Z",
+			},
+		},
+		{
+			name: "until is a local date, not a UTC one",
+			loc:  chicago,
+			rule: Recurrence{Frequency: "daily", Until: "2026-06-03"},
+			// 06-03 20:00 CDT is 06-04 01:00Z and still included.
+			start: "2026-06-01 20:00", end: "2026-06-01 21:00",
+			want: []string{
+				"2026-06-02T01:00:00Z/2026-06-02T02:00:00Z",
+				"2026-06-03T01:00:00Z/2026-06-03T02:00:00Z",
+				"2026-06-04T01:00:00Z/2026-06-04T02:00:00Z",
+			},
+		},
+		{
+			name:  "until on the first date yields the first occurrence only",
+			loc:   chicago,
+			rule:  Recurrence{Frequency: "weekly", Until: "2026-06-01"},
+			start: "2026-06-01 20:00", end: "2026-06-01 21:00",
+			want: []string{"2026-06-02T01:00:00Z/2026-06-02T02:00:00Z"},
+		},
+		{
+			name:  "count 1 is the first occurrence only",
+			loc:   chicago,
+			rule:  Recurrence{Frequency: "monthly", Count: 1},
+			start: "2026-06-01 20:00", end: "2026-06-01 21:00",
+			want: []string{"2026-06-02T01:00:00Z/2026-06-02T02:00:00Z"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := tt.rule.Validate(); err != nil {
+				t.Fatalf("Validate() = %v, want nil", err)
+			}
+			got, err := tt.rule.Expand(tt.loc, recLocal(t, tt.loc, tt.start), recLocal(t, tt.loc, tt.end))
+			if err != nil {
+				t.Fatalf("Expand() error = %v", err)
+			}
+			if g := recOccurrences(got); !slices.Equal(g, tt.want) {
+				t.Errorf("Expand() =\n  %s\nwant\n  %s", strings.Join(g, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+			for i, o := range got {
+				if o.StartsAt.Location() != time.UTC || o.EndsAt.Location() != time.UTC {
+					t.Errorf("occurrence %d is not in UTC: %v", i, o)
+				}
+			}
+		})
+	}
+}
+
+func TestRecurrenceExpandFirstStartInAnyZone(t *testing.T) {
+	t.Parallel()
+	chicago := recLoc(t, "America/Chicago")
+	// The first occurrence given in UTC is read in the venue's zone: 01:00Z is
+	// 19:00 CST of the previous day.
+	start := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	got, err := Recurrence{Frequency: "daily", Count: 2}.Expand(chicago, start, start.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"2026-12-05T01:00:00Z/2026-12-05T03:00:00Z",
+		"2026-12-06T01:00:00Z/2026-12-06T03:00:00Z",
+	}
+	if g := recOccurrences(got); !slices.Equal(g, want) {
+		t.Errorf("Expand() = %v, want %v", g, want)
+	}
+}
+
+func TestRecurrenceExpandLimit(t *testing.T) {
+	t.Parallel()
+	chicago := recLoc(t, "America/Chicago")
+	start := recLocal(t, chicago, "2026-01-01 19:00")
+	end := recLocal(t, chicago, "2026-01-01 21:00")
+
+	// Daily from 2026-01-01, occurrence #500 is on 2027-05-15 (19:00 CDT).
+	const lastAllowed = "2027-05-16T00:00:00Z/2027-05-16T02:00:00Z"
+	tests := []struct {
+		name     string
+		rule     Recurrence
+		wantLen  int    // when wantCode is ""
+		wantCode Code   // expected error code
+		wantMsg  string // part of the error message
+	}{
+		{name: "count 500 is allowed", rule: Recurrence{Frequency: "daily", Count: 500}, wantLen: 500},
+		{name: "until yielding exactly 500 is allowed", rule: Recurrence{Frequency: "daily", Until: "2027-05-15"}, wantLen: 500},
+		{name: "count 501", rule: Recurrence{Frequency: "daily", Count: 501}, wantCode: CodeRecurrenceLimitExceeded, wantMsg: "501"},
+		{name: "until yielding 501", rule: Recurrence{Frequency: "daily", Until: "2027-05-16"}, wantCode: CodeRecurrenceLimitExceeded, wantMsg: "2027-05-16"},
+		{name: "until far away", rule: Recurrence{Frequency: "weekly", ByDay: []string{"MO", "TH"}, Until: "2099-12-31"}, wantCode: CodeRecurrenceLimitExceeded, wantMsg: "500"},
+		{name: "huge count", rule: Recurrence{Frequency: "monthly", Count: 1 << 30}, wantCode: CodeRecurrenceLimitExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := tt.rule.Validate(); err != nil {
+				t.Fatalf("Validate() = %v; the limit is Expand's to report", err)
+			}
+			got, err := tt.rule.Expand(chicago, start, end)
+			if tt.wantCode == "" {
+				if err != nil {
+					t.Fatalf("Expand() error = %v", err)
+				}
+				if len(got) != tt.wantLen {
+					t.Fatalf("len = %d, want %d", len(got), tt.wantLen)
+				}
+				if last := recOccurrences(got[len(got)-1:])[0]; last != lastAllowed {
+					t.Errorf("last occurrence = %s, want %s", last, lastAllowed)
+				}
+				return
+			}
+			if got != nil {
+				t.Errorf("Expand() returned %d occurrences with the error", len(got))
+			}
+			e := recError(t, err)
+			if e.Code != tt.wantCode || e.Kind != KindInvalid {
+				t.Errorf("error code, kind = %s, %v; want %s, KindInvalid", e.Code, e.Kind, tt.wantCode)
+			}
+			if !strings.Contains(e.Message, tt.wantMsg) {
+				t.Errorf("message %q does not mention %q", e.Message, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestRecurrenceValidate(t *testing.T) {
+	t.Parallel()
+	type fe struct{ attribute, code string }
+	tests := []struct {
+		name string
+		rule Recurrence
+		want []fe // nil: valid
+	}{
+		{name: "daily count", rule: Recurrence{Frequency: "daily", Interval: 3, Count: 10}},
+		{name: "interval 0 means 1", rule: Recurrence{Frequency: "weekly", Count: 2}},
+		{name: "weekly by_day until", rule: Recurrence{Frequency: "weekly", ByDay: []string{"MO", "WE", "FR"}, Until: "2027-03-01"}},
+		{name: "duplicate weekdays are harmless", rule: Recurrence{Frequency: "weekly", ByDay: []string{"MO", "MO"}, Count: 2}},
+		{name: "empty by_day on daily", rule: Recurrence{Frequency: "daily", ByDay: []string{}, Count: 2}},
+		{name: "largest interval", rule: Recurrence{Frequency: "monthly", Interval: MaxRecurrenceInterval, Count: 2}},
+		{name: "count above the limit is Expand's concern", rule: Recurrence{Frequency: "daily", Count: 501}},
+
+		{name: "blank frequency", rule: Recurrence{Count: 2}, want: []fe{{"recurrence.frequency", "blank"}}},
+		{name: "unknown frequency", rule: Recurrence{Frequency: "yearly", Count: 2}, want: []fe{{"recurrence.frequency", "invalid"}}},
+		{name: "frequency is case sensitive", rule: Recurrence{Frequency: "Daily", Count: 2}, want: []fe{{"recurrence.frequency", "invalid"}}},
+		{name: "by_day on daily", rule: Recurrence{Frequency: "daily", ByDay: []string{"MO"}, Count: 2}, want: []fe{{"recurrence.by_day", "invalid"}}},
+		{name: "by_day on monthly", rule: Recurrence{Frequency: "monthly", ByDay: []string{"MO"}, Count: 2}, want: []fe{{"recurrence.by_day", "invalid"}}},
+		{name: "bad weekday", rule: Recurrence{Frequency: "weekly", ByDay: []string{"MO", "XX"}, Count: 2}, want: []fe{{"recurrence.by_day", "invalid"}}},
+		{name: "lower-case weekday", rule: Recurrence{Frequency: "weekly", ByDay: []string{"mo"}, Count: 2}, want: []fe{{"recurrence.by_day", "invalid"}}},
+		{name: "negative interval", rule: Recurrence{Frequency: "daily", Interval: -1, Count: 2}, want: []fe{{"recurrence.interval", "out_of_range"}}},
+		{name: "interval too large", rule: Recurrence{Frequency: "daily", Interval: MaxRecurrenceInterval + 1, Count: 2}, want: []fe{{"recurrence.interval", "out_of_range"}}},
+		{name: "both count and until", rule: Recurrence{Frequency: "daily", Count: 2, Until: "2027-01-01"}, want: []fe{{"recurrence.until", "invalid"}}},
+		{name: "neither count nor until", rule: Recurrence{Frequency: "daily"}, want: []fe{{"recurrence.count", "blank"}}},
+		{name: "negative count", rule: Recurrence{Frequency: "daily", Count: -1}, want: []fe{{"recurrence.count", "out_of_range"}}},
+		{name: "until not a date", rule: Recurrence{Frequency: "daily", Until: "2027-02-30"}, want: []fe{{"recurrence.until", "invalid"}}},
+		{name: "until with a time", rule: Recurrence{Frequency: "daily", Until: "2027-01-01T00:00:00Z"}, want: []fe{{"recurrence.until", "invalid"}}},
+		{
+			name: "every problem is reported",
+			rule: Recurrence{Frequency: "hourly", Interval: -2, ByDay: []string{"MO"}},
+			want: []fe{
+				{"recurrence.frequency", "invalid"},
+				{"recurrence.interval", "out_of_range"},
+				{"recurrence.by_day", "invalid"},
+				{"recurrence.count", "blank"},
+			},
+		},
+	}
+	chicago := recLoc(t, "America/Chicago")
+	start := recLocal(t, chicago, "2026-10-23 19:00")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.rule.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			e := recError(t, err)
+			if e.Kind != KindInvalid {
+				t.Errorf("kind = %v, want KindInvalid", e.Kind)
+			}
+			var got []fe
+			for _, f := range e.Fields {
+				got = append(got, fe{f.Attribute, f.Code})
+				if f.Message == "" {
+					t.Errorf("field %s has no message", f.Attribute)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("fields = %v, want %v", got, tt.want)
+			}
+
+			// Expand refuses the same rule as a phase failure.
+			occ, err := tt.rule.Expand(chicago, start, start.Add(time.Hour))
+			if occ != nil {
+				t.Errorf("Expand() returned occurrences for an invalid rule")
+			}
+			e = recError(t, err)
+			if e.Code != CodeRecurrenceRuleInvalid || e.Kind != KindInvalid {
+				t.Errorf("Expand() code, kind = %s, %v; want %s, KindInvalid", e.Code, e.Kind, CodeRecurrenceRuleInvalid)
+			}
+			if len(e.Fields) != len(tt.want) {
+				t.Errorf("Expand() error carries %d fields, want %d", len(e.Fields), len(tt.want))
+			}
+		})
+	}
+}
+
+func TestRecurrenceExpandInvalidInput(t *testing.T) {
+	t.Parallel()
+	chicago := recLoc(t, "America/Chicago")
+	start := recLocal(t, chicago, "2026-10-23 19:00")
+	daily := Recurrence{Frequency: "daily", Count: 3}
+	tests := []struct {
+		name       string
+		rule       Recurrence
+		start, end time.Time
+		wantMsg    string
+	}{
+		{name: "end equals start", rule: daily, start: start, end: start, wantMsg: "end after it starts"},
+		{name: "end before start", rule: daily, start: start, end: start.Add(-time.Hour), wantMsg: "end after it starts"},
+		{name: "until before the first date", rule: Recurrence{Frequency: "daily", Until: "2026-10-22"}, start: start, end: start.Add(time.Hour), wantMsg: "2026-10-22"},
+		{name: "beyond the year 9999", rule: Recurrence{Frequency: "weekly", Interval: 1000, Count: 500}, start: start, end: start.Add(time.Hour), wantMsg: "9999"},
+		{name: "leap days beyond the year 9999", rule: Recurrence{Frequency: "monthly", Interval: 240, Count: 500}, start: time.Date(2028, 2, 29, 12, 0, 0, 0, time.UTC), end: time.Date(2028, 2, 29, 13, 0, 0, 0, time.UTC), wantMsg: "9999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			occ, err := tt.rule.Expand(chicago, tt.start, tt.end)
+			if occ != nil {
+				t.Errorf("Expand() returned %d occurrences with the error", len(occ))
+			}
+			e := recError(t, err)
+			if e.Code != CodeRecurrenceRuleInvalid {
+				t.Errorf("code = %s, want %s", e.Code, CodeRecurrenceRuleInvalid)
+			}
+			if !strings.Contains(e.Message, tt.wantMsg) {
+				t.Errorf("message %q does not mention %q", e.Message, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// recExisting turns expanded occurrences into stored children with ids from
+// firstID on; the ids in sold have paid orders.
+func recExisting(occ []Occurrence, firstID uint64, sold ...uint64) []ExistingOccurrence {
+	out := make([]ExistingOccurrence, len(occ))
+	for i, o := range occ {
+		id := firstID + uint64(i)
+		out[i] = ExistingOccurrence{ID: id, StartsAt: o.StartsAt, EndsAt: o.EndsAt, Sold: slices.Contains(sold, id)}
+	}
+	return out
+}
+
+// recPlan formats a plan as lines, for exact comparisons with readable failures.
+func recPlan(p OccurrencePlan) []string {
+	var out []string
+	for _, k := range p.Keep {
+		line := fmt.Sprintf("keep %d %s", k.ID, recOccurrences([]Occurrence{k.Occurrence})[0])
+		if k.Moved {
+			line += " moved"
+		}
+		out = append(out, line)
+	}
+	for _, a := range recOccurrences(p.Add) {
+		out = append(out, "add "+a)
+	}
+	for _, id := range p.Remove {
+		out = append(out, fmt.Sprintf("remove %d", id))
+	}
+	return out
+}
+
+func TestPlanOccurrences(t *testing.T) {
+	t.Parallel()
+	chicago := recLoc(t, "America/Chicago")
+	expand := func(rule Recurrence, start, end string) []Occurrence {
+		t.Helper()
+		occ, err := rule.Expand(chicago, recLocal(t, chicago, start), recLocal(t, chicago, end))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return occ
+	}
+	weekly := func(count int) Recurrence { return Recurrence{Frequency: "weekly", Count: count} }
+	ten := expand(weekly(10), "2026-10-23 19:00", "2026-10-23 23:00")
+	six := expand(weekly(6), "2026-10-23 19:00", "2026-10-23 23:00")
+	eight := expand(weekly(8), "2026-10-23 19:00", "2026-10-23 23:00")
+	later := expand(weekly(6), "2026-10-23 20:00", "2026-10-23 23:30")
+	saturdays := expand(weekly(2), "2026-10-24 19:00", "2026-10-24 23:00")
+
+	keep := func(id uint64, o Occurrence, moved bool) string {
+		line := fmt.Sprintf("keep %d %s", id, recOccurrences([]Occurrence{o})[0])
+		if moved {
+			line += " moved"
+		}
+		return line
+	}
+	add := func(o Occurrence) string { return "add " + recOccurrences([]Occurrence{o})[0] }
+
+	tests := []struct {
+		name     string
+		existing []ExistingOccurrence
+		want     []Occurrence
+		plan     []string
+	}{
+		{
+			name:     "unchanged rule keeps everything",
+			existing: recExisting(six, 101),
+			want:     six,
+			plan: []string{
+				keep(101, six[0], false), keep(102, six[1], false), keep(103, six[2], false),
+				keep(104, six[3], false), keep(105, six[4], false), keep(106, six[5], false),
+			},
+		},
+		{
+			name:     "shortening count from 10 to 6 removes the last 4",
+			existing: recExisting(ten, 101),
+			want:     six,
+			plan: []string{
+				keep(101, six[0], false), keep(102, six[1], false), keep(103, six[2], false),
+				keep(104, six[3], false), keep(105, six[4], false), keep(106, six[5], false),
+				"remove 107", "remove 108", "remove 109", "remove 110",
+			},
+		},
+		{
+			name:     "lengthening count from 6 to 8 adds 2",
+			existing: recExisting(six, 101),
+			want:     eight,
+			plan: []string{
+				keep(101, six[0], false), keep(102, six[1], false), keep(103, six[2], false),
+				keep(104, six[3], false), keep(105, six[4], false), keep(106, six[5], false),
+				add(eight[6]), add(eight[7]),
+			},
+		},
+		{
+			name:     "a new start time moves every occurrence and keeps ids",
+			existing: recExisting(six, 101, 103), // a sold one may move within its date
+			want:     later,
+			plan: []string{
+				keep(101, later[0], true), keep(102, later[1], true), keep(103, later[2], true),
+				keep(104, later[3], true), keep(105, later[4], true), keep(106, later[5], true),
+			},
+		},
+		{
+			name:     "another weekday is a removal plus an addition",
+			existing: recExisting(six[:2], 101),
+			want:     saturdays,
+			plan:     []string{add(saturdays[0]), add(saturdays[1]), "remove 101", "remove 102"},
+		},
+		{
+			name:     "no longer wanted at all",
+			existing: recExisting(six[:2], 101),
+			want:     nil,
+			plan:     []string{"remove 101", "remove 102"},
+		},
+		{
+			name:     "nothing stored yet",
+			existing: nil,
+			want:     six[:2],
+			plan:     []string{add(six[0]), add(six[1])},
+		},
+		{
+			name: "two stored on one date: the lowest id stays",
+			existing: []ExistingOccurrence{
+				{ID: 7, StartsAt: six[0].StartsAt, EndsAt: six[0].EndsAt},
+				{ID: 3, StartsAt: six[0].StartsAt.Add(time.Hour), EndsAt: six[0].EndsAt},
+			},
+			want: six[:1],
+			plan: []string{keep(3, six[0], true), "remove 7"},
+		},
+		{
+			name: "two stored on one date: the sold one stays",
+			existing: []ExistingOccurrence{
+				{ID: 3, StartsAt: six[0].StartsAt, EndsAt: six[0].EndsAt},
+				{ID: 7, StartsAt: six[0].StartsAt, EndsAt: six[0].EndsAt, Sold: true},
+			},
+			want: six[:1],
+			plan: []string{keep(7, six[0], false), "remove 3"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := PlanOccurrences(chicago, tt.existing, tt.want)
+			if err != nil {
+				t.Fatalf("PlanOccurrences() error = %v", err)
+			}
+			if g := recPlan(got); !slices.Equal(g, tt.plan) {
+				t.Errorf("plan =\n  %s\nwant\n  %s", strings.Join(g, "\n  "), strings.Join(tt.plan, "\n  "))
+			}
+		})
+	}
+}
+
+func TestPlanOccurrencesRefusesToRemoveSold(t *testing.T) {
+	t.Parallel()
+	chicago := recLoc(t, "America/Chicago")
+	start := recLocal(t, chicago, "2026-10-23 19:00")
+	end := recLocal(t, chicago, "2026-10-23 23:00")
+	ten, err := Recurrence{Frequency: "weekly", Count: 10}.Expand(chicago, start, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		sold    []uint64
+		wantMsg []string
+	}{
+		// 108 is the 8th Friday: 2026-12-11 local (2026-12-12 01:00Z).
+		{name: "one sold", sold: []uint64{108}, wantMsg: []string{"occurrence 108 on 2026-12-11 "}},
+		{name: "two sold", sold: []uint64{110, 107}, wantMsg: []string{"107 on 2026-12-04, 110 on 2026-12-25"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			plan, err := PlanOccurrences(chicago, recExisting(ten, 101, tt.sold...), ten[:6])
+			if plan.Keep != nil || plan.Add != nil || plan.Remove != nil {
+				t.Errorf("plan = %+v with the error, want none", plan)
+			}
+			e := recError(t, err)
+			if e.Code != CodeRecurrenceOccurrenceSold || e.Kind != KindConflict {
+				t.Errorf("code, kind = %s, %v; want %s, KindConflict", e.Code, e.Kind, CodeRecurrenceOccurrenceSold)
+			}
+			for _, m := range tt.wantMsg {
+				if !strings.Contains(e.Message, m) {
+					t.Errorf("message %q does not contain %q", e.Message, m)
+				}
+			}
+		})
+	}
+}
+
+func FuzzRecurrenceExpand(f *testing.F) {
+	f.Add("daily", 2, 10, "", "", false)
+	f.Add("weekly", 1, 0, "2026-11-20", "", false)
+	f.Add("weekly", 2, 7, "", "FR,SA", true)
+	f.Add("weekly", 0, 0, "2099-01-01", "MO,TU,WE,TH,FR,SA,SU", false)
+	f.Add("monthly", 1, 12, "", "", true)
+	f.Add("monthly", 12, 0, "2040-10-23", "", false)
+	f.Add("daily", 1, 501, "", "", false)
+	f.Add("weekly", 1000, 500, "", "", true)
+	f.Add("yearly", -1, 3, "2026-13-01", "XX", false)
+
+	chicago := recLoc(f, "America/Chicago")
+	berlin := recLoc(f, "Europe/Berlin")
+	f.Fuzz(func(t *testing.T, frequency string, interval, count int, until, byDay string, inBerlin bool) {
+		// A Friday evening close to both zones' DST end, far from any DST gap,
+		// so every occurrence keeps 19:00–23:00 local exactly.
+		loc := chicago
+		if inBerlin {
+			loc = berlin
+		}
+		start := time.Date(2026, 10, 23, 19, 0, 0, 0, loc)
+		end := time.Date(2026, 10, 23, 23, 0, 0, 0, loc)
+		r := Recurrence{Frequency: frequency, Interval: interval, Count: count, Until: until}
+		if byDay != "" {
+			r.ByDay = strings.Split(byDay, ",")
+		}
+
+		occ, err := r.Expand(loc, start, end)
+		if err != nil {
+			e := recError(t, err)
+			if e.Code != CodeRecurrenceRuleInvalid && e.Code != CodeRecurrenceLimitExceeded {
+				t.Fatalf("unexpected code %s: %v", e.Code, err)
+			}
+			return
+		}
+		if verr := r.Validate(); verr != nil {
+			t.Fatalf("Expand succeeded for a rule Validate refuses: %v", verr)
+		}
+		if len(occ) == 0 || len(occ) > MaxOccurrences {
+			t.Fatalf("len = %d, want 1..%d", len(occ), MaxOccurrences)
+		}
+		if r.Count > 0 && len(occ) != r.Count {
+			t.Fatalf("len = %d, want count %d", len(occ), r.Count)
+		}
+		if !occ[0].StartsAt.Equal(start) || !occ[0].EndsAt.Equal(end) {
+			t.Fatalf("first occurrence %v, want %v–%v", occ[0], start, end)
+		}
+		for i, o := range occ {
+			ls, le := o.StartsAt.In(loc), o.EndsAt.In(loc)
+			if h, m, _ := ls.Clock(); h != 19 || m != 0 {
+				t.Fatalf("occurrence %d starts at %s local", i, ls)
+			}
+			if d := wallClockOf(o.EndsAt, loc).Sub(wallClockOf(o.StartsAt, loc)); d != 4*time.Hour {
+				t.Fatalf("occurrence %d lasts %s local (%s to %s), want 4h", i, d, ls, le)
+			}
+			if i > 0 && !o.StartsAt.After(occ[i-1].StartsAt) {
+				t.Fatalf("occurrence %d (%s) is not after %d (%s)", i, o.StartsAt, i-1, occ[i-1].StartsAt)
+			}
+			if r.Until != "" && ls.Format(time.DateOnly) > r.Until {
+				t.Fatalf("occurrence %d on %s is after until %s", i, ls.Format(time.DateOnly), r.Until)
+			}
+			if i > 0 && r.Frequency == "monthly" && ls.Day() != 23 {
+				t.Fatalf("monthly occurrence %d on day %d", i, ls.Day())
+			}
+			if i > 0 && len(r.ByDay) > 0 && !slices.Contains(r.ByDay, strings.ToUpper(ls.Weekday().String()[:2])) {
+				t.Fatalf("occurrence %d on %s, not one of %v", i, ls.Weekday(), r.ByDay)
+			}
+		}
+	})
+}
+
+// A weekly event at 19:00 in Chicago stays at 19:00 local when DST ends, so
+// its UTC time moves by an hour.
+func ExampleRecurrence_Expand() {
+	chicago, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		panic(err)
+	}
+	start := time.Date(2026, 10, 23, 19, 0, 0, 0, chicago)
+	rule := Recurrence{Frequency: "weekly", Until: "2026-11-06"}
+	occ, err := rule.Expand(chicago, start, start.Add(4*time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	for _, o := range occ {
+		fmt.Println(o.StartsAt.In(chicago).Format("Mon 2006-01-02 15:04 MST"), "=", o.StartsAt.Format(time.RFC3339))
+	}
+	// Output:
+	// Fri 2026-10-23 19:00 CDT = 2026-10-24T00:00:00Z
+	// Fri 2026-10-30 19:00 CDT = 2026-10-31T00:00:00Z
+	// Fri 2026-11-06 19:00 CST = 2026-11-07T01:00:00Z
+}

@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"context"
+	"time"
+)
+
+// runRefund runs a refund operation. A refund is a leaf: it stays pending,
+// with null progress, until it ends completed or failed, with its progress
+// (orders refunded of all) set at that moment (DESIGN §4).
+func (r *opRun) runRefund() bool {
+	e := r.e
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	started := e.now()
+	type result struct {
+		run *PhaseRun
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		attempt := 1
+		for {
+			run := &PhaseRun{Op: r.op, Attempt: attempt, engine: e,
+				Log: e.log.With("op", r.op.ID, "action", ActionRefund)}
+			err := safeRun(ctx, run.Log, func(ctx context.Context) error { return e.refund.Refund(ctx, run) })
+			if err == nil || ctx.Err() != nil || !isTransient(err) || attempt >= e.retry.Attempts {
+				done <- result{run, err}
+				return
+			}
+			run.Log.Warn("refund attempt failed, retrying", "attempt", attempt, "err", err)
+			if !sleepCtx(ctx, e.backoff(attempt)) {
+				done <- result{run, ctx.Err()}
+				return
+			}
+			attempt++
+		}
+	}()
+	var res result
+	canceling := false
+	for waiting := true; waiting; {
+		select {
+		case res = <-done:
+			waiting = false
+		case reply := <-r.live.cancel:
+			next := r.op.Clone()
+			next.CancelAsked = true
+			if err := r.persist(next, nil); err != nil {
+				reply <- nil
+				continue
+			}
+			reply <- r.op
+			canceling = true
+			cancel()
+		}
+	}
+	if canceling {
+		return r.finishCanceled()
+	}
+	if ctx.Err() != nil { // stopping: the refund resumes at the next start
+		return false
+	}
+	now := e.now()
+	next := r.op.Clone()
+	next.StartedAt = &started
+	next.FinishedAt = &now
+	next.Progress = res.run.prog
+	if res.err == nil {
+		next.Status = StatusCompleted
+		if next.Progress == nil {
+			next.Progress = newProgress(0, 0)
+		}
+	} else {
+		next.Status = StatusFailed
+		code, msg := CodeRefundRejected, res.err.Error()
+		if pe, ok := res.err.(*Error); ok && pe.Code != "" {
+			code, msg = pe.Code, pe.Message
+		}
+		next.Error = &OpError{Code: code, Message: msg}
+	}
+	if err := r.persistLeaf(next, res.run.staged); err != nil {
+		e.log.Error("persist refund", "op", r.op.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// persistLeaf commits a refund's final state with its staged writes.
+func (r *opRun) persistLeaf(next *Operation, staged []func(Tx) error) error {
+	next.Version++
+	next.UpdatedAt = next.FinishedAt.UTC()
+	err := r.e.store.Update(context.Background(), func(tx Tx) error {
+		for _, fn := range staged {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return tx.PutOperation(next)
+	})
+	if err != nil {
+		return err
+	}
+	r.op = next
+	r.e.broker.publish(next)
+	return nil
+}
+
+// LocalRefund refunds every paid box-office order of the event (and, for a
+// recurring event, of its occurrences) by marking it refunded; the quantity
+// returns to what is left to sell. Orders placed in a shop are refunded by
+// the Shopify refund work, which replaces this one for shop companies.
+type LocalRefund struct{}
+
+// Refund implements RefundWork.
+func (LocalRefund) Refund(ctx context.Context, r *PhaseRun) error {
+	var total, refundable int
+	err := r.View(func(tx Tx) error {
+		orders, err := eventOrders(tx, r.Op.EventID)
+		for _, o := range orders {
+			total++
+			if o.Status == OrderPaid {
+				refundable++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// Recounted inside the commit: an order placed meanwhile is refunded too.
+	r.Stage(func(tx Tx) error {
+		_, err := refundOrdersLocally(tx, r.Op.EventID, r.Now())
+		return err
+	})
+	r.Progress(total, total)
+	return nil
+}
+
+// refundOrdersLocally marks every paid order of the event and its
+// occurrences refunded and recomputes their ticket structures.
+func refundOrdersLocally(tx Tx, eventID uint64, now time.Time) (int, error) {
+	orders, err := eventOrders(tx, eventID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	touched := map[uint64]bool{}
+	for _, o := range orders {
+		if o.Status != OrderPaid {
+			continue
+		}
+		t := now
+		o.Status, o.RefundedAt = OrderRefunded, &t
+		if err := tx.PutOrder(o); err != nil {
+			return n, err
+		}
+		touched[o.EventID] = true
+		n++
+	}
+	for id := range touched {
+		if err := refreshAvailability(tx, id, now); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// eventOrders lists the orders of an event and of its occurrences.
+func eventOrders(tx Tx, eventID uint64) ([]*Order, error) {
+	orders, err := tx.Orders(eventID)
+	if err != nil {
+		return nil, err
+	}
+	children, err := tx.ChildEvents(eventID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range children {
+		os, err := tx.Orders(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		orders = append(orders, os...)
+	}
+	return orders, nil
+}

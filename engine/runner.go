@@ -1,0 +1,478 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+type evKind int
+
+const (
+	evProgress evKind = iota
+	evRetrying        // a transient failure; another attempt follows
+	evDone            // completed; staged writes commit with it
+	evFailed          // failed for good
+	evAborted         // stopped by shutdown or cancel; state left as is
+)
+
+type phaseEvent struct {
+	phaseID  uint64
+	kind     evKind
+	progress *Progress
+	err      error
+	staged   []func(Tx) error
+}
+
+// liveOp is an operation a worker is running; cancel requests reach its loop
+// through it, so that every write of the operation comes from one goroutine.
+type liveOp struct {
+	cancel chan chan *Operation
+}
+
+func (e *Engine) worker() {
+	defer e.wg.Done()
+	for {
+		queue, id, ok := e.sched.next()
+		if !ok {
+			return
+		}
+		if finished := e.runOp(id); !finished {
+			// Stopping: the operation stays where it is and resumes at
+			// the next start.
+			return
+		}
+		e.sched.done(queue)
+	}
+}
+
+// runOp runs one operation until it is terminal (true) or the engine stops
+// (false).
+func (e *Engine) runOp(id uint64) bool {
+	lo := &liveOp{cancel: make(chan chan *Operation)}
+	e.claimMu.Lock()
+	e.inflight[id] = lo
+	e.claimMu.Unlock()
+	defer func() {
+		e.claimMu.Lock()
+		delete(e.inflight, id)
+		e.claimMu.Unlock()
+	}()
+
+	var op *Operation
+	if err := e.store.View(func(tx Tx) error {
+		var err error
+		op, err = tx.Operation(id)
+		return err
+	}); err != nil {
+		e.log.Error("load operation", "op", id, "err", err)
+		return !e.stopping()
+	}
+	if op == nil || op.Status.Terminal() {
+		return true
+	}
+	r := &opRun{e: e, op: op, live: lo, active: map[uint64]bool{}}
+	return r.run()
+}
+
+// opRun is the single owner of one operation's state while it runs.
+type opRun struct {
+	e      *Engine
+	op     *Operation // last persisted state
+	live   *liveOp
+	active map[uint64]bool // leaf phases with an attempt in flight
+}
+
+func (r *opRun) run() bool {
+	e := r.e
+	if r.op.CancelAsked {
+		return r.finishCanceled()
+	}
+	if r.op.Leaf() {
+		return r.runRefund()
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	events := make(chan phaseEvent, 64)
+	canceling := false
+	for {
+		if !canceling && !e.stopping() {
+			if err := r.startPhases(ctx, events); err != nil {
+				e.log.Error("persist phase start", "op", r.op.ID, "err", err)
+				cancel()
+				r.drain(events)
+				return false
+			}
+		}
+		if len(r.active) == 0 {
+			switch {
+			case canceling:
+				return r.finishCanceled()
+			case r.op.Status.Terminal():
+				return true
+			case e.stopping():
+				return false
+			default:
+				// Roll-up makes an operation with nothing running and
+				// nothing runnable terminal; reaching here is a bug.
+				e.log.Error("operation stalled", "op", r.op.ID, "status", r.op.Status)
+				return r.fail(Errorf(CodeOperationInterrupted, "operation stalled"))
+			}
+		}
+		select {
+		case ev := <-events:
+			batch := []phaseEvent{ev}
+		more:
+			for {
+				select {
+				case ev := <-events:
+					batch = append(batch, ev)
+				default:
+					break more
+				}
+			}
+			if err := r.apply(batch); err != nil {
+				e.log.Error("persist phase transition", "op", r.op.ID, "err", err)
+				cancel()
+				r.drain(events)
+				return false
+			}
+		case reply := <-r.live.cancel:
+			// The request is durable before it is acknowledged; the
+			// operation ends at the next safe point.
+			next := r.op.Clone()
+			next.CancelAsked = true
+			if err := r.persist(next, nil); err != nil {
+				reply <- nil
+				continue
+			}
+			reply <- r.op
+			canceling = true
+			cancel()
+		}
+	}
+}
+
+// drain waits for every in-flight attempt to return after a cancel.
+func (r *opRun) drain(events chan phaseEvent) {
+	for len(r.active) > 0 {
+		ev := <-events
+		if ev.kind != evProgress && ev.kind != evRetrying {
+			delete(r.active, ev.phaseID)
+		}
+	}
+}
+
+// startPhases marks every runnable leaf running in one transition and starts
+// an attempt for each. Leaves found running without an attempt in flight
+// were interrupted by a stop or crash: they run again (their work is
+// idempotent).
+func (r *opRun) startPhases(ctx context.Context, events chan<- phaseEvent) error {
+	var start []uint64
+	for _, p := range r.op.Phases {
+		if !r.depsCompleted(p) {
+			continue
+		}
+		collectRunnable(p, r.active, &start)
+	}
+	if len(start) == 0 {
+		return nil
+	}
+	now := r.e.now()
+	next := r.op.Clone()
+	for _, id := range start {
+		p := next.FindPhase(id)
+		p.Status = StatusRunning
+		if p.StartedAt == nil {
+			t := now
+			p.StartedAt = &t
+		}
+		p.Attempts++
+	}
+	if err := r.persist(next, nil); err != nil {
+		return err
+	}
+	for _, id := range start {
+		r.active[id] = true
+		p := r.op.FindPhase(id)
+		go r.attempt(ctx, r.topName(id), p, events)
+	}
+	return nil
+}
+
+func (r *opRun) depsCompleted(p *Phase) bool {
+	for _, d := range p.DependsOn {
+		for _, s := range r.op.Phases {
+			if s.Name == d && s.Status != StatusCompleted {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func collectRunnable(p *Phase, active map[uint64]bool, out *[]uint64) {
+	if p.Status.Terminal() {
+		return
+	}
+	if p.Leaf() {
+		if !active[p.ID] {
+			*out = append(*out, p.ID)
+		}
+		return
+	}
+	for _, c := range p.Phases {
+		collectRunnable(c, active, out)
+	}
+}
+
+// topName is the name of the top-level phase holding id: children run the
+// work of their top-level phase, on their own Subject.
+func (r *opRun) topName(id uint64) string {
+	for _, p := range r.op.Phases {
+		if p.ID == id || findPhase(p.Phases, id) != nil {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+// attempt runs a phase's work with retries for transient failures and
+// reports every outcome on events.
+func (r *opRun) attempt(ctx context.Context, name string, p *Phase, events chan<- phaseEvent) {
+	e := r.e
+	work := e.work[name]
+	if work == nil {
+		events <- phaseEvent{phaseID: p.ID, kind: evFailed,
+			err: Errorf(CodeOperationWorkMissing, "this build has no work for phase %q", name)}
+		return
+	}
+	attempt := p.Attempts
+	for {
+		run := &PhaseRun{
+			Op: r.op, Phase: p, Attempt: attempt, engine: e, events: events,
+			Log: e.log.With("op", r.op.ID, "phase", p.ID, "phase_name", p.Name),
+		}
+		err := safeRun(ctx, run.Log, func(ctx context.Context) error { return work.Run(ctx, run) })
+		if err == nil {
+			events <- phaseEvent{phaseID: p.ID, kind: evDone, progress: run.prog, staged: run.staged}
+			return
+		}
+		if ctx.Err() != nil {
+			events <- phaseEvent{phaseID: p.ID, kind: evAborted}
+			return
+		}
+		if !isTransient(err) || attempt >= e.retry.Attempts {
+			events <- phaseEvent{phaseID: p.ID, kind: evFailed, err: err}
+			return
+		}
+		run.Log.Warn("phase attempt failed, retrying", "attempt", attempt, "err", err)
+		events <- phaseEvent{phaseID: p.ID, kind: evRetrying, err: err}
+		if !sleepCtx(ctx, e.backoff(attempt)) {
+			events <- phaseEvent{phaseID: p.ID, kind: evAborted}
+			return
+		}
+		attempt++
+	}
+}
+
+// safeRun turns a panic in work into a recorded failure with its stack.
+func safeRun(ctx context.Context, log interface{ Error(string, ...any) }, fn func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("phase work panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = Errorf(CodeOperationWorkPanicked, "phase work panicked: %v", v)
+		}
+	}()
+	return fn(ctx)
+}
+
+// isTransient: coded errors say so themselves; uncoded ones (I/O, storage)
+// are retried.
+func isTransient(err error) bool {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Transient
+	}
+	return true
+}
+
+func (e *Engine) backoff(attempt int) time.Duration {
+	d := e.retry.Base << (attempt - 1)
+	if d > e.retry.Max || d <= 0 {
+		d = e.retry.Max
+	}
+	return time.Duration(float64(d) * (0.5 + e.jitter()))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// apply folds a batch of phase events into one transition. If a staged
+// write refuses a completion with a coded error (say, an occurrence sold in
+// the meantime), the completing phases fail with that error instead.
+func (r *opRun) apply(batch []phaseEvent) error {
+	next, staged := r.fold(batch)
+	err := r.persist(next, staged)
+	var coded *Error
+	if err != nil && len(staged) > 0 && errors.As(err, &coded) && coded.Code != "" {
+		for i, ev := range batch {
+			if ev.kind == evDone {
+				batch[i] = phaseEvent{phaseID: ev.phaseID, kind: evFailed, err: err}
+			}
+		}
+		next, _ = r.fold(batch)
+		err = r.persist(next, nil)
+	}
+	if err != nil {
+		return err
+	}
+	for _, ev := range batch {
+		if ev.kind == evDone || ev.kind == evFailed || ev.kind == evAborted {
+			delete(r.active, ev.phaseID)
+		}
+	}
+	return nil
+}
+
+func (r *opRun) fold(batch []phaseEvent) (*Operation, []func(Tx) error) {
+	now := r.e.now()
+	next := r.op.Clone()
+	var staged []func(Tx) error
+	for _, ev := range batch {
+		p := next.FindPhase(ev.phaseID)
+		switch ev.kind {
+		case evProgress:
+			p.Progress = cloneProgress(ev.progress)
+		case evRetrying:
+			p.LastError = phaseError(p, ev.err)
+			p.Attempts++
+		case evDone:
+			p.Status = StatusCompleted
+			if ev.progress == nil {
+				p.Progress = newProgress(0, 0)
+			} else {
+				p.Progress = newProgress(ev.progress.Total, ev.progress.Total)
+			}
+			t := now
+			p.FinishedAt = &t
+			staged = append(staged, ev.staged...)
+		case evFailed:
+			r.failPhase(next, p, ev.err, now)
+		}
+	}
+	return next, staged
+}
+
+func (r *opRun) failPhase(op *Operation, p *Phase, err error, now time.Time) {
+	p.Status = StatusFailed
+	p.Error = phaseError(p, err)
+	p.FailSeq = op.nextFailSeq()
+	t := now
+	p.FinishedAt = &t
+}
+
+// phaseError is the error object for a failure of p.
+func phaseError(p *Phase, err error) *OpError {
+	code, msg := CodeOperationStorageFailed, "internal error"
+	var pe *Error
+	if errors.As(err, &pe) && pe.Code != "" {
+		code, msg = pe.Code, pe.Message
+	} else if err != nil {
+		code, msg = CodeOperationWorkFailed, err.Error()
+	}
+	name, id := p.Name, p.ID
+	return &OpError{Code: code, Message: msg, Phase: &name, PhaseID: &id}
+}
+
+// persist rolls the tree up, commits next (with staged writes) and, once
+// durable, makes it current and publishes it.
+func (r *opRun) persist(next *Operation, staged []func(Tx) error) error {
+	now := r.e.now()
+	next.Rollup(now)
+	next.Version++
+	next.UpdatedAt = now
+	err := r.e.store.Update(context.Background(), func(tx Tx) error {
+		for _, fn := range staged {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return tx.PutOperation(next)
+	})
+	if err != nil {
+		return err
+	}
+	r.op = next
+	r.e.broker.publish(next)
+	return nil
+}
+
+// fail ends the operation failed with err, whatever its phases say.
+func (r *opRun) fail(err *Error) bool {
+	next := r.op.Clone()
+	now := r.e.now()
+	next.Status = StatusFailed
+	next.Error = &OpError{Code: err.Code, Message: err.Message}
+	next.FinishedAt = &now
+	next.Version++
+	next.UpdatedAt = now
+	if perr := r.e.store.Update(context.Background(), func(tx Tx) error { return tx.PutOperation(next) }); perr != nil {
+		r.e.log.Error("persist operation failure", "op", r.op.ID, "err", perr)
+		return false
+	}
+	r.op = next
+	r.e.broker.publish(next)
+	return true
+}
+
+// finishCanceled ends the operation failed with OPERATION_CANCELED: phases
+// that were running (and aggregates in progress) fail with it too, pending
+// ones stay pending.
+func (r *opRun) finishCanceled() bool {
+	now := r.e.now()
+	next := r.op.Clone()
+	cancelPhases(next.Phases, now)
+	next.Status = StatusFailed
+	next.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
+	next.CancelAsked = true
+	t := now
+	next.FinishedAt = &t
+	if next.Leaf() && next.StartedAt == nil {
+		next.StartedAt = &t
+	}
+	next.Version++
+	next.UpdatedAt = now
+	if err := r.e.store.Update(context.Background(), func(tx Tx) error { return tx.PutOperation(next) }); err != nil {
+		r.e.log.Error("persist cancel", "op", r.op.ID, "err", err)
+		return false
+	}
+	r.op = next
+	r.e.broker.publish(next)
+	r.e.log.Info("operation canceled", "op", next.ID)
+	return true
+}
+
+func cancelPhases(ps []*Phase, now time.Time) {
+	for _, p := range ps {
+		cancelPhases(p.Phases, now)
+		if p.Status != StatusRunning {
+			continue
+		}
+		t := now
+		name, id := p.Name, p.ID
+		p.Status = StatusFailed
+		p.FinishedAt = &t
+		p.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled", Phase: &name, PhaseID: &id}
+	}
+}

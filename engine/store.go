@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is the durable state of an installation. The storage package
+// implements it on bbolt; the engine owns every rule about what is written.
+type Store interface {
+	// Update runs fn in a read-write transaction and returns once the
+	// transaction is durably committed. Concurrent Updates share commits
+	// (group commit): fn may run more than once and must have no effect
+	// outside tx. An error from fn rolls back fn's writes only and is
+	// returned as is.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// View runs fn in a read-only transaction. Values returned by Tx
+	// methods are the caller's own (copied out of the file).
+	View(fn func(tx Tx) error) error
+	Close() error
+}
+
+// ErrStoreLocked is returned by storage.Open when another process holds the
+// data file.
+var ErrStoreLocked = errors.New("data file is in use by another eventops process")
+
+// Sequence names an id sequence. Operations and phases share one.
+type Sequence string
+
+const (
+	SeqOperation  Sequence = "operation" // operations and phases
+	SeqCompany    Sequence = "company"
+	SeqAPIKey     Sequence = "apikey"
+	SeqUser       Sequence = "user"
+	SeqVenue      Sequence = "venue"
+	SeqTicketType Sequence = "ticket_type"
+	SeqEvent      Sequence = "event"
+	SeqRegType    Sequence = "registration_type"
+	SeqOrder      Sequence = "order"
+)
+
+// Tx is one transaction. Getters return (nil, nil) when the record does not
+// exist; callers decide whether that is a 404.
+type Tx interface {
+	NextID(seq Sequence) (uint64, error)
+
+	Company(id uint64) (*Company, error)
+	PutCompany(c *Company) error
+	Companies() ([]*Company, error)
+
+	APIKey(id uint64) (*APIKey, error)
+	APIKeyByHash(hash []byte) (*APIKey, error)
+	PutAPIKey(k *APIKey) error
+	APIKeys(companyID uint64) ([]*APIKey, error) // companyID 0: every company
+
+	User(id uint64) (*User, error)
+	UserByEmail(email string) (*User, error)
+	PutUser(u *User) error
+	Users() ([]*User, error)
+
+	Venue(id uint64) (*Venue, error)
+	PutVenue(v *Venue) error
+	Venues(q NamedQuery) ([]*Venue, string, error)
+
+	TicketType(id uint64) (*TicketType, error)
+	PutTicketType(t *TicketType) error
+	TicketTypes(q NamedQuery) ([]*TicketType, string, error)
+
+	// PutEvent writes an event and keeps its list indexes; an event with
+	// Deleted set leaves every list (Event still finds it by id).
+	Event(id uint64) (*Event, error)
+	PutEvent(e *Event) error
+	Events(q EventQuery) ([]*Event, string, error)
+	// ChildEvents lists a recurring event's live occurrences by start.
+	ChildEvents(parentID uint64) ([]*Event, error)
+
+	TicketStructure(eventID uint64) (*TicketStructure, error)
+	PutTicketStructure(s *TicketStructure) error
+	DeleteTicketStructure(eventID uint64) error
+
+	Order(id uint64) (*Order, error)
+	PutOrder(o *Order) error
+	Orders(eventID uint64) ([]*Order, error) // in id order
+
+	// PutOperation writes an operation and keeps every index of it (by
+	// event, company, status, action and error code) current.
+	Operation(id uint64) (*Operation, error)
+	PutOperation(o *Operation) error
+	Operations(q OperationQuery) ([]*Operation, uint64, error)
+	// ActiveOperations are the pending and running ones in id order,
+	// read from the status index (never a scan of everything).
+	ActiveOperations() ([]*Operation, error)
+}
+
+// NamedQuery lists a company's venues or ticket types by id, optionally
+// narrowed to names containing Search (case-insensitive).
+type NamedQuery struct {
+	CompanyID uint64
+	Search    string
+	Cursor    string // opaque; "" starts at the beginning
+	Limit     int
+}
+
+// EventSort orders an event list.
+type EventSort string
+
+const (
+	SortStartsAt EventSort = "starts_at"
+	SortID       EventSort = "id"
+	SortName     EventSort = "name"
+)
+
+// EventQuery lists a company's live (not deleted) events.
+type EventQuery struct {
+	CompanyID uint64
+	ParentID  *uint64   // only the occurrences of this recurring event
+	When      string    // "", "future", "active" or "past", relative to Now
+	Now       time.Time // for When
+	From, To  *time.Time
+	Sort      EventSort
+	Desc      bool
+	Cursor    string // opaque; "" starts at the beginning
+	Limit     int
+}
+
+// OperationQuery lists operations newest first. Zero fields do not filter;
+// CompanyID 0 means every company (staff).
+type OperationQuery struct {
+	CompanyID uint64
+	EventID   uint64
+	Status    Status
+	Action    Action
+	Code      Code
+	Before    uint64 // cursor: only ids below it; 0 starts at the newest
+	Limit     int
+}

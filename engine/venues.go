@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// CreateVenue stores a venue of a company; its zone must be an IANA name.
+func (e *Engine) CreateVenue(ctx context.Context, companyID uint64, in VenueInput) (*Venue, error) {
+	v := &Venue{CompanyID: companyID, Name: strings.TrimSpace(in.Name), TimeZone: strings.TrimSpace(in.TimeZone), CreatedAt: e.now()}
+	var errs []FieldError
+	errs = append(errs, checkName("name", v.Name)...)
+	if v.TimeZone == "" {
+		errs = append(errs, FieldError{Attribute: "time_zone", Code: "blank", Message: "can't be blank"})
+	} else if _, err := time.LoadLocation(v.TimeZone); err != nil || v.TimeZone == "Local" {
+		errs = append(errs, FieldError{Attribute: "time_zone", Code: "invalid", Message: "is not an IANA time zone"})
+	}
+	if len(errs) > 0 {
+		return nil, Invalid(errs...)
+	}
+	err := e.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if v.ID, err = tx.NextID(SeqVenue); err != nil {
+			return err
+		}
+		return tx.PutVenue(v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Venue reads a venue of a company.
+func (e *Engine) Venue(companyID, id uint64) (*Venue, error) {
+	var v *Venue
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		v, err = tx.Venue(id)
+		return err
+	})
+	if err == nil && (v == nil || v.CompanyID != companyID) {
+		return nil, NotFound("venue %d not found", id)
+	}
+	return v, err
+}
+
+// Venues lists a company's venues.
+func (e *Engine) Venues(q NamedQuery) ([]*Venue, string, error) {
+	var vs []*Venue
+	var next string
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		vs, next, err = tx.Venues(q)
+		return err
+	})
+	return vs, next, err
+}
+
+// CreateTicketType stores a reusable ticket type.
+func (e *Engine) CreateTicketType(ctx context.Context, companyID uint64, in TicketTypeInput) (*TicketType, error) {
+	t := &TicketType{CompanyID: companyID, Name: strings.TrimSpace(in.Name), Kind: strings.TrimSpace(in.Kind), CreatedAt: e.now()}
+	if t.Kind == "" {
+		t.Kind = "admission"
+	}
+	if errs := checkName("name", t.Name); len(errs) > 0 {
+		return nil, Invalid(errs...)
+	}
+	err := e.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if t.ID, err = tx.NextID(SeqTicketType); err != nil {
+			return err
+		}
+		return tx.PutTicketType(t)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// TicketType reads a ticket type of a company.
+func (e *Engine) TicketType(companyID, id uint64) (*TicketType, error) {
+	var t *TicketType
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		t, err = tx.TicketType(id)
+		return err
+	})
+	if err == nil && (t == nil || t.CompanyID != companyID) {
+		return nil, NotFound("ticket type %d not found", id)
+	}
+	return t, err
+}
+
+// TicketTypes lists a company's ticket types.
+func (e *Engine) TicketTypes(q NamedQuery) ([]*TicketType, string, error) {
+	var ts []*TicketType
+	var next string
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		ts, next, err = tx.TicketTypes(q)
+		return err
+	})
+	return ts, next, err
+}
+
+// Events lists a company's live events.
+func (e *Engine) Events(q EventQuery) ([]*Event, string, error) {
+	var es []*Event
+	var next string
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		es, next, err = tx.Events(q)
+		return err
+	})
+	return es, next, err
+}
+
+func checkName(attr, name string) []FieldError {
+	switch {
+	case name == "":
+		return []FieldError{{Attribute: attr, Code: "blank", Message: "can't be blank"}}
+	case len(name) > maxNameLen:
+		return []FieldError{{Attribute: attr, Code: "too_long", Message: "is too long (maximum is 200 characters)"}}
+	}
+	return nil
+}

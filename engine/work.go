@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Work is what a leaf phase does. Run must be idempotent: after a crash it
+// runs again from the start, so it upserts, sets absolute values and derives
+// idempotency keys from the operation, phase and batch. Writes to our own
+// store that complete the phase are Staged, so they commit atomically with
+// the phase's completion. Run returns an *Error with a Code for a failure the
+// client should see (Transient ones are retried with backoff).
+type Work interface {
+	Run(ctx context.Context, r *PhaseRun) error
+}
+
+// RefundWork does a refund operation (a leaf without phases).
+type RefundWork interface {
+	Refund(ctx context.Context, r *PhaseRun) error
+}
+
+// PhaseRun is one attempt of a phase's work.
+type PhaseRun struct {
+	// Op and Phase are snapshots taken when the attempt started; read only.
+	// Phase is nil for a refund.
+	Op      *Operation
+	Phase   *Phase
+	Attempt int
+	Log     *slog.Logger
+
+	engine *Engine
+	events chan<- phaseEvent
+	staged []func(Tx) error
+	prog   *Progress
+}
+
+// Now is the engine's clock.
+func (r *PhaseRun) Now() time.Time { return r.engine.now() }
+
+// View reads the store.
+func (r *PhaseRun) View(fn func(tx Tx) error) error { return r.engine.store.View(fn) }
+
+// Update writes to the store now, outside the phase's completion. Work uses
+// it for progress it must not lose, such as a refund done in the shop.
+func (r *PhaseRun) Update(ctx context.Context, fn func(tx Tx) error) error {
+	return r.engine.store.Update(ctx, fn)
+}
+
+// Stage queues fn to commit in the same transaction that completes the phase.
+// If fn returns an *Error with a Code, the phase fails with it instead.
+func (r *PhaseRun) Stage(fn func(tx Tx) error) { r.staged = append(r.staged, fn) }
+
+// Progress reports units done over units; it is persisted and published
+// (coalesced with other transitions). A refund keeps it until it ends.
+func (r *PhaseRun) Progress(done, total int) {
+	r.prog = newProgress(done, total)
+	if r.Phase == nil {
+		return
+	}
+	r.events <- phaseEvent{phaseID: r.Phase.ID, kind: evProgress, progress: r.prog}
+}

@@ -1,0 +1,392 @@
+package engine
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// RecurrenceWork expands a recurring event into child date events (save), or
+// removes its children (delete). Everything it writes is staged: the
+// occurrences change in the same commit that completes the phase, and an
+// occurrence sold in the meantime fails it with RECURRENCE_OCCURRENCE_SOLD.
+type RecurrenceWork struct{}
+
+// Run implements Work.
+func (RecurrenceWork) Run(ctx context.Context, r *PhaseRun) error {
+	if r.Op.Action == ActionDelete {
+		var n int
+		if err := r.View(func(tx Tx) error {
+			children, err := tx.ChildEvents(r.Op.EventID)
+			n = len(children)
+			return err
+		}); err != nil {
+			return err
+		}
+		r.Progress(0, n)
+		r.Stage(func(tx Tx) error { return removeChildren(tx, r.Op.EventID, r.Now()) })
+		r.Progress(n, n)
+		return nil
+	}
+	// Expand outside the commit to fail fast on a bad rule and to know
+	// the unit count; the commit expands again against the state it sees.
+	var want []Occurrence
+	err := r.View(func(tx Tx) error {
+		var err error
+		want, err = expandEvent(tx, r.Op.EventID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.Progress(0, len(want))
+	r.Stage(func(tx Tx) error { return syncOccurrences(tx, r.Op.EventID, r.Now()) })
+	r.Progress(len(want), len(want))
+	return nil
+}
+
+func expandEvent(tx Tx, id uint64) ([]Occurrence, error) {
+	ev, err := tx.Event(id)
+	if err != nil {
+		return nil, err
+	}
+	if ev == nil || ev.Recurrence == nil {
+		return nil, Errorf(CodeRecurrenceRuleInvalid, "event %d has no recurrence rule", id)
+	}
+	loc, err := eventLocation(tx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return ev.Recurrence.Expand(loc, ev.StartsAt, ev.EndsAt)
+}
+
+// syncOccurrences makes the children of a recurring event match its rule:
+// unchanged occurrences keep their ids, moved ones keep theirs with new
+// times, dropped ones are deleted (never one with paid orders), new ones
+// are created; every child takes the template's current attributes.
+func syncOccurrences(tx Tx, parentID uint64, now time.Time) error {
+	parent, err := tx.Event(parentID)
+	if err != nil {
+		return err
+	}
+	if parent == nil || parent.Deleted {
+		return nil // deleted meanwhile: its delete operation follows
+	}
+	want, err := expandEvent(tx, parentID)
+	if err != nil {
+		return err
+	}
+	loc, err := eventLocation(tx, parent)
+	if err != nil {
+		return err
+	}
+	children, err := tx.ChildEvents(parentID)
+	if err != nil {
+		return err
+	}
+	existing := make([]ExistingOccurrence, len(children))
+	byID := make(map[uint64]*Event, len(children))
+	for i, c := range children {
+		paid, err := hasPaidOrders(tx, c)
+		if err != nil {
+			return err
+		}
+		existing[i] = ExistingOccurrence{ID: c.ID, StartsAt: c.StartsAt, EndsAt: c.EndsAt, Sold: paid}
+		byID[c.ID] = c
+	}
+	plan, err := PlanOccurrences(loc, existing, want)
+	if err != nil {
+		return err
+	}
+	for _, id := range plan.Remove {
+		c := byID[id]
+		c.Deleted, c.UpdatedAt = true, now
+		if err := tx.PutEvent(c); err != nil {
+			return err
+		}
+		if err := tx.DeleteTicketStructure(id); err != nil {
+			return err
+		}
+	}
+	for _, k := range plan.Keep {
+		c := byID[k.ID]
+		copyTemplate(c, parent, k.Occurrence, loc)
+		c.UpdatedAt = now
+		if err := tx.PutEvent(c); err != nil {
+			return err
+		}
+	}
+	for _, o := range plan.Add {
+		id, err := tx.NextID(SeqEvent)
+		if err != nil {
+			return err
+		}
+		c := &Event{ID: id, CompanyID: parent.CompanyID, Type: EventDate, ParentID: parent.ID, CreatedAt: now, UpdatedAt: now}
+		copyTemplate(c, parent, o, loc)
+		if err := tx.PutEvent(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyTemplate gives an occurrence the template's attributes and its times.
+// Occurrences share the template's registration types (same ids); limits
+// apply per occurrence.
+func copyTemplate(c, parent *Event, o Occurrence, loc *time.Location) {
+	c.Name = parent.Name
+	c.Slug = parent.Slug + "-" + o.StartsAt.In(loc).Format("2006-01-02")
+	c.VenueID = parent.VenueID
+	c.StartsAt, c.EndsAt = o.StartsAt, o.EndsAt
+	c.PublishedAt = cloneTime(parent.PublishedAt)
+	c.Capacity = cloneInt(parent.Capacity)
+	c.SplitProducts = parent.SplitProducts
+	c.RegistrationTypes = make([]RegistrationType, len(parent.RegistrationTypes))
+	for i, rt := range parent.RegistrationTypes {
+		rt.Quantity = cloneInt(rt.Quantity)
+		c.RegistrationTypes[i] = rt
+	}
+}
+
+func removeChildren(tx Tx, parentID uint64, now time.Time) error {
+	children, err := tx.ChildEvents(parentID)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		c.Deleted, c.UpdatedAt = true, now
+		if err := tx.PutEvent(c); err != nil {
+			return err
+		}
+		if err := tx.DeleteTicketStructure(c.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cloneInt(p *int) *int {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+// TicketsWork builds the ticket structure of every occurrence (a date event
+// is its own single occurrence): per registration type its limit, what is
+// sold and what is left to sell, and the products that catalog mirrors. Once
+// it completes, the structure is readable through the API before any shop is
+// called (partial readiness). On delete it removes the structures.
+type TicketsWork struct{}
+
+// Run implements Work.
+func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
+	var targets []uint64
+	err := r.View(func(tx Tx) error {
+		var err error
+		targets, err = occurrenceIDs(tx, r.Op.EventID, r.Op.Action == ActionDelete)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.Progress(0, len(targets))
+	if r.Op.Action == ActionDelete {
+		r.Stage(func(tx Tx) error {
+			ids, err := occurrenceIDs(tx, r.Op.EventID, true)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if err := tx.DeleteTicketStructure(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		r.Progress(len(targets), len(targets))
+		return nil
+	}
+	var empty bool
+	if err := r.View(func(tx Tx) error {
+		ev, err := tx.Event(r.Op.EventID)
+		empty = ev != nil && len(ev.RegistrationTypes) == 0
+		return err
+	}); err != nil {
+		return err
+	}
+	if empty {
+		return Errorf(CodeTicketsStructureEmpty, "event %d has no registration types", r.Op.EventID)
+	}
+	phaseID := r.Phase.ID
+	r.Stage(func(tx Tx) error {
+		ids, err := occurrenceIDs(tx, r.Op.EventID, false)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := writeStructure(tx, id, phaseID, r.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	r.Progress(len(targets), len(targets))
+	return nil
+}
+
+// occurrenceIDs are the date events that a save or delete of eventID covers:
+// the event itself, or a recurring event's live children. A deleted event
+// still counts on delete.
+func occurrenceIDs(tx Tx, eventID uint64, deleting bool) ([]uint64, error) {
+	ev, err := tx.Event(eventID)
+	if err != nil || ev == nil {
+		return nil, err
+	}
+	if ev.Deleted && !deleting {
+		return nil, nil
+	}
+	if ev.Type != EventRecurring {
+		return []uint64{ev.ID}, nil
+	}
+	children, err := tx.ChildEvents(ev.ID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, len(children))
+	for i, c := range children {
+		ids[i] = c.ID
+	}
+	return ids, nil
+}
+
+// writeStructure (re)builds the ticket structure of one date event from the
+// event and its orders, keeping the Shopify ids already mirrored.
+func writeStructure(tx Tx, eventID, phaseID uint64, now time.Time) error {
+	ev, err := tx.Event(eventID)
+	if err != nil || ev == nil {
+		return err
+	}
+	old, err := tx.TicketStructure(eventID)
+	if err != nil {
+		return err
+	}
+	s, err := buildStructure(tx, ev, old, now)
+	if err != nil {
+		return err
+	}
+	s.UpdatedBy = phaseID
+	return tx.PutTicketStructure(s)
+}
+
+// refreshAvailability recomputes sold and left-to-sell of an event whose
+// orders changed. Before the tickets phase has built a structure there is
+// nothing to refresh.
+func refreshAvailability(tx Tx, eventID uint64, now time.Time) error {
+	old, err := tx.TicketStructure(eventID)
+	if err != nil || old == nil {
+		return err
+	}
+	ev, err := tx.Event(eventID)
+	if err != nil || ev == nil {
+		return err
+	}
+	s, err := buildStructure(tx, ev, old, now)
+	if err != nil {
+		return err
+	}
+	s.UpdatedBy = old.UpdatedBy
+	return tx.PutTicketStructure(s)
+}
+
+func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*TicketStructure, error) {
+	orders, err := tx.Orders(ev.ID)
+	if err != nil {
+		return nil, err
+	}
+	sold := map[uint64]int{}
+	soldAll := 0
+	for _, o := range orders {
+		if o.Status == OrderPaid {
+			sold[o.RegistrationTypeID] += o.Quantity
+			soldAll += o.Quantity
+		}
+	}
+	loc, err := eventLocation(tx, ev)
+	if err != nil {
+		return nil, err
+	}
+	s := &TicketStructure{EventID: ev.ID, Capacity: cloneInt(ev.Capacity), UpdatedAt: now,
+		Types: make([]TicketLimit, 0, len(ev.RegistrationTypes))}
+	variants := make([]Variant, 0, len(ev.RegistrationTypes))
+	for _, rt := range ev.RegistrationTypes {
+		avail := Available(rt.Quantity, sold[rt.ID], ev.Capacity, soldAll)
+		s.Types = append(s.Types, TicketLimit{RegistrationTypeID: rt.ID, Quantity: cloneInt(rt.Quantity),
+			Sold: sold[rt.ID], Available: avail})
+		variants = append(variants, Variant{RegistrationTypeID: rt.ID, Title: rt.Name, Price: rt.Price,
+			Available: cloneInt(avail)})
+	}
+	title := ev.Name
+	if ev.ParentID != 0 {
+		title += " — " + ev.StartsAt.In(loc).Format("Mon 2 Jan 2006 15:04")
+	}
+	id := strconv.FormatUint(ev.ID, 10)
+	if ev.SplitProducts {
+		for _, v := range variants {
+			rt := strconv.FormatUint(v.RegistrationTypeID, 10)
+			s.Products = append(s.Products, Product{Key: "e" + id + "-r" + rt, EventID: ev.ID,
+				Title: title + " — " + v.Title, Handle: "eventops-" + id + "-" + rt, Variants: []Variant{v}})
+		}
+	} else if len(variants) > 0 {
+		s.Products = []Product{{Key: "e" + id, EventID: ev.ID, Title: title, Handle: "eventops-" + id, Variants: variants}}
+	}
+	if len(s.Products) > 0 && len(variants) > 250 && !ev.SplitProducts {
+		return nil, Errorf(CodeCatalogUpsertRejected, "event %d has %d registration types; a product holds at most 250 variants", ev.ID, len(variants))
+	}
+	keepShopifyIDs(s, old)
+	return s, nil
+}
+
+// keepShopifyIDs carries mirrored ids over from the previous structure.
+func keepShopifyIDs(s, old *TicketStructure) {
+	if old == nil {
+		return
+	}
+	prev := map[string]*Product{}
+	for i := range old.Products {
+		prev[old.Products[i].Key] = &old.Products[i]
+	}
+	for i := range s.Products {
+		p := &s.Products[i]
+		o := prev[p.Key]
+		if o == nil {
+			continue
+		}
+		p.ShopifyProductID = o.ShopifyProductID
+		vs := map[uint64]Variant{}
+		for _, v := range o.Variants {
+			vs[v.RegistrationTypeID] = v
+		}
+		for j := range p.Variants {
+			if v, ok := vs[p.Variants[j].RegistrationTypeID]; ok {
+				p.Variants[j].ShopifyVariantID = v.ShopifyVariantID
+				p.Variants[j].InventoryItemID = v.InventoryItemID
+			}
+		}
+	}
+}
+
+// TicketStructure reads the structure of a date event of the company.
+func (e *Engine) TicketStructure(companyID, eventID uint64) (*TicketStructure, error) {
+	var s *TicketStructure
+	err := e.store.View(func(tx Tx) error {
+		if _, _, err := liveEvent(tx, companyID, eventID); err != nil {
+			return err
+		}
+		var err error
+		s, err = tx.TicketStructure(eventID)
+		return err
+	})
+	return s, err
+}
