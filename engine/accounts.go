@@ -78,6 +78,25 @@ func (e *Engine) sealShop(in *ShopInput) (*Shop, error) {
 	return s, nil
 }
 
+// OpenShopCredentials opens a shop's sealed access token and webhook secret.
+func (e *Engine) OpenShopCredentials(s *Shop) (token, webhookSecret Secret, err error) {
+	if s == nil || len(s.AccessToken) == 0 {
+		return "", "", nil
+	}
+	if e.sealer == nil {
+		return "", "", Errorf(CodeOperationStorageFailed, "no sealer configured for shop credentials")
+	}
+	t, err := e.sealer.Open(s.AccessToken)
+	if err != nil {
+		return "", "", err
+	}
+	w, err := e.sealer.Open(s.WebhookSecret)
+	if err != nil {
+		return "", "", err
+	}
+	return Secret(t), Secret(w), nil
+}
+
 // Company reads a company.
 func (e *Engine) Company(id uint64) (*Company, error) {
 	var c *Company

@@ -46,16 +46,17 @@ var DefaultRetry = RetryPolicy{Base: 200 * time.Millisecond, Max: 8 * time.Secon
 // strictly in creation order; different queues run concurrently on a bounded
 // pool of workers.
 type Engine struct {
-	store  Store
-	sealer Sealer
-	keys   keyCache
-	broker *Broker
-	work   map[string]Work
-	refund RefundWork
-	retry  RetryPolicy
-	now    func() time.Time
-	jitter func() float64
-	log    *slog.Logger
+	store   Store
+	sealer  Sealer
+	keys    keyCache
+	aliases aliasCounter
+	broker  *Broker
+	work    map[string]Work
+	refund  RefundWork
+	retry   RetryPolicy
+	now     func() time.Time
+	jitter  func() float64
+	log     *slog.Logger
 
 	workers int
 	sched   *scheduler
@@ -66,13 +67,15 @@ type Engine struct {
 	inflight map[uint64]*liveOp
 	queues   queueLocks
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	ctx     context.Context // cancelled by Stop's hard deadline
-	cancel  context.CancelFunc
-	soft    chan struct{} // closed when Stop begins: take no new operations
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	ctx      context.Context // cancelled by Stop's hard deadline
+	cancel   context.CancelFunc
+	soft     chan struct{} // closed when Stop begins: take no new operations
+	halted   chan struct{} // closed when Stop has finished
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // New builds an engine; call Start to run it.
@@ -90,6 +93,7 @@ func New(cfg Config) *Engine {
 		workers:  cfg.Workers,
 		inflight: map[uint64]*liveOp{},
 		soft:     make(chan struct{}),
+		halted:   make(chan struct{}),
 	}
 	if e.workers <= 0 {
 		e.workers = 64
@@ -162,28 +166,27 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // Stop stops taking operations, lets running phases reach a safe point, and
 // after timeout cancels the rest; whatever did not finish resumes at the next
-// Start. Stop is safe to call more than once.
+// Start. Every call returns once the engine has stopped.
 func (e *Engine) Stop(timeout time.Duration) {
-	e.mu.Lock()
-	if e.stopped {
+	e.stopOnce.Do(func() {
+		e.mu.Lock()
+		e.stopped = true
 		e.mu.Unlock()
-		return
-	}
-	e.stopped = true
-	close(e.soft)
-	e.mu.Unlock()
-	e.sched.close()
-
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		e.log.Warn("engine stop: deadline passed, cancelling running phases", "timeout", timeout)
+		close(e.soft)
+		e.sched.close()
+		done := make(chan struct{})
+		go func() { e.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(timeout):
+			e.log.Warn("engine stop: deadline passed, cancelling running phases", "timeout", timeout)
+			e.cancel()
+			<-done
+		}
 		e.cancel()
-		<-done
-	}
-	e.cancel()
+		close(e.halted)
+	})
+	<-e.halted
 }
 
 // Running reports whether the engine is started and not stopped.

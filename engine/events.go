@@ -24,6 +24,10 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 			return NotFound("company %d not found", companyID)
 		}
 		now := e.now()
+		idem, err := claimIdempotency(ctx, tx, now)
+		if err != nil {
+			return err
+		}
 		ev = &Event{CompanyID: companyID, CreatedAt: now, UpdatedAt: now, RegistrationTypes: []RegistrationType{}}
 		if err := applyEventInput(tx, ev, in, true, nil); err != nil {
 			return err
@@ -40,8 +44,10 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if err := tx.PutEvent(ev); err != nil {
 			return err
 		}
-		op, err = newOperation(tx, ActionSave, ev, c, now, false)
-		return err
+		if op, err = newOperation(tx, ActionSave, ev, c, now, false); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -61,6 +67,10 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 	var ev *Event
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
+		idem, err := claimIdempotency(ctx, tx, e.now())
+		if err != nil {
+			return err
+		}
 		c, cur, err := liveEvent(tx, companyID, id)
 		if err != nil {
 			return err
@@ -80,8 +90,10 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 		if err := tx.PutEvent(ev); err != nil {
 			return err
 		}
-		op, err = newOperation(tx, ActionSave, ev, c, ev.UpdatedAt, false)
-		return err
+		if op, err = newOperation(tx, ActionSave, ev, c, ev.UpdatedAt, false); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -101,6 +113,10 @@ func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operat
 	defer unlock()
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
+		idem, err := claimIdempotency(ctx, tx, e.now())
+		if err != nil {
+			return err
+		}
 		c, ev, err := liveEvent(tx, companyID, id)
 		if err != nil {
 			return err
@@ -117,8 +133,10 @@ func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operat
 		if err := tx.PutEvent(ev); err != nil {
 			return err
 		}
-		op, err = newOperation(tx, ActionDelete, ev, c, ev.UpdatedAt, false)
-		return err
+		if op, err = newOperation(tx, ActionDelete, ev, c, ev.UpdatedAt, false); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
 	})
 	if err != nil {
 		return nil, err
@@ -137,12 +155,18 @@ func (e *Engine) RefundEvent(ctx context.Context, companyID, id uint64) (*Operat
 	defer unlock()
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
+		idem, err := claimIdempotency(ctx, tx, e.now())
+		if err != nil {
+			return err
+		}
 		c, ev, err := liveEvent(tx, companyID, id)
 		if err != nil {
 			return err
 		}
-		op, err = newOperation(tx, ActionRefund, ev, c, e.now(), false)
-		return err
+		if op, err = newOperation(tx, ActionRefund, ev, c, e.now(), false); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
 	})
 	if err != nil {
 		return nil, err

@@ -194,12 +194,19 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 	defer unlock()
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
+		idem, err := claimIdempotency(ctx, tx, e.now())
+		if err != nil {
+			return err
+		}
 		ev, err := tx.Event(old.EventID)
 		if err != nil {
 			return err
 		}
 		if ev == nil {
 			return NotFound("event %d not found", old.EventID)
+		}
+		if ev.Deleted && old.Action != ActionDelete {
+			return Conflict("event %d is deleted; only its delete can be retried", ev.ID)
 		}
 		c, err := tx.Company(ev.CompanyID)
 		if err != nil {
@@ -210,7 +217,10 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 			return err
 		}
 		op.RetryOf = old.ID
-		return tx.PutOperation(op)
+		if err := tx.PutOperation(op); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
 	})
 	if err != nil {
 		return nil, err

@@ -18,6 +18,10 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 	var o *Order
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
+		idem, err := claimIdempotency(ctx, tx, e.now())
+		if err != nil {
+			return err
+		}
 		c, ev, err := liveEvent(tx, companyID, eventID)
 		if err != nil {
 			return err
@@ -62,10 +66,14 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		if err := refreshAvailability(tx, ev.ID, now); err != nil {
 			return err
 		}
+		var opID uint64
 		if c.Shopify() {
-			op, err = newOperation(tx, ActionSave, ev, c, now, true)
+			if op, err = newOperation(tx, ActionSave, ev, c, now, true); err != nil {
+				return err
+			}
+			opID = op.ID
 		}
-		return err
+		return putIdempotency(tx, idem, ev.ID, opID, o.ID)
 	})
 	if err != nil {
 		return nil, nil, err

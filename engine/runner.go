@@ -168,7 +168,9 @@ func (r *opRun) drain(events chan phaseEvent) {
 // startPhases marks every runnable leaf running in one transition and starts
 // an attempt for each. Leaves found running without an attempt in flight
 // were interrupted by a stop or crash: they run again (their work is
-// idempotent).
+// idempotent). A top-level phase whose work is an Expander may turn into an
+// aggregate of children when it first starts (one per occurrence or
+// product); the children start in the same transition.
 func (r *opRun) startPhases(ctx context.Context, events chan<- phaseEvent) error {
 	var start []uint64
 	for _, p := range r.op.Phases {
@@ -182,24 +184,80 @@ func (r *opRun) startPhases(ctx context.Context, events chan<- phaseEvent) error
 	}
 	now := r.e.now()
 	next := r.op.Clone()
+	var kids []*Phase
 	for _, id := range start {
 		p := next.FindPhase(id)
+		children, err := r.expand(ctx, p)
+		if err != nil {
+			r.failPhase(next, p, err, now)
+			continue
+		}
 		p.Status = StatusRunning
 		if p.StartedAt == nil {
 			t := now
 			p.StartedAt = &t
 		}
-		p.Attempts++
+		if len(children) == 0 {
+			p.Attempts++
+			continue
+		}
+		for _, c := range children {
+			t := now
+			c.Status, c.StartedAt, c.Attempts = StatusRunning, &t, 1
+			if c.Phases == nil {
+				c.Phases = []*Phase{}
+			}
+		}
+		p.Phases = children
+		kids = append(kids, children...)
 	}
-	if err := r.persist(next, nil); err != nil {
+	var staged []func(Tx) error
+	if len(kids) > 0 {
+		staged = append(staged, func(tx Tx) error {
+			for _, c := range kids {
+				var err error
+				if c.ID, err = tx.NextID(SeqOperation); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := r.persist(next, staged); err != nil {
 		return err
 	}
-	for _, id := range start {
-		r.active[id] = true
-		p := r.op.FindPhase(id)
-		go r.attempt(ctx, r.topName(id), p, events)
+	var run []*Phase
+	r.op.WalkPhases(func(p *Phase) {
+		if p.Leaf() && p.Status == StatusRunning && !r.active[p.ID] {
+			run = append(run, p)
+		}
+	})
+	for _, p := range run {
+		r.active[p.ID] = true
+		go r.attempt(ctx, r.topName(p.ID), p, events)
 	}
 	return nil
+}
+
+// expand asks the work of a top-level phase starting for the first time
+// for its children.
+func (r *opRun) expand(ctx context.Context, p *Phase) ([]*Phase, error) {
+	if p.Status != StatusPending || !p.Leaf() || p.Subject != 0 {
+		return nil, nil
+	}
+	ex, ok := r.e.work[p.Name].(Expander)
+	if !ok || r.topName(p.ID) != p.Name {
+		return nil, nil
+	}
+	run := &PhaseRun{Op: r.op, Phase: p, Attempt: 1, engine: r.e,
+		Log: r.e.log.With("op", r.op.ID, "phase", p.ID, "phase_name", p.Name)}
+	var children []*Phase
+	err := safeRun(ctx, run.Log, func(ctx context.Context) error {
+		var err error
+		children, err = ex.Expand(ctx, run)
+		return err
+	})
+	return children, err
 }
 
 func (r *opRun) depsCompleted(p *Phase) bool {

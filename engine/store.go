@@ -91,6 +91,17 @@ type Tx interface {
 	// ActiveOperations are the pending and running ones in id order,
 	// read from the status index (never a scan of everything).
 	ActiveOperations() ([]*Operation, error)
+
+	// Idempotency records, by scope and key.
+	Idempotency(scope, key string) (*IdempotencyRecord, error)
+	PutIdempotency(r *IdempotencyRecord) error
+	// PruneIdempotency deletes up to limit records created before t and
+	// reports how many it deleted.
+	PruneIdempotency(before time.Time, limit int) (int, error)
+
+	// AliasUses lists per-key use of the deprecated sync-job aliases.
+	AliasUses() ([]*AliasUse, error)
+	PutAliasUse(u *AliasUse) error
 }
 
 // NamedQuery lists a company's venues or ticket types by id, optionally

@@ -20,11 +20,17 @@ func (e *Engine) CreateVenue(ctx context.Context, companyID uint64, in VenueInpu
 		return nil, Invalid(errs...)
 	}
 	err := e.store.Update(ctx, func(tx Tx) error {
-		var err error
+		idem, err := claimIdempotency(ctx, tx, e.now())
+		if err != nil {
+			return err
+		}
 		if v.ID, err = tx.NextID(SeqVenue); err != nil {
 			return err
 		}
-		return tx.PutVenue(v)
+		if err := tx.PutVenue(v); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, 0, 0, v.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -68,11 +74,17 @@ func (e *Engine) CreateTicketType(ctx context.Context, companyID uint64, in Tick
 		return nil, Invalid(errs...)
 	}
 	err := e.store.Update(ctx, func(tx Tx) error {
-		var err error
+		idem, err := claimIdempotency(ctx, tx, e.now())
+		if err != nil {
+			return err
+		}
 		if t.ID, err = tx.NextID(SeqTicketType); err != nil {
 			return err
 		}
-		return tx.PutTicketType(t)
+		if err := tx.PutTicketType(t); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, 0, 0, t.ID)
 	})
 	if err != nil {
 		return nil, err

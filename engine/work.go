@@ -16,6 +16,14 @@ type Work interface {
 	Run(ctx context.Context, r *PhaseRun) error
 }
 
+// Expander is implemented by work that splits a phase into children when it
+// first starts: one child per occurrence of a recurring event, or per
+// product. Each child (Name and Subject set, no id) then runs the work's Run
+// with r.Phase being the child. Returning no children runs the phase itself.
+type Expander interface {
+	Expand(ctx context.Context, r *PhaseRun) ([]*Phase, error)
+}
+
 // RefundWork does a refund operation (a leaf without phases).
 type RefundWork interface {
 	Refund(ctx context.Context, r *PhaseRun) error
@@ -34,6 +42,25 @@ type PhaseRun struct {
 	events chan<- phaseEvent
 	staged []func(Tx) error
 	prog   *Progress
+}
+
+// Company loads the operation's company as it is now.
+func (r *PhaseRun) Company() (*Company, error) {
+	var c *Company
+	err := r.View(func(tx Tx) error {
+		var err error
+		c, err = tx.Company(r.Op.CompanyID)
+		return err
+	})
+	if err == nil && c == nil {
+		err = NotFound("company %d not found", r.Op.CompanyID)
+	}
+	return c, err
+}
+
+// ShopCredentials opens the company's sealed shop token and webhook secret.
+func (r *PhaseRun) ShopCredentials(s *Shop) (token, webhookSecret Secret, err error) {
+	return r.engine.OpenShopCredentials(s)
 }
 
 // Now is the engine's clock.

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"eventops/engine"
+	"eventops/storage"
+	"eventops/web"
+)
+
+type serveConfig struct {
+	addr          string
+	data          string
+	publicURL     string
+	workers       int
+	rateLimit     int
+	aliasSunset   string
+	enforceSunset bool
+	retention     time.Duration
+	shutdown      time.Duration
+	logLevel      string
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := newFlags("serve", "serve [flags]")
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address of the API and dashboard")
+	fs.StringVar(&cfg.data, "data", "./data", "data folder")
+	fs.StringVar(&cfg.publicURL, "public-url", "", "public base URL, for links and the websocket origin check (default http://ADDR)")
+	fs.IntVar(&cfg.workers, "workers", 64, "operations run at once")
+	fs.IntVar(&cfg.rateLimit, "rate-limit", 300, "API requests per minute per key (0: off)")
+	fs.StringVar(&cfg.aliasSunset, "alias-sunset", "2026-09-04", "sunset date of the deprecated sync-job aliases (YYYY-MM-DD)")
+	fs.BoolVar(&cfg.enforceSunset, "enforce-sunset", false, "answer 410 on the aliases once the sunset date has passed")
+	fs.DurationVar(&cfg.retention, "retention", 90*24*time.Hour, "terminal operations older than this are pruned")
+	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 20*time.Second, "how long running phases get to reach a safe point on shutdown")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	sunset, err := time.Parse(time.DateOnly, cfg.aliasSunset)
+	if err != nil {
+		return fmt.Errorf("--alias-sunset: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := newLogger(stderr, level)
+	slog.SetDefault(log)
+	if cfg.publicURL == "" {
+		cfg.publicURL = "http://" + cfg.addr
+	}
+
+	started := time.Now()
+	db, err := storage.Open(filepath.Join(cfg.data, dbFile), storage.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sealer, err := storage.LoadSealer(cfg.data)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log})
+	if err := bootstrap(eng, cfg.publicURL, stdout); err != nil {
+		return err
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		return err
+	}
+	srv := web.New(web.Config{
+		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
+		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
+	})
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		eng.Stop(cfg.shutdown)
+		return err
+	}
+	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond))
+
+	// Background bookkeeping written in batches, never per request.
+	bg, stopBG := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	bgWG.Add(1)
+	go func() {
+		defer bgWG.Done()
+		flushLoop(bg, eng, log)
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.App().Listener(ln) }()
+
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-served:
+		if err != nil {
+			log.Error("server stopped", "err", err)
+		}
+	}
+	go func() {
+		<-sig
+		log.Warn("second signal: exiting at once")
+		os.Exit(1)
+	}()
+
+	// Stop taking requests (held long-polls are answered as the engine
+	// stops), let running phases reach a safe point, then close the file.
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
+	defer cancel()
+	go eng.Stop(cfg.shutdown) // answers held long-polls while the server drains
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http shutdown", "err", err)
+	}
+	eng.Stop(cfg.shutdown)
+	stopBG()
+	bgWG.Wait()
+	flushAll(eng, log)
+	log.Info("stopped")
+	return nil
+}
+
+// flushLoop writes batched bookkeeping (API key last use, alias counters)
+// every few seconds.
+func flushLoop(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			flushAll(eng, log)
+		}
+	}
+}
+
+func flushAll(eng *engine.Engine, log *slog.Logger) {
+	ctx := context.Background()
+	if err := eng.FlushKeyUse(ctx); err != nil {
+		log.Warn("flush key use", "err", err)
+	}
+	if err := eng.FlushAliasUse(ctx); err != nil {
+		log.Warn("flush alias use", "err", err)
+	}
+}
+
+// bootstrap creates, on first start with empty data, a demo company, an
+// admin user and an API key, and prints the credentials once: only their
+// hashes are stored.
+func bootstrap(eng *engine.Engine, publicURL string, out io.Writer) error {
+	cs, err := eng.Companies()
+	if err != nil || len(cs) > 0 {
+		return err
+	}
+	ctx := context.Background()
+	c, err := eng.CreateCompany(ctx, "Demo Company", nil)
+	if err != nil {
+		return err
+	}
+	password, err := engine.RandomSecret(18)
+	if err != nil {
+		return err
+	}
+	const email = "admin@example.com"
+	if _, err := eng.CreateUser(ctx, email, engine.RoleAdmin, password); err != nil {
+		return err
+	}
+	_, key, err := eng.CreateAPIKey(ctx, c.ID, "demo", []engine.Scope{engine.ScopeRead, engine.ScopeWrite})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, `
+First start: created a demo company, an admin user and an API key.
+These credentials are shown once and never again; store them now.
+
+  dashboard   %s/
+  email       %s
+  password    %s
+  API key     %s   (company %d, scopes read,write)
+
+  curl -H "Authorization: Token %s" %s/api/v2
+
+`, publicURL, email, password.Reveal(), key.Reveal(), c.ID, key.Reveal(), publicURL)
+	return nil
+}
