@@ -1,0 +1,92 @@
+package storage
+
+// table is a primary bucket and the noun its errors use.
+type table struct {
+	name []byte
+	noun string
+}
+
+var (
+	tbCompanies        = table{[]byte("companies"), "company"}
+	tbAPIKeys          = table{[]byte("apikeys"), "api key"}
+	tbUsers            = table{[]byte("users"), "user"}
+	tbVenues           = table{[]byte("venues"), "venue"}
+	tbTicketTypes      = table{[]byte("ticket_types"), "ticket type"}
+	tbEvents           = table{[]byte("events"), "event"}
+	tbTicketStructures = table{[]byte("ticket_structures"), "ticket structure"}
+	tbOrders           = table{[]byte("orders"), "order"}
+	tbOperations       = table{[]byte("operations"), "operation"}
+	tbIdempotency      = table{[]byte("idempotency"), "idempotency record"}
+	tbAliasUses        = table{[]byte("alias_uses"), "alias use"}
+
+	tables = []table{
+		tbCompanies, tbAPIKeys, tbUsers, tbVenues, tbTicketTypes, tbEvents,
+		tbTicketStructures, tbOrders, tbOperations, tbIdempotency, tbAliasUses,
+	}
+)
+
+var (
+	bkMeta = []byte("meta") // schema version
+	bkSeq  = []byte("seq")  // one counter per engine.Sequence
+)
+
+// index identifies an index bucket. The numbers are stored in record headers:
+// never renumber or reuse one.
+type index uint8
+
+const (
+	idxAPIKeyHash index = iota + 1
+	idxAPIKeyCompany
+	idxUserEmail
+	idxVenueCompany
+	idxTicketTypeCompany
+	idxEventCompany
+	idxEventStart
+	idxEventName
+	idxEventParent
+	idxOrderEvent
+	idxOpEvent
+	idxOpCompany
+	idxOpStatus
+	idxOpCompanyStatus
+	idxOpCompanyAction
+	idxOpCompanyCode
+	idxOpAction
+	idxOpCode
+	idxIdempotencyCreated
+)
+
+// indexBuckets names each index's bucket.
+var indexBuckets = map[index][]byte{
+	idxAPIKeyHash:         []byte("idx_apikey_hash"),
+	idxAPIKeyCompany:      []byte("idx_apikey_company"),
+	idxUserEmail:          []byte("idx_user_email"),
+	idxVenueCompany:       []byte("idx_venue_company"),
+	idxTicketTypeCompany:  []byte("idx_tickettype_company"),
+	idxEventCompany:       []byte("idx_event_company"),
+	idxEventStart:         []byte("idx_event_start"),
+	idxEventName:          []byte("idx_event_name"),
+	idxEventParent:        []byte("idx_event_parent"),
+	idxOrderEvent:         []byte("idx_order_event"),
+	idxOpEvent:            []byte("idx_op_event"),
+	idxOpCompany:          []byte("idx_op_company"),
+	idxOpStatus:           []byte("idx_op_status"),
+	idxOpCompanyStatus:    []byte("idx_op_company_status"),
+	idxOpCompanyAction:    []byte("idx_op_company_action"),
+	idxOpCompanyCode:      []byte("idx_op_company_code"),
+	idxOpAction:           []byte("idx_op_action"),
+	idxOpCode:             []byte("idx_op_code"),
+	idxIdempotencyCreated: []byte("idx_idempotency_created"),
+}
+
+// allBuckets lists every top-level bucket Open makes sure exists.
+func allBuckets() [][]byte {
+	out := [][]byte{bkMeta, bkSeq}
+	for _, t := range tables {
+		out = append(out, t.name)
+	}
+	for _, name := range indexBuckets {
+		out = append(out, name)
+	}
+	return out
+}

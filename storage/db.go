@@ -1,0 +1,250 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"eventops/engine"
+)
+
+// SchemaVersion is the layout this binary reads and writes. A file written by
+// a newer binary is refused (ErrSchemaTooNew) rather than misread.
+const SchemaVersion uint64 = 1
+
+var (
+	// ErrSchemaTooNew is returned by Open for a file whose schema version is
+	// newer than SchemaVersion. The file is left untouched.
+	ErrSchemaTooNew = errors.New("data file was written by a newer eventops")
+	// ErrClosed is returned by Update and View after Close.
+	ErrClosed = errors.New("storage: database is closed")
+)
+
+var keySchemaVersion = []byte("schema_version")
+
+// Options tune Open. The zero value is what production uses.
+type Options struct {
+	// Timeout bounds the wait for the file lock held by another process
+	// (then Open fails with engine.ErrStoreLocked). 0 means 1 s.
+	Timeout time.Duration
+	// MaxBatch caps how many Update functions share one commit. 0 means 2000.
+	MaxBatch int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 2000
+	}
+	return o
+}
+
+// DB is an open data file. It implements engine.Store. Every commit is
+// synced to disk (bbolt's NoSync stays false).
+type DB struct {
+	path string
+	bolt *bbolt.DB
+	opts Options
+
+	// mu guards closed against a send on reqs racing Close.
+	mu         sync.RWMutex
+	closed     bool
+	reqs       chan *request
+	writerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+
+	commits atomic.Uint64 // successful group commits
+	updates atomic.Uint64 // update functions durably committed
+}
+
+var _ engine.Store = (*DB)(nil)
+
+// Open opens (creating it and its directory if needed) the data file at path.
+// It fails with engine.ErrStoreLocked when another process holds the file
+// for longer than opts.Timeout, and with ErrSchemaTooNew, writing nothing,
+// when the file was written by a newer binary.
+func Open(path string, opts Options) (*DB, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// A file written by a newer binary is checked read-only first: opening
+	// it read-write could already write to it (bbolt may rewrite the
+	// freelist on open).
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if err := checkVersion(path, opts.Timeout); err != nil {
+			return nil, err
+		}
+	}
+	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	if err := initFile(bdb); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{
+		path:       path,
+		bolt:       bdb,
+		opts:       opts,
+		reqs:       make(chan *request, opts.MaxBatch),
+		writerDone: make(chan struct{}),
+	}
+	go db.writer()
+	return db, nil
+}
+
+func openError(path string, err error) error {
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return fmt.Errorf("open %s: %w", path, engine.ErrStoreLocked)
+	}
+	return fmt.Errorf("open %s: %w", path, err)
+}
+
+// checkVersion refuses a file of a newer schema without writing to it.
+func checkVersion(path string, timeout time.Duration) error {
+	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, ReadOnly: true})
+	if err != nil {
+		return openError(path, err)
+	}
+	defer bdb.Close()
+	return bdb.View(func(btx *bbolt.Tx) error {
+		if v := fileVersion(btx); v > SchemaVersion {
+			return fmt.Errorf("open %s: schema version %d, this binary knows up to %d: %w",
+				path, v, SchemaVersion, ErrSchemaTooNew)
+		}
+		return nil
+	})
+}
+
+func fileVersion(btx *bbolt.Tx) uint64 {
+	if b := btx.Bucket(bkMeta); b != nil {
+		if v := b.Get(keySchemaVersion); len(v) == 8 {
+			return binary.BigEndian.Uint64(v)
+		}
+	}
+	return 0
+}
+
+// initFile creates the buckets and records the schema version, committing
+// only when something is missing: opening a current file writes nothing.
+func initFile(bdb *bbolt.DB) error {
+	ready := false
+	err := bdb.View(func(btx *bbolt.Tx) error {
+		v := fileVersion(btx)
+		if v > SchemaVersion {
+			return fmt.Errorf("schema version %d, this binary knows up to %d: %w", v, SchemaVersion, ErrSchemaTooNew)
+		}
+		ready = v == SchemaVersion
+		for _, name := range allBuckets() {
+			if btx.Bucket(name) == nil {
+				ready = false
+			}
+		}
+		return nil
+	})
+	if err != nil || ready {
+		return err
+	}
+	return bdb.Update(func(btx *bbolt.Tx) error {
+		// Checked again under the write lock: another binary may have
+		// upgraded the file since.
+		if v := fileVersion(btx); v > SchemaVersion {
+			return fmt.Errorf("schema version %d, this binary knows up to %d: %w", v, SchemaVersion, ErrSchemaTooNew)
+		}
+		for _, name := range allBuckets() {
+			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return btx.Bucket(bkMeta).Put(keySchemaVersion, idKey(SchemaVersion))
+	})
+}
+
+// Path is the data file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close lets every queued Update finish, then closes the file (waiting for
+// open View transactions). It is safe to call more than once; later calls
+// return the first call's result.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.mu.Lock()
+		db.closed = true
+		close(db.reqs)
+		db.mu.Unlock()
+		<-db.writerDone
+		if err := db.bolt.Close(); err != nil {
+			db.closeErr = fmt.Errorf("close %s: %w", db.path, err)
+		}
+	})
+	return db.closeErr
+}
+
+// View runs fn in a read-only transaction. It must not call Update (a read
+// transaction held while waiting for a write can deadlock bbolt's remap), and
+// should copy what it needs and return quickly: a long read stalls writers.
+func (db *DB) View(fn func(engine.Tx) error) error {
+	db.mu.RLock()
+	closed := db.closed
+	db.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(btx, fn) })
+	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		return ErrClosed // Close won the race with the check above
+	}
+	return err
+}
+
+// Stats is a snapshot of the data file for the dashboard.
+type Stats struct {
+	FileSize    int64  // bytes on disk (the file never shrinks without a compaction)
+	FreePages   int    // pages free for reuse, including pending ones
+	OpenReadTxs int    // read transactions open now
+	Commits     uint64 // group commits since Open
+	Updates     uint64 // Update functions committed since Open
+}
+
+// Stats reports the file's size and bbolt's page and transaction counters.
+func (db *DB) Stats() (Stats, error) {
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats %s: %w", db.path, err)
+	}
+	bs := db.bolt.Stats()
+	return Stats{
+		FileSize:    fi.Size(),
+		FreePages:   bs.FreePageN + bs.PendingPageN,
+		OpenReadTxs: bs.OpenTxN,
+		Commits:     db.commits.Load(),
+		Updates:     db.updates.Load(),
+	}, nil
+}
+
+// Check runs bbolt's consistency check (page reachability, freelist, key
+// order) in a read transaction and returns every problem found, joined.
+func (db *DB) Check() error {
+	return db.bolt.View(func(btx *bbolt.Tx) error {
+		var errs []error
+		for err := range btx.Check() {
+			errs = append(errs, err)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("check %s: %w", db.path, errors.Join(errs...))
+		}
+		return nil
+	})
+}

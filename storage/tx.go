@@ -1,0 +1,76 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"eventops/engine"
+)
+
+// errTxDone is returned by a Tx method called after its function returned.
+var errTxDone = errors.New("storage: transaction used after its function returned")
+
+// tx implements engine.Tx on one bbolt transaction. It is valid only while
+// the function it was handed to runs; afterwards every method fails with
+// errTxDone instead of touching a closed transaction.
+type tx struct {
+	btx   *bbolt.Tx
+	wrote bool // set before the first change, so a failed function that wrote nothing needs no rollback
+}
+
+var _ engine.Tx = (*tx)(nil)
+
+// run hands fn a tx on btx and invalidates it when fn returns.
+func run(btx *bbolt.Tx, fn func(engine.Tx) error) error {
+	t := &tx{btx: btx}
+	defer func() { t.btx = nil }()
+	return fn(t)
+}
+
+// writable returns a top-level bucket to change, noting that the
+// transaction is about to be written.
+func (t *tx) writable(name []byte) (*bbolt.Bucket, error) {
+	b, err := t.bucket(name)
+	if err == nil {
+		t.wrote = true
+	}
+	return b, err
+}
+
+// bucket returns a top-level bucket; every method starts here, so it is
+// where a use after the function returned is caught.
+func (t *tx) bucket(name []byte) (*bbolt.Bucket, error) {
+	if t.btx == nil {
+		return nil, errTxDone
+	}
+	b := t.btx.Bucket(name)
+	if b == nil {
+		return nil, fmt.Errorf("storage: bucket %q is missing", name)
+	}
+	return b, nil
+}
+
+// NextID returns the next id of seq, starting at 1. Operations and phases
+// share engine.SeqOperation. An id handed out by a transaction that rolls
+// back is handed out again.
+func (t *tx) NextID(seq engine.Sequence) (uint64, error) {
+	if seq == "" {
+		return 0, errors.New("next id: empty sequence name")
+	}
+	b, err := t.writable(bkSeq)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	if v := b.Get([]byte(seq)); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	n++
+	if err := b.Put([]byte(seq), idKey(n)); err != nil {
+		return 0, fmt.Errorf("next %s id: %w", seq, err)
+	}
+	return n, nil
+}
