@@ -94,10 +94,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	// Background bookkeeping written in batches, never per request.
 	bg, stopBG := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
-	bgWG.Add(1)
+	bgWG.Add(2)
 	go func() {
 		defer bgWG.Done()
 		flushLoop(bg, eng, log)
+	}()
+	go func() {
+		defer bgWG.Done()
+		pruneLoop(bg, eng, cfg.retention, log)
 	}()
 
 	served := make(chan error, 1)
@@ -146,6 +150,30 @@ func flushLoop(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 			return
 		case <-t.C:
 			flushAll(eng, log)
+		}
+	}
+}
+
+// pruneLoop deletes terminal operations older than the retention period,
+// shortly after start and then hourly, in small transactions.
+func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration, log *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	wait := time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = time.Hour
+		n, err := eng.Prune(ctx, eng.Now().Add(-retention))
+		if err != nil && ctx.Err() == nil {
+			log.Warn("prune operations", "err", err)
+		}
+		if n > 0 {
+			log.Info("pruned operations", "count", n, "retention", retention)
 		}
 	}
 }

@@ -249,3 +249,26 @@ func (e *Engine) Wait(ctx context.Context, companyID, id, version uint64, timeou
 	}
 	return e.Operation(companyID, id)
 }
+
+// Prune deletes terminal operations that finished before the cutoff, in
+// small transactions so that writers are never held up for long, and reports
+// how many it deleted.
+func (e *Engine) Prune(ctx context.Context, before time.Time) (int, error) {
+	const batch = 500
+	total := 0
+	for {
+		var n int
+		err := e.store.Update(ctx, func(tx Tx) error {
+			var err error
+			n, err = tx.PruneOperations(before, batch)
+			return err
+		})
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}

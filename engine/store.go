@@ -91,6 +91,9 @@ type Tx interface {
 	// ActiveOperations are the pending and running ones in id order,
 	// read from the status index (never a scan of everything).
 	ActiveOperations() ([]*Operation, error)
+	// PruneOperations deletes up to limit terminal operations finished
+	// before t, oldest first, and reports how many it deleted.
+	PruneOperations(before time.Time, limit int) (int, error)
 
 	// Idempotency records, by scope and key.
 	Idempotency(scope, key string) (*IdempotencyRecord, error)

@@ -54,6 +54,7 @@ const (
 	idxOpAction
 	idxOpCode
 	idxIdempotencyCreated
+	idxOpFinished
 )
 
 // indexBuckets names each index's bucket.
@@ -77,6 +78,7 @@ var indexBuckets = map[index][]byte{
 	idxOpAction:           []byte("idx_op_action"),
 	idxOpCode:             []byte("idx_op_code"),
 	idxIdempotencyCreated: []byte("idx_idempotency_created"),
+	idxOpFinished:         []byte("idx_op_finished"),
 }
 
 // allBuckets lists every top-level bucket Open makes sure exists.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"eventops/engine"
 )
@@ -24,10 +25,31 @@ func (t *tx) PutOperation(o *engine.Operation) error {
 	return t.put(tbOperations, o.ID, o, opEntries(o))
 }
 
-// DeleteOperation removes an operation and its index entries (retention
-// pruning). It is not part of engine.Tx yet.
-func (t *tx) DeleteOperation(id uint64) error {
-	return t.remove(tbOperations, idKey(id))
+// PruneOperations deletes up to limit terminal operations that finished
+// before the given time, oldest first, with their index entries, and reports
+// how many it deleted. It reads only the finished index: its cost follows
+// limit, not the number stored.
+func (t *tx) PruneOperations(before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	ib, err := t.bucket(indexBuckets[idxOpFinished])
+	if err != nil {
+		return 0, err
+	}
+	end := key(nil).time(before)
+	var ids []uint64
+	c := ib.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0 && len(ids) < limit; k, _ = c.Next() {
+		ids = append(ids, idOf(k))
+	}
+	// Deleted after the scan: deleting under a live cursor can skip keys.
+	for i, id := range ids {
+		if err := t.remove(tbOperations, idKey(id)); err != nil {
+			return i, fmt.Errorf("prune operations: %w", err)
+		}
+	}
+	return len(ids), nil
 }
 
 func opEntries(o *engine.Operation) []entry {
@@ -44,6 +66,9 @@ func opEntries(o *engine.Operation) []entry {
 		entry{idx: idxOpCompanyAction, key: key(nil).u64(c).str(ac).u64(id)},
 		entry{idx: idxOpAction, key: key(nil).str(ac).u64(id)},
 	)
+	if o.Status.Terminal() && o.FinishedAt != nil {
+		es = append(es, entry{idx: idxOpFinished, key: key(nil).time(*o.FinishedAt).u64(id)})
+	}
 	if o.Error != nil && o.Error.Code != "" {
 		code := string(o.Error.Code)
 		es = append(es,

@@ -253,14 +253,48 @@ func TestOperationStatusChangeMovesIndexEntries(t *testing.T) {
 	})
 }
 
-func TestDeleteOperationRemovesIndexEntries(t *testing.T) {
+func TestPruneOperationsRemovesOldTerminalOnes(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	recent := old.AddDate(0, 6, 0)
 	update(t, db, func(tx engine.Tx) error {
-		return tx.PutOperation(&engine.Operation{ID: 1, CompanyID: 1, EventID: 1, Action: engine.ActionSave,
-			Status: engine.StatusFailed, Error: &engine.OpError{Code: engine.CodeRefundRejected}})
+		for _, op := range []*engine.Operation{
+			{ID: 1, CompanyID: 1, EventID: 1, Action: engine.ActionSave, Status: engine.StatusFailed,
+				Error: &engine.OpError{Code: engine.CodeRefundRejected}, FinishedAt: &old},
+			{ID: 2, CompanyID: 1, EventID: 1, Action: engine.ActionSave, Status: engine.StatusCompleted, FinishedAt: &recent},
+			{ID: 3, CompanyID: 1, EventID: 1, Action: engine.ActionSave, Status: engine.StatusRunning},
+		} {
+			if err := tx.PutOperation(op); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	update(t, db, func(etx engine.Tx) error { return etx.(*tx).DeleteOperation(1) })
+	var n int
+	update(t, db, func(tx engine.Tx) error {
+		var err error
+		n, err = tx.PruneOperations(old.AddDate(0, 1, 0), 100)
+		return err
+	})
+	if n != 1 {
+		t.Fatalf("pruned %d operations, want 1 (only the old terminal one)", n)
+	}
+	view(t, db, func(tx engine.Tx) error {
+		for id, want := range map[uint64]bool{1: false, 2: true, 3: true} {
+			got, err := tx.Operation(id)
+			if err != nil || (got != nil) != want {
+				t.Errorf("operation %d present = %v, want %v (err %v)", id, got != nil, want, err)
+			}
+		}
+		return nil
+	})
+	// Prune the rest, then no index may hold a key.
+	update(t, db, func(tx engine.Tx) error {
+		_, err := tx.PruneOperations(recent.AddDate(1, 0, 0), 100)
+		return err
+	})
+	update(t, db, func(etx engine.Tx) error { return etx.(*tx).remove(tbOperations, idKey(3)) })
 	if err := db.bolt.View(func(btx *bbolt.Tx) error {
 		for _, name := range indexBuckets {
 			if k, _ := btx.Bucket(name).Cursor().First(); k != nil {
