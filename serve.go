@@ -175,6 +175,11 @@ func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration,
 		if n > 0 {
 			log.Info("pruned operations", "count", n, "retention", retention)
 		}
+		if n, err := eng.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("prune idempotency records", "err", err)
+		} else if n > 0 {
+			log.Info("pruned idempotency records", "count", n)
+		}
 	}
 }
 

@@ -112,3 +112,23 @@ func (e *Engine) CompleteIdempotency(ctx context.Context, resp Response) error {
 		return tx.PutIdempotency(rec)
 	})
 }
+
+// PruneIdempotency deletes records older than twice the retention, in small
+// transactions, and reports how many it deleted.
+func (e *Engine) PruneIdempotency(ctx context.Context) (int, error) {
+	const batch = 500
+	before := e.now().Add(-2 * IdempotencyRetention)
+	total := 0
+	for {
+		var n int
+		err := e.store.Update(ctx, func(tx Tx) error {
+			var err error
+			n, err = tx.PruneIdempotency(before, batch)
+			return err
+		})
+		total += n
+		if err != nil || n < batch || ctx.Err() != nil {
+			return total, err
+		}
+	}
+}
