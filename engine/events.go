@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -497,9 +498,21 @@ func eventLocation(tx Tx, ev *Event) (*time.Location, error) {
 	if err != nil || v == nil {
 		return time.UTC, err
 	}
-	loc, err := time.LoadLocation(v.TimeZone)
-	if err != nil {
-		return time.UTC, nil
+	return LoadLocation(v.TimeZone), nil
+}
+
+var locations sync.Map // zone name → *time.Location
+
+// LoadLocation is time.LoadLocation with a cache (loading reads the zone
+// database each time); an unknown zone is UTC.
+func LoadLocation(name string) *time.Location {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location)
 	}
-	return loc, nil
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = time.UTC
+	}
+	locations.Store(name, loc)
+	return loc
 }
