@@ -27,6 +27,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Sealer encrypts shop credentials at rest.
 	Sealer Sealer
+	// Observer is told of transitions, for metrics.
+	Observer Observer
 }
 
 // RetryPolicy: attempt n (1-based) that fails transiently waits
@@ -50,6 +52,7 @@ type Engine struct {
 	sealer  Sealer
 	keys    keyCache
 	aliases aliasCounter
+	obs     Observer
 	broker  *Broker
 	work    map[string]Work
 	refund  RefundWork
@@ -109,6 +112,9 @@ func New(cfg Config) *Engine {
 	}
 	if e.log == nil {
 		e.log = slog.Default()
+	}
+	if e.obs = cfg.Observer; e.obs == nil {
+		e.obs = nopObserver{}
 	}
 	if e.refund == nil {
 		e.refund = LocalRefund{}

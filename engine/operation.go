@@ -53,12 +53,20 @@ type Progress struct {
 	Total     int `json:"total"`
 }
 
+// newProgress is done over total while work goes on: a total of 0 is 0 %
+// until the work is done (doneProgress).
 func newProgress(done, total int) *Progress {
-	p := &Progress{Completed: done, Total: total, Percent: 100}
+	p := &Progress{Completed: done, Total: total}
 	if total > 0 {
 		p.Percent = 100 * done / total
 	}
 	return p
+}
+
+// doneProgress is the progress of finished work of total units: 100 %, also
+// for a total of 0.
+func doneProgress(total int) *Progress {
+	return &Progress{Completed: total, Total: total, Percent: 100}
 }
 
 // OpError is the error object of an operation or phase (DESIGN §4). Phase and

@@ -71,6 +71,7 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 // launch is called once an operation's creation is durable: it is
 // published and queued.
 func (e *Engine) launch(op *Operation) {
+	e.observe(nil, op)
 	e.broker.publish(op)
 	e.sched.enqueue(op.QueueID, op.ID)
 	e.log.Debug("operation queued", "op", op.ID, "action", op.Action, "event", op.EventID)
@@ -170,6 +171,7 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 			if saved.Status.Terminal() && !dequeued {
 				return nil, Conflict("operation %d is already %s", id, saved.Status)
 			}
+			e.observe(op, saved)
 			e.broker.publish(saved)
 			return saved, nil
 		}

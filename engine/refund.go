@@ -67,8 +67,12 @@ func (r *opRun) runRefund() bool {
 	next.Progress = res.run.prog
 	if res.err == nil {
 		next.Status = StatusCompleted
-		if next.Progress == nil {
-			next.Progress = newProgress(0, 0)
+		if next.Progress == nil || next.Progress.Completed == next.Progress.Total {
+			total := 0
+			if next.Progress != nil {
+				total = next.Progress.Total
+			}
+			next.Progress = doneProgress(total)
 		}
 	} else {
 		next.Status = StatusFailed
@@ -100,6 +104,7 @@ func (r *opRun) persistLeaf(next *Operation, staged []func(Tx) error) error {
 	if err != nil {
 		return err
 	}
+	r.e.observe(r.op, next)
 	r.op = next
 	r.e.broker.publish(next)
 	return nil

@@ -108,10 +108,10 @@ func (r *opRun) run() bool {
 		}
 		if len(r.active) == 0 {
 			switch {
+			case r.op.Status.Terminal(): // a completion may win a race with a cancel
+				return true
 			case canceling:
 				return r.finishCanceled()
-			case r.op.Status.Terminal():
-				return true
 			case e.stopping():
 				return false
 			default:
@@ -417,11 +417,11 @@ func (r *opRun) fold(batch []phaseEvent) (*Operation, []func(Tx) error) {
 			p.Attempts++
 		case evDone:
 			p.Status = StatusCompleted
-			if ev.progress == nil {
-				p.Progress = newProgress(0, 0)
-			} else {
-				p.Progress = newProgress(ev.progress.Total, ev.progress.Total)
+			total := 0
+			if ev.progress != nil {
+				total = ev.progress.Total
 			}
+			p.Progress = doneProgress(total)
 			t := now
 			p.FinishedAt = &t
 			staged = append(staged, ev.staged...)
@@ -471,6 +471,7 @@ func (r *opRun) persist(next *Operation, staged []func(Tx) error) error {
 	if err != nil {
 		return err
 	}
+	r.e.observe(r.op, next)
 	r.op = next
 	r.e.broker.publish(next)
 	return nil
@@ -489,6 +490,7 @@ func (r *opRun) fail(err *Error) bool {
 		r.e.log.Error("persist operation failure", "op", r.op.ID, "err", perr)
 		return false
 	}
+	r.e.observe(r.op, next)
 	r.op = next
 	r.e.broker.publish(next)
 	return true
@@ -498,6 +500,9 @@ func (r *opRun) fail(err *Error) bool {
 // that were running (and aggregates in progress) fail with it too, pending
 // ones stay pending.
 func (r *opRun) finishCanceled() bool {
+	if r.op.Status.Terminal() {
+		return true
+	}
 	now := r.e.now()
 	next := r.op.Clone()
 	cancelPhases(next.Phases, now)
@@ -515,6 +520,7 @@ func (r *opRun) finishCanceled() bool {
 		r.e.log.Error("persist cancel", "op", r.op.ID, "err", err)
 		return false
 	}
+	r.e.observe(r.op, next)
 	r.op = next
 	r.e.broker.publish(next)
 	r.e.log.Info("operation canceled", "op", next.ID)
