@@ -235,9 +235,14 @@ func (db *DB) Stats() (Stats, error) {
 }
 
 // Check runs bbolt's consistency check (page reachability, freelist, key
-// order) in a read transaction and returns every problem found, joined.
+// order) and returns every problem found, joined.
+//
+// It runs in a read-write transaction (and writes nothing): bbolt's check
+// compares the pages it reaches with the database's live freelist, which a
+// concurrent commit changes under a read transaction, so a check beside
+// writers would report pages in flight as "unreachable unfreed".
 func (db *DB) Check() error {
-	return db.bolt.View(func(btx *bbolt.Tx) error {
+	return db.bolt.Update(func(btx *bbolt.Tx) error {
 		var errs []error
 		for err := range btx.Check() {
 			errs = append(errs, err)
