@@ -1,0 +1,345 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"eventops/engine"
+)
+
+// eventJSON is an event as the API shows it. Beside the stored attributes:
+//   - start/end: the times in the venue's zone {tz, local, utc}; local is
+//     RFC 3339 with the zone's offset at that instant.
+//   - sold/available (event-wide and per registration type): paid tickets,
+//     and what is left to sell (DESIGN §2); available is null when no limit
+//     applies. Both are null on a recurring template: limits apply per
+//     occurrence, listed with filter[parent_event_id].
+//   - deletable: false while the event has paid orders (refund first).
+//   - shopify_product_ids, and per registration type shopify_product_id and
+//     shopify_variant_id: the mirrored ids, null (or empty) until the
+//     catalog phase has mirrored them.
+type eventJSON struct {
+	ID                uint64                 `json:"id"`
+	Type              engine.EventType       `json:"type"`
+	ParentEventID     *uint64                `json:"parent_event_id"`
+	Name              string                 `json:"name"`
+	Slug              string                 `json:"slug"`
+	VenueID           uint64                 `json:"venue_id"`
+	StartsAt          timestamp              `json:"starts_at"`
+	EndsAt            timestamp              `json:"ends_at"`
+	Start             zonedTime              `json:"start"`
+	End               zonedTime              `json:"end"`
+	PublishedAt       *timestamp             `json:"published_at"`
+	Capacity          *int                   `json:"capacity"`
+	Sold              *int                   `json:"sold"`
+	Available         *int                   `json:"available"`
+	SplitProducts     bool                   `json:"split_products"`
+	Recurrence        *recurrenceJSON        `json:"recurrence"`
+	RegistrationTypes []registrationTypeJSON `json:"registration_types"`
+	Deletable         bool                   `json:"deletable"`
+	ShopifyProductIDs []string               `json:"shopify_product_ids"`
+	CreatedAt         timestamp              `json:"created_at"`
+	UpdatedAt         timestamp              `json:"updated_at"`
+}
+
+type zonedTime struct {
+	TZ    string `json:"tz"`
+	Local string `json:"local"`
+	UTC   string `json:"utc"`
+}
+
+type recurrenceJSON struct {
+	Frequency string   `json:"frequency"`
+	Interval  int      `json:"interval"`
+	ByDay     []string `json:"by_day"`
+	Count     *int     `json:"count"`
+	Until     *string  `json:"until"`
+}
+
+type registrationTypeJSON struct {
+	ID               uint64    `json:"id"`
+	Name             string    `json:"name"`
+	TicketTypeID     uint64    `json:"ticket_type_id"`
+	Price            moneyJSON `json:"price"`
+	Quantity         *int      `json:"quantity"`
+	Sold             *int      `json:"sold"`
+	Available        *int      `json:"available"`
+	ShopifyProductID *string   `json:"shopify_product_id"`
+	ShopifyVariantID *string   `json:"shopify_variant_id"`
+}
+
+// locations caches loaded time zones (LoadLocation reads a file each time).
+var locations sync.Map // string → *time.Location
+
+func location(tz string) *time.Location {
+	if l, ok := locations.Load(tz); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		return time.UTC
+	}
+	locations.Store(tz, l)
+	return l
+}
+
+func zoned(t time.Time, tz string) zonedTime {
+	return zonedTime{TZ: tz, Local: t.In(location(tz)).Format(time.RFC3339), UTC: t.UTC().Format(time.RFC3339)}
+}
+
+func event(v *engine.EventView) eventJSON {
+	ev := v.Event
+	tz := "UTC"
+	if v.Venue != nil && v.Venue.TimeZone != "" {
+		tz = v.Venue.TimeZone
+	}
+	out := eventJSON{
+		ID: ev.ID, Type: ev.Type, Name: ev.Name, Slug: ev.Slug, VenueID: ev.VenueID,
+		StartsAt: ts(ev.StartsAt), EndsAt: ts(ev.EndsAt),
+		Start: zoned(ev.StartsAt, tz), End: zoned(ev.EndsAt, tz),
+		PublishedAt: tsPtr(ev.PublishedAt), Capacity: ev.Capacity, SplitProducts: ev.SplitProducts,
+		Deletable: v.Deletable, ShopifyProductIDs: []string{},
+		RegistrationTypes: make([]registrationTypeJSON, 0, len(ev.RegistrationTypes)),
+		CreatedAt:         ts(ev.CreatedAt), UpdatedAt: ts(ev.UpdatedAt),
+	}
+	if ev.ParentID != 0 {
+		p := ev.ParentID
+		out.ParentEventID = &p
+	}
+	if r := ev.Recurrence; r != nil {
+		rj := &recurrenceJSON{Frequency: r.Frequency, Interval: max(r.Interval, 1), ByDay: r.ByDay}
+		if rj.ByDay == nil {
+			rj.ByDay = []string{}
+		}
+		if r.Count > 0 {
+			n := r.Count
+			rj.Count = &n
+		}
+		if r.Until != "" {
+			u := r.Until
+			rj.Until = &u
+		}
+		out.Recurrence = rj
+	}
+	// Mirrored ids by registration type, from the ticket structure.
+	type mirrored struct{ product, variant string }
+	ids := map[uint64]mirrored{}
+	if st := v.Structure; st != nil {
+		for _, p := range st.Products {
+			if p.ShopifyProductID != "" {
+				out.ShopifyProductIDs = append(out.ShopifyProductIDs, p.ShopifyProductID)
+			}
+			for _, vr := range p.Variants {
+				ids[vr.RegistrationTypeID] = mirrored{p.ShopifyProductID, vr.ShopifyVariantID}
+			}
+		}
+	}
+	if v.Sold != nil {
+		all := v.Sold[0]
+		out.Sold = &all
+		out.Available = engine.Available(nil, 0, ev.Capacity, all)
+	}
+	for _, rt := range ev.RegistrationTypes {
+		r := registrationTypeJSON{ID: rt.ID, Name: rt.Name, TicketTypeID: rt.TicketTypeID,
+			Price: money(rt.Price), Quantity: rt.Quantity}
+		if v.Sold != nil {
+			sold := v.Sold[rt.ID]
+			r.Sold = &sold
+			r.Available = engine.Available(rt.Quantity, sold, ev.Capacity, v.Sold[0])
+		}
+		if m, ok := ids[rt.ID]; ok {
+			r.ShopifyProductID = nonEmpty(m.product)
+			r.ShopifyVariantID = nonEmpty(m.variant)
+		}
+		out.RegistrationTypes = append(out.RegistrationTypes, r)
+	}
+	return out
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func eventPath(id uint64) string { return "/api/v2/events/" + strconv.FormatUint(id, 10) }
+
+// sendEvent answers with the current state of a live event; opID names the
+// operation the write started (0: none).
+func (s *Server) sendEvent(c *fiber.Ctx, status int, id, opID uint64) error {
+	v, err := s.eng.EventView(companyID(c), id)
+	if err != nil {
+		return err
+	}
+	if opID != 0 {
+		s.setOperationHeaders(c, opID)
+	}
+	if status == http.StatusCreated {
+		c.Set(fiber.HeaderLocation, s.url(eventPath(id)))
+	}
+	return sendJSON(c, status, event(v))
+}
+
+func (s *Server) getEvent(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	return s.sendEvent(c, http.StatusOK, id, 0)
+}
+
+// listEvents answers GET /events: live events (occurrences included), by
+// start unless sorted otherwise.
+func (s *Server) listEvents(c *fiber.Ctx) error {
+	p, err := listParams(c, "filter[status]", "filter[parent_event_id]", "filter[starts_at][from]",
+		"filter[starts_at][to]", "sort[starts_at]", "sort[id]", "sort[name]")
+	if err != nil {
+		return err
+	}
+	q, err := s.eventQuery(c, p)
+	if err != nil {
+		return err
+	}
+	evs, next, err := s.eng.Events(q)
+	if err != nil {
+		return renameCursorError(err)
+	}
+	views, err := s.eng.EventViews(evs)
+	if err != nil {
+		return err
+	}
+	out := make([]eventJSON, len(views))
+	for i, v := range views {
+		out[i] = event(v)
+	}
+	return s.sendList(c, p, out, len(out), next)
+}
+
+func (s *Server) eventQuery(c *fiber.Ctx, p pageParams) (engine.EventQuery, error) {
+	q := engine.EventQuery{CompanyID: companyID(c), Now: s.now(), Cursor: p.Cursor, Limit: p.Size}
+	switch v := c.Query("filter[status]"); v {
+	case "":
+	case "future", "active", "past":
+		q.When = strings.Clone(v)
+	default:
+		return q, invalidParam("filter[status]", "invalid", "must be future, active or past")
+	}
+	if v := c.Query("filter[parent_event_id]"); v != "" {
+		var id uint64
+		if v != "null" {
+			var err error
+			if id, err = strconv.ParseUint(v, 10, 64); err != nil {
+				return q, invalidParam("filter[parent_event_id]", "invalid",
+					"must be an event id (or null for events that are not occurrences)")
+			}
+		}
+		q.ParentID = &id
+	}
+	for _, b := range []struct {
+		name string
+		dst  **time.Time
+	}{{"filter[starts_at][from]", &q.From}, {"filter[starts_at][to]", &q.To}} {
+		if v := c.Query(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return q, invalidParam(b.name, "invalid", "must be an RFC 3339 time such as 2026-12-05T19:00:00Z")
+			}
+			*b.dst = &t
+		}
+	}
+	sorts := 0
+	for _, o := range []struct {
+		name string
+		sort engine.EventSort
+	}{{"sort[starts_at]", engine.SortStartsAt}, {"sort[id]", engine.SortID}, {"sort[name]", engine.SortName}} {
+		v := c.Query(o.name)
+		if v == "" {
+			continue
+		}
+		if sorts++; sorts > 1 {
+			return q, invalidParam(o.name, "invalid", "only one sort key is allowed")
+		}
+		switch v {
+		case "asc":
+		case "desc":
+			q.Desc = true
+		default:
+			return q, invalidParam(o.name, "invalid", "must be asc or desc")
+		}
+		q.Sort = o.sort
+	}
+	return q, nil
+}
+
+// createEvent answers POST /events with 201 and the event; the save
+// operation it started is in X-Event-Operation-ID.
+func (s *Server) createEvent(c *fiber.Ctx) error {
+	in, err := decodeEvent(c.Body())
+	if err != nil {
+		return err
+	}
+	ev, op, err := s.eng.CreateEvent(c.UserContext(), companyID(c), in)
+	if err != nil {
+		return err
+	}
+	return s.sendEvent(c, http.StatusCreated, ev.ID, op.ID)
+}
+
+// updateEvent answers PATCH /events/{id} with 200 and the event.
+func (s *Server) updateEvent(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	in, err := decodeEvent(c.Body())
+	if err != nil {
+		return err
+	}
+	ev, op, err := s.eng.UpdateEvent(c.UserContext(), companyID(c), id, in)
+	if err != nil {
+		return err
+	}
+	return s.sendEvent(c, http.StatusOK, ev.ID, op.ID)
+}
+
+// deleteEvent answers DELETE /events/{id} with 202 and the delete operation;
+// an event with paid orders is 409.
+func (s *Server) deleteEvent(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	op, err := s.eng.DeleteEvent(c.UserContext(), companyID(c), id)
+	if err != nil {
+		return err
+	}
+	return s.sendOperationAccepted(c, op)
+}
+
+// refundEvent answers POST /events/{id}/refund with 202 and the refund
+// operation.
+func (s *Server) refundEvent(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	op, err := s.eng.RefundEvent(c.UserContext(), companyID(c), id)
+	if err != nil {
+		return err
+	}
+	return s.sendOperationAccepted(c, op)
+}
+
+func (s *Server) rerenderEventCreated(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
+	return s.sendEvent(c, http.StatusCreated, rec.EventID, rec.OperationID)
+}
+
+func (s *Server) rerenderEventUpdated(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
+	return s.sendEvent(c, http.StatusOK, rec.EventID, rec.OperationID)
+}

@@ -1,0 +1,137 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+
+	"eventops/engine"
+)
+
+// HeaderIdempotencyKey is the request header of DESIGN §3.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// headerReplayed marks an answer replayed from an earlier request.
+const headerReplayed = "Idempotent-Replayed"
+
+// maxIdempotencyKey bounds the header's length.
+const maxIdempotencyKey = 255
+
+// replayHeaders are the headers of a write's answer that a replay repeats
+// (the alias header follows the operation header at replay time).
+var replayHeaders = []string{fiber.HeaderContentType, fiber.HeaderLocation, HeaderOperationID}
+
+// rerenderFunc answers a replay whose stored response is missing (the server
+// stopped between the write's commit and storing its answer) from the ids
+// the record names.
+type rerenderFunc func(c *fiber.Ctx, rec *engine.IdempotencyRecord) error
+
+// idempotent makes a write honour Idempotency-Key (DESIGN §3): scoped to the
+// API key, method and path; a repeat with the same body answers the first
+// response without doing the work again; the same key with another body is
+// 422 idempotency_key_reused; a repeat while the first is in flight is 409.
+// The engine inserts the record in the write's own commit; only 2xx answers
+// are completed with their response, so a failed request may be retried
+// with its key. Without the header the write runs as usual.
+func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx := context.Background() // a write outlives a client that hangs up
+		raw := c.Get(HeaderIdempotencyKey)
+		if raw == "" {
+			c.SetUserContext(ctx)
+			return c.Next()
+		}
+		if len(raw) > maxIdempotencyKey {
+			return invalidParam(HeaderIdempotencyKey, "too_long",
+				fmt.Sprintf("is too long (maximum is %d characters)", maxIdempotencyKey))
+		}
+		sum := sha256.Sum256(c.Body())
+		k := engine.IdempotencyKey{
+			Scope:       fmt.Sprintf("%d %s %s", apiKey(c).ID, c.Method(), c.Path()),
+			Key:         strings.Clone(raw),
+			RequestHash: sum[:],
+		}
+		id := k.Scope + "\x00" + k.Key
+		if !s.inflight.add(id) {
+			return problemf(http.StatusConflict, typeConflict,
+				"a request with this Idempotency-Key is still being handled; retry once it has been answered")
+		}
+		defer s.inflight.remove(id)
+		ctx = engine.WithIdempotency(ctx, k)
+		c.SetUserContext(ctx)
+
+		err := s.eng.CheckIdempotency(ctx)
+		if err == nil {
+			err = c.Next()
+		}
+		if rec, ok := engine.AsReplay(err); ok {
+			return s.replay(c, rec, rerender)
+		}
+		if err != nil {
+			return err
+		}
+		status := c.Response().StatusCode()
+		if status < 200 || status > 299 {
+			return nil
+		}
+		resp := engine.Response{Status: status, Header: map[string]string{},
+			Body: bytes.Clone(c.Response().Body())}
+		for _, h := range replayHeaders {
+			if v := c.GetRespHeader(h); v != "" {
+				resp.Header[h] = v
+			}
+		}
+		if err := s.eng.CompleteIdempotency(ctx, resp); err != nil {
+			// The record holds the ids already: a replay re-renders them.
+			s.log.Warn("store idempotent response", "scope", k.Scope, "err", err)
+		}
+		return nil
+	}
+}
+
+// replay answers a repeated request with the first one's answer.
+func (s *Server) replay(c *fiber.Ctx, rec *engine.IdempotencyRecord, rerender rerenderFunc) error {
+	c.Set(headerReplayed, "true")
+	if rec.Response == nil {
+		return rerender(c, rec)
+	}
+	r := rec.Response
+	for h, v := range r.Header {
+		c.Set(h, v)
+	}
+	if op := r.Header[HeaderOperationID]; op != "" {
+		s.setAliasHeader(c, op)
+	}
+	c.Status(r.Status)
+	return c.Send(r.Body)
+}
+
+// inflightKeys are the idempotency keys of requests being handled.
+type inflightKeys struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func newInflightKeys() *inflightKeys { return &inflightKeys{m: map[string]struct{}{}} }
+
+func (k *inflightKeys) add(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, busy := k.m[id]; busy {
+		return false
+	}
+	k.m[id] = struct{}{}
+	return true
+}
+
+func (k *inflightKeys) remove(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, id)
+}

@@ -1,0 +1,129 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+
+	"eventops/engine"
+)
+
+func TestIdempotentCreateEventReplays(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	v, tt := f.venue(f.keyA), f.ticketType(f.keyA)
+	body := eventBody(v, tt)
+	key := hdr{"Idempotency-Key", "import-row-17"}
+	first := f.do("POST", "/api/v2/events", f.keyA, body, key).expect(t, 201)
+	again := f.do("POST", "/api/v2/events", f.keyA, body, key).expect(t, 201)
+
+	if !bytes.Equal(first.Body, again.Body) {
+		t.Fatalf("replay body differs:\n%s\n%s", first.Body, again.Body)
+	}
+	for _, h := range []string{HeaderOperationID, HeaderSyncJobID, "Location", "Content-Type"} {
+		if first.Header.Get(h) == "" || first.Header.Get(h) != again.Header.Get(h) {
+			t.Errorf("header %s: %q then %q", h, first.Header.Get(h), again.Header.Get(h))
+		}
+	}
+	if again.Header.Get("Idempotent-Replayed") != "true" || first.Header.Get("Idempotent-Replayed") != "" {
+		t.Error("Idempotent-Replayed not set on the replay only")
+	}
+	// Nothing was created twice.
+	events := f.do("GET", "/api/v2/events", f.keyA, nil).json(t)
+	ops := f.do("GET", "/api/v2/operations", f.keyA, nil).json(t)
+	if n := num(events["meta"].(map[string]any), "count"); n != 1 {
+		t.Fatalf("%d events after a replay, want 1", n)
+	}
+	if n := num(ops["meta"].(map[string]any), "count"); n != 1 {
+		t.Fatalf("%d operations after a replay, want 1", n)
+	}
+
+	// The same key with another body is refused; another key is new work.
+	other := eventBody(v, tt)[:len(body)-2] + `, "slug": "other"}}`
+	f.do("POST", "/api/v2/events", f.keyA, other, key).expectProblem(t, 422, "idempotency_key_reused")
+	f.do("POST", "/api/v2/events", f.keyA, body, hdr{"Idempotency-Key", "import-row-18"}).expect(t, 201)
+	// The key is scoped to the API key: company B's use of it is its own.
+	vb, ttb := f.venue(f.keyB), f.ticketType(f.keyB)
+	f.do("POST", "/api/v2/events", f.keyB, eventBody(vb, ttb), key).expect(t, 201)
+}
+
+func TestIdempotencyFailuresAreNotKept(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	key := hdr{"Idempotency-Key", "venue-1"}
+	body := `{"venue": {"name": "Hall", "time_zone": "Mars/Olympus"}}`
+	f.do("POST", "/api/v2/venues", f.keyA, body, key).expect(t, 422)
+	f.do("POST", "/api/v2/venues", f.keyA, body, key).expect(t, 422) // not a replay: judged again
+	good := `{"venue": {"name": "Hall", "time_zone": "Europe/Paris"}}`
+	first := f.do("POST", "/api/v2/venues", f.keyA, good, key).expect(t, 201)
+	again := f.do("POST", "/api/v2/venues", f.keyA, good, key).expect(t, 201)
+	if !bytes.Equal(first.Body, again.Body) {
+		t.Fatal("venue replay differs")
+	}
+}
+
+// TestIdempotentDeleteReplays: a repeated DELETE answers the first 202 even
+// though the event is gone by then.
+func TestIdempotentDeleteReplays(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.event(f.keyA)
+	key := hdr{"Idempotency-Key", "delete-once"}
+	path := fmt.Sprintf("/api/v2/events/%d", c.EventID)
+	first := f.do("DELETE", path, f.keyA, nil, key).expect(t, 202)
+	again := f.do("DELETE", path, f.keyA, nil, key).expect(t, 202)
+	if !bytes.Equal(first.Body, again.Body) || first.Header.Get(HeaderOperationID) != again.Header.Get(HeaderOperationID) {
+		t.Fatal("DELETE replay differs")
+	}
+	f.do("DELETE", path, f.keyA, nil).expect(t, 404)
+}
+
+func TestIdempotencyInFlightIsConflict(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	scope := fmt.Sprintf("%d POST /api/v2/venues", f.keyAID)
+	if !f.srv.inflight.add(scope + "\x00busy") {
+		t.Fatal("add")
+	}
+	body := `{"venue": {"name": "Hall", "time_zone": "UTC"}}`
+	f.do("POST", "/api/v2/venues", f.keyA, body, hdr{"Idempotency-Key", "busy"}).expectProblem(t, 409, "conflict")
+	f.srv.inflight.remove(scope + "\x00busy")
+	f.do("POST", "/api/v2/venues", f.keyA, body, hdr{"Idempotency-Key", "busy"}).expect(t, 201)
+}
+
+// TestIdempotencyRerendersWithoutStoredResponse: a record whose response
+// was never stored (the server stopped between the write and its answer) is
+// answered by rendering what it names.
+func TestIdempotencyRerendersWithoutStoredResponse(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.event(f.keyA)
+	body := []byte(`{"event": {"name": "Renamed"}}`)
+	sum := sha256.Sum256(body)
+	path := fmt.Sprintf("/api/v2/events/%d", c.EventID)
+	rec := &engine.IdempotencyRecord{Scope: fmt.Sprintf("%d PATCH %s", f.keyAID, path), Key: "k",
+		RequestHash: sum[:], EventID: c.EventID, OperationID: c.OpID, CreatedAt: time.Now()}
+	if err := f.db.Update(context.Background(), func(tx engine.Tx) error { return tx.PutIdempotency(rec) }); err != nil {
+		t.Fatal(err)
+	}
+	r := f.do("PATCH", path, f.keyA, body, hdr{"Idempotency-Key", "k"}).expect(t, 200)
+	if got := opHeader(t, r); got != c.OpID {
+		t.Fatalf("operation %d, want %d", got, c.OpID)
+	}
+	if m := r.json(t); m["name"] != "Jazz Night" {
+		t.Fatalf("the replay did the work again: %v", m["name"])
+	}
+}
+
+func TestIdempotencyKeyTooLong(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	m := f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "Hall", "time_zone": "UTC"}}`,
+		hdr{"Idempotency-Key", string(repeat('k', 256))}).expectProblem(t, 422, "validation_error")
+	if !contains422(m, "Idempotency-Key") {
+		t.Fatal(m)
+	}
+}

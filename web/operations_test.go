@@ -1,0 +1,327 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"eventops/engine"
+)
+
+// TestPollerSeesRunningSaveAndPendingNullProgress: a save is seen running
+// while its tickets phase works; an operation queued behind it is pending
+// with progress null, as are its phases.
+func TestPollerSeesRunningSaveAndPendingNullProgress(t *testing.T) {
+	t.Parallel()
+	g := newGate(engine.TicketsWork{})
+	f := setup(t, withWork(engine.PhaseTickets, g))
+	t.Cleanup(g.open)
+	c := f.event(f.keyA)
+	waitStarted(t, g)
+
+	r := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
+	op := r.json(t)
+	if op["status"] != "running" || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("held save: %v, Retry-After %q", op["status"], r.Header.Get("Retry-After"))
+	}
+	if p := op["progress"].(map[string]any); p["percent"] != 0.0 || p["total"] != 1.0 {
+		t.Fatalf("progress while the only phase runs: %v", p)
+	}
+	phase := op["phases"].([]any)[0].(map[string]any)
+	if phase["name"] != "tickets" || phase["status"] != "running" || phase["attempts"] != 1.0 || phase["started_at"] == nil {
+		t.Fatalf("phase: %v", phase)
+	}
+
+	// Queued behind the held save: pending, nothing started.
+	p := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, `{"event": {"name": "Later"}}`).expect(t, 200)
+	queued := f.do("GET", opPath(c.EventID, opHeader(t, p)), f.keyA, nil).expect(t, 200).json(t)
+	if queued["status"] != "pending" || queued["progress"] != nil || queued["started_at"] != nil {
+		t.Fatalf("queued save: %v", queued)
+	}
+	for _, ph := range queued["phases"].([]any) {
+		if ph := ph.(map[string]any); ph["status"] != "pending" || ph["progress"] != nil {
+			t.Fatalf("queued phase: %v", ph)
+		}
+	}
+
+	g.open()
+	done := f.waitTerminal(c.EventID, c.OpID)
+	if done["status"] != "completed" || done["finished_at"] == nil || done["error"] != nil {
+		t.Fatalf("save: %v", done)
+	}
+	r = f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
+	if r.Header.Get("Retry-After") != "" {
+		t.Fatal("Retry-After on a terminal operation")
+	}
+}
+
+// TestRefundIsNeverRunning: a poller of a refund sees pending (progress
+// null, no phases) until it ends completed with its progress.
+func TestRefundIsNeverRunning(t *testing.T) {
+	t.Parallel()
+	g := newGate(nil)
+	g.refund = engine.LocalRefund{}
+	f := setup(t, withRefund(g))
+	t.Cleanup(g.open)
+	c := f.event(f.keyA)
+	f.waitTerminal(c.EventID, c.OpID)
+	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	for i := 0; i < 2; i++ {
+		f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", c.EventID), f.keyA,
+			fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)
+	}
+	r := f.do("POST", fmt.Sprintf("/api/v2/events/%d/refund", c.EventID), f.keyA, nil).expect(t, 202)
+	op := opHeader(t, r)
+	waitStarted(t, g)
+	seen := map[string]int{}
+	for i := 0; i < 20; i++ {
+		m := f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200).json(t)
+		seen[m["status"].(string)]++
+		if m["progress"] != nil || len(m["phases"].([]any)) != 0 {
+			t.Fatalf("held refund: %v", m)
+		}
+	}
+	g.open()
+	deadline := time.Now().Add(10 * time.Second)
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		last = f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200).json(t)
+		seen[last["status"].(string)]++
+		if last["status"] == "completed" || last["status"] == "failed" {
+			break
+		}
+	}
+	if seen["running"] > 0 || seen["pending"] == 0 || last["status"] != "completed" {
+		t.Fatalf("refund statuses seen: %v, last %v", seen, last)
+	}
+	if p := last["progress"].(map[string]any); p["completed"] != 2.0 || p["total"] != 2.0 || p["percent"] != 100.0 {
+		t.Fatalf("refund progress: %v", p)
+	}
+	if last["error"] != nil || len(last["phases"].([]any)) != 0 {
+		t.Fatalf("refund: %v", last)
+	}
+}
+
+func TestETagAndNotModified(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.event(f.keyA)
+	f.waitTerminal(c.EventID, c.OpID)
+	r := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
+	tag := r.Header.Get("ETag")
+	if tag == "" || tag[0] != '"' {
+		t.Fatalf("ETag %q is not strong", tag)
+	}
+	nm := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil, hdr{"If-None-Match", tag}).expect(t, 304)
+	if len(nm.Body) != 0 || nm.Header.Get("ETag") != tag {
+		t.Fatalf("304: %v %q", nm.Header, nm.Body)
+	}
+	f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil, hdr{"If-None-Match", `"other", W/` + tag}).expect(t, 304)
+	f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil, hdr{"If-None-Match", `"op1.v0"`}).expect(t, 200)
+}
+
+// TestLongPoll covers ?wait= of DESIGN §3.
+func TestLongPoll(t *testing.T) {
+	t.Parallel()
+	g := newGate(engine.TicketsWork{})
+	f := setup(t, withWork(engine.PhaseTickets, g))
+	t.Cleanup(g.open)
+	c := f.event(f.keyA)
+	waitStarted(t, g)
+	path := opPath(c.EventID, c.OpID)
+	tag := f.do("GET", path, f.keyA, nil).expect(t, 200).Header.Get("ETag")
+
+	// Nothing changes: 304 when the wait is over.
+	start := time.Now()
+	f.do("GET", path+"?wait=1", f.keyA, nil, hdr{"If-None-Match", tag}).expect(t, 304)
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("answered after %v, before its wait of 1 s", d)
+	}
+	// Without If-None-Match, at the limit: 200 with the unchanged body.
+	f.do("GET", path+"?wait=1", f.keyA, nil).expect(t, 200)
+	// A stale tag answers at once.
+	start = time.Now()
+	f.do("GET", path+"?wait=30", f.keyA, nil, hdr{"If-None-Match", `"op1.v0"`}).expect(t, 200)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a stale tag was held %v", d)
+	}
+
+	// A change answers a held request well before its 30 s.
+	type answer struct {
+		r *resp
+		d time.Duration
+	}
+	held := make(chan answer, 2)
+	for _, h := range []hdr{{"If-None-Match", tag}, {"X-None", ""}} {
+		go func(h hdr) {
+			start := time.Now()
+			r := f.do("GET", path+"?wait=30", f.keyA, nil, h)
+			held <- answer{r, time.Since(start)}
+		}(h)
+	}
+	time.Sleep(300 * time.Millisecond)
+	g.open()
+	for i := 0; i < 2; i++ {
+		a := <-held
+		a.r.expect(t, 200)
+		if a.d > 10*time.Second {
+			t.Fatalf("held %v after a change", a.d)
+		}
+		if a.r.Header.Get("ETag") == tag {
+			t.Fatalf("answered with the unchanged state: %s", a.r.Body)
+		}
+	}
+
+	// Terminal: at once, 304 with the current tag and 200 without.
+	m := f.waitTerminal(c.EventID, c.OpID)
+	final := f.do("GET", path, f.keyA, nil).Header.Get("ETag")
+	start = time.Now()
+	f.do("GET", path+"?wait=30", f.keyA, nil, hdr{"If-None-Match", final}).expect(t, 304)
+	f.do("GET", path+"?wait=30", f.keyA, nil).expect(t, 200)
+	if d := time.Since(start); d > 5*time.Second || m["status"] != "completed" {
+		t.Fatalf("terminal long-poll took %v (%v)", d, m["status"])
+	}
+}
+
+// TestLongPollAnsweredAtShutdown: a held request answers as soon as the
+// server shuts down.
+func TestLongPollAnsweredAtShutdown(t *testing.T) {
+	t.Parallel()
+	g := newGate(engine.TicketsWork{})
+	f := setup(t, withWork(engine.PhaseTickets, g))
+	t.Cleanup(g.open)
+	c := f.event(f.keyA)
+	waitStarted(t, g)
+	n := f.net()
+	path := opPath(c.EventID, c.OpID)
+	tag := n.do("GET", path, f.keyA, nil).expect(t, 200).Header.Get("ETag")
+	done := make(chan *resp, 1)
+	start := time.Now()
+	go func() { done <- n.do("GET", path+"?wait=60", f.keyA, nil, hdr{"If-None-Match", tag}) }()
+	time.Sleep(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	r := <-done
+	r.expect(t, 304)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("held request answered after %v", d)
+	}
+}
+
+func TestOperationUnderWrongEventIsNotFound(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	a, b := f.event(f.keyA), f.event(f.keyA)
+	f.do("GET", opPath(b.EventID, a.OpID), f.keyA, nil).expectProblem(t, 404, "not_found")
+	f.do("GET", fmt.Sprintf("/api/v2/events/%d/sync_jobs/%d", b.EventID, a.OpID), f.keyA, nil).expectProblem(t, 404, "not_found")
+	f.do("POST", opPath(b.EventID, a.OpID)+"/cancel", f.keyA, nil).expectProblem(t, 404, "not_found")
+	f.do("POST", opPath(b.EventID, a.OpID)+"/retry", f.keyA, nil).expectProblem(t, 404, "not_found")
+	f.do("GET", opPath(a.EventID, 999999), f.keyA, nil).expectProblem(t, 404, "not_found")
+}
+
+func TestCancelOperation(t *testing.T) {
+	t.Parallel()
+	g := newGate(engine.TicketsWork{})
+	f := setup(t, withWork(engine.PhaseTickets, g))
+	t.Cleanup(g.open)
+	c := f.event(f.keyA)
+	waitStarted(t, g)
+	// A queued one ends at once.
+	p := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, `{"event": {"name": "x"}}`).expect(t, 200)
+	queued := opHeader(t, p)
+	r := f.do("POST", opPath(c.EventID, queued)+"/cancel", f.keyA, nil).expect(t, 202)
+	if opHeader(t, r) != queued || r.Header.Get(HeaderSyncJobID) != r.Header.Get(HeaderOperationID) {
+		t.Fatalf("cancel headers: %v", r.Header)
+	}
+	m := r.json(t)
+	if m["status"] != "failed" || m["error"].(map[string]any)["code"] != "OPERATION_CANCELED" || m["error"].(map[string]any)["phase"] != nil {
+		t.Fatalf("cancelled queued operation: %v", m)
+	}
+	// The running one ends failed at its next safe point.
+	f.do("POST", opPath(c.EventID, c.OpID)+"/cancel", f.keyA, nil).expect(t, 202)
+	g.open()
+	done := f.waitTerminal(c.EventID, c.OpID)
+	if done["status"] != "failed" || done["error"].(map[string]any)["code"] != "OPERATION_CANCELED" {
+		t.Fatalf("cancelled running operation: %v", done)
+	}
+	f.do("POST", opPath(c.EventID, c.OpID)+"/cancel", f.keyA, nil).expectProblem(t, 409, "conflict")
+}
+
+func TestRetryOperation(t *testing.T) {
+	t.Parallel()
+	f := setup(t, withWork(engine.PhaseTickets, failing{}))
+	c := f.event(f.keyA)
+	failed := f.waitTerminal(c.EventID, c.OpID)
+	e := failed["error"].(map[string]any)
+	phase := failed["phases"].([]any)[0].(map[string]any)
+	if failed["status"] != "failed" || e["code"] != "TICKETS_STRUCTURE_EMPTY" || e["phase"] != "tickets" || e["phase_id"] != phase["id"] {
+		t.Fatalf("failed save: %v", failed)
+	}
+	r := f.do("POST", opPath(c.EventID, c.OpID)+"/retry", f.keyA, nil).expect(t, 202)
+	m := r.json(t)
+	if num(m, "id") == c.OpID || m["action"] != "save" || num(m, "id") != opHeader(t, r) {
+		t.Fatalf("retry: %v", m)
+	}
+	// Filter by code finds both failures once the retry failed too.
+	f.waitTerminal(c.EventID, num(m, "id"))
+	list := f.do("GET", "/api/v2/operations?filter[code]=TICKETS_STRUCTURE_EMPTY", f.keyA, nil).expect(t, 200).json(t)
+	if n := len(list["data"].([]any)); n != 2 {
+		t.Fatalf("%d operations with the code, want 2", n)
+	}
+
+	ok := setup(t)
+	d := ok.event(ok.keyA)
+	ok.waitTerminal(d.EventID, d.OpID)
+	ok.do("POST", opPath(d.EventID, d.OpID)+"/retry", ok.keyA, nil).expectProblem(t, 409, "conflict")
+}
+
+func TestListOperations(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	a := f.event(f.keyA)
+	b := f.event(f.keyA)
+	f.waitTerminal(a.EventID, a.OpID)
+	f.waitTerminal(b.EventID, b.OpID)
+	del := f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", a.EventID), f.keyA, nil).expect(t, 202)
+	f.waitTerminal(a.EventID, opHeader(t, del))
+	ids := func(query string) string {
+		m := f.do("GET", "/api/v2/operations"+query, f.keyA, nil).expect(t, 200).json(t)
+		var out []uint64
+		for _, o := range m["data"].([]any) {
+			out = append(out, num(o.(map[string]any), "id"))
+		}
+		return fmt.Sprint(out)
+	}
+	delOp := opHeader(t, del)
+	for query, want := range map[string]string{
+		"":                          fmt.Sprint([]uint64{delOp, b.OpID, a.OpID}),
+		"?filter[action]=delete":    fmt.Sprint([]uint64{delOp}),
+		"?filter[action]=save":      fmt.Sprint([]uint64{b.OpID, a.OpID}),
+		"?filter[status]=completed": fmt.Sprint([]uint64{delOp, b.OpID, a.OpID}),
+		"?filter[status]=failed":    "[]",
+		fmt.Sprintf("?filter[event_id]=%d", b.EventID): fmt.Sprint([]uint64{b.OpID}),
+		"?page[size]=1": fmt.Sprint([]uint64{delOp}),
+	} {
+		if got := ids(query); got != want {
+			t.Errorf("GET /operations%s: %s, want %s", query, got, want)
+		}
+	}
+	for query, attr := range map[string]string{
+		"?filter[status]=done": "filter[status]", "?filter[action]=x": "filter[action]",
+		"?filter[event_id]=x": "filter[event_id]", "?filter[code]=bad%20code": "filter[code]",
+		"?page[cursor]=x": "page[cursor]",
+	} {
+		m := f.do("GET", "/api/v2/operations"+query, f.keyA, nil).expectProblem(t, 422, "validation_error")
+		if !contains422(m, attr) {
+			t.Errorf("%s: %v", query, m)
+		}
+	}
+	list := f.do("GET", fmt.Sprintf("/api/v2/events/%d/operations", a.EventID), f.keyA, nil).json(t)
+	if got := len(list["data"].([]any)); got != 2 {
+		t.Fatalf("event operations: %d", got)
+	}
+}

@@ -1,0 +1,109 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"eventops/engine"
+)
+
+type orderJSON struct {
+	ID                 uint64             `json:"id"`
+	EventID            uint64             `json:"event_id"`
+	RegistrationTypeID uint64             `json:"registration_type_id"`
+	Quantity           int                `json:"quantity"`
+	Amount             moneyJSON          `json:"amount"`
+	Status             engine.OrderStatus `json:"status"`
+	ShopifyOrderID     *string            `json:"shopify_order_id"`
+	CreatedAt          timestamp          `json:"created_at"`
+	RefundedAt         *timestamp         `json:"refunded_at"`
+}
+
+func order(o *engine.Order) orderJSON {
+	return orderJSON{ID: o.ID, EventID: o.EventID, RegistrationTypeID: o.RegistrationTypeID,
+		Quantity: o.Quantity, Amount: money(o.Amount), Status: o.Status,
+		ShopifyOrderID: nonEmpty(o.ShopifyOrderID), CreatedAt: ts(o.CreatedAt), RefundedAt: tsPtr(o.RefundedAt)}
+}
+
+// listOrders answers GET /events/{id}/orders in id order. The engine reads
+// an event's orders at once, so a page's cost grows with the orders of that
+// one event (never with everything stored); the cursor is the last id seen.
+func (s *Server) listOrders(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	p, err := listParams(c)
+	if err != nil {
+		return err
+	}
+	var after uint64
+	if p.Cursor != "" {
+		if after, err = strconv.ParseUint(p.Cursor, 10, 64); err != nil {
+			return invalidParam("page[cursor]", "invalid", "is not a cursor of this list (it must come from the same query)")
+		}
+	}
+	orders, err := s.eng.Orders(companyID(c), id)
+	if err != nil {
+		return err
+	}
+	out := make([]orderJSON, 0, p.Size)
+	next := ""
+	for _, o := range orders {
+		if o.ID <= after {
+			continue
+		}
+		if len(out) == p.Size {
+			next = strconv.FormatUint(out[len(out)-1].ID, 10)
+			break
+		}
+		out = append(out, order(o))
+	}
+	return s.sendList(c, p, out, len(out), next)
+}
+
+// createOrder answers POST /events/{id}/orders {"order":
+// {"registration_type_id", "quantity"}} with 201 and the order: a paid
+// box-office sale. For a Shopify company the sale starts an inventory save,
+// named in X-Event-Operation-ID.
+func (s *Server) createOrder(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in engine.OrderInput
+	if err := decodeEnvelope(c.Body(), "order", &in); err != nil {
+		return err
+	}
+	o, op, err := s.eng.CreateOrder(c.UserContext(), companyID(c), id, in)
+	if err != nil {
+		return err
+	}
+	var opID uint64
+	if op != nil {
+		opID = op.ID
+	}
+	return s.sendOrder(c, o, opID)
+}
+
+func (s *Server) sendOrder(c *fiber.Ctx, o *engine.Order, opID uint64) error {
+	if opID != 0 {
+		s.setOperationHeaders(c, opID)
+	}
+	return sendJSON(c, http.StatusCreated, order(o))
+}
+
+func (s *Server) rerenderOrder(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
+	orders, err := s.eng.Orders(companyID(c), rec.EventID)
+	if err != nil {
+		return err
+	}
+	for _, o := range orders {
+		if o.ID == rec.ResourceID {
+			return s.sendOrder(c, o, rec.OperationID)
+		}
+	}
+	return engine.NotFound("order %d not found", rec.ResourceID)
+}

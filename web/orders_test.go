@@ -1,0 +1,71 @@
+package web
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestOrders(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.event(f.keyA)
+	f.waitTerminal(c.EventID, c.OpID)
+	vip := num(c.Event["registration_types"].([]any)[1].(map[string]any), "id")
+	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
+	r := f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 3}}`, vip)).expect(t, 201)
+	o := r.json(t)
+	amount := o["amount"].(map[string]any)
+	if o["status"] != "paid" || amount["amount"] != 27000.0 || amount["formatted"] != "$270.00" || o["shopify_order_id"] != nil {
+		t.Fatalf("order: %v", o)
+	}
+	if r.Header.Get(HeaderOperationID) != "" {
+		t.Fatal("a sale of a company without a shop started an operation")
+	}
+	ev := f.do("GET", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).json(t)
+	rts := ev["registration_types"].([]any)
+	if got := rts[1].(map[string]any); got["sold"] != 3.0 || got["available"] != 47.0 {
+		t.Fatalf("VIP after a sale: %v", got)
+	}
+	if got := rts[0].(map[string]any); got["available"] != 150.0 || ev["available"] != 197.0 || ev["sold"] != 3.0 {
+		t.Fatalf("after a sale: %v / %v %v", got, ev["available"], ev["sold"])
+	}
+	// More than is left is invalid.
+	m := f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 48}}`, vip)).
+		expectProblem(t, 422, "validation_error")
+	if !contains422(m, "quantity") {
+		t.Fatal(m)
+	}
+	f.do("POST", path, f.keyA, `{"order": {"registration_type_id": 999, "quantity": 1}}`).expectProblem(t, 422, "validation_error")
+	f.do("POST", path, f.keyA, `{"order": {"registration_type_id": 1, "quantity": 1, "price": 0}}`).expectProblem(t, 400, "unpermitted_parameters")
+	f.do("POST", path, f.keyA, `{"registration_type_id": 1}`).expectProblem(t, 400, "parameter_missing")
+
+	list := f.do("GET", path, f.keyA, nil).expect(t, 200).json(t)
+	if d := list["data"].([]any); len(d) != 1 || num(d[0].(map[string]any), "id") != num(o, "id") {
+		t.Fatalf("orders: %v", list)
+	}
+}
+
+func TestOrdersPaginate(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.event(f.keyA)
+	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
+	for i := 0; i < 3; i++ {
+		f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)
+	}
+	seen := 0
+	next := path + "?page[size]=2"
+	for pages := 0; next != ""; pages++ {
+		m := f.do("GET", next, f.keyA, nil).expect(t, 200).json(t)
+		seen += len(m["data"].([]any))
+		link, _ := m["meta"].(map[string]any)["links"].(map[string]any)["next"].(string)
+		next = link
+		if pages > 3 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if seen != 3 {
+		t.Fatalf("%d orders over the pages, want 3", seen)
+	}
+}

@@ -1,0 +1,148 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// Page sizes of every list (DESIGN §3).
+const (
+	defaultPageSize = 25
+	maxPageSize     = 100
+)
+
+// pageParams are a list request's page[size] and page[cursor].
+type pageParams struct {
+	Size   int
+	Cursor string // opaque; "" for the first page
+}
+
+// Every list answers {"data": [...], "meta": listMeta}. Cursors are opaque,
+// belong to one query (same filters and sort), and cost nothing to resume
+// from: a page never counts or skips what came before it.
+
+type listMeta struct {
+	// Count is the number of items in this page; there is no total.
+	Count int       `json:"count"`
+	Page  pageMeta  `json:"page"`
+	Links listLinks `json:"links"`
+}
+
+// pageMeta: First is true for a page requested without a cursor (the start
+// of the list); Last is true when nothing follows (next_cursor is null). A
+// page may hold fewer than size items, even none, and not be the last: a
+// call examines a bounded number of records, so a narrow filter over many
+// records continues on the next page.
+type pageMeta struct {
+	Size       int     `json:"size"`
+	NextCursor *string `json:"next_cursor"`
+	First      bool    `json:"first"`
+	Last       bool    `json:"last"`
+}
+
+type listLinks struct {
+	Self string  `json:"self"`
+	Next *string `json:"next"`
+}
+
+// listParams checks a list request's query: unknown filter[...], sort[...]
+// or page[...] parameters are 400 unpermitted_parameters (a typo must not
+// silently widen a list), and page[size] must be 1..100.
+func listParams(c *fiber.Ctx, allowed ...string) (pageParams, error) {
+	var bad string
+	c.Context().QueryArgs().VisitAll(func(k, _ []byte) {
+		key := string(k)
+		if bad != "" || !(strings.HasPrefix(key, "filter[") || strings.HasPrefix(key, "sort[") ||
+			strings.HasPrefix(key, "page[") || key == "sort") {
+			return
+		}
+		if key == "page[size]" || key == "page[cursor]" {
+			return
+		}
+		for _, a := range allowed {
+			if key == a {
+				return
+			}
+		}
+		bad = key
+	})
+	if bad != "" {
+		return pageParams{}, problemf(http.StatusBadRequest, typeUnpermittedParameters,
+			"unpermitted query parameter "+strconv.Quote(bad)+"; this list accepts "+allowedList(allowed))
+	}
+	p := pageParams{Size: defaultPageSize, Cursor: strings.Clone(c.Query("page[cursor]"))}
+	if v := c.Query("page[size]"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return p, invalidParam("page[size]", "out_of_range", "must be a whole number from 1 to 100")
+		}
+		p.Size = n
+	}
+	return p, nil
+}
+
+func allowedList(allowed []string) string {
+	all := append([]string{"page[size]", "page[cursor]"}, allowed...)
+	return strings.Join(all, ", ")
+}
+
+// sendList answers a page. next is "" on the last page.
+func (s *Server) sendList(c *fiber.Ctx, p pageParams, data any, count int, next string) error {
+	meta := listMeta{
+		Count: count,
+		Page:  pageMeta{Size: p.Size, First: p.Cursor == "", Last: next == ""},
+		Links: listLinks{Self: s.url(canonicalPath(c) + queryString(c))},
+	}
+	if next != "" {
+		n := next
+		meta.Page.NextCursor = &n
+		args := fasthttp.AcquireArgs()
+		defer fasthttp.ReleaseArgs(args)
+		c.Context().QueryArgs().CopyTo(args)
+		args.Set("page[cursor]", next)
+		link := s.url(canonicalPath(c) + "?" + args.String())
+		meta.Links.Next = &link
+	}
+	return sendJSON(c, http.StatusOK, struct {
+		Data any      `json:"data"`
+		Meta listMeta `json:"meta"`
+	}{data, meta})
+}
+
+// renameCursorError makes the storage's "cursor" attribute the query
+// parameter the client sent.
+func renameCursorError(err error) error {
+	ae := toAPIError(err)
+	if ae == nil || ae.Type != typeValidation {
+		return err
+	}
+	for i := range ae.Fields {
+		if ae.Fields[i].Attribute == "cursor" {
+			ae.Fields[i].Attribute = "page[cursor]"
+			ae.Detail = "page[cursor] " + ae.Fields[i].Message
+		}
+	}
+	return ae
+}
+
+type canonicalPathLocal struct{}
+
+// canonicalPath is the request's path, or the successor's path on an alias,
+// so that an alias answers with the very bytes of its successor.
+func canonicalPath(c *fiber.Ctx) string {
+	if p, ok := c.Locals(canonicalPathLocal{}).(string); ok {
+		return p
+	}
+	return c.Path()
+}
+
+func queryString(c *fiber.Ctx) string {
+	if q := c.Context().QueryArgs().QueryString(); len(q) > 0 {
+		return "?" + string(q)
+	}
+	return ""
+}

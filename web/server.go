@@ -1,0 +1,162 @@
+// Package web is eventops' Fiber application: the JSON API under /api/v2
+// (DESIGN §3), and the dashboard pages that other files of this package
+// mount on the same app.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"eventops/engine"
+)
+
+// Config wires a Server. Engine is required.
+type Config struct {
+	Engine *engine.Engine
+	Logger *slog.Logger
+	// PublicURL is the server's external base URL (e.g.
+	// "https://ops.example.com"); links in answers are absolute under it,
+	// and relative when it is empty.
+	PublicURL string
+	// RateLimit is requests per minute per API key; 0 switches it off.
+	RateLimit int
+	// AliasSunset is the announced end of the deprecated sync-job aliases
+	// (DESIGN §3.1); the zero value means DefaultAliasSunset.
+	AliasSunset time.Time
+	// EnforceSunset makes the aliases answer 410 once AliasSunset passed.
+	EnforceSunset bool
+	// Clock is injected so that tests are exact (default time.Now).
+	Clock func() time.Time
+}
+
+// DefaultAliasSunset is the sunset date of the sync-job aliases.
+var DefaultAliasSunset = time.Date(2026, 9, 4, 0, 0, 0, 0, time.UTC)
+
+// BodyLimit is the largest request body accepted (413 above).
+const BodyLimit = 1 << 20
+
+// Server is the HTTP side of eventops. It owns the Fiber app; the API is
+// mounted by New, and other files of the package may add their own groups.
+type Server struct {
+	cfg    Config
+	eng    *engine.Engine
+	log    *slog.Logger
+	now    func() time.Time
+	app    *fiber.App
+	public string // PublicURL without a trailing slash
+
+	limiter  *rateLimiter
+	inflight *inflightKeys
+	ops      *opCache
+
+	// ctx is cancelled when Shutdown begins: held long-polls answer at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New builds the server and mounts every route of the API.
+func New(cfg Config) *Server {
+	s := &Server{
+		cfg:      cfg,
+		eng:      cfg.Engine,
+		log:      cfg.Logger,
+		now:      cfg.Clock,
+		public:   strings.TrimRight(cfg.PublicURL, "/"),
+		inflight: newInflightKeys(),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.cfg.AliasSunset.IsZero() {
+		s.cfg.AliasSunset = DefaultAliasSunset
+	}
+	s.limiter = newRateLimiter(cfg.RateLimit, s.now)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.ops = newOpCache(s.eng.Broker(), opCacheSize)
+	s.app = fiber.New(fiber.Config{
+		AppName:               "eventops",
+		ErrorHandler:          s.handleError,
+		BodyLimit:             BodyLimit,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		DisableStartupMessage: true,
+		// Long-polls are held up to 60 s: the write deadline is set when
+		// the answer is written, so it does not count the hold.
+		WriteTimeout: 30 * time.Second,
+	})
+	s.app.Use(recover.New(recover.Config{
+		EnableStackTrace: true,
+		StackTraceHandler: func(c *fiber.Ctx, e any) {
+			s.log.Error("panic in handler", "method", c.Method(), "path", c.Path(), "panic", e)
+		},
+	}))
+	s.mountAPI(s.app)
+	return s
+}
+
+// App returns the Fiber app, for Listen and for tests (app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Shutdown answers held long-polls, stops accepting connections and waits
+// for the requests in flight until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
+	err := s.app.ShutdownWithContext(ctx)
+	s.ops.close()
+	return err
+}
+
+// mountAPI sets up the /api/v2 group: every route of DESIGN §3 behind
+// authentication and the per-key rate limit, reads needing the read scope
+// and writes the write scope.
+func (s *Server) mountAPI(app *fiber.App) {
+	app.Get("/api/v2/openapi.json", s.openAPI)
+
+	api := app.Group("/api/v2", s.authenticate, s.rateLimit)
+	read := s.requireScope(engine.ScopeRead)
+	write := s.requireScope(engine.ScopeWrite)
+	idem := s.idempotent
+
+	api.Get("/", read, s.getCompany)
+
+	api.Get("/venues", read, s.listVenues)
+	api.Post("/venues", write, s.jsonBody, idem(s.rerenderVenue), s.createVenue)
+	api.Get("/venues/:id", read, s.getVenue)
+
+	api.Get("/ticket_types", read, s.listTicketTypes)
+	api.Post("/ticket_types", write, s.jsonBody, idem(s.rerenderTicketType), s.createTicketType)
+	api.Get("/ticket_types/:id", read, s.getTicketType)
+
+	api.Get("/events", read, s.listEvents)
+	api.Post("/events", write, s.jsonBody, idem(s.rerenderEventCreated), s.createEvent)
+	api.Get("/events/:id", read, s.getEvent)
+	api.Patch("/events/:id", write, s.jsonBody, idem(s.rerenderEventUpdated), s.updateEvent)
+	api.Delete("/events/:id", write, s.jsonBody, idem(s.rerenderOperation), s.deleteEvent)
+	api.Post("/events/:id/refund", write, s.jsonBody, idem(s.rerenderOperation), s.refundEvent)
+
+	api.Get("/events/:id/orders", read, s.listOrders)
+	api.Post("/events/:id/orders", write, s.jsonBody, idem(s.rerenderOrder), s.createOrder)
+
+	api.Get("/events/:id/operations", read, s.listEventOperations)
+	api.Get("/events/:id/operations/:op", read, s.getOperation)
+	api.Post("/events/:id/operations/:op/cancel", write, s.jsonBody, idem(s.rerenderOperation), s.cancelOperation)
+	api.Post("/events/:id/operations/:op/retry", write, s.jsonBody, idem(s.rerenderOperation), s.retryOperation)
+	api.Get("/operations", read, s.listOperations)
+
+	// Deprecated names of the operations routes (DESIGN §3.1).
+	api.Get("/events/:id/sync_jobs", read, s.alias(operationsSuccessor), s.listEventOperations)
+	api.Get("/events/:id/sync_jobs/:op", read, s.alias(operationSuccessor), s.getOperation)
+
+	api.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
+
+// url makes an absolute link under PublicURL (relative without one).
+func (s *Server) url(path string) string { return s.public + path }

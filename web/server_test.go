@@ -1,0 +1,57 @@
+package web
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+func TestUnknownRouteIsProblem(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.do("GET", "/api/v2/nothing-here", f.keyA, nil).expectProblem(t, 404, "not_found")
+	// Authentication comes first: an unknown path does not reveal itself.
+	f.do("GET", "/api/v2/nothing-here", "", nil).expectProblem(t, 401, "unauthorized")
+}
+
+func TestPanicIsInternalError(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.srv.App().Get("/boom", func(*fiber.Ctx) error { panic("secret detail") })
+	res, err := f.srv.App().Test(httptest.NewRequest("GET", "/boom", nil), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &resp{Status: res.StatusCode, Header: res.Header, req: httptest.NewRequest("GET", "/boom", nil)}
+	r.Body = readAll(t, res)
+	m := r.expectProblem(t, 500, "internal_error")
+	if m["detail"] != "internal error" || m["message"] != "internal error" {
+		t.Fatalf("internal error leaks detail: %s", r.Body)
+	}
+}
+
+func TestPayloadTooLarge(t *testing.T) {
+	t.Parallel()
+	f := setup(t).net()
+	big := `{"event": {"name": "` + string(make([]byte, 0)) + string(repeat('x', BodyLimit)) + `"}}`
+	f.do("POST", "/api/v2/events", f.keyA, big).expectProblem(t, 413, "payload_too_large")
+	// Just under the limit is read (and judged on its content).
+	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "`+string(repeat('x', 300))+`", "time_zone": "UTC"}}`).
+		expectProblem(t, 422, "validation_error")
+}
+
+func TestUnsupportedMediaType(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC"}}`,
+		hdr{"Content-Type", "text/plain"}).expectProblem(t, 415, "unsupported_media_type")
+	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC"}}`,
+		hdr{"Content-Type", "application/x-www-form-urlencoded"}).expectProblem(t, 415, "unsupported_media_type")
+	// JSON with a charset, or a +json type, is JSON.
+	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC"}}`,
+		hdr{"Content-Type", "application/json; charset=utf-8"}).expect(t, 201)
+	// No body where none is needed is fine, whatever the content type.
+	c := f.event(f.keyA)
+	f.do("DELETE", "/api/v2/events/"+itoa(c.EventID), f.keyA, nil, hdr{"Content-Type", "text/plain"}).expect(t, 202)
+}
