@@ -89,7 +89,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		eng.Stop(cfg.shutdown)
 		return err
 	}
-	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond))
+	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond).String())
 
 	// Background bookkeeping written in batches, never per request.
 	bg, stopBG := context.WithCancel(context.Background())
