@@ -18,11 +18,12 @@ func (r *opRun) runRefund() bool {
 		err error
 	}
 	done := make(chan result, 1)
+	op := r.op // r.op belongs to this goroutine; the attempt gets a snapshot
 	go func() {
 		attempt := 1
 		for {
-			run := &PhaseRun{Op: r.op, Attempt: attempt, engine: e,
-				Log: e.log.With("op", r.op.ID, "action", ActionRefund)}
+			run := &PhaseRun{Op: op, Attempt: attempt, engine: e,
+				Log: e.log.With("op", op.ID, "action", ActionRefund)}
 			err := safeRun(ctx, run.Log, func(ctx context.Context) error { return e.refund.Refund(ctx, run) })
 			if err == nil || ctx.Err() != nil || !isTransient(err) || attempt >= e.retry.Attempts {
 				done <- result{run, err}

@@ -234,7 +234,7 @@ func (r *opRun) startPhases(ctx context.Context, events chan<- phaseEvent) error
 	})
 	for _, p := range run {
 		r.active[p.ID] = true
-		go r.attempt(ctx, r.topName(p.ID), p, events)
+		go r.attempt(ctx, r.topName(p.ID), r.op, p, events)
 	}
 	return nil
 }
@@ -299,7 +299,9 @@ func (r *opRun) topName(id uint64) string {
 
 // attempt runs a phase's work with retries for transient failures and
 // reports every outcome on events.
-func (r *opRun) attempt(ctx context.Context, name string, p *Phase, events chan<- phaseEvent) {
+// op is the snapshot the attempt starts from: r.op belongs to the
+// operation's loop goroutine.
+func (r *opRun) attempt(ctx context.Context, name string, op *Operation, p *Phase, events chan<- phaseEvent) {
 	e := r.e
 	work := e.work[name]
 	if work == nil {
@@ -310,8 +312,8 @@ func (r *opRun) attempt(ctx context.Context, name string, p *Phase, events chan<
 	attempt := p.Attempts
 	for {
 		run := &PhaseRun{
-			Op: r.op, Phase: p, Attempt: attempt, engine: e, events: events,
-			Log: e.log.With("op", r.op.ID, "phase", p.ID, "phase_name", p.Name),
+			Op: op, Phase: p, Attempt: attempt, engine: e, events: events,
+			Log: e.log.With("op", op.ID, "phase", p.ID, "phase_name", p.Name),
 		}
 		err := safeRun(ctx, run.Log, func(ctx context.Context) error { return work.Run(ctx, run) })
 		if err == nil {
