@@ -97,15 +97,13 @@ func (r *opRun) run() bool {
 	defer cancel()
 	events := make(chan phaseEvent, 64)
 	canceling := false
+	if err := r.step(ctx, events, nil, !e.stopping()); err != nil {
+		e.log.Error("persist phase start", "op", r.op.ID, "err", err)
+		cancel()
+		r.drain(events)
+		return false
+	}
 	for {
-		if !canceling && !e.stopping() {
-			if err := r.startPhases(ctx, events); err != nil {
-				e.log.Error("persist phase start", "op", r.op.ID, "err", err)
-				cancel()
-				r.drain(events)
-				return false
-			}
-		}
 		if len(r.active) == 0 {
 			switch {
 			case r.op.Status.Terminal(): // a completion may win a race with a cancel
@@ -133,7 +131,7 @@ func (r *opRun) run() bool {
 					break more
 				}
 			}
-			if err := r.apply(batch); err != nil {
+			if err := r.step(ctx, events, batch, !canceling && !e.stopping()); err != nil {
 				e.log.Error("persist phase transition", "op", r.op.ID, "err", err)
 				cancel()
 				r.drain(events)
@@ -165,26 +163,77 @@ func (r *opRun) drain(events chan phaseEvent) {
 	}
 }
 
-// startPhases marks every runnable leaf running in one transition and starts
-// an attempt for each. Leaves found running without an attempt in flight
-// were interrupted by a stop or crash: they run again (their work is
-// idempotent). A top-level phase whose work is an Expander may turn into an
-// aggregate of children when it first starts (one per occurrence or
-// product); the children start in the same transition.
-func (r *opRun) startPhases(ctx context.Context, events chan<- phaseEvent) error {
-	var start []uint64
-	for _, p := range r.op.Phases {
-		if !r.depsCompleted(p) {
-			continue
-		}
-		collectRunnable(p, r.active, &start)
+// step makes one transition: it folds a batch of phase events (possibly
+// none) and, when start is set, marks running every leaf that became
+// runnable, all in one commit; then it starts an attempt for each leaf
+// running without one. Sharing the commit means a phase's completion and
+// the start of the phases that waited for it cost one write.
+//
+// Leaves found running without an attempt in flight were interrupted by a
+// stop or crash: they run again (their work is idempotent). If a staged
+// write refuses a completion with a coded error (say, an occurrence sold in
+// the meantime), the completing phases fail with that error instead.
+func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phaseEvent, start bool) error {
+	next, staged := r.fold(batch)
+	var kids, starting []*Phase
+	changed := len(batch) > 0
+	if start {
+		var marked bool
+		kids, starting, marked = r.startRunnable(ctx, next)
+		changed = changed || marked
 	}
-	if len(start) == 0 {
+	if !changed {
 		return nil
 	}
+	err := r.persist(next, append(staged, assignIDs(kids)...))
+	var coded *Error
+	if err != nil && len(staged) > 0 && errors.As(err, &coded) && coded.Code != "" {
+		for i, ev := range batch {
+			if ev.kind == evDone {
+				batch[i] = phaseEvent{phaseID: ev.phaseID, kind: evFailed, err: err}
+			}
+		}
+		next, _ = r.fold(batch)
+		kids, starting = nil, nil
+		if start {
+			kids, starting, _ = r.startRunnable(ctx, next)
+		}
+		err = r.persist(next, assignIDs(kids))
+	}
+	// Attempts that reported an end are over, whether or not their end
+	// was persisted (if not, the phase runs again after a restart).
+	for _, ev := range batch {
+		if ev.kind == evDone || ev.kind == evFailed || ev.kind == evAborted {
+			delete(r.active, ev.phaseID)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// next is now r.op: starting points into it, and the children have
+	// their ids.
+	for _, p := range starting {
+		r.active[p.ID] = true
+		go r.attempt(ctx, r.topName(p.ID), r.op, p, events)
+	}
+	return nil
+}
+
+// startRunnable marks running, in next, every leaf whose dependencies have
+// completed and that has no attempt in flight, and returns them (changed
+// also counts phases whose expansion failed them). A
+// top-level phase whose work
+// is an Expander may turn into an aggregate of children when it first starts
+// (one per occurrence or product); the children, returned without ids, start
+// at once.
+func (r *opRun) startRunnable(ctx context.Context, next *Operation) (kids, starting []*Phase, changed bool) {
+	var start []uint64
+	for _, p := range next.Phases {
+		if depsCompleted(next, p) {
+			collectRunnable(p, r.active, &start)
+		}
+	}
 	now := r.e.now()
-	next := r.op.Clone()
-	var kids []*Phase
 	for _, id := range start {
 		p := next.FindPhase(id)
 		children, err := r.expand(ctx, p)
@@ -199,6 +248,7 @@ func (r *opRun) startPhases(ctx context.Context, events chan<- phaseEvent) error
 		}
 		if len(children) == 0 {
 			p.Attempts++
+			starting = append(starting, p)
 			continue
 		}
 		for _, c := range children {
@@ -210,33 +260,26 @@ func (r *opRun) startPhases(ctx context.Context, events chan<- phaseEvent) error
 		}
 		p.Phases = children
 		kids = append(kids, children...)
+		starting = append(starting, children...)
 	}
-	var staged []func(Tx) error
-	if len(kids) > 0 {
-		staged = append(staged, func(tx Tx) error {
-			for _, c := range kids {
-				var err error
-				if c.ID, err = tx.NextID(SeqOperation); err != nil {
-					return err
-				}
+	return kids, starting, len(start) > 0
+}
+
+// assignIDs gives new child phases their ids inside the commit that stores
+// them (it may run more than once: each run assigns afresh).
+func assignIDs(kids []*Phase) []func(Tx) error {
+	if len(kids) == 0 {
+		return nil
+	}
+	return []func(Tx) error{func(tx Tx) error {
+		for _, c := range kids {
+			var err error
+			if c.ID, err = tx.NextID(SeqOperation); err != nil {
+				return err
 			}
-			return nil
-		})
-	}
-	if err := r.persist(next, staged); err != nil {
-		return err
-	}
-	var run []*Phase
-	r.op.WalkPhases(func(p *Phase) {
-		if p.Leaf() && p.Status == StatusRunning && !r.active[p.ID] {
-			run = append(run, p)
 		}
-	})
-	for _, p := range run {
-		r.active[p.ID] = true
-		go r.attempt(ctx, r.topName(p.ID), r.op, p, events)
-	}
-	return nil
+		return nil
+	}}
 }
 
 // expand asks the work of a top-level phase starting for the first time
@@ -260,9 +303,9 @@ func (r *opRun) expand(ctx context.Context, p *Phase) ([]*Phase, error) {
 	return children, err
 }
 
-func (r *opRun) depsCompleted(p *Phase) bool {
+func depsCompleted(op *Operation, p *Phase) bool {
 	for _, d := range p.DependsOn {
-		for _, s := range r.op.Phases {
+		for _, s := range op.Phases {
 			if s.Name == d && s.Status != StatusCompleted {
 				return false
 			}
@@ -376,33 +419,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// apply folds a batch of phase events into one transition. If a staged
-// write refuses a completion with a coded error (say, an occurrence sold in
-// the meantime), the completing phases fail with that error instead.
-func (r *opRun) apply(batch []phaseEvent) error {
-	next, staged := r.fold(batch)
-	err := r.persist(next, staged)
-	var coded *Error
-	if err != nil && len(staged) > 0 && errors.As(err, &coded) && coded.Code != "" {
-		for i, ev := range batch {
-			if ev.kind == evDone {
-				batch[i] = phaseEvent{phaseID: ev.phaseID, kind: evFailed, err: err}
-			}
-		}
-		next, _ = r.fold(batch)
-		err = r.persist(next, nil)
-	}
-	if err != nil {
-		return err
-	}
-	for _, ev := range batch {
-		if ev.kind == evDone || ev.kind == evFailed || ev.kind == evAborted {
-			delete(r.active, ev.phaseID)
-		}
-	}
-	return nil
 }
 
 func (r *opRun) fold(batch []phaseEvent) (*Operation, []func(Tx) error) {
