@@ -165,9 +165,11 @@ func (r *opRun) drain(events chan phaseEvent) {
 
 // step makes one transition: it folds a batch of phase events (possibly
 // none) and, when start is set, marks running every leaf that became
-// runnable, all in one commit; then it starts an attempt for each leaf
-// running without one. Sharing the commit means a phase's completion and
-// the start of the phases that waited for it cost one write.
+// runnable, all in one commit; then it starts an attempt for each leaf it
+// marked. Sharing the commit means a phase's completion and
+// the start of the phases that waited for it cost one write — unless the
+// completion carries staged writes, which the starting phases may need to
+// read: then it takes two.
 //
 // Leaves found running without an attempt in flight were interrupted by a
 // stop or crash: they run again (their work is idempotent). If a staged
@@ -175,6 +177,16 @@ func (r *opRun) drain(events chan phaseEvent) {
 // the meantime), the completing phases fail with that error instead.
 func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phaseEvent, start bool) error {
 	next, staged := r.fold(batch)
+	if len(staged) > 0 && start {
+		// Phases about to start may read what the completing ones
+		// wrote (an Expander lists the products tickets built): commit
+		// those writes first.
+		if err := r.step(ctx, events, batch, false); err != nil {
+			return err
+		}
+		return r.step(ctx, events, nil, true)
+	}
+	next.Rollup(r.e.now()) // aggregates first: a finished one unblocks its dependents
 	var kids, starting []*Phase
 	changed := len(batch) > 0
 	if start {

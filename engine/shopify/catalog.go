@@ -1,0 +1,322 @@
+package shopify
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"eventops/engine"
+)
+
+// optionName is the one product option our variants differ by.
+const optionName = "Ticket"
+
+// catalogWork mirrors products into the shop (save) or deletes them
+// (delete). A save first makes sure the shop is set up.
+type catalogWork struct{ s *service }
+
+// Expand implements engine.Expander: one child per product.
+func (w catalogWork) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engine.Phase, error) {
+	return expandTargets(r)
+}
+
+// Run implements engine.Work.
+func (w catalogWork) Run(ctx context.Context, r *engine.PhaseRun) error {
+	sr, err := w.s.open(r)
+	if err != nil {
+		return err
+	}
+	ts, err := mine(r)
+	if err != nil {
+		return err
+	}
+	if r.Op.Action == engine.ActionDelete {
+		return w.deleteAll(ctx, sr, ts)
+	}
+	su, err := sr.ensureSetup(ctx)
+	if err != nil {
+		return err
+	}
+	r.SetUnits(len(ts))
+	for i, t := range ts {
+		if err := w.upsert(ctx, sr, su, t); err != nil {
+			return err
+		}
+		if len(ts) > 1 {
+			r.Progress(i+1, len(ts))
+		}
+	}
+	return nil
+}
+
+// shopProduct is a product as productSet and the lookups answer it.
+type shopProduct struct {
+	ID       string `json:"id"`
+	Variants struct {
+		Nodes []struct {
+			ID            string `json:"id"`
+			SKU           string `json:"sku"`
+			InventoryItem *struct {
+				ID string `json:"id"`
+			} `json:"inventoryItem"`
+		} `json:"nodes"`
+	} `json:"variants"`
+}
+
+// bySKU maps the product's variants by SKU to (variant id, inventory item id).
+func (p *shopProduct) bySKU() map[string][2]string {
+	out := map[string][2]string{}
+	for _, v := range p.Variants.Nodes {
+		item := ""
+		if v.InventoryItem != nil {
+			item = v.InventoryItem.ID
+		}
+		out[v.SKU] = [2]string{v.ID, item}
+	}
+	return out
+}
+
+// upsert makes the shop's product match ours with productSet by handle, so
+// a re-run never duplicates it, and stages the ids it answers. A product we
+// hold an id of but the shop lost (deleted behind our back) is recreated
+// once; CATALOG_PRODUCT_VANISHED only if that fails too.
+func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target) error {
+	p := t.product
+	held := p.ShopifyProductID != ""
+	if !held && sr.r.Attempt > 1 {
+		// An earlier attempt (or a run cut short by a crash) may have
+		// created the product without our recording its ids: learn them,
+		// so that its variants are updated rather than replaced.
+		found, err := sr.productByHandle(ctx, p.Handle, len(p.Variants))
+		if err != nil {
+			return err
+		}
+		if found != nil {
+			p.ShopifyProductID = found.ID
+			ids := found.bySKU()
+			for i := range p.Variants {
+				v := &p.Variants[i]
+				got := ids[sku(t.occ.ID, v.RegistrationTypeID)]
+				v.ShopifyVariantID, v.InventoryItemID = got[0], got[1]
+			}
+		}
+	}
+	got, uerrs, err := w.productSet(ctx, sr, su, t, p)
+	if err != nil {
+		return err
+	}
+	if len(uerrs) > 0 {
+		if !held {
+			return engine.Errorf(engine.CodeCatalogUpsertRejected, "the shop refused product %q: %v", p.Handle, uerrs)
+		}
+		exists, err := sr.productExists(ctx, p.ShopifyProductID)
+		if err != nil {
+			return err
+		}
+		if exists {
+			return engine.Errorf(engine.CodeCatalogUpsertRejected, "the shop refused product %q: %v", p.Handle, uerrs)
+		}
+		sr.log.Warn("product deleted in the shop behind our back: recreating it", "product", p.ShopifyProductID, "handle", p.Handle)
+		forgetIDs(&p)
+		got, uerrs, err = w.productSet(ctx, sr, su, t, p)
+		if err != nil {
+			return err
+		}
+		if len(uerrs) > 0 {
+			return engine.Errorf(engine.CodeCatalogProductVanished,
+				"product %q was deleted in the shop and could not be recreated: %v", p.Handle, uerrs)
+		}
+	} else if held && got.ID != t.product.ShopifyProductID {
+		sr.log.Warn("product deleted in the shop behind our back: recreated", "old", t.product.ShopifyProductID, "new", got.ID, "handle", p.Handle)
+	}
+	ids := got.bySKU()
+	variants := map[uint64][2]string{}
+	for _, v := range p.Variants {
+		id, ok := ids[sku(t.occ.ID, v.RegistrationTypeID)]
+		if !ok || id[0] == "" || id[1] == "" {
+			return engine.Errorf(engine.CodeCatalogUpsertRejected,
+				"the shop's answer for product %q lacks variant %q", p.Handle, v.Title)
+		}
+		variants[v.RegistrationTypeID] = id
+	}
+	stageProductIDs(sr.r, t.occ.ID, p.Key, got.ID, variants)
+	return nil
+}
+
+func forgetIDs(p *engine.Product) {
+	p.ShopifyProductID = ""
+	vs := make([]engine.Variant, len(p.Variants))
+	copy(vs, p.Variants)
+	for i := range vs {
+		vs[i].ShopifyVariantID, vs[i].InventoryItemID = "", ""
+	}
+	p.Variants = vs
+}
+
+// productSet sends one upsert. It is resendable: by handle, with the whole
+// desired state, so sending it twice leaves the shop as sending it once.
+func (w catalogWork) productSet(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target, p engine.Product) (*shopProduct, UserErrors, error) {
+	input, err := productInput(t, p, su.LocationID)
+	if err != nil {
+		return nil, nil, engine.Errorf(engine.CodeCatalogUpsertRejected, "product %q: %v", p.Handle, err)
+	}
+	var out struct {
+		ProductSet struct {
+			Product    *shopProduct `json:"product"`
+			UserErrors UserErrors   `json:"userErrors"`
+		} `json:"productSet"`
+	}
+	err = sr.client.Do(ctx, Call{Name: "ProductSet", Query: mProductSet, Resendable: true, Variables: map[string]any{
+		"input": input, "identifier": map[string]any{"handle": p.Handle}, "n": max(len(p.Variants), 1),
+	}}, &out)
+	if err != nil {
+		return nil, nil, phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "upsert product "+p.Handle)
+	}
+	ps := out.ProductSet
+	if len(ps.UserErrors) > 0 {
+		return nil, ps.UserErrors, nil
+	}
+	if ps.Product == nil {
+		return nil, nil, engine.Transientf(engine.CodeShopifyUnavailable, "productSet answered no product for %q", p.Handle)
+	}
+	return ps.Product, nil, nil
+}
+
+// productInput is the ProductSetInput of a product: one option, a variant
+// per registration type with its price, SKU, DENY policy and tracked
+// inventory that needs no shipping. A variant new to the shop is stocked at
+// the fulfillment service's location with 0 available: the inventory phase
+// alone sets quantities, with compare-and-set.
+func productInput(t *target, p engine.Product, location string) (map[string]any, error) {
+	values := make([]map[string]any, 0, len(p.Variants))
+	variants := make([]map[string]any, 0, len(p.Variants))
+	used := map[string]bool{}
+	for _, v := range p.Variants {
+		amount, err := price(v.Price)
+		if err != nil {
+			return nil, err
+		}
+		opt := v.Title
+		if opt == "" || used[opt] {
+			opt = fmt.Sprintf("%s #%d", v.Title, v.RegistrationTypeID)
+		}
+		used[opt] = true
+		values = append(values, map[string]any{"name": opt})
+		vi := map[string]any{
+			"optionValues":    []map[string]any{{"optionName": optionName, "name": opt}},
+			"price":           amount,
+			"sku":             sku(t.occ.ID, v.RegistrationTypeID),
+			"inventoryPolicy": "DENY",
+			"inventoryItem":   map[string]any{"tracked": true, "requiresShipping": false},
+		}
+		if v.ShopifyVariantID != "" {
+			vi["id"] = v.ShopifyVariantID
+		} else if location != "" {
+			vi["inventoryQuantities"] = []map[string]any{{"locationId": location, "name": "available", "quantity": 0}}
+		}
+		variants = append(variants, vi)
+	}
+	return map[string]any{
+		"handle":         p.Handle,
+		"title":          p.Title,
+		"status":         "ACTIVE",
+		"productType":    "Event ticket",
+		"tags":           productTags(t),
+		"productOptions": []map[string]any{{"name": optionName, "values": values}},
+		"variants":       variants,
+	}, nil
+}
+
+// productTags let a merchant (and we) find every product of an event.
+func productTags(t *target) []string {
+	root := t.occ.ID
+	if t.occ.ParentID != 0 {
+		root = t.occ.ParentID
+	}
+	return []string{"eventops", "eventops-event-" + strconv.FormatUint(root, 10),
+		"eventops-occurrence-" + strconv.FormatUint(t.occ.ID, 10)}
+}
+
+// productByHandle finds a product by its handle; nil when there is none.
+func (sr *shopRun) productByHandle(ctx context.Context, handle string, variants int) (*shopProduct, error) {
+	var out struct {
+		ProductByIdentifier *shopProduct `json:"productByIdentifier"`
+	}
+	err := sr.client.Do(ctx, Call{Name: "ProductByHandle", Query: qProductByHandle, Resendable: true,
+		Variables: map[string]any{"handle": handle, "n": max(variants, 1)}}, &out)
+	if err != nil {
+		return nil, phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "look up product "+handle)
+	}
+	return out.ProductByIdentifier, nil
+}
+
+// productExists reads whether the shop still has a product.
+func (sr *shopRun) productExists(ctx context.Context, id string) (bool, error) {
+	var out struct {
+		Product *struct {
+			ID string `json:"id"`
+		} `json:"product"`
+	}
+	err := sr.client.Do(ctx, Call{Name: "ProductExists", Query: qProductExists, Resendable: true,
+		Variables: map[string]any{"id": id}}, &out)
+	if err != nil {
+		return false, phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "read product "+id)
+	}
+	return out.Product != nil, nil
+}
+
+// deleteAll removes the products of a deleted event; a product already gone
+// is done. The ids are cleared from our records as the phase completes.
+func (w catalogWork) deleteAll(ctx context.Context, sr *shopRun, ts []*target) error {
+	sr.r.SetUnits(len(ts))
+	for i, t := range ts {
+		id := t.product.ShopifyProductID
+		if id == "" {
+			// Maybe created by a save whose ids were never recorded.
+			found, err := sr.productByHandle(ctx, t.product.Handle, 1)
+			if err != nil {
+				return err
+			}
+			if found != nil {
+				id = found.ID
+			}
+		}
+		if id != "" {
+			if err := sr.deleteProduct(ctx, id); err != nil {
+				return err
+			}
+		}
+		stageProductIDs(sr.r, t.occ.ID, t.product.Key, "", nil)
+		if len(ts) > 1 {
+			sr.r.Progress(i+1, len(ts))
+		}
+	}
+	return nil
+}
+
+// deleteProduct deletes a product; one that no longer exists is success.
+// productDelete by id is idempotent in effect (a second one finds nothing),
+// so a lost answer may be re-sent.
+func (sr *shopRun) deleteProduct(ctx context.Context, id string) error {
+	var out struct {
+		ProductDelete struct {
+			DeletedProductID *string    `json:"deletedProductId"`
+			UserErrors       UserErrors `json:"userErrors"`
+		} `json:"productDelete"`
+	}
+	err := sr.client.Do(ctx, Call{Name: "ProductDelete", Query: mProductDelete, Resendable: true,
+		Variables: map[string]any{"id": id}}, &out)
+	if err != nil {
+		return phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "delete product "+id)
+	}
+	if ue := out.ProductDelete.UserErrors; len(ue) > 0 {
+		exists, err := sr.productExists(ctx, id)
+		if err != nil {
+			return err
+		}
+		if exists {
+			return engine.Errorf(engine.CodeCatalogUpsertRejected, "the shop refused to delete product %s: %v", id, ue)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,364 @@
+// Package shopify mirrors events into Shopify stores: a thin client of the
+// Admin GraphQL API and the work of the Shopify phases (catalog, inventory,
+// metafields, delivery, publish) and of refunds through the shop.
+//
+// The client speaks the real API (DESIGN §7, SHOPIFY.md): one endpoint per
+// shop, the access token in X-Shopify-Access-Token, typed userErrors,
+// throttling read from extensions.cost and paced per shop before it is hit,
+// 429 with Retry-After, 5xx and transport errors retried with jittered
+// backoff under a deadline. What the client cannot absorb quickly it hands to
+// the engine as a transient *engine.Error, so that the phase retry (attempts
+// and last_error visible on the phase) takes over.
+package shopify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"eventops/engine"
+)
+
+// APIVersion is the Admin API version the client speaks.
+const APIVersion = "2026-10"
+
+// maxAnswer bounds how much of an answer the client reads.
+const maxAnswer = 16 << 20
+
+// Client calls the Admin GraphQL API of one shop. It is cheap to build; the
+// pacing state lives in the shop's bucket, shared by every client of that
+// shop.
+type Client struct {
+	endpoint string
+	token    engine.Secret
+	http     *http.Client
+	bucket   *bucket
+	policy   ClientPolicy
+	log      *slog.Logger
+	jitter   func() float64
+	sleep    func(ctx context.Context, d time.Duration) bool
+}
+
+// Call is one GraphQL request.
+type Call struct {
+	// Name is the operation's name, for logs and pacing estimates.
+	Name string
+	// Query is the document (see graphql.go).
+	Query     string
+	Variables map[string]any
+	// Resendable says the call may be sent again when its answer was lost
+	// (a dropped connection, a timeout, a 5xx): queries, upserts by handle,
+	// absolute sets with compare-and-set, mutations with an @idempotent
+	// key. Other mutations are never re-sent blindly: the error goes back
+	// to the caller, which reads first.
+	Resendable bool
+	// Cost is the expected cost in points, for pacing before the shop
+	// throttles (0: what the shop reported for this Name last time, or 10).
+	Cost float64
+}
+
+// UserError is one entry of a mutation payload's userErrors.
+type UserError struct {
+	Field        []string `json:"field"`
+	Message      string   `json:"message"`
+	Code         string   `json:"code,omitempty"`
+	ElementIndex *int     `json:"elementIndex,omitempty"`
+}
+
+// UserErrors is a mutation's refusal: a permanent business error.
+type UserErrors []UserError
+
+func (u UserErrors) Error() string {
+	parts := make([]string, 0, len(u))
+	for _, e := range u {
+		s := e.Message
+		if len(e.Field) > 0 {
+			s = strings.Join(e.Field, ".") + ": " + s
+		}
+		if e.Code != "" {
+			s += " (" + e.Code + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Has reports whether one of the errors carries code.
+func (u UserErrors) Has(code string) bool {
+	for _, e := range u {
+		if e.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// GraphQLError is one top-level entry of errors[].
+type GraphQLError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path,omitempty"`
+	Extensions map[string]any `json:"extensions,omitempty"`
+}
+
+// Code is extensions.code ("THROTTLED", "ACCESS_DENIED", ...).
+func (e GraphQLError) Code() string {
+	c, _ := e.Extensions["code"].(string)
+	return c
+}
+
+// GraphQLErrors are the top-level errors of an answer that the client does
+// not retry (validation, access, cost): permanent for the caller.
+type GraphQLErrors []GraphQLError
+
+func (g GraphQLErrors) Error() string {
+	parts := make([]string, 0, len(g))
+	for _, e := range g {
+		s := e.Message
+		if c := e.Code(); c != "" {
+			s += " (" + c + ")"
+		}
+		parts = append(parts, s)
+	}
+	return "graphql: " + strings.Join(parts, "; ")
+}
+
+// Cost is extensions.cost of an answer.
+type Cost struct {
+	RequestedQueryCost float64  `json:"requestedQueryCost"`
+	ActualQueryCost    *float64 `json:"actualQueryCost"`
+	ThrottleStatus     struct {
+		MaximumAvailable   float64 `json:"maximumAvailable"`
+		CurrentlyAvailable float64 `json:"currentlyAvailable"`
+		RestoreRate        float64 `json:"restoreRate"`
+	} `json:"throttleStatus"`
+}
+
+type answer struct {
+	Data       json.RawMessage `json:"data"`
+	Errors     []GraphQLError  `json:"errors"`
+	Extensions struct {
+		Cost *Cost `json:"cost"`
+	} `json:"extensions"`
+}
+
+// Do sends c and decodes the answer's data into out (nil: ignore it). It
+// returns UserErrors never (payloads are the caller's to read), GraphQLErrors
+// for a refused document, and *engine.Error for auth failures (permanent
+// SHOPIFY_AUTH_REJECTED) and for what it could not absorb (transient
+// SHOPIFY_THROTTLED_EXHAUSTED or SHOPIFY_UNAVAILABLE).
+func (c *Client) Do(ctx context.Context, call Call, out any) error {
+	body, err := json.Marshal(struct {
+		Query     string         `json:"query"`
+		Variables map[string]any `json:"variables,omitempty"`
+	}{call.Query, call.Variables})
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", call.Name, err)
+	}
+	deadline := time.Now().Add(c.policy.Deadline)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	var lastErr error
+	throttled := false
+	for attempt := 1; ; attempt++ {
+		if err := c.bucket.wait(ctx, c.estimate(call)); err != nil {
+			if ctx.Err() != nil && ctxParentDone(ctx, deadline) {
+				return ctx.Err()
+			}
+			return engine.Transientf(engine.CodeShopifyThrottledExhausted,
+				"%s: the shop's cost budget did not recover before the deadline", call.Name)
+		}
+		res := c.send(ctx, call, body)
+		if res.err == nil {
+			if out != nil && len(res.data) > 0 && string(res.data) != "null" {
+				if err := json.Unmarshal(res.data, out); err != nil {
+					return fmt.Errorf("decode %s: %w", call.Name, err)
+				}
+			}
+			return nil
+		}
+		if res.permanent {
+			return res.err
+		}
+		if ctxParentDone(ctx, deadline) {
+			return ctx.Err()
+		}
+		lastErr = res.err
+		if res.lost && !call.Resendable {
+			// The shop may have applied it: the caller reads first.
+			return engine.Transientf(engine.CodeShopifyUnavailable,
+				"%s: the answer was lost (%v); not re-sent, it will be read back first", call.Name, res.err)
+		}
+		throttled = res.throttled
+		wait := res.wait
+		if wait <= 0 {
+			wait = c.backoff(attempt)
+		}
+		if attempt >= c.policy.Attempts || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		c.log.Debug("shopify call retried", "call", call.Name, "attempt", attempt, "wait", wait, "err", res.err)
+		if !c.sleep(ctx, wait) {
+			if ctxParentDone(ctx, deadline) {
+				return ctx.Err()
+			}
+			break
+		}
+	}
+	if throttled {
+		return engine.Transientf(engine.CodeShopifyThrottledExhausted, "%s: %v", call.Name, lastErr)
+	}
+	return engine.Transientf(engine.CodeShopifyUnavailable, "%s: %v", call.Name, lastErr)
+}
+
+// ctxParentDone reports whether ctx ended for another reason than the
+// call's own deadline (the phase was cancelled or the engine is stopping).
+func ctxParentDone(ctx context.Context, deadline time.Time) bool {
+	return ctx.Err() != nil && time.Now().Before(deadline)
+}
+
+// result of one exchange.
+type result struct {
+	data      json.RawMessage
+	err       error
+	permanent bool          // do not retry
+	lost      bool          // the shop may have applied a mutation
+	throttled bool          // THROTTLED or 429
+	wait      time.Duration // how long the shop asked us to wait
+}
+
+func (c *Client) send(ctx context.Context, call Call, body []byte) result {
+	ctx, cancel := context.WithTimeout(ctx, c.policy.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return result{err: err, permanent: true}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Shopify-Access-Token", c.token.Reveal())
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return result{err: transportError(err), lost: true}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return result{err: transportError(err), lost: true}
+	}
+	reqID := resp.Header.Get("X-Request-Id")
+	if v := resp.Header.Get("X-Shopify-API-Version"); v != "" && v != APIVersion {
+		c.bucket.warnVersion(c.log, v)
+	}
+	c.log.Debug("shopify call", "call", call.Name, "status", resp.StatusCode, "request_id", reqID)
+
+	switch s := resp.StatusCode; {
+	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyAuthRejected,
+			"the shop refused the access token (HTTP %d)", s)}
+	case s == http.StatusPaymentRequired || s == http.StatusLocked:
+		what := "frozen (unpaid)"
+		if s == http.StatusLocked {
+			what = "locked"
+		}
+		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
+			"the shop is %s (HTTP %d): the merchant must act before it can be called", what, s)}
+	case s == http.StatusTooManyRequests:
+		return result{throttled: true, wait: retryAfter(resp.Header.Get("Retry-After")),
+			err: fmt.Errorf("HTTP 429 (request %s)", reqID)}
+	case s == http.StatusNotFound:
+		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
+			"the shop's API was not found (HTTP 404): check the shop domain")}
+	case s >= 500:
+		return result{lost: true, err: fmt.Errorf("HTTP %d (request %s)", s, reqID)}
+	case s != http.StatusOK:
+		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
+			"unexpected HTTP %d from the shop (request %s)", s, reqID)}
+	}
+
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		// A 200 that is not JSON is a proxy or a cut-off answer.
+		return result{lost: true, err: fmt.Errorf("unreadable answer (request %s): %v", reqID, err)}
+	}
+	if a.Extensions.Cost != nil {
+		c.bucket.observe(call.Name, a.Extensions.Cost)
+	}
+	if len(a.Errors) > 0 {
+		for _, e := range a.Errors {
+			switch e.Code() {
+			case "THROTTLED":
+				return result{throttled: true, wait: c.bucket.throttleWait(a.Extensions.Cost, c.estimate(call)),
+					err: fmt.Errorf("throttled by the shop (request %s)", reqID)}
+			case "INTERNAL_SERVER_ERROR":
+				return result{lost: true, err: fmt.Errorf("shop internal error (request %s): %s", reqID, e.Message)}
+			case "ACCESS_DENIED", "UNAUTHORIZED", "FORBIDDEN":
+				return result{permanent: true, err: engine.Errorf(engine.CodeShopifyAuthRejected,
+					"the shop denied access: %s", e.Message)}
+			}
+		}
+		if len(a.Data) == 0 || string(a.Data) == "null" {
+			return result{permanent: true, err: GraphQLErrors(a.Errors)}
+		}
+		// Partial data beside errors (a field resolver failed): the
+		// payload is the caller's to judge, the errors are logged.
+		c.log.Warn("shopify answered with errors beside data", "call", call.Name, "request_id", reqID,
+			"errors", GraphQLErrors(a.Errors).Error())
+	}
+	return result{data: a.Data}
+}
+
+func transportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// Never echo the URL's query or anything beyond the operation.
+		err = ue.Err
+	}
+	return fmt.Errorf("transport: %w", err)
+}
+
+func (c *Client) estimate(call Call) float64 {
+	if call.Cost > 0 {
+		return call.Cost
+	}
+	return c.bucket.estimate(call.Name)
+}
+
+// BaseURL resolves where a shop's Admin API lives: a sandbox shop under the
+// sandbox's URL, a bare myshopify domain over HTTPS, a full URL as given.
+func BaseURL(shop *engine.Shop, sandboxURL string) (string, error) {
+	if shop == nil {
+		return "", errors.New("no shop")
+	}
+	d := strings.TrimSpace(shop.Domain)
+	if shop.Sandbox {
+		if sandboxURL == "" {
+			return "", errors.New("sandbox shop but no sandbox URL configured")
+		}
+		return strings.TrimRight(sandboxURL, "/") + "/sandbox/shopify/" + url.PathEscape(d), nil
+	}
+	if strings.HasPrefix(d, "http://") || strings.HasPrefix(d, "https://") {
+		u, err := url.Parse(d)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("shop URL %q is not a URL", d)
+		}
+		return strings.TrimRight(d, "/"), nil
+	}
+	if d == "" || strings.ContainsAny(d, "/ ?#") {
+		return "", fmt.Errorf("shop domain %q is not a domain", d)
+	}
+	return "https://" + d, nil
+}
+
+// Endpoint is the GraphQL endpoint under a base URL.
+func Endpoint(base string) string {
+	return base + "/admin/api/" + APIVersion + "/graphql.json"
+}

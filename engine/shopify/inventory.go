@@ -1,0 +1,343 @@
+package shopify
+
+import (
+	"context"
+	"strconv"
+
+	"eventops/engine"
+)
+
+// inventoryWork sets each variant's `available` quantity at the fulfillment
+// service's location to what is left to sell (DESIGN §2), with the shop's
+// compare-and-set.
+//
+// Reconciling a race with a sale: every write carries changeFromQuantity,
+// the quantity just read. When a sale lands between the read and the write
+// the shop answers CHANGE_FROM_QUANTITY_STALE; the phase re-reads the shop,
+// recomputes what is left to sell from our own store (the order may have
+// reached it meanwhile) and writes again, up to Config.StaleRounds times in
+// one attempt, then returns the transient INVENTORY_STALE so that the
+// engine retries with backoff (attempts and last_error visible). A drop in
+// the shop that our store does not explain (yet) is a sale whose webhook is
+// still on its way: it is kept, never written over, so a race can never
+// sell a ticket twice. Once the order is recorded, our left-to-sell equals
+// what was written.
+//
+// The RECONCILE_RAISED rule: on the engine's last attempt (r.Attempt >=
+// Config.Retry.Attempts, the engine's own policy) a race still unresolved
+// after the attempt's rounds fails the phase with the permanent
+// INVENTORY_RECONCILE_RAISED rather than INVENTORY_STALE, so that a race
+// that never stops is told apart from one that was retried.
+type inventoryWork struct{ s *service }
+
+// Expand implements engine.Expander: one child per product.
+func (w inventoryWork) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engine.Phase, error) {
+	return expandTargets(r)
+}
+
+// invMemory is what one inventory phase remembers across its attempts (in
+// this process): sales seen in the shop that our store did not explain.
+type invMemory struct {
+	unexplained map[string]int     // by inventory item: units to hold back
+	sent        map[string]sentQty // the last batch refused as stale
+	refused     map[string]int     // batch digest: definitive refusals so far
+}
+
+type sentQty struct {
+	from int // changeFromQuantity we sent
+	ours int // our left-to-sell when we sent it
+}
+
+func (s *service) inventoryMemory(phaseID uint64) *invMemory {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.memory[phaseID]
+	if m == nil {
+		m = &invMemory{unexplained: map[string]int{}, sent: map[string]sentQty{}, refused: map[string]int{}}
+		s.memory[phaseID] = m
+	}
+	return m
+}
+
+func (s *service) forgetInventory(phaseID uint64) {
+	s.mu.Lock()
+	delete(s.memory, phaseID)
+	s.mu.Unlock()
+}
+
+// Run implements engine.Work.
+func (w inventoryWork) Run(ctx context.Context, r *engine.PhaseRun) error {
+	if r.Op.Action != engine.ActionSave {
+		return nil
+	}
+	sr, err := w.s.open(r)
+	if err != nil {
+		return err
+	}
+	ts, err := mine(r)
+	if err != nil {
+		return err
+	}
+	su, err := sr.ensureSetup(ctx)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, t := range ts {
+		total += len(t.product.Variants)
+	}
+	r.SetUnits(total)
+	done := 0
+	for _, t := range ts {
+		err := w.reconcile(ctx, sr, su, t)
+		if err != nil {
+			if ee, ok := err.(*engine.Error); !ok || !ee.Transient {
+				w.s.forgetInventory(r.Phase.ID)
+			}
+			return err
+		}
+		done += len(t.product.Variants)
+		if len(ts) > 1 {
+			r.Progress(done, total)
+		}
+	}
+	w.s.forgetInventory(r.Phase.ID)
+	return nil
+}
+
+// item is one variant's inventory item in a reconcile round.
+type item struct {
+	id    string
+	rt    uint64
+	level *int // in the shop; nil when not stocked at our location
+	ours  int  // left to sell in our store (UnlimitedQuantity when unlimited)
+}
+
+// reconcile brings one product's quantities to what is left to sell.
+func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target) error {
+	r := sr.r
+	mem := w.s.inventoryMemory(r.Phase.ID)
+	for round := 1; ; round++ {
+		items, err := w.read(ctx, sr, su, t)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		// Account for what moved since the last stale refusal.
+		for _, it := range items {
+			s, ok := mem.sent[it.id]
+			if !ok || it.level == nil {
+				continue
+			}
+			shopDrop := s.from - *it.level
+			oursDrop := max(s.ours-it.ours, 0)
+			if d := shopDrop - oursDrop; d > 0 {
+				mem.unexplained[it.id] += d
+			}
+		}
+		clear(mem.sent)
+
+		activated := false
+		for _, it := range items {
+			if it.level == nil {
+				if err := w.activate(ctx, sr, su, it.id); err != nil {
+					return err
+				}
+				activated = true
+			}
+		}
+		if activated {
+			continue // read again: now stocked at our location
+		}
+		var quantities []map[string]any
+		var digest []any
+		batch := map[string]sentQty{}
+		for _, it := range items {
+			want := max(it.ours-mem.unexplained[it.id], 0)
+			if want == *it.level {
+				continue
+			}
+			quantities = append(quantities, map[string]any{
+				"inventoryItemId": it.id, "locationId": su.LocationID,
+				"quantity": want, "changeFromQuantity": *it.level,
+			})
+			digest = append(digest, it.id, *it.level, want)
+			batch[it.id] = sentQty{from: *it.level, ours: it.ours}
+		}
+		if len(quantities) == 0 {
+			return nil
+		}
+		base := idemKey(append([]any{"inventory", r.Op.ID, r.Phase.ID}, digest...)...)
+		key := base
+		if n := mem.refused[base]; n > 0 {
+			// The same batch was refused before (stale, say): a replay of
+			// its key would answer the same refusal.
+			key = idemKey(base, n)
+		}
+		ue, err := w.set(ctx, sr, key, quantities)
+		if err != nil {
+			return err
+		}
+		if len(ue) == 0 {
+			return nil
+		}
+		mem.refused[base]++
+		switch {
+		case ue.Has("CHANGE_FROM_QUANTITY_STALE") || ue.Has("COMPARE_QUANTITY_STALE"):
+			mem.sent = batch
+			if round < w.s.cfg.StaleRounds {
+				sr.log.Info("inventory raced a sale: reconciling", "product", t.product.Handle, "round", round)
+				continue
+			}
+			if r.Attempt >= w.s.cfg.Retry.Attempts {
+				return engine.Errorf(engine.CodeInventoryReconcileRaised,
+					"product %q: the shop's inventory kept changing under every write (%d attempts of %d rounds)",
+					t.product.Handle, r.Attempt, w.s.cfg.StaleRounds)
+			}
+			return engine.Transientf(engine.CodeInventoryStale,
+				"product %q: a sale raced %d inventory writes in a row", t.product.Handle, round)
+		case ue.Has("IDEMPOTENCY_CONCURRENT_REQUEST"):
+			return engine.Transientf(engine.CodeShopifyUnavailable, "product %q: the same inventory write is still in flight", t.product.Handle)
+		case ue.Has("IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"):
+			if round < w.s.cfg.StaleRounds {
+				continue // a new key next round (refused counts it)
+			}
+			return engine.Transientf(engine.CodeInventoryStale, "product %q: %v", t.product.Handle, ue)
+		case ue.Has("ITEM_NOT_STOCKED_AT_LOCATION"):
+			if round < w.s.cfg.StaleRounds {
+				continue // read again: activation follows
+			}
+			return engine.Errorf(engine.CodeInventoryValueRejected, "product %q: %v", t.product.Handle, ue)
+		default:
+			return engine.Errorf(engine.CodeInventoryValueRejected, "the shop refused the quantities of product %q: %v", t.product.Handle, ue)
+		}
+	}
+}
+
+// read reads the shop's levels and our left-to-sell of the product's
+// variants. Variants without an inventory item (never mirrored) are left
+// out.
+func (w inventoryWork) read(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target) ([]item, error) {
+	// Our side first, from the structure as it is now: a sale may have
+	// changed it since the phase started.
+	var ours map[uint64]int
+	var p *engine.Product
+	err := sr.r.View(func(tx engine.Tx) error {
+		s, err := tx.TicketStructure(t.occ.ID)
+		if err != nil || s == nil {
+			return err
+		}
+		for i := range s.Products {
+			if s.Products[i].Key == t.product.Key {
+				p = &s.Products[i]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, nil
+	}
+	ours = map[uint64]int{}
+	var ids []string
+	byItem := map[string]uint64{}
+	for _, v := range p.Variants {
+		if v.InventoryItemID == "" {
+			sr.log.Warn("variant not mirrored yet: inventory skipped", "product", p.Handle, "registration_type", v.RegistrationTypeID)
+			continue
+		}
+		left := UnlimitedQuantity
+		if v.Available != nil {
+			left = min(*v.Available, UnlimitedQuantity)
+		}
+		ours[v.RegistrationTypeID] = left
+		ids = append(ids, v.InventoryItemID)
+		byItem[v.InventoryItemID] = v.RegistrationTypeID
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out struct {
+		Nodes []*struct {
+			ID             string `json:"id"`
+			InventoryLevel *struct {
+				Quantities []struct {
+					Name     string `json:"name"`
+					Quantity int    `json:"quantity"`
+				} `json:"quantities"`
+			} `json:"inventoryLevel"`
+		} `json:"nodes"`
+	}
+	err = sr.client.Do(ctx, Call{Name: "InventoryLevels", Query: qInventoryLevels, Resendable: true,
+		Variables: map[string]any{"ids": ids, "location": su.LocationID}}, &out)
+	if err != nil {
+		return nil, phaseErr(ctx, err, engine.CodeInventoryValueRejected, "read inventory of "+p.Handle)
+	}
+	items := make([]item, 0, len(ids))
+	for i, n := range out.Nodes {
+		if n == nil {
+			return nil, engine.Errorf(engine.CodeInventoryValueRejected,
+				"inventory item %s of product %q is gone from the shop (product deleted there?): save the event again to recreate it",
+				ids[i], p.Handle)
+		}
+		rt := byItem[n.ID]
+		it := item{id: n.ID, rt: rt, ours: ours[rt]}
+		if n.InventoryLevel != nil {
+			q := 0
+			for _, x := range n.InventoryLevel.Quantities {
+				if x.Name == "available" {
+					q = x.Quantity
+				}
+			}
+			it.level = &q
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// set sends one compare-and-set batch; it is resendable (absolute values,
+// compare-and-set and an idempotency key).
+func (w inventoryWork) set(ctx context.Context, sr *shopRun, key string, quantities []map[string]any) (UserErrors, error) {
+	var out struct {
+		InventorySetQuantities struct {
+			UserErrors UserErrors `json:"userErrors"`
+		} `json:"inventorySetQuantities"`
+	}
+	err := sr.client.Do(ctx, Call{Name: "InventorySet", Query: mInventorySet, Resendable: true, Variables: map[string]any{
+		"key": key,
+		"input": map[string]any{
+			"name": "available", "reason": "correction",
+			"referenceDocumentUri": "gid://eventops/Operation/" + strconv.FormatUint(sr.r.Op.ID, 10),
+			"quantities":           quantities,
+		},
+	}}, &out)
+	if err != nil {
+		return nil, phaseErr(ctx, err, engine.CodeInventoryValueRejected, "set inventory")
+	}
+	return out.InventorySetQuantities.UserErrors, nil
+}
+
+// activate stocks an item at our location (productSet may have stocked a
+// new variant at the shop's default location instead).
+func (w inventoryWork) activate(ctx context.Context, sr *shopRun, su *engine.ShopSetup, itemID string) error {
+	var out struct {
+		InventoryActivate struct {
+			UserErrors UserErrors `json:"userErrors"`
+		} `json:"inventoryActivate"`
+	}
+	key := idemKey("activate", sr.r.Op.ID, sr.r.Phase.ID, itemID, su.LocationID)
+	err := sr.client.Do(ctx, Call{Name: "InventoryActivate", Query: mInventoryActivate, Resendable: true,
+		Variables: map[string]any{"item": itemID, "location": su.LocationID, "key": key}}, &out)
+	if err != nil {
+		return phaseErr(ctx, err, engine.CodeInventoryValueRejected, "stock "+itemID+" at our location")
+	}
+	if ue := out.InventoryActivate.UserErrors; len(ue) > 0 {
+		return engine.Errorf(engine.CodeInventoryValueRejected, "the shop refused to stock %s at our location: %v", itemID, ue)
+	}
+	return nil
+}

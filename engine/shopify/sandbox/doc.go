@@ -1,0 +1,133 @@
+// Package sandbox emulates the Shopify Admin GraphQL API closely enough
+// that a client written from Shopify's documentation runs against it
+// unchanged. It stands in for an outside service: it imports nothing of
+// eventops and keeps its shops in memory or in its own bbolt file.
+//
+// # Routes
+//
+// Handler serves everything below Prefix ("/sandbox/shopify/"), with the
+// prefix in the path: mount it as is (mux.Handle(sandbox.Prefix, h), or in
+// Fiber app.All("/sandbox/shopify/*", adaptor.HTTPHandler(h))); a path
+// already stripped of "/sandbox/shopify" is served too, so
+// http.StripPrefix works as well. `eventops sandbox` serves the same
+// handler alone, at the same paths.
+//
+//	POST   /sandbox/shopify/{shop}/admin/api/{version}/graphql.json   the Admin API
+//	GET    /sandbox/shopify/state                     every shop's state, keyed by shop
+//	GET    /sandbox/shopify/{shop}/state              one shop's state
+//
+// With Options.Control, and then only for loopback clients, requests whose
+// context carries ControlAccess, or requests Options.AuthorizeControl
+// accepts (403 otherwise; 404 without Control):
+//
+//	GET    /sandbox/shopify/{shop}/calls[?operation=productSet]   the call log
+//	GET    /sandbox/shopify/{shop}/faults             pending fault rules
+//	POST   /sandbox/shopify/{shop}/faults             {"rules": [FaultRule...]}, appended
+//	DELETE /sandbox/shopify/{shop}/faults             clears them
+//	POST   /sandbox/shopify/{shop}/orders             {"variant_id": gid or number, "quantity": n} → 201 {"order": ...}
+//	POST   /sandbox/shopify/{shop}/orders/{id}/refund [{"refund_line_items": [{"line_item_id", "quantity", "restock_type"}], "note"}] → 201 {"refund": ...}
+//	POST   /sandbox/shopify/{shop}/orders/{id}/cancel [{"reason": "customer"}]
+//	DELETE /sandbox/shopify/{shop}/products/{id}      a product deleted behind the app's back → 204
+//	POST   /sandbox/shopify/{shop}/revoke             the app uninstalled
+//	GET    /sandbox/shopify/{shop}/deliveries         webhook deliveries
+//	POST   /sandbox/shopify/{shop}/deliveries/{webhook id}/redeliver
+//
+// Ids in control paths are numbers or URL-encoded gids. Control errors are
+// {"error": "..."} with 404 (unknown shop or object), 422 (refused: not
+// enough inventory, nothing left to refund, a bad fault rule).
+//
+// # The API
+//
+// The schema (schema.graphql, embedded) is a subset of 2026-10; documents
+// are parsed and validated by gqlparser and executed against the shop's
+// model, returning exactly the selected fields (aliases, variables,
+// fragments, @skip/@include). Versions 2025-10 to 2026-10 are served; any
+// other is served as 2025-10. Every answer carries X-Shopify-API-Version
+// and X-Request-Id. A bad, missing or revoked token is 401; an unknown shop
+// 404. Ids are gid://shopify/Type/N, numbered per shop from 1 in the order
+// things are made, so the same calls give the same ids. Each shop starts
+// with Location/1 ("Shop location") and Publication/1 ("Online Store",
+// catalog title "Online Store").
+//
+// Cost: see cost.go. Every answer carries extensions.cost; a call whose
+// requested cost exceeds the bucket's content answers HTTP 200 with
+// errors[0].extensions.code THROTTLED, no data and actualQueryCost null;
+// above 1,000 requested points it answers MAX_COST_EXCEEDED. An unlimited
+// bucket (RestoreRate 0) reports maximumAvailable = currentlyAvailable =
+// BucketSize and restoreRate 0.
+//
+// userError codes the sandbox answers (the real enums):
+//
+//   - productSet: PRODUCT_DOES_NOT_EXIST (identifier.id or input.id not
+//     found), INPUT_MISMATCH, MISSING_FIELD_REQUIRED (no title on create),
+//     INVALID_PRODUCT (blank title), HANDLE_NOT_UNIQUE, VARIANTS_OVER_LIMIT
+//     (more than 250 variants), PRODUCT_OPTIONS_INPUT_MISSING,
+//     OPTIONS_OVER_LIMIT, DUPLICATED_OPTION_NAME, DUPLICATED_OPTION_VALUE,
+//     OPTION_VALUES_MISSING, OPTION_DOES_NOT_EXIST, OPTION_VALUE_DOES_NOT_EXIST,
+//     PRODUCT_VARIANT_DOES_NOT_EXIST, INVALID_VARIANT (price, duplicate
+//     combination), NOT_FOUND (inventoryQuantities location),
+//     VARIANTS_INPUT_MISSING, INVALID_METAFIELD, INVALID_INPUT.
+//   - productDelete: PRODUCT_DOES_NOT_EXIST, message "Product does not exist".
+//   - inventorySetQuantities: CHANGE_FROM_QUANTITY_STALE,
+//     COMPARE_QUANTITY_REQUIRED (changeFromQuantity left out from 2026-04;
+//     before, neither compareQuantity nor ignoreCompareQuantity),
+//     COMPARE_QUANTITY_STALE, INVALID_INVENTORY_ITEM, INVALID_LOCATION,
+//     ITEM_NOT_STOCKED_AT_LOCATION, INVALID_QUANTITY_NEGATIVE,
+//     INVALID_QUANTITY_TOO_HIGH, INVALID_NAME, INVALID_REASON,
+//     INVALID_REFERENCE_DOCUMENT, NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR,
+//     IDEMPOTENCY_KEY_PARAMETER_MISMATCH.
+//   - metafieldsSet (with elementIndex): LESS_THAN_OR_EQUAL_TO (more than
+//     25), BLANK, TOO_SHORT, TOO_LONG (key > 64, value > 65,535 bytes),
+//     INVALID (owner, characters), INVALID_TYPE (unknown, or not the
+//     existing metafield's), INVALID_VALUE, STALE_OBJECT and
+//     INVALID_COMPARE_DIGEST (compareDigest), TAKEN (same metafield twice).
+//   - The generic UserError (inventoryActivate, inventoryItemUpdate,
+//     fulfillmentServiceCreate, webhookSubscriptionCreate/Delete,
+//     publishablePublish/Unpublish, refundCreate) has field and message;
+//     the sandbox adds a nullable code, set only to
+//     IDEMPOTENCY_KEY_PARAMETER_MISMATCH (do not select it against a real
+//     shop). Refunding more than was bought answers "Quantity cannot refund
+//     more items than were purchased (N refundable)".
+//
+// @idempotent(key:) is accepted on refundCreate, inventoryActivate and
+// inventorySetQuantities (a top-level BAD_REQUEST error elsewhere), and
+// required on refundCreate and inventoryActivate from 2026-04 (a
+// top-level BAD_REQUEST error without it). A key is remembered per shop and
+// mutation for 24 hours with a hash of the field's resolved arguments: the
+// same key with the same arguments answers the original result (re-read
+// from the current state), with other arguments
+// IDEMPOTENCY_KEY_PARAMETER_MISMATCH. Keys survive a reopen.
+//
+// # Webhooks
+//
+// orders/create (buyer orders, sell_between), refunds/create (refundCreate
+// and admin refunds), orders/cancelled (admin cancellations; they do not
+// also send refunds/create) and app/uninstalled (revoke) are POSTed as
+// Shopify's REST payloads, signed with X-Shopify-Hmac-Sha256 =
+// base64(HMAC-SHA256(body, the shop's webhook secret)), with X-Shopify-Topic,
+// X-Shopify-Shop-Domain ({shop}.myshopify.com), X-Shopify-Webhook-Id
+// (unique per delivery, kept across retries and Redeliver),
+// X-Shopify-Event-Id and X-Shopify-API-Version. Targets: every
+// subscription made with webhookSubscriptionCreate for the topic; without
+// one, Options.WebhookURL + "/" + topic (as if the app declared it in its
+// configuration); without either, nothing is sent. Revoking removes the
+// shop's subscriptions after app/uninstalled is queued. Deliveries are
+// stored with the change that caused them, sent in order per shop after
+// the commit, and retried with backoff when the receiver fails.
+//
+// # Inventory
+//
+// Each inventory level holds available and committed; on_hand is their sum.
+// A buyer's order moves available to committed at the location where the
+// item has most available; a refund with restockType CANCEL or RETURN moves
+// the refunded quantity from committed back to available, NO_RESTOCK
+// (refundCreate's default) writes it off committed. New variants made by
+// productSet without inventoryQuantities are stocked at Location/1.
+//
+// # Durability
+//
+// With Options.Path every change is committed to the sandbox's own bbolt
+// file before it is answered (faults and the call log are kept in memory);
+// New restores shops, sequences, idempotency keys and pending webhooks.
+// Close after the HTTP server serving Handler has stopped.
+package sandbox

@@ -1,0 +1,463 @@
+package shopify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"eventops/engine"
+)
+
+// Config wires the Shopify work.
+type Config struct {
+	// SandboxURL is the base URL under which the sandbox is mounted
+	// (e.g. "http://127.0.0.1:8080"); a sandbox shop's API lives at
+	// SandboxURL + "/sandbox/shopify/" + Shop.Domain.
+	SandboxURL string
+	// WebhookBaseURL is eventops' public base URL; shop set-up subscribes
+	// WebhookBaseURL + "/webhooks/shopify/{topic}" (e.g. .../orders/create).
+	// Empty: no subscriptions are made (and none is remembered as made).
+	WebhookBaseURL string
+	// HTTPClient calls the shops (default: a client with a pooled
+	// transport; timeouts come from Client).
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	// Retry must be the engine's phase retry policy (engine.Config.Retry;
+	// zero means engine.DefaultRetry, as for the engine). The inventory
+	// phase uses it to tell its last attempt: a compare-and-set still
+	// racing a sale then fails with INVENTORY_RECONCILE_RAISED instead of
+	// the transient INVENTORY_STALE.
+	Retry engine.RetryPolicy
+	// Client bounds the retries inside one call (see ClientPolicy).
+	Client ClientPolicy
+	// StaleRounds is how many compare-and-set rounds one inventory attempt
+	// makes before handing INVENTORY_STALE to the engine (default 3).
+	StaleRounds int
+	// FulfillmentServiceName names the app's fulfillment service in every
+	// shop (default "eventops"); set-up finds it by this name.
+	FulfillmentServiceName string
+	// Jitter is injected for exact tests (default math/rand).
+	Jitter func() float64
+}
+
+// UnlimitedQuantity is what the inventory phase sets for a variant without
+// any limit (no quantity and no capacity): tracked inventory with DENY stays
+// uniform across variants, and a number this large never runs out in
+// practice. Shopify refuses quantities from 1,000,000,000 on.
+const UnlimitedQuantity = 1_000_000
+
+// Works builds the Shopify phases' work and the refund work of Shopify
+// companies (companies without a shop are refunded locally, as
+// engine.LocalRefund does). Register them in engine.Config.Work and
+// engine.Config.Refund.
+func Works(cfg Config) (map[string]engine.Work, engine.RefundWork) {
+	s := newService(cfg)
+	return map[string]engine.Work{
+		engine.PhaseCatalog:    catalogWork{s},
+		engine.PhaseInventory:  inventoryWork{s},
+		engine.PhaseMetafields: metafieldsWork{s},
+		engine.PhaseDelivery:   deliveryWork{s},
+		engine.PhasePublish:    publishWork{s},
+	}, refundWork{s}
+}
+
+// service is what the works share: per-shop pacing buckets and set-up
+// locks, and the inventory phase's memory of unexplained sales.
+type service struct {
+	cfg  Config
+	log  *slog.Logger
+	http *http.Client
+
+	mu      sync.Mutex
+	buckets map[string]*bucket     // by endpoint
+	setups  map[uint64]*sync.Mutex // by company
+	memory  map[uint64]*invMemory  // by inventory phase id
+}
+
+func newService(cfg Config) *service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Retry.Attempts <= 0 {
+		cfg.Retry = engine.DefaultRetry
+	}
+	cfg.Client = cfg.Client.withDefaults()
+	if cfg.StaleRounds <= 0 {
+		cfg.StaleRounds = 3
+	}
+	if cfg.FulfillmentServiceName == "" {
+		cfg.FulfillmentServiceName = "eventops"
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = rand.Float64
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 256
+		tr.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Transport: tr}
+	}
+	return &service{
+		cfg: cfg, log: cfg.Logger.With("component", "shopify"), http: hc,
+		buckets: map[string]*bucket{}, setups: map[uint64]*sync.Mutex{}, memory: map[uint64]*invMemory{},
+	}
+}
+
+func (s *service) bucket(endpoint string) *bucket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[endpoint]
+	if b == nil {
+		b = newBucket(time.Now)
+		s.buckets[endpoint] = b
+	}
+	return b
+}
+
+func (s *service) setupLock(companyID uint64) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.setups[companyID]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.setups[companyID] = m
+	}
+	return m
+}
+
+// shopRun is one phase attempt's connection to its company's shop.
+type shopRun struct {
+	s       *service
+	r       *engine.PhaseRun
+	company *engine.Company
+	client  *Client
+	log     *slog.Logger
+}
+
+// open loads the company and builds a client of its shop. A revoked or
+// missing connection fails at once with SHOPIFY_AUTH_REJECTED, without a
+// call.
+func (s *service) open(r *engine.PhaseRun) (*shopRun, error) {
+	c, err := r.Company()
+	if err != nil {
+		return nil, err
+	}
+	if !c.Shopify() {
+		return nil, engine.Errorf(engine.CodeShopifyAuthRejected, "company %d is no longer connected to a shop", c.ID)
+	}
+	if c.Shop.Revoked {
+		return nil, engine.Errorf(engine.CodeShopifyAuthRejected,
+			"the shop connection of company %d is revoked (the app was uninstalled): reconnect the shop", c.ID)
+	}
+	token, _, err := r.ShopCredentials(c.Shop)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, engine.Errorf(engine.CodeShopifyAuthRejected, "company %d has no access token for its shop", c.ID)
+	}
+	base, err := BaseURL(c.Shop, s.cfg.SandboxURL)
+	if err != nil {
+		return nil, engine.Errorf(engine.CodeShopifyUnavailable, "shop of company %d: %v", c.ID, err)
+	}
+	log := r.Log
+	if log == nil {
+		log = s.log
+	}
+	log = log.With("shop", c.Shop.Domain)
+	ep := Endpoint(base)
+	return &shopRun{s: s, r: r, company: c, log: log, client: &Client{
+		endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
+		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx,
+	}}, nil
+}
+
+// NewClient builds a client of one shop outside any phase (tools, tests).
+func NewClient(cfg Config, shop *engine.Shop, token engine.Secret) (*Client, error) {
+	s := newService(cfg)
+	base, err := BaseURL(shop, cfg.SandboxURL)
+	if err != nil {
+		return nil, err
+	}
+	ep := Endpoint(base)
+	return &Client{endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
+		log: s.log, jitter: s.cfg.Jitter, sleep: sleepCtx}, nil
+}
+
+// target is one product to mirror: a product of our own, with the date
+// event (occurrence) it sells and what the phases need around it.
+type target struct {
+	root    *engine.Event // the operation's event
+	occ     *engine.Event // the date event the product sells
+	venue   *engine.Venue // nil when gone
+	product engine.Product
+	name    string // the child phase's name
+}
+
+// loadTargets reads every product the operation covers, in a stable order
+// (occurrences by start, then the structure's order), and names each as its
+// child phase is named. A deleted event still counts: delete operations
+// withdraw its products.
+func loadTargets(r *engine.PhaseRun) ([]*target, error) {
+	var out []*target
+	err := r.View(func(tx engine.Tx) error {
+		root, err := tx.Event(r.Op.EventID)
+		if err != nil || root == nil {
+			return err
+		}
+		occs := []*engine.Event{root}
+		if root.Type == engine.EventRecurring {
+			if occs, err = tx.ChildEvents(root.ID); err != nil {
+				return err
+			}
+		}
+		venues := map[uint64]*engine.Venue{}
+		for _, occ := range occs {
+			s, err := tx.TicketStructure(occ.ID)
+			if err != nil {
+				return err
+			}
+			if s == nil {
+				continue
+			}
+			v, ok := venues[occ.VenueID]
+			if !ok {
+				if v, err = tx.Venue(occ.VenueID); err != nil {
+					return err
+				}
+				venues[occ.VenueID] = v
+			}
+			for _, p := range s.Products {
+				out = append(out, &target{root: root, occ: occ, venue: v, product: p})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	nameTargets(out)
+	return out, nil
+}
+
+// nameTargets gives each target the readable, stable name of its child
+// phase: "occurrence 2026-12-05" for an occurrence of a recurring event (in
+// the venue's zone), the registration type's name for a split product, both
+// for a split product of an occurrence. Names that would collide (two
+// occurrences on one day, two types of one name) get the product key
+// appended. The same structure always yields the same names, which is how a
+// child finds its product again.
+func nameTargets(ts []*target) {
+	for _, t := range ts {
+		var parts []string
+		if t.root.Type == engine.EventRecurring {
+			parts = append(parts, "occurrence "+localDate(t.occ, t.venue))
+		}
+		if t.occ.SplitProducts && len(t.product.Variants) == 1 {
+			parts = append(parts, t.product.Variants[0].Title)
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "product "+t.product.Key)
+		}
+		t.name = strings.Join(parts, " · ")
+	}
+	seen := map[string]int{}
+	for _, t := range ts {
+		seen[t.name]++
+	}
+	for _, t := range ts {
+		if seen[t.name] > 1 {
+			t.name += " (" + t.product.Key + ")"
+		}
+	}
+}
+
+func localDate(ev *engine.Event, v *engine.Venue) string {
+	loc := time.UTC
+	if v != nil {
+		if l, err := time.LoadLocation(v.TimeZone); err == nil {
+			loc = l
+		}
+	}
+	return ev.StartsAt.In(loc).Format("2006-01-02")
+}
+
+// expandTargets splits a phase into one child per product when the
+// operation covers more than one (DESIGN §4: per occurrence, per product).
+// The child's Subject is the occurrence's event id and its Name is the
+// target's name; mine maps a child back to its product.
+func expandTargets(r *engine.PhaseRun) ([]*engine.Phase, error) {
+	// A date event without split products is one product: no children,
+	// and no need to read more than the event.
+	var single bool
+	if err := r.View(func(tx engine.Tx) error {
+		ev, err := tx.Event(r.Op.EventID)
+		single = ev != nil && ev.Type == engine.EventDate && !ev.SplitProducts
+		return err
+	}); err != nil || single {
+		return nil, err
+	}
+	ts, err := loadTargets(r)
+	if err != nil || len(ts) <= 1 {
+		return nil, err
+	}
+	kids := make([]*engine.Phase, len(ts))
+	for i, t := range ts {
+		kids[i] = &engine.Phase{Name: t.name, Subject: t.occ.ID, Status: engine.StatusPending}
+	}
+	return kids, nil
+}
+
+// mine is the targets of this run: all of them for an unexpanded phase,
+// the child's own product for a child.
+func mine(r *engine.PhaseRun) ([]*target, error) {
+	ts, err := loadTargets(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.Phase == nil || r.Phase.Subject == 0 {
+		return ts, nil
+	}
+	for _, t := range ts {
+		if t.occ.ID == r.Phase.Subject && t.name == r.Phase.Name {
+			return []*target{t}, nil
+		}
+	}
+	r.Log.Warn("child phase has no product any more", "subject", r.Phase.Subject, "name", r.Phase.Name)
+	return nil, nil
+}
+
+// idemKey derives an idempotency key (UUID-shaped, as Shopify expects) from
+// the parts, so that a resumed phase re-sends the same key.
+func idemKey(parts ...any) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%v\x00", p)
+	}
+	b := h.Sum(nil)[:16]
+	b[6] = b[6]&0x0f | 0x50 // version 5 (name-based)
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	x := hex.EncodeToString(b)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+// phaseErr turns what the client returned into the phase's error: engine
+// errors as they are, a refused document as the phase's permanent code,
+// anything else (an answer we could not read) as a transient shop failure.
+func phaseErr(ctx context.Context, err error, code engine.Code, what string) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ee *engine.Error
+	if errors.As(err, &ee) {
+		return err
+	}
+	var ge GraphQLErrors
+	if errors.As(err, &ge) {
+		return engine.Errorf(code, "%s: the shop refused the request: %v", what, ge)
+	}
+	return engine.Transientf(engine.CodeShopifyUnavailable, "%s: %v", what, err)
+}
+
+// price renders minor units as the decimal string Shopify's Money takes.
+func price(m engine.Money) (string, error) {
+	digits, ok := engine.CurrencyDigits(m.Currency)
+	if !ok {
+		return "", fmt.Errorf("currency %q is not supported", m.Currency)
+	}
+	neg := m.Amount < 0
+	a := m.Amount
+	if neg {
+		a = -a
+	}
+	s := strconv.FormatInt(a, 10)
+	if digits > 0 {
+		for len(s) <= digits {
+			s = "0" + s
+		}
+		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s, nil
+}
+
+// sku is a variant's stable SKU: it names the occurrence and the
+// registration type, so an order's line item maps back to them even after
+// the product was recreated.
+func sku(occ uint64, rt uint64) string {
+	return "eventops-" + strconv.FormatUint(occ, 10) + "-" + strconv.FormatUint(rt, 10)
+}
+
+// parseSKU reverses sku.
+func parseSKU(s string) (occ, rt uint64, ok bool) {
+	rest, found := strings.CutPrefix(s, "eventops-")
+	if !found {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(rest, "-")
+	if !found {
+		return 0, 0, false
+	}
+	o, err1 := strconv.ParseUint(a, 10, 64)
+	r, err2 := strconv.ParseUint(b, 10, 64)
+	return o, r, err1 == nil && err2 == nil
+}
+
+// stageProductIDs writes the shop's ids of one product into its ticket
+// structure in the commit that completes the phase (Shopify ids appear on
+// our products as catalog completes). Empty ids clear them (delete).
+func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, variants map[uint64][2]string) {
+	r.Stage(func(tx engine.Tx) error {
+		s, err := tx.TicketStructure(occID)
+		if err != nil || s == nil {
+			return err
+		}
+		changed := false
+		for i := range s.Products {
+			p := &s.Products[i]
+			if p.Key != key {
+				continue
+			}
+			if p.ShopifyProductID != productID {
+				p.ShopifyProductID, changed = productID, true
+			}
+			for j := range p.Variants {
+				v := &p.Variants[j]
+				ids := variants[v.RegistrationTypeID]
+				if v.ShopifyVariantID != ids[0] || v.InventoryItemID != ids[1] {
+					v.ShopifyVariantID, v.InventoryItemID, changed = ids[0], ids[1], true
+				}
+			}
+		}
+		if !changed {
+			return nil
+		}
+		return tx.PutTicketStructure(s)
+	})
+}
+
+// sortedKeys returns m's keys in order, for deterministic batches.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,66 @@
+package engine
+
+import "time"
+
+// This file holds what the Shopify work (package engine/shopify) needs of
+// the engine beyond PhaseRun: the order bookkeeping of a refund made
+// through the shop, one order at a time.
+
+// EventOrders lists the orders of an event and of its occurrences.
+func EventOrders(tx Tx, eventID uint64) ([]*Order, error) { return eventOrders(tx, eventID) }
+
+// MarkOrderRefunded marks one paid order refunded and recomputes what is
+// left to sell of its event; it reports whether it changed anything (an
+// order already refunded, say by the shop's refunds/create webhook, is
+// left as it is).
+func MarkOrderRefunded(tx Tx, orderID uint64, now time.Time) (bool, error) {
+	o, err := tx.Order(orderID)
+	if err != nil || o == nil || o.Status != OrderPaid {
+		return false, err
+	}
+	t := now
+	o.Status, o.RefundedAt = OrderRefunded, &t
+	if err := tx.PutOrder(o); err != nil {
+		return false, err
+	}
+	return true, refreshAvailability(tx, o.EventID, now)
+}
+
+// RefundBoxOfficeOrders marks every paid order of the event and its
+// occurrences that was not placed in a shop refunded (as LocalRefund does
+// for all orders), and recomputes what is left to sell.
+func RefundBoxOfficeOrders(tx Tx, eventID uint64, now time.Time) (int, error) {
+	orders, err := eventOrders(tx, eventID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	touched := map[uint64]bool{}
+	for _, o := range orders {
+		if o.Status != OrderPaid || o.ShopifyOrderID != "" {
+			continue
+		}
+		t := now
+		o.Status, o.RefundedAt = OrderRefunded, &t
+		if err := tx.PutOrder(o); err != nil {
+			return n, err
+		}
+		touched[o.EventID] = true
+		n++
+	}
+	for id := range touched {
+		if err := refreshAvailability(tx, id, now); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// SetUnits records a leaf phase's unit count without publishing a
+// transition: completion then reports total over total. A short phase (one
+// shop call or two) would otherwise spend a commit on the operation's
+// critical path just to say "0 of n" a few milliseconds before it is done;
+// long phases still call Progress as they go.
+func (r *PhaseRun) SetUnits(total int) {
+	r.prog = newProgress(0, total)
+}
