@@ -199,6 +199,12 @@ type Order struct {
 	ShopifyOrderID     string      `json:"shopify_order_id,omitempty"`
 	CreatedAt          time.Time   `json:"created_at"`
 	RefundedAt         *time.Time  `json:"refunded_at,omitempty"`
+	// ShopifyLineItemID is the shop's line item (a gid) an order placed in
+	// the shop was recorded from: refunds made in the shop name line items.
+	ShopifyLineItemID string `json:"shopify_line_item_id,omitempty"`
+	// ShopifyRefundIDs are the shop refunds (gids) applied to this order,
+	// so that a refund delivered twice (under two webhook ids) counts once.
+	ShopifyRefundIDs []string `json:"shopify_refund_ids,omitempty"`
 }
 
 // Product is a sellable product of our own, written by the tickets phase:
@@ -233,6 +239,9 @@ type TicketStructure struct {
 	Products  []Product     `json:"products"`
 	UpdatedBy uint64        `json:"updated_by_phase"` // phase id that wrote it
 	UpdatedAt time.Time     `json:"updated_at"`
+	// Revision counts rebuilds: every write bumps it, so a structure built
+	// outside a commit can tell whether it is still the current one.
+	Revision uint64 `json:"revision"`
 }
 
 // TicketLimit is one registration type in one occurrence.

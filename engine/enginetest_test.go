@@ -82,10 +82,28 @@ func (b *bundle) open(cfg engine.Config, start bool) {
 func (b *bundle) shutdown() {
 	b.t.Helper()
 	if b.eng != nil {
-		b.eng.Stop(safety)
+		stopWithin(b.t, b.eng, safety)
 		b.eng = nil
 	}
 	b.closeStore()
+}
+
+// stopWithin stops e with the given deadline for running phases and fails
+// the test, instead of hanging it, when Stop does not return.
+func stopWithin(t testing.TB, e *engine.Engine, deadline time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		e.Stop(deadline)
+		close(done)
+	}()
+	timer := time.NewTimer(deadline + 10*time.Second)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		t.Errorf("engine.Stop(%v) has not returned %v after its deadline", deadline, 10*time.Second)
+	}
 }
 
 func (b *bundle) closeStore() {
@@ -100,6 +118,29 @@ func (b *bundle) closeStore() {
 		b.t.Errorf("close: %v", err)
 	}
 	b.db = nil
+}
+
+// crashStore closes the file under whatever is running, as a crash would
+// leave it: no consistency check first (reopen checks the file it finds).
+func (b *bundle) crashStore() {
+	b.t.Helper()
+	if err := b.db.Close(); err != nil {
+		b.t.Errorf("close: %v", err)
+	}
+	b.db = nil
+}
+
+// reopen opens the file left by a crash, checks it while nothing writes,
+// and starts an engine with cfg on it.
+func (b *bundle) reopen(cfg engine.Config) {
+	b.t.Helper()
+	b.open(cfg, false)
+	if err := b.db.Check(); err != nil {
+		b.t.Errorf("check after the crash: %v", err)
+	}
+	if err := b.eng.Start(context.Background()); err != nil {
+		b.t.Fatalf("start engine: %v", err)
+	}
 }
 
 // restart stops the engine cleanly, reopens the file and starts a new engine

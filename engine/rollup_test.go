@@ -489,11 +489,17 @@ func TestProgressPercent(t *testing.T) {
 	tests := []struct {
 		done, total, percent int
 	}{
-		{0, 3, 0}, {1, 3, 33}, {2, 3, 66}, {3, 3, 100}, {199, 200, 99}, {0, 0, 100},
+		{0, 3, 0}, {1, 3, 33}, {2, 3, 66}, {3, 3, 100}, {199, 200, 99},
+		{0, 0, 0}, // nothing to do is not done until the work says so
 	}
 	for _, tt := range tests {
 		if got := newProgress(tt.done, tt.total); got.Percent != tt.percent || got.Completed != tt.done || got.Total != tt.total {
 			t.Errorf("newProgress(%d, %d) = %+v, want percent %d", tt.done, tt.total, *got, tt.percent)
+		}
+	}
+	for _, total := range []int{0, 1, 7} {
+		if got := doneProgress(total); *got != (Progress{Percent: 100, Completed: total, Total: total}) {
+			t.Errorf("doneProgress(%d) = %+v, want 100 %% of %d", total, *got, total)
 		}
 	}
 }

@@ -39,10 +39,17 @@ func (e *Engine) worker() {
 		if !ok {
 			return
 		}
-		if finished := e.runOp(id); !finished {
-			// Stopping: the operation stays where it is and resumes at
-			// the next start.
-			return
+		for wait := time.Second; !e.runOp(id); wait = min(2*wait, time.Minute) {
+			// Stopping, or the store failed: the operation stays where
+			// it is. A stop resumes it at the next start; a failing
+			// store gets it again after a pause, keeping its queue's
+			// order.
+			select {
+			case <-e.soft:
+				return
+			case <-time.After(wait):
+			}
+			e.log.Warn("retrying operation after a storage failure", "op", id, "wait", wait)
 		}
 		e.sched.done(queue)
 	}
@@ -68,7 +75,7 @@ func (e *Engine) runOp(id uint64) bool {
 		return err
 	}); err != nil {
 		e.log.Error("load operation", "op", id, "err", err)
-		return !e.stopping()
+		return false
 	}
 	if op == nil || op.Status.Terminal() {
 		return true
@@ -206,6 +213,7 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 			}
 		}
 		next, _ = r.fold(batch)
+		next.Rollup(r.e.now())
 		kids, starting = nil, nil
 		if start {
 			kids, starting, _ = r.startRunnable(ctx, next)

@@ -23,9 +23,8 @@ func (RecurrenceWork) Run(ctx context.Context, r *PhaseRun) error {
 		}); err != nil {
 			return err
 		}
-		r.Progress(0, n)
+		r.SetUnits(n)
 		r.Stage(func(tx Tx) error { return removeChildren(tx, r.Op.EventID, r.Now()) })
-		r.Progress(n, n)
 		return nil
 	}
 	// Expand outside the commit to fail fast on a bad rule and to know
@@ -39,9 +38,8 @@ func (RecurrenceWork) Run(ctx context.Context, r *PhaseRun) error {
 	if err != nil {
 		return err
 	}
-	r.Progress(0, len(want))
+	r.SetUnits(len(want))
 	r.Stage(func(tx Tx) error { return syncOccurrences(tx, r.Op.EventID, r.Now()) })
-	r.Progress(len(want), len(want))
 	return nil
 }
 
@@ -180,19 +178,21 @@ func cloneInt(p *int) *int {
 // called (partial readiness). On delete it removes the structures.
 type TicketsWork struct{}
 
-// Run implements Work.
+// Run implements Work. The structures are built from a read transaction,
+// beside the single writer; the staged function only checks that nothing
+// they depend on changed in the meantime (an order refreshes a structure's
+// Revision) and puts them, or rebuilds inside the commit when it did.
 func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
-	var targets []uint64
-	err := r.View(func(tx Tx) error {
-		var err error
-		targets, err = occurrenceIDs(tx, r.Op.EventID, r.Op.Action == ActionDelete)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	r.Progress(0, len(targets))
 	if r.Op.Action == ActionDelete {
+		var n int
+		if err := r.View(func(tx Tx) error {
+			ids, err := occurrenceIDs(tx, r.Op.EventID, true)
+			n = len(ids)
+			return err
+		}); err != nil {
+			return err
+		}
+		r.SetUnits(n)
 		r.Stage(func(tx Tx) error {
 			ids, err := occurrenceIDs(tx, r.Op.EventID, true)
 			if err != nil {
@@ -205,35 +205,99 @@ func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 			}
 			return nil
 		})
-		r.Progress(len(targets), len(targets))
 		return nil
 	}
-	var empty bool
-	if err := r.View(func(tx Tx) error {
+	now, phaseID := r.Now(), r.Phase.ID
+	var built []*builtStructure
+	err := r.View(func(tx Tx) error {
 		ev, err := tx.Event(r.Op.EventID)
-		empty = ev != nil && len(ev.RegistrationTypes) == 0
-		return err
-	}); err != nil {
-		return err
-	}
-	if empty {
-		return Errorf(CodeTicketsStructureEmpty, "event %d has no registration types", r.Op.EventID)
-	}
-	phaseID := r.Phase.ID
-	r.Stage(func(tx Tx) error {
+		if err != nil || ev == nil {
+			return err
+		}
+		if len(ev.RegistrationTypes) == 0 {
+			return Errorf(CodeTicketsStructureEmpty, "event %d has no registration types", r.Op.EventID)
+		}
 		ids, err := occurrenceIDs(tx, r.Op.EventID, false)
 		if err != nil {
 			return err
 		}
 		for _, id := range ids {
-			if err := writeStructure(tx, id, phaseID, r.Now()); err != nil {
+			b, err := buildFor(tx, id, now)
+			if err != nil {
+				return err
+			}
+			if b != nil {
+				built = append(built, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.SetUnits(len(built))
+	r.Stage(func(tx Tx) error {
+		for _, b := range built {
+			if err := b.commit(tx, phaseID, now); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	r.Progress(len(targets), len(targets))
 	return nil
+}
+
+// builtStructure is a structure built outside the commit, with what it was
+// built from.
+type builtStructure struct {
+	eventID  uint64
+	revision uint64 // of the stored structure it replaces (0: none)
+	orders   bool   // whether the event had orders
+	s        *TicketStructure
+}
+
+func buildFor(tx Tx, eventID uint64, now time.Time) (*builtStructure, error) {
+	ev, err := tx.Event(eventID)
+	if err != nil || ev == nil {
+		return nil, err
+	}
+	old, err := tx.TicketStructure(eventID)
+	if err != nil {
+		return nil, err
+	}
+	s, orders, err := buildStructure(tx, ev, old, now)
+	if err != nil {
+		return nil, err
+	}
+	b := &builtStructure{eventID: eventID, orders: orders, s: s}
+	if old != nil {
+		b.revision = old.Revision
+	}
+	return b, nil
+}
+
+// commit puts the structure if the stored one is still the one it was built
+// from (and no first order arrived), else rebuilds it in tx.
+func (b *builtStructure) commit(tx Tx, phaseID uint64, now time.Time) error {
+	cur, err := tx.TicketStructure(b.eventID)
+	if err != nil {
+		return err
+	}
+	var rev uint64
+	if cur != nil {
+		rev = cur.Revision
+	}
+	if rev == b.revision && (cur != nil || b.orders || !hasOrders(tx, b.eventID)) {
+		s := *b.s
+		s.UpdatedBy = phaseID
+		return tx.PutTicketStructure(&s)
+	}
+	return writeStructure(tx, b.eventID, phaseID, now)
+}
+
+func hasOrders(tx Tx, eventID uint64) bool {
+	orders, err := tx.Orders(eventID)
+	return err != nil || len(orders) > 0
 }
 
 // occurrenceIDs are the date events that a save or delete of eventID covers:
@@ -272,7 +336,7 @@ func writeStructure(tx Tx, eventID, phaseID uint64, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	s, err := buildStructure(tx, ev, old, now)
+	s, _, err := buildStructure(tx, ev, old, now)
 	if err != nil {
 		return err
 	}
@@ -292,7 +356,7 @@ func refreshAvailability(tx Tx, eventID uint64, now time.Time) error {
 	if err != nil || ev == nil {
 		return err
 	}
-	s, err := buildStructure(tx, ev, old, now)
+	s, _, err := buildStructure(tx, ev, old, now)
 	if err != nil {
 		return err
 	}
@@ -300,10 +364,13 @@ func refreshAvailability(tx Tx, eventID uint64, now time.Time) error {
 	return tx.PutTicketStructure(s)
 }
 
-func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*TicketStructure, error) {
+// buildStructure builds the structure of a date event from the event and its
+// orders, keeping the mirrored ids of old, and reports whether the event
+// has orders. Each build has the next Revision.
+func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*TicketStructure, bool, error) {
 	orders, err := tx.Orders(ev.ID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sold := map[uint64]int{}
 	soldAll := 0
@@ -315,10 +382,14 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 	}
 	loc, err := eventLocation(tx, ev)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s := &TicketStructure{EventID: ev.ID, Capacity: cloneInt(ev.Capacity), UpdatedAt: now,
 		Types: make([]TicketLimit, 0, len(ev.RegistrationTypes))}
+	if old != nil {
+		s.Revision = old.Revision
+	}
+	s.Revision++
 	variants := make([]Variant, 0, len(ev.RegistrationTypes))
 	for _, rt := range ev.RegistrationTypes {
 		avail := Available(rt.Quantity, sold[rt.ID], ev.Capacity, soldAll)
@@ -342,10 +413,10 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 		s.Products = []Product{{Key: "e" + id, EventID: ev.ID, Title: title, Handle: "eventops-" + id, Variants: variants}}
 	}
 	if len(s.Products) > 0 && len(variants) > 250 && !ev.SplitProducts {
-		return nil, Errorf(CodeCatalogUpsertRejected, "event %d has %d registration types; a product holds at most 250 variants", ev.ID, len(variants))
+		return nil, false, Errorf(CodeCatalogUpsertRejected, "event %d has %d registration types; a product holds at most 250 variants", ev.ID, len(variants))
 	}
 	keepShopifyIDs(s, old)
-	return s, nil
+	return s, len(orders) > 0, nil
 }
 
 // keepShopifyIDs carries mirrored ids over from the previous structure.
