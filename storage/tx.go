@@ -32,10 +32,15 @@ func run(btx *bbolt.Tx, fn func(engine.Tx) error) error {
 
 // writable returns a top-level bucket to change, noting that the
 // transaction is about to be written.
+//
+// Records are keyed by ascending ids, so writes append: pages filled to 90 %
+// instead of bbolt's default half-split take a third less space and fewer
+// pages per commit.
 func (t *tx) writable(name []byte) (*bbolt.Bucket, error) {
 	b, err := t.bucket(name)
 	if err == nil {
 		t.wrote = true
+		b.FillPercent = 0.9
 	}
 	return b, err
 }
