@@ -12,35 +12,46 @@ import (
 const maxNameLen = 200
 
 // CreateEvent validates and stores a new event and starts its save
-// operation, in one commit.
+// operation, in one commit. Validation reads venues and ticket types, which
+// are never deleted or moved, so it runs in a read transaction beside the
+// single writer; the commit only allocates ids and writes.
 func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInput) (*Event, *Operation, error) {
-	var ev *Event
-	var op *Operation
-	err := e.store.Update(ctx, func(tx Tx) error {
-		c, err := tx.Company(companyID)
-		if err != nil {
+	var c *Company
+	tmpl := &Event{CompanyID: companyID, RegistrationTypes: []RegistrationType{}}
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		if c, err = tx.Company(companyID); err != nil {
 			return err
 		}
 		if c == nil {
 			return NotFound("company %d not found", companyID)
 		}
+		return applyEventInput(tx, tmpl, in, true, nil)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if tmpl.Slug == "" {
+		tmpl.Slug = Slugify(tmpl.Name)
+	}
+	var ev *Event
+	var op *Operation
+	err = e.store.Update(ctx, func(tx Tx) error {
 		now := e.now()
 		idem, err := claimIdempotency(ctx, tx, now)
 		if err != nil {
 			return err
 		}
-		ev = &Event{CompanyID: companyID, CreatedAt: now, UpdatedAt: now, RegistrationTypes: []RegistrationType{}}
-		if err := applyEventInput(tx, ev, in, true, nil); err != nil {
-			return err
-		}
+		// A fresh copy on every run: the function may run twice.
+		x := *tmpl
+		x.RegistrationTypes = append([]RegistrationType(nil), tmpl.RegistrationTypes...)
+		x.CreatedAt, x.UpdatedAt = now, now
+		ev = &x
 		if ev.ID, err = tx.NextID(SeqEvent); err != nil {
 			return err
 		}
 		if err := assignRegTypeIDs(tx, ev); err != nil {
 			return err
-		}
-		if ev.Slug == "" {
-			ev.Slug = Slugify(ev.Name)
 		}
 		if err := tx.PutEvent(ev); err != nil {
 			return err

@@ -217,18 +217,16 @@ func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 		if len(ev.RegistrationTypes) == 0 {
 			return Errorf(CodeTicketsStructureEmpty, "event %d has no registration types", r.Op.EventID)
 		}
-		ids, err := occurrenceIDs(tx, r.Op.EventID, false)
+		occurrences, err := occurrencesOf(tx, ev, false)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			b, err := buildFor(tx, id, now)
+		for _, o := range occurrences {
+			b, err := buildFor(tx, o, now)
 			if err != nil {
 				return err
 			}
-			if b != nil {
-				built = append(built, b)
-			}
+			built = append(built, b)
 		}
 		return nil
 	})
@@ -256,12 +254,8 @@ type builtStructure struct {
 	s        *TicketStructure
 }
 
-func buildFor(tx Tx, eventID uint64, now time.Time) (*builtStructure, error) {
-	ev, err := tx.Event(eventID)
-	if err != nil || ev == nil {
-		return nil, err
-	}
-	old, err := tx.TicketStructure(eventID)
+func buildFor(tx Tx, ev *Event, now time.Time) (*builtStructure, error) {
+	old, err := tx.TicketStructure(ev.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +263,7 @@ func buildFor(tx Tx, eventID uint64, now time.Time) (*builtStructure, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builtStructure{eventID: eventID, orders: orders, s: s}
+	b := &builtStructure{eventID: ev.ID, orders: orders, s: s}
 	if old != nil {
 		b.revision = old.Revision
 	}
@@ -308,21 +302,23 @@ func occurrenceIDs(tx Tx, eventID uint64, deleting bool) ([]uint64, error) {
 	if err != nil || ev == nil {
 		return nil, err
 	}
+	occurrences, err := occurrencesOf(tx, ev, deleting)
+	ids := make([]uint64, len(occurrences))
+	for i, o := range occurrences {
+		ids[i] = o.ID
+	}
+	return ids, err
+}
+
+// occurrencesOf is occurrenceIDs with the events themselves.
+func occurrencesOf(tx Tx, ev *Event, deleting bool) ([]*Event, error) {
 	if ev.Deleted && !deleting {
 		return nil, nil
 	}
 	if ev.Type != EventRecurring {
-		return []uint64{ev.ID}, nil
+		return []*Event{ev}, nil
 	}
-	children, err := tx.ChildEvents(ev.ID)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]uint64, len(children))
-	for i, c := range children {
-		ids[i] = c.ID
-	}
-	return ids, nil
+	return tx.ChildEvents(ev.ID)
 }
 
 // writeStructure (re)builds the ticket structure of one date event from the
