@@ -105,6 +105,24 @@ type Tx interface {
 	// AliasUses lists per-key use of the deprecated sync-job aliases.
 	AliasUses() ([]*AliasUse, error)
 	PutAliasUse(u *AliasUse) error
+
+	// ---- Shopify webhooks (engine/webhooks.go, storage/webhooks.go) ----
+
+	// Webhook returns the record of a delivery a company received, by its
+	// X-Shopify-Webhook-Id, or (nil, nil): a delivery is handled once.
+	Webhook(companyID uint64, webhookID string) (*WebhookRecord, error)
+	// PutWebhook remembers a delivery, indexed by when it was received.
+	PutWebhook(w *WebhookRecord) error
+	// PruneWebhooks deletes up to limit records received before t, oldest
+	// first, and reports how many it deleted.
+	PruneWebhooks(before time.Time, limit int) (int, error)
+	// IndexShopOrder makes an order placed in the shop findable by
+	// ShopOrders; call it in the transaction that first writes the order.
+	// The entry never changes (an order keeps its shop order id).
+	IndexShopOrder(o *Order) error
+	// ShopOrders lists the orders recorded from one shop order of a company
+	// (its line items, and parts split off by partial refunds), in id order.
+	ShopOrders(companyID uint64, shopifyOrderID string) ([]*Order, error)
 }
 
 // NamedQuery lists a company's venues or ticket types by id, optionally

@@ -18,10 +18,12 @@ var (
 	tbOperations       = table{[]byte("operations"), "operation"}
 	tbIdempotency      = table{[]byte("idempotency"), "idempotency record"}
 	tbAliasUses        = table{[]byte("alias_uses"), "alias use"}
+	tbWebhooks         = table{[]byte("webhooks"), "webhook delivery"} // storage/webhooks.go
 
 	tables = []table{
 		tbCompanies, tbAPIKeys, tbUsers, tbVenues, tbTicketTypes, tbEvents,
 		tbTicketStructures, tbOrders, tbOperations, tbIdempotency, tbAliasUses,
+		tbWebhooks,
 	}
 )
 
@@ -55,6 +57,8 @@ const (
 	idxOpCode
 	idxIdempotencyCreated
 	idxOpFinished
+	idxWebhookReceived // storage/webhooks.go
+	idxOrderShopify    // storage/webhooks.go
 )
 
 // indexBuckets names each index's bucket.
@@ -79,6 +83,8 @@ var indexBuckets = map[index][]byte{
 	idxOpCode:             []byte("idx_op_code"),
 	idxIdempotencyCreated: []byte("idx_idempotency_created"),
 	idxOpFinished:         []byte("idx_op_finished"),
+	idxWebhookReceived:    []byte("idx_webhook_received"),
+	idxOrderShopify:       []byte("idx_order_shopify"),
 }
 
 // allBuckets lists every top-level bucket Open makes sure exists.

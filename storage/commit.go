@@ -119,16 +119,22 @@ func (db *DB) commit(batch []*request) {
 		}
 		failed, fnErr, err := db.runTx(pending[:take])
 		if failed < 0 {
+			// Counted before answering, so that a caller reading Stats
+			// after its Update returns sees its own commit.
 			var n uint64
 			for _, r := range pending[:take] {
 				if !r.settled {
-					r.answer(err)
 					n++
 				}
 			}
 			if err == nil {
 				db.commits.Add(1)
 				db.updates.Add(n)
+			}
+			for _, r := range pending[:take] {
+				if !r.settled {
+					r.answer(err)
+				}
 			}
 			pending = pending[take:]
 			continue
