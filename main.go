@@ -29,6 +29,8 @@ commands:
   company create    create a company (prints its id)
   apikey create     create an API key (prints the key, once)
   user create       create a staff user (password on stdin)
+  import            import events from a CSV or JSON Lines file through the API
+  sandbox           run the Shopify sandbox alone (its own process and file)
 
 Run 'eventops <command> -h' for its flags.
 `
@@ -49,6 +51,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdAPIKeyCreate(args[2:], stdout, stderr)
 	case cmd == "user" && len(args) > 1 && args[1] == "create":
 		err = cmdUserCreate(args[2:], stdin, stdout, stderr)
+	case cmd == "import":
+		err = cmdImport(args[1:], stdin, stdout, stderr)
+	case cmd == "sandbox":
+		err = cmdSandbox(args[1:], stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -30,6 +30,7 @@ type serveConfig struct {
 	retention     time.Duration
 	shutdown      time.Duration
 	logLevel      string
+	metricsPublic bool
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -46,6 +47,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.retention, "retention", 90*24*time.Hour, "terminal operations older than this are pruned")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 20*time.Second, "how long running phases get to reach a safe point on shutdown")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&cfg.metricsPublic, "metrics-public", false, "let any client read /metrics (default: loopback clients only)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,7 +59,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := newLogger(stderr, level)
+	// Lines logged with a request's context carry its request id, the
+	// engine's included.
+	log := slog.New(web.LogRequestIDs(newLogger(stderr, level).Handler()))
 	slog.SetDefault(log)
 	if cfg.publicURL == "" {
 		cfg.publicURL = "http://" + cfg.addr
@@ -73,8 +77,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log})
+	metrics := web.NewMetrics()
+	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log, Observer: metrics})
 	if err := bootstrap(eng, cfg.publicURL, stdout); err != nil {
+		return err
+	}
+	if err := metrics.SeedActive(db); err != nil { // the operations Start resumes
 		return err
 	}
 	if err := eng.Start(context.Background()); err != nil {
@@ -83,6 +91,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	srv := web.New(web.Config{
 		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
+		Metrics: metrics, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -101,7 +110,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}()
 	go func() {
 		defer bgWG.Done()
-		pruneLoop(bg, eng, cfg.retention, log)
+		pruneLoop(bg, eng, cfg.retention, metrics, log)
 	}()
 
 	served := make(chan error, 1)
@@ -123,20 +132,25 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		os.Exit(1)
 	}()
 
-	// Stop taking requests (held long-polls are answered as the engine
-	// stops), let running phases reach a safe point, then close the file.
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
-	defer cancel()
-	go eng.Stop(cfg.shutdown) // answers held long-polls while the server drains
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("http shutdown", "err", err)
-	}
-	eng.Stop(cfg.shutdown)
+	shutdown(srv, eng, cfg.shutdown, log)
 	stopBG()
 	bgWG.Wait()
 	flushAll(eng, log)
 	log.Info("stopped")
 	return nil
+}
+
+// shutdown stops taking requests (held long-polls are answered as the
+// engine stops), lets running phases reach a safe point and waits for both,
+// each for at most timeout. The caller then closes the file.
+func shutdown(srv *web.Server, eng *engine.Engine, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go eng.Stop(timeout) // answers held long-polls while the server drains
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http shutdown", "err", err)
+	}
+	eng.Stop(timeout)
 }
 
 // flushLoop writes batched bookkeeping (API key last use, alias counters)
@@ -156,7 +170,7 @@ func flushLoop(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 
 // pruneLoop deletes terminal operations older than the retention period,
 // shortly after start and then hourly, in small transactions.
-func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration, log *slog.Logger) {
+func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration, metrics *web.Metrics, log *slog.Logger) {
 	if retention <= 0 {
 		return
 	}
@@ -168,18 +182,27 @@ func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration,
 		case <-time.After(wait):
 		}
 		wait = time.Hour
-		n, err := eng.Prune(ctx, eng.Now().Add(-retention))
-		if err != nil && ctx.Err() == nil {
-			log.Warn("prune operations", "err", err)
-		}
-		if n > 0 {
-			log.Info("pruned operations", "count", n, "retention", retention)
-		}
-		if n, err := eng.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("prune idempotency records", "err", err)
-		} else if n > 0 {
-			log.Info("pruned idempotency records", "count", n)
-		}
+		pruneOnce(ctx, eng, retention, metrics, log)
+	}
+}
+
+// pruneOnce is one round of retention, counted in the metrics
+// (eventops_operations_pruned_total, eventops_idempotency_records_pruned_total).
+func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration, metrics *web.Metrics, log *slog.Logger) {
+	n, err := eng.Prune(ctx, eng.Now().Add(-retention))
+	metrics.OperationsPruned(n) // what was deleted before an error counts too
+	if err != nil && ctx.Err() == nil {
+		log.Warn("prune operations", "err", err)
+	}
+	if n > 0 {
+		log.Info("pruned operations", "count", n, "retention", retention)
+	}
+	m, err := eng.PruneIdempotency(ctx)
+	metrics.IdempotencyPruned(m)
+	if err != nil && ctx.Err() == nil {
+		log.Warn("prune idempotency records", "err", err)
+	} else if m > 0 {
+		log.Info("pruned idempotency records", "count", m)
 	}
 }
 
@@ -191,6 +214,16 @@ func flushAll(eng *engine.Engine, log *slog.Logger) {
 	if err := eng.FlushAliasUse(ctx); err != nil {
 		log.Warn("flush alias use", "err", err)
 	}
+}
+
+// dataFile adapts the data file to what the web server reads of it (and
+// what the dashboard's storage page shows: it is a web.StorageStats).
+type dataFile struct{ *storage.DB }
+
+func (f dataFile) StorageHealth() (web.StorageHealth, error) {
+	st, err := f.Stats()
+	return web.StorageHealth{Path: f.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
+		OpenReadTxs: st.OpenReadTxs, Commits: st.Commits, Updates: st.Updates}, err
 }
 
 // bootstrap creates, on first start with empty data, a demo company, an

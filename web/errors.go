@@ -131,7 +131,7 @@ func toAPIError(err error) *apiError {
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	ae := toAPIError(err)
 	if ae == nil {
-		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.ErrorContext(c.UserContext(), "internal error", "method", c.Method(), "path", c.Path(), "err", err)
 		ae = problemf(http.StatusInternalServerError, typeInternal, "internal error")
 	}
 	return writeProblem(c, ae)

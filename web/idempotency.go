@@ -41,7 +41,9 @@ type rerenderFunc func(c *fiber.Ctx, rec *engine.IdempotencyRecord) error
 // with its key. Without the header the write runs as usual.
 func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx := context.Background() // a write outlives a client that hangs up
+		// A write outlives a client that hangs up; the request's values
+		// (its request id, for the engine's log lines) go along.
+		ctx := context.WithoutCancel(c.UserContext())
 		raw := c.Get(HeaderIdempotencyKey)
 		if raw == "" {
 			c.SetUserContext(ctx)

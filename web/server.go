@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,6 +33,19 @@ type Config struct {
 	EnforceSunset bool
 	// Clock is injected so that tests are exact (default time.Now).
 	Clock func() time.Time
+
+	// Metrics collects what /metrics serves; nil makes a fresh one (with
+	// HTTP and storage series only: main shares one with the engine).
+	Metrics *Metrics
+	// MetricsPublic lets any client read /metrics; by default only
+	// loopback clients not relayed by a proxy may (see OPERATIONS.md).
+	MetricsPublic bool
+	// DataFile is the data file: scraped into /metrics, copied by
+	// GET /backup. nil leaves both out.
+	DataFile DataFile
+	// AdminGuard admits signed-in admins and refuses everyone else (the
+	// dashboard's guard). GET /backup is mounted only with one.
+	AdminGuard fiber.Handler
 }
 
 // DefaultAliasSunset is the sunset date of the sync-job aliases.
@@ -54,6 +68,11 @@ type Server struct {
 	inflight *inflightKeys
 	ops      *opCache
 
+	metrics  *Metrics
+	routes   routeSet
+	newReqID func() string
+	backupMu sync.Mutex
+
 	// ctx is cancelled when Shutdown begins: held long-polls answer at once.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,6 +91,14 @@ func New(cfg Config) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.log = slog.New(LogRequestIDs(s.log.Handler()))
+	if s.metrics = cfg.Metrics; s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if cfg.DataFile != nil {
+		s.metrics.WatchStorage(cfg.DataFile)
+	}
+	s.newReqID = newRequestID
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -83,7 +110,7 @@ func New(cfg Config) *Server {
 	s.ops = newOpCache(s.eng.Broker(), opCacheSize)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "eventops",
-		ErrorHandler:          s.handleError,
+		ErrorHandler:          s.onError,
 		BodyLimit:             BodyLimit,
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           120 * time.Second,
@@ -92,18 +119,24 @@ func New(cfg Config) *Server {
 		// the answer is written, so it does not count the hold.
 		WriteTimeout: 30 * time.Second,
 	})
+	s.app.Use(s.observeRequests) // request id, access log, HTTP metrics
 	s.app.Use(recover.New(recover.Config{
 		EnableStackTrace: true,
 		StackTraceHandler: func(c *fiber.Ctx, e any) {
-			s.log.Error("panic in handler", "method", c.Method(), "path", c.Path(), "panic", e)
+			s.log.ErrorContext(c.UserContext(), "panic in handler", "method", c.Method(), "path", c.Path(), "panic", e)
 		},
 	}))
+	s.mountOps(s.app)
 	s.mountAPI(s.app)
+	s.mountWebhooks(s.app)
 	return s
 }
 
 // App returns the Fiber app, for Listen and for tests (app.Test).
 func (s *Server) App() *fiber.App { return s.app }
+
+// Metrics returns the server's metrics (Config.Metrics or its own).
+func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Shutdown answers held long-polls, stops accepting connections and waits
 // for the requests in flight until ctx ends.

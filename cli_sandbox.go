@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"eventops/engine/shopify/sandbox"
+)
+
+// sandboxFile is the sandbox's own bbolt file inside its data folder. It is
+// never eventops.db: the sandbox stands in for an outside service.
+const sandboxFile = "sandbox.db"
+
+// sandboxConfig is what `eventops sandbox` is told.
+type sandboxConfig struct {
+	addr        string
+	data        string
+	webhookURL  string
+	restoreRate float64
+	control     bool
+	shops       shopNames
+	shutdown    time.Duration
+	logLevel    string
+}
+
+// shopNames is the repeatable --shop flag. From the environment
+// (EVENTOPS_SHOP) it takes a comma-separated list.
+type shopNames []string
+
+func (s *shopNames) String() string { return strings.Join(*s, ",") }
+
+func (s *shopNames) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			*s = append(*s, n)
+		}
+	}
+	return nil
+}
+
+// cmdSandbox runs the Shopify sandbox alone (DESIGN §7): the same handler
+// that serve mounts, at the same paths (/sandbox/shopify/...), in its own
+// process with its own bbolt file, so that a test can crash eventops while
+// the shop stays up.
+//
+// Standard output is for programs: one line `listening URL` once it
+// accepts connections, then one line per shop created by this start,
+//
+//	shop NAME url BASE_URL token ACCESS_TOKEN secret WEBHOOK_SECRET
+//
+// where BASE_URL is the shop's Admin API base URL (what `eventops company
+// create --shopify-shop` takes). A shop's credentials are printed once,
+// when it is created: a shop that already exists in the file is only
+// logged, without them. Logs go to standard error.
+func cmdSandbox(args []string, stdout, stderr io.Writer) error {
+	var cfg sandboxConfig
+	fs := newFlags("sandbox", "sandbox --addr ADDR --data DIR --webhook-url URL [--restore-rate N] [--control] [--shop NAME ...]")
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "listen address (port 0 picks a free one; see the listening line)")
+	fs.StringVar(&cfg.data, "data", "./data", "data folder; the shops live in its "+sandboxFile)
+	fs.StringVar(&cfg.webhookURL, "webhook-url", "http://127.0.0.1:8080/webhooks/shopify",
+		"where webhooks go for topics a shop has no subscription for, as URL/{topic}; a URL without a path gets /webhooks/shopify")
+	fs.Float64Var(&cfg.restoreRate, "restore-rate", sandbox.DefaultRestoreRate, "each shop's cost bucket restore rate, points per second (0: unlimited)")
+	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds...) for loopback clients")
+	fs.Var(&cfg.shops, "shop", "a shop to create when missing (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
+	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the next signal is no longer caught: it ends the process at once
+	}()
+	return runSandbox(ctx, cfg, stdout, stderr)
+}
+
+// runSandbox serves the sandbox until ctx ends, then shuts down gracefully:
+// no new connections, requests in flight finish (for at most
+// cfg.shutdown), pending webhooks stay in the file for the next start.
+func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := newLogger(stderr, level).With("component", "sandbox")
+	hook, err := webhookBase(cfg.webhookURL)
+	if err != nil {
+		return err
+	}
+	if cfg.restoreRate < 0 {
+		return fmt.Errorf("--restore-rate: %v is negative (0 means unlimited)", cfg.restoreRate)
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return err
+	}
+	// The file is opened with a timeout: a second sandbox on the same
+	// folder fails within seconds, saying so, instead of hanging.
+	sb, err := sandbox.New(sandbox.Options{
+		Path:        filepath.Join(cfg.data, sandboxFile),
+		RestoreRate: cfg.restoreRate,
+		Control:     cfg.control,
+		WebhookURL:  hook,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + reachable(ln.Addr())
+	mux := http.NewServeMux()
+	mux.Handle(sandbox.Prefix, sb.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	fmt.Fprintf(stdout, "listening %s\n", base)
+	for _, name := range cfg.shops {
+		cr, err := sb.CreateShop(name)
+		switch {
+		case errors.Is(err, sandbox.ErrShopExists):
+			log.Info("shop exists; its credentials were printed when it was created", "shop", name)
+			continue
+		case err != nil:
+			_ = srv.Close()
+			return fmt.Errorf("create shop %q: %w", name, err)
+		}
+		fmt.Fprintf(stdout, "shop %s url %s%s%s token %s secret %s\n",
+			cr.Name, base, sandbox.Prefix, cr.Name, cr.AccessToken, cr.WebhookSecret)
+	}
+	log.Info("sandbox serving", "addr", ln.Addr().String(), "data", cfg.data, "shops", len(sb.Shops()),
+		"control", cfg.control, "restore_rate", cfg.restoreRate, "webhook_url", hook)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-served:
+		return err // Serve returns only on failure before Shutdown
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight at the shutdown timeout; closing them", "err", err)
+		_ = srv.Close()
+	}
+	if err := sb.Close(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// webhookBase checks --webhook-url: an absolute http(s) URL; one without a
+// path is eventops' base URL and gets the webhook route's path.
+func webhookBase(raw string) (string, error) {
+	if raw == "" {
+		return "", nil // no webhooks for topics without a subscription
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("--webhook-url %q: want an http(s) URL such as http://127.0.0.1:8080/webhooks/shopify", raw)
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		u.Path = "/webhooks/shopify"
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// reachable is an address clients can dial: a wildcard listen address is
+// shown as loopback.
+func reachable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+}
+
+var _ flag.Value = (*shopNames)(nil)

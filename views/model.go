@@ -1,0 +1,236 @@
+package views
+
+import (
+	"time"
+
+	"eventops/engine"
+)
+
+// The view models: what the handlers load and the templates show. Templates
+// do no I/O; everything they need is here.
+
+// Names resolves ids to display names; an unknown id shows as "#id".
+type Names struct {
+	Companies map[uint64]string
+}
+
+// Company names a company.
+func (n Names) Company(id uint64) string {
+	if s, ok := n.Companies[id]; ok {
+		return s
+	}
+	return "#" + utoa(id)
+}
+
+// Counts is the number of operations per status: pending and running now,
+// completed and failed within Window. Partial marks lower bounds (the start-up
+// count stopped at its cap).
+type Counts struct {
+	Pending, Running, Completed, Failed int
+	Window                              string
+	Partial                             bool
+}
+
+// Minute is one bar of the operations-per-minute chart.
+type Minute struct {
+	Start   time.Time
+	Created int
+	Failed  int
+}
+
+// ChartData is the last hour, one Minute per minute, oldest first.
+type ChartData struct {
+	Minutes []Minute
+}
+
+// Overview is the live part of the overview page.
+type Overview struct {
+	Chart    ChartData
+	Failures []*engine.Operation
+	Names    Names
+}
+
+// Row is an operation in an operations table.
+type Row struct {
+	Op    *engine.Operation
+	Names Names
+}
+
+// OpFilter is the operations list's query, as the form shows it.
+type OpFilter struct {
+	Status, Action, Code string
+	Company, Event       string // ids as typed, "" for any
+}
+
+// Rows is an operations table: its rows, and the cursor of the next page.
+type Rows struct {
+	Rows []Row
+	// Next is the link to the next (older) page, "" on the last one.
+	Next string
+}
+
+// OperationsPage is /operations.
+type OperationsPage struct {
+	Filter    OpFilter
+	Rows      Rows
+	Counts    Counts
+	Companies []*engine.Company
+	Codes     []engine.Code
+	// Paged is set when this is not the first page.
+	Paged bool
+}
+
+// OperationView is an operation as its page shows it.
+type OperationView struct {
+	Op       *engine.Operation
+	JSON     string // the API's representation, indented
+	Company  string
+	Event    string // the event's name, "" when unknown or deleted
+	Timeline []TimelineEntry
+}
+
+// TimelineEntry is one start or finish in an operation's life.
+type TimelineEntry struct {
+	At      time.Time
+	PhaseID uint64 // 0 for the operation itself
+	Name    string
+	What    string // "created", "started", "completed", "failed"
+	Depth   int
+}
+
+// OperationPage is /operations/{id}.
+type OperationPage struct {
+	View OperationView
+	// Admin forms carry the session's CSRF token.
+	Admin bool
+	CSRF  string
+}
+
+// EventsPage is /events: one company's top-level events.
+type EventsPage struct {
+	Companies []*engine.Company
+	Company   uint64
+	Events    []*engine.EventView
+	Next      string
+}
+
+// EventView is the live part of an event page.
+type EventView struct {
+	View        *engine.EventView
+	Occurrences []*engine.EventView
+	// MoreOccurrences is set when the page lists only the first ones.
+	MoreOccurrences bool
+	RegTypes        map[uint64]engine.RegistrationType
+}
+
+// EventPage is /events/{id}.
+type EventPage struct {
+	Live    EventView
+	Company string
+	Parent  *engine.Event
+	Rows    Rows
+	// Deleted marks an event whose delete was accepted: only its
+	// operations are shown.
+	Deleted bool
+}
+
+// CompaniesPage is /companies.
+type CompaniesPage struct {
+	Companies []*engine.Company
+	Admin     bool
+	CSRF      string
+	// Error is a validation failure of the last form, shown above it.
+	Error string
+}
+
+// KeyRow is an API key with its company's name.
+type KeyRow struct {
+	Key     *engine.APIKey
+	Company string
+}
+
+// KeysPage is /keys. Created is set once, right after a key was made: the
+// plain key is shown then and never again.
+type KeysPage struct {
+	Keys      []KeyRow
+	Companies []*engine.Company
+	Admin     bool
+	CSRF      string
+	Created   *CreatedKey
+	Error     string
+}
+
+// CreatedKey is a key just made, with its plain value.
+type CreatedKey struct {
+	Key     *engine.APIKey
+	Company string
+	Plain   string
+}
+
+// AliasRow is one API key's use of the deprecated aliases.
+type AliasRow struct {
+	Use     *engine.AliasUse
+	Key     *engine.APIKey // nil when the key no longer exists
+	Company string
+}
+
+// AuditPage is /audit.
+type AuditPage struct {
+	Entries []*engine.AuditEntry
+	Next    string
+}
+
+// StorageHealth is what the storage page shows of the data file.
+type StorageHealth struct {
+	Path        string
+	FileSize    int64
+	FreePages   int
+	OpenReadTxs int
+	Commits     uint64
+	Updates     uint64
+}
+
+// StoragePage is /storage; Error is set when the stats could not be read,
+// Missing when the server was given none.
+type StoragePage struct {
+	Health  StorageHealth
+	Missing bool
+	Error   string
+}
+
+// SandboxPage is /sandbox: the sandbox's state, or why there is none.
+type SandboxPage struct {
+	Shops   []SandboxShop
+	Missing bool
+	Error   string
+}
+
+// SandboxShop is one shop of the sandbox, its state as generic JSON.
+type SandboxShop struct {
+	Name     string
+	Sections []JSONSection
+}
+
+// JSONSection is one top-level member of a shop's state: a table when it is
+// a list of objects, else its value as text.
+type JSONSection struct {
+	Name    string
+	Columns []string
+	Rows    [][]string
+	Text    string
+}
+
+// ErrorPage is an HTML error.
+type ErrorPage struct {
+	Status  int
+	Title   string
+	Message string
+}
+
+// LoginPage is /login.
+type LoginPage struct {
+	Email string
+	Next  string
+	CSRF  string
+	Error string
+}

@@ -1,0 +1,384 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"eventops/engine"
+	"eventops/static"
+	"eventops/static/js"
+	"eventops/views"
+)
+
+// The staff dashboard (DESIGN §5): server-rendered pages under /, kept
+// current over one websocket per page at /ws. This file wires it; the
+// dash_*.go files beside it hold its parts.
+
+// StorageHealth is what the storage page shows of the data file.
+type StorageHealth = views.StorageHealth
+
+// StorageStats reports the data file's health. The web package does not
+// import storage; main adapts storage.DB.Stats with StorageStatsFunc.
+type StorageStats interface {
+	StorageHealth() (StorageHealth, error)
+}
+
+// StorageStatsFunc adapts a function to StorageStats.
+type StorageStatsFunc func() (StorageHealth, error)
+
+// StorageHealth calls f.
+func (f StorageStatsFunc) StorageHealth() (StorageHealth, error) { return f() }
+
+// SandboxState gives the sandbox shops' state as the JSON of its
+// GET /sandbox/shopify/state route: an object keyed by shop name.
+type SandboxState interface {
+	SandboxState(ctx context.Context) ([]byte, error)
+}
+
+// DashboardOptions wires what the dashboard needs beyond the Server's
+// Config. Zero values take the defaults.
+type DashboardOptions struct {
+	// Storage feeds the storage-health page; nil shows "not wired".
+	Storage StorageStats
+	// Sandbox feeds the sandbox page; nil shows "no sandbox".
+	Sandbox SandboxState
+	// SessionIdle ends a session after this long without a request
+	// (default 2 h); SessionMax ends it this long after sign-in (12 h).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// LoginBurst sign-in attempts are allowed at once per client IP and
+	// per email (default 10), then one more per LoginRefill (30 s).
+	LoginBurst  int
+	LoginRefill time.Duration
+	// SendQueue is each websocket client's queue of messages (default
+	// 64); a client whose queue is full is disconnected.
+	SendQueue int
+	// PingEvery is the websocket ping period (default 25 s); a client that
+	// answers no ping for two periods is disconnected.
+	PingEvery time.Duration
+}
+
+func (o DashboardOptions) withDefaults() DashboardOptions {
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = 2 * time.Hour
+	}
+	if o.SessionMax <= 0 {
+		o.SessionMax = 12 * time.Hour
+	}
+	if o.LoginBurst <= 0 {
+		o.LoginBurst = 10
+	}
+	if o.LoginRefill <= 0 {
+		o.LoginRefill = 30 * time.Second
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = 64
+	}
+	if o.PingEvery <= 0 {
+		o.PingEvery = 25 * time.Second
+	}
+	return o
+}
+
+// dashboard is the dashboard's state: sessions, the sign-in limiter, the
+// websocket hub and the caches of names.
+type dashboard struct {
+	s        *Server
+	eng      *engine.Engine
+	log      *slog.Logger
+	now      func() time.Time
+	opts     DashboardOptions
+	sessions *sessionStore
+	logins   *loginLimiter
+	hub      *hub
+	names    *nameCache
+	// secure marks cookies Secure (PublicURL is https).
+	secure bool
+	// origin is PublicURL's origin, "" without one; wsSource is the
+	// websocket origin the CSP allows besides 'self'.
+	origin   string
+	wsSource string
+}
+
+func newDashboard(s *Server, opts DashboardOptions) *dashboard {
+	opts = opts.withDefaults()
+	if opts.Storage == nil && s.cfg.DataFile != nil {
+		opts.Storage = s.cfg.DataFile
+	}
+	d := &dashboard{
+		s:        s,
+		eng:      s.eng,
+		log:      s.log.With("component", "dashboard"),
+		now:      s.now,
+		opts:     opts,
+		sessions: newSessionStore(opts.SessionIdle, opts.SessionMax, s.now),
+		logins:   newLoginLimiter(opts.LoginBurst, opts.LoginRefill, s.now),
+		names:    newNameCache(s.eng),
+		origin:   urlOrigin(s.public),
+	}
+	if strings.HasPrefix(d.origin, "https://") {
+		d.secure = true
+		d.wsSource = "wss://" + strings.TrimPrefix(d.origin, "https://")
+	} else if d.origin != "" {
+		d.wsSource = "ws://" + strings.TrimPrefix(d.origin, "http://")
+	}
+	d.hub = newHub(d)
+	s.metrics.WatchWebsocketClients(d.hub.connected)
+	return d
+}
+
+// mountDashboard registers every dashboard route on app and starts the
+// websocket hub. The caller must call closeSockets on shutdown: Fiber's
+// shutdown does not see upgraded connections.
+func (s *Server) mountDashboard(app *fiber.App, opts DashboardOptions) *dashboard {
+	d := newDashboard(s, opts)
+
+	app.Get("/static/*", d.static)
+
+	app.Get("/login", d.public(d.loginPage))
+	app.Post("/login", d.public(d.login))
+	app.Get("/logout", d.page(d.signOutPage))
+	app.Post("/logout", d.form(false, d.logout))
+
+	app.Get("/", d.page(d.overview))
+	app.Get("/operations", d.page(d.operations))
+	app.Get("/operations/:id", d.page(d.operation))
+	app.Post("/operations/:id/cancel", d.form(true, d.cancelOperation))
+	app.Post("/operations/:id/retry", d.form(true, d.retryOperation))
+	app.Get("/events", d.page(d.events))
+	app.Get("/events/:id", d.page(d.event))
+	app.Get("/companies", d.page(d.companies))
+	app.Post("/companies", d.form(true, d.createCompany))
+	app.Post("/companies/:id/shop", d.form(true, d.connectShop))
+	app.Get("/keys", d.page(d.keys))
+	app.Post("/keys", d.form(true, d.createKey))
+	app.Post("/keys/:id/revoke", d.form(true, d.revokeKey))
+	app.Get("/aliases", d.page(d.aliases))
+	app.Get("/audit", d.page(d.audit))
+	app.Get("/storage", d.page(d.storage))
+	app.Get("/sandbox", d.page(d.sandbox))
+
+	wsCfg := websocket.Config{
+		HandshakeTimeout: 10 * time.Second,
+		RecoverHandler:   d.recoverSocket,
+	}
+	if d.origin != "" {
+		wsCfg.Origins = []string{d.origin}
+	}
+	app.Get("/ws", d.wsGuard, websocket.New(d.serveSocket, wsCfg))
+	return d
+}
+
+// closeSockets closes every dashboard websocket with 1012 (service
+// restart; htmx's ws extension reconnects after it), refuses new ones and
+// stops the hub. It is safe to call more than once.
+func (d *dashboard) closeSockets() { d.hub.shutdown() }
+
+// adminGuard admits a signed-in admin and refuses everyone else, for routes
+// outside the dashboard that only admins may use (GET /backup):
+// Config.AdminGuard. A browser that is not signed in is sent to the sign-in
+// form, which brings it back.
+func (d *dashboard) adminGuard(c *fiber.Ctx) error {
+	sess := d.sessions.get(c.Cookies(sessionCookie))
+	switch {
+	case sess == nil && c.Method() == fiber.MethodGet:
+		d.headers(c)
+		return c.Redirect("/login?next="+url.QueryEscape(c.OriginalURL()), http.StatusSeeOther)
+	case sess == nil:
+		d.headers(c)
+		return d.htmlError(c, nil, dashForbidden("Sign in as an admin first."))
+	case !sess.admin():
+		d.headers(c)
+		return d.htmlError(c, sess, dashForbidden("Only admins may do this: your role is viewer."))
+	}
+	return c.Next()
+}
+
+// dashHandler is a dashboard page or action; sess is nil on public pages.
+type dashHandler func(c *fiber.Ctx, sess *staffSession) error
+
+// public serves a page that needs no session (the sign-in form).
+func (d *dashboard) public(h dashHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		d.headers(c)
+		return d.htmlError(c, d.sessions.get(c.Cookies(sessionCookie)), h(c, nil))
+	}
+}
+
+// page serves a page for signed-in staff; others go to the sign-in form,
+// which brings them back.
+func (d *dashboard) page(h dashHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		d.headers(c)
+		sess := d.sessions.get(c.Cookies(sessionCookie))
+		if sess == nil {
+			return c.Redirect("/login?next="+url.QueryEscape(c.OriginalURL()), http.StatusSeeOther)
+		}
+		return d.htmlError(c, sess, h(c, sess))
+	}
+}
+
+// form serves a POST: signed in, from this origin, with the session's
+// CSRF token, and by an admin when admin is set. Anything else is 403.
+func (d *dashboard) form(admin bool, h dashHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		d.headers(c)
+		sess := d.sessions.get(c.Cookies(sessionCookie))
+		switch {
+		case sess == nil:
+			return d.htmlError(c, nil, dashForbidden("Your session has ended. Sign in again."))
+		case !d.sameOrigin(c):
+			return d.htmlError(c, sess, dashForbidden("This form was sent from another site."))
+		case !csrfOK(c, sess.csrf):
+			return d.htmlError(c, sess, dashForbidden("The form's security token is missing or stale. Reload the page and try again."))
+		case admin && !sess.admin():
+			return d.htmlError(c, sess, dashForbidden("Only admins may do this: your role is viewer."))
+		}
+		return d.htmlError(c, sess, h(c, sess))
+	}
+}
+
+// headers are the security headers of every dashboard answer. The CSP
+// allows only this site's scripts, styles and websocket: no inline script
+// or style anywhere (the pages and htmx's configuration are written for
+// it).
+func (d *dashboard) headers(c *fiber.Ctx) {
+	connect := "'self'"
+	ws := d.wsSource
+	if ws == "" {
+		ws = "ws://" + c.Hostname()
+		if c.Protocol() == "https" {
+			ws = "wss://" + c.Hostname()
+		}
+	}
+	connect += " " + ws
+	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src "+connect+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("Referrer-Policy", "same-origin")
+	// Pages carry CSRF tokens and, once, a new API key.
+	c.Set(fiber.HeaderCacheControl, "no-store")
+}
+
+// pageOf is the layout's data for a request.
+func (d *dashboard) pageOf(c *fiber.Ctx, sess *staffSession, title, nav string, live bool) views.Page {
+	p := views.Page{Title: title, Path: strings.Clone(c.OriginalURL()), Nav: nav, Live: live}
+	if sess != nil {
+		p.User, p.CSRF, p.Admin = sess.email, sess.csrf, sess.admin()
+	}
+	return p
+}
+
+// dashRender answers with a component as HTML, rendered straight into the body.
+func dashRender(c *fiber.Ctx, status int, comp templ.Component) error {
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return comp.Render(c.Context(), c.Response().BodyWriter())
+}
+
+// dashError is an error with the status and words of its HTML page.
+type dashError struct {
+	status  int
+	title   string
+	message string
+}
+
+func (e *dashError) Error() string { return e.title + ": " + e.message }
+
+func dashForbidden(msg string) error {
+	return &dashError{status: http.StatusForbidden, title: "Not allowed", message: msg}
+}
+
+func dashBadRequest(msg string) error {
+	return &dashError{status: http.StatusBadRequest, title: "Bad request", message: msg}
+}
+
+// htmlError answers err as an HTML page (the API's error handler answers
+// problem+json, which is for programs): engine errors by kind, anything
+// unclassified as a logged internal error.
+func (d *dashboard) htmlError(c *fiber.Ctx, sess *staffSession, err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *dashError
+	var fe *fiber.Error
+	var ee *engine.Error
+	switch {
+	case errors.As(err, &de):
+	case errors.As(err, &ee) && ee.Kind != engine.KindInternal:
+		de = &dashError{message: ee.Message}
+		switch ee.Kind {
+		case engine.KindNotFound:
+			de.status, de.title = http.StatusNotFound, "Not found"
+		case engine.KindConflict:
+			de.status, de.title = http.StatusConflict, "Not possible now"
+		case engine.KindInvalid:
+			de.status, de.title = http.StatusUnprocessableEntity, "Invalid input"
+			de.message = fieldMessages(ee)
+		case engine.KindUnauthorized:
+			de.status, de.title = http.StatusUnauthorized, "Not signed in"
+		default:
+			de.status, de.title = http.StatusForbidden, "Not allowed"
+		}
+	case errors.As(err, &fe) && fe.Code < 500:
+		de = &dashError{status: fe.Code, title: http.StatusText(fe.Code), message: fe.Message}
+	default:
+		d.log.Error("dashboard: internal error", "method", c.Method(), "path", c.Path(), "err", err)
+		de = &dashError{status: http.StatusInternalServerError, title: "Internal error",
+			message: "Something went wrong on our side; it has been logged."}
+	}
+	c.Response().ResetBody()
+	p := d.pageOf(c, sess, de.title, "", false)
+	return dashRender(c, de.status, views.ErrorView(p, views.ErrorPage{Status: de.status, Title: de.title, Message: de.message}))
+}
+
+// fieldMessages joins a validation error's field messages.
+func fieldMessages(e *engine.Error) string {
+	if len(e.Fields) == 0 {
+		return e.Message
+	}
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = strings.ReplaceAll(f.Attribute, "_", " ") + " " + f.Message
+	}
+	return strings.Join(parts, "; ") + "."
+}
+
+// static serves the embedded assets under their content-hashed URLs: a
+// URL's content never changes, so it may be cached for a year.
+func (d *dashboard) static(c *fiber.Ctx) error {
+	var body []byte
+	var ctype string
+	if a, ok := static.Lookup(c.Path()); ok {
+		body, ctype = a.Body, a.ContentType
+	} else if a, ok := js.Lookup(c.Path()); ok {
+		body, ctype = a.Body, a.ContentType
+	} else {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Status(http.StatusNotFound).SendString("no such asset")
+	}
+	c.Set(fiber.HeaderContentType, ctype)
+	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	c.Set("X-Content-Type-Options", "nosniff")
+	return c.Send(body)
+}
+
+// dashPathID parses a numeric path parameter; anything else is a 404.
+func dashPathID(c *fiber.Ctx, name string) (uint64, error) {
+	id, err := strconv.ParseUint(c.Params(name), 10, 64)
+	if err != nil || id == 0 {
+		return 0, engine.NotFound("no such page")
+	}
+	return id, nil
+}

@@ -1,0 +1,276 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"eventops/engine"
+	"eventops/views"
+)
+
+// The dashboard's forms: sign-in and sign-out for everyone, and the admin
+// actions, each written to the audit log with who, what, when, from where
+// and how it ended.
+
+func (d *dashboard) loginPage(c *fiber.Ctx, _ *staffSession) error {
+	next := safeLocalPath(c.Query("next"))
+	if d.sessions.get(c.Cookies(sessionCookie)) != nil {
+		return c.Redirect(next, http.StatusSeeOther)
+	}
+	return d.renderLogin(c, http.StatusOK, views.LoginPage{Next: next}, "")
+}
+
+// renderLogin shows the sign-in form with a form token, reusing the one
+// the browser holds so that two open sign-in tabs both work.
+func (d *dashboard) renderLogin(c *fiber.Ctx, status int, data views.LoginPage, msg string) error {
+	token := c.Cookies(loginCookie)
+	if len(token) != 43 { // a dashToken value
+		token = dashToken()
+	}
+	c.Cookie(&fiber.Cookie{Name: loginCookie, Value: token, Path: "/login", MaxAge: 3600,
+		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteStrictMode})
+	data.CSRF, data.Error = token, msg
+	return dashRender(c, status, views.LoginView(d.pageOf(c, nil, "Sign in", "", false), data))
+}
+
+// login checks the form token, then the attempt limits, then the password.
+// Only a successful sign-in starts a session (a fresh id: nothing from
+// before the sign-in carries over).
+func (d *dashboard) login(c *fiber.Ctx, _ *staffSession) error {
+	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
+	data := views.LoginPage{Email: email, Next: safeLocalPath(c.FormValue("next"))}
+	if !d.sameOrigin(c) || !tokensEqual(c.FormValue(csrfField), c.Cookies(loginCookie)) {
+		return dashForbidden("The sign-in form's security token is missing or stale. Reload the sign-in page and try again.")
+	}
+	if ok, wait := d.logins.allow("ip:"+c.IP(), "email:"+email); !ok {
+		secs := int((wait + time.Second - 1) / time.Second)
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		d.log.Warn("sign-in throttled", "email", email, "ip", c.IP())
+		return d.renderLogin(c, http.StatusTooManyRequests, data,
+			"Too many sign-in attempts. Try again in "+strconv.Itoa(secs)+" seconds.")
+	}
+	u, err := d.eng.SignIn(email, engine.Secret(c.FormValue("password")))
+	if engine.ErrorKind(err) == engine.KindUnauthorized {
+		d.log.Info("sign-in refused", "email", email, "ip", c.IP())
+		return d.renderLogin(c, http.StatusUnauthorized, data, "Wrong email or password.")
+	}
+	if err != nil {
+		return err
+	}
+	sess, id := d.sessions.create(u)
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: id, Path: "/",
+		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	c.Cookie(&fiber.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1,
+		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteStrictMode})
+	d.record(c, sess, "session.sign_in", "", "", nil)
+	return c.Redirect(data.Next, http.StatusSeeOther)
+}
+
+func (d *dashboard) logout(c *fiber.Ctx, sess *staffSession) error {
+	d.sessions.delete(sess)
+	d.hub.signedOut(sess)
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	d.record(c, sess, "session.sign_out", "", "", nil)
+	return c.Redirect("/login", http.StatusSeeOther)
+}
+
+func (d *dashboard) cancelOperation(c *fiber.Ctx, sess *staffSession) error {
+	ctx, cancel := actionContext()
+	defer cancel()
+	id, err := dashPathID(c, "id")
+	if err != nil {
+		return err
+	}
+	_, err = d.eng.CancelOperation(ctx, 0, id)
+	d.record(c, sess, "operation.cancel", "operation "+strconv.FormatUint(id, 10), "", err)
+	if err != nil {
+		return err
+	}
+	return c.Redirect("/operations/"+strconv.FormatUint(id, 10), http.StatusSeeOther)
+}
+
+func (d *dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
+	ctx, cancel := actionContext()
+	defer cancel()
+	id, err := dashPathID(c, "id")
+	if err != nil {
+		return err
+	}
+	op, err := d.eng.RetryOperation(ctx, 0, id)
+	detail := ""
+	if err == nil {
+		detail = "new operation " + strconv.FormatUint(op.ID, 10)
+	}
+	d.record(c, sess, "operation.retry", "operation "+strconv.FormatUint(id, 10), detail, err)
+	if err != nil {
+		return err
+	}
+	return c.Redirect("/operations/"+strconv.FormatUint(op.ID, 10), http.StatusSeeOther)
+}
+
+// shopForm reads the shop fields of a company form: nil for "not
+// connected". Secrets go straight into engine.Secret, which no log or
+// format prints.
+func shopForm(c *fiber.Ctx, companyName string) (*engine.ShopInput, string) {
+	in := &engine.ShopInput{Domain: strings.TrimSpace(c.FormValue("domain"))}
+	switch c.FormValue("shop") {
+	case "", "none":
+		return nil, "not connected"
+	case "sandbox":
+		in.Sandbox = true
+		if in.Domain == "" {
+			in.Domain = engine.Slugify(companyName)
+		}
+		return in, "sandbox shop " + in.Domain
+	case "real":
+		in.AccessToken = engine.Secret(c.FormValue("token"))
+		in.WebhookSecret = engine.Secret(c.FormValue("webhook_secret"))
+		return in, "shop " + in.Domain
+	}
+	return in, ""
+}
+
+func (d *dashboard) createCompany(c *fiber.Ctx, sess *staffSession) error {
+	ctx, cancel := actionContext()
+	defer cancel()
+	name := strings.TrimSpace(c.FormValue("name"))
+	shop, desc := shopForm(c, name)
+	if desc == "" {
+		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "Choose how the company's shop is connected.")
+	}
+	if shop != nil && !shop.Sandbox && (shop.AccessToken == "" || shop.WebhookSecret == "") {
+		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity,
+			"A real shop needs its Admin API access token and its webhook secret.")
+	}
+	co, err := d.eng.CreateCompany(ctx, name, shop)
+	target := ""
+	if err == nil {
+		target = "company " + strconv.FormatUint(co.ID, 10)
+	}
+	d.record(c, sess, "company.create", target, name+", "+desc, err)
+	if engine.ErrorKind(err) == engine.KindInvalid {
+		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "The company was not created: "+fieldMessages(err.(*engine.Error)))
+	}
+	if err != nil {
+		return err
+	}
+	d.names.reload()
+	return c.Redirect("/companies", http.StatusSeeOther)
+}
+
+func (d *dashboard) connectShop(c *fiber.Ctx, sess *staffSession) error {
+	ctx, cancel := actionContext()
+	defer cancel()
+	id, err := dashPathID(c, "id")
+	if err != nil {
+		return err
+	}
+	co, err := d.eng.Company(id)
+	if err != nil {
+		return err
+	}
+	shop, desc := shopForm(c, co.Name)
+	if shop == nil {
+		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "Choose the sandbox or a real shop to connect.")
+	}
+	_, err = d.eng.ConnectShop(ctx, id, *shop)
+	d.record(c, sess, "company.connect_shop", "company "+strconv.FormatUint(id, 10), desc, err)
+	if engine.ErrorKind(err) == engine.KindInvalid {
+		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "The shop was not connected: "+fieldMessages(err.(*engine.Error)))
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect("/companies", http.StatusSeeOther)
+}
+
+func (d *dashboard) createKey(c *fiber.Ctx, sess *staffSession) error {
+	ctx, cancel := actionContext()
+	defer cancel()
+	companyID, err := formID(c.FormValue("company"), "company")
+	if err != nil {
+		return err
+	}
+	var scopes []engine.Scope
+	for _, s := range c.Context().PostArgs().PeekMulti("scopes") {
+		scopes = append(scopes, engine.Scope(string(s)))
+	}
+	name := strings.TrimSpace(c.FormValue("name"))
+	k, plain, err := d.eng.CreateAPIKey(ctx, companyID, name, scopes)
+	target, detail := "", "company "+strconv.FormatUint(companyID, 10)+", scopes "+joinScopes(scopes)
+	if err == nil {
+		target = "api key " + strconv.FormatUint(k.ID, 10)
+	}
+	d.record(c, sess, "apikey.create", target, detail, err)
+	switch engine.ErrorKind(err) {
+	case engine.KindInvalid:
+		return d.renderKeys(c, sess, http.StatusUnprocessableEntity, nil, "The key was not created: "+fieldMessages(err.(*engine.Error)))
+	case engine.KindNotFound:
+		return d.renderKeys(c, sess, http.StatusUnprocessableEntity, nil, "The key was not created: choose an existing company.")
+	}
+	if err != nil {
+		return err
+	}
+	names := d.names.names(k.CompanyID)
+	return d.renderKeys(c, sess, http.StatusCreated, &views.CreatedKey{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()}, "")
+}
+
+func (d *dashboard) revokeKey(c *fiber.Ctx, sess *staffSession) error {
+	ctx, cancel := actionContext()
+	defer cancel()
+	id, err := dashPathID(c, "id")
+	if err != nil {
+		return err
+	}
+	_, err = d.eng.RevokeAPIKey(ctx, id)
+	d.record(c, sess, "apikey.revoke", "api key "+strconv.FormatUint(id, 10), "", err)
+	if err != nil {
+		return err
+	}
+	return c.Redirect("/keys", http.StatusSeeOther)
+}
+
+func joinScopes(ss []engine.Scope) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ",")
+}
+
+// actionContext bounds an admin action's writes. Fiber's request context is
+// never cancelled, and an action started should finish even if the browser
+// goes away.
+func actionContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+// record writes an audit entry. An action that was done is never undone
+// because its entry could not be written; the failure is logged instead.
+func (d *dashboard) record(c *fiber.Ctx, sess *staffSession, action, target, detail string, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "refused: internal error"
+		var ee *engine.Error
+		if errors.As(err, &ee) && ee.Kind != engine.KindInternal {
+			outcome = "refused: " + ee.Message
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, aerr := d.eng.RecordAudit(ctx, engine.AuditEntry{
+		UserID: sess.userID, Email: sess.email, Role: sess.role,
+		Action: action, Target: target, Detail: detail, Outcome: outcome,
+		RemoteIP: strings.Clone(c.IP()),
+	})
+	if aerr != nil {
+		d.log.Error("audit log write failed", "action", action, "target", target, "user", sess.email, "err", aerr)
+	}
+}

@@ -1,0 +1,403 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/fasthttp/websocket"
+
+	"eventops/engine"
+)
+
+// Browser tests: the dashboard in headless Chromium (Debian's chromium
+// package), driven with chromedp. They check what a person would: the page
+// changes without a reload, reconnects by itself, shows a viewer no admin
+// buttons, and logs no console error and no CSP violation.
+
+// chromiumPath finds Debian's chromium, or skips the test.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	t.Skip("browser tests need Chromium: install Debian's chromium package (apt-get install chromium)")
+	return ""
+}
+
+// startChromium starts one headless browser for a test; tabs come from
+// tab().
+func startChromium(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	if err := chromedp.Do(browser); err != nil { // starts the browser
+		cancelBrowser()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return browser
+}
+
+// tabLog gathers what a tab reports: console errors, uncaught exceptions,
+// error log entries (failed loads, CSP refusals) and CSP violation events.
+type tabLog struct {
+	mu     sync.Mutex
+	errors []string
+}
+
+func (l *tabLog) add(s string) {
+	l.mu.Lock()
+	l.errors = append(l.errors, s)
+	l.mu.Unlock()
+}
+
+func (l *tabLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.errors
+	l.errors = nil
+	return out
+}
+
+// watchCSP records every securitypolicyviolation event of the page. It is
+// injected through the DevTools protocol, which the page's CSP does not
+// govern.
+const watchCSP = `window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__csp.push(e.violatedDirective + " " + e.blockedURI + " " + e.sourceFile + ":" + e.lineNumber);
+});
+window.__wsCloses = [];
+document.addEventListener("htmx:wsClose", function (e) { window.__wsCloses.push(e.detail.event.code); });`
+
+// tab opens a tab in its own browser context (its own cookies).
+func tab(t *testing.T, browser context.Context) (context.Context, *tabLog) {
+	t.Helper()
+	log := &tabLog{}
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(), chromedp.WithListener(func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				var parts []string
+				for _, a := range ev.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				log.add("console." + string(ev.Type) + ": " + strings.Join(parts, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			log.add(fmt.Sprintf("exception: %s %+v", ev.ExceptionDetails.Text, ev.ExceptionDetails.Exception))
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError || ev.Entry.Source == cdplog.EntrySourceSecurity {
+				log.add("log " + string(ev.Entry.Source) + ": " + ev.Entry.Text + " " + ev.Entry.URL)
+			}
+		}
+	}))
+	t.Cleanup(cancel)
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchCSP})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("open tab: %v", err)
+	}
+	return ctx, log
+}
+
+// run runs steps with a deadline, failing the test with what was tried.
+func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression (through DevTools, which the CSP
+// does not govern; chromedp's Poll would use new Function in the page,
+// which it does).
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition until it holds.
+func waitFor(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool]("!!("+cond+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+			t.Fatalf("waiting for %s (%s): %v\npage text:\n%s", what, cond, err, html)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// clean fails when the tab logged an error or the page saw a CSP violation.
+func clean(t *testing.T, ctx context.Context, log *tabLog, where string) {
+	t.Helper()
+	violations := eval[[]string](t, ctx, "window.__csp || []")
+	errs := log.take()
+	if len(violations) > 0 || len(errs) > 0 {
+		t.Fatalf("%s: CSP violations %q, console errors %q", where, violations, errs)
+	}
+}
+
+func signInTab(t *testing.T, ctx context.Context, base, email string) {
+	t.Helper()
+	run(t, ctx, "sign in as "+email,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), email),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), dashPassword),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#counts`)),
+	)
+}
+
+// steppedWork holds a phase at each step of its progress until released.
+type steppedWork struct {
+	steps   int
+	started chan int
+	next    chan struct{}
+	then    engine.Work
+}
+
+func newSteppedWork(steps int, then engine.Work) *steppedWork {
+	return &steppedWork{steps: steps, started: make(chan int, 16), next: make(chan struct{}), then: then}
+}
+
+func (w *steppedWork) Run(ctx context.Context, r *engine.PhaseRun) error {
+	for i := 1; i < w.steps; i++ {
+		r.Progress(i, w.steps)
+		w.started <- i
+		select {
+		case <-w.next:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return w.then.Run(ctx, r)
+}
+
+func (w *steppedWork) step(t *testing.T) {
+	t.Helper()
+	select {
+	case w.next <- struct{}{}:
+	case <-time.After(20 * time.Second):
+		t.Fatal("held work is not waiting")
+	}
+}
+
+func (w *steppedWork) waitStep(t *testing.T) int {
+	t.Helper()
+	select {
+	case i := <-w.started:
+		return i
+	case <-time.After(20 * time.Second):
+		t.Fatal("held work did not reach its next step")
+		return 0
+	}
+}
+
+// apiSave starts a save of a new event through the JSON API.
+func (f *dashFixture) apiSave(key, name string) (eventID, opID uint64) {
+	f.t.Helper()
+	body := fmt.Sprintf(`{"event": {"name": %q, "type": "date", "venue_id": %d,
+		"starts_at": "2026-12-05T19:00:00Z", "ends_at": "2026-12-05T23:00:00Z", "capacity": 200,
+		"registration_types": [{"name": "General admission", "ticket_type_id": %d,
+			"price": {"amount": 2500, "currency": "USD"}, "quantity": 150}]}}`, name, f.venue.ID, f.tt.ID)
+	req, _ := http.NewRequest("POST", f.base+"/api/v2/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Token "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatalf("POST /api/v2/events: %v", err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusCreated {
+		f.t.Fatalf("POST /api/v2/events: %d\n%s", res.StatusCode, raw)
+	}
+	var ev struct{ ID uint64 }
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := fmt.Sscan(res.Header.Get(HeaderOperationID), &opID); err != nil {
+		f.t.Fatalf("no %s header", HeaderOperationID)
+	}
+	return ev.ID, opID
+}
+
+func TestDashboardInBrowser(t *testing.T) {
+	browser := startChromium(t)
+	work := newSteppedWork(3, engine.TicketsWork{})
+	f := setupDash(t, dashListen(), dashWork(engine.PhaseTickets, work))
+	_, key, err := f.eng.CreateAPIKey(context.Background(), f.company.ID, "browser test", []engine.Scope{engine.ScopeRead, engine.ScopeWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	admin, adminLog := tab(t, browser)
+	signInTab(t, admin, f.base, dashAdmin)
+	waitFor(t, admin, "the overview's socket", `document.querySelector("#conn").textContent === "live"`)
+	clean(t, admin, adminLog, "overview")
+
+	// The operations list gains a new row live.
+	list, listLog := tab(t, browser)
+	signInTab(t, list, f.base, dashAdmin)
+	run(t, list, "open the operations list", chromedp.Navigate(f.base+"/operations"), chromedp.WaitVisible(chromedp.CSS("#op-rows")))
+	waitFor(t, list, "the list's socket", `document.querySelector("#conn").textContent === "live"`)
+	eval[bool](t, list, "window.__marker = true")
+
+	eventID, opID := f.apiSave(key.Reveal(), "Browser Night")
+	if work.waitStep(t) != 1 {
+		t.Fatal("the held phase is not at its first step")
+	}
+	row := fmt.Sprintf("#op-row-%d", opID)
+	waitFor(t, list, "the new row", fmt.Sprintf(`document.querySelector(%q)`, row))
+	waitFor(t, list, "the new row running", fmt.Sprintf(`document.querySelector(%q).classList.contains("st-running")`, row))
+	if !eval[bool](t, list, fmt.Sprintf(`document.querySelector("#op-rows").firstElementChild.id === %q`, row[1:])) {
+		t.Fatal("the new row is not at the top")
+	}
+
+	// The operation page follows the phases without a reload.
+	run(t, admin, "open the operation page", chromedp.Navigate(f.base+opPage(opID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	waitFor(t, admin, "the page's socket", `document.querySelector("#conn").textContent === "live"`)
+	eval[bool](t, admin, "window.__marker = true")
+	phase := `document.querySelector("#op-tree li.phase")`
+	waitFor(t, admin, "the phase running at 33%", phase+`.classList.contains("st-running") && `+phase+`.querySelector("progress").value === 33`)
+	if !eval[bool](t, admin, `getComputedStyle(document.querySelector("#op-actions .act-cancel")).display !== "none" &&
+		getComputedStyle(document.querySelector("#op-actions .act-retry")).display === "none"`) {
+		t.Fatal("a running operation should offer cancel, not retry")
+	}
+	work.step(t)
+	work.waitStep(t)
+	waitFor(t, admin, "the phase at 66%", phase+`.querySelector("progress").value === 66`)
+
+	// The server drops the socket: the page reconnects by itself and shows
+	// what happened meanwhile.
+	f.dash.hub.dropAll(websocket.CloseServiceRestart, "test restart")
+	work.step(t)
+	f.waitOp(opID, func(o *engine.Operation) bool { return o.Status.Terminal() })
+	waitFor(t, admin, "the close seen", `window.__wsCloses.indexOf(1012) >= 0`)
+	waitFor(t, admin, "the operation completed", `document.querySelector("#op-summary").classList.contains("st-completed")`)
+	waitFor(t, admin, "the socket live again", `document.querySelector("#conn").textContent === "live"`)
+	if !eval[bool](t, admin, phase+`.classList.contains("st-completed") && document.querySelector("#op-summary progress").value === 100`) {
+		t.Fatal("the phase tree does not show the completed phase")
+	}
+	if !eval[bool](t, admin, `getComputedStyle(document.querySelector("#op-actions .act-cancel")).display === "none"`) {
+		t.Fatal("a completed operation still offers cancel")
+	}
+	if !eval[bool](t, admin, "window.__marker === true") || !eval[bool](t, list, "window.__marker === true") {
+		t.Fatal("a page reloaded")
+	}
+	waitFor(t, list, "the row completed", fmt.Sprintf(`document.querySelector(%q).classList.contains("st-completed")`, row))
+	clean(t, admin, adminLog, "operation page")
+	clean(t, list, listLog, "operations list")
+
+	// Every page renders clean.
+	for _, path := range []string{"/events", "/companies", "/keys", "/aliases", "/audit", "/storage", "/sandbox", fmt.Sprintf("/events/%d", eventID)} {
+		run(t, admin, "open "+path, chromedp.Navigate(f.base+path), chromedp.WaitVisible(chromedp.CSS("main")))
+		clean(t, admin, adminLog, path)
+	}
+
+	// A viewer sees no admin button, and a forged POST is refused.
+	viewer, viewerLog := tab(t, browser)
+	signInTab(t, viewer, f.base, dashViewer)
+	run(t, viewer, "open the operation page as viewer", chromedp.Navigate(f.base+opPage(opID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	if eval[int](t, viewer, `document.querySelectorAll(".act-cancel, .act-retry, #op-actions").length`) != 0 {
+		t.Fatal("a viewer sees admin buttons")
+	}
+	clean(t, viewer, viewerLog, "viewer's operation page")
+	forged := evalPromise[int](t, viewer, fmt.Sprintf(`fetch("/operations/%d/retry", {method: "POST", credentials: "same-origin",
+		body: new URLSearchParams({_csrf: document.querySelector('input[name="_csrf"]').value})}).then(r => r.status)`, opID))
+	if forged != http.StatusForbidden {
+		t.Fatalf("a viewer's forged POST answered %d", forged)
+	}
+
+	// A form without its CSRF token is refused.
+	run(t, admin, "reload the operation page", chromedp.Navigate(f.base+opPage(opID)), chromedp.WaitVisible(chromedp.CSS("#op-actions")))
+	eval[bool](t, admin, `document.querySelector(".act-retry input[name=_csrf]").remove(), true`)
+	eval[bool](t, admin, `document.querySelector(".act-retry").submit(), true`)
+	waitFor(t, admin, "the refusal", `document.title.indexOf("Not allowed") === 0 && document.body.innerText.indexOf("security token") >= 0`)
+	ops, _, _ := f.eng.Operations(engine.OperationQuery{Limit: 10})
+	for _, op := range ops {
+		if op.RetryOf == opID {
+			t.Fatal("a form without its token retried the operation")
+		}
+	}
+	adminLog.take() // the 403 document itself is logged as a failed load
+
+	if os.Getenv("EVENTOPS_SCREENSHOT") != "" {
+		shot := chromedp.FullScreenshot(100)
+		c, cancel := context.WithTimeout(admin, 20*time.Second)
+		defer cancel()
+		_ = chromedp.Do(c, chromedp.Navigate(f.base+opPage(opID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+		if png, err := chromedp.Run(c, shot); err == nil {
+			_ = os.WriteFile(os.Getenv("EVENTOPS_SCREENSHOT"), png, 0o644)
+		}
+	}
+}
+
+// evalPromise evaluates an expression whose value is a promise.
+func evalPromise[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
