@@ -64,7 +64,7 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 	if err != nil {
 		return nil, nil, err
 	}
-	e.launch(op)
+	e.launch(ctx, op)
 	return ev, op, nil
 }
 
@@ -110,7 +110,7 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 	if err != nil {
 		return nil, nil, err
 	}
-	e.launch(op)
+	e.launch(ctx, op)
 	return ev, op, nil
 }
 
@@ -153,7 +153,7 @@ func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operat
 	if err != nil {
 		return nil, err
 	}
-	e.launch(op)
+	e.launch(ctx, op)
 	return op, nil
 }
 
@@ -183,7 +183,7 @@ func (e *Engine) RefundEvent(ctx context.Context, companyID, id uint64) (*Operat
 	if err != nil {
 		return nil, err
 	}
-	e.launch(op)
+	e.launch(ctx, op)
 	return op, nil
 }
 

@@ -33,19 +33,27 @@ func (e *Engine) observe(prev, next *Operation) {
 	if prev == nil {
 		return
 	}
-	next.WalkPhases(func(p *Phase) {
-		if !p.Leaf() {
-			return
-		}
-		old := prev.FindPhase(p.ID)
-		if old == nil {
-			old = &Phase{}
-		}
-		if p.Status.Terminal() && !old.Status.Terminal() && p.StartedAt != nil && p.FinishedAt != nil {
-			e.obs.PhaseFinished(p.Name, p.Status, p.FinishedAt.Sub(*p.StartedAt))
-		}
-		if p.LastError != nil && p.Attempts > old.Attempts && old.Status == StatusRunning && p.Status == StatusRunning {
-			e.obs.PhaseRetried(p.Name, p.LastError.Code)
-		}
-	})
+	// Phases are reported under their top-level name: children are named
+	// after occurrences or products, which would make unbounded labels.
+	for _, top := range next.Phases {
+		walkPhases([]*Phase{top}, func(p *Phase) {
+			if !p.Leaf() {
+				return
+			}
+			old := prev.FindPhase(p.ID)
+			if old == nil {
+				old = &Phase{}
+			}
+			if p.Status.Terminal() && !old.Status.Terminal() && p.StartedAt != nil && p.FinishedAt != nil {
+				e.obs.PhaseFinished(top.Name, p.Status, p.FinishedAt.Sub(*p.StartedAt))
+			}
+			// A retry raises attempts on a running phase; it may land
+			// in the same transition as the phase's end.
+			if p.LastError != nil && old.Status == StatusRunning {
+				for range p.Attempts - old.Attempts {
+					e.obs.PhaseRetried(top.Name, p.LastError.Code)
+				}
+			}
+		})
+	}
 }

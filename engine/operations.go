@@ -70,11 +70,13 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 
 // launch is called once an operation's creation is durable: it is
 // published and queued.
-func (e *Engine) launch(op *Operation) {
+func (e *Engine) launch(ctx context.Context, op *Operation) {
 	e.observe(nil, op)
 	e.broker.publish(op)
 	e.sched.enqueue(op.QueueID, op.ID)
-	e.log.Debug("operation queued", "op", op.ID, "action", op.Action, "event", op.EventID)
+	// With ctx, the log handler adds the request id of the call that
+	// started it: the line that ties a request to its operation.
+	e.log.DebugContext(ctx, "operation queued", "op", op.ID, "action", op.Action, "event", op.EventID)
 }
 
 // Operation reads one operation of a company (companyID 0: any company).
@@ -227,7 +229,7 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 	if err != nil {
 		return nil, err
 	}
-	e.launch(op)
+	e.launch(ctx, op)
 	return op, nil
 }
 

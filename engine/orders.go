@@ -79,7 +79,7 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		return nil, nil, err
 	}
 	if op != nil {
-		e.launch(op)
+		e.launch(ctx, op)
 	}
 	return o, op, nil
 }

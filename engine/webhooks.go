@@ -619,7 +619,7 @@ func (e *Engine) shopOrderCreated(ctx context.Context, c *Company, w ShopifyWebh
 	if err != nil {
 		return nil, err
 	}
-	e.launchAll(out.Operations)
+	e.launchAll(ctx, out.Operations)
 	return out, nil
 }
 
@@ -821,7 +821,7 @@ func (e *Engine) changeShopOrder(ctx context.Context, c *Company, w ShopifyWebho
 	if err != nil {
 		return nil, err
 	}
-	e.launchAll(out.Operations)
+	e.launchAll(ctx, out.Operations)
 	return out, nil
 }
 
@@ -920,9 +920,9 @@ func (e *Engine) followSales(tx Tx, c *Company, eventIDs []uint64, now time.Time
 	return nil
 }
 
-func (e *Engine) launchAll(ops []*Operation) {
+func (e *Engine) launchAll(ctx context.Context, ops []*Operation) {
 	for _, op := range ops {
-		e.launch(op)
+		e.launch(ctx, op)
 	}
 }
 

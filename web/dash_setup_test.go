@@ -22,15 +22,10 @@ import (
 )
 
 // dashServer builds the server with the dashboard mounted.
-//
-// WIRING: until web.New mounts the dashboard itself, this mounts it. When New
-// does (with the options from Config.Dashboard and the dashboard kept in
-// Server.dash), replace the marked line with
-//
-//	cfg.Dashboard = opts; srv := New(cfg); return srv, srv.dash
 func dashServer(cfg Config, opts DashboardOptions) (*Server, *dashboard) {
+	cfg.Dashboard = opts
 	srv := New(cfg)
-	return srv, srv.mountDashboard(srv.App(), opts) // WIRING: the one line to replace
+	return srv, srv.dash
 }
 
 // dashFixture is one test's installation with the dashboard: its own data

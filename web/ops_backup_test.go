@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,10 +31,16 @@ func adminGuard(c *fiber.Ctx) error {
 
 var admin = hdr{"X-Test-Admin", "yes"}
 
-func TestBackupIsMountedOnlyWithAGuard(t *testing.T) {
+// Without a guard of its own the server uses the dashboard's: a request
+// without an admin session is sent to sign in and gets no data.
+func TestBackupNeedsAnAdminSession(t *testing.T) {
 	t.Parallel()
 	f, _ := opsSetup(t, opsOptions{})
-	f.do("GET", "/backup", "", nil, admin).expect(t, 404)
+	r := f.do("GET", "/backup", "", nil, admin)
+	r.expect(t, 303)
+	if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, "/login") {
+		t.Fatalf("redirected to %q, want the sign-in page", loc)
+	}
 }
 
 func TestBackupDuringWritesOpensAndPassesCheck(t *testing.T) {

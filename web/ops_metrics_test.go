@@ -131,10 +131,13 @@ func wantSeries(t testing.TB, got map[string]float64, name string, want float64)
 	}
 }
 
-// flaky fails its first attempt transiently, then does the real work.
+// flaky fails its first attempt transiently; the next attempt waits for
+// release, so that the retrying state is committed (and observed) on its
+// own, then does the real work.
 type flaky struct {
-	once sync.Once
-	next engine.Work
+	once    sync.Once
+	release chan struct{}
+	next    engine.Work
 }
 
 func (w *flaky) Run(ctx context.Context, r *engine.PhaseRun) error {
@@ -143,14 +146,27 @@ func (w *flaky) Run(ctx context.Context, r *engine.PhaseRun) error {
 	if failed {
 		return engine.Transientf(engine.CodeShopifyUnavailable, "the shop answered 503")
 	}
+	select {
+	case <-w.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	return w.next.Run(ctx, r)
 }
 
 func TestMetricsSeriesExistAndMove(t *testing.T) {
 	t.Parallel()
+	work := &flaky{next: engine.TicketsWork{}, release: make(chan struct{})}
 	f, m := opsSetup(t, opsOptions{
 		cfg:  Config{MetricsPublic: true},
-		work: map[string]engine.Work{engine.PhaseTickets: &flaky{next: engine.TicketsWork{}}},
+		work: map[string]engine.Work{engine.PhaseTickets: work},
+	})
+	t.Cleanup(func() {
+		select {
+		case <-work.release:
+		default:
+			close(work.release)
+		}
 	})
 
 	before := scrape(t, f)
@@ -176,6 +192,19 @@ func TestMetricsSeriesExistAndMove(t *testing.T) {
 	}
 
 	c := f.event(f.keyA)
+	// The phase shows its retry (last_error) before it may go on.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		r := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
+		op := r.json(t)
+		if ph := op["phases"].([]any)[0].(map[string]any); ph["last_error"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tickets phase never showed its retry: %v", op)
+		}
+		f.do("GET", opPath(c.EventID, c.OpID)+"?wait=5", f.keyA, nil, hdr{"If-None-Match", r.Header.Get("ETag")})
+	}
+	close(work.release)
 	if op := f.waitTerminal(c.EventID, c.OpID); op["status"] != "completed" {
 		t.Fatalf("save ended %v", op["status"])
 	}

@@ -146,12 +146,6 @@ func (s *Server) onError(c *fiber.Ctx, err error) error {
 	return herr
 }
 
-// requestIDOf is the request's id ("" outside observeRequests).
-func requestIDOf(c *fiber.Ctx) string {
-	id, _ := c.Locals(requestIDLocal{}).(string)
-	return id
-}
-
 // quietRoutes are scraped and probed every few seconds: their access
 // lines are debug, not info.
 var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}

@@ -43,9 +43,11 @@ type Config struct {
 	// DataFile is the data file: scraped into /metrics, copied by
 	// GET /backup. nil leaves both out.
 	DataFile DataFile
-	// AdminGuard admits signed-in admins and refuses everyone else (the
-	// dashboard's guard). GET /backup is mounted only with one.
+	// AdminGuard admits signed-in admins and refuses everyone else; nil
+	// means the dashboard's own. GET /backup is mounted only with one.
 	AdminGuard fiber.Handler
+	// Dashboard configures the staff pages (storage health, sandbox state).
+	Dashboard DashboardOptions
 }
 
 // DefaultAliasSunset is the sunset date of the sync-job aliases.
@@ -68,6 +70,7 @@ type Server struct {
 	inflight *inflightKeys
 	ops      *opCache
 
+	dash     *dashboard
 	metrics  *Metrics
 	routes   routeSet
 	newReqID func() string
@@ -126,6 +129,10 @@ func New(cfg Config) *Server {
 			s.log.ErrorContext(c.UserContext(), "panic in handler", "method", c.Method(), "path", c.Path(), "panic", e)
 		},
 	}))
+	s.dash = s.mountDashboard(s.app, cfg.Dashboard)
+	if s.cfg.AdminGuard == nil {
+		s.cfg.AdminGuard = s.dash.adminGuard
+	}
 	s.mountOps(s.app)
 	s.mountAPI(s.app)
 	s.mountWebhooks(s.app)
@@ -142,6 +149,9 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 // for the requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
+	// Fiber does not see upgraded connections: the dashboard closes its
+	// sockets itself, with 1012 so that pages reconnect by themselves.
+	s.dash.closeSockets()
 	err := s.app.ShutdownWithContext(ctx)
 	s.ops.close()
 	return err
