@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"eventops/engine"
+	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
 )
 
@@ -69,7 +70,17 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	case *shopify != "" && *shopify != "sandbox":
 		return fmt.Errorf(`--shopify takes only "sandbox"`)
 	case *shopify == "sandbox":
-		in = &engine.ShopInput{Sandbox: true, Domain: "sandbox"}
+		// A shop of the built-in sandbox, named after the company, in
+		// the sandbox's own file (held by a running server too).
+		sb, err := sandbox.New(sandbox.Options{Path: filepath.Join(*dir, sandboxFile), Logger: newLogger(stderr, slog.LevelWarn)})
+		if err != nil {
+			return err
+		}
+		in, err = sandboxShop(sb, engine.Slugify(*name))
+		sb.Close()
+		if err != nil {
+			return err
+		}
 	case *shop != "":
 		token, secret, err := shopCredentials(stdin)
 		if err != nil {

@@ -7,14 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"eventops/engine"
+	"eventops/engine/shopify"
+	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
 	"eventops/web"
 )
@@ -31,6 +35,8 @@ type serveConfig struct {
 	shutdown      time.Duration
 	logLevel      string
 	metricsPublic bool
+	sbControl     bool
+	sbRestoreRate float64
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -48,6 +54,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 20*time.Second, "how long running phases get to reach a safe point on shutdown")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.metricsPublic, "metrics-public", false, "let any client read /metrics (default: loopback clients only)")
+	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
+	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -77,9 +85,34 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Listen first: the Shopify client reaches the in-process sandbox
+	// through this address.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	// The built-in sandbox keeps its shops in its own file, committed
+	// before it answers, like a real shop that outlives a crash of ours.
+	var srv atomic.Pointer[web.Server]
+	sb, err := sandbox.New(sandbox.Options{
+		Path: filepath.Join(cfg.data, sandboxFile), RestoreRate: cfg.sbRestoreRate, Control: cfg.sbControl,
+		WebhookURL: cfg.publicURL + "/webhooks/shopify", Logger: log,
+		AuthorizeControl: func(r *http.Request) bool { s := srv.Load(); return s != nil && s.AdminRequest(r) },
+	})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	works, refund := shopify.Works(shopify.Config{
+		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
+	})
+
 	metrics := web.NewMetrics()
-	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log, Observer: metrics})
-	if err := bootstrap(eng, cfg.publicURL, stdout); err != nil {
+	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log, Observer: metrics,
+		Work: works, Refund: refund})
+	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
 	if err := metrics.SeedActive(db); err != nil { // the operations Start resumes
@@ -88,16 +121,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := eng.Start(context.Background()); err != nil {
 		return err
 	}
-	srv := web.New(web.Config{
+	sbHandler := sb.Handler()
+	srv.Store(web.New(web.Config{
 		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: metrics, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
-	})
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		eng.Stop(cfg.shutdown)
-		return err
-	}
+		Sandbox:   sbHandler,
+		Dashboard: web.DashboardOptions{Sandbox: web.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
+	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond).String())
 
 	// Background bookkeeping written in batches, never per request.
@@ -114,7 +145,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.App().Listener(ln) }()
+	go func() { served <- srv.Load().App().Listener(ln) }()
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -132,7 +163,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		os.Exit(1)
 	}()
 
-	shutdown(srv, eng, cfg.shutdown, log)
+	shutdown(srv.Load(), eng, cfg.shutdown, log)
 	stopBG()
 	bgWG.Wait()
 	flushAll(eng, log)
@@ -226,16 +257,20 @@ func (f dataFile) StorageHealth() (web.StorageHealth, error) {
 		OpenReadTxs: st.OpenReadTxs, Commits: st.Commits, Updates: st.Updates}, err
 }
 
-// bootstrap creates, on first start with empty data, a demo company, an
-// admin user and an API key, and prints the credentials once: only their
-// hashes are stored.
-func bootstrap(eng *engine.Engine, publicURL string, out io.Writer) error {
+// bootstrap creates, on first start with empty data, a demo company
+// connected to a shop of the built-in sandbox, an admin user and an API key,
+// and prints the credentials once: only their hashes are stored.
+func bootstrap(eng *engine.Engine, sb *sandbox.Sandbox, publicURL string, out io.Writer) error {
 	cs, err := eng.Companies()
 	if err != nil || len(cs) > 0 {
 		return err
 	}
 	ctx := context.Background()
-	c, err := eng.CreateCompany(ctx, "Demo Company", nil)
+	shop, err := sandboxShop(sb, "demo")
+	if err != nil {
+		return err
+	}
+	c, err := eng.CreateCompany(ctx, "Demo Company", shop)
 	if err != nil {
 		return err
 	}
@@ -264,4 +299,18 @@ These credentials are shown once and never again; store them now.
 
 `, publicURL, email, password.Reveal(), key.Reveal(), c.ID, key.Reveal(), publicURL)
 	return nil
+}
+
+// sandboxShop creates a shop in the built-in sandbox (or rotates the token
+// of an existing one) and returns the connection for a company.
+func sandboxShop(sb *sandbox.Sandbox, name string) (*engine.ShopInput, error) {
+	creds, err := sb.CreateShop(name)
+	if errors.Is(err, sandbox.ErrShopExists) {
+		creds, err = sb.RotateToken(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &engine.ShopInput{Sandbox: true, Domain: creds.Name,
+		AccessToken: engine.Secret(creds.AccessToken), WebhookSecret: engine.Secret(creds.WebhookSecret)}, nil
 }

@@ -6,6 +6,7 @@ package web
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ type Config struct {
 	AdminGuard fiber.Handler
 	// Dashboard configures the staff pages (storage health, sandbox state).
 	Dashboard DashboardOptions
+	// Sandbox is the built-in Shopify sandbox, served under
+	// /sandbox/shopify/ when set.
+	Sandbox http.Handler
 }
 
 // DefaultAliasSunset is the sunset date of the sync-job aliases.
@@ -136,6 +140,7 @@ func New(cfg Config) *Server {
 	s.mountOps(s.app)
 	s.mountAPI(s.app)
 	s.mountWebhooks(s.app)
+	s.mountSandbox(s.app)
 	return s
 }
 
