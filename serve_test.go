@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -419,6 +418,24 @@ func cleanEnv() []string {
 	return env
 }
 
+// localCompanyKey creates, before the first start, a company without a shop
+// and returns an API key of it. These tests are about the engine resuming,
+// not about the Shopify mirroring that the demo company's saves do.
+func localCompanyKey(t *testing.T, bin, data string) string {
+	t.Helper()
+	run := func(args ...string) string {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("eventops %s: %v", strings.Join(args, " "), err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	id := run("company", "create", "--data", data, "--name", "Local")
+	return run("apikey", "create", "--data", data, "--company", id, "--scopes", "read,write")
+}
+
 // startServe starts the binary on data and waits until it listens.
 func startServe(t *testing.T, bin, data string, args ...string) *process {
 	t.Helper()
@@ -515,16 +532,6 @@ func (p *process) wait(within time.Duration) int {
 	}
 	p.t.Fatalf("wait: %v", p.err)
 	return -1
-}
-
-// apiKey is the key printed at first start.
-func (p *process) apiKey() string {
-	p.t.Helper()
-	m := regexp.MustCompile(`(?m)^\s*API key\s+(\S+)`).FindStringSubmatch(p.stdout.String())
-	if m == nil {
-		p.t.Fatalf("no API key printed at first start:\n%s", p.stdout.String())
-	}
-	return m[1]
 }
 
 func (p *process) client(key string) *apiClient {
@@ -641,8 +648,9 @@ func TestServeProcess(t *testing.T) {
 	t.Run("SIGTERM answers held long-polls, exits cleanly, restart resumes", func(t *testing.T) {
 		t.Parallel()
 		data := t.TempDir()
+		key := localCompanyKey(t, bin, data)
 		p := startServe(t, bin, data, "--workers", "1")
-		api := p.client(p.apiKey())
+		api := p.client(key)
 		api.getJSON("/readyz", 200)
 
 		// One worker and a queue of heavy saves: the last one waits.
@@ -745,8 +753,9 @@ func TestServeProcess(t *testing.T) {
 	t.Run("SIGKILL loses no acknowledged operation", func(t *testing.T) {
 		t.Parallel()
 		data := t.TempDir()
+		key := localCompanyKey(t, bin, data)
 		p := startServe(t, bin, data, "--workers", "4")
-		api := p.client(p.apiKey())
+		api := p.client(key)
 		ops := queueRecurring(t, api, 30, 300)
 		p.signal(syscall.SIGKILL)
 		p.wait(10 * time.Second)

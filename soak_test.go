@@ -15,7 +15,7 @@ package main
 //
 // Tuning (environment): EVENTOPS_SOAK_EVENTS (top-level events, default
 // 60), EVENTOPS_SOAK_KILLS (default 5), EVENTOPS_SOAK_PARALLEL (events
-// driven at once, default 8), EVENTOPS_SOAK_RESTORE_RATE (the sandbox
+// driven at once, default 12), EVENTOPS_SOAK_RESTORE_RATE (the sandbox
 // shop's cost bucket, points per second, default 300), EVENTOPS_SOAK_SEED
 // (the random seed; printed), EVENTOPS_SOAK_KEEP=1 keeps the temporary
 // folder (data files and logs; it is always kept when the soak fails).
@@ -95,7 +95,7 @@ type soakConfig struct {
 
 func soakConfigFromEnv(t *testing.T) soakConfig {
 	t.Helper()
-	cfg := soakConfig{events: 60, kills: 5, parallel: 8, restoreRate: 300, seed: uint64(time.Now().UnixNano())}
+	cfg := soakConfig{events: 60, kills: 5, parallel: 12, restoreRate: 300, seed: uint64(time.Now().UnixNano())}
 	num := func(name string, dst *int) {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -185,6 +185,8 @@ type soak struct {
 
 	keySeq  atomic.Uint64
 	retried atomic.Int64 // write attempts sent again after a failure
+	reread  atomic.Int64 // reads web/client retried (lost connections, 5xx)
+	writing atomic.Int64 // writes in flight now
 	replays atomic.Int64 // answers replayed for a repeated Idempotency-Key
 
 	mu         sync.Mutex
@@ -366,7 +368,8 @@ func (s *soak) connectCompany() {
 		"--scopes", "read,write", "--name", "soak"))
 	var err error
 	s.api, err = client.New(s.serverURL, s.key, client.WithTimeout(40*time.Second),
-		client.WithRetry(client.RetryPolicy{Attempts: 60, Base: 100 * time.Millisecond, Max: time.Second}))
+		client.WithRetry(client.RetryPolicy{Attempts: 60, Base: 100 * time.Millisecond, Max: time.Second}),
+		client.OnRetry(func(client.RetryEvent) { s.reread.Add(1) }))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -527,13 +530,18 @@ func (s *soak) write(ctx context.Context, method, path string, body any) (*soakA
 	}
 	key := fmt.Sprintf("soak-%d-%d", s.cfg.seed, s.keySeq.Add(1))
 	for attempt := 1; ; attempt++ {
+		if attempt > soakMaxAttempts {
+			return nil, fmt.Errorf("%s %s: no answer in %d attempts", method, path, soakMaxAttempts)
+		}
 		if attempt > 1 {
 			s.retried.Add(1)
 			if err := soakSleep(ctx, s.jitter(50*time.Millisecond, min(time.Duration(attempt)*100*time.Millisecond, time.Second))); err != nil {
 				return nil, fmt.Errorf("%s %s: gave up after %d attempts: %w", method, path, attempt-1, err)
 			}
 		}
+		s.writing.Add(1)
 		a, err := s.send(ctx, method, s.serverURL+"/api/v2"+path, key, raw)
+		s.writing.Add(-1)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -588,10 +596,17 @@ func (s *soak) send(ctx context.Context, method, url, idemKey string, body []byt
 	return &soakAnswer{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
+// soakMaxAttempts bounds the tries of one request (with the waits between
+// them, several minutes: far more than a restart takes).
+const soakMaxAttempts = 600
+
 // get reads JSON from the API or the sandbox, retrying failures of the
 // moment until ctx ends.
 func (s *soak) get(ctx context.Context, url string, out any) error {
 	for attempt := 1; ; attempt++ {
+		if attempt > soakMaxAttempts {
+			return fmt.Errorf("GET %s: no answer in %d attempts", url, soakMaxAttempts)
+		}
 		if attempt > 1 {
 			if err := soakSleep(ctx, s.jitter(50*time.Millisecond, 500*time.Millisecond)); err != nil {
 				return fmt.Errorf("GET %s: %w", url, err)
@@ -661,7 +676,10 @@ func (s *soak) refusal(kind string) {
 
 // waitOp follows an operation until it is terminal, across restarts.
 func (s *soak) waitOp(ctx context.Context, event, op uint64) *client.Operation {
-	for ctx.Err() == nil {
+	for range soakMaxAttempts {
+		if ctx.Err() != nil {
+			break
+		}
 		o, err := s.api.Wait(ctx, event, op, client.Finished, client.Hold(20*time.Second))
 		if err == nil {
 			return o
@@ -677,7 +695,10 @@ func (s *soak) waitOp(ctx context.Context, event, op uint64) *client.Operation {
 
 // event reads an event, across restarts; nil when it is gone.
 func (s *soak) event(ctx context.Context, id uint64) *client.Event {
-	for ctx.Err() == nil {
+	for range soakMaxAttempts {
+		if ctx.Err() != nil {
+			break
+		}
 		ev, err := s.api.Event(ctx, id)
 		if err == nil {
 			return ev
@@ -691,7 +712,10 @@ func (s *soak) event(ctx context.Context, id uint64) *client.Event {
 }
 
 func (s *soak) occurrences(ctx context.Context, parent uint64) []client.Event {
-	for ctx.Err() == nil {
+	for range soakMaxAttempts {
+		if ctx.Err() != nil {
+			break
+		}
 		evs, err := s.api.AllEvents(ctx, client.EventListOptions{ParentEventID: &parent, Sort: "starts_at"})
 		if err == nil {
 			return evs
@@ -1041,7 +1065,7 @@ func (s *soak) awaitShopOrders(ctx context.Context, name string, target uint64) 
 	}
 	s.mu.Unlock()
 	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for n := 0; n < 400 && time.Now().Before(deadline) && ctx.Err() == nil; n++ {
 		got, err := s.orders(ctx, target)
 		if err == nil {
 			have := map[string]bool{}
@@ -1170,7 +1194,8 @@ func (s *soak) injectFaults(ctx context.Context) {
 	}
 }
 
-// killer kills the server with SIGKILL at random moments and restarts it.
+// killer kills the server with SIGKILL at random moments (preferably
+// with a write in flight) and restarts it.
 func (s *soak) killer(ctx context.Context) {
 	for k := 0; k < s.cfg.kills; k++ {
 		wait := s.jitter(4*time.Second, 10*time.Second)
@@ -1179,6 +1204,13 @@ func (s *soak) killer(ctx context.Context) {
 		}
 		if soakSleep(ctx, wait) != nil {
 			return
+		}
+		// Most moments find the server between writes (a write takes
+		// milliseconds): wait a little for one in flight, so that kills
+		// also cut writes whose answer is lost after, or before, their
+		// commit.
+		for end := time.Now().Add(2 * time.Second); s.writing.Load() == 0 && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
 		}
 		s.procMu.Lock()
 		p := s.server
@@ -1568,8 +1600,8 @@ func (s *soak) report(r soakResult) {
 
 	summary := fmt.Sprintf("soak: acknowledged=%d completed=%d failed=%d (%s) duplicates=%d lost=%d",
 		r.acknowledged, r.completed, r.failed, failed, r.duplicates, r.lost)
-	details := fmt.Sprintf("soak: kills=%d faults=%d retried_writes=%d replayed=%d engine_operations=%d interrupted=%d unfinished=%d writes[%s] refused[%s] duration=%s seed=%d",
-		kills, faults, s.retried.Load(), s.replays.Load(), r.engineOps, r.interrupted, r.unfinished,
+	details := fmt.Sprintf("soak: kills=%d faults=%d retried_writes=%d retried_reads=%d replayed=%d engine_operations=%d interrupted=%d unfinished=%d writes[%s] refused[%s] duration=%s seed=%d",
+		kills, faults, s.retried.Load(), s.reread.Load(), s.replays.Load(), r.engineOps, r.interrupted, r.unfinished,
 		strings.Join(counts, " "), strings.Join(refused, " "), r.duration.Round(time.Second), s.cfg.seed)
 	fmt.Println(summary)
 	fmt.Println(details)

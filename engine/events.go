@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -385,6 +386,19 @@ func applyEventInput(tx Tx, ev *Event, in EventInput, create bool, sold map[uint
 				errs = append(errs, fe.Fields...)
 			} else {
 				bad("recurrence", "invalid", err.Error())
+			}
+		} else if len(errs) == 0 {
+			// A rule that is fine alone may still not fit the first
+			// occurrence (an until before it): that is bad input, a
+			// 422 now rather than a failed phase later. Too many
+			// occurrences stay the recurrence phase's to report.
+			loc, err := eventLocation(tx, ev)
+			if err != nil {
+				return err
+			}
+			var re *Error
+			if _, err := ev.Recurrence.Expand(loc, ev.StartsAt, ev.EndsAt); errors.As(err, &re) && re.Code == CodeRecurrenceRuleInvalid {
+				bad("recurrence", "invalid", re.Message)
 			}
 		}
 	} else if ev.Type == EventDate && ev.Recurrence != nil {

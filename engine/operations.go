@@ -237,21 +237,32 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 // passes, and returns its state then. It answers at once when the operation
 // is terminal or already differs from version.
 func (e *Engine) Wait(ctx context.Context, companyID, id, version uint64, timeout time.Duration) (*Operation, error) {
-	ch, stop := e.broker.Watch(id)
-	defer stop()
-	op, err := e.Operation(companyID, id)
-	if err != nil || op.Status.Terminal() || op.Version != version {
-		return op, err
-	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case <-ch:
-	case <-t.C:
-	case <-ctx.Done():
-	case <-e.soft: // shutting down: answer with the current state
+	for {
+		ch, stop := e.broker.Watch(id)
+		op, err := e.Operation(companyID, id)
+		if err != nil || op.Status.Terminal() || op.Version != version {
+			stop()
+			return op, err
+		}
+		// A transition is readable once committed and published just
+		// after: a wake-up may announce the very version the caller
+		// has, so look again until it differs.
+		select {
+		case <-ch:
+			stop()
+		case <-t.C:
+			stop()
+			return e.Operation(companyID, id)
+		case <-ctx.Done():
+			stop()
+			return e.Operation(companyID, id)
+		case <-e.soft: // shutting down: answer with the current state
+			stop()
+			return e.Operation(companyID, id)
+		}
 	}
-	return e.Operation(companyID, id)
 }
 
 // Prune deletes terminal operations that finished before the cutoff, in

@@ -83,9 +83,31 @@ func (r *opRun) runRefund() bool {
 		}
 		next.Error = &OpError{Code: code, Message: msg}
 	}
-	if err := r.persistLeaf(next, res.run.staged); err != nil {
+	// Refunded tickets are for sale again: for a shop company the shop's
+	// quantities must follow, so the refund's end starts an inventory-only
+	// save in the same commit (queued behind the refund, in id order).
+	unlock := e.queues.lock(r.op.QueueID)
+	defer unlock()
+	var follow *Operation
+	staged := append(res.run.staged, func(tx Tx) error {
+		follow = nil
+		ev, err := tx.Event(r.op.EventID)
+		if err != nil || ev == nil || ev.Deleted {
+			return err
+		}
+		c, err := tx.Company(ev.CompanyID)
+		if err != nil || !c.Shopify() {
+			return err
+		}
+		follow, err = newOperation(tx, ActionSave, ev, c, e.now(), true)
+		return err
+	})
+	if err := r.persistLeaf(next, staged); err != nil {
 		e.log.Error("persist refund", "op", r.op.ID, "err", err)
 		return false
+	}
+	if follow != nil {
+		e.launch(context.Background(), follow)
 	}
 	return true
 }

@@ -79,7 +79,7 @@ func TestBackupDuringWritesIsConsistent(t *testing.T) {
 	// to 1 GiB), and a remap waits for every read transaction, a backup's
 	// included. Write until the file has just grown, so that the few
 	// writes made during the backup fit in the new mapping. (storage.Open
-	// could map more up front; see web/OPERATIONS.md.)
+	// could map more up front; see the README, "Backup and restore".)
 	if err := growOnce(ctx, db); err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,11 @@ import (
 	"eventops/engine"
 )
 
-// TestAPIDocErrorCodes keeps the error-code table of API.md equal to
+// TestAPIDocErrorCodes keeps the error-code table of the README equal to
 // engine.PhaseCodes; EVENTOPS_UPDATE_DOCS=1 rewrites it.
 func TestAPIDocErrorCodes(t *testing.T) {
 	t.Parallel()
-	const file, begin, end = "API.md", "<!-- codes:begin -->\n", "<!-- codes:end -->"
+	const file, begin, end = "../README.md", "<!-- codes:begin -->\n", "<!-- codes:end -->"
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ type Config struct {
 	// HTTP and storage series only: main shares one with the engine).
 	Metrics *Metrics
 	// MetricsPublic lets any client read /metrics; by default only
-	// loopback clients not relayed by a proxy may (see OPERATIONS.md).
+	// loopback clients not relayed by a proxy may (see the README, "Metrics").
 	MetricsPublic bool
 	// DataFile is the data file: scraped into /metrics, copied by
 	// GET /backup. nil leaves both out.
