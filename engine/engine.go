@@ -52,14 +52,18 @@ type Engine struct {
 	sealer  Sealer
 	keys    keyCache
 	aliases aliasCounter
-	obs     Observer
-	broker  *Broker
-	work    map[string]Work
-	refund  RefundWork
-	retry   RetryPolicy
-	now     func() time.Time
-	jitter  func() float64
-	log     *slog.Logger
+	refs    refCache
+	// launched holds operations created by this process until a worker
+	// takes them, sparing it a read of what it just wrote.
+	launched sync.Map
+	obs      Observer
+	broker   *Broker
+	work     map[string]Work
+	refund   RefundWork
+	retry    RetryPolicy
+	now      func() time.Time
+	jitter   func() float64
+	log      *slog.Logger
 
 	workers int
 	sched   *scheduler

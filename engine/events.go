@@ -27,7 +27,7 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if c == nil {
 			return NotFound("company %d not found", companyID)
 		}
-		return applyEventInput(tx, tmpl, in, true, nil)
+		return e.applyEventInput(tx, tmpl, in, true, nil)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -93,7 +93,7 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 			return err
 		}
 		ev = cur
-		if err := applyEventInput(tx, ev, in, false, sold); err != nil {
+		if err := e.applyEventInput(tx, ev, in, false, sold); err != nil {
 			return err
 		}
 		if err := assignRegTypeIDs(tx, ev); err != nil {
@@ -287,7 +287,7 @@ func hasPaidOrders(tx Tx, ev *Event) (bool, error) {
 // applyEventInput validates in against ev and applies it. On create every
 // required attribute must be present; sold holds what is sold already (nil
 // on create), which capacity and quantities may not go below.
-func applyEventInput(tx Tx, ev *Event, in EventInput, create bool, sold map[uint64]int) error {
+func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, sold map[uint64]int) error {
 	var errs []FieldError
 	bad := func(attr, code, msg string) {
 		errs = append(errs, FieldError{Attribute: attr, Code: code, Message: msg})
@@ -325,7 +325,7 @@ func applyEventInput(tx Tx, ev *Event, in EventInput, create bool, sold map[uint
 	if in.VenueID != nil || create {
 		if in.VenueID == nil || *in.VenueID == 0 {
 			bad("venue_id", "blank", "can't be blank")
-		} else if v, err := tx.Venue(*in.VenueID); err != nil {
+		} else if v, err := e.refs.venue(tx, *in.VenueID); err != nil {
 			return err
 		} else if v == nil || v.CompanyID != ev.CompanyID {
 			bad("venue_id", "invalid", "is not a venue of this company")
@@ -405,7 +405,7 @@ func applyEventInput(tx Tx, ev *Event, in EventInput, create bool, sold map[uint
 		bad("recurrence", "invalid", "is only allowed on a recurring event")
 	}
 	if in.RegistrationTypes != nil {
-		rts, fieldErrs, err := registrationTypes(tx, ev, *in.RegistrationTypes, sold)
+		rts, fieldErrs, err := e.registrationTypes(tx, ev, *in.RegistrationTypes, sold)
 		if err != nil {
 			return err
 		}
@@ -418,7 +418,7 @@ func applyEventInput(tx Tx, ev *Event, in EventInput, create bool, sold map[uint
 	return nil
 }
 
-func registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput, sold map[uint64]int) ([]RegistrationType, []FieldError, error) {
+func (e *Engine) registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput, sold map[uint64]int) ([]RegistrationType, []FieldError, error) {
 	var errs []FieldError
 	existing := map[uint64]bool{}
 	for _, rt := range ev.RegistrationTypes {
@@ -447,7 +447,7 @@ func registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput, sold map[ui
 		}
 		if r.TicketTypeID == 0 {
 			bad("ticket_type_id", "blank", "can't be blank")
-		} else if tt, err := tx.TicketType(r.TicketTypeID); err != nil {
+		} else if tt, err := e.refs.ticketType(tx, r.TicketTypeID); err != nil {
 			return nil, nil, err
 		} else if tt == nil || tt.CompanyID != ev.CompanyID {
 			bad("ticket_type_id", "invalid", "is not a ticket type of this company")

@@ -73,6 +73,7 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 func (e *Engine) launch(ctx context.Context, op *Operation) {
 	e.observe(nil, op)
 	e.broker.publish(op)
+	e.launched.Store(op.ID, op)
 	e.sched.enqueue(op.QueueID, op.ID)
 	// With ctx, the log handler adds the request id of the call that
 	// started it: the line that ties a request to its operation.
@@ -141,6 +142,7 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 			// No worker owns it, and none can claim it while claimMu is
 			// held. Queued behind others, it ends now; at the head of its
 			// queue, the worker about to claim it reads the request.
+			e.launched.Delete(id) // the worker must read the request
 			dequeued := e.sched.remove(op.QueueID, id)
 			var saved *Operation
 			err := e.store.Update(ctx, func(tx Tx) error {

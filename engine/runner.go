@@ -68,8 +68,13 @@ func (e *Engine) runOp(id uint64) bool {
 		e.claimMu.Unlock()
 	}()
 
+	// An operation launched by this process is taken as launched (a
+	// cancel written meanwhile drops it from launched, under claimMu);
+	// one recovered at start is read from the store.
 	var op *Operation
-	if err := e.store.View(func(tx Tx) error {
+	if v, ok := e.launched.LoadAndDelete(id); ok {
+		op = v.(*Operation)
+	} else if err := e.store.View(func(tx Tx) error {
 		var err error
 		op, err = tx.Operation(id)
 		return err
