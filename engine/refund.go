@@ -157,16 +157,17 @@ func (LocalRefund) Refund(ctx context.Context, r *PhaseRun) error {
 	}
 	// Recounted inside the commit: an order placed meanwhile is refunded too.
 	r.Stage(func(tx Tx) error {
-		_, err := refundOrdersLocally(tx, r.Op.EventID, r.Now())
+		_, err := refundOrdersLocally(tx, r.Op.EventID, r.Now(), false)
 		return err
 	})
 	r.Progress(total, total)
 	return nil
 }
 
-// refundOrdersLocally marks every paid order of the event and its
-// occurrences refunded and recomputes their ticket structures.
-func refundOrdersLocally(tx Tx, eventID uint64, now time.Time) (int, error) {
+// refundOrdersLocally marks paid orders of the event and its occurrences
+// refunded — only the box-office ones (not placed in a shop) when
+// boxOfficeOnly — and recomputes their ticket structures.
+func refundOrdersLocally(tx Tx, eventID uint64, now time.Time, boxOfficeOnly bool) (int, error) {
 	orders, err := eventOrders(tx, eventID)
 	if err != nil {
 		return 0, err
@@ -174,7 +175,7 @@ func refundOrdersLocally(tx Tx, eventID uint64, now time.Time) (int, error) {
 	n := 0
 	touched := map[uint64]bool{}
 	for _, o := range orders {
-		if o.Status != OrderPaid {
+		if o.Status != OrderPaid || (boxOfficeOnly && o.ShopifyOrderID != "") {
 			continue
 		}
 		t := now

@@ -30,30 +30,7 @@ func MarkOrderRefunded(tx Tx, orderID uint64, now time.Time) (bool, error) {
 // occurrences that was not placed in a shop refunded (as LocalRefund does
 // for all orders), and recomputes what is left to sell.
 func RefundBoxOfficeOrders(tx Tx, eventID uint64, now time.Time) (int, error) {
-	orders, err := eventOrders(tx, eventID)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	touched := map[uint64]bool{}
-	for _, o := range orders {
-		if o.Status != OrderPaid || o.ShopifyOrderID != "" {
-			continue
-		}
-		t := now
-		o.Status, o.RefundedAt = OrderRefunded, &t
-		if err := tx.PutOrder(o); err != nil {
-			return n, err
-		}
-		touched[o.EventID] = true
-		n++
-	}
-	for id := range touched {
-		if err := refreshAvailability(tx, id, now); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return refundOrdersLocally(tx, eventID, now, true)
 }
 
 // SetUnits records a leaf phase's unit count without publishing a

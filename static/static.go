@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-//go:embed css vendor
+//go:embed css js vendor
 var files embed.FS
 
 // Asset is one embedded file.

@@ -16,7 +16,6 @@ import (
 
 	"eventops/engine"
 	"eventops/static"
-	"eventops/static/js"
 	"eventops/views"
 )
 
@@ -358,17 +357,13 @@ func fieldMessages(e *engine.Error) string {
 // static serves the embedded assets under their content-hashed URLs: a
 // URL's content never changes, so it may be cached for a year.
 func (d *dashboard) static(c *fiber.Ctx) error {
-	var body []byte
-	var ctype string
-	if a, ok := static.Lookup(c.Path()); ok {
-		body, ctype = a.Body, a.ContentType
-	} else if a, ok := js.Lookup(c.Path()); ok {
-		body, ctype = a.Body, a.ContentType
-	} else {
+	a, ok := static.Lookup(c.Path())
+	if !ok {
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.Status(http.StatusNotFound).SendString("no such asset")
 	}
-	c.Set(fiber.HeaderContentType, ctype)
+	body := a.Body
+	c.Set(fiber.HeaderContentType, a.ContentType)
 	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 	c.Set("X-Content-Type-Options", "nosniff")
 	return c.Send(body)

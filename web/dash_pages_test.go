@@ -15,7 +15,6 @@ import (
 
 	"eventops/engine"
 	"eventops/static"
-	"eventops/static/js"
 )
 
 // Every page answers signed-in staff with its key elements, and sends
@@ -131,7 +130,7 @@ func TestDashboardStaticAssets(t *testing.T) {
 	t.Parallel()
 	f := setupDash(t)
 	b := f.browser()
-	for _, u := range []string{static.URL("css/app.css"), static.URL("vendor/htmx-2.0.11.min.js"), js.URL("conn.js")} {
+	for _, u := range []string{static.URL("css/app.css"), static.URL("vendor/htmx-2.0.11.min.js"), static.URL("js/conn.js")} {
 		r := b.get(u).expect(t, http.StatusOK)
 		if cc := r.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
 			t.Fatalf("%s: Cache-Control %q", u, cc)
