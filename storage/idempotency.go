@@ -1,9 +1,7 @@
 package storage
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"time"
 
 	"eventops/engine"
@@ -33,24 +31,5 @@ func (t *tx) PutIdempotency(r *engine.IdempotencyRecord) error {
 // oldest first, and reports how many it deleted. It reads only the creation
 // index, so its cost follows limit, not the number stored.
 func (t *tx) PruneIdempotency(before time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	ib, err := t.bucket(indexBuckets[idxIdempotencyCreated])
-	if err != nil {
-		return 0, err
-	}
-	end := key(nil).time(before)
-	var pks [][]byte
-	c := ib.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0 && len(pks) < limit; k, _ = c.Next() {
-		pks = append(pks, clone(k[8:]))
-	}
-	// Deleted after the scan: deleting under a live cursor can skip keys.
-	for i, pk := range pks {
-		if err := t.remove(tbIdempotency, pk); err != nil {
-			return i, fmt.Errorf("prune idempotency records: %w", err)
-		}
-	}
-	return len(pks), nil
+	return t.pruneBefore(tbIdempotency, idxIdempotencyCreated, before, limit)
 }

@@ -30,26 +30,7 @@ func (t *tx) PutOperation(o *engine.Operation) error {
 // how many it deleted. It reads only the finished index: its cost follows
 // limit, not the number stored.
 func (t *tx) PruneOperations(before time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	ib, err := t.bucket(indexBuckets[idxOpFinished])
-	if err != nil {
-		return 0, err
-	}
-	end := key(nil).time(before)
-	var ids []uint64
-	c := ib.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0 && len(ids) < limit; k, _ = c.Next() {
-		ids = append(ids, idOf(k))
-	}
-	// Deleted after the scan: deleting under a live cursor can skip keys.
-	for i, id := range ids {
-		if err := t.remove(tbOperations, idKey(id)); err != nil {
-			return i, fmt.Errorf("prune operations: %w", err)
-		}
-	}
-	return len(ids), nil
+	return t.pruneBefore(tbOperations, idxOpFinished, before, limit)
 }
 
 func opEntries(o *engine.Operation) []entry {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"eventops/engine"
 )
@@ -307,4 +308,31 @@ func hasOld(old []indexKey, e entry) bool {
 		}
 	}
 	return false
+}
+
+// pruneBefore deletes, oldest first, up to limit records of tb whose entry
+// in the time index idx (a time key, then the record's primary key) is
+// before the given time, and reports how many it deleted. It reads only the
+// index, so its cost follows limit, not the number stored.
+func (t *tx) pruneBefore(tb table, idx index, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	ib, err := t.bucket(indexBuckets[idx])
+	if err != nil {
+		return 0, err
+	}
+	end := key(nil).time(before)
+	var pks [][]byte
+	c := ib.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0 && len(pks) < limit; k, _ = c.Next() {
+		pks = append(pks, clone(k[len(end):]))
+	}
+	// Deleted after the scan: deleting under a live cursor can skip keys.
+	for i, pk := range pks {
+		if err := t.remove(tb, pk); err != nil {
+			return i, fmt.Errorf("prune %s: %w", tb.noun, err)
+		}
+	}
+	return len(pks), nil
 }

@@ -48,26 +48,7 @@ func (t *tx) PutWebhook(w *engine.WebhookRecord) error {
 // time, oldest first. It reads only the received index, so its cost follows
 // limit, not the number stored.
 func (t *tx) PruneWebhooks(before time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	ib, err := t.bucket(indexBuckets[idxWebhookReceived])
-	if err != nil {
-		return 0, err
-	}
-	end := key(nil).time(before)
-	var pks [][]byte
-	c := ib.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0 && len(pks) < limit; k, _ = c.Next() {
-		pks = append(pks, clone(k[8:]))
-	}
-	// Deleted after the scan: deleting under a live cursor can skip keys.
-	for i, pk := range pks {
-		if err := t.remove(tbWebhooks, pk); err != nil {
-			return i, fmt.Errorf("prune webhook deliveries: %w", err)
-		}
-	}
-	return len(pks), nil
+	return t.pruneBefore(tbWebhooks, idxWebhookReceived, before, limit)
 }
 
 func shopOrderPrefix(companyID uint64, shopifyOrderID string) key {
