@@ -235,6 +235,12 @@ func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration,
 	} else if m > 0 {
 		log.Info("pruned idempotency records", "count", m)
 	}
+	// Webhook ids are remembered long enough for Shopify's redeliveries.
+	if w, err := eng.PruneWebhooks(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("prune webhook deliveries", "err", err)
+	} else if w > 0 {
+		log.Info("pruned webhook deliveries", "count", w)
+	}
 }
 
 func flushAll(eng *engine.Engine, log *slog.Logger) {
