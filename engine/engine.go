@@ -143,8 +143,13 @@ func (e *Engine) Store() Store { return e.store }
 func (e *Engine) Now() time.Time { return e.now() }
 
 // Start recovers the operations that were pending or running when the store
-// was last closed, in creation order, and starts the workers.
+// was last closed, in creation order, and starts the workers. The engine owns
+// the context of its background work and ends it in Stop; a ctx cancelled
+// before Start is done makes it fail without starting anything.
 func (e *Engine) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	if e.started {
 		e.mu.Unlock()
