@@ -99,7 +99,7 @@ func (c *completions) close(b *testing.B) {
 // would take well over 12,800 saves/s; the latency target is read at the
 // lighter loads.
 func BenchmarkSaveThroughput(b *testing.B) {
-	for _, clients := range []int{256, 16, 1} {
+	for _, clients := range []int{256, 64, 16, 1} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchSaves(b, clients) })
 	}
 }
