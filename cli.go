@@ -74,7 +74,7 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		// the sandbox's own file (held by a running server too).
 		sb, err := sandbox.New(sandbox.Options{Path: filepath.Join(*dir, sandboxFile), Logger: newLogger(stderr, slog.LevelWarn)})
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (the sandbox's file is in use by another eventops process, or unreadable)", err)
 		}
 		in, err = sandboxShop(sb, engine.Slugify(*name))
 		sb.Close()

@@ -202,9 +202,6 @@ func flushLoop(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 // pruneLoop deletes terminal operations older than the retention period,
 // shortly after start and then hourly, in small transactions.
 func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration, metrics *web.Metrics, log *slog.Logger) {
-	if retention <= 0 {
-		return
-	}
 	wait := time.Minute
 	for {
 		select {
@@ -219,14 +216,18 @@ func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration,
 
 // pruneOnce is one round of retention, counted in the metrics
 // (eventops_operations_pruned_total, eventops_idempotency_records_pruned_total).
+// A retention of 0 keeps every operation; expired idempotency records and
+// webhook ids are pruned regardless.
 func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration, metrics *web.Metrics, log *slog.Logger) {
-	n, err := eng.Prune(ctx, eng.Now().Add(-retention))
-	metrics.OperationsPruned(n) // what was deleted before an error counts too
-	if err != nil && ctx.Err() == nil {
-		log.Warn("prune operations", "err", err)
-	}
-	if n > 0 {
-		log.Info("pruned operations", "count", n, "retention", retention)
+	if retention > 0 {
+		n, err := eng.Prune(ctx, eng.Now().Add(-retention))
+		metrics.OperationsPruned(n) // what was deleted before an error counts too
+		if err != nil && ctx.Err() == nil {
+			log.Warn("prune operations", "err", err)
+		}
+		if n > 0 {
+			log.Info("pruned operations", "count", n, "retention", retention)
+		}
 	}
 	m, err := eng.PruneIdempotency(ctx)
 	metrics.IdempotencyPruned(m)
