@@ -72,6 +72,7 @@ type Engine struct {
 	// writing it directly, so that one goroutine at a time writes it.
 	claimMu  sync.Mutex
 	inflight map[uint64]*liveOp
+	readBack map[uint64]bool // canceled before launch: not to be taken from launched
 	queues   queueLocks
 
 	mu       sync.Mutex
@@ -99,6 +100,7 @@ func New(cfg Config) *Engine {
 		log:      cfg.Logger,
 		workers:  cfg.Workers,
 		inflight: map[uint64]*liveOp{},
+		readBack: map[uint64]bool{},
 		soft:     make(chan struct{}),
 		halted:   make(chan struct{}),
 	}

@@ -73,8 +73,14 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 func (e *Engine) launch(ctx context.Context, op *Operation) {
 	e.observe(nil, op)
 	e.broker.publish(op)
-	e.launched.Store(op.ID, op)
+	e.claimMu.Lock()
+	if e.readBack[op.ID] {
+		delete(e.readBack, op.ID) // canceled before launch: the store has it
+	} else {
+		e.launched.Store(op.ID, op)
+	}
 	e.sched.enqueue(op.QueueID, op.ID)
+	e.claimMu.Unlock()
 	// With ctx, the log handler adds the request id of the call that
 	// started it: the line that ties a request to its operation.
 	e.log.DebugContext(ctx, "operation queued", "op", op.ID, "action", op.Action, "event", op.EventID)
@@ -141,22 +147,25 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 		} else {
 			// No worker owns it, and none can claim it while claimMu is
 			// held. Queued behind others, it ends now; at the head of its
-			// queue, the worker about to claim it reads the request.
-			e.launched.Delete(id) // the worker must read the request
-			dequeued := e.sched.remove(op.QueueID, id)
+			// queue (or not yet launched), the worker that claims it
+			// reads the request from the store. The scheduler changes
+			// only once the write is durable: a failed write leaves
+			// everything as it was.
+			behind := e.sched.queuedBehind(op.QueueID, id)
 			var saved *Operation
-			err := e.store.Update(ctx, func(tx Tx) error {
+			var wasTerminal bool
+			err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 				cur, err := tx.Operation(id)
 				if err != nil || cur == nil {
 					return err
 				}
-				saved = cur
-				if cur.Status.Terminal() {
+				saved, wasTerminal = cur, cur.Status.Terminal()
+				if wasTerminal {
 					return nil
 				}
 				now := e.now()
 				cur.CancelAsked = true
-				if dequeued {
+				if behind {
 					cur.Status = StatusFailed
 					cur.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
 					cur.FinishedAt = &now
@@ -165,6 +174,19 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 				cur.UpdatedAt = now
 				return tx.PutOperation(cur)
 			})
+			if err == nil && saved != nil && !wasTerminal {
+				// The worker must read the request, not a copy from
+				// before it; an operation not launched yet is marked so
+				// that launch does not hand one out.
+				if _, ok := e.launched.LoadAndDelete(id); !ok && !e.sched.queued(op.QueueID, id) {
+					e.readBack[id] = true
+				}
+				if behind {
+					// Ended now; if it became the head meanwhile, its
+					// worker finds it terminal and moves on.
+					e.sched.remove(op.QueueID, id)
+				}
+			}
 			e.claimMu.Unlock()
 			if err != nil {
 				return nil, err
@@ -172,7 +194,7 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 			if saved == nil {
 				return nil, NotFound("operation %d not found", id)
 			}
-			if saved.Status.Terminal() && !dequeued {
+			if wasTerminal {
 				return nil, Conflict("operation %d is already %s", id, saved.Status)
 			}
 			e.observe(op, saved)

@@ -83,6 +83,31 @@ func (s *scheduler) remove(queue, op uint64) bool {
 	return false
 }
 
+// queued reports whether op is in its queue (running or waiting).
+func (s *scheduler) queued(queue, op uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.queues[queue] {
+		if id == op {
+			return true
+		}
+	}
+	return false
+}
+
+// queuedBehind reports whether op waits behind another operation of its
+// queue, where no worker can have it.
+func (s *scheduler) queuedBehind(queue, op uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, id := range s.queues[queue] {
+		if id == op {
+			return i > 0
+		}
+	}
+	return false
+}
+
 // pending is the number of operations queued or running.
 func (s *scheduler) pending() int {
 	s.mu.Lock()
