@@ -960,3 +960,26 @@ func TestNestedPhasesThroughTheRunner(t *testing.T) {
 		}
 	}
 }
+
+// A staged write that refuses with an error of its own fails the phase with
+// OPERATION_WORK_FAILED: the operation ends instead of being run again into
+// the same refusal, and the event's queue moves on.
+func TestStagedWriteRefusalFailsThePhase(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: workFunc(func(ctx context.Context, r *engine.PhaseRun) error {
+		r.Stage(func(tx engine.Tx) error { return errors.New("ticket structure is corrupt") })
+		return nil
+	})}})
+	ev, op := b.createDate("Refused", 3)
+	done := b.wait(op.ID)
+	if done.Status != engine.StatusFailed || done.Error == nil || done.Error.Code != engine.CodeOperationWorkFailed {
+		t.Fatalf("operation = %s %+v, want failed with OPERATION_WORK_FAILED", done.Status, done.Error)
+	}
+	if done.Phases[0].Attempts != 1 {
+		t.Errorf("tickets ran %d times, want once", done.Phases[0].Attempts)
+	}
+	// The queue is not blocked: the next save of the event runs.
+	if next := b.wait(b.rename(ev.ID, "Refused again").ID); !next.Status.Terminal() {
+		t.Errorf("the next operation of the event is %s", next.Status)
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -55,10 +56,10 @@ func (r *opRun) runRefund() bool {
 			cancel()
 		}
 	}
-	if canceling {
-		return r.finishCanceled()
+	if canceling && res.err != nil {
+		return r.finishCanceled() // a refund that succeeded wins the race
 	}
-	if ctx.Err() != nil { // stopping: the refund resumes at the next start
+	if ctx.Err() != nil && res.err != nil { // stopping: the refund resumes at the next start
 		return false
 	}
 	now := e.now()
@@ -89,7 +90,11 @@ func (r *opRun) runRefund() bool {
 	unlock := e.queues.lock(r.op.QueueID)
 	defer unlock()
 	var follow *Operation
-	staged := append(res.run.staged, func(tx Tx) error {
+	var staged []func(Tx) error
+	for _, fn := range res.run.staged {
+		staged = append(staged, workWrite(fn))
+	}
+	staged = append(staged, func(tx Tx) error {
 		follow = nil
 		ev, err := tx.Event(r.op.EventID)
 		if err != nil || ev == nil || ev.Deleted {
@@ -102,7 +107,21 @@ func (r *opRun) runRefund() bool {
 		follow, err = newOperation(tx, ActionSave, ev, c, e.now(), true)
 		return err
 	})
-	if err := r.persistLeaf(next, staged); err != nil {
+	err := r.persistLeaf(next, staged)
+	var refused *stagedError
+	if errors.As(err, &refused) {
+		// The refund's own write refused: it fails with that error
+		// rather than running again into the same refusal.
+		next = r.op.Clone()
+		next.StartedAt, next.FinishedAt = &started, &now
+		next.Status = StatusFailed
+		next.Error = &OpError{Code: CodeOperationWorkFailed, Message: refused.err.Error()}
+		if pe := (*Error)(nil); errors.As(refused.err, &pe) && pe.Code != "" {
+			next.Error = &OpError{Code: pe.Code, Message: pe.Message}
+		}
+		err = r.persistLeaf(next, nil)
+	}
+	if err != nil {
 		e.log.Error("persist refund", "op", r.op.ID, "err", err)
 		return false
 	}

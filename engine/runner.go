@@ -185,8 +185,10 @@ func (r *opRun) drain(events chan phaseEvent) {
 //
 // Leaves found running without an attempt in flight were interrupted by a
 // stop or crash: they run again (their work is idempotent). If a staged
-// write refuses a completion with a coded error (say, an occurrence sold in
-// the meantime), the completing phases fail with that error instead.
+// write refuses a completion (say, with RECURRENCE_OCCURRENCE_SOLD for an
+// occurrence sold in the meantime, or any error of the work's own), the
+// completing phases fail with that error instead; only a failure of the
+// commit itself leaves the operation to be run again.
 func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phaseEvent, start bool) error {
 	next, staged := r.fold(batch)
 	if len(staged) > 0 && start {
@@ -210,8 +212,8 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 		return nil
 	}
 	err := r.persist(next, append(staged, assignIDs(kids)...))
-	var coded *Error
-	if err != nil && len(staged) > 0 && errors.As(err, &coded) && coded.Code != "" {
+	var refused *stagedError
+	if err != nil && errors.As(err, &refused) {
 		for i, ev := range batch {
 			if ev.kind == evDone {
 				batch[i] = phaseEvent{phaseID: ev.phaseID, kind: evFailed, err: err}
@@ -467,7 +469,9 @@ func (r *opRun) fold(batch []phaseEvent) (*Operation, []func(Tx) error) {
 			p.Progress = doneProgress(total)
 			t := now
 			p.FinishedAt = &t
-			staged = append(staged, ev.staged...)
+			for _, fn := range ev.staged {
+				staged = append(staged, workWrite(fn))
+			}
 		case evFailed:
 			r.failPhase(next, p, ev.err, now)
 		}
@@ -581,5 +585,23 @@ func cancelPhases(ps []*Phase, now time.Time) {
 		p.Status = StatusFailed
 		p.FinishedAt = &t
 		p.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled", Phase: &name, PhaseID: &id}
+	}
+}
+
+// stagedError marks an error returned by a phase's staged write, as opposed
+// to one of the commit: the work refused, so running it again would refuse
+// again.
+type stagedError struct{ err error }
+
+func (e *stagedError) Error() string { return e.err.Error() }
+func (e *stagedError) Unwrap() error { return e.err }
+
+// workWrite tags the errors of a staged write.
+func workWrite(fn func(Tx) error) func(Tx) error {
+	return func(tx Tx) error {
+		if err := fn(tx); err != nil {
+			return &stagedError{err}
+		}
+		return nil
 	}
 }
