@@ -56,14 +56,17 @@ type Engine struct {
 	// launched holds operations created by this process until a worker
 	// takes them, sparing it a read of what it just wrote.
 	launched sync.Map
-	obs      Observer
-	broker   *Broker
-	work     map[string]Work
-	refund   RefundWork
-	retry    RetryPolicy
-	now      func() time.Time
-	jitter   func() float64
-	log      *slog.Logger
+	// launching marks new events whose first save is not enqueued yet
+	// (event id → channel closed once it is).
+	launching sync.Map
+	obs       Observer
+	broker    *Broker
+	work      map[string]Work
+	refund    RefundWork
+	retry     RetryPolicy
+	now       func() time.Time
+	jitter    func() float64
+	log       *slog.Logger
 
 	workers int
 	sched   *scheduler

@@ -37,6 +37,17 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 	}
 	var ev *Event
 	var op *Operation
+	// The new event's id is marked as launching from inside the commit
+	// until its save is enqueued (see lockQueue); the function may run
+	// more than once, so every id it marked is cleared.
+	launched := make(chan struct{})
+	var marked []uint64
+	defer func() {
+		close(launched)
+		for _, id := range marked {
+			e.launching.CompareAndDelete(id, launched)
+		}
+	}()
 	err = e.store.Update(ctx, func(tx Tx) error {
 		now := e.now()
 		idem, err := claimIdempotency(ctx, tx, now)
@@ -51,6 +62,8 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if ev.ID, err = tx.NextID(SeqEvent); err != nil {
 			return err
 		}
+		e.launching.Store(ev.ID, launched)
+		marked = append(marked, ev.ID)
 		if err := assignRegTypeIDs(tx, ev); err != nil {
 			return err
 		}
@@ -75,7 +88,7 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock := e.queues.lock(queue)
+	unlock := e.lockQueue(queue)
 	defer unlock()
 	var ev *Event
 	var op *Operation
@@ -122,7 +135,7 @@ func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operat
 	if err != nil {
 		return nil, err
 	}
-	unlock := e.queues.lock(queue)
+	unlock := e.lockQueue(queue)
 	defer unlock()
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
@@ -164,7 +177,7 @@ func (e *Engine) RefundEvent(ctx context.Context, companyID, id uint64) (*Operat
 	if err != nil {
 		return nil, err
 	}
-	unlock := e.queues.lock(queue)
+	unlock := e.lockQueue(queue)
 	defer unlock()
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {

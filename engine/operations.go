@@ -41,6 +41,18 @@ func (q *queueLocks) lock(id uint64) func() {
 	}
 }
 
+// lockQueue serialises the creation of operations on one queue. It also
+// waits for a new event's first operation to be launched: the event is
+// readable once its commit is durable, a moment before CreateEvent enqueues
+// its save, and an update racing into that moment must queue behind it.
+func (e *Engine) lockQueue(id uint64) func() {
+	unlock := e.queues.lock(id)
+	if ch, ok := e.launching.Load(id); ok {
+		<-ch.(chan struct{})
+	}
+	return unlock
+}
+
 // newOperation plans a pending operation on ev and writes it in tx. Ids of
 // the operation and its phases come from one sequence.
 func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, inventoryOnly bool) (*Operation, error) {
@@ -218,7 +230,7 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 	if old.Status != StatusFailed {
 		return nil, Conflict("only a failed operation can be retried; operation %d is %s", id, old.Status)
 	}
-	unlock := e.queues.lock(old.QueueID)
+	unlock := e.lockQueue(old.QueueID)
 	defer unlock()
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {

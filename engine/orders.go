@@ -13,7 +13,7 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock := e.queues.lock(queue)
+	unlock := e.lockQueue(queue)
 	defer unlock()
 	var o *Order
 	var op *Operation

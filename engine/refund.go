@@ -87,7 +87,7 @@ func (r *opRun) runRefund() bool {
 	// Refunded tickets are for sale again: for a shop company the shop's
 	// quantities must follow, so the refund's end starts an inventory-only
 	// save in the same commit (queued behind the refund, in id order).
-	unlock := e.queues.lock(r.op.QueueID)
+	unlock := e.lockQueue(r.op.QueueID)
 	defer unlock()
 	var follow *Operation
 	var staged []func(Tx) error

@@ -934,7 +934,7 @@ func (e *Engine) lockQueues(ids []uint64) func() {
 	ids = slices.Compact(ids)
 	unlocks := make([]func(), 0, len(ids))
 	for _, id := range ids {
-		unlocks = append(unlocks, e.queues.lock(id))
+		unlocks = append(unlocks, e.lockQueue(id))
 	}
 	return func() {
 		for i := len(unlocks) - 1; i >= 0; i-- {
