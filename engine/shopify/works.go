@@ -209,7 +209,12 @@ type target struct {
 // (occurrences by start, then the structure's order), and names each as its
 // child phase is named. A deleted event still counts: delete operations
 // withdraw its products.
-func loadTargets(r *engine.PhaseRun) ([]*target, error) {
+//
+// With subject set (a child phase), only that occurrence is read: names
+// cannot collide across occurrences (they carry the date), so its targets
+// are named as they were among all of them, and a recurring event's
+// children do not each read every occurrence.
+func loadTargets(r *engine.PhaseRun, subject uint64) ([]*target, error) {
 	var out []*target
 	err := r.View(func(tx engine.Tx) error {
 		root, err := tx.Event(r.Op.EventID)
@@ -217,7 +222,18 @@ func loadTargets(r *engine.PhaseRun) ([]*target, error) {
 			return err
 		}
 		occs := []*engine.Event{root}
-		if root.Type == engine.EventRecurring {
+		switch {
+		case root.Type != engine.EventRecurring:
+		case subject != 0:
+			occ, err := tx.Event(subject)
+			if err != nil {
+				return err
+			}
+			occs = nil
+			if occ != nil && !occ.Deleted && occ.ParentID == root.ID {
+				occs = []*engine.Event{occ}
+			}
+		default:
 			if occs, err = tx.ChildEvents(root.ID); err != nil {
 				return err
 			}
@@ -286,9 +302,7 @@ func nameTargets(ts []*target) {
 func localDate(ev *engine.Event, v *engine.Venue) string {
 	loc := time.UTC
 	if v != nil {
-		if l, err := time.LoadLocation(v.TimeZone); err == nil {
-			loc = l
-		}
+		loc = engine.LoadLocation(v.TimeZone)
 	}
 	return ev.StartsAt.In(loc).Format("2006-01-02")
 }
@@ -308,7 +322,7 @@ func expandTargets(r *engine.PhaseRun) ([]*engine.Phase, error) {
 	}); err != nil || single {
 		return nil, err
 	}
-	ts, err := loadTargets(r)
+	ts, err := loadTargets(r, 0)
 	if err != nil || len(ts) <= 1 {
 		return nil, err
 	}
@@ -322,11 +336,15 @@ func expandTargets(r *engine.PhaseRun) ([]*engine.Phase, error) {
 // mine is the targets of this run: all of them for an unexpanded phase,
 // the child's own product for a child.
 func mine(r *engine.PhaseRun) ([]*target, error) {
-	ts, err := loadTargets(r)
+	var subject uint64
+	if r.Phase != nil {
+		subject = r.Phase.Subject
+	}
+	ts, err := loadTargets(r, subject)
 	if err != nil {
 		return nil, err
 	}
-	if r.Phase == nil || r.Phase.Subject == 0 {
+	if subject == 0 {
 		return ts, nil
 	}
 	for _, t := range ts {
