@@ -104,8 +104,11 @@ func newService(cfg Config) *service {
 	hc := cfg.HTTPClient
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConns = 256
-		tr.MaxIdleConnsPerHost = 64
+		// Keep as many connections to a shop as calls can be in flight
+		// to it (workers × the phases running side by side): fewer makes
+		// every burst dial and tear down connections.
+		tr.MaxIdleConns = 1024
+		tr.MaxIdleConnsPerHost = 512
 		hc = &http.Client{Transport: tr}
 	}
 	return &service{
