@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -958,6 +959,58 @@ func TestNestedPhasesThroughTheRunner(t *testing.T) {
 		if p := phaseNamed(t, done, name); p.Status != engine.StatusPending {
 			t.Errorf("%s = %s, want pending behind the failed catalog", name, p.Status)
 		}
+	}
+}
+
+// flakyExpander fails its first splits with a transient error.
+type flakyExpander struct {
+	expandingWork
+	fails *atomic.Int32
+}
+
+func (w flakyExpander) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engine.Phase, error) {
+	if w.fails.Add(-1) >= 0 {
+		return nil, engine.Transientf(engine.CodeShopifyUnavailable, "shop busy")
+	}
+	return w.expandingWork.Expand(ctx, r)
+}
+
+// Splitting a phase into children is part of its attempt: a transient
+// failure of the split is retried like the work's own, and the phase ends
+// as the aggregate of its children, every one of which ran once.
+func TestSplitRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
+	var fails atomic.Int32
+	fails.Store(2)
+	var runs sync.Map
+	ok := workFunc(func(ctx context.Context, r *engine.PhaseRun) error { return nil })
+	b := setup(t, engine.Config{Work: map[string]engine.Work{
+		engine.PhaseCatalog: flakyExpander{expandingWork{run: func(ctx context.Context, r *engine.PhaseRun) error {
+			n, _ := runs.LoadOrStore(r.Phase.Subject, new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+			return nil
+		}}, &fails},
+		engine.PhaseInventory: ok, engine.PhaseMetafields: ok, engine.PhaseDelivery: ok, engine.PhasePublish: ok,
+	}})
+	b.seed(&engine.ShopInput{Sandbox: true, Domain: "blue-note"})
+	ev, op := b.createEvent(b.recurringInput("Weekly", startAt(chicago(t), 2026, 10, 23), weekly(3)))
+	done := b.wait(op.ID)
+	if done.Status != engine.StatusCompleted {
+		t.Fatalf("operation = %s %+v, want completed after the split was retried", done.Status, done.Error)
+	}
+	cat := phaseNamed(t, done, engine.PhaseCatalog)
+	occ := b.children(ev.ID)
+	if len(cat.Phases) != len(occ) || len(occ) != 3 {
+		t.Fatalf("catalog has %d children for %d occurrences, want 3 and 3", len(cat.Phases), len(occ))
+	}
+	for i, c := range cat.Phases {
+		n, _ := runs.Load(occ[i].ID)
+		if c.Status != engine.StatusCompleted || c.Subject != occ[i].ID || n == nil || n.(*atomic.Int32).Load() != 1 {
+			t.Errorf("child %d = %s on %d, want completed on occurrence %d, run once", i, c.Status, c.Subject, occ[i].ID)
+		}
+	}
+	if n, _ := runs.Load(uint64(0)); n != nil {
+		t.Errorf("catalog itself ran %d times, want never (it split)", n.(*atomic.Int32).Load())
 	}
 }
 

@@ -16,6 +16,7 @@ const (
 	evDone            // completed; staged writes commit with it
 	evFailed          // failed for good
 	evAborted         // stopped by shutdown or cancel; state left as is
+	evExpanded        // split into children, which start in its place
 )
 
 type phaseEvent struct {
@@ -24,6 +25,7 @@ type phaseEvent struct {
 	progress *Progress
 	err      error
 	staged   []func(Tx) error
+	children []*Phase // evExpanded: without ids
 }
 
 // liveOp is an operation a worker is running; cancel requests reach its loop
@@ -178,10 +180,10 @@ func (r *opRun) drain(events chan phaseEvent) {
 // step makes one transition: it folds a batch of phase events (possibly
 // none) and, when start is set, marks running every leaf that became
 // runnable, all in one commit; then it starts an attempt for each leaf it
-// marked. Sharing the commit means a phase's completion and
-// the start of the phases that waited for it cost one write — unless the
-// completion carries staged writes, which the starting phases may need to
-// read: then it takes two.
+// marked. Sharing the commit means a phase's completion (with its staged
+// writes) and the start of the phases that waited for it cost one write:
+// nothing of a starting phase reads the store before the commit, because
+// its attempt (and an Expander's split into children) begins after it.
 //
 // Leaves found running without an attempt in flight were interrupted by a
 // stop or crash: they run again (their work is idempotent). If a staged
@@ -190,23 +192,17 @@ func (r *opRun) drain(events chan phaseEvent) {
 // completing phases fail with that error instead; only a failure of the
 // commit itself leaves the operation to be run again.
 func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phaseEvent, start bool) error {
-	next, staged := r.fold(batch)
-	if len(staged) > 0 && start {
-		// Phases about to start may read what the completing ones
-		// wrote (an Expander lists the products tickets built): commit
-		// those writes first.
-		if err := r.step(ctx, events, batch, false); err != nil {
-			return err
-		}
-		return r.step(ctx, events, nil, true)
-	}
+	next, staged, expanded := r.fold(batch)
 	next.Rollup(r.e.now()) // aggregates first: a finished one unblocks its dependents
 	var kids, starting []*Phase
 	changed := len(batch) > 0
 	if start {
-		var marked bool
-		kids, starting, marked = r.startRunnable(ctx, next)
-		changed = changed || marked
+		starting = r.startRunnable(next)
+		changed = changed || len(starting) > 0
+		// Children join after startRunnable, which would take them
+		// (without ids yet) for runnable leaves of their own.
+		kids = r.attachChildren(next, expanded)
+		starting = append(starting, kids...)
 	}
 	if !changed {
 		return nil
@@ -219,18 +215,20 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 				batch[i] = phaseEvent{phaseID: ev.phaseID, kind: evFailed, err: err}
 			}
 		}
-		next, _ = r.fold(batch)
+		next, _, expanded = r.fold(batch)
 		next.Rollup(r.e.now())
 		kids, starting = nil, nil
 		if start {
-			kids, starting, _ = r.startRunnable(ctx, next)
+			starting = r.startRunnable(next)
+			kids = r.attachChildren(next, expanded)
+			starting = append(starting, kids...)
 		}
 		err = r.persist(next, assignIDs(kids))
 	}
 	// Attempts that reported an end are over, whether or not their end
 	// was persisted (if not, the phase runs again after a restart).
 	for _, ev := range batch {
-		if ev.kind == evDone || ev.kind == evFailed || ev.kind == evAborted {
+		if ev.kind == evDone || ev.kind == evFailed || ev.kind == evAborted || ev.kind == evExpanded {
 			delete(r.active, ev.phaseID)
 		}
 	}
@@ -247,13 +245,8 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 }
 
 // startRunnable marks running, in next, every leaf whose dependencies have
-// completed and that has no attempt in flight, and returns them (changed
-// also counts phases whose expansion failed them). A
-// top-level phase whose work
-// is an Expander may turn into an aggregate of children when it first starts
-// (one per occurrence or product); the children, returned without ids, start
-// at once.
-func (r *opRun) startRunnable(ctx context.Context, next *Operation) (kids, starting []*Phase, changed bool) {
+// completed and that has no attempt in flight, and returns them.
+func (r *opRun) startRunnable(next *Operation) (starting []*Phase) {
 	var start []uint64
 	for _, p := range next.Phases {
 		if depsCompleted(next, p) {
@@ -263,33 +256,41 @@ func (r *opRun) startRunnable(ctx context.Context, next *Operation) (kids, start
 	now := r.e.now()
 	for _, id := range start {
 		p := next.FindPhase(id)
-		children, err := r.expand(ctx, p)
-		if err != nil {
-			r.failPhase(next, p, err, now)
-			continue
-		}
 		p.Status = StatusRunning
 		if p.StartedAt == nil {
 			t := now
 			p.StartedAt = &t
 		}
-		if len(children) == 0 {
-			p.Attempts++
-			starting = append(starting, p)
+		p.Attempts++
+		starting = append(starting, p)
+	}
+	return starting
+}
+
+// attachChildren turns each phase that an Expander split (see expandable)
+// into the aggregate of its children, which start at once, and returns the
+// children (without ids).
+func (r *opRun) attachChildren(next *Operation, expanded []phaseEvent) []*Phase {
+	now := r.e.now()
+	var kids []*Phase
+	for _, ev := range expanded {
+		p := next.FindPhase(ev.phaseID)
+		if p == nil || p.Status != StatusRunning || !p.Leaf() {
 			continue
 		}
-		for _, c := range children {
+		for _, c := range ev.children {
 			t := now
 			c.Status, c.StartedAt, c.Attempts = StatusRunning, &t, 1
 			if c.Phases == nil {
 				c.Phases = []*Phase{}
 			}
 		}
-		p.Phases = children
-		kids = append(kids, children...)
-		starting = append(starting, children...)
+		// The attempts were the split's, not work of the aggregate's own.
+		p.Attempts, p.LastError = 0, nil
+		p.Phases = ev.children
+		kids = append(kids, ev.children...)
 	}
-	return kids, starting, len(start) > 0
+	return kids
 }
 
 // assignIDs gives new child phases their ids inside the commit that stores
@@ -309,25 +310,16 @@ func assignIDs(kids []*Phase) []func(Tx) error {
 	}}
 }
 
-// expand asks the work of a top-level phase starting for the first time
-// for its children.
-func (r *opRun) expand(ctx context.Context, p *Phase) ([]*Phase, error) {
-	if p.Status != StatusPending || !p.Leaf() || p.Subject != 0 {
-		return nil, nil
+// expandable reports whether an attempt of p first asks its work to split
+// it: a top-level leaf (not a child) whose work is an Expander. A phase that
+// split is an aggregate from then on; one that answered no children stays
+// a leaf, and asks again when it runs again (after a crash, say).
+func (r *opRun) expandable(name string, p *Phase) (Expander, bool) {
+	if !p.Leaf() || p.Subject != 0 || name != p.Name {
+		return nil, false
 	}
-	ex, ok := r.e.work[p.Name].(Expander)
-	if !ok || r.topName(p.ID) != p.Name {
-		return nil, nil
-	}
-	run := &PhaseRun{Op: r.op, Phase: p, Attempt: 1, engine: r.e,
-		Log: r.e.log.With("op", r.op.ID, "phase", p.ID, "phase_name", p.Name)}
-	var children []*Phase
-	err := safeRun(ctx, run.Log, func(ctx context.Context) error {
-		var err error
-		children, err = ex.Expand(ctx, run)
-		return err
-	})
-	return children, err
+	ex, ok := r.e.work[name].(Expander)
+	return ex, ok
 }
 
 func depsCompleted(op *Operation, p *Phase) bool {
@@ -379,13 +371,27 @@ func (r *opRun) attempt(ctx context.Context, name string, op *Operation, p *Phas
 			err: Errorf(CodeOperationWorkMissing, "this build has no work for phase %q", name)}
 		return
 	}
+	ex, split := r.expandable(name, p)
 	attempt := p.Attempts
 	for {
 		run := &PhaseRun{
 			Op: op, Phase: p, Attempt: attempt, engine: e, events: events,
 			Log: e.log.With("op", op.ID, "phase", p.ID, "phase_name", p.Name),
 		}
-		err := safeRun(ctx, run.Log, func(ctx context.Context) error { return work.Run(ctx, run) })
+		var children []*Phase
+		err := safeRun(ctx, run.Log, func(ctx context.Context) error {
+			if split {
+				var err error
+				if children, err = ex.Expand(ctx, run); err != nil || len(children) > 0 {
+					return err
+				}
+			}
+			return work.Run(ctx, run)
+		})
+		if err == nil && len(children) > 0 {
+			events <- phaseEvent{phaseID: p.ID, kind: evExpanded, children: children}
+			return
+		}
 		if err == nil {
 			events <- phaseEvent{phaseID: p.ID, kind: evDone, progress: run.prog, staged: run.staged}
 			return
@@ -448,13 +454,17 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (r *opRun) fold(batch []phaseEvent) (*Operation, []func(Tx) error) {
+// fold applies a batch of phase events to a copy of the operation. It
+// returns the staged writes of the completions and the splits, which step
+// attaches once it has started what was runnable.
+func (r *opRun) fold(batch []phaseEvent) (next *Operation, staged []func(Tx) error, expanded []phaseEvent) {
 	now := r.e.now()
-	next := r.op.Clone()
-	var staged []func(Tx) error
+	next = r.op.Clone()
 	for _, ev := range batch {
 		p := next.FindPhase(ev.phaseID)
 		switch ev.kind {
+		case evExpanded:
+			expanded = append(expanded, ev)
 		case evProgress:
 			p.Progress = cloneProgress(ev.progress)
 		case evRetrying:
@@ -476,7 +486,7 @@ func (r *opRun) fold(batch []phaseEvent) (*Operation, []func(Tx) error) {
 			r.failPhase(next, p, ev.err, now)
 		}
 	}
-	return next, staged
+	return next, staged, expanded
 }
 
 func (r *opRun) failPhase(op *Operation, p *Phase, err error, now time.Time) {
