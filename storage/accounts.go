@@ -9,7 +9,7 @@ import (
 
 // Company returns the company with id, or (nil, nil).
 func (t *tx) Company(id uint64) (*engine.Company, error) {
-	return get[engine.Company](t, tbCompanies, id)
+	return getCached(t, tbCompanies, t.cache.companies, id)
 }
 
 // PutCompany writes c. Its shop's secrets must already be sealed.

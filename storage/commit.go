@@ -165,7 +165,7 @@ func (db *DB) runTx(reqs []*request) (failed int, fnErr, err error) {
 	failed = -1
 	err = db.bolt.Update(func(btx *bbolt.Tx) error {
 		for i, r := range reqs {
-			wrote, e := runSafe(btx, r.fn)
+			wrote, e := runSafe(btx, db.cache, r.fn)
 			switch {
 			case e == nil:
 			case !wrote:
@@ -189,8 +189,8 @@ func (db *DB) runTx(reqs []*request) (failed int, fnErr, err error) {
 // runSafe runs an update function and reports whether it wrote, turning a
 // panic into its caller's error: the writer goroutine must survive any
 // function.
-func runSafe(btx *bbolt.Tx, fn func(engine.Tx) error) (wrote bool, err error) {
-	t := &tx{btx: btx}
+func runSafe(btx *bbolt.Tx, cache *caches, fn func(engine.Tx) error) (wrote bool, err error) {
+	t := &tx{btx: btx, cache: cache}
 	defer func() {
 		t.btx = nil
 		wrote = t.wrote

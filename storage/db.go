@@ -63,6 +63,8 @@ type DB struct {
 	closeOnce  sync.Once
 	closeErr   error
 
+	cache   *caches
+
 	commits atomic.Uint64 // successful group commits
 	updates atomic.Uint64 // update functions durably committed
 }
@@ -100,6 +102,7 @@ func Open(path string, opts Options) (*DB, error) {
 		opts:       opts,
 		reqs:       make(chan *request, opts.MaxBatch),
 		writerDone: make(chan struct{}),
+		cache:      newCaches(),
 	}
 	go db.writer()
 	return db, nil
@@ -202,7 +205,7 @@ func (db *DB) View(fn func(engine.Tx) error) error {
 	if closed {
 		return ErrClosed
 	}
-	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(btx, fn) })
+	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(btx, db.cache, fn) })
 	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
 		return ErrClosed // Close won the race with the check above
 	}

@@ -11,7 +11,7 @@ import (
 
 // Event returns the event with id, deleted or not, or (nil, nil).
 func (t *tx) Event(id uint64) (*engine.Event, error) {
-	return get[engine.Event](t, tbEvents, id)
+	return getCached(t, tbEvents, t.cache.events, id)
 }
 
 // PutEvent writes e and keeps its list indexes; a deleted event occupies no

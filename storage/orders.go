@@ -8,7 +8,7 @@ import (
 
 // TicketStructure returns the structure of a date event, or (nil, nil).
 func (t *tx) TicketStructure(eventID uint64) (*engine.TicketStructure, error) {
-	return get[engine.TicketStructure](t, tbTicketStructures, eventID)
+	return getCached(t, tbTicketStructures, t.cache.structures, eventID)
 }
 
 // PutTicketStructure writes s under its event id.

@@ -18,14 +18,15 @@ var errTxDone = errors.New("storage: transaction used after its function returne
 // errTxDone instead of touching a closed transaction.
 type tx struct {
 	btx   *bbolt.Tx
+	cache *caches
 	wrote bool // set before the first change, so a failed function that wrote nothing needs no rollback
 }
 
 var _ engine.Tx = (*tx)(nil)
 
 // run hands fn a tx on btx and invalidates it when fn returns.
-func run(btx *bbolt.Tx, fn func(engine.Tx) error) error {
-	t := &tx{btx: btx}
+func run(btx *bbolt.Tx, cache *caches, fn func(engine.Tx) error) error {
+	t := &tx{btx: btx, cache: cache}
 	defer func() { t.btx = nil }()
 	return fn(t)
 }

@@ -1,0 +1,88 @@
+package engine
+
+// Deep copies of the records that the store hands out from its decode cache
+// (see storage): the copy shares nothing mutable with the original, so a
+// caller may change it freely. A field added to these types must be copied
+// here too; clone_test.go fails until it is.
+
+// Clone returns a deep copy of e.
+func (e *Event) Clone() *Event {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.PublishedAt = cloneTime(e.PublishedAt)
+	c.Capacity = cloneInt(e.Capacity)
+	if e.RegistrationTypes != nil {
+		c.RegistrationTypes = make([]RegistrationType, len(e.RegistrationTypes))
+		for i, rt := range e.RegistrationTypes {
+			rt.Quantity = cloneInt(rt.Quantity)
+			c.RegistrationTypes[i] = rt
+		}
+	}
+	if e.Recurrence != nil {
+		r := *e.Recurrence
+		if r.ByDay != nil {
+			r.ByDay = append([]string{}, r.ByDay...)
+		}
+		c.Recurrence = &r
+	}
+	return &c
+}
+
+// Clone returns a deep copy of c.
+func (c *Company) Clone() *Company {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	if c.Shop != nil {
+		s := *c.Shop
+		if s.Setup != nil {
+			su := *s.Setup
+			s.Setup = &su
+		}
+		s.AccessToken = cloneBytes(s.AccessToken)
+		s.WebhookSecret = cloneBytes(s.WebhookSecret)
+		out.Shop = &s
+	}
+	return &out
+}
+
+// Clone returns a deep copy of s.
+func (s *TicketStructure) Clone() *TicketStructure {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Capacity = cloneInt(s.Capacity)
+	if s.Types != nil {
+		c.Types = make([]TicketLimit, len(s.Types))
+		for i, t := range s.Types {
+			t.Quantity, t.Available = cloneInt(t.Quantity), cloneInt(t.Available)
+			c.Types[i] = t
+		}
+	}
+	if s.Products != nil {
+		c.Products = make([]Product, len(s.Products))
+		for i, p := range s.Products {
+			if p.Variants != nil {
+				vs := make([]Variant, len(p.Variants))
+				for j, v := range p.Variants {
+					v.Available = cloneInt(v.Available)
+					vs[j] = v
+				}
+				p.Variants = vs
+			}
+			c.Products[i] = p
+		}
+	}
+	return &c
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
