@@ -86,6 +86,7 @@ func benchSave(b *testing.B, shop bool) {
 	var lat []time.Duration
 	var mu sync.Mutex
 	var failed int
+	brk := map[string]time.Duration{}
 	st0, _ := bb.db.Stats()
 	b.ResetTimer()
 	start := time.Now()
@@ -112,6 +113,19 @@ func benchSave(b *testing.B, shop bool) {
 					failed++
 				} else {
 					lat = append(lat, done.FinishedAt.Sub(done.CreatedAt))
+					if os.Getenv("BENCH_BREAKDOWN") != "" {
+						prev := done.CreatedAt
+						for _, ph := range done.Phases {
+							if ph.StartedAt == nil || ph.FinishedAt == nil {
+								continue
+							}
+							brk[ph.Name+" wait"] += ph.StartedAt.Sub(prev)
+							brk[ph.Name+" run"] += ph.FinishedAt.Sub(*ph.StartedAt)
+							if ph.Name != "metafields" && ph.Name != "delivery" {
+								prev = *ph.FinishedAt
+							}
+						}
+					}
 				}
 				mu.Unlock()
 			}
@@ -122,6 +136,9 @@ func benchSave(b *testing.B, shop bool) {
 	b.StopTimer()
 	if failed > 0 {
 		b.Fatalf("%d of %d saves failed", failed, b.N)
+	}
+	for k, v := range brk {
+		fmt.Printf("%-20s %.2f ms\n", k, float64(v.Microseconds())/1000/float64(b.N))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p := func(q float64) float64 {

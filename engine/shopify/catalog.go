@@ -22,11 +22,7 @@ func (w catalogWork) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engine.
 
 // Run implements engine.Work.
 func (w catalogWork) Run(ctx context.Context, r *engine.PhaseRun) error {
-	sr, err := w.s.open(r)
-	if err != nil {
-		return err
-	}
-	ts, err := mine(r)
+	sr, ts, err := w.s.begin(r)
 	if err != nil {
 		return err
 	}

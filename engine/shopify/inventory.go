@@ -70,11 +70,7 @@ func (w inventoryWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 	if r.Op.Action != engine.ActionSave {
 		return nil
 	}
-	sr, err := w.s.open(r)
-	if err != nil {
-		return err
-	}
-	ts, err := mine(r)
+	sr, ts, err := w.s.begin(r)
 	if err != nil {
 		return err
 	}
@@ -118,7 +114,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 	r := sr.r
 	mem := w.s.inventoryMemory(r.Phase.ID)
 	for round := 1; ; round++ {
-		items, err := w.read(ctx, sr, su, t)
+		items, err := w.read(ctx, sr, su, t, round > 1)
 		if err != nil {
 			return err
 		}
@@ -218,26 +214,17 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 
 // read reads the shop's levels and our left-to-sell of the product's
 // variants. Variants without an inventory item (never mirrored) are left
-// out.
-func (w inventoryWork) read(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target) ([]item, error) {
-	// Our side first, from the structure as it is now: a sale may have
-	// changed it since the phase started.
+// out. Our side comes first: the product as the attempt read it, or with
+// reread (a round after a refusal) from the structure as it is now, since a
+// sale may have changed it meanwhile.
+func (w inventoryWork) read(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target, reread bool) ([]item, error) {
 	var ours map[uint64]int
-	var p *engine.Product
-	err := sr.r.View(func(tx engine.Tx) error {
-		s, err := tx.TicketStructure(t.occ.ID)
-		if err != nil || s == nil {
-			return err
+	p := &t.product
+	if reread {
+		var err error
+		if p, err = w.current(sr, t); err != nil {
+			return nil, err
 		}
-		for i := range s.Products {
-			if s.Products[i].Key == t.product.Key {
-				p = &s.Products[i]
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	if p == nil {
 		return nil, nil
@@ -272,7 +259,7 @@ func (w inventoryWork) read(ctx context.Context, sr *shopRun, su *engine.ShopSet
 			} `json:"inventoryLevel"`
 		} `json:"nodes"`
 	}
-	err = sr.client.Do(ctx, Call{Name: "InventoryLevels", Query: qInventoryLevels, Resendable: true,
+	err := sr.client.Do(ctx, Call{Name: "InventoryLevels", Query: qInventoryLevels, Resendable: true,
 		Variables: map[string]any{"ids": ids, "location": su.LocationID}}, &out)
 	if err != nil {
 		return nil, phaseErr(ctx, err, engine.CodeInventoryValueRejected, "read inventory of "+p.Handle)
@@ -298,6 +285,24 @@ func (w inventoryWork) read(ctx context.Context, sr *shopRun, su *engine.ShopSet
 		items = append(items, it)
 	}
 	return items, nil
+}
+
+// current is t's product as the store holds it now (nil: gone).
+func (w inventoryWork) current(sr *shopRun, t *target) (*engine.Product, error) {
+	var p *engine.Product
+	err := sr.r.View(func(tx engine.Tx) error {
+		s, err := tx.TicketStructure(t.occ.ID)
+		if err != nil || s == nil {
+			return err
+		}
+		for i := range s.Products {
+			if s.Products[i].Key == t.product.Key {
+				p = &s.Products[i]
+			}
+		}
+		return nil
+	})
+	return p, err
 }
 
 // set sends one compare-and-set batch; it is resendable (absolute values,

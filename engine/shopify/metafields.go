@@ -30,11 +30,7 @@ func (w metafieldsWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 	if r.Op.Action != engine.ActionSave {
 		return nil
 	}
-	sr, err := w.s.open(r)
-	if err != nil {
-		return err
-	}
-	ts, err := mine(r)
+	sr, ts, err := w.s.begin(r)
 	if err != nil {
 		return err
 	}

@@ -148,14 +148,46 @@ type shopRun struct {
 	log     *slog.Logger
 }
 
-// open loads the company and builds a client of its shop. A revoked or
-// missing connection fails at once with SHOPIFY_AUTH_REJECTED, without a
-// call.
+// open loads the company and builds a client of its shop (see connect).
 func (s *service) open(r *engine.PhaseRun) (*shopRun, error) {
 	c, err := r.Company()
 	if err != nil {
 		return nil, err
 	}
+	return s.connect(r, c)
+}
+
+// begin is how a phase's attempt starts: it reads the company and the
+// targets of the run (see mine) in one read transaction, then connects to
+// the shop.
+func (s *service) begin(r *engine.PhaseRun) (*shopRun, []*target, error) {
+	var c *engine.Company
+	var ts []*target
+	subject := subjectOf(r)
+	err := r.View(func(tx engine.Tx) error {
+		var err error
+		if c, err = tx.Company(r.Op.CompanyID); err != nil {
+			return err
+		}
+		if c == nil {
+			return engine.NotFound("company %d not found", r.Op.CompanyID)
+		}
+		ts, err = readTargets(tx, r.Op.EventID, subject)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sr, err := s.connect(r, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sr, pick(r, ts, subject), nil
+}
+
+// connect builds a client of the company's shop. A revoked or missing
+// connection fails at once with SHOPIFY_AUTH_REJECTED, without a call.
+func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, error) {
 	if !c.Shopify() {
 		return nil, engine.Errorf(engine.CodeShopifyAuthRejected, "company %d is no longer connected to a shop", c.ID)
 	}
@@ -220,51 +252,56 @@ type target struct {
 func loadTargets(r *engine.PhaseRun, subject uint64) ([]*target, error) {
 	var out []*target
 	err := r.View(func(tx engine.Tx) error {
-		root, err := tx.Event(r.Op.EventID)
-		if err != nil || root == nil {
-			return err
-		}
-		occs := []*engine.Event{root}
-		switch {
-		case root.Type != engine.EventRecurring:
-		case subject != 0:
-			occ, err := tx.Event(subject)
-			if err != nil {
-				return err
-			}
-			occs = nil
-			if occ != nil && !occ.Deleted && occ.ParentID == root.ID {
-				occs = []*engine.Event{occ}
-			}
-		default:
-			if occs, err = tx.ChildEvents(root.ID); err != nil {
-				return err
-			}
-		}
-		venues := map[uint64]*engine.Venue{}
-		for _, occ := range occs {
-			s, err := tx.TicketStructure(occ.ID)
-			if err != nil {
-				return err
-			}
-			if s == nil {
-				continue
-			}
-			v, ok := venues[occ.VenueID]
-			if !ok {
-				if v, err = tx.Venue(occ.VenueID); err != nil {
-					return err
-				}
-				venues[occ.VenueID] = v
-			}
-			for _, p := range s.Products {
-				out = append(out, &target{root: root, occ: occ, venue: v, product: p})
-			}
-		}
-		return nil
+		var err error
+		out, err = readTargets(tx, r.Op.EventID, subject)
+		return err
 	})
-	if err != nil {
+	return out, err
+}
+
+// readTargets is loadTargets inside a read transaction.
+func readTargets(tx engine.Tx, eventID, subject uint64) ([]*target, error) {
+	root, err := tx.Event(eventID)
+	if err != nil || root == nil {
 		return nil, err
+	}
+	occs := []*engine.Event{root}
+	switch {
+	case root.Type != engine.EventRecurring:
+	case subject != 0:
+		occ, err := tx.Event(subject)
+		if err != nil {
+			return nil, err
+		}
+		occs = nil
+		if occ != nil && !occ.Deleted && occ.ParentID == root.ID {
+			occs = []*engine.Event{occ}
+		}
+	default:
+		if occs, err = tx.ChildEvents(root.ID); err != nil {
+			return nil, err
+		}
+	}
+	var out []*target
+	venues := map[uint64]*engine.Venue{}
+	for _, occ := range occs {
+		s, err := tx.TicketStructure(occ.ID)
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			continue
+		}
+		v, ok := venues[occ.VenueID]
+		if !ok {
+			if v, err = tx.Venue(occ.VenueID); err != nil {
+				return nil, err
+			}
+			venues[occ.VenueID] = v
+		}
+		for _, p := range s.Products {
+			out = append(out, &target{root: root, occ: occ, venue: v, product: p})
+		}
 	}
 	nameTargets(out)
 	return out, nil
@@ -336,27 +373,28 @@ func expandTargets(r *engine.PhaseRun) ([]*engine.Phase, error) {
 	return kids, nil
 }
 
-// mine is the targets of this run: all of them for an unexpanded phase,
-// the child's own product for a child.
-func mine(r *engine.PhaseRun) ([]*target, error) {
-	var subject uint64
+// subjectOf is the occurrence a child phase works on (0: the whole
+// operation).
+func subjectOf(r *engine.PhaseRun) uint64 {
 	if r.Phase != nil {
-		subject = r.Phase.Subject
+		return r.Phase.Subject
 	}
-	ts, err := loadTargets(r, subject)
-	if err != nil {
-		return nil, err
-	}
+	return 0
+}
+
+// pick is the targets of this run among ts (read with subjectOf(r)): all
+// of them for an unexpanded phase, the child's own product for a child.
+func pick(r *engine.PhaseRun, ts []*target, subject uint64) []*target {
 	if subject == 0 {
-		return ts, nil
+		return ts
 	}
 	for _, t := range ts {
 		if t.occ.ID == r.Phase.Subject && t.name == r.Phase.Name {
-			return []*target{t}, nil
+			return []*target{t}
 		}
 	}
 	r.Log.Warn("child phase has no product any more", "subject", r.Phase.Subject, "name", r.Phase.Name)
-	return nil, nil
+	return nil
 }
 
 // idemKey derives an idempotency key (UUID-shaped, as Shopify expects) from
