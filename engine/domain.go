@@ -228,6 +228,12 @@ type Variant struct {
 	Available        *int   `json:"available"`
 	ShopifyVariantID string `json:"shopify_variant_id,omitempty"`
 	InventoryItemID  string `json:"inventory_item_id,omitempty"`
+	// CreatedBy is the operation whose catalog phase created the variant
+	// in the shop, stocked with 0 available at the app's location: that
+	// operation's inventory phase sets its quantity with compare-and-set
+	// from 0 without reading it first (a wrong guess is refused as stale,
+	// and the phase reads).
+	CreatedBy uint64 `json:"created_by_op,omitempty"`
 }
 
 // TicketStructure is the tickets phase's record for one date event: per

@@ -127,7 +127,11 @@ func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSet
 	}
 	ids := got.bySKU()
 	variants := map[uint64][2]string{}
+	created := map[uint64]bool{}
 	for _, v := range p.Variants {
+		// productInput stocked a variant sent without an id at our
+		// location with 0 available.
+		created[v.RegistrationTypeID] = v.ShopifyVariantID == "" && su.LocationID != ""
 		id, ok := ids[sku(t.occ.ID, v.RegistrationTypeID)]
 		if !ok || id[0] == "" || id[1] == "" {
 			return engine.Errorf(engine.CodeCatalogUpsertRejected,
@@ -135,7 +139,7 @@ func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSet
 		}
 		variants[v.RegistrationTypeID] = id
 	}
-	stageProductIDs(sr.r, t.occ.ID, p.Key, got.ID, variants)
+	stageProductIDs(sr.r, t.occ.ID, p.Key, got.ID, variants, created)
 	return nil
 }
 
@@ -282,7 +286,7 @@ func (w catalogWork) deleteAll(ctx context.Context, sr *shopRun, ts []*target) e
 				return err
 			}
 		}
-		stageProductIDs(sr.r, t.occ.ID, t.product.Key, "", nil)
+		stageProductIDs(sr.r, t.occ.ID, t.product.Key, "", nil, nil)
 		if len(ts) > 1 {
 			sr.r.Progress(i+1, len(ts))
 		}

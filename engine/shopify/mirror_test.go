@@ -1,15 +1,20 @@
 package shopify_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"eventops/engine"
+	"eventops/engine/shopify/sandbox"
 )
 
 // byTitle indexes a product's variants by title.
@@ -640,4 +645,86 @@ func TestShopSetupOnce(t *testing.T) {
 	if again := b.setupOf(); again == nil || again.LocationID != su.LocationID || again.FulfillmentServiceID != su.FulfillmentServiceID {
 		t.Errorf("set-up found again = %+v, want %+v", again, su)
 	}
+}
+
+// A new event's inventory takes one call: the variants its catalog just
+// created hold 0 at our location, so the quantities are written with
+// compare-and-set from 0 without being read first. When the shop holds
+// something else by then (a merchant's edit raced), that write is refused
+// as stale and the phase reads and writes as usual.
+func TestNewVariantsAreWrittenWithoutARead(t *testing.T) {
+	t.Parallel()
+	byOperation := func(cs []sandbox.Call, name string) int {
+		n := 0
+		for _, c := range cs {
+			if strings.Contains(c.Query, " "+name+"(") {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("as created", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, options{})
+		ev, op := b.create(b.input("Fresh", ptr(50), regType{"A", 1000, nil}, regType{"B", 2000, ptr(10)}))
+		b.completed(op.ID)
+		cs := b.calls()
+		if n, m := byOperation(cs, "InventoryLevels"), byOperation(cs, "InventorySet"); n != 0 || m != 1 {
+			t.Errorf("inventory made %d reads and %d writes, want 0 and 1", n, m)
+		}
+		vs := byTitle(b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID)))
+		loc := b.setupOf().LocationID
+		if vs["A"].available()[loc] != 50 || vs["B"].available()[loc] != 10 {
+			t.Errorf("available: A %v, B %v; want 50 and 10", vs["A"].available(), vs["B"].available())
+		}
+	})
+	t.Run("edited meanwhile", func(t *testing.T) {
+		t.Parallel()
+		edit := &beforeFirst{match: "mutation InventorySet("}
+		b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { edit.next = next; return edit }})
+		edit.hook = func(body string) {
+			// The merchant stocks 7 of the new variant by hand.
+			item := regexp.MustCompile(`gid://shopify/InventoryItem/\d+`).FindString(body)
+			var out struct {
+				InventorySetQuantities struct {
+					UserErrors []map[string]any `json:"userErrors"`
+				} `json:"inventorySetQuantities"`
+			}
+			b.gql(`mutation Edit($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { message } } }`,
+				map[string]any{"input": map[string]any{"name": "available", "reason": "correction", "quantities": []map[string]any{
+					{"inventoryItemId": item, "locationId": b.setupOf().LocationID, "quantity": 7, "changeFromQuantity": nil}}}}, &out)
+			mustf(t, len(out.InventorySetQuantities.UserErrors) == 0, "merchant edit refused: %v", out.InventorySetQuantities.UserErrors)
+		}
+		ev, op := b.create(b.input("Edited", nil, regType{"A", 1000, ptr(40)}))
+		b.completed(op.ID)
+		cs := b.calls()
+		if n, m := byOperation(cs, "InventoryLevels"), byOperation(cs, "InventorySet"); n != 1 || m != 2 {
+			t.Errorf("inventory made %d reads and %d writes, want 1 and 2 (the guess refused, then read and written)", n, m)
+		}
+		p := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+		if got := p.Variants.Nodes[0].available()[b.setupOf().LocationID]; got != 40 {
+			t.Errorf("available = %d, want 40", got)
+		}
+	})
+}
+
+// beforeFirst runs hook once, before the first call whose body contains
+// match reaches the shop.
+type beforeFirst struct {
+	next  http.RoundTripper
+	match string
+	hook  func(body string)
+	once  sync.Once
+}
+
+func (h *beforeFirst) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		raw, _ := io.ReadAll(req.Body)
+		req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(raw))
+		if strings.Contains(string(raw), h.match) {
+			h.once.Do(func() { h.hook(string(raw)) })
+		}
+	}
+	return h.next.RoundTrip(req)
 }

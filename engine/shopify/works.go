@@ -480,8 +480,10 @@ func parseSKU(s string) (occ, rt uint64, ok bool) {
 
 // stageProductIDs writes the shop's ids of one product into its ticket
 // structure in the commit that completes the phase (Shopify ids appear on
-// our products as catalog completes). Empty ids clear them (delete).
-func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, variants map[uint64][2]string) {
+// our products as catalog completes). Empty ids clear them (delete). The
+// variants in created were created by this operation (see
+// engine.Variant.CreatedBy).
+func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, variants map[uint64][2]string, created map[uint64]bool) {
 	r.Stage(func(tx engine.Tx) error {
 		s, err := tx.TicketStructure(occID)
 		if err != nil || s == nil {
@@ -501,6 +503,15 @@ func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, va
 				ids := variants[v.RegistrationTypeID]
 				if v.ShopifyVariantID != ids[0] || v.InventoryItemID != ids[1] {
 					v.ShopifyVariantID, v.InventoryItemID, changed = ids[0], ids[1], true
+				}
+				by := v.CreatedBy
+				if created[v.RegistrationTypeID] {
+					by = r.Op.ID
+				} else if ids[0] == "" {
+					by = 0
+				}
+				if v.CreatedBy != by {
+					v.CreatedBy, changed = by, true
 				}
 			}
 		}
