@@ -30,6 +30,15 @@ func (e *Event) Clone() *Event {
 	return &c
 }
 
+// Clone returns a copy of v.
+func (v *Venue) Clone() *Venue {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	return &c
+}
+
 // Clone returns a deep copy of c.
 func (c *Company) Clone() *Company {
 	if c == nil {

@@ -19,6 +19,7 @@ func TestClonesShareNothing(t *testing.T) {
 		value any
 		clone func(any) any
 	}{
+		{"Venue", &engine.Venue{}, func(v any) any { return v.(*engine.Venue).Clone() }},
 		{"Event", &engine.Event{}, func(v any) any { return v.(*engine.Event).Clone() }},
 		{"Company", &engine.Company{}, func(v any) any { return v.(*engine.Company).Clone() }},
 		{"TicketStructure", &engine.TicketStructure{}, func(v any) any { return v.(*engine.TicketStructure).Clone() }},

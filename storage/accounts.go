@@ -17,7 +17,7 @@ func (t *tx) PutCompany(c *engine.Company) error {
 	if c == nil {
 		return errors.New("store company: nil")
 	}
-	return t.put(tbCompanies, c.ID, c, nil)
+	return putCached(t, tbCompanies, t.cache.companies, c.ID, c, nil)
 }
 
 // Companies lists every company in id order (an installation has few).

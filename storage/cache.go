@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"fmt"
 	"sync"
 
 	"eventops/engine"
@@ -10,6 +11,7 @@ import (
 // caches are the decoded records a DB keeps for the tables every phase of
 // an operation reads again (the event, its company, its ticket structures).
 type caches struct {
+	venues     *recordCache[engine.Venue]
 	events     *recordCache[engine.Event]
 	companies  *recordCache[engine.Company]
 	structures *recordCache[engine.TicketStructure]
@@ -20,6 +22,7 @@ const cacheSize = 4096
 
 func newCaches() *caches {
 	return &caches{
+		venues:     newRecordCache(cacheSize, (*engine.Venue).Clone),
 		events:     newRecordCache(cacheSize, (*engine.Event).Clone),
 		companies:  newRecordCache(cacheSize, (*engine.Company).Clone),
 		structures: newRecordCache(cacheSize, (*engine.TicketStructure).Clone),
@@ -60,9 +63,9 @@ func (c *recordCache[T]) load(id uint64, raw []byte) *T {
 	return c.clone(e.v)
 }
 
-// store remembers v as the value of raw; v must not be changed afterwards.
+// store remembers v as the value of raw; neither may be changed afterwards.
 func (c *recordCache[T]) store(id uint64, raw []byte, v *T) {
-	e := cached[T]{raw: bytes.Clone(raw), v: v}
+	e := cached[T]{raw: raw, v: v}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[id]; !ok && len(c.m) >= c.max {
@@ -93,6 +96,27 @@ func getCached[T any](t *tx, tb table, c *recordCache[T], id uint64) (*T, error)
 	if err != nil {
 		return nil, err
 	}
-	c.store(id, v, c.clone(out))
+	c.store(id, bytes.Clone(v), c.clone(out))
 	return out, nil
+}
+
+// putCached writes a record by id and remembers it in c, so that the reads
+// that follow a write (the next phase reading what the last one wrote) need
+// not decode it.
+func putCached[T any](t *tx, tb table, c *recordCache[T], id uint64, v *T, entries []entry) error {
+	if id == 0 {
+		return fmt.Errorf("store %s: id is 0", tb.noun)
+	}
+	pk := idKey(id)
+	val, err := encodeRecord(entries, v)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", describe(tb, pk), err)
+	}
+	if err := t.putRecord(tb, pk, val, entries); err != nil {
+		return err
+	}
+	// Should the transaction roll back, the file keeps other bytes, and
+	// the entry is never used.
+	c.store(id, val, c.clone(v))
+	return nil
 }

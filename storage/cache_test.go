@@ -23,11 +23,14 @@ func TestDecodeCacheNeverAnswersStale(t *testing.T) {
 		})
 		return s
 	}
-	update(t, db, func(tx engine.Tx) error {
-		return tx.PutTicketStructure(&engine.TicketStructure{EventID: 7, Capacity: ptr(10),
-			Products: []engine.Product{{Key: "e7", Variants: []engine.Variant{{Title: "GA", Available: ptr(10)}}}}})
-	})
+	written := &engine.TicketStructure{EventID: 7, Capacity: ptr(10),
+		Products: []engine.Product{{Key: "e7", Variants: []engine.Variant{{Title: "GA", Available: ptr(10)}}}}}
+	update(t, db, func(tx engine.Tx) error { return tx.PutTicketStructure(written) })
+	*written.Capacity = 55 // the writer's own copy, changed after the write
 	first := read()
+	if *first.Capacity != 10 {
+		t.Fatalf("capacity = %d after the writer changed its copy, want the written 10", *first.Capacity)
+	}
 	*first.Capacity = 99
 	*first.Products[0].Variants[0].Available = 99
 	first.Products[0].Key = "changed"

@@ -63,7 +63,7 @@ type DB struct {
 	closeOnce  sync.Once
 	closeErr   error
 
-	cache   *caches
+	cache *caches
 
 	commits atomic.Uint64 // successful group commits
 	updates atomic.Uint64 // update functions durably committed

@@ -20,7 +20,7 @@ func (t *tx) PutEvent(e *engine.Event) error {
 	if e == nil {
 		return errors.New("store event: nil")
 	}
-	return t.put(tbEvents, e.ID, e, eventEntries(e))
+	return putCached(t, tbEvents, t.cache.events, e.ID, e, eventEntries(e))
 }
 
 func eventEntries(e *engine.Event) []entry {

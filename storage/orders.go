@@ -16,7 +16,7 @@ func (t *tx) PutTicketStructure(s *engine.TicketStructure) error {
 	if s == nil {
 		return errors.New("store ticket structure: nil")
 	}
-	return t.put(tbTicketStructures, s.EventID, s, nil)
+	return putCached(t, tbTicketStructures, t.cache.structures, s.EventID, s, nil)
 }
 
 // DeleteTicketStructure removes an event's structure; absent is not an error.

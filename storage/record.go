@@ -196,6 +196,16 @@ func (t *tx) put(tb table, id uint64, v any, entries []entry) error {
 // conflict before anything is written. pk and the entries' keys must not be
 // modified afterwards (bbolt keeps them until the commit).
 func (t *tx) putKey(tb table, pk []byte, v any, entries []entry) error {
+	val, err := encodeRecord(entries, v)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", describe(tb, pk), err)
+	}
+	return t.putRecord(tb, pk, val, entries)
+}
+
+// putRecord is putKey with the record encoded (val is kept by bbolt until
+// the commit: it must not be modified).
+func (t *tx) putRecord(tb table, pk, val []byte, entries []entry) error {
 	b, err := t.writable(tb.name)
 	if err != nil {
 		return err
@@ -205,10 +215,6 @@ func (t *tx) putKey(tb table, pk []byte, v any, entries []entry) error {
 		if old, _, err = parseRecord(prev); err != nil {
 			return fmt.Errorf("store %s: %w", describe(tb, pk), err)
 		}
-	}
-	val, err := encodeRecord(entries, v)
-	if err != nil {
-		return fmt.Errorf("store %s: %w", describe(tb, pk), err)
 	}
 	for _, e := range entries {
 		if !e.unique {

@@ -10,7 +10,7 @@ import (
 
 // Venue returns the venue with id, or (nil, nil).
 func (t *tx) Venue(id uint64) (*engine.Venue, error) {
-	return get[engine.Venue](t, tbVenues, id)
+	return getCached(t, tbVenues, t.cache.venues, id)
 }
 
 // PutVenue writes v.
@@ -18,7 +18,7 @@ func (t *tx) PutVenue(v *engine.Venue) error {
 	if v == nil {
 		return errors.New("store venue: nil")
 	}
-	return t.put(tbVenues, v.ID, v, []entry{{idx: idxVenueCompany, key: key(nil).u64(v.CompanyID).u64(v.ID)}})
+	return putCached(t, tbVenues, t.cache.venues, v.ID, v, []entry{{idx: idxVenueCompany, key: key(nil).u64(v.CompanyID).u64(v.ID)}})
 }
 
 // Venues lists a company's venues in id order; see named.
