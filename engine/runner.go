@@ -94,7 +94,7 @@ func (e *Engine) runOp(id uint64) bool {
 // opRun is the single owner of one operation's state while it runs.
 type opRun struct {
 	e      *Engine
-	op     *Operation // last persisted state
+	op     *Operation // last persisted state, but for the start of local work (see step)
 	live   *liveOp
 	active map[uint64]bool // leaf phases with an attempt in flight
 }
@@ -207,6 +207,16 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 	if !changed {
 		return nil
 	}
+	if len(batch) == 0 && len(kids) == 0 && r.allLocal(starting) {
+		// Only local work starts (tickets or recurrence after the
+		// operation was created): nothing outside this process happens
+		// before its completion commits, start times with it, so the
+		// start is not written on its own. A crash meanwhile leaves the
+		// phase pending, and it runs from the start, as from running.
+		r.op = next
+		r.launch(ctx, events, starting)
+		return nil
+	}
 	err := r.persist(next, append(staged, assignIDs(kids)...))
 	var refused *stagedError
 	if err != nil && errors.As(err, &refused) {
@@ -237,11 +247,27 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 	}
 	// next is now r.op: starting points into it, and the children have
 	// their ids.
+	r.launch(ctx, events, starting)
+	return nil
+}
+
+// launch starts an attempt of each phase in starting (which point into
+// r.op).
+func (r *opRun) launch(ctx context.Context, events chan<- phaseEvent, starting []*Phase) {
 	for _, p := range starting {
 		r.active[p.ID] = true
 		go r.attempt(ctx, r.topName(p.ID), r.op, p, events)
 	}
-	return nil
+}
+
+// allLocal reports whether every phase in starting runs local work.
+func (r *opRun) allLocal(starting []*Phase) bool {
+	for _, p := range starting {
+		if _, ok := r.e.work[r.topName(p.ID)].(localWork); !ok {
+			return false
+		}
+	}
+	return len(starting) > 0
 }
 
 // startRunnable marks running, in next, every leaf whose dependencies have

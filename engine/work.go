@@ -24,6 +24,11 @@ type Expander interface {
 	Expand(ctx context.Context, r *PhaseRun) ([]*Phase, error)
 }
 
+// localWork is implemented by work whose only effects are its staged
+// writes (the engine's own recurrence and tickets phases): the engine does
+// not persist its start on its own, only with its completion.
+type localWork interface{ local() }
+
 // RefundWork does a refund operation (a leaf without phases).
 type RefundWork interface {
 	Refund(ctx context.Context, r *PhaseRun) error

@@ -13,6 +13,8 @@ import (
 type RecurrenceWork struct{}
 
 // Run implements Work.
+func (RecurrenceWork) local() {}
+
 func (RecurrenceWork) Run(ctx context.Context, r *PhaseRun) error {
 	if r.Op.Action == ActionDelete {
 		var n int
@@ -182,6 +184,8 @@ type TicketsWork struct{}
 // beside the single writer; the staged function only checks that nothing
 // they depend on changed in the meantime (an order refreshes a structure's
 // Revision) and puts them, or rebuilds inside the commit when it did.
+func (TicketsWork) local() {}
+
 func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 	if r.Op.Action == ActionDelete {
 		var n int
