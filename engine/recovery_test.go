@@ -341,3 +341,40 @@ func TestRecoveryOfExpandedPhase(t *testing.T) {
 		t.Errorf("the cut-off child has %d attempts, want 2", a)
 	}
 }
+
+// localGate holds local work at a gate and keeps it local.
+type localGate struct{ engine.Work }
+
+func (localGate) LocalOnly() {}
+
+// A crash while local work runs (tickets, whose start is written only with
+// its end) leaves the operation as it was created: pending, nothing of the
+// phase stored. After a restart it runs once more and its work takes
+// effect once.
+func TestRecoveryOfLocalWork(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	b := setup(t, engine.Config{Work: map[string]engine.Work{
+		engine.PhaseTickets: localGate{counted(g.wrap(engine.TicketsWork{}))},
+	}})
+	ev, op := b.createDate("Local", 5)
+	g.await(t, 1)
+	if got := b.stored(op.ID); got.Status != engine.StatusPending || got.Phases[0].Status != engine.StatusPending {
+		t.Fatalf("while tickets runs the store holds %s with tickets %s, want both pending", got.Status, got.Phases[0].Status)
+	}
+	old := b.eng
+	b.eng = nil
+	b.crashStore()
+	stopWithin(t, old, 0)
+
+	b.reopen(engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: counted(engine.TicketsWork{})}})
+	done := b.wait(op.ID)
+	tickets := done.Phases[0]
+	if done.Status != engine.StatusCompleted || tickets.Attempts != 1 || b.effects(tickets.ID) != 1 {
+		t.Errorf("after the restart: %s, tickets %s with %d attempts and %d effects; want completed, once",
+			done.Status, tickets.Status, tickets.Attempts, b.effects(tickets.ID))
+	}
+	if b.structure(ev.ID) == nil {
+		t.Error("the event has no ticket structure")
+	}
+}

@@ -263,7 +263,7 @@ func (r *opRun) launch(ctx context.Context, events chan<- phaseEvent, starting [
 // allLocal reports whether every phase in starting runs local work.
 func (r *opRun) allLocal(starting []*Phase) bool {
 	for _, p := range starting {
-		if _, ok := r.e.work[r.topName(p.ID)].(localWork); !ok {
+		if _, ok := r.e.work[r.topName(p.ID)].(Local); !ok {
 			return false
 		}
 	}

@@ -24,10 +24,12 @@ type Expander interface {
 	Expand(ctx context.Context, r *PhaseRun) ([]*Phase, error)
 }
 
-// localWork is implemented by work whose only effects are its staged
-// writes (the engine's own recurrence and tickets phases): the engine does
-// not persist its start on its own, only with its completion.
-type localWork interface{ local() }
+// Local is implemented by work whose only effects are its staged writes,
+// such as the engine's own recurrence and tickets phases. The engine does
+// not write the start of such a phase on its own, only with its completion:
+// a crash before that leaves the phase pending, and it runs again from the
+// start (as from running).
+type Local interface{ LocalOnly() }
 
 // RefundWork does a refund operation (a leaf without phases).
 type RefundWork interface {

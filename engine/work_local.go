@@ -13,7 +13,8 @@ import (
 type RecurrenceWork struct{}
 
 // Run implements Work.
-func (RecurrenceWork) local() {}
+// LocalOnly implements Local.
+func (RecurrenceWork) LocalOnly() {}
 
 func (RecurrenceWork) Run(ctx context.Context, r *PhaseRun) error {
 	if r.Op.Action == ActionDelete {
@@ -184,7 +185,8 @@ type TicketsWork struct{}
 // beside the single writer; the staged function only checks that nothing
 // they depend on changed in the meantime (an order refreshes a structure's
 // Revision) and puts them, or rebuilds inside the commit when it did.
-func (TicketsWork) local() {}
+// LocalOnly implements Local.
+func (TicketsWork) LocalOnly() {}
 
 func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 	if r.Op.Action == ActionDelete {
