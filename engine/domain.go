@@ -229,10 +229,11 @@ type Variant struct {
 	ShopifyVariantID string `json:"shopify_variant_id,omitempty"`
 	InventoryItemID  string `json:"inventory_item_id,omitempty"`
 	// CreatedBy is the operation whose catalog phase created the variant
-	// in the shop, stocked with 0 available at the app's location: that
-	// operation's inventory phase sets its quantity with compare-and-set
-	// from 0 without reading it first (a wrong guess is refused as stale,
-	// and the phase reads).
+	// in the shop, stocked with 0 available at the app's location and not
+	// requiring shipping (as the shop answered). That operation's inventory
+	// phase sets its quantity with compare-and-set from 0 without reading
+	// it first (a wrong guess is refused as stale, and the phase reads),
+	// and its delivery phase has nothing left to check.
 	CreatedBy uint64 `json:"created_by_op,omitempty"`
 }
 

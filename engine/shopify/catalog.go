@@ -53,7 +53,8 @@ type shopProduct struct {
 			ID            string `json:"id"`
 			SKU           string `json:"sku"`
 			InventoryItem *struct {
-				ID string `json:"id"`
+				ID               string `json:"id"`
+				RequiresShipping *bool  `json:"requiresShipping"` // nil: not asked
 			} `json:"inventoryItem"`
 		} `json:"nodes"`
 	} `json:"variants"`
@@ -68,6 +69,18 @@ func (p *shopProduct) bySKU() map[string][2]string {
 			item = v.InventoryItem.ID
 		}
 		out[v.SKU] = [2]string{v.ID, item}
+	}
+	return out
+}
+
+// digital is the SKUs whose inventory item the shop answered does not
+// require shipping.
+func (p *shopProduct) digital() map[string]bool {
+	out := map[string]bool{}
+	for _, v := range p.Variants.Nodes {
+		if v.InventoryItem != nil && v.InventoryItem.RequiresShipping != nil && !*v.InventoryItem.RequiresShipping {
+			out[v.SKU] = true
+		}
 	}
 	return out
 }
@@ -126,12 +139,14 @@ func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSet
 		sr.log.Warn("product deleted in the shop behind our back: recreated", "old", t.product.ShopifyProductID, "new", got.ID, "handle", p.Handle)
 	}
 	ids := got.bySKU()
+	digital := got.digital()
 	variants := map[uint64][2]string{}
 	created := map[uint64]bool{}
 	for _, v := range p.Variants {
 		// productInput stocked a variant sent without an id at our
-		// location with 0 available.
-		created[v.RegistrationTypeID] = v.ShopifyVariantID == "" && su.LocationID != ""
+		// location with 0 available, as a digital good.
+		created[v.RegistrationTypeID] = v.ShopifyVariantID == "" && su.LocationID != "" &&
+			digital[sku(t.occ.ID, v.RegistrationTypeID)]
 		id, ok := ids[sku(t.occ.ID, v.RegistrationTypeID)]
 		if !ok || id[0] == "" || id[1] == "" {
 			return engine.Errorf(engine.CodeCatalogUpsertRejected,

@@ -10,6 +10,10 @@ import (
 // fulfilled by the app's fulfillment service: the service and its location
 // still exist in the shop (DELIVERY_SERVICE_MISSING otherwise), and no
 // variant's inventory item requires shipping (fixed if one does).
+//
+// Variants this operation's catalog phase just created need no call: the
+// shop created them stocked at the service's location (so it existed) and
+// answered that they do not require shipping (see engine.Variant.CreatedBy).
 type deliveryWork struct{ s *service }
 
 // Expand implements engine.Expander: one child per product.
@@ -39,6 +43,9 @@ func (w deliveryWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 		}
 	}
 	r.SetUnits(len(items))
+	if len(items) > 0 && allCreatedHere(r, ts) {
+		return nil
+	}
 	var out struct {
 		FulfillmentService *struct {
 			ID       string `json:"id"`

@@ -35,7 +35,7 @@ const mProductSet = `mutation ProductSet($input: ProductSetInput!, $identifier: 
   productSet(input: $input, identifier: $identifier, synchronous: true) {
     product {
       id
-      variants(first: $n) { nodes { id sku inventoryItem { id } } }
+      variants(first: $n) { nodes { id sku inventoryItem { id requiresShipping } } }
     }
     userErrors { field message code }
   }

@@ -325,6 +325,16 @@ func createdHere(r *engine.PhaseRun, t *target) bool {
 	return n > 0
 }
 
+// allCreatedHere is createdHere for every target.
+func allCreatedHere(r *engine.PhaseRun, ts []*target) bool {
+	for _, t := range ts {
+		if !createdHere(r, t) {
+			return false
+		}
+	}
+	return len(ts) > 0
+}
+
 // current is t's product as the store holds it now (nil: gone).
 func (w inventoryWork) current(sr *shopRun, t *target) (*engine.Product, error) {
 	var p *engine.Product

@@ -728,3 +728,51 @@ func (h *beforeFirst) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return h.next.RoundTrip(req)
 }
+
+// Tickets ship as digital goods. The variants a new event's catalog just
+// created were answered as not requiring shipping, so delivery makes no
+// call for them; on a later save it reads the shop, and a variant a
+// merchant switched to "requires shipping" is switched back.
+func TestDeliveryKeepsTicketsDigital(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	deliveryReads := func() int {
+		n := 0
+		for _, c := range b.calls() {
+			if strings.Contains(c.Query, "query Delivery(") {
+				n++
+			}
+		}
+		return n
+	}
+	ev, op := b.create(b.input("Digital", nil, regType{"A", 1000, ptr(5)}, regType{"B", 2000, ptr(5)}))
+	b.completed(op.ID)
+	if n := deliveryReads(); n != 0 {
+		t.Errorf("a new event's delivery read the shop %d times, want 0", n)
+	}
+	handle := fmt.Sprintf("eventops-%d", ev.ID)
+	vs := byTitle(b.productByHandle(handle))
+	if vs["A"].InventoryItem.RequiresShipping || vs["B"].InventoryItem.RequiresShipping {
+		t.Fatalf("new variants require shipping: %+v", vs)
+	}
+
+	var out struct {
+		InventoryItemUpdate struct {
+			UserErrors []map[string]any `json:"userErrors"`
+		} `json:"inventoryItemUpdate"`
+	}
+	b.gql(`mutation Ship($id: ID!) { inventoryItemUpdate(id: $id, input: {requiresShipping: true}) { userErrors { message } } }`,
+		map[string]any{"id": vs["A"].InventoryItem.ID}, &out)
+	mustf(t, len(out.InventoryItemUpdate.UserErrors) == 0, "merchant edit refused: %v", out.InventoryItemUpdate.UserErrors)
+
+	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Digital, renamed")})
+	b.completed(op.ID)
+	if n := deliveryReads(); n != 1 {
+		t.Errorf("the update's delivery read the shop %d times, want 1", n)
+	}
+	vs = byTitle(b.productByHandle(handle))
+	if vs["A"].InventoryItem.RequiresShipping || vs["B"].InventoryItem.RequiresShipping {
+		t.Errorf("after the update: A requires shipping %v, B %v; want neither",
+			vs["A"].InventoryItem.RequiresShipping, vs["B"].InventoryItem.RequiresShipping)
+	}
+}
