@@ -128,6 +128,27 @@ func (h *hooked) crash() {
 	h.close()
 }
 
+// attempted waits until the shop has tried to deliver a webhook of topic.
+func (h *hooked) attempted(topic string) {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ds, err := h.sb.Deliveries(h.shop.Name)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Topic == topic && d.Attempts > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no %s delivery attempted after 30 s", topic)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // delivered waits until the shop has delivered n webhooks of topic (each
 // answered 2xx: its effect is committed).
 func (h *hooked) delivered(topic string, n int) []sandbox.Delivery {
@@ -248,6 +269,9 @@ func TestEventRefundOfShopOrdersOnceAcrossACrash(t *testing.T) {
 	h.crash()
 	g.armed.Store(false)
 	close(g.release)
+	// The shop has tried to deliver the first refund's webhook while
+	// eventops was down (its first attempt may come a little later).
+	h.attempted("refunds/create")
 	// After the restart the next refundCreate is applied but its answer is
 	// lost: the client re-sends it with its key.
 	h.faults(fault{Operation: "refundCreate", Fault: "apply_then_drop", Times: 1})
