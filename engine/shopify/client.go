@@ -141,9 +141,11 @@ type Cost struct {
 	} `json:"throttleStatus"`
 }
 
+// answer is an answer's envelope. Data holds the caller's out (a pointer),
+// so that data is decoded once, straight into it (see hasData).
 type answer struct {
-	Data       json.RawMessage `json:"data"`
-	Errors     []GraphQLError  `json:"errors"`
+	Data       any            `json:"data"`
+	Errors     []GraphQLError `json:"errors"`
 	Extensions struct {
 		Cost *Cost `json:"cost"`
 	} `json:"extensions"`
@@ -176,13 +178,8 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 			return engine.Transientf(engine.CodeShopifyThrottledExhausted,
 				"%s: the shop's cost budget did not recover before the deadline", call.Name)
 		}
-		res := c.send(ctx, call, body)
+		res := c.send(ctx, call, body, out)
 		if res.err == nil {
-			if out != nil && len(res.data) > 0 && string(res.data) != "null" {
-				if err := json.Unmarshal(res.data, out); err != nil {
-					return fmt.Errorf("decode %s: %w", call.Name, err)
-				}
-			}
 			return nil
 		}
 		if res.permanent {
@@ -227,7 +224,6 @@ func ctxParentDone(ctx context.Context, deadline time.Time) bool {
 
 // result of one exchange.
 type result struct {
-	data      json.RawMessage
 	err       error
 	permanent bool          // do not retry
 	lost      bool          // the shop may have applied a mutation
@@ -235,7 +231,9 @@ type result struct {
 	wait      time.Duration // how long the shop asked us to wait
 }
 
-func (c *Client) send(ctx context.Context, call Call, body []byte) result {
+// send makes one exchange, decoding the answer's data into out (nil:
+// skipped).
+func (c *Client) send(ctx context.Context, call Call, body []byte, out any) result {
 	ctx, cancel := context.WithTimeout(ctx, c.policy.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
@@ -284,8 +282,15 @@ func (c *Client) send(ctx context.Context, call Call, body []byte) result {
 			"unexpected HTTP %d from the shop (request %s)", s, reqID)}
 	}
 
-	var a answer
+	a := answer{Data: out}
+	if out == nil {
+		a.Data = &json.RawMessage{} // read past it
+	}
 	if err := json.Unmarshal(raw, &a); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return result{permanent: true, err: fmt.Errorf("decode %s: %w", call.Name, err)}
+		}
 		// A 200 that is not JSON is a proxy or a cut-off answer.
 		return result{lost: true, err: fmt.Errorf("unreadable answer (request %s): %v", reqID, err)}
 	}
@@ -305,7 +310,7 @@ func (c *Client) send(ctx context.Context, call Call, body []byte) result {
 					"the shop denied access: %s", e.Message)}
 			}
 		}
-		if len(a.Data) == 0 || string(a.Data) == "null" {
+		if !hasData(raw) {
 			return result{permanent: true, err: GraphQLErrors(a.Errors)}
 		}
 		// Partial data beside errors (a field resolver failed): the
@@ -313,7 +318,16 @@ func (c *Client) send(ctx context.Context, call Call, body []byte) result {
 		c.log.Warn("shopify answered with errors beside data", "call", call.Name, "request_id", reqID,
 			"errors", GraphQLErrors(a.Errors).Error())
 	}
-	return result{data: a.Data}
+	return result{}
+}
+
+// hasData reports whether an answer carries data (not absent, not null):
+// read again only for answers with errors, which are rare.
+func hasData(raw []byte) bool {
+	var a struct {
+		Data json.RawMessage `json:"data"`
+	}
+	return json.Unmarshal(raw, &a) == nil && len(a.Data) > 0 && string(a.Data) != "null"
 }
 
 func transportError(err error) error {
