@@ -208,6 +208,70 @@ func TestShopifyPhasesWithoutWorkFailClearly(t *testing.T) {
 	}
 }
 
+// A completion that writes nothing and ends nothing is persisted with the
+// operation's next transition, but never later than a few tens of
+// milliseconds: with metafields still running, inventory and delivery are
+// soon seen completed, in the store and by subscribers, and publish still
+// waits.
+func TestDeferredTransitionsAreSoonVisible(t *testing.T) {
+	t.Parallel()
+	held := newGate()
+	ok := workFunc(func(ctx context.Context, r *engine.PhaseRun) error { return nil })
+	obs := &finishCounter{}
+	b := setup(t, engine.Config{Observer: obs, Work: map[string]engine.Work{
+		engine.PhaseCatalog: ok, engine.PhaseInventory: ok, engine.PhaseDelivery: ok, engine.PhasePublish: ok,
+		engine.PhaseMetafields: held.wrap(nil),
+	}})
+	b.seed(&engine.ShopInput{Sandbox: true, Domain: "blue-note"})
+	sub := b.eng.Broker().Subscribe(1024)
+	defer sub.Close()
+	_, op := b.createDate("Gala", 5)
+	held.await(t, 1)
+	seen := subscribeUntil(t, sub, func(o *engine.Operation) bool {
+		return o.ID == op.ID && phaseNamed(t, o, engine.PhaseInventory).Status == engine.StatusCompleted &&
+			phaseNamed(t, o, engine.PhaseDelivery).Status == engine.StatusCompleted
+	})
+	if p := phaseNamed(t, seen, engine.PhaseMetafields); p.Status != engine.StatusRunning {
+		t.Errorf("metafields = %s, want running", p.Status)
+	}
+	if p := phaseNamed(t, seen, engine.PhasePublish); p.Status != engine.StatusPending {
+		t.Errorf("publish = %s, want pending behind metafields", p.Status)
+	}
+	if stored := b.stored(op.ID); phaseNamed(t, stored, engine.PhaseInventory).Status != engine.StatusCompleted {
+		t.Errorf("published before it was stored: inventory is %s in the store", phaseNamed(t, stored, engine.PhaseInventory).Status)
+	}
+	held.open()
+	if done := b.wait(op.ID); done.Status != engine.StatusCompleted {
+		t.Errorf("operation = %s, want completed", done.Status)
+	}
+	// Metrics count every phase's end once, deferred or not.
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for _, name := range []string{engine.PhaseTickets, engine.PhaseCatalog, engine.PhaseInventory, engine.PhaseMetafields, engine.PhaseDelivery, engine.PhasePublish} {
+		if obs.finished[name] != 1 {
+			t.Errorf("metrics saw %s finish %d times, want once (all: %v)", name, obs.finished[name], obs.finished)
+		}
+	}
+}
+
+// finishCounter counts PhaseFinished by phase name.
+type finishCounter struct {
+	mu       sync.Mutex
+	finished map[string]int
+}
+
+func (c *finishCounter) OperationStarted(engine.Action)                                {}
+func (c *finishCounter) OperationFinished(engine.Action, engine.Status, time.Duration) {}
+func (c *finishCounter) PhaseRetried(string, engine.Code)                              {}
+func (c *finishCounter) PhaseFinished(phase string, _ engine.Status, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished == nil {
+		c.finished = map[string]int{}
+	}
+	c.finished[phase]++
+}
+
 // DESIGN §4 through the runner: inventory fails while metafields and
 // delivery still run; the operation stays running until they finish, then
 // fails with inventory as its root cause, and publish never starts.

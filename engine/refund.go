@@ -146,8 +146,8 @@ func (r *opRun) persistLeaf(next *Operation, staged []func(Tx) error) error {
 	if err != nil {
 		return err
 	}
-	r.e.observe(r.op, next)
-	r.op = next
+	r.e.observe(r.stored, next)
+	r.op, r.stored = next, next
 	r.e.broker.publish(next)
 	return nil
 }

@@ -87,14 +87,16 @@ func (e *Engine) runOp(id uint64) bool {
 	if op == nil || op.Status.Terminal() {
 		return true
 	}
-	r := &opRun{e: e, op: op, live: lo, active: map[uint64]bool{}}
+	r := &opRun{e: e, op: op, stored: op, live: lo, active: map[uint64]bool{}}
 	return r.run()
 }
 
 // opRun is the single owner of one operation's state while it runs.
 type opRun struct {
 	e      *Engine
-	op     *Operation // last persisted state, but for the start of local work (see step)
+	op     *Operation // current state: stored, or ahead of it while dirty
+	stored *Operation // last persisted state
+	dirty  bool       // op holds transitions not persisted yet (see step)
 	live   *liveOp
 	active map[uint64]bool // leaf phases with an attempt in flight
 }
@@ -117,7 +119,17 @@ func (r *opRun) run() bool {
 		r.drain(events)
 		return false
 	}
+	// flush persists what step deferred once it has waited for
+	// deferWindow: a phase that runs longer is seen running by then.
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	armed := false
 	for {
+		if r.dirty && !armed {
+			flush.Reset(deferWindow)
+			armed = true
+		}
 		if len(r.active) == 0 {
 			switch {
 			case r.op.Status.Terminal(): // a completion may win a race with a cancel
@@ -125,6 +137,9 @@ func (r *opRun) run() bool {
 			case canceling:
 				return r.finishCanceled()
 			case e.stopping():
+				if r.dirty {
+					_ = r.persist(r.op.Clone(), nil) // spares a re-run; the next start resumes either way
+				}
 				return false
 			default:
 				// Roll-up makes an operation with nothing running and
@@ -134,6 +149,17 @@ func (r *opRun) run() bool {
 			}
 		}
 		select {
+		case <-flush.C:
+			armed = false
+			if !r.dirty {
+				continue
+			}
+			if err := r.persist(r.op.Clone(), nil); err != nil {
+				e.log.Error("persist phase transition", "op", r.op.ID, "err", err)
+				cancel()
+				r.drain(events)
+				return false
+			}
 		case ev := <-events:
 			batch := []phaseEvent{ev}
 		more:
@@ -207,13 +233,9 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 	if !changed {
 		return nil
 	}
-	if len(batch) == 0 && len(kids) == 0 && r.allLocal(starting) {
-		// Only local work starts (tickets or recurrence after the
-		// operation was created): nothing outside this process happens
-		// before its completion commits, start times with it, so the
-		// start is not written on its own. A crash meanwhile leaves the
-		// phase pending, and it runs from the start, as from running.
-		r.op = next
+	if r.deferrable(batch, staged, kids, starting, next) {
+		r.op, r.dirty = next, true
+		r.ended(batch)
 		r.launch(ctx, events, starting)
 		return nil
 	}
@@ -235,13 +257,7 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 		}
 		err = r.persist(next, assignIDs(kids))
 	}
-	// Attempts that reported an end are over, whether or not their end
-	// was persisted (if not, the phase runs again after a restart).
-	for _, ev := range batch {
-		if ev.kind == evDone || ev.kind == evFailed || ev.kind == evAborted || ev.kind == evExpanded {
-			delete(r.active, ev.phaseID)
-		}
-	}
+	r.ended(batch)
 	if err != nil {
 		return err
 	}
@@ -251,6 +267,17 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 	return nil
 }
 
+// ended forgets the attempts that reported an end: they are over, whether
+// or not their end was persisted (if not, the phase runs again after a
+// restart).
+func (r *opRun) ended(batch []phaseEvent) {
+	for _, ev := range batch {
+		if ev.kind == evDone || ev.kind == evFailed || ev.kind == evAborted || ev.kind == evExpanded {
+			delete(r.active, ev.phaseID)
+		}
+	}
+}
+
 // launch starts an attempt of each phase in starting (which point into
 // r.op).
 func (r *opRun) launch(ctx context.Context, events chan<- phaseEvent, starting []*Phase) {
@@ -258,6 +285,41 @@ func (r *opRun) launch(ctx context.Context, events chan<- phaseEvent, starting [
 		r.active[p.ID] = true
 		go r.attempt(ctx, r.topName(p.ID), r.op, p, events)
 	}
+}
+
+// deferWindow bounds how long a transition may wait to be persisted with a
+// later one (see deferrable).
+const deferWindow = 25 * time.Millisecond
+
+// deferrable reports whether a transition may wait to be persisted with
+// the operation's next one, at most deferWindow later. Persisting is what
+// makes a transition visible (API, dashboard), and each costs a store
+// update; no correctness rests on these, since phase work is idempotent
+// and a crash resumes from what was persisted (running again what was not):
+//
+//   - the start of local work, right after the operation was created
+//     (nothing outside this process happens before its completion);
+//   - completions without staged writes that end nothing (the operation
+//     is not terminal), with the phases they let start: nothing a starting
+//     phase reads was written by them (inventory, metafields and delivery
+//     completing, publish starting).
+//
+// Everything else is persisted at once, deferred transitions with it:
+// staged writes (the next phases read them), new children (their ids),
+// failures and retries, progress, an operation becoming terminal.
+func (r *opRun) deferrable(batch []phaseEvent, staged []func(Tx) error, kids, starting []*Phase, next *Operation) bool {
+	if len(staged) > 0 || len(kids) > 0 || next.Status.Terminal() {
+		return false
+	}
+	if len(batch) == 0 {
+		return r.allLocal(starting)
+	}
+	for _, ev := range batch {
+		if ev.kind != evDone {
+			return false
+		}
+	}
+	return true
 }
 
 // allLocal reports whether every phase in starting runs local work.
@@ -554,8 +616,8 @@ func (r *opRun) persist(next *Operation, staged []func(Tx) error) error {
 	if err != nil {
 		return err
 	}
-	r.e.observe(r.op, next)
-	r.op = next
+	r.e.observe(r.stored, next)
+	r.op, r.stored, r.dirty = next, next, false
 	r.e.broker.publish(next)
 	return nil
 }
@@ -573,8 +635,8 @@ func (r *opRun) fail(err *Error) bool {
 		r.e.log.Error("persist operation failure", "op", r.op.ID, "err", perr)
 		return false
 	}
-	r.e.observe(r.op, next)
-	r.op = next
+	r.e.observe(r.stored, next)
+	r.op, r.stored, r.dirty = next, next, false
 	r.e.broker.publish(next)
 	return true
 }
@@ -603,8 +665,8 @@ func (r *opRun) finishCanceled() bool {
 		r.e.log.Error("persist cancel", "op", r.op.ID, "err", err)
 		return false
 	}
-	r.e.observe(r.op, next)
-	r.op = next
+	r.e.observe(r.stored, next)
+	r.op, r.stored, r.dirty = next, next, false
 	r.e.broker.publish(next)
 	r.e.log.Info("operation canceled", "op", next.ID)
 	return true
