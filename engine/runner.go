@@ -234,6 +234,7 @@ func (r *opRun) step(ctx context.Context, events chan<- phaseEvent, batch []phas
 		return nil
 	}
 	if r.deferrable(batch, staged, kids, starting, next) {
+		next.Rollup(r.e.now()) // with the phases just started
 		r.op, r.dirty = next, true
 		r.ended(batch)
 		r.launch(ctx, events, starting)

@@ -160,7 +160,6 @@ func benchSave(b *testing.B, shop bool) {
 	b.ReportMetric(p(0.50), "p50-ms")
 	b.ReportMetric(p(0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")
-	_ = fmt.Sprint
 }
 
 // addBreakdown adds where one save's time went, per top-level phase: from
