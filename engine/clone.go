@@ -20,6 +20,9 @@ func (e *Event) Clone() *Event {
 			c.RegistrationTypes[i] = rt
 		}
 	}
+	if e.Withdrawn != nil {
+		c.Withdrawn = append([]ShopProductRef{}, e.Withdrawn...)
+	}
 	if e.Recurrence != nil {
 		r := *e.Recurrence
 		if r.ByDay != nil {

@@ -163,11 +163,24 @@ type Event struct {
 	RegistrationTypes []RegistrationType `json:"registration_types"`
 	SplitProducts     bool               `json:"split_products"`
 	Recurrence        *Recurrence        `json:"recurrence,omitempty"`
+	// Withdrawn lists products the event had in its shop that no ticket
+	// structure holds any more: an occurrence dropped from the rule, the
+	// combined product after split_products was switched on (or the split
+	// ones after it was switched off), a split product whose registration
+	// type was removed. The next catalog phase deletes them from the shop,
+	// then forgets them. Set on the top-level event only.
+	Withdrawn []ShopProductRef `json:"withdrawn_products,omitempty"`
 	// Deleted marks an event whose delete operation has been accepted; it is
 	// gone from the API but its operations stay readable.
 	Deleted   bool      `json:"deleted,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ShopProductRef names a product in the company's shop.
+type ShopProductRef struct {
+	ID     string `json:"id"` // gid://shopify/Product/...
+	Handle string `json:"handle"`
 }
 
 // QueueID is the event whose queue this event's operations share: a recurring

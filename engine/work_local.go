@@ -105,7 +105,7 @@ func syncOccurrences(tx Tx, parentID uint64, now time.Time) error {
 		if err := tx.PutEvent(c); err != nil {
 			return err
 		}
-		if err := tx.DeleteTicketStructure(id); err != nil {
+		if err := dropStructure(tx, id); err != nil {
 			return err
 		}
 	}
@@ -159,11 +159,68 @@ func removeChildren(tx Tx, parentID uint64, now time.Time) error {
 		if err := tx.PutEvent(c); err != nil {
 			return err
 		}
-		if err := tx.DeleteTicketStructure(c.ID); err != nil {
+		if err := dropStructure(tx, c.ID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dropStructure deletes an occurrence's ticket structure; the products it
+// had in the shop are withdrawn (see Event.Withdrawn).
+func dropStructure(tx Tx, eventID uint64) error {
+	old, err := tx.TicketStructure(eventID)
+	if err != nil || old == nil {
+		return err
+	}
+	if err := withdraw(tx, eventID, old, nil); err != nil {
+		return err
+	}
+	return tx.DeleteTicketStructure(eventID)
+}
+
+// putStructure replaces an event's ticket structure; products of the old
+// one that the new one no longer holds but the shop does are withdrawn
+// (see Event.Withdrawn).
+func putStructure(tx Tx, s, old *TicketStructure) error {
+	if err := withdraw(tx, s.EventID, old, s); err != nil {
+		return err
+	}
+	return tx.PutTicketStructure(s)
+}
+
+// withdraw records on the top-level event the mirrored products of old
+// that now (nil: none) does not hold.
+func withdraw(tx Tx, eventID uint64, old, now *TicketStructure) error {
+	if old == nil {
+		return nil
+	}
+	kept := map[string]bool{}
+	if now != nil {
+		for _, p := range now.Products {
+			kept[p.Key] = true
+		}
+	}
+	var gone []ShopProductRef
+	for _, p := range old.Products {
+		if p.ShopifyProductID != "" && !kept[p.Key] {
+			gone = append(gone, ShopProductRef{ID: p.ShopifyProductID, Handle: p.Handle})
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	ev, err := tx.Event(eventID)
+	if err != nil || ev == nil {
+		return err
+	}
+	if ev.ParentID != 0 {
+		if ev, err = tx.Event(ev.ParentID); err != nil || ev == nil {
+			return err
+		}
+	}
+	ev.Withdrawn = append(ev.Withdrawn, gone...)
+	return tx.PutEvent(ev)
 }
 
 func cloneInt(p *int) *int {
@@ -290,7 +347,7 @@ func (b *builtStructure) commit(tx Tx, phaseID uint64, now time.Time) error {
 	if rev == b.revision && (cur != nil || b.orders || !hasOrders(tx, b.eventID)) {
 		s := *b.s
 		s.UpdatedBy = phaseID
-		return tx.PutTicketStructure(&s)
+		return putStructure(tx, &s, cur)
 	}
 	return writeStructure(tx, b.eventID, phaseID, now)
 }
@@ -343,7 +400,7 @@ func writeStructure(tx Tx, eventID, phaseID uint64, now time.Time) error {
 		return err
 	}
 	s.UpdatedBy = phaseID
-	return tx.PutTicketStructure(s)
+	return putStructure(tx, s, old)
 }
 
 // refreshAvailability recomputes sold and left-to-sell of an event whose
@@ -363,7 +420,7 @@ func refreshAvailability(tx Tx, eventID uint64, now time.Time) error {
 		return err
 	}
 	s.UpdatedBy = old.UpdatedBy
-	return tx.PutTicketStructure(s)
+	return putStructure(tx, s, old)
 }
 
 // buildStructure builds the structure of a date event from the event and its

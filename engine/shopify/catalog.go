@@ -15,16 +15,46 @@ const optionName = "Ticket"
 // (delete). A save first makes sure the shop is set up.
 type catalogWork struct{ s *service }
 
-// Expand implements engine.Expander: one child per product.
+// withdrawnChild names the child of an expanded catalog phase that deletes
+// the event's withdrawn products (engine.Event.Withdrawn); it is the one
+// child without a Subject.
+const withdrawnChild = "withdrawn products"
+
+// Expand implements engine.Expander: one child per product, and one for
+// the withdrawn products if there are any. A phase that does not split
+// deletes those itself.
 func (w catalogWork) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engine.Phase, error) {
-	return expandTargets(r)
+	kids, err := expandTargets(r)
+	if err != nil || len(kids) == 0 {
+		return kids, err
+	}
+	refs, err := withdrawnOf(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) > 0 {
+		kids = append(kids, &engine.Phase{Name: withdrawnChild, Status: engine.StatusPending})
+	}
+	return kids, nil
 }
 
 // Run implements engine.Work.
 func (w catalogWork) Run(ctx context.Context, r *engine.PhaseRun) error {
+	if r.Phase.Subject == 0 && r.Phase.Name == withdrawnChild {
+		sr, err := w.s.open(r)
+		if err != nil {
+			return err
+		}
+		return w.withdraw(ctx, sr)
+	}
 	sr, ts, err := w.s.begin(r)
 	if err != nil {
 		return err
+	}
+	if r.Phase.Subject == 0 {
+		if err := w.withdraw(ctx, sr); err != nil {
+			return err
+		}
 	}
 	if r.Op.Action == engine.ActionDelete {
 		return w.deleteAll(ctx, sr, ts)
@@ -278,6 +308,56 @@ func (sr *shopRun) productExists(ctx context.Context, id string) (bool, error) {
 		return false, phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "read product "+id)
 	}
 	return out.Product != nil, nil
+}
+
+// withdrawnOf reads the operation's event's withdrawn products.
+func withdrawnOf(r *engine.PhaseRun) ([]engine.ShopProductRef, error) {
+	var refs []engine.ShopProductRef
+	err := r.View(func(tx engine.Tx) error {
+		ev, err := tx.Event(r.Op.EventID)
+		if ev != nil {
+			refs = ev.Withdrawn
+		}
+		return err
+	})
+	return refs, err
+}
+
+// withdraw deletes the event's withdrawn products from the shop (one that
+// is gone already is done) and forgets them as the phase completes.
+func (w catalogWork) withdraw(ctx context.Context, sr *shopRun) error {
+	refs, err := withdrawnOf(sr.r)
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	done := map[string]bool{}
+	for _, ref := range refs {
+		if ref.ID != "" && !done[ref.ID] {
+			if err := sr.deleteProduct(ctx, ref.ID); err != nil {
+				return err
+			}
+		}
+		done[ref.ID] = true
+		sr.log.Info("withdrawn product deleted from the shop", "product", ref.ID, "handle", ref.Handle)
+	}
+	sr.r.Stage(func(tx engine.Tx) error {
+		ev, err := tx.Event(sr.r.Op.EventID)
+		if err != nil || ev == nil {
+			return err
+		}
+		kept := ev.Withdrawn[:0:0]
+		for _, ref := range ev.Withdrawn {
+			if !done[ref.ID] {
+				kept = append(kept, ref) // withdrawn meanwhile: the next save
+			}
+		}
+		if len(kept) == len(ev.Withdrawn) {
+			return nil
+		}
+		ev.Withdrawn = kept
+		return tx.PutEvent(ev)
+	})
+	return nil
 }
 
 // deleteAll removes the products of a deleted event; a product already gone

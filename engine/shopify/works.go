@@ -158,7 +158,7 @@ func (s *service) open(r *engine.PhaseRun) (*shopRun, error) {
 }
 
 // begin is how a phase's attempt starts: it reads the company and the
-// targets of the run (see mine) in one read transaction, then connects to
+// targets of the run (see pick) in one read transaction, then connects to
 // the shop.
 func (s *service) begin(r *engine.PhaseRun) (*shopRun, []*target, error) {
 	var c *engine.Company
@@ -350,7 +350,7 @@ func localDate(ev *engine.Event, v *engine.Venue) string {
 // expandTargets splits a phase into one child per product when the
 // operation covers more than one (DESIGN §4: per occurrence, per product).
 // The child's Subject is the occurrence's event id and its Name is the
-// target's name; mine maps a child back to its product.
+// target's name; pick maps a child back to its product.
 func expandTargets(r *engine.PhaseRun) ([]*engine.Phase, error) {
 	// A date event without split products is one product: no children,
 	// and no need to read more than the event.
