@@ -166,10 +166,7 @@ func TestSaveSplitProducts(t *testing.T) {
 func TestSaveRecurringOnePerOccurrence(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	in := b.input("Weekly Jam", ptr(40), regType{"Entry", 1000, nil})
-	in.Type = ptr(engine.EventRecurring)
-	in.Recurrence = engine.Nullable[engine.Recurrence]{Set: true, Value: &engine.Recurrence{Frequency: engine.FrequencyWeekly, Interval: 1, Count: 3}}
-	ev, op := b.create(in)
+	ev, op := b.create(b.weekly("Weekly Jam", 3))
 	done := b.completed(op.ID)
 	occs := b.children(ev.ID)
 	if len(occs) != 3 {
@@ -779,6 +776,15 @@ func TestDeliveryKeepsTicketsDigital(t *testing.T) {
 	}
 }
 
+// weekly is the input of a weekly event of n occurrences with one
+// registration type.
+func (b *bundle) weekly(name string, n int) engine.EventInput {
+	in := b.input(name, ptr(40), regType{"Entry", 1000, nil})
+	in.Type = ptr(engine.EventRecurring)
+	in.Recurrence = engine.Nullable[engine.Recurrence]{Set: true, Value: &engine.Recurrence{Frequency: engine.FrequencyWeekly, Interval: 1, Count: n}}
+	return in
+}
+
 // handles lists the shop's product handles, sorted.
 func (b *bundle) handles() []string {
 	var out []string
@@ -831,17 +837,13 @@ func TestSplitSwitchWithdrawsTheOldProducts(t *testing.T) {
 func TestDroppedOccurrenceWithdrawsItsProduct(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	in := b.input("Weekly Jam", ptr(40), regType{"Entry", 1000, nil})
-	in.Type = ptr(engine.EventRecurring)
-	in.Recurrence = engine.Nullable[engine.Recurrence]{Set: true, Value: &engine.Recurrence{Frequency: engine.FrequencyWeekly, Interval: 1, Count: 3}}
-	ev, op := b.create(in)
+	ev, op := b.create(b.weekly("Weekly Jam", 3))
 	b.completed(op.ID)
 	occs := b.children(ev.ID)
 	if len(occs) != 3 || len(b.products()) != 3 {
 		t.Fatalf("%d occurrences, %d products; want 3 and 3", len(occs), len(b.products()))
 	}
-	_, op = b.update(ev.ID, engine.EventInput{Recurrence: engine.Nullable[engine.Recurrence]{Set: true,
-		Value: &engine.Recurrence{Frequency: engine.FrequencyWeekly, Interval: 1, Count: 2}}})
+	_, op = b.update(ev.ID, engine.EventInput{Recurrence: b.weekly("", 2).Recurrence})
 	done := b.completed(op.ID)
 	want := []string{fmt.Sprintf("eventops-%d", occs[0].ID), fmt.Sprintf("eventops-%d", occs[1].ID)}
 	if got := b.handles(); !slices.Equal(got, want) {
