@@ -105,11 +105,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sb.Close()
+	metrics := web.NewMetrics()
 	works, refund := shopify.Works(shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
+		Metrics: metrics.Shopify(),
 	})
-
-	metrics := web.NewMetrics()
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log, Observer: metrics,
 		Work: works, Refund: refund})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {

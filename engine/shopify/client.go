@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ type Client struct {
 	log      *slog.Logger
 	jitter   func() float64
 	sleep    func(ctx context.Context, d time.Duration) bool
+	metrics  CallMetrics
 }
 
 // Call is one GraphQL request.
@@ -179,6 +181,10 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 				"%s: the shop's cost budget did not recover before the deadline", call.Name)
 		}
 		res := c.send(ctx, call, body, out)
+		c.metrics.CallDone(call.Name, res.status, res.cost)
+		if res.throttled {
+			c.metrics.Throttled()
+		}
 		if res.err == nil {
 			return nil
 		}
@@ -224,6 +230,8 @@ func ctxParentDone(ctx context.Context, deadline time.Time) bool {
 
 // result of one exchange.
 type result struct {
+	status    string  // for metrics: "ok", "throttled", "http_5xx", ...
+	cost      float64 // the shop's actualQueryCost (0: not said)
 	err       error
 	permanent bool          // do not retry
 	lost      bool          // the shop may have applied a mutation
@@ -238,19 +246,19 @@ func (c *Client) send(ctx context.Context, call Call, body []byte, out any) resu
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return result{err: err, permanent: true}
+		return result{status: "request", err: err, permanent: true}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-Shopify-Access-Token", c.token.Reveal())
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return result{err: transportError(err), lost: true}
+		return result{status: "transport", err: transportError(err), lost: true}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return result{err: transportError(err), lost: true}
+		return result{status: "transport", err: transportError(err), lost: true}
 	}
 	reqID := resp.Header.Get("X-Request-Id")
 	if v := resp.Header.Get("X-Shopify-API-Version"); v != "" && v != APIVersion {
@@ -260,25 +268,25 @@ func (c *Client) send(ctx context.Context, call Call, body []byte, out any) resu
 
 	switch s := resp.StatusCode; {
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyAuthRejected,
+		return result{status: "auth", permanent: true, err: engine.Errorf(engine.CodeShopifyAuthRejected,
 			"the shop refused the access token (HTTP %d)", s)}
 	case s == http.StatusPaymentRequired || s == http.StatusLocked:
 		what := "frozen (unpaid)"
 		if s == http.StatusLocked {
 			what = "locked"
 		}
-		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
+		return result{status: "http_" + strconv.Itoa(s), permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
 			"the shop is %s (HTTP %d): the merchant must act before it can be called", what, s)}
 	case s == http.StatusTooManyRequests:
-		return result{throttled: true, wait: retryAfter(resp.Header.Get("Retry-After")),
+		return result{status: "http_429", throttled: true, wait: retryAfter(resp.Header.Get("Retry-After")),
 			err: fmt.Errorf("HTTP 429 (request %s)", reqID)}
 	case s == http.StatusNotFound:
-		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
+		return result{status: "http_404", permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
 			"the shop's API was not found (HTTP 404): check the shop domain")}
 	case s >= 500:
-		return result{lost: true, err: fmt.Errorf("HTTP %d (request %s)", s, reqID)}
+		return result{status: "http_5xx", lost: true, err: fmt.Errorf("HTTP %d (request %s)", s, reqID)}
 	case s != http.StatusOK:
-		return result{permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
+		return result{status: "http_other", permanent: true, err: engine.Errorf(engine.CodeShopifyUnavailable,
 			"unexpected HTTP %d from the shop (request %s)", s, reqID)}
 	}
 
@@ -289,36 +297,40 @@ func (c *Client) send(ctx context.Context, call Call, body []byte, out any) resu
 	if err := json.Unmarshal(raw, &a); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return result{permanent: true, err: fmt.Errorf("decode %s: %w", call.Name, err)}
+			return result{status: "undecodable", permanent: true, err: fmt.Errorf("decode %s: %w", call.Name, err)}
 		}
 		// A 200 that is not JSON is a proxy or a cut-off answer.
-		return result{lost: true, err: fmt.Errorf("unreadable answer (request %s): %v", reqID, err)}
+		return result{status: "unreadable", lost: true, err: fmt.Errorf("unreadable answer (request %s): %v", reqID, err)}
 	}
+	var cost float64
 	if a.Extensions.Cost != nil {
 		c.bucket.observe(call.Name, a.Extensions.Cost)
+		if a.Extensions.Cost.ActualQueryCost != nil {
+			cost = *a.Extensions.Cost.ActualQueryCost
+		}
 	}
 	if len(a.Errors) > 0 {
 		for _, e := range a.Errors {
 			switch e.Code() {
 			case "THROTTLED":
-				return result{throttled: true, wait: c.bucket.throttleWait(a.Extensions.Cost, c.estimate(call)),
+				return result{status: "throttled", throttled: true, wait: c.bucket.throttleWait(a.Extensions.Cost, c.estimate(call)),
 					err: fmt.Errorf("throttled by the shop (request %s)", reqID)}
 			case "INTERNAL_SERVER_ERROR":
-				return result{lost: true, err: fmt.Errorf("shop internal error (request %s): %s", reqID, e.Message)}
+				return result{status: "internal_error", lost: true, err: fmt.Errorf("shop internal error (request %s): %s", reqID, e.Message)}
 			case "ACCESS_DENIED", "UNAUTHORIZED", "FORBIDDEN":
-				return result{permanent: true, err: engine.Errorf(engine.CodeShopifyAuthRejected,
+				return result{status: "auth", permanent: true, err: engine.Errorf(engine.CodeShopifyAuthRejected,
 					"the shop denied access: %s", e.Message)}
 			}
 		}
 		if !hasData(raw) {
-			return result{permanent: true, err: GraphQLErrors(a.Errors)}
+			return result{status: "graphql_errors", cost: cost, permanent: true, err: GraphQLErrors(a.Errors)}
 		}
 		// Partial data beside errors (a field resolver failed): the
 		// payload is the caller's to judge, the errors are logged.
 		c.log.Warn("shopify answered with errors beside data", "call", call.Name, "request_id", reqID,
 			"errors", GraphQLErrors(a.Errors).Error())
 	}
-	return result{}
+	return result{status: "ok", cost: cost}
 }
 
 // hasData reports whether an answer carries data (not absent, not null):

@@ -44,6 +44,31 @@ type options struct {
 	workers int
 	// webhooks is Config.WebhookBaseURL.
 	webhooks string
+	metrics  shopify.CallMetrics
+}
+
+// callCounter counts what the client reports to metrics.
+type callCounter struct {
+	mu        sync.Mutex
+	calls     map[string]int // "operation status"
+	cost      float64
+	throttled int
+}
+
+func (c *callCounter) CallDone(operation, status string, cost float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[operation+" "+status]++
+	c.cost += cost
+}
+
+func (c *callCounter) Throttled() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.throttled++
 }
 
 // bundle is a real engine on a real data file, the Shopify work, and a
@@ -135,6 +160,7 @@ func (b *bundle) open() {
 	works, refund := shopify.Works(shopify.Config{
 		SandboxURL: b.srv.URL, HTTPClient: hc, Logger: b.quiet, Retry: b.opts.retry,
 		Client: b.opts.client, StaleRounds: b.opts.staleRounds, WebhookBaseURL: b.opts.webhooks,
+		Metrics: b.opts.metrics,
 	})
 	b.db = db
 	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,

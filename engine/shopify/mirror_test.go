@@ -300,10 +300,12 @@ func numericID(gid string) string {
 }
 
 // Throttling bursts (THROTTLED answers and 429s) slow the operation but do
-// not fail it; the phase whose calls were refused shows its retries.
+// not fail it; the phase whose calls were refused shows its retries, and
+// metrics count every refused call.
 func TestThrottlingSlowsButDoesNotFail(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{restoreRate: 1000})
+	m := &callCounter{}
+	b := setup(t, options{restoreRate: 1000, metrics: m})
 	b.faults(fault{Operation: "productSet", Fault: "throttled", Times: 3}, fault{Operation: "metafieldsSet", Fault: "http_429", Times: 3})
 	ev, op := b.create(b.input("Busy", nil, regType{"A", 1000, ptr(5)}))
 	done := b.completed(op.ID)
@@ -317,6 +319,12 @@ func TestThrottlingSlowsButDoesNotFail(t *testing.T) {
 		t.Errorf("products = %d", n)
 	}
 	_ = ev
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.throttled != 6 || m.calls["ProductSet throttled"] != 3 || m.calls["MetafieldsSet http_429"] != 3 ||
+		m.calls["ProductSet ok"] != 1 || m.calls["MetafieldsSet ok"] != 1 || m.cost <= 0 {
+		t.Errorf("metrics: %d throttled, calls %v, cost %v; want 6, 3 THROTTLED and 3 429s, then one ok each, some cost", m.throttled, m.calls, m.cost)
+	}
 }
 
 // 5xx answers and answers lost after the shop applied the call are retried,

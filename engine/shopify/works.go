@@ -48,7 +48,25 @@ type Config struct {
 	FulfillmentServiceName string
 	// Jitter is injected for exact tests (default math/rand).
 	Jitter func() float64
+	// Metrics is told of every exchange with a shop (nil: nobody; the
+	// web package's Metrics.Shopify() is one).
+	Metrics CallMetrics
 }
+
+// CallMetrics is told of every exchange with a shop, retries included: the
+// GraphQL operation's name (Call.Name), a short outcome ("ok",
+// "throttled", "http_429", "http_5xx", "transport", "auth", ...) and the
+// query cost the shop charged (0 when it did not say); Throttled for each
+// answer that throttled a call.
+type CallMetrics interface {
+	CallDone(operation, status string, cost float64)
+	Throttled()
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) CallDone(string, string, float64) {}
+func (nopMetrics) Throttled()                       {}
 
 // UnlimitedQuantity is what the inventory phase sets for a variant without
 // any limit (no quantity and no capacity): tracked inventory with DENY stays
@@ -100,6 +118,9 @@ func newService(cfg Config) *service {
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -214,7 +235,7 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	ep := Endpoint(base)
 	return &shopRun{s: s, r: r, company: c, log: log, client: &Client{
 		endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
-		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx,
+		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics,
 	}}, nil
 }
 
@@ -227,7 +248,7 @@ func NewClient(cfg Config, shop *engine.Shop, token engine.Secret) (*Client, err
 	}
 	ep := Endpoint(base)
 	return &Client{endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
-		log: s.log, jitter: s.cfg.Jitter, sleep: sleepCtx}, nil
+		log: s.log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics}, nil
 }
 
 // target is one product to mirror: a product of our own, with the date
