@@ -57,7 +57,19 @@ func (r *opRun) runRefund() bool {
 		}
 	}
 	if canceling && res.err != nil {
-		return r.finishCanceled() // a refund that succeeded wins the race
+		// A refund that succeeded wins the race. One canceled may have
+		// refunded orders already, in the shop too (restocking them
+		// there): the shop's quantities follow all the same.
+		unlock := e.lockQueue(r.op.QueueID)
+		defer unlock()
+		var follow *Operation
+		if !r.finishCanceledWith([]func(Tx) error{r.inventoryFollowUp(&follow)}) {
+			return false
+		}
+		if follow != nil {
+			e.launch(context.Background(), follow)
+		}
+		return true
 	}
 	if ctx.Err() != nil && res.err != nil { // stopping: the refund resumes at the next start
 		return false
@@ -94,19 +106,7 @@ func (r *opRun) runRefund() bool {
 	for _, fn := range res.run.staged {
 		staged = append(staged, workWrite(fn))
 	}
-	staged = append(staged, func(tx Tx) error {
-		follow = nil
-		ev, err := tx.Event(r.op.EventID)
-		if err != nil || ev == nil || ev.Deleted {
-			return err
-		}
-		c, err := tx.Company(ev.CompanyID)
-		if err != nil || !c.Shopify() {
-			return err
-		}
-		follow, err = newOperation(tx, ActionSave, ev, c, e.now(), true)
-		return err
-	})
+	staged = append(staged, r.inventoryFollowUp(&follow))
 	err := r.persistLeaf(next, staged)
 	var refused *stagedError
 	if errors.As(err, &refused) {
@@ -129,6 +129,25 @@ func (r *opRun) runRefund() bool {
 		e.launch(context.Background(), follow)
 	}
 	return true
+}
+
+// inventoryFollowUp is the write that creates, for a shop company, the
+// inventory-only save that follows a refund (into *follow, to launch once
+// committed).
+func (r *opRun) inventoryFollowUp(follow **Operation) func(Tx) error {
+	return func(tx Tx) error {
+		*follow = nil
+		ev, err := tx.Event(r.op.EventID)
+		if err != nil || ev == nil || ev.Deleted {
+			return err
+		}
+		c, err := tx.Company(ev.CompanyID)
+		if err != nil || !c.Shopify() {
+			return err
+		}
+		*follow, err = newOperation(tx, ActionSave, ev, c, r.e.now(), true)
+		return err
+	}
 }
 
 // persistLeaf commits a refund's final state with its staged writes.

@@ -645,7 +645,10 @@ func (r *opRun) fail(err *Error) bool {
 // finishCanceled ends the operation failed with OPERATION_CANCELED: phases
 // that were running (and aggregates in progress) fail with it too, pending
 // ones stay pending.
-func (r *opRun) finishCanceled() bool {
+func (r *opRun) finishCanceled() bool { return r.finishCanceledWith(nil) }
+
+// finishCanceledWith is finishCanceled with writes committed beside it.
+func (r *opRun) finishCanceledWith(staged []func(Tx) error) bool {
 	if r.op.Status.Terminal() {
 		return true
 	}
@@ -662,7 +665,14 @@ func (r *opRun) finishCanceled() bool {
 	}
 	next.Version++
 	next.UpdatedAt = now
-	if err := r.e.store.Update(context.Background(), func(tx Tx) error { return tx.PutOperation(next) }); err != nil {
+	if err := r.e.store.Update(context.Background(), func(tx Tx) error {
+		for _, fn := range staged {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return tx.PutOperation(next)
+	}); err != nil {
 		r.e.log.Error("persist cancel", "op", r.op.ID, "err", err)
 		return false
 	}

@@ -3,6 +3,7 @@ package shopify_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -183,5 +184,59 @@ func TestRefundWithoutShopIsLocal(t *testing.T) {
 	}
 	if n := len(b.calls()); n != 0 {
 		t.Errorf("%d shop calls for a company without a shop", n)
+	}
+}
+
+// A refund canceled while the shop applies one of its refunds (restocking
+// it there) still makes the shop's quantities follow ours: the shop never
+// offers more than is left to sell.
+func TestCanceledRefundStillSyncsInventory(t *testing.T) {
+	t.Parallel()
+	g := &gate{held: make(chan struct{}), release: make(chan struct{}),
+		match: func(body string) bool { return strings.Contains(body, "mutation RefundCreate") }}
+	b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	ev, op := b.create(b.input("Canceled", nil, regType{"A", 1000, ptr(10)}))
+	b.completed(op.ID)
+	v := b.structure(ev.ID).Products[0].Variants[0]
+	o, err := b.sb.PlaceOrder(b.shop.Name, v.ShopifyVariantID, 2)
+	if err != nil {
+		t.Fatalf("place order: %v", err)
+	}
+	b.recordShopOrder(ev.ID, v.RegistrationTypeID, o)
+	_, op = b.update(ev.ID, engine.EventInput{}) // our structure counts the sale
+	b.completed(op.ID)
+	available := func() int {
+		p := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+		return p.Variants.Nodes[0].available()[b.setupOf().LocationID]
+	}
+	if got := available(); got != 8 {
+		t.Fatalf("before the refund the shop offers %d, want 8", got)
+	}
+
+	g.armed.Store(true)
+	rop, err := b.eng.RefundEvent(context.Background(), b.company.ID, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.held: // the shop refunded the order and restocked it; the answer is held
+	case <-time.After(30 * time.Second):
+		t.Fatal("the refund never called refundCreate")
+	}
+	if _, err := b.eng.CancelOperation(context.Background(), b.company.ID, rop.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	if done := b.wait(rop.ID); done.Error == nil || done.Error.Code != engine.CodeOperationCanceled {
+		t.Fatalf("refund = %s, want canceled", opJSON(done))
+	}
+	g.armed.Store(false)
+	close(g.release)
+	left := *b.structure(ev.ID).Products[0].Variants[0].Available
+	deadline := time.Now().Add(10 * time.Second)
+	for available() != left && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := available(); got != left {
+		t.Errorf("after the canceled refund the shop offers %d, we have %d left to sell", got, left)
 	}
 }
