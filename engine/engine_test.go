@@ -254,15 +254,23 @@ func TestDeferredTransitionsAreSoonVisible(t *testing.T) {
 	}
 }
 
-// finishCounter counts PhaseFinished by phase name.
+// finishCounter counts PhaseFinished and PhaseRetried by phase name.
 type finishCounter struct {
 	mu       sync.Mutex
 	finished map[string]int
+	retried  map[string]int
 }
 
 func (c *finishCounter) OperationStarted(engine.Action)                                {}
 func (c *finishCounter) OperationFinished(engine.Action, engine.Status, time.Duration) {}
-func (c *finishCounter) PhaseRetried(string, engine.Code)                              {}
+func (c *finishCounter) PhaseRetried(phase string, _ engine.Code) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.retried == nil {
+		c.retried = map[string]int{}
+	}
+	c.retried[phase]++
+}
 func (c *finishCounter) PhaseFinished(phase string, _ engine.Status, _ time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -270,6 +278,35 @@ func (c *finishCounter) PhaseFinished(phase string, _ engine.Status, _ time.Dura
 		c.finished = map[string]int{}
 	}
 	c.finished[phase]++
+}
+
+// A phase whose start was not persisted on its own (publish, started as
+// the phases before it completed) has its retries counted all the same.
+func TestRetriesOfADeferredStartAreCounted(t *testing.T) {
+	t.Parallel()
+	var failed atomic.Bool
+	ok := workFunc(func(ctx context.Context, r *engine.PhaseRun) error { return nil })
+	obs := &finishCounter{}
+	b := setup(t, engine.Config{Observer: obs, Work: map[string]engine.Work{
+		engine.PhaseCatalog: ok, engine.PhaseInventory: ok, engine.PhaseMetafields: ok, engine.PhaseDelivery: ok,
+		engine.PhasePublish: workFunc(func(ctx context.Context, r *engine.PhaseRun) error {
+			if failed.CompareAndSwap(false, true) {
+				return engine.Transientf(engine.CodeShopifyUnavailable, "shop busy")
+			}
+			return nil
+		}),
+	}})
+	b.seed(&engine.ShopInput{Sandbox: true, Domain: "blue-note"})
+	_, op := b.createDate("Gala", 5)
+	done := b.wait(op.ID)
+	if p := phaseNamed(t, done, engine.PhasePublish); done.Status != engine.StatusCompleted || p.Attempts != 2 {
+		t.Fatalf("operation %s, publish attempts %d; want completed after 2", done.Status, p.Attempts)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.retried[engine.PhasePublish] != 1 || len(obs.retried) != 1 {
+		t.Errorf("retries counted %v, want publish once", obs.retried)
+	}
 }
 
 // DESIGN §4 through the runner: inventory fails while metafields and

@@ -47,10 +47,12 @@ func (e *Engine) observe(prev, next *Operation) {
 			if p.Status.Terminal() && !old.Status.Terminal() && p.StartedAt != nil && p.FinishedAt != nil {
 				e.obs.PhaseFinished(top.Name, p.Status, p.FinishedAt.Sub(*p.StartedAt))
 			}
-			// A retry raises attempts on a running phase; it may land
-			// in the same transition as the phase's end.
-			if p.LastError != nil && old.Status == StatusRunning {
-				for range p.Attempts - old.Attempts {
+			// A retry raises attempts; it may land in the same
+			// transition as the phase's end, or as its start (whose
+			// first attempt is no retry) when that was not persisted on
+			// its own.
+			if p.LastError != nil {
+				for range p.Attempts - max(old.Attempts, 1) {
 					e.obs.PhaseRetried(top.Name, p.LastError.Code)
 				}
 			}

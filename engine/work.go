@@ -26,9 +26,10 @@ type Expander interface {
 
 // Local is implemented by work whose only effects are its staged writes,
 // such as the engine's own recurrence and tickets phases. The engine does
-// not write the start of such a phase on its own, only with its completion:
-// a crash before that leaves the phase pending, and it runs again from the
-// start (as from running).
+// not write the start of such a phase on its own right away, only with its
+// completion, or once it has run for a while (see deferWindow): a crash
+// before that leaves the phase pending, and it runs again from the start
+// (as from running).
 type Local interface{ LocalOnly() }
 
 // RefundWork does a refund operation (a leaf without phases).

@@ -12,10 +12,10 @@ import (
 // occurrence sold in the meantime fails it with RECURRENCE_OCCURRENCE_SOLD.
 type RecurrenceWork struct{}
 
-// Run implements Work.
 // LocalOnly implements Local.
 func (RecurrenceWork) LocalOnly() {}
 
+// Run implements Work.
 func (RecurrenceWork) Run(ctx context.Context, r *PhaseRun) error {
 	if r.Op.Action == ActionDelete {
 		var n int
@@ -238,13 +238,13 @@ func cloneInt(p *int) *int {
 // called (partial readiness). On delete it removes the structures.
 type TicketsWork struct{}
 
+// LocalOnly implements Local.
+func (TicketsWork) LocalOnly() {}
+
 // Run implements Work. The structures are built from a read transaction,
 // beside the single writer; the staged function only checks that nothing
 // they depend on changed in the meantime (an order refreshes a structure's
 // Revision) and puts them, or rebuilds inside the commit when it did.
-// LocalOnly implements Local.
-func (TicketsWork) LocalOnly() {}
-
 func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 	if r.Op.Action == ActionDelete {
 		var n int

@@ -114,8 +114,9 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 	r := sr.r
 	mem := w.s.inventoryMemory(r.Phase.ID)
 	guess := createdHere(r, t)
-	for round := 1; ; round++ {
-		items, err := w.read(ctx, sr, su, t, round > 1, guess)
+	reread := false // a round after a refusal reads our side again
+	for round := 1; ; round, reread = round+1, true {
+		items, err := w.read(ctx, sr, su, t, reread, guess)
 		if err != nil {
 			return err
 		}
