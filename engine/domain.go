@@ -164,11 +164,12 @@ type Event struct {
 	SplitProducts     bool               `json:"split_products"`
 	Recurrence        *Recurrence        `json:"recurrence,omitempty"`
 	// Withdrawn lists products the event had in its shop that no ticket
-	// structure holds any more: an occurrence dropped from the rule, the
-	// combined product after split_products was switched on (or the split
-	// ones after it was switched off), a split product whose registration
-	// type was removed. The next catalog phase deletes them from the shop,
-	// then forgets them. Set on the top-level event only.
+	// structure holds any more: the combined product after split_products
+	// was switched on (or the split ones after it was switched off), a
+	// split product whose registration type was removed, and on a
+	// recurring event the products of occurrences dropped from the rule.
+	// The next catalog phase of the event (or of its recurring parent)
+	// deletes them from the shop, then forgets them.
 	Withdrawn []ShopProductRef `json:"withdrawn_products,omitempty"`
 	// Deleted marks an event whose delete operation has been accepted; it is
 	// gone from the API but its operations stay readable.

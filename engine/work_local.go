@@ -189,8 +189,10 @@ func putStructure(tx Tx, s, old *TicketStructure) error {
 	return tx.PutTicketStructure(s)
 }
 
-// withdraw records on the top-level event the mirrored products of old
-// that now (nil: none) does not hold.
+// withdraw records the mirrored products of old that now does not hold: on
+// the event itself, or, when its structure is dropped (now nil: an
+// occurrence removed from the rule), on its recurring parent. Either way
+// the next save or delete of the event, or of its parent, withdraws them.
 func withdraw(tx Tx, eventID uint64, old, now *TicketStructure) error {
 	if old == nil {
 		return nil
@@ -214,7 +216,7 @@ func withdraw(tx Tx, eventID uint64, old, now *TicketStructure) error {
 	if err != nil || ev == nil {
 		return err
 	}
-	if ev.ParentID != 0 {
+	if now == nil && ev.ParentID != 0 {
 		if ev, err = tx.Event(ev.ParentID); err != nil || ev == nil {
 			return err
 		}

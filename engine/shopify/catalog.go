@@ -28,11 +28,11 @@ func (w catalogWork) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engine.
 	if err != nil || len(kids) == 0 {
 		return kids, err
 	}
-	refs, err := withdrawnOf(r)
+	wd, err := withdrawalOf(r)
 	if err != nil {
 		return nil, err
 	}
-	if len(refs) > 0 {
+	if len(wd.refs) > 0 {
 		kids = append(kids, &engine.Phase{Name: withdrawnChild, Status: engine.StatusPending})
 	}
 	return kids, nil
@@ -310,52 +310,112 @@ func (sr *shopRun) productExists(ctx context.Context, id string) (bool, error) {
 	return out.Product != nil, nil
 }
 
-// withdrawnOf reads the operation's event's withdrawn products.
-func withdrawnOf(r *engine.PhaseRun) ([]engine.ShopProductRef, error) {
-	var refs []engine.ShopProductRef
-	err := r.View(func(tx engine.Tx) error {
-		ev, err := tx.Event(r.Op.EventID)
-		if ev != nil {
-			refs = ev.Withdrawn
-		}
-		return err
-	})
-	return refs, err
+// withdrawal is what an operation has to withdraw from the shop: the
+// withdrawn products of its event and, for a recurring event, of its
+// occurrences, each with the event that lists it; and the products that
+// ticket structures hold (again), by id and by handle.
+type withdrawal struct {
+	refs  []engine.ShopProductRef
+	owner []uint64 // the event listing refs[i]
+	held  map[string]bool
 }
 
-// withdraw deletes the event's withdrawn products from the shop (one that
-// is gone already is done) and forgets them as the phase completes.
+// withdrawalOf reads the operation's withdrawal.
+func withdrawalOf(r *engine.PhaseRun) (*withdrawal, error) {
+	wd := &withdrawal{held: map[string]bool{}}
+	err := r.View(func(tx engine.Tx) error {
+		root, err := tx.Event(r.Op.EventID)
+		if err != nil || root == nil {
+			return err
+		}
+		evs := []*engine.Event{root}
+		if root.Type == engine.EventRecurring {
+			occs, err := tx.ChildEvents(root.ID)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, occs...)
+		}
+		for _, ev := range evs {
+			for _, ref := range ev.Withdrawn {
+				wd.refs, wd.owner = append(wd.refs, ref), append(wd.owner, ev.ID)
+			}
+		}
+		if len(wd.refs) == 0 {
+			return nil
+		}
+		for _, ev := range evs {
+			s, err := tx.TicketStructure(ev.ID)
+			if err != nil || s == nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			for _, p := range s.Products {
+				wd.held[p.Handle] = true
+				if p.ShopifyProductID != "" {
+					wd.held[p.ShopifyProductID] = true
+				}
+			}
+		}
+		return nil
+	})
+	return wd, err
+}
+
+// withdraw deletes the operation's withdrawn products from the shop (one
+// that is gone already is done) and forgets them as the phase completes. A
+// product a ticket structure holds again (split_products switched back:
+// the upsert by handle takes it back) is only forgotten: catalog may be
+// upserting it beside this run.
 func (w catalogWork) withdraw(ctx context.Context, sr *shopRun) error {
-	refs, err := withdrawnOf(sr.r)
-	if err != nil || len(refs) == 0 {
+	wd, err := withdrawalOf(sr.r)
+	if err != nil || len(wd.refs) == 0 {
 		return err
 	}
 	done := map[string]bool{}
-	for _, ref := range refs {
-		if ref.ID != "" && !done[ref.ID] {
-			if err := sr.deleteProduct(ctx, ref.ID); err != nil {
+	for _, ref := range wd.refs {
+		if done[ref.ID] {
+			continue
+		}
+		done[ref.ID] = true
+		if ref.ID == "" || wd.held[ref.ID] || wd.held[ref.Handle] {
+			continue
+		}
+		if err := sr.deleteProduct(ctx, ref.ID); err != nil {
+			return err
+		}
+		sr.log.Info("withdrawn product deleted from the shop", "product", ref.ID, "handle", ref.Handle)
+	}
+	owners := map[uint64]bool{}
+	for _, id := range wd.owner {
+		owners[id] = true
+	}
+	sr.r.Stage(func(tx engine.Tx) error {
+		for id := range owners {
+			ev, err := tx.Event(id)
+			if err != nil || ev == nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			kept := ev.Withdrawn[:0:0]
+			for _, ref := range ev.Withdrawn {
+				if !done[ref.ID] {
+					kept = append(kept, ref) // withdrawn meanwhile: the next save
+				}
+			}
+			if len(kept) == len(ev.Withdrawn) {
+				continue
+			}
+			ev.Withdrawn = kept
+			if err := tx.PutEvent(ev); err != nil {
 				return err
 			}
 		}
-		done[ref.ID] = true
-		sr.log.Info("withdrawn product deleted from the shop", "product", ref.ID, "handle", ref.Handle)
-	}
-	sr.r.Stage(func(tx engine.Tx) error {
-		ev, err := tx.Event(sr.r.Op.EventID)
-		if err != nil || ev == nil {
-			return err
-		}
-		kept := ev.Withdrawn[:0:0]
-		for _, ref := range ev.Withdrawn {
-			if !done[ref.ID] {
-				kept = append(kept, ref) // withdrawn meanwhile: the next save
-			}
-		}
-		if len(kept) == len(ev.Withdrawn) {
-			return nil
-		}
-		ev.Withdrawn = kept
-		return tx.PutEvent(ev)
+		return nil
 	})
 	return nil
 }

@@ -865,3 +865,37 @@ func TestDroppedOccurrenceWithdrawsItsProduct(t *testing.T) {
 		t.Errorf("catalog children = %v, want a completed \"withdrawn products\"", names)
 	}
 }
+
+// An occurrence edited on its own withdraws what its own structure no
+// longer holds, and a product a structure takes back (split_products
+// switched back: the upsert by handle adopts it) is never deleted by a
+// later save of the series.
+func TestOccurrenceSplitSwitchWithdrawsItsOldProduct(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ev, op := b.create(b.weekly("Weekly Jam", 2))
+	b.completed(op.ID)
+	occs := b.children(ev.ID)
+	o1, o2, rt := occs[0].ID, occs[1].ID, ev.RegistrationTypes[0].ID
+	expect := func(when string, handles ...string) {
+		t.Helper()
+		sort.Strings(handles)
+		if got := b.handles(); !slices.Equal(got, handles) {
+			t.Errorf("%s: shop holds %v, want %v", when, got, handles)
+		}
+	}
+	_, op = b.update(o2, engine.EventInput{SplitProducts: ptr(true)})
+	b.completed(op.ID)
+	expect("occurrence split", fmt.Sprintf("eventops-%d", o1), fmt.Sprintf("eventops-%d-%d", o2, rt))
+	_, op = b.update(o2, engine.EventInput{SplitProducts: ptr(false)})
+	b.completed(op.ID)
+	expect("occurrence joined again", fmt.Sprintf("eventops-%d", o1), fmt.Sprintf("eventops-%d", o2))
+	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Weekly Jam, renamed")})
+	b.completed(op.ID)
+	expect("series renamed", fmt.Sprintf("eventops-%d", o1), fmt.Sprintf("eventops-%d", o2))
+	for _, o := range []uint64{o1, o2} {
+		if s := b.structure(o); s.Products[0].ShopifyProductID == "" {
+			t.Errorf("occurrence %d lost its product id", o)
+		}
+	}
+}
