@@ -102,7 +102,10 @@ func getCached[T any](t *tx, tb table, c *recordCache[T], id uint64) (*T, error)
 
 // putCached writes a record by id and remembers it in c, so that the reads
 // that follow a write (the next phase reading what the last one wrote) need
-// not decode it.
+// not decode it. What it remembers is a copy of v, not a decoding of the
+// bytes: v must come back from JSON as it went in, as the records cached
+// here do (times in UTC, no empty slice or map behind an omitempty tag).
+// The API renders what could differ (an empty by_day) the same either way.
 func putCached[T any](t *tx, tb table, c *recordCache[T], id uint64, v *T, entries []entry) error {
 	if id == 0 {
 		return fmt.Errorf("store %s: id is 0", tb.noun)
