@@ -19,7 +19,7 @@ import (
 // sandbox with an unlimited cost bucket. It reports saves/s and the p99 of
 // creation → completed, from the operation's own timestamps.
 //
-//	go test -run '^$' -bench ShopifySave -benchtime 3000x ./engine/shopify/
+//	go test -run '^$' -bench ShopifySave -benchtime 5000x ./engine/shopify/
 //
 // SHOPIFY_BENCH_BREAKDOWN=1 also logs where a save's time goes, per phase.
 func BenchmarkShopifySave(b *testing.B) { benchSave(b, true) }
