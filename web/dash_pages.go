@@ -409,7 +409,7 @@ func (d *dashboard) sandbox(c *fiber.Ctx, sess *staffSession) error {
 	if d.opts.Sandbox == nil {
 		page.Missing = true
 	} else {
-		raw, err := d.opts.Sandbox.SandboxState(c.Context())
+		raw, err := d.opts.Sandbox.SandboxState(c.UserContext())
 		if err == nil {
 			page.Shops, err = sandboxShops(raw)
 		}
