@@ -164,8 +164,12 @@ func benchSave(b *testing.B, shop bool) {
 
 // addBreakdown adds where one save's time went, per top-level phase: from
 // the operation's creation or the end of the phases it depends on to its
-// start ("wait": commits and scheduling), and from its start to its end
-// ("run": its work and the commit that ends it).
+// start ("wait": for the first phase the creation's commit and a worker's
+// pick-up; a phase is marked started in the step that ends the ones before
+// it, so about 0 for the others), and from its start to its end ("run":
+// the commit that persists its start, if it has one of its own, its work
+// and its report reaching the operation's loop; times are taken when a
+// transition is made, before the commit that persists it).
 func addBreakdown(brk map[string]time.Duration, op *engine.Operation) {
 	ends := map[string]time.Time{}
 	for _, p := range op.Phases {
