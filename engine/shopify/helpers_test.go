@@ -119,6 +119,7 @@ func setup(t testing.TB, o options) *bundle {
 	if b.shop, err = sb.CreateShop("acme"); err != nil {
 		t.Fatalf("create shop: %v", err)
 	}
+	t.Cleanup(func() { checkSentCalls(t, sb, b.shop.Name) }) // after b.close: the engine has stopped
 	b.open()
 	t.Cleanup(b.close)
 	ctx := context.Background()

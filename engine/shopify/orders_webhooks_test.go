@@ -91,6 +91,7 @@ func setupHooked(t *testing.T, o options) *hooked {
 	if b.shop, err = sb.CreateShop("acme"); err != nil {
 		t.Fatalf("create shop: %v", err)
 	}
+	t.Cleanup(func() { checkSentCalls(t, sb, b.shop.Name) }) // after b.close: the engine has stopped
 	h.start()
 	t.Cleanup(b.close)
 	t.Cleanup(func() { h.rc.eng.Store(nil) }) // runs first: no delivery reaches a closing engine

@@ -67,11 +67,10 @@
 //     PRODUCT_VARIANT_DOES_NOT_EXIST, INVALID_VARIANT (price, duplicate
 //     combination), NOT_FOUND (inventoryQuantities location),
 //     VARIANTS_INPUT_MISSING, INVALID_METAFIELD, INVALID_INPUT.
-//   - productDelete: PRODUCT_DOES_NOT_EXIST, message "Product does not exist".
 //   - inventorySetQuantities: CHANGE_FROM_QUANTITY_STALE,
 //     COMPARE_QUANTITY_REQUIRED (changeFromQuantity left out from 2026-04;
-//     before, neither compareQuantity nor ignoreCompareQuantity),
-//     COMPARE_QUANTITY_STALE, INVALID_INVENTORY_ITEM, INVALID_LOCATION,
+//     before, a quantity without it is set unchecked: compareQuantity is
+//     not modelled), INVALID_INVENTORY_ITEM, INVALID_LOCATION,
 //     ITEM_NOT_STOCKED_AT_LOCATION, INVALID_QUANTITY_NEGATIVE,
 //     INVALID_QUANTITY_TOO_HIGH, INVALID_NAME, INVALID_REASON,
 //     INVALID_REFERENCE_DOCUMENT, NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR,
@@ -81,13 +80,16 @@
 //     INVALID (owner, characters), INVALID_TYPE (unknown, or not the
 //     existing metafield's), INVALID_VALUE, STALE_OBJECT and
 //     INVALID_COMPARE_DIGEST (compareDigest), TAKEN (same metafield twice).
-//   - The generic UserError (inventoryActivate, inventoryItemUpdate,
-//     fulfillmentServiceCreate, webhookSubscriptionCreate/Delete,
-//     publishablePublish/Unpublish, refundCreate) has field and message;
-//     the sandbox adds a nullable code, set only to
-//     IDEMPOTENCY_KEY_PARAMETER_MISMATCH (do not select it against a real
-//     shop). Refunding more than was bought answers "Quantity cannot refund
-//     more items than were purchased (N refundable)".
+//   - The generic UserError (productDelete, inventoryActivate,
+//     inventoryItemUpdate, fulfillmentServiceCreate,
+//     webhookSubscriptionCreate/Delete, publishablePublish/Unpublish,
+//     refundCreate) has field and message only, as in Shopify's schema:
+//     no code to select. productDelete of a missing product answers
+//     "Product does not exist" on field ["id"]; refunding more than was
+//     bought answers "Quantity cannot refund more items than were
+//     purchased (N refundable)"; an idempotency key reused with other
+//     arguments answers "The same idempotency key cannot be used with
+//     different operation parameters.".
 //
 // @idempotent(key:) is accepted on refundCreate, inventoryActivate and
 // inventorySetQuantities (a top-level BAD_REQUEST error elsewhere), and

@@ -90,7 +90,7 @@ func TestProductDeleteTwiceAndBehindOurBack(t *testing.T) {
 		map[string]any{"id": ids.product, "p": "gid://shopify/Publication/1"})
 	mustEqual(t, "published", len(b.state().Publications[0].ProductIDs), 1)
 
-	del := `mutation($id: ID!) { productDelete(input: {id: $id}, synchronous: true) { deletedProductId userErrors { field message code } } }`
+	del := `mutation($id: ID!) { productDelete(input: {id: $id}, synchronous: true) { deletedProductId userErrors { field message } } }`
 	first := b.mustData(del, map[string]any{"id": ids.product})
 	mustEqual(t, "deleted", first.str("data.productDelete.deletedProductId"), ids.product)
 	st := b.state()
@@ -99,7 +99,7 @@ func TestProductDeleteTwiceAndBehindOurBack(t *testing.T) {
 	}
 	second := b.mustData(del, map[string]any{"id": ids.product})
 	errs := second.list("data.productDelete.userErrors")
-	mustEqual(t, "second delete", codes(errs), "PRODUCT_DOES_NOT_EXIST")
+	mustEqual(t, "second delete", len(errs), 1)
 	mustEqual(t, "message", dig(errs[0], "message").(string), "Product does not exist")
 	if second.get("data.productDelete.deletedProductId") != nil {
 		t.Fatal("a second delete reported a deleted id")

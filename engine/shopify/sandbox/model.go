@@ -163,7 +163,6 @@ type fService struct {
 	InventoryManagement    bool      `json:"inventory_management"`
 	TrackingSupport        bool      `json:"tracking_support"`
 	RequiresShippingMethod bool      `json:"requires_shipping_method"`
-	PermitsSkuSharing      bool      `json:"permits_sku_sharing"`
 	FulfillmentOrdersOptIn bool      `json:"fulfillment_orders_opt_in"`
 	LocationID             int64     `json:"location_id"`
 	CreatedAt              time.Time `json:"created_at"`

@@ -18,7 +18,9 @@ var inventoryReasons = map[string]bool{
 }
 
 // changeFromRequiredFrom is the version from which every quantity must
-// carry changeFromQuantity (null opting out explicitly).
+// carry changeFromQuantity (null opting out explicitly). Before it, a
+// quantity without one is set unchecked: the sandbox does not model
+// compareQuantity and ignoreCompareQuantity, which 2026-04 removed.
 const changeFromRequiredFrom = "2026-04"
 
 func inventorySetQuantities(x *execCtx, a map[string]any) *mutResult {
@@ -27,7 +29,6 @@ func inventorySetQuantities(x *execCtx, a map[string]any) *mutResult {
 	name := strArg(in, "name")
 	reason := strArg(in, "reason")
 	ref := strArg(in, "referenceDocumentUri")
-	ignoreCompare, _ := boolArg(in, "ignoreCompareQuantity")
 	qs, _ := listArg(in, "quantities")
 
 	var errs []userError
@@ -103,18 +104,6 @@ func inventorySetQuantities(x *execCtx, a map[string]any) *mutResult {
 			errs = append(errs, userError{Field: at("changeFromQuantity"), Code: "COMPARE_QUANTITY_REQUIRED",
 				Message: "changeFromQuantity must be given for each quantity; pass null to opt out of the check."})
 			continue
-		} else if !ignoreCompare {
-			raw, present := q["compareQuantity"]
-			if !present || raw == nil {
-				errs = append(errs, userError{Field: at("compareQuantity"), Code: "COMPARE_QUANTITY_REQUIRED",
-					Message: "The compareQuantity argument must be given to each quantity or ignored using ignoreCompareQuantity."})
-				continue
-			}
-			if want, _ := toInt64(raw); want != current {
-				errs = append(errs, userError{Field: at("compareQuantity"), Code: "COMPARE_QUANTITY_STALE",
-					Message: fmt.Sprintf("The compareQuantity value does not match the persisted value (%d).", current)})
-				continue
-			}
 		}
 		targets = append(targets, target{it, l, value})
 	}

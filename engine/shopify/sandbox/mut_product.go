@@ -633,7 +633,7 @@ func productDelete(x *execCtx, a map[string]any) *mutResult {
 	in := objArg(a, "input")
 	p := st.Products[idOf(in["id"], "Product")]
 	if p == nil {
-		return failed(uerr("PRODUCT_DOES_NOT_EXIST", "Product does not exist", "id"))
+		return failed(uerr("", "Product does not exist", "id"))
 	}
 	id := gid("Product", p.ID)
 	st.deleteProduct(p)

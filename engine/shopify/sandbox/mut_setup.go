@@ -41,7 +41,6 @@ func fulfillmentServiceCreate(x *execCtx, a map[string]any) *mutResult {
 		InventoryManagement:    b("inventoryManagement", false),
 		TrackingSupport:        b("trackingSupport", false),
 		RequiresShippingMethod: b("requiresShippingMethod", true),
-		PermitsSkuSharing:      b("permitsSkuSharing", false),
 		FulfillmentOrdersOptIn: b("fulfillmentOrdersOptIn", true),
 		LocationID:             loc.ID,
 		CreatedAt:              now,

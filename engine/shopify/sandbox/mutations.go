@@ -101,7 +101,7 @@ var mutations map[string]mutationSpec
 func init() {
 	mutations = map[string]mutationSpec{
 		"productSet":                {run: productSet, payload: "ProductSetPayload", errType: "ProductSetUserError"},
-		"productDelete":             {run: productDelete, payload: "ProductDeletePayload", errType: "ProductDeleteUserError"},
+		"productDelete":             {run: productDelete, payload: "ProductDeletePayload", errType: "UserError"},
 		"inventorySetQuantities":    {run: inventorySetQuantities, payload: "InventorySetQuantitiesPayload", errType: "InventorySetQuantitiesUserError", idempotent: true},
 		"inventoryActivate":         {run: inventoryActivate, payload: "InventoryActivatePayload", errType: "UserError", idempotent: true, requiredFrom: "2026-04"},
 		"inventoryItemUpdate":       {run: inventoryItemUpdate, payload: "InventoryItemUpdatePayload", errType: "UserError"},

@@ -121,8 +121,6 @@ func (queryRoot) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) 
 			items = append(items, page{id, orderR{st.Orders[id]}})
 		}
 		return paginate("Order", items, a)
-	case "metafield":
-		return x.metafieldObj(st.Metafields[idOf(a["id"], "Metafield")]), nil
 	}
 	return nil, errorf("undefinedField", "Field '%s' is not supported by the sandbox", f.Name)
 }
@@ -852,8 +850,6 @@ func (r serviceR) field(x *execCtx, f *ast.Field, _ map[string]any) (any, error)
 		return s.TrackingSupport, nil
 	case "requiresShippingMethod":
 		return s.RequiresShippingMethod, nil
-	case "permitsSkuSharing":
-		return s.PermitsSkuSharing, nil
 	case "fulfillmentOrdersOptIn":
 		return s.FulfillmentOrdersOptIn, nil
 	case "type":
