@@ -178,7 +178,6 @@ func checkSentCalls(t testing.TB, sb *sandbox.Sandbox, shop string) {
 	for _, c := range calls {
 		name, ok := docs[c.Query]
 		if !ok {
-			t.Logf("DEBUG unmatched %s %q", c.Operation, c.Query[:min(60, len(c.Query))])
 			continue
 		}
 		doc := checkedDoc[c.Query]

@@ -112,8 +112,8 @@ func TestIntrospectionConvertsToASchema(t *testing.T) {
 		t.Errorf("valid document refused: %v", errs)
 	}
 	for _, bad := range []string{
-		`{ product(id: "1") { title } }`,                            // no such field
-		`{ product { id } }`,                                        // required argument missing
+		`{ product(id: "1") { title } }`,                             // no such field
+		`{ product { id } }`,                                         // required argument missing
 		`mutation { productCreate(input: {status: ACTIVE}) { id } }`, // required input field missing
 		`mutation { productCreate(input: {title: "x"}) @idempotent { id } }`,
 		`{ search { id } }`, // a union has no fields

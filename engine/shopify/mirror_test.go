@@ -739,14 +739,17 @@ func (h *beforeFirst) RoundTrip(req *http.Request) (*http.Response, error) {
 // Tickets ship as digital goods. The variants a new event's catalog just
 // created were answered as not requiring shipping, so delivery makes no
 // call for them; on a later save it reads the shop, and a variant a
-// merchant switched to "requires shipping" is switched back.
+// merchant switched to "requires shipping" is switched back: by the
+// catalog's productSet when the switch came before it, by delivery itself
+// when it came between the two.
 func TestDeliveryKeepsTicketsDigital(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
-	deliveryReads := func() int {
+	between := &beforeFirst{match: "query Delivery("}
+	b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { between.next = next; return between }})
+	callsOf := func(document string) int {
 		n := 0
 		for _, c := range b.calls() {
-			if strings.Contains(c.Query, "query Delivery(") {
+			if strings.HasPrefix(c.Query, document) {
 				n++
 			}
 		}
@@ -754,7 +757,7 @@ func TestDeliveryKeepsTicketsDigital(t *testing.T) {
 	}
 	ev, op := b.create(b.input("Digital", nil, regType{"A", 1000, ptr(5)}, regType{"B", 2000, ptr(5)}))
 	b.completed(op.ID)
-	if n := deliveryReads(); n != 0 {
+	if n := callsOf("query Delivery("); n != 0 {
 		t.Errorf("a new event's delivery read the shop %d times, want 0", n)
 	}
 	handle := fmt.Sprintf("eventops-%d", ev.ID)
@@ -763,19 +766,26 @@ func TestDeliveryKeepsTicketsDigital(t *testing.T) {
 		t.Fatalf("new variants require shipping: %+v", vs)
 	}
 
-	var out struct {
-		InventoryItemUpdate struct {
-			UserErrors []map[string]any `json:"userErrors"`
-		} `json:"inventoryItemUpdate"`
+	ship := func(item string) {
+		var out struct {
+			InventoryItemUpdate struct {
+				UserErrors []map[string]any `json:"userErrors"`
+			} `json:"inventoryItemUpdate"`
+		}
+		b.gql(`mutation Ship($id: ID!) { inventoryItemUpdate(id: $id, input: {requiresShipping: true}) { userErrors { message } } }`,
+			map[string]any{"id": item}, &out)
+		mustf(t, len(out.InventoryItemUpdate.UserErrors) == 0, "merchant edit refused: %v", out.InventoryItemUpdate.UserErrors)
 	}
-	b.gql(`mutation Ship($id: ID!) { inventoryItemUpdate(id: $id, input: {requiresShipping: true}) { userErrors { message } } }`,
-		map[string]any{"id": vs["A"].InventoryItem.ID}, &out)
-	mustf(t, len(out.InventoryItemUpdate.UserErrors) == 0, "merchant edit refused: %v", out.InventoryItemUpdate.UserErrors)
+	ship(vs["A"].InventoryItem.ID)
+	between.hook = func(string) { ship(vs["B"].InventoryItem.ID) }
 
 	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Digital, renamed")})
 	b.completed(op.ID)
-	if n := deliveryReads(); n != 1 {
+	if n := callsOf("query Delivery("); n != 1 {
 		t.Errorf("the update's delivery read the shop %d times, want 1", n)
+	}
+	if n := callsOf("mutation InventoryItemUpdate("); n != 1 {
+		t.Errorf("delivery switched %d items back, want 1 (B)", n)
 	}
 	vs = byTitle(b.productByHandle(handle))
 	if vs["A"].InventoryItem.RequiresShipping || vs["B"].InventoryItem.RequiresShipping {

@@ -38,10 +38,13 @@
 //
 // # The API
 //
-// The schema (schema.graphql, embedded) is a subset of 2026-10; documents
-// are parsed and validated by gqlparser and executed against the shop's
-// model, returning exactly the selected fields (aliases, variables,
-// fragments, @skip/@include). Versions 2025-10 to 2026-10 are served; any
+// The schema (schema.graphql, embedded) is a subset of Shopify's: every
+// type, field, argument, input field and enum value it declares is in
+// Shopify's published 2026-04 schema with the same type and default
+// (engine/shopify's TestSandboxSchemaIsShopifys checks it against the copy
+// in engine/shopify/testdata); documents are parsed and validated by
+// gqlparser and executed against the shop's model, returning exactly the
+// selected fields (aliases, variables, fragments, @skip/@include). Versions 2025-10 to 2026-10 are served; any
 // other is served as 2025-10. Every answer carries X-Shopify-API-Version
 // and X-Request-Id. A bad, missing or revoked token is 401; an unknown shop
 // 404. Ids are gid://shopify/Type/N, numbered per shop from 1 in the order
@@ -81,7 +84,7 @@
 //     existing metafield's), INVALID_VALUE, STALE_OBJECT and
 //     INVALID_COMPARE_DIGEST (compareDigest), TAKEN (same metafield twice).
 //   - The generic UserError (productDelete, inventoryActivate,
-//     inventoryItemUpdate, fulfillmentServiceCreate,
+//     inventoryDeactivate, inventoryItemUpdate, fulfillmentServiceCreate,
 //     webhookSubscriptionCreate/Delete, publishablePublish/Unpublish,
 //     refundCreate) has field and message only, as in Shopify's schema:
 //     no code to select. productDelete of a missing product answers
@@ -125,6 +128,8 @@
 // the refunded quantity from committed back to available, NO_RESTOCK
 // (refundCreate's default) writes it off committed. New variants made by
 // productSet without inventoryQuantities are stocked at Location/1.
+// inventoryDeactivate (a merchant's "stop stocking here") removes a level
+// and its quantities; it is refused for the item's only location.
 //
 // # Durability
 //

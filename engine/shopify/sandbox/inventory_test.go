@@ -141,3 +141,27 @@ func TestInventoryActivateNeedsKeyFrom202604(t *testing.T) {
 	bad := b.gql(`mutation { productSet(input: {title: "x"}) @idempotent(key: "k") { product { id } } }`, nil)
 	mustEqual(t, "not idempotent", bad.str("errors.0.extensions.code"), "BAD_REQUEST")
 }
+
+// A merchant can stop stocking an item at a location, but not at its only
+// one; the level is gone afterwards and inventoryActivate brings it back.
+func TestInventoryDeactivate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	ids := b.catalog()
+	const deactivate = `mutation($id: ID!) { inventoryDeactivate(inventoryLevelId: $id) { userErrors { field message } } }`
+	const level = `query($item: ID!, $loc: ID!) { inventoryItem(id: $item) { inventoryLevel(locationId: $loc) { id } } }`
+	ours := b.mustData(level, map[string]any{"item": ids.items[0], "loc": ids.location}).str("data.inventoryItem.inventoryLevel.id")
+
+	only := b.mustData(deactivate, map[string]any{"id": ours})
+	mustEqual(t, "only location refused", len(only.list("data.inventoryDeactivate.userErrors")), 1)
+	unknown := b.mustData(deactivate, map[string]any{"id": "gid://shopify/InventoryLevel/99?inventory_item_id=1"})
+	mustEqual(t, "unknown level", dig(unknown.list("data.inventoryDeactivate.userErrors")[0], "message").(string), "Inventory level does not exist")
+
+	b.mustData(`mutation($i: ID!) { inventoryActivate(inventoryItemId: $i, locationId: "gid://shopify/Location/1") @idempotent(key: "d1") { userErrors { message } } }`,
+		map[string]any{"i": ids.items[0]})
+	done := b.mustData(deactivate, map[string]any{"id": ours})
+	mustEqual(t, "deactivated", len(done.list("data.inventoryDeactivate.userErrors")), 0)
+	if got := b.mustData(level, map[string]any{"item": ids.items[0], "loc": ids.location}).get("data.inventoryItem.inventoryLevel"); got != nil {
+		t.Fatalf("level still there: %v", got)
+	}
+}

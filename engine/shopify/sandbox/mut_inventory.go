@@ -3,11 +3,13 @@ package sandbox
 import (
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 )
 
 // Inventory: inventorySetQuantities (absolute quantities with
-// compare-and-set, all or nothing), inventoryActivate and
-// inventoryItemUpdate.
+// compare-and-set, all or nothing), inventoryActivate,
+// inventoryDeactivate and inventoryItemUpdate.
 
 var inventoryReasons = map[string]bool{
 	"correction": true, "cycle_count_available": true, "damaged": true, "movement_created": true,
@@ -158,6 +160,27 @@ func inventoryActivate(x *execCtx, a map[string]any) *mutResult {
 		st.markID(kindItem, it.ID)
 	}
 	return (&mutResult{}).ref("inventoryLevel", levelGID(it.ID, loc.ID))
+}
+
+// inventoryDeactivate stops stocking an item at a location, as a merchant's
+// "stop stocking at this location" does: the level and its quantities
+// there are gone. The sandbox refuses it for the item's only location (an
+// item is stocked somewhere).
+func inventoryDeactivate(x *execCtx, a map[string]any) *mutResult {
+	st := x.st
+	typ, locID, params, _ := parseGID(strArg(a, "inventoryLevelId"))
+	itemID, _ := strconv.ParseInt(strings.TrimPrefix(params, "inventory_item_id="), 10, 64)
+	it := st.Items[itemID]
+	if typ != "InventoryLevel" || it == nil || it.Levels[locID] == nil {
+		return failed(uerr("", "Inventory level does not exist", "inventoryLevelId"))
+	}
+	if len(it.Levels) == 1 {
+		return failed(uerr("", "The item can't stop being stocked at its only location.", "inventoryLevelId"))
+	}
+	delete(it.Levels, locID)
+	it.UpdatedAt = x.now
+	st.markID(kindItem, it.ID)
+	return &mutResult{}
 }
 
 func inventoryItemUpdate(x *execCtx, a map[string]any) *mutResult {

@@ -104,6 +104,7 @@ func init() {
 		"productDelete":             {run: productDelete, payload: "ProductDeletePayload", errType: "UserError"},
 		"inventorySetQuantities":    {run: inventorySetQuantities, payload: "InventorySetQuantitiesPayload", errType: "InventorySetQuantitiesUserError", idempotent: true},
 		"inventoryActivate":         {run: inventoryActivate, payload: "InventoryActivatePayload", errType: "UserError", idempotent: true, requiredFrom: "2026-04"},
+		"inventoryDeactivate":       {run: inventoryDeactivate, payload: "InventoryDeactivatePayload", errType: "UserError"},
 		"inventoryItemUpdate":       {run: inventoryItemUpdate, payload: "InventoryItemUpdatePayload", errType: "UserError"},
 		"metafieldsSet":             {run: metafieldsSet, payload: "MetafieldsSetPayload", errType: "MetafieldsSetUserError"},
 		"fulfillmentServiceCreate":  {run: fulfillmentServiceCreate, payload: "FulfillmentServiceCreatePayload", errType: "UserError"},
