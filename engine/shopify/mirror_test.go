@@ -697,7 +697,7 @@ func TestNewVariantsAreWrittenWithoutARead(t *testing.T) {
 					UserErrors []map[string]any `json:"userErrors"`
 				} `json:"inventorySetQuantities"`
 			}
-			b.gql(`mutation Edit($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { message } } }`,
+			b.gql(`mutation Edit($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) @idempotent(key: "merchant-edit") { userErrors { message } } }`,
 				map[string]any{"input": map[string]any{"name": "available", "reason": "correction", "quantities": []map[string]any{
 					{"inventoryItemId": item, "locationId": b.setupOf().LocationID, "quantity": 7, "changeFromQuantity": nil}}}}, &out)
 			mustf(t, len(out.InventorySetQuantities.UserErrors) == 0, "merchant edit refused: %v", out.InventorySetQuantities.UserErrors)

@@ -96,8 +96,8 @@
 //
 // @idempotent(key:) is accepted on refundCreate, inventoryActivate and
 // inventorySetQuantities (a top-level BAD_REQUEST error elsewhere), and
-// required on refundCreate and inventoryActivate from 2026-04 (a
-// top-level BAD_REQUEST error without it). A key is remembered per shop and
+// required on all three from 2026-04 (a top-level BAD_REQUEST error
+// without it), as Shopify's schema says of each. A key is remembered per shop and
 // mutation for 24 hours with a hash of the field's resolved arguments: the
 // same key with the same arguments answers the original result (re-read
 // from the current state), with other arguments

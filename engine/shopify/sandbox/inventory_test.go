@@ -125,6 +125,18 @@ func TestInventoryIdempotencyKey(t *testing.T) {
 	mustEqual(t, "replay logged", calls[1].Replayed, true)
 }
 
+// Shopify's schema: "As of 2026-04, the idempotency key is required" on
+// inventorySetQuantities, as on inventoryActivate and refundCreate.
+func TestInventorySetQuantitiesNeedsKeyFrom202604(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	ids := b.catalog()
+	q := `mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }`
+	a := b.gql(q, map[string]any{"input": setQuantity(ids.items[0], ids.location, 7, nil)})
+	mustEqual(t, "without a key", a.str("errors.0.extensions.code"), "BAD_REQUEST")
+	mustEqual(t, "unchanged", b.quantities(ids.items[0], ids.location)["available"], 10)
+}
+
 func TestInventoryActivateNeedsKeyFrom202604(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{})

@@ -102,7 +102,7 @@ func init() {
 	mutations = map[string]mutationSpec{
 		"productSet":                {run: productSet, payload: "ProductSetPayload", errType: "ProductSetUserError"},
 		"productDelete":             {run: productDelete, payload: "ProductDeletePayload", errType: "UserError"},
-		"inventorySetQuantities":    {run: inventorySetQuantities, payload: "InventorySetQuantitiesPayload", errType: "InventorySetQuantitiesUserError", idempotent: true},
+		"inventorySetQuantities":    {run: inventorySetQuantities, payload: "InventorySetQuantitiesPayload", errType: "InventorySetQuantitiesUserError", idempotent: true, requiredFrom: "2026-04"},
 		"inventoryActivate":         {run: inventoryActivate, payload: "InventoryActivatePayload", errType: "UserError", idempotent: true, requiredFrom: "2026-04"},
 		"inventoryDeactivate":       {run: inventoryDeactivate, payload: "InventoryDeactivatePayload", errType: "UserError"},
 		"inventoryItemUpdate":       {run: inventoryItemUpdate, payload: "InventoryItemUpdatePayload", errType: "UserError"},
