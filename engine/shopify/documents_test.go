@@ -151,9 +151,9 @@ func isDeprecated(ds gql.DirectiveList) bool { return ds.ForName("deprecated") !
 // checkedDocs caches checkDocument by text; sentDocs counts, by constant
 // name, the calls whose variables were checked.
 var (
-	sentMu     sync.Mutex
-	checkedDoc = map[string]*gql.QueryDocument{}
-	sentDocs   = map[string]int{}
+	sentMu      sync.Mutex
+	checkedDocs = map[string]*gql.QueryDocument{}
+	sentDocs    = map[string]int{}
 )
 
 // checkSentCalls validates every call the client sent to a sandbox shop
@@ -180,13 +180,13 @@ func checkSentCalls(t testing.TB, sb *sandbox.Sandbox, shop string) {
 		if !ok {
 			continue
 		}
-		doc := checkedDoc[c.Query]
+		doc := checkedDocs[c.Query]
 		if doc == nil {
 			if doc, err = checkDocument(schema, c.Query); err != nil {
 				t.Errorf("%s: %v", name, err)
 				continue
 			}
-			checkedDoc[c.Query] = doc
+			checkedDocs[c.Query] = doc
 		}
 		if err := checkVariables(schema, doc, c.OperationName, c.Variables); err != nil {
 			t.Errorf("%s sent variables Shopify refuses: %v\nvariables: %s", name, err, c.Variables)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/vektah/gqlparser/v2"
@@ -28,7 +29,7 @@ var sandboxDrift = map[string]string{}
 // same default value. An argument or input field that Shopify requires must
 // be declared. What the sandbox leaves out is not compared.
 func TestSandboxSchemaIsShopifys(t *testing.T) {
-	real, err := shopifySchema()
+	shop, err := shopifySchema()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestSandboxSchemaIsShopifys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffs := compareSchemas(sb, real)
+	diffs := compareSchemas(sb, shop)
 	for _, key := range sortedKeys(diffs) {
 		if _, ok := sandboxDrift[key]; !ok {
 			t.Errorf("%s: %s", key, diffs[key])
@@ -62,10 +63,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// compareSchemas reports what sb declares differently from real, keyed by
+// compareSchemas reports what sb declares differently from shop, keyed by
 // the declaration's coordinate (Type, Type.field, Type.field(arg),
-// Enum.VALUE, @directive).
-func compareSchemas(sb, real *ast.Schema) map[string]string {
+// Input.field, Enum.VALUE, @directive(arg)).
+func compareSchemas(sb, shop *ast.Schema) map[string]string {
 	diffs := map[string]string{}
 	add := func(key, format string, args ...any) { diffs[key] = fmt.Sprintf(format, args...) }
 
@@ -78,7 +79,7 @@ func compareSchemas(sb, real *ast.Schema) map[string]string {
 		}
 		return name(s.Query) + "/" + name(s.Mutation) + "/" + name(s.Subscription)
 	}
-	if a, b := roots(sb), roots(real); a != b {
+	if a, b := roots(sb), roots(shop); a != b {
 		add("schema", "root types %s, Shopify's %s", a, b)
 	}
 
@@ -87,7 +88,7 @@ func compareSchemas(sb, real *ast.Schema) map[string]string {
 		if def.BuiltIn {
 			continue
 		}
-		rdef := real.Types[name]
+		rdef := shop.Types[name]
 		if rdef == nil {
 			add(name, "not in Shopify's schema")
 			continue
@@ -141,7 +142,7 @@ func compareSchemas(sb, real *ast.Schema) map[string]string {
 			continue
 		}
 		key := "@" + name
-		rd := real.Directives[name]
+		rd := shop.Directives[name]
 		if rd == nil {
 			add(key, "not in Shopify's schema")
 			continue
@@ -169,15 +170,15 @@ func inputValues(fields ast.FieldList) ast.ArgumentDefinitionList {
 // compareValues compares the arguments (or input fields) of one
 // declaration: the same type and default for each the sandbox declares,
 // and every one Shopify requires declared.
-func compareValues(owner string, sb, real ast.ArgumentDefinitionList, add func(key, format string, args ...any)) {
+func compareValues(owner string, sb, shop ast.ArgumentDefinitionList, add func(key, format string, args ...any)) {
 	key := func(name string) string {
-		if owner != "" && owner[0] == '@' || isField(owner) {
-			return owner + "(" + name + ")"
+		if strings.HasPrefix(owner, "@") || strings.Contains(owner, ".") {
+			return owner + "(" + name + ")" // an argument
 		}
-		return owner + "." + name
+		return owner + "." + name // an input field
 	}
 	for _, a := range sb {
-		ra := real.ForName(a.Name)
+		ra := shop.ForName(a.Name)
 		if ra == nil {
 			add(key(a.Name), "not in Shopify's schema")
 			continue
@@ -189,16 +190,12 @@ func compareValues(owner string, sb, real ast.ArgumentDefinitionList, add func(k
 			add(key(a.Name)+" default", "defaults to %q, Shopify's to %q", d, rd)
 		}
 	}
-	for _, ra := range real {
+	for _, ra := range shop {
 		if ra.Type.NonNull && ra.DefaultValue == nil && sb.ForName(ra.Name) == nil {
 			add(key(ra.Name), "required by Shopify (%s), not declared", ra.Type)
 		}
 	}
 }
-
-// isField reports whether a coordinate names a field (Type.field) rather
-// than a type.
-func isField(coord string) bool { return slices.Contains([]byte(coord), '.') }
 
 func literal(v *ast.Value) string {
 	if v == nil {
