@@ -4,7 +4,10 @@ package shopify
 // to a shop is readable in one place. Payload fields follow the 2026-10
 // schema: productSet, inventorySetQuantities and metafieldsSet answer typed
 // userErrors with a code; the other mutations answer the generic UserError
-// (field, message).
+// (field, message). Every string constant here that starts with query or
+// mutation is validated against Shopify's published schema
+// (testdata/admin-2026-04.introspection.json.gz), as written and with the
+// variables each test sends: see documents_test.go.
 
 const qSetupLookup = `query SetupLookup {
   shop { fulfillmentServices { id serviceName location { id } } }

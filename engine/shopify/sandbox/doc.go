@@ -44,13 +44,14 @@
 // (engine/shopify's TestSandboxSchemaIsShopifys checks it against the copy
 // in engine/shopify/testdata); documents are parsed and validated by
 // gqlparser and executed against the shop's model, returning exactly the
-// selected fields (aliases, variables, fragments, @skip/@include). Versions 2025-10 to 2026-10 are served; any
-// other is served as 2025-10. Every answer carries X-Shopify-API-Version
-// and X-Request-Id. A bad, missing or revoked token is 401; an unknown shop
-// 404. Ids are gid://shopify/Type/N, numbered per shop from 1 in the order
-// things are made, so the same calls give the same ids. Each shop starts
-// with Location/1 ("Shop location") and Publication/1 ("Online Store",
-// catalog title "Online Store").
+// selected fields (aliases, variables, fragments, @skip/@include).
+// Versions 2025-10 to 2026-10 are served; any other is served as 2025-10.
+// Every answer carries X-Shopify-API-Version and X-Request-Id. A bad,
+// missing or revoked token is 401; an unknown shop 404. Ids are
+// gid://shopify/Type/N, numbered per shop from 1 in the order things are
+// made, so the same calls give the same ids. Each shop starts with
+// Location/1 ("Shop location") and Publication/1 ("Online Store", catalog
+// title "Online Store").
 //
 // Cost: see cost.go. Every answer carries extensions.cost; a call whose
 // requested cost exceeds the bucket's content answers HTTP 200 with
@@ -97,10 +98,10 @@
 // @idempotent(key:) is accepted on refundCreate, inventoryActivate and
 // inventorySetQuantities (a top-level BAD_REQUEST error elsewhere), and
 // required on all three from 2026-04 (a top-level BAD_REQUEST error
-// without it), as Shopify's schema says of each. A key is remembered per shop and
-// mutation for 24 hours with a hash of the field's resolved arguments: the
-// same key with the same arguments answers the original result (re-read
-// from the current state), with other arguments
+// without it), as Shopify's schema says of each. A key is remembered per
+// shop and mutation for 24 hours with a hash of the field's resolved
+// arguments: the same key with the same arguments answers the original
+// result (re-read from the current state), with other arguments
 // IDEMPOTENCY_KEY_PARAMETER_MISMATCH. Keys survive a reopen.
 //
 // # Webhooks
