@@ -752,8 +752,6 @@ func (f *importFile) validate(drafts []*draft) {
 	}
 }
 
-const maxNameLen = 200
-
 // check validates a draft whose venue's zone is tz, reporting to bad; the
 // row is meaningful only when bad was not called.
 func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
@@ -763,8 +761,8 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 		switch {
 		case v == "":
 			bad(attr, "can't be blank")
-		case utf8.RuneCountInString(v) > maxNameLen:
-			bad(attr, fmt.Sprintf("is too long (maximum is %d characters)", maxNameLen))
+		case utf8.RuneCountInString(v) > engine.MaxNameLen:
+			bad(attr, fmt.Sprintf("is too long (maximum is %d characters)", engine.MaxNameLen))
 		}
 		return v
 	}

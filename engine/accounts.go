@@ -31,11 +31,8 @@ type ShopInput struct {
 // CreateCompany stores a company, connected to a shop when shop is given.
 func (e *Engine) CreateCompany(ctx context.Context, name string, shop *ShopInput) (*Company, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return nil, Invalid(FieldError{Attribute: "name", Code: "blank", Message: "can't be blank"})
-	}
-	if len(name) > maxNameLen {
-		return nil, Invalid(FieldError{Attribute: "name", Code: "too_long", Message: "is too long"})
+	if errs := checkName("name", name); len(errs) > 0 {
+		return nil, Invalid(errs...)
 	}
 	c := &Company{Name: name, CreatedAt: e.now()}
 	if shop != nil {
@@ -137,6 +134,9 @@ func (e *Engine) CreateAPIKey(ctx context.Context, companyID uint64, name string
 		if s != ScopeRead && s != ScopeWrite {
 			return nil, "", Invalid(FieldError{Attribute: "scopes", Code: "invalid", Message: "must be read and/or write"})
 		}
+	}
+	if errs := checkText("name", strings.TrimSpace(name), MaxNameLen); len(errs) > 0 {
+		return nil, "", Invalid(errs...)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
