@@ -60,6 +60,9 @@ func (e *Engine) sealShop(in *ShopInput) (*Shop, error) {
 	if s.Domain == "" {
 		return nil, Invalid(FieldError{Attribute: "shop", Code: "blank", Message: "needs a shop domain or URL"})
 	}
+	if errs := checkText("shop", s.Domain, maxDomainLen); errs != nil {
+		return nil, Invalid(errs...)
+	}
 	if in.AccessToken != "" || in.WebhookSecret != "" {
 		if e.sealer == nil {
 			return nil, Errorf(CodeOperationStorageFailed, "no sealer configured for shop credentials")
@@ -299,12 +302,22 @@ func (c *keyCache) takeUsed() map[uint64]time.Time {
 	return u
 }
 
+// maxEmailLen and maxDomainLen bound a staff email (RFC 5321's 254) and a
+// shop's domain or URL.
+const (
+	maxEmailLen  = 254
+	maxDomainLen = 255
+)
+
 // MinPasswordLen is the shortest staff password accepted.
 const MinPasswordLen = 12
 
 // CreateUser adds a staff user; the password is stored as a bcrypt hash.
 func (e *Engine) CreateUser(ctx context.Context, email string, role Role, password Secret) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
+	if errs := checkText("email", email, maxEmailLen); errs != nil {
+		return nil, Invalid(errs...)
+	}
 	if _, err := mail.ParseAddress(email); err != nil || !strings.Contains(email, "@") {
 		return nil, Invalid(FieldError{Attribute: "email", Code: "invalid", Message: "is not an email address"})
 	}

@@ -378,6 +378,15 @@ func TestTextAttributes(t *testing.T) {
 		}
 	}
 
+	t.Run("accounts hold no control characters either", func(t *testing.T) {
+		_, _, err := b.eng.CreateAPIKey(ctx, b.company.ID, "ci\x1b[31m", []engine.Scope{engine.ScopeRead})
+		expectInvalid(t, err, "name", "invalid")
+		_, err = b.eng.CreateUser(ctx, "ann\r\n@example.com", engine.RoleViewer, "a long enough password")
+		expectInvalid(t, err, "email", "invalid")
+		_, err = b.eng.CreateCompany(ctx, "Shop", &engine.ShopInput{Domain: "shop\x00.myshopify.com"})
+		expectInvalid(t, err, "shop", "invalid")
+	})
+
 	t.Run("slug and kind have length limits", func(t *testing.T) {
 		in := b.dateInput("Jazz", 3)
 		in.Slug = ptr(strings.Repeat("a", engine.MaxSlugLen+1))
