@@ -60,7 +60,7 @@ func (e *Engine) sealShop(in *ShopInput) (*Shop, error) {
 	if s.Domain == "" {
 		return nil, Invalid(FieldError{Attribute: "shop", Code: "blank", Message: "needs a shop domain or URL"})
 	}
-	if errs := checkText("shop", s.Domain, maxDomainLen); errs != nil {
+	if errs := CheckText("shop", s.Domain, maxDomainLen); errs != nil {
 		return nil, Invalid(errs...)
 	}
 	if in.AccessToken != "" || in.WebhookSecret != "" {
@@ -138,7 +138,7 @@ func (e *Engine) CreateAPIKey(ctx context.Context, companyID uint64, name string
 			return nil, "", Invalid(FieldError{Attribute: "scopes", Code: "invalid", Message: "must be read and/or write"})
 		}
 	}
-	if errs := checkText("name", strings.TrimSpace(name), MaxNameLen); len(errs) > 0 {
+	if errs := CheckText("name", strings.TrimSpace(name), MaxNameLen); len(errs) > 0 {
 		return nil, "", Invalid(errs...)
 	}
 	var raw [32]byte
@@ -315,7 +315,7 @@ const MinPasswordLen = 12
 // CreateUser adds a staff user; the password is stored as a bcrypt hash.
 func (e *Engine) CreateUser(ctx context.Context, email string, role Role, password Secret) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if errs := checkText("email", email, maxEmailLen); errs != nil {
+	if errs := CheckText("email", email, maxEmailLen); errs != nil {
 		return nil, Invalid(errs...)
 	}
 	if _, err := mail.ParseAddress(email); err != nil || !strings.Contains(email, "@") {

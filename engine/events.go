@@ -328,7 +328,7 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 		}
 	}
 	if in.Slug != nil {
-		if fe := checkText("slug", *in.Slug, MaxSlugLen); fe != nil {
+		if fe := CheckText("slug", *in.Slug, MaxSlugLen); fe != nil {
 			errs = append(errs, fe...)
 		} else if s := deriveSlug(*in.Slug); s == "" {
 			bad("slug", "invalid", "must contain letters or digits")
@@ -361,13 +361,13 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 	}
 	if in.StartsAt != nil {
 		ev.StartsAt = in.StartsAt.UTC()
-		errs = append(errs, checkTime("starts_at", ev.StartsAt)...)
+		errs = append(errs, CheckTime("starts_at", ev.StartsAt)...)
 	} else if create {
 		bad("starts_at", "blank", "can't be blank")
 	}
 	if in.EndsAt != nil {
 		ev.EndsAt = in.EndsAt.UTC()
-		errs = append(errs, checkTime("ends_at", ev.EndsAt)...)
+		errs = append(errs, CheckTime("ends_at", ev.EndsAt)...)
 	} else if create {
 		bad("ends_at", "blank", "can't be blank")
 	}
@@ -380,7 +380,7 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 		} else {
 			t := in.PublishedAt.Value.UTC()
 			ev.PublishedAt = &t
-			errs = append(errs, checkTime("published_at", t)...)
+			errs = append(errs, CheckTime("published_at", t)...)
 		}
 	}
 	if in.Capacity.Set {

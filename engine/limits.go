@@ -50,15 +50,15 @@ func checkName(attr, name string) []FieldError {
 	if name == "" {
 		return []FieldError{{Attribute: attr, Code: "blank", Message: "can't be blank"}}
 	}
-	return checkText(attr, name, MaxNameLen)
+	return CheckText(attr, name, MaxNameLen)
 }
 
-// checkText validates a single-line text attribute: valid UTF-8, no control
+// CheckText validates a single-line text attribute: valid UTF-8, no control
 // characters (tabs and line breaks included: every text attribute is one
 // line), no U+FFFD (what a JSON decoder leaves of invalid UTF-8 or a lone
 // surrogate escape, so a name never silently holds it), and at most max
 // characters. An empty s is fine here; callers that need a value say so.
-func checkText(attr, s string, max int) []FieldError {
+func CheckText(attr, s string, max int) []FieldError {
 	if !utf8.ValidString(s) {
 		return []FieldError{{Attribute: attr, Code: "invalid", Message: "is not valid UTF-8"}}
 	}
@@ -79,8 +79,8 @@ func checkText(attr, s string, max int) []FieldError {
 	return nil
 }
 
-// checkTime refuses a time outside MinYear–MaxYear.
-func checkTime(attr string, t time.Time) []FieldError {
+// CheckTime refuses a time outside MinYear–MaxYear.
+func CheckTime(attr string, t time.Time) []FieldError {
 	if t.Before(minTime) || !t.Before(maxTime) {
 		return []FieldError{outOfYears(attr)}
 	}

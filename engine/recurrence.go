@@ -121,7 +121,7 @@ func (r Recurrence) fieldErrors() []FieldError {
 	if r.Until != "" {
 		if u, err := time.Parse(untilLayout, r.Until); err != nil {
 			add("until", "invalid", "must be a date formatted YYYY-MM-DD")
-		} else if fe := checkTime("until", u); fe != nil {
+		} else if fe := CheckTime("until", u); fe != nil {
 			add("until", fe[0].Code, fe[0].Message)
 		}
 	}

@@ -13,7 +13,7 @@ func (e *Engine) CreateVenue(ctx context.Context, companyID uint64, in VenueInpu
 	errs = append(errs, checkName("name", v.Name)...)
 	if v.TimeZone == "" {
 		errs = append(errs, FieldError{Attribute: "time_zone", Code: "blank", Message: "can't be blank"})
-	} else if fe := checkText("time_zone", v.TimeZone, MaxNameLen); fe != nil {
+	} else if fe := CheckText("time_zone", v.TimeZone, MaxNameLen); fe != nil {
 		errs = append(errs, fe...)
 	} else if _, err := time.LoadLocation(v.TimeZone); err != nil || v.TimeZone == "Local" {
 		errs = append(errs, FieldError{Attribute: "time_zone", Code: "invalid", Message: "is not an IANA time zone"})
@@ -73,7 +73,7 @@ func (e *Engine) CreateTicketType(ctx context.Context, companyID uint64, in Tick
 		t.Kind = "admission"
 	}
 	errs := checkName("name", t.Name)
-	errs = append(errs, checkText("kind", t.Kind, MaxKindLen)...)
+	errs = append(errs, CheckText("kind", t.Kind, MaxKindLen)...)
 	if len(errs) > 0 {
 		return nil, Invalid(errs...)
 	}
