@@ -6,14 +6,6 @@ import (
 	"time"
 )
 
-// empty reports whether a PATCH sends nothing to change: refused, since an
-// integration sending {"event": {}} surely meant to send something.
-func (in EventInput) empty() bool {
-	return in.Name == nil && in.Slug == nil && in.Type == nil && in.VenueID == nil &&
-		in.StartsAt == nil && in.EndsAt == nil && !in.PublishedAt.Set && !in.Capacity.Set &&
-		in.SplitProducts == nil && !in.Recurrence.Set && in.RegistrationTypes == nil
-}
-
 // checkEventWrite runs the checks of a create or PATCH that need the event
 // as it would be stored (ev, after applyEventInput) and the company: the
 // fan-out limits (checkFanOut) and, on a PATCH that moves a recurring

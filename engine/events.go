@@ -87,10 +87,9 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 }
 
 // UpdateEvent applies a PATCH and starts a save operation, in one commit.
+// An input that changes nothing saves the event again as it is (the API
+// refuses an empty PATCH body before it gets here).
 func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in EventInput) (*Event, *Operation, error) {
-	if in.empty() {
-		return nil, nil, Invalid(FieldError{Attribute: "event", Code: "blank", Message: "has no attributes to change"})
-	}
 	queue, err := e.eventQueue(companyID, id)
 	if err != nil {
 		return nil, nil, err

@@ -473,15 +473,3 @@ func TestDatesOutOfRange(t *testing.T) {
 		})
 	}
 }
-
-// Item: a PATCH that changes nothing is refused.
-func TestEmptyPatchIsInvalid(t *testing.T) {
-	t.Parallel()
-	b := setup(t, engine.Config{})
-	ev, op := b.createDate("Jazz", 3)
-	b.wait(op.ID)
-	before := b.snapshot(b.company.ID)
-	_, _, err := b.eng.UpdateEvent(context.Background(), b.company.ID, ev.ID, engine.EventInput{})
-	expectInvalid(t, err, "event", "blank")
-	b.expectUnchanged(b.company.ID, before)
-}

@@ -48,6 +48,18 @@ func checkEventJSON(obj map[string]json.RawMessage) error {
 	return nil
 }
 
+// refuseEmptyPatch refuses a PATCH whose event object has no members: an
+// integration sending {"event": {}} surely meant to send something. (The
+// engine's UpdateEvent takes an empty input as "save again as it is".)
+func refuseEmptyPatch(body []byte) error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(envelope(body, "event"), &m) == nil && len(m) == 0 {
+		return engine.Invalid(engine.FieldError{Attribute: "event", Code: "blank",
+			Message: "has no attributes to change"})
+	}
+	return nil
+}
+
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
 
 // noParameters checks the body of a write that takes no parameters

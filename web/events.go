@@ -306,6 +306,9 @@ func (s *Server) updateEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseEmptyPatch(c.Body()); err != nil {
+		return err
+	}
 	ev, op, err := s.eng.UpdateEvent(c.UserContext(), companyID(c), id, in)
 	if err != nil {
 		return err
