@@ -41,7 +41,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"eventops/engine"
 	"eventops/web/client"
@@ -752,26 +751,33 @@ func (f *importFile) validate(drafts []*draft) {
 	}
 }
 
-const maxNameLen = 200
-
 // check validates a draft whose venue's zone is tz, reporting to bad; the
 // row is meaningful only when bad was not called.
 func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 	row := &importRow{line: d.line, venue: d.venue, timeZone: tz}
 	ev := &row.event
+	// Text as the server checks it (engine.CheckText): characters, not
+	// bytes; no control characters; valid UTF-8.
+	text := func(attr, v string, max int) {
+		for _, fe := range engine.CheckText(attr, v, max) {
+			bad(attr, fe.Message)
+		}
+	}
 	checkName := func(attr, v string) string {
-		switch {
-		case v == "":
+		if v == "" {
 			bad(attr, "can't be blank")
-		case utf8.RuneCountInString(v) > maxNameLen:
-			bad(attr, fmt.Sprintf("is too long (maximum is %d characters)", maxNameLen))
+		} else {
+			text(attr, v, engine.MaxNameLen)
 		}
 		return v
 	}
 	ev.Name = checkName("name", strings.TrimSpace(d.name))
 	ev.Slug = strings.TrimSpace(d.slug)
-	if ev.Slug != "" && engine.Slugify(ev.Slug) == "" {
-		bad("slug", "must contain letters or digits")
+	if ev.Slug != "" {
+		text("slug", ev.Slug, engine.MaxSlugLen)
+		if engine.Slugify(ev.Slug) == "" {
+			bad("slug", "must contain letters or digits")
+		}
 	}
 	row.venue = checkName("venue", strings.TrimSpace(d.venue))
 
@@ -802,6 +808,10 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 		}
 		if err != nil {
 			bad(attr, err.Error())
+			return nil
+		}
+		for _, fe := range engine.CheckTime(attr, t) {
+			bad(attr, fe.Message)
 			return nil
 		}
 		return &t
@@ -886,6 +896,10 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 		}
 		ev.RegistrationTypes = append(ev.RegistrationTypes, rt)
 		row.ticketTypes = append(row.ticketTypes, tt)
+	}
+	if n := row.occurrences * len(d.regs); n > engine.MaxTicketRecords {
+		bad("registration_types", fmt.Sprintf("%d occurrences × %d registration types is %d; an event may have at most %d",
+			row.occurrences, len(d.regs), n, engine.MaxTicketRecords))
 	}
 	return row
 }

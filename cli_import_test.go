@@ -613,3 +613,38 @@ func TestIdempotencyKeysFollowRowMeaning(t *testing.T) {
 		t.Fatal("keys are not stable")
 	}
 }
+
+// The dry run applies the server's limits too: text without control
+// characters, dates within 1970–2199, at most 5,000 occurrences ×
+// registration types.
+func TestImportDryRunAppliesTheServersLimits(t *testing.T) {
+	t.Parallel()
+	types := make([]string, 11)
+	for i := range types {
+		types[i] = fmt.Sprintf("Type %d:10.00", i+1)
+	}
+	csv := "name,venue,time_zone,starts_at,ends_at,capacity,currency,registration_types,frequency,by_day,count\n" +
+		"Good,Blue Room,America/Chicago,2027-01-08 19:30,2027-01-08 22:30,100,USD,GA:20.00,,,\n" +
+		"\"Bell\aNight\",Blue Room,America/Chicago,2027-01-08 19:30,2027-01-08 22:30,100,USD,GA:20.00,,,\n" +
+		"Old,Blue Room,America/Chicago,1969-06-01 19:30,1969-06-01 22:30,100,USD,GA:20.00,,,\n" +
+		"Daily,Blue Room,America/Chicago,2027-01-08 19:30,2027-01-08 22:30,100,USD," + strings.Join(types, "|") + ",daily,,500\n"
+	path := filepath.Join(t.TempDir(), "limits.csv")
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"import", "--dry-run", "--url", "http://127.0.0.1:1", path}, strings.NewReader("eo_key\n"), &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		"line 3, name: contains the control character U+0007",
+		"line 4, starts_at: must be between 1970-01-01 and 2199-12-31",
+		"line 5, registration_types: 500 occurrences × 11 registration types is 5500; an event may have at most 5000",
+		"3 of 4 rows are invalid",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dry run output lacks %q\n%s", want, out.String())
+		}
+	}
+}

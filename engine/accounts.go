@@ -31,11 +31,8 @@ type ShopInput struct {
 // CreateCompany stores a company, connected to a shop when shop is given.
 func (e *Engine) CreateCompany(ctx context.Context, name string, shop *ShopInput) (*Company, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return nil, Invalid(FieldError{Attribute: "name", Code: "blank", Message: "can't be blank"})
-	}
-	if len(name) > maxNameLen {
-		return nil, Invalid(FieldError{Attribute: "name", Code: "too_long", Message: "is too long"})
+	if errs := checkName("name", name); len(errs) > 0 {
+		return nil, Invalid(errs...)
 	}
 	c := &Company{Name: name, CreatedAt: e.now()}
 	if shop != nil {
@@ -62,6 +59,9 @@ func (e *Engine) sealShop(in *ShopInput) (*Shop, error) {
 	s := &Shop{Sandbox: in.Sandbox, Domain: strings.TrimSpace(in.Domain)}
 	if s.Domain == "" {
 		return nil, Invalid(FieldError{Attribute: "shop", Code: "blank", Message: "needs a shop domain or URL"})
+	}
+	if errs := CheckText("shop", s.Domain, maxDomainLen); errs != nil {
+		return nil, Invalid(errs...)
 	}
 	if in.AccessToken != "" || in.WebhookSecret != "" {
 		if e.sealer == nil {
@@ -137,6 +137,9 @@ func (e *Engine) CreateAPIKey(ctx context.Context, companyID uint64, name string
 		if s != ScopeRead && s != ScopeWrite {
 			return nil, "", Invalid(FieldError{Attribute: "scopes", Code: "invalid", Message: "must be read and/or write"})
 		}
+	}
+	if errs := CheckText("name", strings.TrimSpace(name), MaxNameLen); len(errs) > 0 {
+		return nil, "", Invalid(errs...)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -299,12 +302,22 @@ func (c *keyCache) takeUsed() map[uint64]time.Time {
 	return u
 }
 
+// maxEmailLen and maxDomainLen bound a staff email (RFC 5321's 254) and a
+// shop's domain or URL.
+const (
+	maxEmailLen  = 254
+	maxDomainLen = 255
+)
+
 // MinPasswordLen is the shortest staff password accepted.
 const MinPasswordLen = 12
 
 // CreateUser adds a staff user; the password is stored as a bcrypt hash.
 func (e *Engine) CreateUser(ctx context.Context, email string, role Role, password Secret) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
+	if errs := CheckText("email", email, maxEmailLen); errs != nil {
+		return nil, Invalid(errs...)
+	}
 	if _, err := mail.ParseAddress(email); err != nil || !strings.Contains(email, "@") {
 		return nil, Invalid(FieldError{Attribute: "email", Code: "invalid", Message: "is not an email address"})
 	}

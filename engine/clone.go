@@ -23,6 +23,9 @@ func (e *Event) Clone() *Event {
 	if e.Withdrawn != nil {
 		c.Withdrawn = append([]ShopProductRef{}, e.Withdrawn...)
 	}
+	if e.KeptOccurrenceIDs != nil {
+		c.KeptOccurrenceIDs = append([]uint64{}, e.KeptOccurrenceIDs...)
+	}
 	if e.Recurrence != nil {
 		r := *e.Recurrence
 		if r.ByDay != nil {

@@ -171,6 +171,13 @@ type Event struct {
 	// The next catalog phase of the event (or of its recurring parent)
 	// deletes them from the shop, then forgets them.
 	Withdrawn []ShopProductRef `json:"withdrawn_products,omitempty"`
+	// KeptOccurrenceIDs, on a recurring event, lists the occurrences its
+	// rule no longer yields but that stay because they have paid orders: a
+	// sale that landed after the API checked a change of the rule (a change
+	// that drops a sold occurrence is otherwise refused with
+	// occurrence_sold). Each save of the rule recomputes it; a refunded or
+	// again-yielded occurrence leaves the list.
+	KeptOccurrenceIDs []uint64 `json:"kept_occurrence_ids,omitempty"`
 	// Deleted marks an event whose delete operation has been accepted; it is
 	// gone from the API but its operations stay readable.
 	Deleted   bool      `json:"deleted,omitempty"`

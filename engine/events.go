@@ -10,8 +10,6 @@ import (
 	"unicode"
 )
 
-const maxNameLen = 200
-
 // CreateEvent validates and stores a new event and starts its save
 // operation, in one commit. Validation reads venues and ticket types, which
 // are never deleted or moved, so it runs in a read transaction beside the
@@ -27,13 +25,16 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if c == nil {
 			return NotFound("company %d not found", companyID)
 		}
-		return e.applyEventInput(tx, tmpl, in, true, nil)
+		if err := e.applyEventInput(tx, tmpl, in, true, nil); err != nil {
+			return err
+		}
+		return checkEventWrite(tx, c, tmpl, in, false)
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	if tmpl.Slug == "" {
-		tmpl.Slug = Slugify(tmpl.Name)
+		tmpl.Slug = deriveSlug(tmpl.Name)
 	}
 	var ev *Event
 	var op *Operation
@@ -64,6 +65,9 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		}
 		e.launching.Store(ev.ID, launched)
 		marked = append(marked, ev.ID)
+		if ev.Slug == "" {
+			ev.Slug = fallbackSlug(ev.ID)
+		}
 		if err := assignRegTypeIDs(tx, ev); err != nil {
 			return err
 		}
@@ -83,6 +87,8 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 }
 
 // UpdateEvent applies a PATCH and starts a save operation, in one commit.
+// An input that changes nothing saves the event again as it is (the API
+// refuses an empty PATCH body before it gets here).
 func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in EventInput) (*Event, *Operation, error) {
 	queue, err := e.eventQueue(companyID, id)
 	if err != nil {
@@ -107,6 +113,9 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 		}
 		ev = cur
 		if err := e.applyEventInput(tx, ev, in, false, sold); err != nil {
+			return err
+		}
+		if err := checkEventWrite(tx, c, ev, in, true); err != nil {
 			return err
 		}
 		if err := assignRegTypeIDs(tx, ev); err != nil {
@@ -307,21 +316,24 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 	}
 
 	if in.Name != nil || create {
-		switch {
-		case in.Name == nil || strings.TrimSpace(*in.Name) == "":
-			bad("name", "blank", "can't be blank")
-		case len(*in.Name) > maxNameLen:
-			bad("name", "too_long", fmt.Sprintf("is too long (maximum is %d characters)", maxNameLen))
-		default:
-			ev.Name = strings.TrimSpace(*in.Name)
+		var name string
+		if in.Name != nil {
+			name = strings.TrimSpace(*in.Name)
+		}
+		if fe := checkName("name", name); fe != nil {
+			errs = append(errs, fe...)
+		} else {
+			ev.Name = name
 		}
 	}
 	if in.Slug != nil {
-		s := Slugify(*in.Slug)
-		if s == "" {
+		if fe := CheckText("slug", *in.Slug, MaxSlugLen); fe != nil {
+			errs = append(errs, fe...)
+		} else if s := deriveSlug(*in.Slug); s == "" {
 			bad("slug", "invalid", "must contain letters or digits")
+		} else {
+			ev.Slug = s
 		}
-		ev.Slug = s
 	}
 	if in.Type != nil || create {
 		switch {
@@ -348,11 +360,13 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 	}
 	if in.StartsAt != nil {
 		ev.StartsAt = in.StartsAt.UTC()
+		errs = append(errs, CheckTime("starts_at", ev.StartsAt)...)
 	} else if create {
 		bad("starts_at", "blank", "can't be blank")
 	}
 	if in.EndsAt != nil {
 		ev.EndsAt = in.EndsAt.UTC()
+		errs = append(errs, CheckTime("ends_at", ev.EndsAt)...)
 	} else if create {
 		bad("ends_at", "blank", "can't be blank")
 	}
@@ -365,6 +379,7 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 		} else {
 			t := in.PublishedAt.Value.UTC()
 			ev.PublishedAt = &t
+			errs = append(errs, CheckTime("published_at", t)...)
 		}
 	}
 	if in.Capacity.Set {
@@ -411,7 +426,11 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 			}
 			var re *Error
 			if _, err := ev.Recurrence.Expand(loc, ev.StartsAt, ev.EndsAt); errors.As(err, &re) && re.Code == CodeRecurrenceRuleInvalid {
-				bad("recurrence", "invalid", re.Message)
+				if len(re.Fields) > 0 {
+					errs = append(errs, re.Fields...) // occurrences beyond MaxYear: out_of_range
+				} else {
+					bad("recurrence", "invalid", re.Message)
+				}
 			}
 		}
 	} else if ev.Type == EventDate && ev.Recurrence != nil {
@@ -445,18 +464,13 @@ func (e *Engine) registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput,
 			errs = append(errs, FieldError{Attribute: attr(name), Code: code, Message: msg})
 		}
 		rt := RegistrationType{Name: strings.TrimSpace(r.Name), TicketTypeID: r.TicketTypeID}
+		errs = append(errs, checkName(attr("name"), rt.Name)...)
 		if r.ID != nil {
 			if !existing[*r.ID] || kept[*r.ID] {
 				bad("id", "invalid", "is not a registration type of this event")
 			}
 			rt.ID = *r.ID
 			kept[*r.ID] = true
-		}
-		switch {
-		case rt.Name == "":
-			bad("name", "blank", "can't be blank")
-		case len(rt.Name) > maxNameLen:
-			bad("name", "too_long", fmt.Sprintf("is too long (maximum is %d characters)", maxNameLen))
 		}
 		if r.TicketTypeID == 0 {
 			bad("ticket_type_id", "blank", "can't be blank")

@@ -35,9 +35,12 @@ const MaxOccurrences = 500
 // date arithmetic far from overflow; no calendar needs more.
 const MaxRecurrenceInterval = 1000
 
-// recurrenceLastYear is the last year an occurrence may fall in: later times
-// have no RFC 3339 (JSON) form.
-const recurrenceLastYear = 9999
+// recurrenceFirstYear and recurrenceLastYear bound the years an occurrence
+// may fall in (see MinYear).
+const (
+	recurrenceFirstYear = MinYear
+	recurrenceLastYear  = MaxYear
+)
 
 // untilLayout is the format of Recurrence.Until.
 const untilLayout = time.DateOnly
@@ -116,8 +119,10 @@ func (r Recurrence) fieldErrors() []FieldError {
 		add("count", "out_of_range", "must be at least 1")
 	}
 	if r.Until != "" {
-		if _, err := time.Parse(untilLayout, r.Until); err != nil {
+		if u, err := time.Parse(untilLayout, r.Until); err != nil {
 			add("until", "invalid", "must be a date formatted YYYY-MM-DD")
+		} else if fe := CheckTime("until", u); fe != nil {
+			add("until", fe[0].Code, fe[0].Message)
 		}
 	}
 	switch {
@@ -153,13 +158,14 @@ func (r Recurrence) fieldErrors() []FieldError {
 // of a DST change, so its UTC time shifts. Its end is its start's local date
 // and time plus the first occurrence's local duration (the wall-clock
 // difference between firstEnd and firstStart in loc). A wall time that does not
-// exist (or exists twice) on a DST day is resolved as time.Date resolves it;
-// should that put an end at or before its start, the end is the start plus the
-// local duration.
+// exist on a DST day moves forward by the gap, and one that exists twice is its
+// first instance (RFC 5545; see wallClockIn); should that put an end at or
+// before its start, the end is the start plus the local duration.
 //
 // Errors are *Error values: CodeRecurrenceRuleInvalid (Kind KindInvalid) for a
 // rule that fails Validate, firstEnd not after firstStart, an until date before
-// the first occurrence's local date, or occurrences beyond the year 9999;
+// the first occurrence's local date, or occurrences outside the years
+// MinYear–MaxYear (those carry a field error with Code "out_of_range");
 // CodeRecurrenceLimitExceeded (Kind KindInvalid) when the rule would yield more
 // than MaxOccurrences occurrences, by count or by until. A nil loc is a
 // programming error and returns a plain error.
@@ -184,8 +190,8 @@ func (r Recurrence) Expand(loc *time.Location, firstStart, firstEnd time.Time) (
 	}
 
 	first := localDateOf(firstStart, loc)
-	if first.Year() < 1 || localDateOf(firstEnd, loc).Year() > recurrenceLastYear {
-		return nil, recurrenceInvalid("the first occurrence must fall between the years 1 and %d", recurrenceLastYear)
+	if firstStart.UTC().Year() < recurrenceFirstYear || firstEnd.UTC().Year() > recurrenceLastYear {
+		return nil, recurrenceYears("the first occurrence must fall between the years %d and %d", recurrenceFirstYear, recurrenceLastYear)
 	}
 	var until time.Time
 	if r.Until != "" {
@@ -226,13 +232,13 @@ func (r Recurrence) Expand(loc *time.Location, firstStart, firstEnd time.Time) (
 		}
 		o := at(d)
 		if o.EndsAt.Year() > recurrenceLastYear {
-			return nil, recurrenceInvalid("the rule reaches beyond the year %d", recurrenceLastYear)
+			return nil, recurrenceYears("the rule reaches beyond the year %d", recurrenceLastYear)
 		}
 		out = append(out, o)
 	}
 	if len(out) < r.Count {
-		// datesAfter stopped at the last representable year.
-		return nil, recurrenceInvalid("the rule reaches beyond the year %d", recurrenceLastYear)
+		// datesAfter stopped at the last year.
+		return nil, recurrenceYears("the rule reaches beyond the year %d", recurrenceLastYear)
 	}
 	return out, nil
 }
@@ -312,6 +318,9 @@ type OccurrencePlan struct {
 	Keep   []KeptOccurrence // existing ids that stay, with their (possibly moved) times, in time order
 	Add    []Occurrence     // new children to create, in time order
 	Remove []uint64         // existing ids to delete, ascending
+	// Kept are existing ids the rule no longer yields but that have paid
+	// orders: they stay as they are (never removed), ascending.
+	Kept []uint64
 }
 
 // KeptOccurrence is an existing child that stays, with the times it should
@@ -331,10 +340,10 @@ type KeptOccurrence struct {
 //
 // When several existing children share a local date, one is kept — one with
 // paid orders if there is one, otherwise the lowest id — and the others are
-// removed. Removing a child with paid orders is refused: the result is an
-// *Error with CodeRecurrenceOccurrenceSold (Kind KindConflict) naming every
-// such child's id and local date, and no plan. Moving a sold child within its
-// date is allowed.
+// removed. A child with paid orders is never removed: one that would be is
+// listed in Kept and stays with its times (the API refuses a change that
+// drops one with 422 occurrence_sold; Kept holds those sold after that
+// check). Moving a sold child within its date is allowed.
 //
 // A nil loc is a programming error and returns a plain error.
 func PlanOccurrences(loc *time.Location, existing []ExistingOccurrence, want []Occurrence) (OccurrencePlan, error) {
@@ -380,27 +389,15 @@ func PlanOccurrences(loc *time.Location, existing []ExistingOccurrence, want []O
 		drop = append(drop, e)
 	}
 
-	slices.SortFunc(drop, func(a, b ExistingOccurrence) int {
-		return cmp.Or(a.StartsAt.Compare(b.StartsAt), cmp.Compare(a.ID, b.ID))
-	})
-	var sold []string
 	for _, e := range drop {
 		if e.Sold {
-			sold = append(sold, fmt.Sprintf("%d on %s", e.ID, dateKey(e.StartsAt)))
+			plan.Kept = append(plan.Kept, e.ID)
+		} else {
+			plan.Remove = append(plan.Remove, e.ID)
 		}
 	}
-	switch len(sold) {
-	case 0:
-	case 1:
-		return OccurrencePlan{}, recurrenceSold("occurrence %s has paid orders and cannot be removed; refund it first", sold[0])
-	default:
-		return OccurrencePlan{}, recurrenceSold("occurrences %s have paid orders and cannot be removed; refund them first", strings.Join(sold, ", "))
-	}
-
-	for _, e := range drop {
-		plan.Remove = append(plan.Remove, e.ID)
-	}
 	slices.Sort(plan.Remove)
+	slices.Sort(plan.Kept)
 	return plan, nil
 }
 
@@ -410,15 +407,17 @@ func recurrenceInvalid(format string, args ...any) *Error {
 	return err
 }
 
-func recurrenceLimit(format string, args ...any) *Error {
-	err := Errorf(CodeRecurrenceLimitExceeded, format, args...)
-	err.Kind = KindInvalid
+// recurrenceYears is a rule whose occurrences leave MinYear–MaxYear: a
+// RECURRENCE_RULE_INVALID whose field error says out_of_range.
+func recurrenceYears(format string, args ...any) *Error {
+	err := recurrenceInvalid(format, args...)
+	err.Fields = []FieldError{{Attribute: "recurrence", Code: "out_of_range", Message: err.Message}}
 	return err
 }
 
-func recurrenceSold(format string, args ...any) *Error {
-	err := Errorf(CodeRecurrenceOccurrenceSold, format, args...)
-	err.Kind = KindConflict
+func recurrenceLimit(format string, args ...any) *Error {
+	err := Errorf(CodeRecurrenceLimitExceeded, format, args...)
+	err.Kind = KindInvalid
 	return err
 }
 
@@ -436,9 +435,54 @@ func wallClockOf(t time.Time, loc *time.Location) time.Time {
 	return time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), l.Nanosecond(), time.UTC)
 }
 
-// wallClockIn reads a wallClockOf value back as a time in loc.
+// wallClockIn reads a wallClockOf value back as a time in loc, resolving
+// the wall times a DST change skips or repeats as RFC 5545 (§3.3.5) does:
+// a time in a gap is read with the offset before the gap, so it moves
+// forward by the gap's length (02:30 on the spring-forward day in
+// America/Chicago is 03:30 CDT); a time that occurs twice is its first
+// instance (01:30 on the fall-back day is 01:30 CDT). time.Date promises
+// neither: it reads Chicago's gap backwards and Berlin's forwards, and
+// Berlin's repeated hour as its second instance.
 func wallClockIn(wall time.Time, loc *time.Location) time.Time {
-	return time.Date(wall.Year(), wall.Month(), wall.Day(), wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), loc)
+	guess := time.Date(wall.Year(), wall.Month(), wall.Day(), wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), loc)
+	// The offsets that may apply: guess's zone and its neighbours. A DST
+	// change puts wall within one transition of guess.
+	offsets := []int{zoneOffset(guess)}
+	start, end := guess.ZoneBounds()
+	if !start.IsZero() {
+		offsets = append(offsets, zoneOffset(start.Add(-time.Nanosecond)))
+	}
+	if !end.IsZero() {
+		offsets = append(offsets, zoneOffset(end))
+	}
+	var first, forward time.Time
+	for _, off := range offsets {
+		c := wall.Add(-time.Duration(off) * time.Second).In(loc)
+		switch got := wallClockOf(c, loc); {
+		case got.Equal(wall):
+			if first.IsZero() || c.Before(first) {
+				first = c
+			}
+		case got.After(wall):
+			// Read with an offset from before a gap: wall plus the gap.
+			if forward.IsZero() || c.Before(forward) {
+				forward = c
+			}
+		}
+	}
+	switch {
+	case !first.IsZero():
+		return first
+	case !forward.IsZero():
+		return forward
+	}
+	return guess
+}
+
+// zoneOffset is the offset east of UTC, in seconds, in effect at t.
+func zoneOffset(t time.Time) int {
+	_, off := t.Zone()
+	return off
 }
 
 // weekdayFromMonday is the weekday's position in a week starting on Monday.

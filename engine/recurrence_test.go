@@ -153,16 +153,54 @@ func TestRecurrenceExpand(t *testing.T) {
 			},
 		},
 		{
-			name: "a wall time missing on the DST day is resolved as time.Date does",
+			name: "a wall time missing at the US DST start moves forward by the gap (RFC 5545)",
 			loc:  chicago,
 			rule: Recurrence{Frequency: "daily", Count: 3},
-			// 02:30 does not exist on 2026-03-08; time.Date reads it as 01:30 CST
-			// (07:30Z). The end, 03:30 CDT, exists.
+			// 02:30 does not exist on 2026-03-08: it is 03:30 CDT (08:30Z), not
+			// 01:30 CST as time.Date reads it. Its end, 03:30 CDT, is then no
+			// later than the start, so it keeps the local hour: 04:30 CDT.
 			start: "2026-03-07 02:30", end: "2026-03-07 03:30",
 			want: []string{
 				"2026-03-07T08:30:00Z/2026-03-07T09:30:00Z",
-				"2026-03-08T07:30:00Z/2026-03-08T08:30:00Z",
+				"2026-03-08T08:30:00Z/2026-03-08T09:30:00Z",
 				"2026-03-09T07:30:00Z/2026-03-09T08:30:00Z",
+			},
+		},
+		{
+			name: "a wall time missing at the EU DST start moves forward by the gap",
+			loc:  berlin,
+			rule: Recurrence{Frequency: "weekly", Count: 3},
+			// 02:30 does not exist on 2027-03-28: it is 03:30 CEST (01:30Z).
+			start: "2027-03-21 02:30", end: "2027-03-21 02:45",
+			want: []string{
+				"2027-03-21T01:30:00Z/2027-03-21T01:45:00Z",
+				"2027-03-28T01:30:00Z/2027-03-28T01:45:00Z",
+				"2027-04-04T00:30:00Z/2027-04-04T00:45:00Z",
+			},
+		},
+		{
+			name: "a wall time repeated at the US DST end is its first instance",
+			loc:  chicago,
+			rule: Recurrence{Frequency: "daily", Count: 3},
+			// 01:30 happens twice on 2026-11-01: first at 01:30 CDT (06:30Z).
+			start: "2026-10-31 01:30", end: "2026-10-31 01:40",
+			want: []string{
+				"2026-10-31T06:30:00Z/2026-10-31T06:40:00Z",
+				"2026-11-01T06:30:00Z/2026-11-01T06:40:00Z",
+				"2026-11-02T07:30:00Z/2026-11-02T07:40:00Z",
+			},
+		},
+		{
+			name: "a wall time repeated at the EU DST end is its first instance",
+			loc:  berlin,
+			rule: Recurrence{Frequency: "daily", Count: 3},
+			// 02:30 happens twice on 2026-10-25: first at 02:30 CEST (00:30Z),
+			// where time.Date picks the second, 02:30 CET (01:30Z).
+			start: "2026-10-24 02:30", end: "2026-10-24 02:40",
+			want: []string{
+				"2026-10-24T00:30:00Z/2026-10-24T00:40:00Z",
+				"2026-10-25T00:30:00Z/2026-10-25T00:40:00Z",
+				"2026-10-26T01:30:00Z/2026-10-26T01:40:00Z",
 			},
 		},
 		{
@@ -421,8 +459,9 @@ func TestRecurrenceExpandInvalidInput(t *testing.T) {
 		{name: "end equals start", rule: daily, start: start, end: start, wantMsg: "end after it starts"},
 		{name: "end before start", rule: daily, start: start, end: start.Add(-time.Hour), wantMsg: "end after it starts"},
 		{name: "until before the first date", rule: Recurrence{Frequency: "daily", Until: "2026-10-22"}, start: start, end: start.Add(time.Hour), wantMsg: "2026-10-22"},
-		{name: "beyond the year 9999", rule: Recurrence{Frequency: "weekly", Interval: 1000, Count: 500}, start: start, end: start.Add(time.Hour), wantMsg: "9999"},
-		{name: "leap days beyond the year 9999", rule: Recurrence{Frequency: "monthly", Interval: 240, Count: 500}, start: time.Date(2028, 2, 29, 12, 0, 0, 0, time.UTC), end: time.Date(2028, 2, 29, 13, 0, 0, 0, time.UTC), wantMsg: "9999"},
+		{name: "beyond the year 2199", rule: Recurrence{Frequency: "weekly", Interval: 1000, Count: 500}, start: start, end: start.Add(time.Hour), wantMsg: "2199"},
+		{name: "leap days beyond the year 2199", rule: Recurrence{Frequency: "monthly", Interval: 240, Count: 500}, start: time.Date(2028, 2, 29, 12, 0, 0, 0, time.UTC), end: time.Date(2028, 2, 29, 13, 0, 0, 0, time.UTC), wantMsg: "2199"},
+		{name: "a first occurrence before 1970", rule: daily, start: time.Date(1969, 12, 31, 12, 0, 0, 0, time.UTC), end: time.Date(1969, 12, 31, 13, 0, 0, 0, time.UTC), wantMsg: "1970"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -594,7 +633,10 @@ func TestPlanOccurrences(t *testing.T) {
 	}
 }
 
-func TestPlanOccurrencesRefusesToRemoveSold(t *testing.T) {
+// A sold occurrence the rule no longer yields is kept, never removed: the
+// API refuses such a change (occurrence_sold), so only a sale after that
+// check reaches here, and the rest of the change applies.
+func TestPlanOccurrencesKeepsSold(t *testing.T) {
 	t.Parallel()
 	chicago := recLoc(t, "America/Chicago")
 	start := recLocal(t, chicago, "2026-10-23 19:00")
@@ -605,29 +647,26 @@ func TestPlanOccurrencesRefusesToRemoveSold(t *testing.T) {
 	}
 
 	tests := []struct {
-		name    string
-		sold    []uint64
-		wantMsg []string
+		name         string
+		sold         []uint64
+		kept, remove []uint64
 	}{
-		// 108 is the 8th Friday: 2026-12-11 local (2026-12-12 01:00Z).
-		{name: "one sold", sold: []uint64{108}, wantMsg: []string{"occurrence 108 on 2026-12-11 "}},
-		{name: "two sold", sold: []uint64{110, 107}, wantMsg: []string{"107 on 2026-12-04, 110 on 2026-12-25"}},
+		{name: "one sold", sold: []uint64{108}, kept: []uint64{108}, remove: []uint64{107, 109, 110}},
+		{name: "two sold", sold: []uint64{110, 107}, kept: []uint64{107, 110}, remove: []uint64{108, 109}},
+		{name: "sold among the wanted", sold: []uint64{102}, remove: []uint64{107, 108, 109, 110}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			plan, err := PlanOccurrences(chicago, recExisting(ten, 101, tt.sold...), ten[:6])
-			if plan.Keep != nil || plan.Add != nil || plan.Remove != nil {
-				t.Errorf("plan = %+v with the error, want none", plan)
+			if err != nil {
+				t.Fatalf("PlanOccurrences() error = %v", err)
 			}
-			e := recError(t, err)
-			if e.Code != CodeRecurrenceOccurrenceSold || e.Kind != KindConflict {
-				t.Errorf("code, kind = %s, %v; want %s, KindConflict", e.Code, e.Kind, CodeRecurrenceOccurrenceSold)
+			if len(plan.Keep) != 6 || plan.Add != nil {
+				t.Errorf("plan keeps %d and adds %d, want the six wanted kept and none added", len(plan.Keep), len(plan.Add))
 			}
-			for _, m := range tt.wantMsg {
-				if !strings.Contains(e.Message, m) {
-					t.Errorf("message %q does not contain %q", e.Message, m)
-				}
+			if !slices.Equal(plan.Kept, tt.kept) || !slices.Equal(plan.Remove, tt.remove) {
+				t.Errorf("kept %v, removed %v; want kept %v, removed %v", plan.Kept, plan.Remove, tt.kept, tt.remove)
 			}
 		})
 	}

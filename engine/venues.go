@@ -13,6 +13,8 @@ func (e *Engine) CreateVenue(ctx context.Context, companyID uint64, in VenueInpu
 	errs = append(errs, checkName("name", v.Name)...)
 	if v.TimeZone == "" {
 		errs = append(errs, FieldError{Attribute: "time_zone", Code: "blank", Message: "can't be blank"})
+	} else if fe := CheckText("time_zone", v.TimeZone, MaxNameLen); fe != nil {
+		errs = append(errs, fe...)
 	} else if _, err := time.LoadLocation(v.TimeZone); err != nil || v.TimeZone == "Local" {
 		errs = append(errs, FieldError{Attribute: "time_zone", Code: "invalid", Message: "is not an IANA time zone"})
 	}
@@ -70,7 +72,9 @@ func (e *Engine) CreateTicketType(ctx context.Context, companyID uint64, in Tick
 	if t.Kind == "" {
 		t.Kind = "admission"
 	}
-	if errs := checkName("name", t.Name); len(errs) > 0 {
+	errs := checkName("name", t.Name)
+	errs = append(errs, CheckText("kind", t.Kind, MaxKindLen)...)
+	if len(errs) > 0 {
 		return nil, Invalid(errs...)
 	}
 	err := e.store.Update(ctx, func(tx Tx) error {
@@ -128,14 +132,4 @@ func (e *Engine) Events(q EventQuery) ([]*Event, string, error) {
 		return err
 	})
 	return es, next, err
-}
-
-func checkName(attr, name string) []FieldError {
-	switch {
-	case name == "":
-		return []FieldError{{Attribute: attr, Code: "blank", Message: "can't be blank"}}
-	case len(name) > maxNameLen:
-		return []FieldError{{Attribute: attr, Code: "too_long", Message: "is too long (maximum is 200 characters)"}}
-	}
-	return nil
 }

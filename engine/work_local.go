@@ -2,14 +2,17 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 )
 
 // RecurrenceWork expands a recurring event into child date events (save), or
 // removes its children (delete). Everything it writes is staged: the
-// occurrences change in the same commit that completes the phase, and an
-// occurrence sold in the meantime fails it with RECURRENCE_OCCURRENCE_SOLD.
+// occurrences change in the same commit that completes the phase. An
+// occurrence with paid orders that the rule no longer yields (sold after the
+// API checked the change) is kept and listed in the event's
+// KeptOccurrenceIDs; the rest of the change applies.
 type RecurrenceWork struct{}
 
 // LocalOnly implements Local.
@@ -63,8 +66,11 @@ func expandEvent(tx Tx, id uint64) ([]Occurrence, error) {
 
 // syncOccurrences makes the children of a recurring event match its rule:
 // unchanged occurrences keep their ids, moved ones keep theirs with new
-// times, dropped ones are deleted (never one with paid orders), new ones
-// are created; every child takes the template's current attributes.
+// times, dropped ones are deleted, new ones are created; every child takes
+// the template's current attributes. A dropped one with paid orders is
+// kept instead, with its own times, and the parent's KeptOccurrenceIDs says
+// so: the stored rule plus that list is what the children are, so the next
+// save plans from it without failing.
 func syncOccurrences(tx Tx, parentID uint64, now time.Time) error {
 	parent, err := tx.Event(parentID)
 	if err != nil {
@@ -98,6 +104,22 @@ func syncOccurrences(tx Tx, parentID uint64, now time.Time) error {
 	plan, err := PlanOccurrences(loc, existing, want)
 	if err != nil {
 		return err
+	}
+	// Written before the removals, which may record withdrawn products on
+	// the parent themselves.
+	if !slices.Equal(parent.KeptOccurrenceIDs, plan.Kept) {
+		parent.KeptOccurrenceIDs, parent.UpdatedAt = plan.Kept, now
+		if err := tx.PutEvent(parent); err != nil {
+			return err
+		}
+	}
+	for _, id := range plan.Kept {
+		c := byID[id]
+		copyTemplate(c, parent, Occurrence{StartsAt: c.StartsAt, EndsAt: c.EndsAt}, loc)
+		c.UpdatedAt = now
+		if err := tx.PutEvent(c); err != nil {
+			return err
+		}
 	}
 	for _, id := range plan.Remove {
 		c := byID[id]
@@ -473,8 +495,17 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 	} else if len(variants) > 0 {
 		s.Products = []Product{{Key: "e" + id, EventID: ev.ID, Title: title, Handle: "eventops-" + id, Variants: variants}}
 	}
-	if len(s.Products) > 0 && len(variants) > 250 && !ev.SplitProducts {
-		return nil, false, Errorf(CodeCatalogUpsertRejected, "event %d has %d registration types; a product holds at most 250 variants", ev.ID, len(variants))
+	if len(variants) > MaxShopVariants && !ev.SplitProducts {
+		// The API refuses such an event for a shop company (checkFanOut);
+		// this guards one saved before its company was connected to a
+		// shop. A company without a shop has no such limit.
+		c, err := tx.Company(ev.CompanyID)
+		if err != nil {
+			return nil, false, err
+		}
+		if c.Shopify() {
+			return nil, false, Errorf(CodeCatalogUpsertRejected, "event %d has %d registration types; a shop product holds at most %d variants", ev.ID, len(variants), MaxShopVariants)
+		}
 	}
 	keepShopifyIDs(s, old)
 	return s, len(orders) > 0, nil

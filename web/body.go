@@ -174,6 +174,9 @@ func decodeEvent(body []byte) (engine.EventInput, error) {
 	}
 	var m map[string]json.RawMessage
 	_ = json.Unmarshal(envelope(body, "event"), &m)
+	if err := checkEventJSON(m); err != nil {
+		return in, err
+	}
 	if raw, ok := m["recurrence"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		var r engine.Recurrence
 		if err := decodeStrict(raw, "recurrence", &r); err != nil {

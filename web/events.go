@@ -20,6 +20,9 @@ import (
 //     applies. Both are null on a recurring template: limits apply per
 //     occurrence, listed with filter[parent_event_id].
 //   - deletable: false while the event has paid orders (refund first).
+//   - kept_occurrence_ids: on a recurring event, the occurrences its rule no
+//     longer yields that stay because they were sold after the change was
+//     checked (DESIGN §4.1); empty otherwise.
 //   - shopify_product_ids, and per registration type shopify_product_id and
 //     shopify_variant_id: the mirrored ids, null (or empty) until the
 //     catalog phase has mirrored them.
@@ -41,6 +44,7 @@ type eventJSON struct {
 	SplitProducts     bool                   `json:"split_products"`
 	Recurrence        *recurrenceJSON        `json:"recurrence"`
 	RegistrationTypes []registrationTypeJSON `json:"registration_types"`
+	KeptOccurrenceIDs []uint64               `json:"kept_occurrence_ids"`
 	Deletable         bool                   `json:"deletable"`
 	ShopifyProductIDs []string               `json:"shopify_product_ids"`
 	CreatedAt         timestamp              `json:"created_at"`
@@ -104,6 +108,7 @@ func event(v *engine.EventView) eventJSON {
 		Start: zoned(ev.StartsAt, tz), End: zoned(ev.EndsAt, tz),
 		PublishedAt: tsPtr(ev.PublishedAt), Capacity: ev.Capacity, SplitProducts: ev.SplitProducts,
 		Deletable: v.Deletable, ShopifyProductIDs: []string{},
+		KeptOccurrenceIDs: append([]uint64{}, ev.KeptOccurrenceIDs...),
 		RegistrationTypes: make([]registrationTypeJSON, 0, len(ev.RegistrationTypes)),
 		CreatedAt:         ts(ev.CreatedAt), UpdatedAt: ts(ev.UpdatedAt),
 	}
@@ -301,6 +306,9 @@ func (s *Server) updateEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseEmptyPatch(c.Body()); err != nil {
+		return err
+	}
 	ev, op, err := s.eng.UpdateEvent(c.UserContext(), companyID(c), id, in)
 	if err != nil {
 		return err
@@ -315,6 +323,9 @@ func (s *Server) deleteEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := noParameters(c.Body()); err != nil {
+		return err
+	}
 	op, err := s.eng.DeleteEvent(c.UserContext(), companyID(c), id)
 	if err != nil {
 		return err
@@ -327,6 +338,9 @@ func (s *Server) deleteEvent(c *fiber.Ctx) error {
 func (s *Server) refundEvent(c *fiber.Ctx) error {
 	id, err := pathID(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := noParameters(c.Body()); err != nil {
 		return err
 	}
 	op, err := s.eng.RefundEvent(c.UserContext(), companyID(c), id)

@@ -362,9 +362,9 @@ func FuzzRecurrenceRule(f *testing.F) {
 		case op.Status == engine.StatusFailed && op.Error != nil && op.Error.Phase != nil &&
 			*op.Error.Phase == engine.PhaseRecurrence &&
 			(op.Error.Code == engine.CodeRecurrenceLimitExceeded || op.Error.Code == engine.CodeRecurrenceRuleInvalid):
-			// The API validates the rule alone (Recurrence.Validate); its
-			// bounds against the first occurrence (until before it, beyond
-			// year 9999, more than 500 occurrences) are the phase's to find.
+			// The API validates the rule and its bounds (until before the
+			// first occurrence, occurrences beyond the year 2199); more than
+			// 500 occurrences are the phase's to find.
 			return
 		case op.Status == engine.StatusFailed:
 			t.Fatalf("rule %s from %s, accepted by the API, failed its save: %+v", rule, startsAt, op.Error)

@@ -315,6 +315,9 @@ func (s *Server) sendOperations(c *fiber.Ctx, p pageParams, q engine.OperationQu
 // operation, which ends failed with OPERATION_CANCELED at its next safe
 // point; a terminal operation is 409.
 func (s *Server) cancelOperation(c *fiber.Ctx) error {
+	if err := noParameters(c.Body()); err != nil {
+		return err
+	}
 	op, err := s.eventOperation(c)
 	if err != nil {
 		return err
@@ -329,6 +332,9 @@ func (s *Server) cancelOperation(c *fiber.Ctx) error {
 // operation of the same action; only a failed operation can be retried
 // (409 otherwise).
 func (s *Server) retryOperation(c *fiber.Ctx) error {
+	if err := noParameters(c.Body()); err != nil {
+		return err
+	}
 	op, err := s.eventOperation(c)
 	if err != nil {
 		return err

@@ -117,10 +117,13 @@ type Event struct {
 	SplitProducts     bool               `json:"split_products"`
 	Recurrence        *Recurrence        `json:"recurrence"`
 	RegistrationTypes []RegistrationType `json:"registration_types"`
-	Deletable         bool               `json:"deletable"`
-	ShopifyProductIDs []string           `json:"shopify_product_ids"`
-	CreatedAt         time.Time          `json:"created_at"`
-	UpdatedAt         time.Time          `json:"updated_at"`
+	// KeptOccurrenceIDs lists a recurring event's occurrences that its
+	// rule no longer yields but that stay because they were sold.
+	KeptOccurrenceIDs []uint64  `json:"kept_occurrence_ids"`
+	Deletable         bool      `json:"deletable"`
+	ShopifyProductIDs []string  `json:"shopify_product_ids"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
 }
 
 // RegistrationType is one of an event's registration types.
