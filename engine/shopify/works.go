@@ -453,29 +453,10 @@ func phaseErr(ctx context.Context, err error, code engine.Code, what string) err
 	return engine.Transientf(engine.CodeShopifyUnavailable, "%s: %v", what, err)
 }
 
-// price renders minor units as the decimal string Shopify's Money takes.
-func price(m engine.Money) (string, error) {
-	digits, ok := engine.CurrencyDigits(m.Currency)
-	if !ok {
-		return "", fmt.Errorf("currency %q is not supported", m.Currency)
-	}
-	neg := m.Amount < 0
-	a := m.Amount
-	if neg {
-		a = -a
-	}
-	s := strconv.FormatInt(a, 10)
-	if digits > 0 {
-		for len(s) <= digits {
-			s = "0" + s
-		}
-		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s, nil
-}
+// price renders minor units as the decimal string Shopify's Money takes:
+// exactly the currency's decimals ("25.00", "5000" for yen), by the
+// engine's codec.
+func price(m engine.Money) (string, error) { return m.Decimal() }
 
 // sku is a variant's stable SKU: it names the occurrence and the
 // registration type, so an order's line item maps back to them even after
