@@ -1039,7 +1039,7 @@ func (r apiVersionR) field(_ *execCtx, f *ast.Field, _ map[string]any) (any, err
 // moneyBagR is a MoneyBag: an amount in the shop's currency and the same
 // in the currency presented to the buyer.
 type moneyBagR struct {
-	shop, pres       int64
+	shop, pres        int64
 	currency, presCur string
 }
 
