@@ -27,7 +27,10 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if c == nil {
 			return NotFound("company %d not found", companyID)
 		}
-		return e.applyEventInput(tx, tmpl, in, true, nil)
+		if err := e.applyEventInput(tx, tmpl, in, true, nil); err != nil {
+			return err
+		}
+		return CheckEventCurrency(c, tmpl, in)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -107,6 +110,9 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 		}
 		ev = cur
 		if err := e.applyEventInput(tx, ev, in, false, sold); err != nil {
+			return err
+		}
+		if err := CheckEventCurrency(c, ev, in); err != nil {
 			return err
 		}
 		if err := assignRegTypeIDs(tx, ev); err != nil {

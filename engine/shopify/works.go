@@ -233,10 +233,14 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	}
 	log = log.With("shop", c.Shop.Domain)
 	ep := Endpoint(base)
-	return &shopRun{s: s, r: r, company: c, log: log, client: &Client{
-		endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
-		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics,
-	}}, nil
+	return &shopRun{s: s, r: r, company: c, log: log, client: s.client(ep, token, log)}, nil
+}
+
+// client is a client of the shop at endpoint ep, paced by the service's
+// bucket of that endpoint.
+func (s *service) client(ep string, token engine.Secret, log *slog.Logger) *Client {
+	return &Client{endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
+		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics}
 }
 
 // NewClient builds a client of one shop outside any phase (tools, tests).
@@ -246,9 +250,7 @@ func NewClient(cfg Config, shop *engine.Shop, token engine.Secret) (*Client, err
 	if err != nil {
 		return nil, err
 	}
-	ep := Endpoint(base)
-	return &Client{endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
-		log: s.log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics}, nil
+	return s.client(Endpoint(base), token, s.log), nil
 }
 
 // target is one product to mirror: a product of our own, with the date
