@@ -884,6 +884,12 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 			}
 			rt.Quantity = &q
 		}
+		if first := ev.RegistrationTypes; err == nil && len(first) > 0 && first[0].Price.Currency != "" && currency != first[0].Price.Currency {
+			// The server's rule (engine.CheckEventCurrency), checked
+			// here so that a dry run names it too.
+			bad(attr("price"), fmt.Sprintf("is in %s, entry 1 in %s: one event's registration types share one currency",
+				currency, first[0].Price.Currency))
+		}
 		ev.RegistrationTypes = append(ev.RegistrationTypes, rt)
 		row.ticketTypes = append(row.ticketTypes, tt)
 	}

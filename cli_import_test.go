@@ -639,3 +639,20 @@ func TestIdempotencyKeysFollowRowMeaning(t *testing.T) {
 		t.Fatal("keys are not stable")
 	}
 }
+
+// A row mixing currencies breaks the server's rule (one event's
+// registration types share one currency): the dry run names it.
+func TestImportDryRunNamesMixedCurrencies(t *testing.T) {
+	t.Parallel()
+	csv := filepath.Join(t.TempDir(), "mixed.csv")
+	if err := os.WriteFile(csv, []byte("name,venue,time_zone,starts_at,ends_at,registration_types\n"+
+		"Gig,Hall,UTC,2027-01-08 19:30,2027-01-08 22:30,GA:25.00 USD|VIP:90.00 EUR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"import", "--dry-run", "--url", "http://127.0.0.1:1", csv}, strings.NewReader("eo_key\n"), &out, &errb)
+	want := "line 2, registration_types (entry 2, price): is in EUR, entry 1 in USD: one event's registration types share one currency"
+	if code != 1 || !strings.Contains(out.String(), want) {
+		t.Fatalf("exit %d, want 1 and %q in\n%s%s", code, want, out.String(), errb.String())
+	}
+}
