@@ -59,6 +59,7 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	dir := fs.String("data", "./data", "data folder")
 	name := fs.String("name", "", "company name (required)")
 	shopify := fs.String("shopify", "", `"sandbox" to connect the company to a shop of the built-in sandbox`)
+	currency := fs.String("shop-currency", "", "with --shopify sandbox: the new shop's currency, an ISO 4217 code (default USD)")
 	shop := fs.String("shopify-shop", "", "a real shop's domain (name.myshopify.com) or Admin API base URL; the access token and webhook secret are read from stdin (two lines) or EVENTOPS_SHOPIFY_TOKEN and EVENTOPS_SHOPIFY_WEBHOOK_SECRET")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -69,6 +70,8 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return fmt.Errorf("--shopify and --shopify-shop exclude each other")
 	case *shopify != "" && *shopify != "sandbox":
 		return fmt.Errorf(`--shopify takes only "sandbox"`)
+	case *currency != "" && *shopify != "sandbox":
+		return fmt.Errorf("--shop-currency is for --shopify sandbox (a real shop's currency is read from the shop)")
 	case *shopify == "sandbox":
 		// A shop of the built-in sandbox, named after the company, in
 		// the sandbox's own file (held by a running server too).
@@ -76,7 +79,7 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		if err != nil {
 			return fmt.Errorf("%w (the sandbox's file is in use by another eventops process, or unreadable)", err)
 		}
-		in, err = sandboxShop(sb, engine.Slugify(*name))
+		in, err = sandboxShop(sb, engine.Slugify(*name), *currency)
 		sb.Close()
 		if err != nil {
 			return err

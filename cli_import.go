@@ -894,6 +894,12 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 			}
 			rt.Quantity = &q
 		}
+		if first := ev.RegistrationTypes; err == nil && len(first) > 0 && first[0].Price.Currency != "" && currency != first[0].Price.Currency {
+			// The server's rule (engine.CheckEventCurrency), checked
+			// here so that a dry run names it too.
+			bad(attr("price"), fmt.Sprintf("is in %s, entry 1 in %s: one event's registration types share one currency",
+				currency, first[0].Price.Currency))
+		}
 		ev.RegistrationTypes = append(ev.RegistrationTypes, rt)
 		row.ticketTypes = append(row.ticketTypes, tt)
 	}
@@ -1028,8 +1034,7 @@ func parsePrice(r draftReg, rowCurrency string) (int64, string, error) {
 	if currency == "" {
 		return 0, "", errors.New("has no currency: write it after the amount (25.00 USD) or fill the currency column")
 	}
-	digits, ok := engine.CurrencyDigits(currency)
-	if !ok {
+	if _, ok := engine.CurrencyDigits(currency); !ok {
 		return 0, "", fmt.Errorf("%s is not a supported ISO 4217 currency code", currency)
 	}
 	switch {
@@ -1039,32 +1044,19 @@ func parsePrice(r draftReg, rowCurrency string) (int64, string, error) {
 		return 0, "", errors.New("must be 0 or more")
 	case dec == "":
 		return *r.amount, currency, nil
+	case strings.HasPrefix(dec, "-"):
+		return 0, "", fmt.Errorf("%q: must be 0 or more", dec)
 	}
-	minor, err := decimalToMinor(dec, digits)
+	// The engine's codec: exact, and no more decimals than the currency
+	// has ("25.001 USD" and "5000.00 JPY" are refused, not rounded).
+	m, err := engine.ParseDecimal(dec, currency)
 	if err != nil {
 		return 0, "", fmt.Errorf("%q: %v", dec, err)
 	}
-	if r.amount != nil && *r.amount != minor {
-		return 0, "", fmt.Errorf("amount %d and decimal %s disagree (amount is in minor units: %d)", *r.amount, dec, minor)
+	if r.amount != nil && *r.amount != m.Amount {
+		return 0, "", fmt.Errorf("amount %d and decimal %s disagree (amount is in minor units: %d)", *r.amount, dec, m.Amount)
 	}
-	return minor, currency, nil
-}
-
-// decimalToMinor converts "25.5" to 2550 for a currency of two decimals,
-// exactly; more decimals than the currency has is an error.
-func decimalToMinor(s string, digits int) (int64, error) {
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" || strings.Trim(whole+frac, "0123456789") != "" {
-		return 0, errors.New("want an amount such as 25.00, 0 or more, without thousands separators")
-	}
-	if len(frac) > digits {
-		return 0, fmt.Errorf("has %d decimals; the currency has %d", len(frac), digits)
-	}
-	n, err := strconv.ParseInt(whole+frac+strings.Repeat("0", digits-len(frac)), 10, 64)
-	if err != nil || n > 1<<53 {
-		return 0, errors.New("is too large")
-	}
-	return n, nil
+	return m.Amount, currency, nil
 }
 
 // keyMaterial is the row's meaning, canonically encoded: what the

@@ -73,7 +73,9 @@ func startAPI(t testing.TB, cfg web.Config, withShop ...bool) *apiServer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ecfg.Work, ecfg.Refund = shopify.Works(shopify.Config{SandboxURL: shopSrv.URL, Logger: quiet})
+		shopCfg := shopify.Config{SandboxURL: shopSrv.URL, Logger: quiet}
+		ecfg.Work, ecfg.Refund = shopify.Works(shopCfg)
+		ecfg.Shops = shopify.ShopReader(shopCfg)
 		shopIn = &engine.ShopInput{Sandbox: true, Domain: creds.Name,
 			AccessToken: engine.Secret(creds.AccessToken), WebhookSecret: engine.Secret(creds.WebhookSecret)}
 	}
@@ -262,15 +264,33 @@ func TestImportSampleCreatesEveryEventOnce(t *testing.T) {
 	}
 }
 
+// The sample's Chicago rows are priced in dollars, its London rows in
+// pounds; the company's sandbox shop sells in dollars, and a shop holds
+// one currency: the dollar rows are mirrored, the pound rows refused.
 func TestImportSampleIntoAShopifyCompany(t *testing.T) {
 	t.Parallel()
 	s := startAPI(t, web.Config{}, true)
-	r := s.importCmd(t, "--wait", "all", sampleCSV)
+	raw, err := os.ReadFile(sampleCSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usd []string
+	for i, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if i == 0 || strings.Contains(l, ",USD,") {
+			usd = append(usd, l)
+		}
+	}
+	usdCSV := filepath.Join(t.TempDir(), "usd.csv")
+	if err := os.WriteFile(usdCSV, []byte(strings.Join(usd, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rows := len(usd) - 1
+	r := s.importCmd(t, "--wait", "all", usdCSV)
 	if r.code != 0 {
 		t.Fatalf("import: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if c := summaryCount(t, r, "created"); c != 13 {
-		t.Fatalf("created %d, want 13\n%s", c, r.stdout)
+	if c := summaryCount(t, r, "created"); c != rows || rows != 7 {
+		t.Fatalf("created %d of %d dollar rows, want 7\n%s", c, rows, r.stdout)
 	}
 	ops, err := s.api.AllOperations(context.Background(), client.OperationListOptions{})
 	if err != nil {
@@ -292,8 +312,14 @@ func TestImportSampleIntoAShopifyCompany(t *testing.T) {
 			t.Fatalf("%s (%d) has products %v, want %d", e.Name, e.ID, e.ShopifyProductIDs, want)
 		}
 	}
-	if r := s.importCmd(t, sampleCSV); r.code != 0 || summaryCount(t, r, "already present") != 13 {
+	if r := s.importCmd(t, usdCSV); r.code != 0 || summaryCount(t, r, "already present") != rows {
 		t.Fatalf("re-run: exit %d\n%s", r.code, r.stdout)
+	}
+	// The whole sample: the pound rows are refused at write time, naming
+	// the shop's currency; nothing of theirs reaches the shop.
+	r = s.importCmd(t, sampleCSV)
+	if r.code != 1 || summaryCount(t, r, "failed") != 6 || !strings.Contains(r.stdout, "must be USD, the currency of the company's shop") {
+		t.Fatalf("whole sample into a dollar shop: exit %d\n%s", r.code, r.stdout)
 	}
 }
 
@@ -646,5 +672,22 @@ func TestImportDryRunAppliesTheServersLimits(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dry run output lacks %q\n%s", want, out.String())
 		}
+	}
+}
+
+// A row mixing currencies breaks the server's rule (one event's
+// registration types share one currency): the dry run names it.
+func TestImportDryRunNamesMixedCurrencies(t *testing.T) {
+	t.Parallel()
+	csv := filepath.Join(t.TempDir(), "mixed.csv")
+	if err := os.WriteFile(csv, []byte("name,venue,time_zone,starts_at,ends_at,registration_types\n"+
+		"Gig,Hall,UTC,2027-01-08 19:30,2027-01-08 22:30,GA:25.00 USD|VIP:90.00 EUR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"import", "--dry-run", "--url", "http://127.0.0.1:1", csv}, strings.NewReader("eo_key\n"), &out, &errb)
+	want := "line 2, registration_types (entry 2, price): is in EUR, entry 1 in USD: one event's registration types share one currency"
+	if code != 1 || !strings.Contains(out.String(), want) {
+		t.Fatalf("exit %d, want 1 and %q in\n%s%s", code, want, out.String(), errb.String())
 	}
 }

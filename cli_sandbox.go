@@ -59,7 +59,7 @@ func (s *shopNames) Set(v string) error {
 // Standard output is for programs: one line `listening URL` once it
 // accepts connections, then one line per shop created by this start,
 //
-//	shop NAME url BASE_URL token ACCESS_TOKEN secret WEBHOOK_SECRET
+//	shop NAME url BASE_URL token ACCESS_TOKEN secret WEBHOOK_SECRET currency CURRENCY
 //
 // where BASE_URL is the shop's Admin API base URL (what `eventops company
 // create --shopify-shop` takes). A shop's credentials are printed once,
@@ -75,7 +75,7 @@ func cmdSandbox(args []string, stdout, stderr io.Writer) error {
 		"where webhooks go for topics a shop has no subscription for, as URL/{topic}; a URL without a path gets /webhooks/shopify")
 	fs.Float64Var(&cfg.restoreRate, "restore-rate", sandbox.DefaultRestoreRate, "each shop's cost bucket restore rate, points per second (0: unlimited)")
 	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds...) for loopback clients")
-	fs.Var(&cfg.shops, "shop", "a shop to create when missing (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
+	fs.Var(&cfg.shops, "shop", "a shop to create when missing, NAME or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -141,8 +141,9 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 	go func() { served <- srv.Serve(ln) }()
 
 	fmt.Fprintf(stdout, "listening %s\n", base)
-	for _, name := range cfg.shops {
-		cr, err := sb.CreateShop(name)
+	for _, spec := range cfg.shops {
+		name, currency, _ := strings.Cut(spec, ":")
+		cr, err := sb.CreateShopWith(name, sandbox.ShopOptions{Currency: currency})
 		switch {
 		case errors.Is(err, sandbox.ErrShopExists):
 			log.Info("shop exists; its credentials were printed when it was created", "shop", name)
@@ -151,8 +152,8 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 			_ = srv.Close()
 			return fmt.Errorf("create shop %q: %w", name, err)
 		}
-		fmt.Fprintf(stdout, "shop %s url %s%s%s token %s secret %s\n",
-			cr.Name, base, sandbox.Prefix, cr.Name, cr.AccessToken, cr.WebhookSecret)
+		fmt.Fprintf(stdout, "shop %s url %s%s%s token %s secret %s currency %s\n",
+			cr.Name, base, sandbox.Prefix, cr.Name, cr.AccessToken, cr.WebhookSecret, cr.Currency)
 	}
 	log.Info("sandbox serving", "addr", ln.Addr().String(), "data", cfg.data, "shops", len(sb.Shops()),
 		"control", cfg.control, "restore_rate", cfg.restoreRate, "webhook_url", hook)

@@ -81,15 +81,15 @@ func (r *sandboxRun) stop() error {
 	}
 }
 
-type printedShop struct{ name, url, token, secret string }
+type printedShop struct{ name, url, token, secret, currency string }
 
 func parseShopLine(t *testing.T, l string) printedShop {
 	t.Helper()
 	f := strings.Fields(l)
-	if len(f) != 8 || f[0] != "shop" || f[2] != "url" || f[4] != "token" || f[6] != "secret" {
-		t.Fatalf("shop line %q, want `shop NAME url URL token TOKEN secret SECRET`", l)
+	if len(f) != 10 || f[0] != "shop" || f[2] != "url" || f[4] != "token" || f[6] != "secret" || f[8] != "currency" {
+		t.Fatalf("shop line %q, want `shop NAME url URL token TOKEN secret SECRET currency CURRENCY`", l)
 	}
-	return printedShop{name: f[1], url: f[3], token: f[5], secret: f[7]}
+	return printedShop{name: f[1], url: f[3], token: f[5], secret: f[7], currency: f[9]}
 }
 
 func TestSandboxCommandServesShopsAndPrintsCredentialsOnce(t *testing.T) {
@@ -104,11 +104,14 @@ func TestSandboxCommandServesShopsAndPrintsCredentialsOnce(t *testing.T) {
 	defer receiver.Close()
 
 	cfg := sandboxConfig{addr: "127.0.0.1:0", data: dir, webhookURL: receiver.URL, control: true,
-		shops: shopNames{"soak", "Demo Shop"}, restoreRate: 1000, shutdown: 5 * time.Second, logLevel: "warn"}
+		shops: shopNames{"soak", "Demo Shop:JPY"}, restoreRate: 1000, shutdown: 5 * time.Second, logLevel: "warn"}
 	run := startSandboxRun(t, cfg)
 	a, b := parseShopLine(t, run.line()), parseShopLine(t, run.line())
 	if a.name != "soak" || b.name != "demo-shop" {
 		t.Fatalf("shops %q, %q; want soak, demo-shop", a.name, b.name)
+	}
+	if a.currency != "USD" || b.currency != "JPY" {
+		t.Fatalf("currencies %q, %q; want USD (the default) and JPY (asked for)", a.currency, b.currency)
 	}
 	if want := run.url + "/sandbox/shopify/soak"; a.url != want {
 		t.Fatalf("url %q, want %q", a.url, want)

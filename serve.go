@@ -106,12 +106,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer sb.Close()
 	metrics := web.NewMetrics()
-	works, refund := shopify.Works(shopify.Config{
+	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
 		Metrics: metrics.Shopify(),
-	})
+	}
+	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log, Observer: metrics,
-		Work: works, Refund: refund})
+		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
@@ -273,7 +274,7 @@ func bootstrap(eng *engine.Engine, sb *sandbox.Sandbox, publicURL string, out io
 		return err
 	}
 	ctx := context.Background()
-	shop, err := sandboxShop(sb, "demo")
+	shop, err := sandboxShop(sb, "demo", "")
 	if err != nil {
 		return err
 	}
@@ -308,16 +309,19 @@ These credentials are shown once and never again; store them now.
 	return nil
 }
 
-// sandboxShop creates a shop in the built-in sandbox (or rotates the token
-// of an existing one) and returns the connection for a company.
-func sandboxShop(sb *sandbox.Sandbox, name string) (*engine.ShopInput, error) {
-	creds, err := sb.CreateShop(name)
+// sandboxShop creates a shop in the built-in sandbox, in currency ("":
+// USD), or rotates the token of an existing one (which keeps its
+// currency), and returns the connection for a company, with the shop's
+// currency: the sandbox is in this process, so it is known without a
+// call (which, during start-up, no server would answer yet).
+func sandboxShop(sb *sandbox.Sandbox, name, currency string) (*engine.ShopInput, error) {
+	creds, err := sb.CreateShopWith(name, sandbox.ShopOptions{Currency: currency})
 	if errors.Is(err, sandbox.ErrShopExists) {
 		creds, err = sb.RotateToken(name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &engine.ShopInput{Sandbox: true, Domain: creds.Name,
+	return &engine.ShopInput{Sandbox: true, Domain: creds.Name, Currency: creds.Currency,
 		AccessToken: engine.Secret(creds.AccessToken), WebhookSecret: engine.Secret(creds.WebhookSecret)}, nil
 }

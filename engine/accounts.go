@@ -26,6 +26,10 @@ type ShopInput struct {
 	Domain        string
 	AccessToken   Secret
 	WebhookSecret Secret
+	// Currency is the shop's currency when the caller knows it already
+	// (a sandbox shop it has just created); "" has the engine read it
+	// from the shop (see ShopReader).
+	Currency string
 }
 
 // CreateCompany stores a company, connected to a shop when shop is given.
@@ -40,6 +44,7 @@ func (e *Engine) CreateCompany(ctx context.Context, name string, shop *ShopInput
 		if err != nil {
 			return nil, err
 		}
+		s.Currency = e.connectCurrency(ctx, s, shop)
 		c.Shop = s
 	}
 	err := e.store.Update(ctx, func(tx Tx) error {

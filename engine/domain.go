@@ -25,6 +25,13 @@ type Shop struct {
 	Domain string `json:"domain"`
 	// Revoked is set when the app was uninstalled or the token refused.
 	Revoked bool `json:"revoked,omitempty"`
+	// Currency is the shop's currency (Shopify's shop { currencyCode }),
+	// read when the shop is connected, or at start-up and by the catalog
+	// phase for a connection made before it was kept; "" until read. A
+	// shop holds prices in its currency only: events of the company are
+	// priced in it (see checkShopCurrency), and its orders are recorded
+	// in it.
+	Currency string `json:"currency,omitempty"`
 	// Setup remembers the one-time shop set-up (fulfillment service and its
 	// location, publication, webhooks) once done.
 	Setup *ShopSetup `json:"setup,omitempty"`
@@ -130,12 +137,6 @@ const (
 	EventRecurring EventType = "recurring"
 )
 
-// Money is an amount in the currency's minor unit (ISO 4217).
-type Money struct {
-	Amount   int64  `json:"amount"`
-	Currency string `json:"currency"`
-}
-
 // RegistrationType is one way to register for an event: a ticket type at a
 // price, with an optional quantity limit.
 type RegistrationType struct {
@@ -226,6 +227,11 @@ type Order struct {
 	// ShopifyRefundIDs are the shop refunds (gids) applied to this order,
 	// so that a refund delivered twice (under two webhook ids) counts once.
 	ShopifyRefundIDs []string `json:"shopify_refund_ids,omitempty"`
+	// Presentment is, for an order placed in the shop, what the buyer
+	// paid in the currency the shop presented to them (Shopify's
+	// presentment money, which may differ from the shop's currency that
+	// Amount is in); nil for box-office orders and payloads without it.
+	Presentment *Money `json:"presentment,omitempty"`
 }
 
 // Product is a sellable product of our own, written by the tickets phase:

@@ -29,6 +29,9 @@ type Config struct {
 	Sealer Sealer
 	// Observer is told of transitions, for metrics.
 	Observer Observer
+	// Shops reads connected shops' currencies (nil: not read; the
+	// catalog phase reads a missing one itself). See shop_currency.go.
+	Shops ShopReader
 }
 
 // RetryPolicy: attempt n (1-based) that fails transiently waits
@@ -50,6 +53,7 @@ var DefaultRetry = RetryPolicy{Base: 200 * time.Millisecond, Max: 8 * time.Secon
 type Engine struct {
 	store   Store
 	sealer  Sealer
+	shops   ShopReader
 	keys    keyCache
 	aliases aliasCounter
 	refs    refCache
@@ -94,6 +98,7 @@ func New(cfg Config) *Engine {
 	e := &Engine{
 		store:    cfg.Store,
 		sealer:   cfg.Sealer,
+		shops:    cfg.Shops,
 		broker:   newBroker(),
 		work:     map[string]Work{},
 		refund:   cfg.Refund,
@@ -180,6 +185,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	for i := 0; i < e.workers; i++ {
 		e.wg.Add(1)
 		go e.worker()
+	}
+	if e.shops != nil {
+		e.wg.Add(1)
+		go e.fillShopCurrencies()
 	}
 	return nil
 }

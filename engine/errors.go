@@ -29,6 +29,7 @@ const (
 	CodeShopifyAuthRejected       Code = "SHOPIFY_AUTH_REJECTED"
 	CodeShopifyThrottledExhausted Code = "SHOPIFY_THROTTLED_EXHAUSTED"
 	CodeShopifyUnavailable        Code = "SHOPIFY_UNAVAILABLE"
+	CodeShopifyCurrencyMismatch   Code = "SHOPIFY_CURRENCY_MISMATCH"
 	CodeOperationCanceled         Code = "OPERATION_CANCELED"
 	CodeOperationInterrupted      Code = "OPERATION_INTERRUPTED"
 	CodeOperationWorkPanicked     Code = "OPERATION_WORK_PANICKED"
@@ -59,6 +60,7 @@ var PhaseCodes = []struct {
 	{CodeShopifyAuthRejected, "the shop's access token was refused or revoked"},
 	{CodeShopifyThrottledExhausted, "the shop kept throttling past the retry deadline"},
 	{CodeShopifyUnavailable, "the shop kept failing (5xx, timeouts) past the retry deadline"},
+	{CodeShopifyCurrencyMismatch, "the event's prices are in another currency than the shop's: change them to the shop's currency"},
 	{CodeOperationCanceled, "the operation was canceled"},
 	{CodeOperationInterrupted, "never expected: a crash resumes operations instead"},
 	{CodeOperationWorkPanicked, "the phase's work panicked; the stack is in the log"},

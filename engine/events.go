@@ -28,7 +28,10 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if err := e.applyEventInput(tx, tmpl, in, true, nil); err != nil {
 			return err
 		}
-		return checkEventWrite(tx, c, tmpl, in, false)
+		if err := checkEventWrite(tx, c, tmpl, in, false); err != nil {
+			return err
+		}
+		return CheckEventCurrency(c, tmpl, in)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -116,6 +119,9 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 			return err
 		}
 		if err := checkEventWrite(tx, c, ev, in, true); err != nil {
+			return err
+		}
+		if err := CheckEventCurrency(c, ev, in); err != nil {
 			return err
 		}
 		if err := assignRegTypeIDs(tx, ev); err != nil {

@@ -7,6 +7,7 @@ import "context"
 // sealed as on CreateCompany; a real shop needs both. The connection starts afresh: not revoked, and
 // without a remembered shop set-up, so that the next catalog phase sets the
 // shop up again (uninstalling an app removes what it had created there).
+// The shop's currency is read anew (see connectCurrency).
 func (e *Engine) ConnectShop(ctx context.Context, companyID uint64, shop ShopInput) (*Company, error) {
 	if !shop.Sandbox {
 		var errs []FieldError
@@ -24,6 +25,7 @@ func (e *Engine) ConnectShop(ctx context.Context, companyID uint64, shop ShopInp
 	if err != nil {
 		return nil, err
 	}
+	s.Currency = e.connectCurrency(ctx, s, &shop)
 	var c *Company
 	err = e.store.Update(ctx, func(tx Tx) error {
 		cur, err := tx.Company(companyID)

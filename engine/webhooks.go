@@ -315,12 +315,15 @@ func invalidPayload(msg string) *Error {
 // --- Shopify's REST webhook payloads (the fields eventops reads) ------------
 
 type restOrder struct {
-	ID                int64          `json:"id"`
-	AdminGraphqlAPIID string         `json:"admin_graphql_api_id"`
-	Currency          string         `json:"currency"`
-	CancelledAt       *string        `json:"cancelled_at"`
-	LineItems         []restLineItem `json:"line_items"`
-	Refunds           []restRefund   `json:"refunds"`
+	ID                int64  `json:"id"`
+	AdminGraphqlAPIID string `json:"admin_graphql_api_id"`
+	// Currency is the shop's currency, the one prices are set in;
+	// PresentmentCurrency the buyer's.
+	Currency            string         `json:"currency"`
+	PresentmentCurrency string         `json:"presentment_currency"`
+	CancelledAt         *string        `json:"cancelled_at"`
+	LineItems           []restLineItem `json:"line_items"`
+	Refunds             []restRefund   `json:"refunds"`
 }
 
 func (o *restOrder) gid() string { return gidOf("Order", o.AdminGraphqlAPIID, o.ID) }
@@ -331,7 +334,22 @@ type restLineItem struct {
 	VariantID         *int64  `json:"variant_id"`
 	SKU               *string `json:"sku"`
 	Quantity          int64   `json:"quantity"`
-	Price             string  `json:"price"`
+	// Price is the unit price in the shop's currency; PriceSet carries it
+	// with its currency, beside the buyer's (presentment) price.
+	Price    string        `json:"price"`
+	PriceSet *restMoneySet `json:"price_set"`
+}
+
+// restMoneySet is Shopify's REST MoneyBag: an amount in the shop's
+// currency and the same in the currency presented to the buyer.
+type restMoneySet struct {
+	ShopMoney        restMoney `json:"shop_money"`
+	PresentmentMoney restMoney `json:"presentment_money"`
+}
+
+type restMoney struct {
+	Amount       string `json:"amount"`
+	CurrencyCode string `json:"currency_code"`
 }
 
 func (l *restLineItem) gid() string { return gidOf("LineItem", l.AdminGraphqlAPIID, l.ID) }
@@ -390,26 +408,37 @@ func ticketSKU(sku *string) (occ, rt uint64, ok bool) {
 	return o, r, err1 == nil && err2 == nil && o != 0 && r != 0
 }
 
-// minorUnits converts a decimal amount ("25.00") to the currency's minor
-// unit; ok is false when it cannot be read exactly.
-func minorUnits(amount, currency string) (int64, bool) {
-	digits, ok := CurrencyDigits(currency)
-	if !ok {
-		return 0, false
-	}
-	whole, frac, _ := strings.Cut(strings.TrimSpace(amount), ".")
-	if len(frac) > digits {
-		if strings.Trim(frac[digits:], "0") != "" {
-			return 0, false
+// lineMoney is what the buyer paid for a line item: in the shop's currency
+// (price_set.shop_money, else price in the order's currency, else in
+// shopCurrency: the currency of the company's shop, or of the type's
+// price when unknown), and in the presentment currency when the payload
+// says. Amounts are read by the engine's codec; one that cannot be read
+// exactly is left out (nil), never rounded.
+func lineMoney(o *restOrder, li *restLineItem, shopCurrency string) (paid, presented *Money) {
+	times := func(unit Money) *Money {
+		if unit.Amount < 0 || (li.Quantity > 0 && unit.Amount > MaxAmount/li.Quantity) {
+			return nil
 		}
-		frac = frac[:digits]
+		unit.Amount *= li.Quantity
+		return &unit
 	}
-	frac += strings.Repeat("0", digits-len(frac))
-	if whole == "" || whole == "-" {
-		whole += "0"
+	shopAmount, cur := li.Price, o.Currency
+	if li.PriceSet != nil && li.PriceSet.ShopMoney.CurrencyCode != "" {
+		shopAmount, cur = li.PriceSet.ShopMoney.Amount, li.PriceSet.ShopMoney.CurrencyCode
 	}
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	return n, err == nil
+	if cur == "" {
+		cur = shopCurrency
+	}
+	if unit, err := ParseShopDecimal(strings.TrimSpace(shopAmount), cur); err == nil {
+		paid = times(unit)
+	}
+	if li.PriceSet != nil && li.PriceSet.PresentmentMoney.CurrencyCode != "" {
+		pm := li.PriceSet.PresentmentMoney
+		if unit, err := ParseShopDecimal(strings.TrimSpace(pm.Amount), pm.CurrencyCode); err == nil {
+			presented = times(unit)
+		}
+	}
+	return paid, presented
 }
 
 // --- orders/create ----------------------------------------------------------
@@ -423,12 +452,15 @@ type soldLine struct {
 	rtID     uint64
 	quantity int
 	amount   *Money // what the buyer paid for the line; nil: the type's price
+	// presented is the same in the buyer's currency, when the shop says.
+	presented *Money
 }
 
 // resolveLines maps a shop order's line items to our occurrences and
 // registration types: by SKU, else by variant id through the company's
-// ticket structures (read only when a line needs it).
-func resolveLines(tx Tx, companyID uint64, o *restOrder) ([]soldLine, error) {
+// ticket structures (read only when a line needs it). shopCurrency is the
+// company's shop currency ("" when not known yet).
+func resolveLines(tx Tx, companyID uint64, shopCurrency string, o *restOrder) ([]soldLine, error) {
 	var byVariant map[string][2]uint64
 	var out []soldLine
 	for _, li := range o.LineItems {
@@ -457,13 +489,11 @@ func resolveLines(tx Tx, companyID uint64, o *restOrder) ([]soldLine, error) {
 			continue
 		}
 		l := soldLine{lineID: li.gid(), eventID: ev.ID, queueID: ev.QueueID(), rtID: rt, quantity: int(li.Quantity)}
-		cur := o.Currency
+		cur := shopCurrency
 		if cur == "" {
 			cur = regType(ev, rt).Price.Currency
 		}
-		if unit, ok := minorUnits(li.Price, cur); ok {
-			l.amount = &Money{Amount: unit * li.Quantity, Currency: cur}
-		}
+		l.amount, l.presented = lineMoney(o, &li, cur)
 		out = append(out, l)
 	}
 	return out, nil
@@ -521,7 +551,7 @@ func (e *Engine) shopOrderCreated(ctx context.Context, c *Company, w ShopifyWebh
 	var lines []soldLine
 	if err := e.store.View(func(tx Tx) error {
 		var err error
-		lines, err = resolveLines(tx, c.ID, so)
+		lines, err = resolveLines(tx, c.ID, c.Shop.Currency, so)
 		return err
 	}); err != nil {
 		return nil, err
@@ -595,7 +625,8 @@ func (e *Engine) shopOrderCreated(ctx context.Context, c *Company, w ShopifyWebh
 				amount = *l.amount
 			}
 			o := &Order{CompanyID: c.ID, EventID: ev.ID, RegistrationTypeID: rt.ID, Quantity: l.quantity,
-				Amount: amount, Status: OrderPaid, ShopifyOrderID: shopOrderID, ShopifyLineItemID: l.lineID, CreatedAt: now}
+				Amount: amount, Presentment: l.presented, Status: OrderPaid, ShopifyOrderID: shopOrderID,
+				ShopifyLineItemID: l.lineID, CreatedAt: now}
 			if o.ID, err = tx.NextID(SeqOrder); err != nil {
 				return err
 			}
@@ -691,6 +722,11 @@ func refundLine(tx Tx, orders []*Order, line restRefundLine, refundID string, no
 				Quantity: take, Amount: Money{Amount: o.Amount.Amount - kept, Currency: o.Amount.Currency},
 				Status: OrderRefunded, ShopifyOrderID: o.ShopifyOrderID, ShopifyLineItemID: o.ShopifyLineItemID,
 				ShopifyRefundIDs: []string{refundID}, CreatedAt: o.CreatedAt, RefundedAt: &t}
+			if p := o.Presentment; p != nil {
+				pk := p.Amount * int64(keep) / int64(o.Quantity)
+				part.Presentment = &Money{Amount: p.Amount - pk, Currency: p.Currency}
+				o.Presentment = &Money{Amount: pk, Currency: p.Currency}
+			}
 			var err error
 			if part.ID, err = tx.NextID(SeqOrder); err != nil {
 				return nil, err

@@ -442,3 +442,31 @@ func TestWebhookShopDomains(t *testing.T) {
 		}
 	}
 }
+
+// A shop order is recorded in the shop's currency (the order's currency,
+// the one its prices are in), read exactly from Shopify's zero-padded
+// REST amounts ("5000.00" yen), with what the buyer paid in their own
+// currency (presentment money) kept beside it.
+func TestWebhookOrderInShopAndPresentmentCurrency(t *testing.T) {
+	t.Parallel()
+	h := setupHooks(t)
+	ev := h.event("Kabuki", 5)
+	sku := fmt.Sprintf("eventops-%d-%d", ev.ID, ev.RegistrationTypes[0].ID)
+	body, _ := json.Marshal(map[string]any{"id": 3001, "admin_graphql_api_id": "gid://shopify/Order/3001",
+		"currency": "JPY", "presentment_currency": "EUR", "cancelled_at": nil, "refunds": []any{},
+		"line_items": []any{map[string]any{"id": 1, "admin_graphql_api_id": "gid://shopify/LineItem/1", "variant_id": 10,
+			"sku": sku, "quantity": 2, "price": "5000.00", "price_set": map[string]any{
+				"shop_money":        map[string]any{"amount": "5000.00", "currency_code": "JPY"},
+				"presentment_money": map[string]any{"amount": "30.50", "currency_code": "EUR"}}}}})
+	h.mustDeliver("orders/create", "jpy-1", body)
+	os := h.orders(ev.ID)
+	if len(os) != 1 {
+		t.Fatalf("orders: %+v", os)
+	}
+	if os[0].Amount != (engine.Money{Amount: 10000, Currency: "JPY"}) {
+		t.Errorf("amount %v, want 10000 JPY", os[0].Amount)
+	}
+	if p := os[0].Presentment; p == nil || *p != (engine.Money{Amount: 6100, Currency: "EUR"}) {
+		t.Errorf("presentment %v, want 61.00 EUR", p)
+	}
+}

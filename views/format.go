@@ -114,30 +114,9 @@ func intOr(p *int, none string) string {
 	return strconv.Itoa(*p)
 }
 
-// money renders an amount in its currency's minor unit with the decimals of
-// ISO 4217: 2500 USD is "25.00 USD", 500 JPY is "500 JPY".
-func money(m engine.Money) string {
-	digits, ok := engine.CurrencyDigits(m.Currency)
-	if !ok {
-		digits = 2
-	}
-	neg := m.Amount < 0
-	a := m.Amount
-	if neg {
-		a = -a
-	}
-	s := strconv.FormatInt(a, 10)
-	if digits > 0 {
-		for len(s) <= digits {
-			s = "0" + s
-		}
-		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s + " " + m.Currency
-}
+// money renders an amount with its currency's ISO 4217 decimals, through
+// the engine's codec: 2500 USD is "25.00 USD", 500 JPY is "500 JPY".
+func money(m engine.Money) string { return m.String() }
 
 func scopes(ss []engine.Scope) string {
 	out := make([]string, len(ss))

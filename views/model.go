@@ -132,6 +132,12 @@ type EventPage struct {
 	// Deleted marks an event whose delete was accepted: only its
 	// operations are shown.
 	Deleted bool
+	// CurrencyMismatch names the event's price currencies its company's
+	// shop (selling in ShopCurrency) cannot hold, "" when there is none:
+	// the page flags such an event, whose Shopify phases fail with
+	// SHOPIFY_CURRENCY_MISMATCH until its prices change.
+	CurrencyMismatch string
+	ShopCurrency     string
 }
 
 // CompaniesPage is /companies.

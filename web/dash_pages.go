@@ -256,6 +256,11 @@ func (d *dashboard) event(c *fiber.Ctx, sess *staffSession) error {
 			return err
 		}
 		page.Company = d.names.names(v.Event.CompanyID).Company(v.Event.CompanyID)
+		if co, err := d.eng.Company(v.Event.CompanyID); err == nil && co.Shopify() {
+			page.CurrencyMismatch, page.ShopCurrency = engine.CurrencyMismatch(co, v.Event), co.Shop.Currency
+		} else if err != nil {
+			return err
+		}
 		if v.Event.ParentID != 0 {
 			if page.Parent, err = d.eng.Event(0, v.Event.ParentID); err != nil && engine.ErrorKind(err) != engine.KindNotFound {
 				return err

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"strconv"
 	"strings"
 
 	"eventops/engine"
@@ -26,12 +25,16 @@ var currencySymbols = map[string]string{
 	"ILS": "₪", "TWD": "NT$", "VND": "₫", "PHP": "₱", "THB": "฿", "UAH": "₴", "TRY": "₺", "PLN": "zł",
 }
 
+// money is the API's view of m. The decimal comes from the engine's codec
+// (engine.Money.Decimal: exactly the currency's ISO 4217 digits); an
+// amount in a currency outside the table, which validation never lets in,
+// shows an empty decimal and its amount in minor units rather than
+// guessed decimals.
 func money(m engine.Money) moneyJSON {
-	digits, ok := engine.CurrencyDigits(m.Currency)
-	if !ok {
-		digits = 2
+	dec, err := m.Decimal()
+	if err != nil {
+		return moneyJSON{Amount: m.Amount, Currency: m.Currency, Formatted: m.String()}
 	}
-	dec := decimalString(m.Amount, digits)
 	sign, abs := "", dec
 	if strings.HasPrefix(dec, "-") {
 		sign, abs = "-", dec[1:]
@@ -44,27 +47,6 @@ func money(m engine.Money) moneyJSON {
 		f = sign + m.Currency + " " + grouped
 	}
 	return moneyJSON{Amount: m.Amount, Currency: m.Currency, Decimal: dec, Formatted: f}
-}
-
-// decimalString writes amount minor units as major units with digits
-// decimals, exactly (no floating point).
-func decimalString(amount int64, digits int) string {
-	neg := amount < 0
-	u := uint64(amount)
-	if neg {
-		u = uint64(-amount)
-	}
-	s := strconv.FormatUint(u, 10)
-	if digits > 0 {
-		if len(s) <= digits {
-			s = strings.Repeat("0", digits-len(s)+1) + s
-		}
-		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
 }
 
 func groupThousands(dec string) string {

@@ -19,12 +19,24 @@ type orderJSON struct {
 	ShopifyOrderID     *string            `json:"shopify_order_id"`
 	CreatedAt          timestamp          `json:"created_at"`
 	RefundedAt         *timestamp         `json:"refunded_at"`
+	// PresentmentAmount is what a shop buyer paid in their currency;
+	// Amount is in the shop's.
+	PresentmentAmount *moneyJSON `json:"presentment_amount"`
 }
 
 func order(o *engine.Order) orderJSON {
 	return orderJSON{ID: o.ID, EventID: o.EventID, RegistrationTypeID: o.RegistrationTypeID,
 		Quantity: o.Quantity, Amount: money(o.Amount), Status: o.Status,
-		ShopifyOrderID: nonEmpty(o.ShopifyOrderID), CreatedAt: ts(o.CreatedAt), RefundedAt: tsPtr(o.RefundedAt)}
+		ShopifyOrderID: nonEmpty(o.ShopifyOrderID), CreatedAt: ts(o.CreatedAt), RefundedAt: tsPtr(o.RefundedAt),
+		PresentmentAmount: moneyPtr(o.Presentment)}
+}
+
+func moneyPtr(m *engine.Money) *moneyJSON {
+	if m == nil {
+		return nil
+	}
+	j := money(*m)
+	return &j
 }
 
 // listOrders answers GET /events/{id}/orders in id order. The engine reads

@@ -46,7 +46,10 @@ type hookFixture struct {
 	tickets *engine.TicketType
 }
 
-func setupShop(t *testing.T) *hookFixture {
+func setupShop(t *testing.T) *hookFixture { t.Helper(); return setupShopIn(t, "") }
+
+// setupShopIn is setupShop with a sandbox shop selling in currency.
+func setupShopIn(t *testing.T, currency string) *hookFixture {
 	t.Helper()
 	dir := t.TempDir()
 	quiet := quietLogger()
@@ -70,9 +73,11 @@ func setupShop(t *testing.T) *hookFixture {
 	}
 	sbSrv := httptest.NewServer(sb.Handler())
 	retry := engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 3}
-	works, refund := shopify.Works(shopify.Config{SandboxURL: sbSrv.URL, WebhookBaseURL: base, Logger: quiet, Retry: retry,
-		Client: shopify.ClientPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, Deadline: 5 * time.Second, Timeout: 5 * time.Second}})
-	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund, Retry: retry, Logger: quiet})
+	shopCfg := shopify.Config{SandboxURL: sbSrv.URL, WebhookBaseURL: base, Logger: quiet, Retry: retry,
+		Client: shopify.ClientPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, Deadline: 5 * time.Second, Timeout: 5 * time.Second}}
+	works, refund := shopify.Works(shopCfg)
+	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund, Retry: retry, Logger: quiet,
+		Shops: shopify.ShopReader(shopCfg)})
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +101,7 @@ func setupShop(t *testing.T) *hookFixture {
 		sb.Close()
 	})
 	f := &hookFixture{fixture: &fixture{t: t, db: db, eng: eng, srv: srv, ln: &listener{}}, sb: sb, sbURL: sbSrv.URL, base: base}
-	if f.shop, err = sb.CreateShop("acme"); err != nil {
+	if f.shop, err = sb.CreateShopWith("acme", sandbox.ShopOptions{Currency: currency}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -59,6 +59,9 @@ func (w catalogWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 	if r.Op.Action == engine.ActionDelete {
 		return w.deleteAll(ctx, sr, ts)
 	}
+	if err := sr.checkCurrency(ctx, ts); err != nil {
+		return err
+	}
 	su, err := sr.ensureSetup(ctx)
 	if err != nil {
 		return err

@@ -45,6 +45,11 @@ type options struct {
 	// webhooks is Config.WebhookBaseURL.
 	webhooks string
 	metrics  shopify.CallMetrics
+	// currency is the sandbox shop's currency ("": USD).
+	currency string
+	// noShopReader leaves engine.Config.Shops unset, as for an engine
+	// that does not read shop currencies at connect or start-up.
+	noShopReader bool
 }
 
 // callCounter counts what the client reports to metrics.
@@ -116,7 +121,7 @@ func setup(t testing.TB, o options) *bundle {
 		b.srv.Close()
 		sb.Close()
 	})
-	if b.shop, err = sb.CreateShop("acme"); err != nil {
+	if b.shop, err = sb.CreateShopWith("acme", sandbox.ShopOptions{Currency: o.currency}); err != nil {
 		t.Fatalf("create shop: %v", err)
 	}
 	t.Cleanup(func() { checkSentCalls(t, sb, b.shop.Name) }) // after b.close: the engine has stopped
@@ -158,14 +163,19 @@ func (b *bundle) open() {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		hc = &http.Client{Transport: b.opts.wrap(tr)}
 	}
-	works, refund := shopify.Works(shopify.Config{
+	cfg := shopify.Config{
 		SandboxURL: b.srv.URL, HTTPClient: hc, Logger: b.quiet, Retry: b.opts.retry,
 		Client: b.opts.client, StaleRounds: b.opts.staleRounds, WebhookBaseURL: b.opts.webhooks,
 		Metrics: b.opts.metrics,
-	})
+	}
+	works, refund := shopify.Works(cfg)
+	var shops engine.ShopReader
+	if !b.opts.noShopReader {
+		shops = shopify.ShopReader(cfg)
+	}
 	b.db = db
 	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
-		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers})
+		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops})
 	if err := b.eng.Start(context.Background()); err != nil {
 		b.t.Fatalf("start engine: %v", err)
 	}

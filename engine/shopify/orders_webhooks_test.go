@@ -88,7 +88,7 @@ func setupHooked(t *testing.T, o options) *hooked {
 		sb.Close()
 		hookSrv.Close()
 	})
-	if b.shop, err = sb.CreateShop("acme"); err != nil {
+	if b.shop, err = sb.CreateShopWith("acme", sandbox.ShopOptions{Currency: o.currency}); err != nil {
 		t.Fatalf("create shop: %v", err)
 	}
 	t.Cleanup(func() { checkSentCalls(t, sb, b.shop.Name) }) // after b.close: the engine has stopped

@@ -233,10 +233,14 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	}
 	log = log.With("shop", c.Shop.Domain)
 	ep := Endpoint(base)
-	return &shopRun{s: s, r: r, company: c, log: log, client: &Client{
-		endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
-		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics,
-	}}, nil
+	return &shopRun{s: s, r: r, company: c, log: log, client: s.client(ep, token, log)}, nil
+}
+
+// client is a client of the shop at endpoint ep, paced by the service's
+// bucket of that endpoint.
+func (s *service) client(ep string, token engine.Secret, log *slog.Logger) *Client {
+	return &Client{endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
+		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics}
 }
 
 // NewClient builds a client of one shop outside any phase (tools, tests).
@@ -246,9 +250,7 @@ func NewClient(cfg Config, shop *engine.Shop, token engine.Secret) (*Client, err
 	if err != nil {
 		return nil, err
 	}
-	ep := Endpoint(base)
-	return &Client{endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
-		log: s.log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics}, nil
+	return s.client(Endpoint(base), token, s.log), nil
 }
 
 // target is one product to mirror: a product of our own, with the date
@@ -453,29 +455,10 @@ func phaseErr(ctx context.Context, err error, code engine.Code, what string) err
 	return engine.Transientf(engine.CodeShopifyUnavailable, "%s: %v", what, err)
 }
 
-// price renders minor units as the decimal string Shopify's Money takes.
-func price(m engine.Money) (string, error) {
-	digits, ok := engine.CurrencyDigits(m.Currency)
-	if !ok {
-		return "", fmt.Errorf("currency %q is not supported", m.Currency)
-	}
-	neg := m.Amount < 0
-	a := m.Amount
-	if neg {
-		a = -a
-	}
-	s := strconv.FormatInt(a, 10)
-	if digits > 0 {
-		for len(s) <= digits {
-			s = "0" + s
-		}
-		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s, nil
-}
+// price renders minor units as the decimal string Shopify's Money takes:
+// exactly the currency's decimals ("25.00", "5000" for yen), by the
+// engine's codec.
+func price(m engine.Money) (string, error) { return m.Decimal() }
 
 // sku is a variant's stable SKU: it names the occurrence and the
 // registration type, so an order's line item maps back to them even after

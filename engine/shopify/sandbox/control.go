@@ -38,13 +38,38 @@ func (s *Sandbox) act(shopName string, fn func(x *execCtx) error) error {
 // with the most available, and orders/create is sent. A tracked variant
 // that denies overselling and lacks inventory is refused (ErrInvalid).
 func (s *Sandbox) PlaceOrder(shopName, variantID string, quantity int) (OrderState, error) {
+	return s.PlaceOrderWith(shopName, variantID, quantity, OrderOptions{})
+}
+
+// OrderOptions are a buyer's order in a currency other than the shop's:
+// the shop records it in its own currency (the variant's price) and keeps
+// what the buyer paid in the presentment currency beside it.
+type OrderOptions struct {
+	PresentmentCurrency  string // "": the shop's currency
+	PresentmentUnitPrice string // a decimal in PresentmentCurrency, e.g. "30.50"
+}
+
+// PlaceOrderWith is PlaceOrder with the buyer paying in another currency.
+func (s *Sandbox) PlaceOrderWith(shopName, variantID string, quantity int, opts OrderOptions) (OrderState, error) {
 	var out OrderState
 	err := s.act(shopName, func(x *execCtx) error {
 		v := x.st.Variants[parseRouteID(variantID, "ProductVariant")]
 		if v == nil {
 			return fmt.Errorf("%w: variant %s", ErrNotFound, variantID)
 		}
-		o, err := x.placeOrder(v, int64(quantity), 0, false)
+		var pres *int64
+		presCur := strings.ToUpper(strings.TrimSpace(opts.PresentmentCurrency))
+		if presCur != "" && presCur != x.st.currency() {
+			if !validCurrency(presCur) {
+				return fmt.Errorf("%w: presentment currency %q is not a Shopify currency code", ErrInvalid, opts.PresentmentCurrency)
+			}
+			p, why := parseMoney(opts.PresentmentUnitPrice, presCur)
+			if why != "" || p < 0 {
+				return fmt.Errorf("%w: presentment unit price %q %s", ErrInvalid, opts.PresentmentUnitPrice, why)
+			}
+			pres = &p
+		}
+		o, err := x.placeOrder(v, int64(quantity), 0, false, presCur, pres)
 		if err != nil {
 			return err
 		}
@@ -93,7 +118,7 @@ func (s *Sandbox) RefundOrder(shopName, orderID string, lines []RefundLine, note
 		if errs := x.checkRefund(o, reqs, []any{"refund_line_items"}); len(errs) > 0 {
 			return fmt.Errorf("%w: %s", ErrInvalid, errs[0].Message)
 		}
-		out = refundView(x.applyRefund(o, reqs, "admin", note, nil, true))
+		out = refundView(x.st, x.applyRefund(o, reqs, "admin", note, nil, true))
 		return nil
 	})
 	return out, err

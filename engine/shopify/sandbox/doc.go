@@ -24,7 +24,7 @@
 //	GET    /sandbox/shopify/{shop}/faults             pending fault rules
 //	POST   /sandbox/shopify/{shop}/faults             {"rules": [FaultRule...]}, appended
 //	DELETE /sandbox/shopify/{shop}/faults             clears them
-//	POST   /sandbox/shopify/{shop}/orders             {"variant_id": gid or number, "quantity": n} → 201 {"order": ...}
+//	POST   /sandbox/shopify/{shop}/orders             {"variant_id": gid or number, "quantity": n[, "presentment_currency": "EUR", "presentment_unit_price": "30.50"]} → 201 {"order": ...}
 //	POST   /sandbox/shopify/{shop}/orders/{id}/refund [{"refund_line_items": [{"line_item_id", "quantity", "restock_type"}], "note"}] → 201 {"refund": ...}
 //	POST   /sandbox/shopify/{shop}/orders/{id}/cancel [{"reason": "customer"}]
 //	DELETE /sandbox/shopify/{shop}/products/{id}      a product deleted behind the app's back → 204
@@ -52,6 +52,14 @@
 // made, so the same calls give the same ids. Each shop starts with
 // Location/1 ("Shop location") and Publication/1 ("Online Store", catalog
 // title "Online Store").
+//
+// Money: each shop has a currency, USD unless created with another
+// (CreateShopWith, `eventops sandbox --shop NAME:JPY`), answered as
+// shop { currencyCode }. Prices are held in its minor unit and refused
+// (INVALID_VARIANT) with more decimals than it has; orders are in it, and
+// a buyer's order may carry a presentment currency and unit price, which
+// the webhooks (price_set, total_price_set) and MoneyBags show beside the
+// shop's money. See money.go.
 //
 // Cost: see cost.go. Every answer carries extensions.cost; a call whose
 // requested cost exceeds the bucket's content answers HTTP 200 with

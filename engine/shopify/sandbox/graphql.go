@@ -447,7 +447,7 @@ func (x *execCtx) sellBetween(op *ast.OperationDefinition, units int) {
 		if v == nil {
 			return
 		}
-		if _, err := x.placeOrder(v, int64(units), idOf(q["locationId"], "Location"), true); err != nil {
+		if _, err := x.placeOrder(v, int64(units), idOf(q["locationId"], "Location"), true, "", nil); err != nil {
 			x.sb.log.Info("sandbox sell_between sold nothing", "err", err)
 		}
 		return

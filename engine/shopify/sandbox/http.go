@@ -201,8 +201,10 @@ func (s *Sandbox) serveClearFaults(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sandbox) servePlaceOrder(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		VariantID flexID `json:"variant_id"`
-		Quantity  int    `json:"quantity"`
+		VariantID            flexID `json:"variant_id"`
+		Quantity             int    `json:"quantity"`
+		PresentmentCurrency  string `json:"presentment_currency"`
+		PresentmentUnitPrice string `json:"presentment_unit_price"`
 	}
 	if err := readBody(r, &body); err != nil {
 		fail(w, err)
@@ -211,7 +213,8 @@ func (s *Sandbox) servePlaceOrder(w http.ResponseWriter, r *http.Request) {
 	if body.Quantity == 0 {
 		body.Quantity = 1
 	}
-	o, err := s.PlaceOrder(r.PathValue("shop"), string(body.VariantID), body.Quantity)
+	o, err := s.PlaceOrderWith(r.PathValue("shop"), string(body.VariantID), body.Quantity,
+		OrderOptions{PresentmentCurrency: body.PresentmentCurrency, PresentmentUnitPrice: body.PresentmentUnitPrice})
 	if err != nil {
 		fail(w, err)
 		return

@@ -40,9 +40,12 @@ const (
 )
 
 type shopMeta struct {
-	Name      string           `json:"name"`
-	Number    int64            `json:"number"` // the shop's own id (gid://shopify/Shop/N)
-	Token     string           `json:"token"`
+	Name   string `json:"name"`
+	Number int64  `json:"number"` // the shop's own id (gid://shopify/Shop/N)
+	Token  string `json:"token"`
+	// Currency is the shop's currency ("" in files written before shops
+	// had one: USD, see currency).
+	Currency  string           `json:"currency,omitempty"`
 	Secret    string           `json:"secret"`
 	Revoked   bool             `json:"revoked"`
 	Seq       map[string]int64 `json:"seq"`
@@ -209,16 +212,18 @@ type webhookSub struct {
 }
 
 type order struct {
-	ID           int64      `json:"id"`
-	Number       int64      `json:"number"`
-	LocationID   int64      `json:"location_id"`
-	Currency     string     `json:"currency"`
-	Lines        []lineItem `json:"lines"`
-	RefundIDs    []int64    `json:"refund_ids,omitempty"`
-	CancelledAt  *time.Time `json:"cancelled_at,omitempty"`
-	CancelReason string     `json:"cancel_reason,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	ID         int64  `json:"id"`
+	Number     int64  `json:"number"`
+	LocationID int64  `json:"location_id"`
+	Currency   string `json:"currency"` // the shop's
+	// PresentmentCurrency is the buyer's currency ("": the shop's).
+	PresentmentCurrency string     `json:"presentment_currency,omitempty"`
+	Lines               []lineItem `json:"lines"`
+	RefundIDs           []int64    `json:"refund_ids,omitempty"`
+	CancelledAt         *time.Time `json:"cancelled_at,omitempty"`
+	CancelReason        string     `json:"cancel_reason,omitempty"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
 }
 
 func (o *order) name() string { return fmt.Sprintf("#%d", o.Number) }
@@ -268,15 +273,18 @@ func (o *order) line(id int64) *lineItem {
 }
 
 type lineItem struct {
-	ID               int64  `json:"id"`
-	VariantID        int64  `json:"variant_id"`
-	ProductID        int64  `json:"product_id"`
-	ItemID           int64  `json:"item_id"`
-	Title            string `json:"title"`
-	VariantTitle     string `json:"variant_title"`
-	SKU              string `json:"sku"`
-	Quantity         int64  `json:"quantity"`
-	PriceCents       int64  `json:"price_cents"`
+	ID           int64  `json:"id"`
+	VariantID    int64  `json:"variant_id"`
+	ProductID    int64  `json:"product_id"`
+	ItemID       int64  `json:"item_id"`
+	Title        string `json:"title"`
+	VariantTitle string `json:"variant_title"`
+	SKU          string `json:"sku"`
+	Quantity     int64  `json:"quantity"`
+	PriceCents   int64  `json:"price_cents"`
+	// PresentmentCents is the unit price in the order's presentment
+	// currency (nil: the same as PriceCents).
+	PresentmentCents *int64 `json:"presentment_cents,omitempty"`
 	Refunded         int64  `json:"refunded"`
 	Committed        int64  `json:"committed"` // what the order still holds in committed
 	RequiresShipping bool   `json:"requires_shipping"`
@@ -504,6 +512,15 @@ func (st *shopState) onlineStore() *publication {
 
 func (st *shopState) domain() string { return st.Meta.Name + ".myshopify.com" }
 
+// currency is the shop's currency: USD for a shop created before shops
+// had one.
+func (st *shopState) currency() string {
+	if st.Meta.Currency == "" {
+		return DefaultCurrency
+	}
+	return st.Meta.Currency
+}
+
 // --- ids -----------------------------------------------------------------------
 
 const gidPrefix = "gid://shopify/"
@@ -566,61 +583,6 @@ func sortedKeys[V any](m map[int64]V) []int64 {
 	}
 	sortIDs(ids)
 	return ids
-}
-
-// --- money ---------------------------------------------------------------------
-
-// parseMoney reads a decimal amount ("25", "25.5", "25.00") into cents.
-func parseMoney(v any) (int64, bool) {
-	var s string
-	switch t := v.(type) {
-	case string:
-		s = strings.TrimSpace(t)
-	case float64:
-		s = strconv.FormatFloat(t, 'f', -1, 64)
-	case int64:
-		s = strconv.FormatInt(t, 10)
-	case int:
-		s = strconv.Itoa(t)
-	default:
-		return 0, false
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" && frac == "" {
-		return 0, false
-	}
-	if len(frac) > 2 {
-		if strings.Trim(frac[2:], "0") != "" {
-			return 0, false
-		}
-		frac = frac[:2]
-	}
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	if whole == "" {
-		whole = "0"
-	}
-	w, err1 := strconv.ParseInt(whole, 10, 64)
-	f, err2 := strconv.ParseInt(frac, 10, 64)
-	if err1 != nil || err2 != nil || w > 1e12 {
-		return 0, false
-	}
-	c := w*100 + f
-	if neg {
-		c = -c
-	}
-	return c, true
-}
-
-func formatMoney(c int64) string {
-	sign := ""
-	if c < 0 {
-		sign, c = "-", -c
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
 }
 
 // --- text ----------------------------------------------------------------------

@@ -468,10 +468,10 @@ func (x *execCtx) planVariants(p *product, opts []productOption, in []any) ([]*v
 		pl.options = vals
 
 		if raw, ok := v["price"]; ok && raw != nil {
-			c, ok := parseMoney(raw)
+			c, why := parseMoney(raw, st.currency())
 			switch {
-			case !ok:
-				errs = append(errs, userError{Field: at("price"), Code: "INVALID_VARIANT", Message: "Price is invalid"})
+			case why != "":
+				errs = append(errs, userError{Field: at("price"), Code: "INVALID_VARIANT", Message: "Price " + why})
 			case c < 0:
 				errs = append(errs, userError{Field: at("price"), Code: "INVALID_VARIANT", Message: "Price must be greater than or equal to 0"})
 			default:
@@ -479,8 +479,8 @@ func (x *execCtx) planVariants(p *product, opts []productOption, in []any) ([]*v
 			}
 		}
 		if raw, ok := v["compareAtPrice"]; ok && raw != nil {
-			c, ok := parseMoney(raw)
-			if !ok || c < 0 {
+			c, why := parseMoney(raw, st.currency())
+			if why != "" || c < 0 {
 				errs = append(errs, userError{Field: at("compareAtPrice"), Code: "INVALID_VARIANT", Message: "Compare at price is invalid"})
 			} else {
 				pl.compareAt = &c

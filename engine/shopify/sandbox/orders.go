@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -24,7 +25,10 @@ type refundReq struct {
 // the item has the most available (the lowest id on a tie). partial sells
 // what is available when that is less than qty (sell_between); otherwise
 // a tracked DENY variant without enough available is refused.
-func (x *execCtx) placeOrder(v *variant, qty int64, loc int64, partial bool) (*order, error) {
+//
+// presCur and pres, when set, are the buyer's currency and the unit price
+// they paid in it.
+func (x *execCtx) placeOrder(v *variant, qty int64, loc int64, partial bool, presCur string, pres *int64) (*order, error) {
 	st := x.st
 	if qty <= 0 {
 		return nil, fmt.Errorf("%w: quantity must be at least 1", ErrInvalid)
@@ -59,8 +63,11 @@ func (x *execCtx) placeOrder(v *variant, qty int64, loc int64, partial bool) (*o
 		locID = lvl.LocationID
 	}
 	now := x.now
-	o := &order{ID: st.next(seqOrder), LocationID: locID, Currency: "USD", CreatedAt: now, UpdatedAt: now}
+	o := &order{ID: st.next(seqOrder), LocationID: locID, Currency: st.currency(), CreatedAt: now, UpdatedAt: now}
 	o.Number = orderNumberOffset + o.ID
+	if pres != nil {
+		o.PresentmentCurrency = presCur
+	}
 	line := lineItem{
 		ID:               st.next(seqLineItem),
 		VariantID:        v.ID,
@@ -71,6 +78,7 @@ func (x *execCtx) placeOrder(v *variant, qty int64, loc int64, partial bool) (*o
 		SKU:              v.SKU,
 		Quantity:         qty,
 		PriceCents:       v.PriceCents,
+		PresentmentCents: pres,
 		RequiresShipping: it.RequiresShipping,
 	}
 	if line.VariantTitle == "Default Title" {
@@ -209,8 +217,8 @@ func refundCreate(x *execCtx, a map[string]any) *mutResult {
 		var sum int64
 		for i, raw := range txs {
 			m, _ := raw.(map[string]any)
-			c, ok := parseMoney(m["amount"])
-			if !ok || c < 0 {
+			c, why := parseMoney(m["amount"], o.Currency)
+			if why != "" || c < 0 {
 				errs = append(errs, uerr("", "Amount is invalid", fieldPath("input", "transactions", i, "amount")...))
 				continue
 			}
@@ -268,8 +276,11 @@ type restOrder struct {
 	FinancialStatus     string         `json:"financial_status"`
 	FulfillmentStatus   *string        `json:"fulfillment_status"`
 	TotalPrice          string         `json:"total_price"`
+	TotalPriceSet       restMoneySet   `json:"total_price_set"`
 	SubtotalPrice       string         `json:"subtotal_price"`
+	SubtotalPriceSet    restMoneySet   `json:"subtotal_price_set"`
 	CurrentTotalPrice   string         `json:"current_total_price"`
+	CurrentTotalSet     restMoneySet   `json:"current_total_price_set"`
 	TotalTax            string         `json:"total_tax"`
 	Test                bool           `json:"test"`
 	LocationID          *int64         `json:"location_id"`
@@ -278,24 +289,25 @@ type restOrder struct {
 }
 
 type restLineItem struct {
-	ID                         int64   `json:"id"`
-	AdminGraphqlAPIID          string  `json:"admin_graphql_api_id"`
-	VariantID                  *int64  `json:"variant_id"`
-	ProductID                  *int64  `json:"product_id"`
-	Title                      string  `json:"title"`
-	VariantTitle               *string `json:"variant_title"`
-	Name                       string  `json:"name"`
-	SKU                        *string `json:"sku"`
-	Quantity                   int64   `json:"quantity"`
-	CurrentQuantity            int64   `json:"current_quantity"`
-	FulfillableQuantity        int64   `json:"fulfillable_quantity"`
-	Price                      string  `json:"price"`
-	RequiresShipping           bool    `json:"requires_shipping"`
-	Taxable                    bool    `json:"taxable"`
-	GiftCard                   bool    `json:"gift_card"`
-	FulfillmentService         string  `json:"fulfillment_service"`
-	FulfillmentStatus          *string `json:"fulfillment_status"`
-	VariantInventoryManagement *string `json:"variant_inventory_management"`
+	ID                         int64        `json:"id"`
+	AdminGraphqlAPIID          string       `json:"admin_graphql_api_id"`
+	VariantID                  *int64       `json:"variant_id"`
+	ProductID                  *int64       `json:"product_id"`
+	Title                      string       `json:"title"`
+	VariantTitle               *string      `json:"variant_title"`
+	Name                       string       `json:"name"`
+	SKU                        *string      `json:"sku"`
+	Quantity                   int64        `json:"quantity"`
+	CurrentQuantity            int64        `json:"current_quantity"`
+	FulfillableQuantity        int64        `json:"fulfillable_quantity"`
+	Price                      string       `json:"price"`
+	PriceSet                   restMoneySet `json:"price_set"`
+	RequiresShipping           bool         `json:"requires_shipping"`
+	Taxable                    bool         `json:"taxable"`
+	GiftCard                   bool         `json:"gift_card"`
+	FulfillmentService         string       `json:"fulfillment_service"`
+	FulfillmentStatus          *string      `json:"fulfillment_status"`
+	VariantInventoryManagement *string      `json:"variant_inventory_management"`
 }
 
 type restRefund struct {
@@ -322,6 +334,26 @@ type restRefundLine struct {
 	LineItem    restLineItem `json:"line_item"`
 }
 
+// restMoneySet is the REST spelling of a MoneyBag: the amount in the
+// shop's currency and in the buyer's, as Shopify sends them beside every
+// plain amount (which is in the shop's currency).
+type restMoneySet struct {
+	ShopMoney        restMoney `json:"shop_money"`
+	PresentmentMoney restMoney `json:"presentment_money"`
+}
+
+type restMoney struct {
+	Amount       string `json:"amount"`
+	CurrencyCode string `json:"currency_code"`
+}
+
+func (b moneyBagR) rest() restMoneySet {
+	return restMoneySet{
+		ShopMoney:        restMoney{formatMoney(b.shop, b.currency), b.currency},
+		PresentmentMoney: restMoney{formatMoney(b.pres, b.presCur), b.presCur},
+	}
+}
+
 type restTransaction struct {
 	ID                int64  `json:"id"`
 	AdminGraphqlAPIID string `json:"admin_graphql_api_id"`
@@ -335,6 +367,14 @@ type restTransaction struct {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// decimalNumber is minor units as the JSON number some REST fields are
+// (refund line subtotals): the decimal string read as a float, which is
+// what Shopify sends.
+func decimalNumber(minor int64, currency string) float64 {
+	f, _ := strconv.ParseFloat(formatMoney(minor, currency), 64)
+	return f
+}
 
 func optString(s string) *string {
 	if s == "" {
@@ -357,7 +397,8 @@ func (x *execCtx) restLine(o *order, l *lineItem) restLineItem {
 		Quantity:            l.Quantity,
 		CurrentQuantity:     l.Quantity - l.Refunded,
 		FulfillableQuantity: l.Quantity - l.Refunded,
-		Price:               formatMoney(l.PriceCents),
+		Price:               formatMoney(l.PriceCents, o.Currency),
+		PriceSet:            moneyBagR{l.PriceCents, l.presentmentPrice(), o.Currency, o.presentmentCurrency()}.rest(),
 		RequiresShipping:    l.RequiresShipping,
 		Taxable:             true,
 		FulfillmentService:  "manual",
@@ -390,12 +431,15 @@ func (x *execCtx) orderPayload(o *order) restOrder {
 		UpdatedAt:           timeString(o.UpdatedAt),
 		ProcessedAt:         timeString(o.CreatedAt),
 		Currency:            o.Currency,
-		PresentmentCurrency: o.Currency,
+		PresentmentCurrency: o.presentmentCurrency(),
 		FinancialStatus:     o.financialStatus(),
-		TotalPrice:          formatMoney(total),
-		SubtotalPrice:       formatMoney(total),
-		CurrentTotalPrice:   formatMoney(total - o.refundedCents(st)),
-		TotalTax:            "0.00",
+		TotalPrice:          formatMoney(total, o.Currency),
+		TotalPriceSet:       moneyBagR{total, o.presentmentTotal(), o.Currency, o.presentmentCurrency()}.rest(),
+		SubtotalPrice:       formatMoney(total, o.Currency),
+		SubtotalPriceSet:    moneyBagR{total, o.presentmentTotal(), o.Currency, o.presentmentCurrency()}.rest(),
+		CurrentTotalPrice:   formatMoney(total-o.refundedCents(st), o.Currency),
+		CurrentTotalSet:     bagOf(o, total-o.refundedCents(st), o.Currency).rest(),
+		TotalTax:            formatMoney(0, o.Currency),
 		LocationID:          ptr(o.LocationID),
 		LineItems:           []restLineItem{},
 		Refunds:             []restRefund{},
@@ -432,7 +476,7 @@ func (x *execCtx) refundPayload(o *order, r *refund) restRefund {
 			Kind:              "refund",
 			Gateway:           "manual",
 			Status:            "success",
-			Amount:            formatMoney(r.AmountCents),
+			Amount:            formatMoney(r.AmountCents, o.Currency),
 			Currency:          o.Currency,
 			CreatedAt:         timeString(r.CreatedAt),
 		}},
@@ -447,7 +491,7 @@ func (x *execCtx) refundPayload(o *order, r *refund) restRefund {
 			LineItemID:  l.LineItemID,
 			Quantity:    l.Quantity,
 			RestockType: strings.ToLower(l.RestockType),
-			Subtotal:    float64(l.SubtotalCents) / 100,
+			Subtotal:    decimalNumber(l.SubtotalCents, o.Currency),
 			LineItem:    x.restLine(o, li),
 		}
 		if l.LocationID != 0 {
@@ -482,7 +526,7 @@ func (x *execCtx) shopPayload() restShop {
 		Domain:          st.domain(),
 		MyshopifyDomain: st.domain(),
 		PlanName:        "partner_test",
-		Currency:        "USD",
+		Currency:        st.currency(),
 		IanaTimezone:    "UTC",
 		CreatedAt:       timeString(st.Meta.CreatedAt),
 	}

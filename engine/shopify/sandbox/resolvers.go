@@ -379,7 +379,7 @@ func (shopR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) {
 	case "url":
 		return "https://" + st.domain(), nil
 	case "currencyCode":
-		return "USD", nil
+		return st.currency(), nil
 	case "ianaTimezone":
 		return "UTC", nil
 	case "fulfillmentServices":
@@ -627,12 +627,12 @@ func (r variantR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error)
 	case "barcode":
 		return nilString(v.Barcode), nil
 	case "price":
-		return formatMoney(v.PriceCents), nil
+		return formatMoney(v.PriceCents, x.st.currency()), nil
 	case "compareAtPrice":
 		if v.CompareAtCents == nil {
 			return nil, nil
 		}
-		return formatMoney(*v.CompareAtCents), nil
+		return formatMoney(*v.CompareAtCents, x.st.currency()), nil
 	case "position":
 		return int64(v.Position), nil
 	case "taxable":
@@ -1032,19 +1032,33 @@ func (r apiVersionR) field(_ *execCtx, f *ast.Field, _ map[string]any) (any, err
 
 // --- orders ----------------------------------------------------------------------------
 
+// moneyBagR is a MoneyBag: an amount in the shop's currency and the same
+// in the currency presented to the buyer.
 type moneyBagR struct {
-	cents    int64
-	currency string
+	shop, pres        int64
+	currency, presCur string
+}
+
+// bagOf is shopMinor of order o's shop currency with its presentment
+// amount at the order's rate (o nil: no presentment currency apart).
+func bagOf(o *order, shopMinor int64, currency string) moneyBagR {
+	if o == nil {
+		return moneyBagR{shopMinor, shopMinor, currency, currency}
+	}
+	return moneyBagR{shopMinor, o.presentment(shopMinor), o.Currency, o.presentmentCurrency()}
 }
 
 func (moneyBagR) typeName() string { return "MoneyBag" }
 
-func (r moneyBagR) field(_ *execCtx, _ *ast.Field, _ map[string]any) (any, error) {
-	return moneyR(r), nil
+func (r moneyBagR) field(_ *execCtx, f *ast.Field, _ map[string]any) (any, error) {
+	if f.Name == "presentmentMoney" {
+		return moneyR{r.pres, r.presCur}, nil
+	}
+	return moneyR{r.shop, r.currency}, nil
 }
 
 type moneyR struct {
-	cents    int64
+	minor    int64
 	currency string
 }
 
@@ -1052,7 +1066,7 @@ func (moneyR) typeName() string { return "MoneyV2" }
 
 func (r moneyR) field(_ *execCtx, f *ast.Field, _ map[string]any) (any, error) {
 	if f.Name == "amount" {
-		return formatMoney(r.cents), nil
+		return formatMoney(r.minor, r.currency), nil
 	}
 	return r.currency, nil
 }
@@ -1083,14 +1097,16 @@ func (r orderR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) {
 		return false, nil
 	case "currencyCode":
 		return o.Currency, nil
+	case "presentmentCurrencyCode":
+		return o.presentmentCurrency(), nil
 	case "displayFinancialStatus":
 		return strings.ToUpper(o.financialStatus()), nil
 	case "totalPriceSet":
-		return moneyBagR{o.totalCents(), o.Currency}, nil
+		return moneyBagR{o.totalCents(), o.presentmentTotal(), o.Currency, o.presentmentCurrency()}, nil
 	case "currentTotalPriceSet":
-		return moneyBagR{o.totalCents() - o.refundedCents(st), o.Currency}, nil
+		return bagOf(o, o.totalCents()-o.refundedCents(st), o.Currency), nil
 	case "totalRefundedSet":
-		return moneyBagR{o.refundedCents(st), o.Currency}, nil
+		return bagOf(o, o.refundedCents(st), o.Currency), nil
 	case "refundable":
 		for _, l := range o.Lines {
 			if l.Quantity > l.Refunded {
@@ -1152,7 +1168,7 @@ func (r lineR) field(x *execCtx, f *ast.Field, _ map[string]any) (any, error) {
 	case "requiresShipping":
 		return l.RequiresShipping, nil
 	case "originalUnitPriceSet":
-		return moneyBagR{l.PriceCents, r.o.Currency}, nil
+		return moneyBagR{l.PriceCents, l.presentmentPrice(), r.o.Currency, r.o.presentmentCurrency()}, nil
 	case "variant":
 		return x.variantObj(x.st.Variants[l.VariantID]), nil
 	case "product":
@@ -1168,7 +1184,7 @@ func (refundR) typeName() string { return "Refund" }
 func (r refundR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) {
 	rf, st := r.r, x.st
 	o := st.Orders[rf.OrderID]
-	cur := "USD"
+	cur := st.currency()
 	if o != nil {
 		cur = o.Currency
 	}
@@ -1182,7 +1198,7 @@ func (r refundR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) 
 	case "order":
 		return x.orderObj(o), nil
 	case "totalRefundedSet":
-		return moneyBagR{rf.AmountCents, cur}, nil
+		return bagOf(o, rf.AmountCents, cur), nil
 	case "refundLineItems":
 		items := make([]page, len(rf.Lines))
 		for i := range rf.Lines {
@@ -1224,13 +1240,12 @@ func (r refundLineR) field(x *execCtx, f *ast.Field, _ map[string]any) (any, err
 	case "location":
 		return x.locationObj(x.st.Locations[l.LocationID]), nil
 	case "priceSet":
-		var unit int64
-		if li != nil {
-			unit = li.PriceCents
+		if li == nil {
+			return bagOf(r.o, 0, r.cur), nil
 		}
-		return moneyBagR{unit, r.cur}, nil
+		return moneyBagR{li.PriceCents, li.presentmentPrice(), r.o.Currency, r.o.presentmentCurrency()}, nil
 	case "subtotalSet":
-		return moneyBagR{l.SubtotalCents, r.cur}, nil
+		return bagOf(r.o, l.SubtotalCents, r.cur), nil
 	}
 	return nil, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +87,16 @@ type ShopCredentials struct {
 	Name          string
 	AccessToken   string
 	WebhookSecret string
+	// Currency is the shop's currency (shop { currencyCode }).
+	Currency string
+}
+
+// ShopOptions are what a shop is created with.
+type ShopOptions struct {
+	// Currency is the shop's currency, a code of Shopify's CurrencyCode
+	// enum ("JPY"); "" is DefaultCurrency. Prices sent to the shop are in
+	// it, with at most its decimals.
+	Currency string
 }
 
 // Errors of the Go API. The HTTP routes map them to 404, 409 and 422.
@@ -233,6 +244,19 @@ var reservedShopNames = map[string]bool{"state": true, "admin": true}
 // Online Store publication (Publication/1). Creating a shop that exists is
 // ErrShopExists.
 func (s *Sandbox) CreateShop(name string) (ShopCredentials, error) {
+	return s.CreateShopWith(name, ShopOptions{})
+}
+
+// CreateShopWith is CreateShop with options: a shop in another currency.
+// An unknown currency is ErrInvalid.
+func (s *Sandbox) CreateShopWith(name string, o ShopOptions) (ShopCredentials, error) {
+	cur := strings.ToUpper(strings.TrimSpace(o.Currency))
+	if cur == "" {
+		cur = DefaultCurrency
+	}
+	if !validCurrency(cur) {
+		return ShopCredentials{}, fmt.Errorf("%w: currency %q is not a Shopify currency code", ErrInvalid, o.Currency)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -256,6 +280,7 @@ func (s *Sandbox) CreateShop(name string) (ShopCredentials, error) {
 		Number:    seq,
 		Token:     "shpat_" + randomHex(16),
 		Secret:    randomHex(32),
+		Currency:  cur,
 		Seq:       map[string]int64{},
 		CreatedAt: now,
 	}
@@ -275,7 +300,7 @@ func (s *Sandbox) CreateShop(name string) (ShopCredentials, error) {
 }
 
 func credentialsOf(st *shopState) ShopCredentials {
-	return ShopCredentials{Name: st.Meta.Name, AccessToken: st.Meta.Token, WebhookSecret: st.Meta.Secret}
+	return ShopCredentials{Name: st.Meta.Name, AccessToken: st.Meta.Token, WebhookSecret: st.Meta.Secret, Currency: st.currency()}
 }
 
 // Shops lists the shops' names in order.

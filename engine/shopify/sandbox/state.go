@@ -10,6 +10,7 @@ type ShopState struct {
 	Name                string                    `json:"name"`
 	ID                  string                    `json:"id"`
 	Domain              string                    `json:"domain"`
+	Currency            string                    `json:"currency"`
 	Revoked             bool                      `json:"revoked"`
 	Products            []ProductState            `json:"products"`
 	Variants            []VariantState            `json:"variants"`
@@ -109,15 +110,20 @@ type WebhookState struct {
 }
 
 type OrderState struct {
-	ID              string          `json:"id"`
-	Name            string          `json:"name"`
-	FinancialStatus string          `json:"financial_status"` // paid, partially_refunded, refunded
-	TotalPrice      string          `json:"total_price"`
-	LocationID      string          `json:"location_id"`
-	LineItems       []LineItemState `json:"line_items"`
-	RefundIDs       []string        `json:"refund_ids"`
-	CancelledAt     *time.Time      `json:"cancelled_at"`
-	CreatedAt       time.Time       `json:"created_at"`
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	FinancialStatus string `json:"financial_status"` // paid, partially_refunded, refunded
+	TotalPrice      string `json:"total_price"`
+	// Currency is the shop's currency TotalPrice is in; the buyer paid
+	// PresentmentTotal in PresentmentCurrency.
+	Currency            string          `json:"currency"`
+	PresentmentCurrency string          `json:"presentment_currency"`
+	PresentmentTotal    string          `json:"presentment_total"`
+	LocationID          string          `json:"location_id"`
+	LineItems           []LineItemState `json:"line_items"`
+	RefundIDs           []string        `json:"refund_ids"`
+	CancelledAt         *time.Time      `json:"cancelled_at"`
+	CreatedAt           time.Time       `json:"created_at"`
 }
 
 type LineItemState struct {
@@ -162,6 +168,7 @@ func (st *shopState) view() ShopState {
 		Name:                st.Meta.Name,
 		ID:                  gid("Shop", st.Meta.Number),
 		Domain:              st.domain(),
+		Currency:            st.currency(),
 		Revoked:             st.Meta.Revoked,
 		Products:            []ProductState{},
 		Variants:            []VariantState{},
@@ -197,7 +204,7 @@ func (st *shopState) view() ShopState {
 	for _, id := range sortedKeys(st.Variants) {
 		v := st.Variants[id]
 		vs := VariantState{ID: gid("ProductVariant", id), ProductID: gid("Product", v.ProductID), InventoryItemID: gid("InventoryItem", v.ItemID),
-			Title: v.title(), Options: append([]string{}, v.Options...), SKU: v.SKU, Price: formatMoney(v.PriceCents),
+			Title: v.title(), Options: append([]string{}, v.Options...), SKU: v.SKU, Price: formatMoney(v.PriceCents, st.currency()),
 			Position: v.Position, InventoryPolicy: v.InventoryPolicy}
 		if it := st.Items[v.ItemID]; it != nil {
 			vs.Tracked, vs.RequiresShipping = it.Tracked, it.RequiresShipping
@@ -249,18 +256,19 @@ func (st *shopState) view() ShopState {
 		out.Orders = append(out.Orders, orderView(st, st.Orders[id]))
 	}
 	for _, id := range sortedKeys(st.Refunds) {
-		out.Refunds = append(out.Refunds, refundView(st.Refunds[id]))
+		out.Refunds = append(out.Refunds, refundView(st, st.Refunds[id]))
 	}
 	return out
 }
 
 func orderView(st *shopState, o *order) OrderState {
 	os := OrderState{ID: gid("Order", o.ID), Name: o.name(), FinancialStatus: o.financialStatus(),
-		TotalPrice: formatMoney(o.totalCents()), LocationID: gid("Location", o.LocationID), LineItems: []LineItemState{},
+		TotalPrice: formatMoney(o.totalCents(), o.Currency), Currency: o.Currency,
+		PresentmentCurrency: o.presentmentCurrency(), PresentmentTotal: formatMoney(o.presentmentTotal(), o.presentmentCurrency()), LocationID: gid("Location", o.LocationID), LineItems: []LineItemState{},
 		RefundIDs: []string{}, CancelledAt: o.CancelledAt, CreatedAt: o.CreatedAt}
 	for _, l := range o.Lines {
 		os.LineItems = append(os.LineItems, LineItemState{ID: gid("LineItem", l.ID), VariantID: gid("ProductVariant", l.VariantID),
-			ProductID: gid("Product", l.ProductID), Title: l.Title, SKU: l.SKU, Price: formatMoney(l.PriceCents),
+			ProductID: gid("Product", l.ProductID), Title: l.Title, SKU: l.SKU, Price: formatMoney(l.PriceCents, o.Currency),
 			Quantity: l.Quantity, Refunded: l.Refunded})
 	}
 	for _, id := range o.RefundIDs {
@@ -269,9 +277,13 @@ func orderView(st *shopState, o *order) OrderState {
 	return os
 }
 
-func refundView(r *refund) RefundState {
+func refundView(st *shopState, r *refund) RefundState {
+	cur := st.currency()
+	if o := st.Orders[r.OrderID]; o != nil {
+		cur = o.Currency
+	}
 	rs := RefundState{ID: gid("Refund", r.ID), OrderID: gid("Order", r.OrderID), Source: r.Source, Note: r.Note,
-		Amount: formatMoney(r.AmountCents), Lines: []RefundLineState{}, CreatedAt: r.CreatedAt}
+		Amount: formatMoney(r.AmountCents, cur), Lines: []RefundLineState{}, CreatedAt: r.CreatedAt}
 	for _, l := range r.Lines {
 		rs.Lines = append(rs.Lines, RefundLineState{ID: gid("RefundLineItem", l.ID), LineItemID: gid("LineItem", l.LineItemID),
 			Quantity: l.Quantity, RestockType: l.RestockType, LocationID: gidOrEmpty("Location", l.LocationID)})
