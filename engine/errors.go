@@ -46,7 +46,7 @@ var PhaseCodes = []struct {
 }{
 	{CodeRecurrenceRuleInvalid, "the recurrence rule cannot be expanded (bad frequency, weekday, interval or bounds)"},
 	{CodeRecurrenceLimitExceeded, "the rule yields more than 500 occurrences"},
-	{CodeRecurrenceOccurrenceSold, "an update would remove an occurrence that has paid orders"},
+	{CodeRecurrenceOccurrenceSold, "kept for clients: no save fails with it now (a change dropping a sold occurrence is refused with 422 occurrence_sold, and one sold after that check is kept in kept_occurrence_ids)"},
 	{CodeTicketsStructureEmpty, "the event has no registration types, so there is nothing to sell"},
 	{CodeCatalogUpsertRejected, "the shop refused the product (userErrors on productSet)"},
 	{CodeCatalogProductVanished, "a product deleted in the shop could not be recreated"},
