@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -56,7 +55,7 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 		sum := sha256.Sum256(c.Body())
 		k := engine.IdempotencyKey{
 			Scope:       fmt.Sprintf("%d %s %s", apiKey(c).ID, c.Method(), c.Path()),
-			Key:         strings.Clone(raw),
+			Key:         raw,
 			RequestHash: sum[:],
 		}
 		id := k.Scope + "\x00" + k.Key
@@ -83,6 +82,8 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 			return nil
 		}
 		resp := engine.Response{Status: status, Header: map[string]string{},
+			// The response buffer is fasthttp's: Immutable covers only what
+			// is read from the request.
 			Body: bytes.Clone(c.Response().Body())}
 		for _, h := range replayHeaders {
 			if v := c.GetRespHeader(h); v != "" {

@@ -74,7 +74,7 @@ func listParams(c *fiber.Ctx, allowed ...string) (pageParams, error) {
 		return pageParams{}, problemf(http.StatusBadRequest, typeUnpermittedParameters,
 			"unpermitted query parameter "+strconv.Quote(bad)+"; this list accepts "+allowedList(allowed))
 	}
-	p := pageParams{Size: defaultPageSize, Cursor: strings.Clone(c.Query("page[cursor]"))}
+	p := pageParams{Size: defaultPageSize, Cursor: c.Query("page[cursor]")}
 	if v := c.Query("page[size]"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
