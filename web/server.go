@@ -216,7 +216,9 @@ func (s *Server) mountAPI(app *fiber.App) {
 	api.Get("/events/:id/sync_jobs", read, s.alias(operationsSuccessor), s.listEventOperations)
 	api.Get("/events/:id/sync_jobs/:op", read, s.alias(operationSuccessor), s.getOperation)
 
-	api.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	// No catch-all: a request that no route above takes runs off the end of
+	// the stack, where Fiber answers 405 with Allow when the path exists for
+	// other methods (toAPIError: method_not_allowed), else 404.
 }
 
 // url makes an absolute link under PublicURL (relative without one).
