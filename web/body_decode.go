@@ -104,18 +104,41 @@ func decodeCoding(coding string, in []byte, counter *atomic.Int64) ([]byte, erro
 	if err != nil {
 		return nil, badCoding(coding, err)
 	}
-	var out bytes.Buffer
-	out.Grow(min(max(4*len(in), 4<<10), BodyLimit+1))
-	n, err := out.ReadFrom(io.LimitReader(dec, BodyLimit+1))
-	counter.Add(n)
-	if n > BodyLimit {
+	out, err := readCapped(dec, min(max(4*len(in), 4<<10), BodyLimit+1), BodyLimit+1)
+	counter.Add(int64(len(out)))
+	if len(out) > BodyLimit {
 		return nil, problemf(http.StatusRequestEntityTooLarge, typePayloadTooLarge,
 			fmt.Sprintf("the request body is larger than 1 MiB once decoded (Content-Encoding %s)", coding))
 	}
 	if err != nil {
 		return nil, badCoding(coding, err)
 	}
-	return out.Bytes(), nil
+	return out, nil
+}
+
+// readCapped reads r to its end or to limit bytes, whichever comes first,
+// into a buffer that starts at size and doubles, never beyond limit.
+func readCapped(r io.Reader, size, limit int) ([]byte, error) {
+	buf := make([]byte, size)
+	n := 0
+	for {
+		if n == len(buf) {
+			if n == limit {
+				return buf, nil
+			}
+			grown := make([]byte, min(2*len(buf), limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return buf[:n], nil
+		}
+		if err != nil {
+			return buf[:n], err
+		}
+	}
 }
 
 func badCoding(coding string, err error) error {
