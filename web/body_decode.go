@@ -17,9 +17,9 @@ import (
 
 // decodeBody makes BodyLimit hold on what a body decodes to, not only on
 // what arrived: a 1 MB gzip body can hold 1 GB, and Fiber's c.Body()
-// decodes it whole, without a limit. It is an app-level middleware mounted before everything else that
-// reads a body (authentication, the API, the webhooks, the dashboard's
-// forms, the sandbox). For a request with a Content-Encoding it decodes the
+// decodes it whole, without a limit. It is an app-level middleware mounted
+// before everything else that reads a body (authentication, the API, the
+// webhooks, the dashboard's forms, the sandbox). For a request with a Content-Encoding it decodes the
 // body, coding after coding in the reverse of the order listed (RFC 9110
 // §8.4), each through a reader that stops at BodyLimit+1 bytes:
 //
@@ -35,8 +35,9 @@ import (
 //
 // The Shopify webhook signature is checked on the decoded bytes: the HMAC
 // vouches for the JSON payload, which a content coding applied on the way
-// (by the sender or a proxy) does not change. Shopify itself sends the
-// payload uncompressed, and so does the sandbox.
+// (by the sender or a proxy) does not change. The sandbox sends its
+// payloads uncompressed; a sender that signed compressed bytes instead is
+// refused (401), never taken unverified.
 func (s *Server) decodeBody(c *fiber.Ctx) error {
 	req := c.Request()
 	ce := req.Header.Peek(fiber.HeaderContentEncoding)
