@@ -123,3 +123,38 @@ func TestEnvironmentFillsFlags(t *testing.T) {
 		t.Fatal("no id printed")
 	}
 }
+
+// serve refuses flag values that mean nothing, with a message naming the
+// flag and exit status 2, before it opens or creates anything.
+func TestServeRefusesMeaninglessFlagValues(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate-limit", "-5"}, "--rate-limit"},
+		{[]string{"--workers", "0"}, "--workers"},
+		{[]string{"--workers", "-1"}, "--workers"},
+		{[]string{"--retention", "-1h"}, "--retention"},
+		{[]string{"--shutdown-timeout", "0s"}, "--shutdown-timeout"},
+		{[]string{"--sandbox-restore-rate", "-1"}, "--sandbox-restore-rate"},
+		{[]string{"--sandbox-restore-rate", "NaN"}, "--sandbox-restore-rate"},
+		{[]string{"--public-url", "ops.example.com"}, "--public-url"},
+		{[]string{"--addr", ""}, "--addr"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			code, out, errOut := runCLI(t, "", append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, c.args...)...)
+			if code != 2 || out != "" {
+				t.Fatalf("exit %d, stdout %q: want 2 and nothing printed\n%s", code, out, errOut)
+			}
+			if !strings.Contains(errOut, c.want) {
+				t.Fatalf("stderr %q does not name %s", errOut, c.want)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Fatalf("the data folder was created (%v): serve went on", err)
+			}
+		})
+	}
+}

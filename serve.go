@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,6 +59,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
 	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkServeConfig(stderr, cfg); err != nil {
 		return err
 	}
 	sunset, err := time.Parse(time.DateOnly, cfg.aliasSunset)
@@ -198,6 +203,48 @@ func flushLoop(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 			flushAll(eng, log)
 		}
 	}
+}
+
+// checkServeConfig refuses flag values that mean nothing, before anything
+// is opened: each is explained on w with the flag and its environment
+// variable, and serve exits with status 2 (errUsage). Zero stays meaningful
+// where the flag says so (--rate-limit 0 is off, --retention 0 keeps every
+// operation, --sandbox-restore-rate 0 is unlimited).
+func checkServeConfig(w io.Writer, cfg serveConfig) error {
+	var bad []string
+	add := func(flag string, value any, want string) {
+		bad = append(bad, fmt.Sprintf("invalid value %q for --%s (%s): %s", fmt.Sprint(value), flag, envName(flag), want))
+	}
+	if cfg.addr == "" {
+		add("addr", cfg.addr, "must be a listen address such as 127.0.0.1:8080")
+	}
+	if cfg.workers < 1 {
+		add("workers", cfg.workers, "must be 1 or more operations at once")
+	}
+	if cfg.rateLimit < 0 {
+		add("rate-limit", cfg.rateLimit, "must be 0 (off) or more requests per minute")
+	}
+	if cfg.retention < 0 {
+		add("retention", cfg.retention, "must be 0 (keep every operation) or a positive duration such as 2160h")
+	}
+	if cfg.shutdown <= 0 {
+		add("shutdown-timeout", cfg.shutdown, "must be a positive duration such as 20s")
+	}
+	if r := cfg.sbRestoreRate; math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
+		add("sandbox-restore-rate", r, "must be 0 (unlimited) or more points per second")
+	}
+	if cfg.publicURL != "" {
+		if u, err := url.Parse(cfg.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("public-url", cfg.publicURL, "must be an absolute http or https URL such as https://ops.example.com")
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	for _, b := range bad {
+		fmt.Fprintln(w, "eventops serve:", b)
+	}
+	return errUsage
 }
 
 // pruneLoop deletes terminal operations older than the retention period,

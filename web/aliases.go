@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -42,7 +41,7 @@ func (s *Server) setAliasHeader(c *fiber.Ctx, opID string) {
 // counted per API key in memory; main flushes the counters in batches.
 func (s *Server) alias(successor successorFunc) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		s.eng.RecordAliasUse(apiKey(c).ID, strings.Clone(c.Path()))
+		s.eng.RecordAliasUse(apiKey(c).ID, c.Path())
 		path := successor(c)
 		c.Locals(canonicalPathLocal{}, path)
 		next := s.url(path)

@@ -272,7 +272,7 @@ func (d *dashboard) headers(c *fiber.Ctx) {
 
 // pageOf is the layout's data for a request.
 func (d *dashboard) pageOf(c *fiber.Ctx, sess *staffSession, title, nav string, live bool) views.Page {
-	p := views.Page{Title: title, Path: strings.Clone(c.OriginalURL()), Nav: nav, Live: live}
+	p := views.Page{Title: title, Path: c.OriginalURL(), Nav: nav, Live: live}
 	if sess != nil {
 		p.User, p.CSRF, p.Admin = sess.email, sess.csrf, sess.admin()
 	}

@@ -268,7 +268,7 @@ func (d *dashboard) record(c *fiber.Ctx, sess *staffSession, action, target, det
 	_, aerr := d.eng.RecordAudit(ctx, engine.AuditEntry{
 		UserID: sess.userID, Email: sess.email, Role: sess.role,
 		Action: action, Target: target, Detail: detail, Outcome: outcome,
-		RemoteIP: strings.Clone(c.IP()),
+		RemoteIP: c.IP(),
 	})
 	if aerr != nil {
 		d.log.Error("audit log write failed", "action", action, "target", target, "user", sess.email, "err", aerr)

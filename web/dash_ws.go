@@ -98,7 +98,7 @@ func (d *dashboard) wsGuard(c *fiber.Ctx) error {
 	if sess == nil {
 		return c.Status(http.StatusUnauthorized).SendString("sign in first")
 	}
-	view, err := parseView(strings.Clone(c.Query("page")))
+	view, err := parseView(c.Query("page"))
 	if err != nil {
 		return c.Status(http.StatusBadRequest).SendString(err.Error())
 	}

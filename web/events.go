@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -231,7 +230,7 @@ func (s *Server) eventQuery(c *fiber.Ctx, p pageParams) (engine.EventQuery, erro
 	switch v := c.Query("filter[status]"); v {
 	case "":
 	case "future", "active", "past":
-		q.When = strings.Clone(v)
+		q.When = v
 	default:
 		return q, invalidParam("filter[status]", "invalid", "must be future, active or past")
 	}

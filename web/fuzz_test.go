@@ -108,7 +108,7 @@ func (fx *fuzzFixture) fuzzCreate(f *testing.F, body string) uint64 {
 }
 
 // send makes one request with company A's read-write key.
-func (fx *fuzzFixture) send(t testing.TB, method, path, contentType string, body []byte) (int, http.Header, []byte) {
+func (fx *fuzzFixture) send(t testing.TB, method, path, contentType string, body []byte, headers ...hdr) (int, http.Header, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -119,6 +119,9 @@ func (fx *fuzzFixture) send(t testing.TB, method, path, contentType string, body
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Token "+fx.keyA)
+	for _, h := range headers {
+		req.Header.Set(h.k, h.v)
+	}
 	res, err := fx.srv.App().Test(req, -1)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -300,6 +303,55 @@ func FuzzBodylessWrites(f *testing.F) {
 		contentType := fuzzContentTypes[int(ct)%len(fuzzContentTypes)]
 		status, h, answer := fx.send(t, r.method, r.path, contentType, body)
 		fuzzCheckAnswer(t, r.method, r.path, body, status, h, answer)
+	})
+}
+
+// fuzzEncodings are the Content-Encoding values FuzzCompressedBody picks
+// from: the codings decodeBody knows, alone and combined, and some it
+// refuses.
+var fuzzEncodings = []string{"gzip", "deflate", "br", "x-gzip", "gzip, br", "identity, deflate",
+	"identity", "compress", "zstd", "gzip, gzip, gzip"}
+
+// FuzzCompressedBody sends a venue body under a Content-Encoding. With
+// encodeFirst the fuzzer's bytes are encoded with the coding(s) named, and
+// the answer's status must be the one the plain body gets (decoding is
+// invisible); otherwise they are sent as they are, as if encoded, and may
+// be anything (a truncated stream, a bomb, plain text). Either way the
+// answer keeps the contract, and nothing is 5xx.
+func FuzzCompressedBody(f *testing.F) {
+	fx := fuzzSetup(f)
+	venue := []byte(`{"venue": {"name": "Zipped Hall", "time_zone": "Europe/Berlin"}}`)
+	for i := range fuzzEncodings {
+		f.Add(uint8(i), true, venue)
+		f.Add(uint8(i), false, venue)
+	}
+	f.Add(uint8(0), false, bytes.Repeat(bombMember(), 4))       // 4 MiB of zeros in 4 KB
+	f.Add(uint8(0), false, encode(f, "gzip", venue)[:20])       // truncated
+	f.Add(uint8(2), false, encode(f, "br", []byte("not json"))) // valid br, not JSON
+	f.Fuzz(func(t *testing.T, enc uint8, encodeFirst bool, body []byte) {
+		if len(body) > fuzzBodyLimit {
+			t.Skip()
+		}
+		encoding := fuzzEncodings[int(enc)%len(fuzzEncodings)]
+		const path = "/api/v2/venues"
+		sent, known := body, !strings.Contains(encoding, "compress") && !strings.Contains(encoding, "zstd") &&
+			strings.Count(encoding, "gzip") < 3
+		if encodeFirst && known {
+			sent = encode(t, encoding, body)
+		}
+		status, h, answer := fx.send(t, http.MethodPost, path, "application/json", sent,
+			hdr{"Content-Encoding", encoding})
+		fuzzCheckAnswer(t, http.MethodPost, path, sent, status, h, answer)
+		if !known && status != http.StatusUnsupportedMediaType {
+			t.Fatalf("Content-Encoding %q answered %d, want 415", encoding, status)
+		}
+		if encodeFirst && known {
+			plain, _, plainAnswer := fx.send(t, http.MethodPost, path, "application/json", body)
+			if plain != status {
+				t.Fatalf("body %q: %d sent with Content-Encoding %q, %d sent plain\n%s\n%s",
+					fuzzTruncate(body, 200), status, encoding, plain, answer, plainAnswer)
+			}
+		}
 	})
 }
 

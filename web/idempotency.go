@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -35,7 +36,9 @@ type rerenderFunc func(c *fiber.Ctx, rec *engine.IdempotencyRecord) error
 // idempotent makes a write honour Idempotency-Key (DESIGN §3): scoped to the
 // API key, method and path; a repeat with the same body answers the first
 // response without doing the work again; the same key with another body is
-// 422 idempotency_key_reused; a repeat while the first is in flight is 409.
+// 422 idempotency_key_reused; a repeat while the first is in flight is 409
+// with Retry-After. "The same body" is the same JSON value (see
+// requestFingerprint).
 // The engine inserts the record in the write's own commit; only 2xx answers
 // are completed with their response, so a failed request may be retried
 // with its key. Without the header the write runs as usual.
@@ -53,14 +56,16 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 			return invalidParam(HeaderIdempotencyKey, "too_long",
 				fmt.Sprintf("is too long (maximum is %d characters)", maxIdempotencyKey))
 		}
-		sum := sha256.Sum256(c.Body())
 		k := engine.IdempotencyKey{
 			Scope:       fmt.Sprintf("%d %s %s", apiKey(c).ID, c.Method(), c.Path()),
-			Key:         strings.Clone(raw),
-			RequestHash: sum[:],
+			Key:         raw,
+			RequestHash: requestFingerprint(c.Body()),
 		}
 		id := k.Scope + "\x00" + k.Key
 		if !s.inflight.add(id) {
+			// The first request is answered soon: writes are short, and
+			// long work runs as an operation after the answer.
+			c.Set(fiber.HeaderRetryAfter, "1")
 			return problemf(http.StatusConflict, typeConflict,
 				"a request with this Idempotency-Key is still being handled; retry once it has been answered")
 		}
@@ -83,6 +88,8 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 			return nil
 		}
 		resp := engine.Response{Status: status, Header: map[string]string{},
+			// The response buffer is fasthttp's: Immutable covers only what
+			// is read from the request.
 			Body: bytes.Clone(c.Response().Body())}
 		for _, h := range replayHeaders {
 			if v := c.GetRespHeader(h); v != "" {
@@ -95,6 +102,34 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 		}
 		return nil
 	}
+}
+
+// requestFingerprint is what tells a repeat from another request under the
+// same key: the SHA-256 of the body as canonical JSON when it is one JSON
+// value (members sorted, no insignificant whitespace, strings re-escaped
+// alike, so "\u00e9" and "é" agree), else of the bytes as they are.
+// Numbers keep their text: 2 and 2.0 differ, as they do to the API, which
+// refuses 2.0 where it wants a whole number.
+func requestFingerprint(body []byte) []byte {
+	if canon, ok := canonicalJSON(body); ok {
+		body = canon
+	}
+	sum := sha256.Sum256(body)
+	return sum[:]
+}
+
+func canonicalJSON(body []byte) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // more than one value
+	}
+	canon, err := json.Marshal(v) // map members come out sorted
+	return canon, err == nil
 }
 
 // replay answers a repeated request with the first one's answer.

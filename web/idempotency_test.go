@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"testing"
 	"time"
@@ -89,7 +88,11 @@ func TestIdempotencyInFlightIsConflict(t *testing.T) {
 		t.Fatal("add")
 	}
 	body := `{"venue": {"name": "Hall", "time_zone": "UTC"}}`
-	f.do("POST", "/api/v2/venues", f.keyA, body, hdr{"Idempotency-Key", "busy"}).expectProblem(t, 409, "conflict")
+	r := f.do("POST", "/api/v2/venues", f.keyA, body, hdr{"Idempotency-Key", "busy"})
+	r.expectProblem(t, 409, "conflict")
+	if r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("409 in progress: Retry-After %q, want 1", r.Header.Get("Retry-After"))
+	}
 	f.srv.inflight.remove(scope + "\x00busy")
 	f.do("POST", "/api/v2/venues", f.keyA, body, hdr{"Idempotency-Key", "busy"}).expect(t, 201)
 }
@@ -102,10 +105,9 @@ func TestIdempotencyRerendersWithoutStoredResponse(t *testing.T) {
 	f := setup(t)
 	c := f.event(f.keyA)
 	body := []byte(`{"event": {"name": "Renamed"}}`)
-	sum := sha256.Sum256(body)
 	path := fmt.Sprintf("/api/v2/events/%d", c.EventID)
 	rec := &engine.IdempotencyRecord{Scope: fmt.Sprintf("%d PATCH %s", f.keyAID, path), Key: "k",
-		RequestHash: sum[:], EventID: c.EventID, OperationID: c.OpID, CreatedAt: time.Now()}
+		RequestHash: requestFingerprint(body), EventID: c.EventID, OperationID: c.OpID, CreatedAt: time.Now()}
 	if err := f.db.Update(context.Background(), func(tx engine.Tx) error { return tx.PutIdempotency(rec) }); err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +128,45 @@ func TestIdempotencyKeyTooLong(t *testing.T) {
 	if !contains422(m, "Idempotency-Key") {
 		t.Fatal(m)
 	}
+}
+
+// Bodies that are the same JSON value (whitespace, member order, escapes)
+// are the same request: a repeat replays. Another value, even one that only
+// writes a number differently, is idempotency_key_reused; bodies that are
+// not JSON compare byte for byte.
+func TestIdempotencyComparesJSONValues(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	key := hdr{"Idempotency-Key", "same-value"}
+	first := f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "Hall é", "time_zone": "UTC"}}`, key).expect(t, 201)
+	for _, same := range []string{
+		`{"venue":{"name":"Hall é","time_zone":"UTC"}}`,
+		"{\n  \"venue\": {\n    \"time_zone\": \"UTC\",\n    \"name\": \"Hall \\u00e9\"\n  }\n}\n",
+	} {
+		again := f.do("POST", "/api/v2/venues", f.keyA, same, key).expect(t, 201)
+		if !bytes.Equal(first.Body, again.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("%s: not replayed:\n%s\n%s", same, first.Body, again.Body)
+		}
+	}
+	for _, other := range []string{
+		`{"venue": {"name": "Hall e", "time_zone": "UTC"}}`,
+		`{"venue": {"name": "Hall é", "time_zone": "UTC", "x": null}}`,
+		`{"venue": {"name": "Hall é", "time_zone": "UTC"}} {}`,
+	} {
+		f.do("POST", "/api/v2/venues", f.keyA, other, key).expectProblem(t, 422, "idempotency_key_reused")
+	}
+	if n := num(f.do("GET", "/api/v2/venues", f.keyA, nil).json(t)["meta"].(map[string]any), "count"); n != 1 {
+		t.Fatalf("%d venues, want 1", n)
+	}
+
+	// Numbers keep their text: 2 and 2.0 are different requests to an API
+	// that refuses 2.0 where it wants a whole number.
+	c := f.event(f.keyA)
+	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
+	okey := hdr{"Idempotency-Key", "order-1"}
+	f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 2}}`, rt), okey).expect(t, 201)
+	f.do("POST", path, f.keyA, fmt.Sprintf(`{"order":{"quantity":2,"registration_type_id":%d}}`, rt), okey).expect(t, 201)
+	f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 2.0}}`, rt), okey).
+		expectProblem(t, 422, "idempotency_key_reused")
 }

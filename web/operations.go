@@ -230,19 +230,19 @@ func operationQuery(c *fiber.Ctx, p pageParams) (engine.OperationQuery, error) {
 		if q.Status = engine.Status(v); !q.Status.Valid() {
 			return q, invalidParam("filter[status]", "invalid", "must be pending, running, completed or failed")
 		}
-		q.Status = engine.Status(strings.Clone(v))
+		q.Status = engine.Status(v)
 	}
 	if v := c.Query("filter[action]"); v != "" {
 		if q.Action = engine.Action(v); !q.Action.Valid() {
 			return q, invalidParam("filter[action]", "invalid", "must be save, delete or refund")
 		}
-		q.Action = engine.Action(strings.Clone(v))
+		q.Action = engine.Action(v)
 	}
 	if v := c.Query("filter[code]"); v != "" {
 		if !codePattern.MatchString(v) {
 			return q, invalidParam("filter[code]", "invalid", "must be an error code such as TICKETS_STRUCTURE_EMPTY")
 		}
-		q.Code = engine.Code(strings.Clone(v))
+		q.Code = engine.Code(v)
 	}
 	if p.Cursor != "" {
 		before, err := strconv.ParseUint(p.Cursor, 10, 64)

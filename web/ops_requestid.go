@@ -110,9 +110,7 @@ func (s *Server) observeRequests(c *fiber.Ctx) error {
 // beginRequest assigns the request id.
 func (s *Server) beginRequest(c *fiber.Ctx) string {
 	id := c.Get(HeaderRequestID)
-	if saneRequestID(id) {
-		id = strings.Clone(id)
-	} else {
+	if !saneRequestID(id) {
 		id = s.newReqID()
 	}
 	c.Locals(requestIDLocal{}, id)
@@ -126,7 +124,7 @@ func (s *Server) finishRequest(c *fiber.Ctx, id string, start time.Time) {
 	c.Set(HeaderRequestID, id)
 	status := c.Response().StatusCode()
 	route := s.routes.label(c)
-	method := strings.Clone(c.Method())
+	method := c.Method()
 	s.metrics.observeHTTP(method, route, status, d)
 	s.accessLog(c, method, route, status, d)
 }
@@ -170,16 +168,16 @@ func (s *Server) accessLog(c *fiber.Ctx, method, route string, status int, d tim
 	attrs = append(attrs,
 		slog.String("method", method),
 		slog.String("route", route),
-		slog.String("path", strings.Clone(c.Path())),
+		slog.String("path", c.Path()),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-		slog.String("ip", strings.Clone(c.IP())),
+		slog.String("ip", c.IP()),
 	)
 	if k := apiKeyID(c); k != 0 {
 		attrs = append(attrs, slog.Uint64("key_id", k))
 	}
 	if op := c.GetRespHeader(HeaderOperationID); op != "" {
-		attrs = append(attrs, slog.String("op", strings.Clone(op)))
+		attrs = append(attrs, slog.String("op", op))
 	}
 	s.log.LogAttrs(ctx, level, "request", attrs...)
 }

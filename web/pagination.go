@@ -1,7 +1,12 @@
 package web
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -74,7 +79,15 @@ func listParams(c *fiber.Ctx, allowed ...string) (pageParams, error) {
 		return pageParams{}, problemf(http.StatusBadRequest, typeUnpermittedParameters,
 			"unpermitted query parameter "+strconv.Quote(bad)+"; this list accepts "+allowedList(allowed))
 	}
-	p := pageParams{Size: defaultPageSize, Cursor: strings.Clone(c.Query("page[cursor]"))}
+	p := pageParams{Size: defaultPageSize}
+	if v := c.Query("page[cursor]"); v != "" {
+		inner, ok := openCursor(c, v)
+		if !ok {
+			return p, invalidParam("page[cursor]", "invalid",
+				"is not a cursor of this list with these filters and sort: send it with the query it came from, or start again without one")
+		}
+		p.Cursor = inner
+	}
 	if v := c.Query("page[size]"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
@@ -98,12 +111,12 @@ func (s *Server) sendList(c *fiber.Ctx, p pageParams, data any, count int, next 
 		Links: listLinks{Self: s.url(canonicalPath(c) + queryString(c))},
 	}
 	if next != "" {
-		n := next
+		n := sealCursor(c, next)
 		meta.Page.NextCursor = &n
 		args := fasthttp.AcquireArgs()
 		defer fasthttp.ReleaseArgs(args)
 		c.Context().QueryArgs().CopyTo(args)
-		args.Set("page[cursor]", next)
+		args.Set("page[cursor]", n)
 		link := s.url(canonicalPath(c) + "?" + args.String())
 		meta.Links.Next = &link
 	}
@@ -111,6 +124,50 @@ func (s *Server) sendList(c *fiber.Ctx, p pageParams, data any, count int, next 
 		Data any      `json:"data"`
 		Meta listMeta `json:"meta"`
 	}{data, meta})
+}
+
+// A cursor is bound to its query: the cursor a client sees is
+// base64url(tag ‖ position), where position is the storage's own cursor
+// (or the id to continue from) and tag the first cursorTagLen bytes of a
+// SHA-256 over the company, the list's path and its filter[...] and
+// sort[...] parameters. A cursor sent with another list, company, filter or
+// sort does not open (422): a page of another query would be silently
+// wrong. page[size] is left out, so that a client may change it between
+// pages, and so are parameters the API does not read (cache busters). The
+// tag binds, it does not authenticate: a forged one reaches only the
+// position checks the storage makes of any cursor.
+const cursorTagLen = 8
+
+func cursorTag(c *fiber.Ctx) []byte {
+	var params []string
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		key := string(k)
+		if strings.HasPrefix(key, "filter[") || strings.HasPrefix(key, "sort[") || key == "sort" {
+			params = append(params, strconv.Quote(key)+"="+strconv.Quote(string(v)))
+		}
+	})
+	sort.Strings(params)
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\n%s\n", companyID(c), strings.ToLower(strings.TrimRight(canonicalPath(c), "/")))
+	for _, p := range params {
+		h.Write([]byte(p + "\n"))
+	}
+	return h.Sum(nil)[:cursorTagLen]
+}
+
+// sealCursor makes the cursor a client sees of a position in this query.
+func sealCursor(c *fiber.Ctx, position string) string {
+	return base64.RawURLEncoding.EncodeToString(append(cursorTag(c), position...))
+}
+
+// openCursor returns the position a client's cursor holds, false when it is
+// not a cursor of this query.
+func openCursor(c *fiber.Ctx, cursor string) (string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(raw) <= cursorTagLen || !bytes.Equal(raw[:cursorTagLen], cursorTag(c)) {
+		return "", false
+	}
+	return string(raw[cursorTagLen:]), true
 }
 
 // renameCursorError makes the storage's "cursor" attribute the query

@@ -52,3 +52,63 @@ func page0Cursor(t *testing.T, f *fixture) string {
 	m := f.do("GET", "/api/v2/venues?page[size]=1", f.keyA, nil).json(t)
 	return m["meta"].(map[string]any)["page"].(map[string]any)["next_cursor"].(string)
 }
+
+// A cursor belongs to its list and to the filters and sort it was made
+// with: reused with other ones it is 422 (page[cursor], invalid), never a
+// page of another query. page[size] may change between pages, and other
+// query parameters (cache busters) do not count.
+func TestCursorIsBoundToItsListAndFilters(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, name := range []string{"Hall A", "Hall B", "Room C", "Room D"} {
+		f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "`+name+`", "time_zone": "UTC"}}`).expect(t, 201)
+	}
+	c1, c2 := f.event(f.keyA), f.event(f.keyA)
+	f.waitTerminal(c1.EventID, c1.OpID)
+	f.waitTerminal(c2.EventID, c2.OpID)
+	f.do("POST", "/api/v2/events/"+itoa(c1.EventID)+"/orders", f.keyA,
+		`{"order": {"registration_type_id": `+itoa(num(c1.Event["registration_types"].([]any)[0].(map[string]any), "id"))+`, "quantity": 1}}`).expect(t, 201)
+	f.do("POST", "/api/v2/events/"+itoa(c1.EventID)+"/orders", f.keyA,
+		`{"order": {"registration_type_id": `+itoa(num(c1.Event["registration_types"].([]any)[0].(map[string]any), "id"))+`, "quantity": 1}}`).expect(t, 201)
+
+	next := func(path string) string {
+		t.Helper()
+		m := f.do("GET", path, f.keyA, nil).expect(t, 200).json(t)
+		c, ok := m["meta"].(map[string]any)["page"].(map[string]any)["next_cursor"].(string)
+		if !ok {
+			t.Fatalf("GET %s: no next cursor: %v", path, m["meta"])
+		}
+		return url.QueryEscape(c)
+	}
+	refused := func(path string) {
+		t.Helper()
+		p := f.do("GET", path, f.keyA, nil).expectProblem(t, 422, "validation_error")
+		attrs := p["errors"].(map[string]any)["attributes"].([]any)
+		if a := attrs[0].(map[string]any); a["attribute"] != "page[cursor]" || a["code"] != "invalid" {
+			t.Fatalf("GET %s: %v", path, attrs)
+		}
+	}
+	ev1, ev2 := "/api/v2/events/"+itoa(c1.EventID), "/api/v2/events/"+itoa(c2.EventID)
+
+	// Venues: a search's cursor with another search, or with none.
+	c := next("/api/v2/venues?filter[search]=hall&page[size]=1")
+	f.do("GET", "/api/v2/venues?filter[search]=hall&page[size]=5&_=1&page[cursor]="+c, f.keyA, nil).expect(t, 200)
+	refused("/api/v2/venues?filter[search]=room&page[size]=1&page[cursor]=" + c)
+	refused("/api/v2/venues?page[size]=1&page[cursor]=" + c)
+	// Events: another sort, another filter.
+	c = next("/api/v2/events?sort[name]=asc&page[size]=1")
+	f.do("GET", "/api/v2/events?sort[name]=asc&page[size]=1&page[cursor]="+c, f.keyA, nil).expect(t, 200)
+	refused("/api/v2/events?sort[name]=desc&page[size]=1&page[cursor]=" + c)
+	refused("/api/v2/events?sort[name]=asc&filter[status]=future&page[size]=1&page[cursor]=" + c)
+	// Operations: another filter, another list.
+	c = next("/api/v2/operations?filter[action]=save&page[size]=1")
+	f.do("GET", "/api/v2/operations?filter[action]=save&page[size]=1&page[cursor]="+c, f.keyA, nil).expect(t, 200)
+	refused("/api/v2/operations?filter[action]=refund&page[size]=1&page[cursor]=" + c)
+	refused(ev1 + "/operations?filter[action]=save&page[size]=1&page[cursor]=" + c)
+	// Orders: another event's list.
+	c = next(ev1 + "/orders?page[size]=1")
+	f.do("GET", ev1+"/orders?page[size]=1&page[cursor]="+c, f.keyA, nil).expect(t, 200)
+	refused(ev2 + "/orders?page[size]=1&page[cursor]=" + c)
+	// Made up.
+	refused("/api/v2/operations?page[cursor]=12")
+}

@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -29,7 +28,7 @@ func (s *Server) listTicketTypes(c *fiber.Ctx) error {
 		return err
 	}
 	ts, next, err := s.eng.TicketTypes(engine.NamedQuery{CompanyID: companyID(c),
-		Search: strings.Clone(c.Query("filter[search]")), Cursor: p.Cursor, Limit: p.Size})
+		Search: c.Query("filter[search]"), Cursor: p.Cursor, Limit: p.Size})
 	if err != nil {
 		return renameCursorError(err)
 	}

@@ -359,6 +359,14 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if r.expect(t, 200).json(t)["status"] != "duplicate" {
 		t.Errorf("replayed delivery: %s", r.Body)
 	}
+	// Gzipped, with the signature of the JSON inside: the signature covers
+	// the decoded body (see decodeBody), so it verifies.
+	r = f.post("/webhooks/shopify/orders/create", encode(t, "gzip", ds[0].Body), map[string]string{"X-Shopify-Shop-Domain": "acme.myshopify.com",
+		"X-Shopify-Hmac-Sha256": engine.SignWebhook(engine.Secret(f.shop.WebhookSecret), ds[0].Body), "X-Shopify-Webhook-Id": ds[0].WebhookID,
+		"Content-Encoding": "gzip"})
+	if r.expect(t, 200).json(t)["status"] != "duplicate" {
+		t.Errorf("replayed gzipped delivery: %s", r.Body)
+	}
 
 	// Not deletable while paid.
 	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, typeConflict)

@@ -39,6 +39,8 @@ func resolveVersion(v string) string {
 	return supportedVersions[0]
 }
 
+// maxBody bounds a GraphQL request's body (and, through the handler's
+// MaxBytesReader, any body the sandbox reads).
 const maxBody = 4 << 20
 
 type gqlRequest struct {
@@ -197,7 +199,8 @@ func (s *Sandbox) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 
 	var req gqlRequest
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err == nil && len(body) > maxBody {
+	var tooLarge *http.MaxBytesError
+	if len(body) > maxBody || errors.As(err, &tooLarge) {
 		reply(http.StatusRequestEntityTooLarge, map[string]string{"errors": "Request body too large"})
 		return
 	}

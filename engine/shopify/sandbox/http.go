@@ -48,12 +48,22 @@ func (s *Sandbox) Handler() http.Handler {
 		mux.HandleFunc("POST /{shop}/deliveries/{id}/redeliver", s.control(s.serveRedeliver))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The sandbox decodes no content coding: a compressed body is
+		// refused rather than misread (a host that decodes bodies, as
+		// eventops serve does, removes the header first). Bodies are
+		// capped on what is read, which is what they decode to.
+		if ce := strings.TrimSpace(r.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{
+				"errors": "Content-Encoding " + strconv.Quote(ce) + " is not supported: send the body uncompressed"})
+			return
+		}
 		trim := strings.TrimSuffix(Prefix, "/")
 		path, ok := strings.CutPrefix(r.URL.Path, trim)
 		if !ok || (path != "" && path[0] != '/') {
 			path = r.URL.Path
 		}
 		r2 := *r
+		r2.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		u := *r.URL
 		u.Path = path
 		if u.RawPath != "" {
@@ -105,13 +115,25 @@ func fail(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	case errors.Is(err, ErrClosed):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, errTooLarge):
+		status = http.StatusRequestEntityTooLarge
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
 
-// readBody decodes an optional JSON body.
+// maxControlBody bounds the body of a control route.
+const maxControlBody = 1 << 20
+
+// errTooLarge is a body over its route's limit (413).
+var errTooLarge = errors.New("sandbox: request body too large")
+
+// readBody decodes an optional JSON body of at most maxControlBody bytes.
 func readBody(r *http.Request, v any) error {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxControlBody+1))
+	var tooLarge *http.MaxBytesError
+	if len(raw) > maxControlBody || errors.As(err, &tooLarge) {
+		return fmt.Errorf("%w: at most %d bytes", errTooLarge, maxControlBody)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
