@@ -14,6 +14,13 @@ type Config struct {
 	Store Store
 	// Workers bounds how many operations run at once (default 64).
 	Workers int
+	// MaxPending bounds the operations the engine holds unfinished
+	// (waiting in a queue or running): past it, the commands of clients
+	// that would start one (create, update, delete, refund, retry) fail
+	// with ErrOverloaded before anything is stored. Operations the engine
+	// starts itself after a sale or refund (inventory-only saves) are never
+	// refused, since a buyer has paid, but they count. 0 means no bound.
+	MaxPending int
 	// Work maps a phase name to its work; the local phases (recurrence,
 	// tickets) are registered by New unless given here.
 	Work map[string]Work
@@ -53,9 +60,11 @@ type Engine struct {
 	keys    keyCache
 	aliases aliasCounter
 	refs    refCache
-	// launched holds operations created by this process until a worker
-	// takes them, sparing it a read of what it just wrote.
-	launched sync.Map
+	// launched holds up to launchedCap operations created by this process
+	// until a worker takes them, sparing it a read of what it just wrote;
+	// beyond that only their ids wait (in the scheduler), so that a backlog
+	// costs a few words per operation. Guarded by claimMu.
+	launched map[uint64]*Operation
 	// launching marks new events whose first save is not enqueued yet
 	// (event id → channel closed once it is).
 	launching sync.Map
@@ -68,8 +77,9 @@ type Engine struct {
 	jitter    func() float64
 	log       *slog.Logger
 
-	workers int
-	sched   *scheduler
+	workers    int
+	maxPending int
+	sched      *scheduler
 
 	// claimMu orders a worker claiming an operation against a cancel
 	// writing it directly, so that one goroutine at a time writes it.
@@ -92,20 +102,22 @@ type Engine struct {
 // New builds an engine; call Start to run it.
 func New(cfg Config) *Engine {
 	e := &Engine{
-		store:    cfg.Store,
-		sealer:   cfg.Sealer,
-		broker:   newBroker(),
-		work:     map[string]Work{},
-		refund:   cfg.Refund,
-		retry:    cfg.Retry,
-		now:      cfg.Clock,
-		jitter:   cfg.Jitter,
-		log:      cfg.Logger,
-		workers:  cfg.Workers,
-		inflight: map[uint64]*liveOp{},
-		readBack: map[uint64]bool{},
-		soft:     make(chan struct{}),
-		halted:   make(chan struct{}),
+		store:      cfg.Store,
+		sealer:     cfg.Sealer,
+		broker:     newBroker(),
+		work:       map[string]Work{},
+		refund:     cfg.Refund,
+		retry:      cfg.Retry,
+		now:        cfg.Clock,
+		jitter:     cfg.Jitter,
+		log:        cfg.Logger,
+		workers:    cfg.Workers,
+		maxPending: max(cfg.MaxPending, 0),
+		launched:   map[uint64]*Operation{},
+		inflight:   map[uint64]*liveOp{},
+		readBack:   map[uint64]bool{},
+		soft:       make(chan struct{}),
+		halted:     make(chan struct{}),
 	}
 	if e.workers <= 0 {
 		e.workers = 64
@@ -224,4 +236,19 @@ func (e *Engine) stopping() bool {
 	default:
 		return false
 	}
+}
+
+// Pending is the number of operations the engine holds unfinished: waiting
+// in a queue or running (the count Config.MaxPending bounds).
+func (e *Engine) Pending() int { return e.sched.pending() }
+
+// admit lets a client's command start an operation, or refuses it with
+// ErrOverloaded when the engine already holds MaxPending unfinished ones.
+// Commands call it before they store anything and call the returned
+// function once their operation is queued (or was not created).
+func (e *Engine) admit() (func(), error) {
+	if !e.sched.admit(e.maxPending) {
+		return nil, ErrOverloaded
+	}
+	return e.sched.admitted, nil
 }
