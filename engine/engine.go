@@ -38,6 +38,16 @@ type Config struct {
 	Observer Observer
 }
 
+// DefaultMaxPending is the default bound on unfinished operations
+// (Config.MaxPending, serve's --max-pending). What waits is an id in the
+// scheduler, so memory is not what limits it (web.BenchmarkHeapAtMaxPending
+// measured a whole server's heap at 26.5 MiB with 100,000 pending saves,
+// about 240 bytes each); the wait is: a client whose save is accepted at
+// the bound waits for the backlog ahead of it, ten to twenty seconds at the
+// engine's rate. Recovery at start reads every unfinished operation whole,
+// which is a further reason to keep the bound moderate.
+const DefaultMaxPending = 100_000
+
 // RetryPolicy: attempt n (1-based) that fails transiently waits
 // min(Base*2^(n-1), Max) scaled by a jitter in [0.5,1.5), up to Attempts
 // attempts in all; then the phase fails with the last error's code.
