@@ -43,8 +43,8 @@ type Config struct {
 // scheduler, so memory is not what limits it (web.BenchmarkHeapAtMaxPending
 // measured a whole server's heap at 26.5 MiB with 100,000 pending saves,
 // about 240 bytes each); the wait is: a client whose save is accepted at
-// the bound waits for the backlog ahead of it, ten to twenty seconds at the
-// engine's rate. Recovery at start reads every unfinished operation whole,
+// the bound waits for the backlog ahead of it, about ten seconds at the
+// 9,500 saves/s a backlog was seen to drain at. Recovery at start reads every unfinished operation whole,
 // which is a further reason to keep the bound moderate.
 const DefaultMaxPending = 100_000
 

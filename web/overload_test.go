@@ -81,8 +81,10 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 		t.Errorf("engine holds %d unfinished operations after the refusals, want %d", n, bound)
 	}
 
-	// Reads, long-polls and replays of accepted writes keep working.
+	// Reads, long-polls and replays of accepted writes keep working, and
+	// the server stays ready: it is busy, not broken.
 	f.do("GET", "/api/v2", f.keyA, nil).expect(t, 200)
+	f.do("GET", "/readyz", "", nil).expect(t, 200)
 	op := f.do("GET", opPath(evID, opID), f.keyA, nil).expect(t, 200)
 	f.do("GET", opPath(evID, opID)+"?wait=1", f.keyA, nil, hdr{"If-None-Match", op.Header.Get("ETag")}).expect(t, 304)
 	f.do("GET", "/api/v2/operations?filter[status]=running", f.keyA, nil).expect(t, 200)
