@@ -30,6 +30,7 @@ type serveConfig struct {
 	data          string
 	publicURL     string
 	workers       int
+	maxPending    int
 	rateLimit     int
 	aliasSunset   string
 	enforceSunset bool
@@ -49,6 +50,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.data, "data", "./data", "data folder")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "public base URL, for links and the websocket origin check (default http://ADDR)")
 	fs.IntVar(&cfg.workers, "workers", 64, "operations run at once")
+	fs.IntVar(&cfg.maxPending, "max-pending", engine.DefaultMaxPending, "unfinished operations held at most; past it, writes that would start one answer 503 overloaded (0: no bound)")
 	fs.IntVar(&cfg.rateLimit, "rate-limit", 300, "API requests per minute per key (0: off)")
 	fs.StringVar(&cfg.aliasSunset, "alias-sunset", "2026-09-04", "sunset date of the deprecated sync-job aliases (YYYY-MM-DD)")
 	fs.BoolVar(&cfg.enforceSunset, "enforce-sunset", false, "answer 410 on the aliases once the sunset date has passed")
@@ -67,6 +69,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	sunset, err := time.Parse(time.DateOnly, cfg.aliasSunset)
 	if err != nil {
 		return fmt.Errorf("--alias-sunset: %w", err)
+	}
+	if cfg.maxPending < 0 {
+		return fmt.Errorf("--max-pending: %d is not a number of operations (0 means no bound)", cfg.maxPending)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
@@ -116,7 +121,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Metrics: metrics.Shopify(),
 	}
 	works, refund := shopify.Works(shopCfg)
-	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, Logger: log, Observer: metrics,
+	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: metrics,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err

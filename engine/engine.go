@@ -14,6 +14,13 @@ type Config struct {
 	Store Store
 	// Workers bounds how many operations run at once (default 64).
 	Workers int
+	// MaxPending bounds the operations the engine holds unfinished
+	// (waiting in a queue or running): past it, the commands of clients
+	// that would start one (create, update, delete, refund, retry) fail
+	// with ErrOverloaded before anything is stored. Operations the engine
+	// starts itself after a sale or refund (inventory-only saves) are never
+	// refused, since a buyer has paid, but they count. 0 means no bound.
+	MaxPending int
 	// Work maps a phase name to its work; the local phases (recurrence,
 	// tickets) are registered by New unless given here.
 	Work map[string]Work
@@ -33,6 +40,16 @@ type Config struct {
 	// catalog phase reads a missing one itself). See shop_currency.go.
 	Shops ShopReader
 }
+
+// DefaultMaxPending is the default bound on unfinished operations
+// (Config.MaxPending, serve's --max-pending). What waits is an id in the
+// scheduler, so memory is not what limits it (web.BenchmarkHeapAtMaxPending
+// measured a whole server's heap at 26.5 MiB with 100,000 pending saves,
+// about 240 bytes each); the wait is: a client whose save is accepted at
+// the bound waits for the backlog ahead of it, about ten seconds at the
+// 9,500 saves/s a backlog was seen to drain at. Recovery at start reads every unfinished operation whole,
+// which is a further reason to keep the bound moderate.
+const DefaultMaxPending = 100_000
 
 // RetryPolicy: attempt n (1-based) that fails transiently waits
 // min(Base*2^(n-1), Max) scaled by a jitter in [0.5,1.5), up to Attempts
@@ -57,9 +74,11 @@ type Engine struct {
 	keys    keyCache
 	aliases aliasCounter
 	refs    refCache
-	// launched holds operations created by this process until a worker
-	// takes them, sparing it a read of what it just wrote.
-	launched sync.Map
+	// launched holds up to launchedCap operations created by this process
+	// until a worker takes them, sparing it a read of what it just wrote;
+	// beyond that only their ids wait (in the scheduler), so that a backlog
+	// costs a few words per operation. Guarded by claimMu.
+	launched map[uint64]*Operation
 	// launching marks new events whose first save is not enqueued yet
 	// (event id → channel closed once it is).
 	launching sync.Map
@@ -72,8 +91,9 @@ type Engine struct {
 	jitter    func() float64
 	log       *slog.Logger
 
-	workers int
-	sched   *scheduler
+	workers    int
+	maxPending int
+	sched      *scheduler
 
 	// claimMu orders a worker claiming an operation against a cancel
 	// writing it directly, so that one goroutine at a time writes it.
@@ -96,21 +116,23 @@ type Engine struct {
 // New builds an engine; call Start to run it.
 func New(cfg Config) *Engine {
 	e := &Engine{
-		store:    cfg.Store,
-		sealer:   cfg.Sealer,
-		shops:    cfg.Shops,
-		broker:   newBroker(),
-		work:     map[string]Work{},
-		refund:   cfg.Refund,
-		retry:    cfg.Retry,
-		now:      cfg.Clock,
-		jitter:   cfg.Jitter,
-		log:      cfg.Logger,
-		workers:  cfg.Workers,
-		inflight: map[uint64]*liveOp{},
-		readBack: map[uint64]bool{},
-		soft:     make(chan struct{}),
-		halted:   make(chan struct{}),
+		store:      cfg.Store,
+		sealer:     cfg.Sealer,
+		shops:      cfg.Shops,
+		broker:     newBroker(),
+		work:       map[string]Work{},
+		refund:     cfg.Refund,
+		retry:      cfg.Retry,
+		now:        cfg.Clock,
+		jitter:     cfg.Jitter,
+		log:        cfg.Logger,
+		workers:    cfg.Workers,
+		maxPending: max(cfg.MaxPending, 0),
+		launched:   map[uint64]*Operation{},
+		inflight:   map[uint64]*liveOp{},
+		readBack:   map[uint64]bool{},
+		soft:       make(chan struct{}),
+		halted:     make(chan struct{}),
 	}
 	if e.workers <= 0 {
 		e.workers = 64
@@ -233,4 +255,19 @@ func (e *Engine) stopping() bool {
 	default:
 		return false
 	}
+}
+
+// Pending is the number of operations the engine holds unfinished: waiting
+// in a queue or running (the count Config.MaxPending bounds).
+func (e *Engine) Pending() int { return e.sched.pending() }
+
+// admit lets a client's command start an operation, or refuses it with
+// ErrOverloaded when the engine already holds MaxPending unfinished ones.
+// Commands call it before they store anything and call the returned
+// function once their operation is queued (or was not created).
+func (e *Engine) admit() (func(), error) {
+	if !e.sched.admit(e.maxPending) {
+		return nil, ErrOverloaded
+	}
+	return e.sched.admitted, nil
 }

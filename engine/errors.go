@@ -80,6 +80,7 @@ const (
 	KindConflict          // the state forbids it now (409)
 	KindUnauthorized      // unknown or revoked credentials (401)
 	KindForbidden         // known, but not allowed (403)
+	KindOverloaded        // too much work pending: nothing done, retry later (503)
 )
 
 // FieldError is one invalid attribute of an input.
@@ -159,3 +160,9 @@ func ErrorCode(err error) Code {
 	}
 	return ""
 }
+
+// ErrOverloaded refuses a command that would start an operation while the
+// engine already holds Config.MaxPending unfinished ones. Nothing was stored:
+// the same request may simply be sent again later.
+var ErrOverloaded = &Error{Kind: KindOverloaded,
+	Message: "too many operations are waiting to run; nothing was changed, retry later"}

@@ -15,9 +15,14 @@ import (
 // are never deleted or moved, so it runs in a read transaction beside the
 // single writer; the commit only allocates ids and writes.
 func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInput) (*Event, *Operation, error) {
+	admitted, err := e.admit()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer admitted()
 	var c *Company
 	tmpl := &Event{CompanyID: companyID, RegistrationTypes: []RegistrationType{}}
-	err := e.store.View(func(tx Tx) error {
+	err = e.store.View(func(tx Tx) error {
 		var err error
 		if c, err = tx.Company(companyID); err != nil {
 			return err
@@ -93,6 +98,11 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 // An input that changes nothing saves the event again as it is (the API
 // refuses an empty PATCH body before it gets here).
 func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in EventInput) (*Event, *Operation, error) {
+	admitted, err := e.admit()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer admitted()
 	queue, err := e.eventQueue(companyID, id)
 	if err != nil {
 		return nil, nil, err
@@ -146,6 +156,11 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 // DeleteEvent removes an event from the API at once and starts its delete
 // operation. An event with paid orders is a conflict: refund first.
 func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	admitted, err := e.admit()
+	if err != nil {
+		return nil, err
+	}
+	defer admitted()
 	queue, err := e.eventQueue(companyID, id)
 	if err != nil {
 		return nil, err
@@ -188,6 +203,11 @@ func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operat
 
 // RefundEvent starts a refund operation over the event's paid orders.
 func (e *Engine) RefundEvent(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	admitted, err := e.admit()
+	if err != nil {
+		return nil, err
+	}
+	defer admitted()
 	queue, err := e.eventQueue(companyID, id)
 	if err != nil {
 		return nil, err

@@ -45,8 +45,11 @@ func (a Action) Valid() bool {
 	return a == ActionSave || a == ActionDelete || a == ActionRefund
 }
 
-// Progress is units done over units; Percent = floor(100*Completed/Total),
-// and a Total of 0 is 100 % once done.
+// Progress is units done over units. For a leaf phase Percent =
+// floor(100*Completed/Total), and a Total of 0 is 100 % once done; for an
+// aggregate (an operation or a phase with children) Completed and Total
+// count leaf phases, and Percent weighs each phase's share so that it never
+// decreases while the operation runs (see sharesDone).
 type Progress struct {
 	Percent   int `json:"percent"`
 	Completed int `json:"completed"`

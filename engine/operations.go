@@ -80,6 +80,11 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 	return op, tx.PutOperation(op)
 }
 
+// launchedCap bounds the operations kept whole for the workers (see
+// Engine.launched): enough to spare the read for every operation a busy
+// engine takes soon after creating it, a few MiB at most.
+const launchedCap = 1024
+
 // launch is called once an operation's creation is durable: it is
 // published and queued.
 func (e *Engine) launch(ctx context.Context, op *Operation) {
@@ -88,8 +93,8 @@ func (e *Engine) launch(ctx context.Context, op *Operation) {
 	e.claimMu.Lock()
 	if e.readBack[op.ID] {
 		delete(e.readBack, op.ID) // canceled before launch: the store has it
-	} else {
-		e.launched.Store(op.ID, op)
+	} else if len(e.launched) < launchedCap {
+		e.launched[op.ID] = op
 	}
 	e.sched.enqueue(op.QueueID, op.ID)
 	e.claimMu.Unlock()
@@ -190,7 +195,9 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 				// The worker must read the request, not a copy from
 				// before it; an operation not launched yet is marked so
 				// that launch does not hand one out.
-				if _, ok := e.launched.LoadAndDelete(id); !ok && !e.sched.queued(op.QueueID, id) {
+				if _, ok := e.launched[id]; ok {
+					delete(e.launched, id)
+				} else if !e.sched.queued(op.QueueID, id) {
 					e.readBack[id] = true
 				}
 				if behind {
@@ -223,6 +230,11 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 // (terminal operations are never reopened). A failed refund refunds what is
 // still unrefunded. Anything but a failed operation is a conflict.
 func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	admitted, err := e.admit()
+	if err != nil {
+		return nil, err
+	}
+	defer admitted()
 	old, err := e.Operation(companyID, id)
 	if err != nil {
 		return nil, err

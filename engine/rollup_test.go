@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -138,7 +140,7 @@ func TestRollup(t *testing.T) {
 			started:  true,
 		},
 		{
-			name: "nested: aggregate of aggregates counts leaves at every depth",
+			name: "nested: completed and total count leaves at every depth, percent weighs each phase's share",
 			op: func() *Operation {
 				return rOp(ActionSave,
 					rLeaf(2, PhaseTickets, done),
@@ -150,10 +152,12 @@ func TestRollup(t *testing.T) {
 					rLeaf(12, PhasePublish, pending, PhaseCatalog),
 				)
 			},
-			status:   StatusRunning,
-			progress: &Progress{Percent: 42, Completed: 3, Total: 7},
+			status: StatusRunning,
+			// tickets' third and a third of catalog's third (one
+			// occurrence of three): 4/9.
+			progress: &Progress{Percent: 44, Completed: 3, Total: 7},
 			phases: map[uint64]wantPhase{
-				3:  {running, &Progress{Percent: 40, Completed: 2, Total: 5}},
+				3:  {running, &Progress{Percent: 33, Completed: 2, Total: 5}},
 				4:  {done, &Progress{Percent: 100, Completed: 2, Total: 2}},
 				7:  {running, &Progress{Percent: 0, Completed: 0, Total: 2}},
 				10: {pending, nil},
@@ -173,11 +177,13 @@ func TestRollup(t *testing.T) {
 					rLeaf(9, PhasePublish, pending, PhaseCatalog),
 				)
 			},
-			status:   StatusFailed,
-			progress: &Progress{Percent: 60, Completed: 3, Total: 5},
+			status: StatusFailed,
+			// tickets' third, and of catalog's third: half of one
+			// occurrence's half and all of the other's.
+			progress: &Progress{Percent: 58, Completed: 3, Total: 5},
 			err:      &wantError{CodeCatalogUpsertRejected, "product b", 6},
 			phases: map[uint64]wantPhase{
-				3: {StatusFailed, &Progress{Percent: 66, Completed: 2, Total: 3}},
+				3: {StatusFailed, &Progress{Percent: 75, Completed: 2, Total: 3}},
 				4: {StatusFailed, &Progress{Percent: 50, Completed: 1, Total: 2}},
 				7: {done, &Progress{Percent: 100, Completed: 1, Total: 1}},
 				9: {pending, nil},
@@ -197,7 +203,7 @@ func TestRollup(t *testing.T) {
 				)
 			},
 			status:   StatusRunning,
-			progress: &Progress{Percent: 33, Completed: 1, Total: 3},
+			progress: &Progress{Percent: 50, Completed: 1, Total: 3}, // tickets' half
 			phases:   map[uint64]wantPhase{3: {running, &Progress{Percent: 0, Completed: 0, Total: 2}}},
 			started:  true,
 		},
@@ -322,7 +328,7 @@ func TestRollup(t *testing.T) {
 				)
 			},
 			status:   StatusFailed,
-			progress: &Progress{Percent: 33, Completed: 1, Total: 3},
+			progress: &Progress{Percent: 25, Completed: 1, Total: 3}, // half of catalog's half
 			err:      &wantError{CodeCatalogProductVanished, "product a", 3},
 			started:  true,
 			finished: true,
@@ -462,8 +468,8 @@ func TestRollupAggregatePhaseTimes(t *testing.T) {
 	if cat.Status != StatusCompleted || cat.FinishedAt == nil || !cat.FinishedAt.Equal(*b.FinishedAt) {
 		t.Errorf("aggregate = %s finished %v, want completed at %v", cat.Status, cat.FinishedAt, b.FinishedAt)
 	}
-	if op.StartedAt == nil || !op.StartedAt.Equal(rollupT0) {
-		t.Errorf("operation started_at = %v, want the first roll-up that left pending (%v)", op.StartedAt, rollupT0)
+	if op.StartedAt == nil || !op.StartedAt.Equal(*a.StartedAt) {
+		t.Errorf("operation started_at = %v, want its earliest phase's (%v)", op.StartedAt, a.StartedAt)
 	}
 }
 
@@ -500,6 +506,180 @@ func TestProgressPercent(t *testing.T) {
 	for _, total := range []int{0, 1, 7} {
 		if got := doneProgress(total); *got != (Progress{Percent: 100, Completed: total, Total: total}) {
 			t.Errorf("doneProgress(%d) = %+v, want 100 %% of %d", total, *got, total)
+		}
+	}
+}
+
+// A recurring Shopify save as the runner drives it, transition by
+// transition: phases start, split into one child per occurrence, retry and
+// complete. completed/total count leaves (total grows with each split);
+// percent never decreases and ends at 100.
+func TestRollupPercentNeverDecreasesAsPhasesSplit(t *testing.T) {
+	t.Parallel()
+	op := rOp(ActionSave,
+		rLeaf(2, PhaseRecurrence, StatusPending),
+		rLeaf(3, PhaseTickets, StatusPending, PhaseRecurrence),
+		rLeaf(4, PhaseCatalog, StatusPending, PhaseTickets),
+		rLeaf(5, PhaseInventory, StatusPending, PhaseCatalog),
+		rLeaf(6, PhaseMetafields, StatusPending, PhaseCatalog),
+		rLeaf(7, PhaseDelivery, StatusPending, PhaseCatalog),
+		rLeaf(8, PhasePublish, StatusPending, PhaseInventory, PhaseMetafields, PhaseDelivery),
+	)
+	nextID := uint64(100)
+	const occurrences = 8
+	at := 0
+	set := func(id uint64, st Status) {
+		p := op.FindPhase(id)
+		p.Status = st
+		if st == StatusRunning && p.StartedAt == nil {
+			p.StartedAt = rollupAt(at)
+		}
+		if st == StatusCompleted {
+			p.FinishedAt, p.Progress = rollupAt(at), doneProgress(1)
+		}
+	}
+	split := func(id uint64) []uint64 {
+		p := op.FindPhase(id)
+		var ids []uint64
+		for range occurrences {
+			nextID++
+			c := rLeaf(nextID, p.Name+" child", StatusRunning)
+			c.StartedAt = rollupAt(at)
+			p.Phases = append(p.Phases, c)
+			ids = append(ids, nextID)
+		}
+		return ids
+	}
+	var percents []int
+	var totals []int
+	record := func(what string) {
+		at++
+		op.Rollup(rollupT0.Add(time.Duration(at) * time.Second))
+		if op.Progress == nil {
+			t.Fatalf("%s: progress null while running", what)
+		}
+		if n := len(percents); n > 0 && op.Progress.Percent < percents[n-1] {
+			t.Errorf("%s: percent went from %d to %d (%+v)", what, percents[n-1], op.Progress.Percent, *op.Progress)
+		}
+		percents = append(percents, op.Progress.Percent)
+		totals = append(totals, op.Progress.Total)
+	}
+	set(2, StatusRunning)
+	record("recurrence starts")
+	set(2, StatusCompleted)
+	set(3, StatusRunning)
+	record("recurrence done, tickets starts")
+	set(3, StatusCompleted)
+	set(4, StatusRunning)
+	record("tickets done, catalog starts")
+	kids := split(4)
+	record("catalog splits")
+	for i, k := range kids {
+		if i == 3 { // a transient failure: the child retries, still running
+			p := op.FindPhase(k)
+			p.Attempts++
+			p.LastError = &OpError{Code: CodeShopifyUnavailable, Message: "503"}
+			record("a catalog child retries")
+		}
+		set(k, StatusCompleted)
+		record("a catalog child completes")
+	}
+	for _, id := range []uint64{5, 6, 7} {
+		set(id, StatusRunning)
+	}
+	record("inventory, metafields, delivery start")
+	for _, id := range []uint64{5, 6, 7} {
+		kids := split(id)
+		record("a phase splits")
+		for _, k := range kids[:occurrences/2] {
+			set(k, StatusCompleted)
+			record("a child completes")
+		}
+	}
+	for _, id := range []uint64{5, 6, 7} {
+		for _, k := range op.FindPhase(id).Phases[occurrences/2:] {
+			set(k.ID, StatusCompleted)
+			record("a child completes")
+		}
+	}
+	set(8, StatusRunning)
+	record("publish starts")
+	for _, k := range split(8) {
+		set(k, StatusCompleted)
+		record("a publish child completes")
+	}
+	if op.Status != StatusCompleted || percents[len(percents)-1] != 100 {
+		t.Fatalf("end: %s at %d %%, want completed at 100 %%", op.Status, percents[len(percents)-1])
+	}
+	if want := 2 + 5*occurrences; totals[len(totals)-1] != want {
+		t.Errorf("total = %d leaves, want %d (recurrence, tickets and every child)", totals[len(totals)-1], want)
+	}
+	t.Logf("percents: %v", percents)
+}
+
+// Random trees driven in random orders: whatever splits, retries,
+// completes or fails, percent never decreases, for the operation and for
+// every aggregate phase.
+func TestRollupPercentMonotonicRandom(t *testing.T) {
+	t.Parallel()
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		n := 1 + rng.IntN(7)
+		var top []*Phase
+		id := uint64(1)
+		for i := range n {
+			id++
+			top = append(top, rLeaf(id, fmt.Sprintf("p%d", i), StatusPending))
+		}
+		op := rOp(ActionSave, top...)
+		last := map[uint64]int{}
+		for step := 0; step < 200 && !op.Status.Terminal(); step++ {
+			var open []*Phase // leaves that are not terminal
+			op.WalkPhases(func(p *Phase) {
+				if p.Leaf() && !p.Status.Terminal() {
+					open = append(open, p)
+				}
+			})
+			if len(open) == 0 {
+				break
+			}
+			p := open[rng.IntN(len(open))]
+			switch r := rng.IntN(10); {
+			case p.Status == StatusPending:
+				p.Status, p.StartedAt = StatusRunning, rollupAt(step)
+			case r < 3: // split into children (at most two levels below the top)
+				for range 1 + rng.IntN(5) {
+					id++
+					c := rLeaf(id, "child", StatusRunning)
+					if rng.IntN(3) == 0 {
+						c.Status, c.StartedAt = StatusPending, nil
+					}
+					p.Phases = append(p.Phases, c)
+				}
+			case r < 4:
+				p.Attempts++
+				p.LastError = &OpError{Code: CodeShopifyUnavailable, Message: "retrying"}
+			case r < 5:
+				p.Status, p.Error, p.FailSeq = StatusFailed, &OpError{Code: CodeShopifyUnavailable, Message: "x"}, op.nextFailSeq()
+			default:
+				p.Status, p.Progress = StatusCompleted, doneProgress(1)
+			}
+			op.Rollup(*rollupAt(step))
+			check := func(nodeID uint64, what string, pr *Progress) {
+				if pr == nil {
+					return
+				}
+				if prev, ok := last[nodeID]; ok && pr.Percent < prev {
+					t.Fatalf("seed %d step %d: %s percent %d → %d", seed, step, what, prev, pr.Percent)
+				}
+				last[nodeID] = pr.Percent
+			}
+			check(op.ID, "operation", op.Progress)
+			op.WalkPhases(func(p *Phase) {
+				if !p.Leaf() {
+					check(p.ID, "phase", p.Progress)
+				}
+			})
 		}
 	}
 }

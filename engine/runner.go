@@ -60,29 +60,30 @@ func (e *Engine) worker() {
 // runOp runs one operation until it is terminal (true) or the engine stops
 // (false).
 func (e *Engine) runOp(id uint64) bool {
+	// An operation launched by this process may be taken as launched (a
+	// cancel written meanwhile drops it from launched, under claimMu);
+	// others (past launchedCap, recovered at start) are read from the
+	// store.
 	lo := &liveOp{cancel: make(chan chan *Operation)}
 	e.claimMu.Lock()
 	e.inflight[id] = lo
+	op := e.launched[id]
+	delete(e.launched, id)
 	e.claimMu.Unlock()
 	defer func() {
 		e.claimMu.Lock()
 		delete(e.inflight, id)
 		e.claimMu.Unlock()
 	}()
-
-	// An operation launched by this process is taken as launched (a
-	// cancel written meanwhile drops it from launched, under claimMu);
-	// one recovered at start is read from the store.
-	var op *Operation
-	if v, ok := e.launched.LoadAndDelete(id); ok {
-		op = v.(*Operation)
-	} else if err := e.store.View(func(tx Tx) error {
-		var err error
-		op, err = tx.Operation(id)
-		return err
-	}); err != nil {
-		e.log.Error("load operation", "op", id, "err", err)
-		return false
+	if op == nil {
+		if err := e.store.View(func(tx Tx) error {
+			var err error
+			op, err = tx.Operation(id)
+			return err
+		}); err != nil {
+			e.log.Error("load operation", "op", id, "err", err)
+			return false
+		}
 	}
 	if op == nil || op.Status.Terminal() {
 		return true

@@ -5,13 +5,21 @@ import "sync"
 // scheduler keeps one FIFO of operation ids per queue (an event and its
 // occurrences) and hands out the head of each queue to at most one worker at
 // a time, so operations of one queue never overlap while different queues
-// run concurrently.
+// run concurrently. It holds ids only: what waits costs a few words each,
+// whatever the operation's size (the worker reads the operation when it
+// takes it).
+//
+// It also counts what the engine holds, for the bound on pending work
+// (Config.MaxPending): held is the operations queued or running, admitting
+// the commands admitted but not yet queued.
 type scheduler struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	queues   map[uint64][]uint64 // queue id → operation ids, head first
-	runnable []uint64            // queue ids whose head may start
-	closed   bool
+	mu        sync.Mutex
+	cond      *sync.Cond
+	queues    map[uint64][]uint64 // queue id → operation ids, head first
+	runnable  []uint64            // queue ids whose head may start
+	held      int
+	admitting int
+	closed    bool
 }
 
 func newScheduler() *scheduler {
@@ -26,6 +34,7 @@ func (s *scheduler) enqueue(queue, op uint64) {
 	defer s.mu.Unlock()
 	q := s.queues[queue]
 	s.queues[queue] = append(q, op)
+	s.held++
 	if len(q) == 0 {
 		s.runnable = append(s.runnable, queue)
 		s.cond.Signal()
@@ -53,6 +62,7 @@ func (s *scheduler) done(queue uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queues[queue][1:]
+	s.held--
 	if len(q) == 0 {
 		delete(s.queues, queue)
 		return
@@ -78,6 +88,7 @@ func (s *scheduler) remove(queue, op uint64) bool {
 			return false // the head belongs to a worker (or is about to)
 		}
 		s.queues[queue] = append(q[:i:i], q[i+1:]...)
+		s.held--
 		return true
 	}
 	return false
@@ -112,11 +123,29 @@ func (s *scheduler) queuedBehind(queue, op uint64) bool {
 func (s *scheduler) pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, q := range s.queues {
-		n += len(q)
+	return s.held
+}
+
+// admit reserves room for one operation a command is about to create,
+// unless limit (> 0) operations are already held or being admitted; the
+// caller calls admitted once the operation is queued or was not created.
+// Counting admissions in flight keeps concurrent commands from overshooting
+// the bound between their check and their enqueue.
+func (s *scheduler) admit(limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if limit > 0 && s.held+s.admitting >= limit {
+		return false
 	}
-	return n
+	s.admitting++
+	return true
+}
+
+// admitted ends an admission.
+func (s *scheduler) admitted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admitting--
 }
 
 func (s *scheduler) close() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -29,6 +30,7 @@ const (
 	typeConflict              = "conflict"
 	typeGone                  = "gone"
 	typeTimeout               = "request_timeout"
+	typeOverloaded            = "overloaded"
 	typeInternal              = "internal_error"
 )
 
@@ -40,7 +42,14 @@ type apiError struct {
 	Detail    string
 	Fields    []engine.FieldError // 422 only
 	Successor string              // 410 only
+	// RetryAfter, when positive, is sent as Retry-After (seconds).
+	RetryAfter int
 }
+
+// overloadedRetryAfter is the Retry-After of a 503 overloaded: long enough
+// that refused clients do not come back as a storm, short next to the
+// seconds a full backlog takes to drain.
+const overloadedRetryAfter = 5
 
 func (e *apiError) Error() string { return e.Type + ": " + e.Detail }
 
@@ -68,6 +77,8 @@ func statusOfKind(k engine.Kind) (int, string) {
 		return http.StatusUnauthorized, typeUnauthorized
 	case engine.KindForbidden:
 		return http.StatusForbidden, typeForbidden
+	case engine.KindOverloaded:
+		return http.StatusServiceUnavailable, typeOverloaded
 	}
 	return http.StatusInternalServerError, typeInternal
 }
@@ -103,6 +114,9 @@ func toAPIError(err error) *apiError {
 		out := &apiError{Status: status, Type: typ, Detail: ee.Message}
 		if ee.Kind == engine.KindInvalid {
 			out.Fields = ee.Fields
+		}
+		if ee.Kind == engine.KindOverloaded {
+			out.RetryAfter = overloadedRetryAfter
 		}
 		return out
 	}
@@ -153,5 +167,8 @@ func writeProblem(c *fiber.Ctx, ae *apiError) error {
 	}
 	c.Status(ae.Status)
 	c.Set(fiber.HeaderContentType, "application/problem+json")
+	if ae.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ae.RetryAfter))
+	}
 	return c.Send(body)
 }

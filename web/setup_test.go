@@ -83,9 +83,10 @@ func (f *fixture) roundTrip(req *http.Request) (*http.Response, error) {
 }
 
 type options struct {
-	cfg    Config
-	work   map[string]engine.Work
-	refund engine.RefundWork
+	cfg        Config
+	work       map[string]engine.Work
+	refund     engine.RefundWork
+	maxPending int
 }
 
 type option func(*options)
@@ -103,6 +104,9 @@ func withWork(name string, w engine.Work) option {
 
 func withRefund(w engine.RefundWork) option { return func(o *options) { o.refund = w } }
 
+// withMaxPending bounds the engine's unfinished operations (engine.Config.MaxPending).
+func withMaxPending(n int) option { return func(o *options) { o.maxPending = n } }
+
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
@@ -117,7 +121,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}
-	eng := engine.New(engine.Config{Store: db, Work: o.work, Refund: o.refund, Logger: quietLogger(),
+	eng := engine.New(engine.Config{Store: db, Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}})
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatalf("start engine: %v", err)

@@ -11,7 +11,9 @@
 //   - 5xx answers and transport errors are retried with jittered exponential
 //     backoff, but only for requests that are safe to repeat: GETs, and
 //     writes that carry an Idempotency-Key (a repeat of those answers the
-//     first response instead of doing the work twice);
+//     first response instead of doing the work twice); a 503 `overloaded`
+//     is retried for every request, after its Retry-After, since the
+//     server refused it before doing anything;
 //   - a 409 on a create with an Idempotency-Key (the first request with
 //     that key is still being handled, e.g. after a timeout) is retried the
 //     same way;
@@ -218,6 +220,19 @@ func (r *request) safe() bool {
 	return r.method == http.MethodGet || r.method == http.MethodHead || r.header.Get(HeaderIdempotencyKey) != ""
 }
 
+// overloaded reports whether res is a 503 `overloaded` problem: the server
+// refused the request before doing anything, so any request may be sent
+// again.
+func overloaded(res *response) bool {
+	if res.status != http.StatusServiceUnavailable {
+		return false
+	}
+	var p struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal(res.body, &p) == nil && p.Type == TypeOverloaded
+}
+
 // response is an answer read in full.
 type response struct {
 	status int
@@ -261,7 +276,7 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 			// at the top of the loop.
 			c.pause(wait)
 			err = c.newError(r, res)
-		case res.status >= 500 && res.status != http.StatusNotImplemented && r.safe() && tries < c.retry.Attempts:
+		case res.status >= 500 && res.status != http.StatusNotImplemented && (r.safe() || overloaded(res)) && tries < c.retry.Attempts:
 			wait = max(c.backoff(tries), min(retryAfter(res.header, c.now()), c.retry.MaxRetryAfter))
 			err = c.newError(r, res)
 		case res.status == http.StatusConflict && r.inFlightConflict && r.header.Get(HeaderIdempotencyKey) != "" && tries < c.retry.Attempts:
@@ -421,6 +436,7 @@ const (
 	TypeRateLimitExceeded     = "rate_limit_exceeded"
 	TypeConflict              = "conflict"
 	TypeGone                  = "gone"
+	TypeOverloaded            = "overloaded"
 )
 
 // Problem is an RFC 9457 problem details body.

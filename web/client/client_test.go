@@ -495,3 +495,26 @@ func TestRetryAfterForms(t *testing.T) {
 		}
 	}
 }
+
+// A 503 overloaded was refused before anything was done: even a POST
+// without an Idempotency-Key is sent again, after Retry-After.
+func TestOverloadedRetriedForEveryWrite(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	c, s := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= 2 {
+			w.Header().Set("Retry-After", "5")
+			problemJSON(w, 503, TypeOverloaded, "too many operations are waiting to run")
+			return
+		}
+		w.WriteHeader(201)
+		fmt.Fprint(w, `{"id": 3, "name": "GA", "kind": "admission"}`)
+	})
+	cr, err := c.CreateTicketType(context.Background(), TicketTypeInput{Name: "GA"}, "")
+	if err != nil || cr.Resource.ID != 3 || n.Load() != 3 {
+		t.Fatalf("POST after two overloaded answers: %+v, %v, sent %d times", cr, err, n.Load())
+	}
+	if d := s.all(); len(d) != 2 || d[0] != 5*time.Second || d[1] != 5*time.Second {
+		t.Fatalf("waits %v, want Retry-After (5s) twice", d)
+	}
+}

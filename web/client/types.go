@@ -153,7 +153,10 @@ const (
 func Terminal(status string) bool { return status == StatusCompleted || status == StatusFailed }
 
 // Progress is units done over units; an operation's or phase's progress is
-// nil until there is something meaningful to say.
+// nil until there is something meaningful to say. Percent never decreases
+// while an operation runs: for an operation or an aggregate phase it weighs
+// each planned phase's share (children divide their parent's), while
+// Completed and Total count leaf phases and Total may grow as phases split.
 type Progress struct {
 	Percent   int `json:"percent"`
 	Completed int `json:"completed"`
