@@ -137,8 +137,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: metrics, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
-		Sandbox:   sbHandler,
-		Dashboard: web.DashboardOptions{Sandbox: web.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
+		Sandbox:      sbHandler,
+		ShopWebhooks: shopify.NewWebhookReceiver(eng, log),
+		Dashboard:    web.DashboardOptions{Sandbox: web.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond).String())
 

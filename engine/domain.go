@@ -188,7 +188,7 @@ type Event struct {
 
 // ShopProductRef names a product in the company's shop.
 type ShopProductRef struct {
-	ID     string `json:"id"` // gid://shopify/Product/...
+	ID     string `json:"id"` // the shop's product id (opaque here; engine/shopify reads it)
 	Handle string `json:"handle"`
 }
 

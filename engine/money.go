@@ -100,7 +100,7 @@ func ParseDecimal(s, currency string) (Money, error) {
 }
 
 // ParseShopDecimal is ParseDecimal for amounts another system wrote with a
-// fixed number of decimals for every currency (Shopify's REST webhooks
+// fixed number of decimals for every currency (Shopify's webhook payloads
 // write "5000.00" for yen): decimals beyond the currency's are accepted
 // when they are zeros, since the value is still exact; any other digit
 // there is refused, never rounded.

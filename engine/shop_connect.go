@@ -45,3 +45,45 @@ func (e *Engine) ConnectShop(ctx context.Context, companyID uint64, shop ShopInp
 	}
 	return c, nil
 }
+
+// RevokeShop marks the company's shop connection revoked (the app was
+// uninstalled from the shop): its Shopify phases then fail with
+// SHOPIFY_AUTH_REJECTED until ConnectShop reconnects it. shop is the
+// connection the delivery was verified against: when the company has been
+// connected to another shop since (another Domain), nothing changes; a
+// connection already revoked is left as it is.
+func (e *Engine) RevokeShop(ctx context.Context, companyID uint64, d ShopDelivery, shop *Shop) (*WebhookOutcome, error) {
+	if err := checkDelivery(d); err != nil {
+		return nil, err
+	}
+	var out *WebhookOutcome
+	err := e.store.Update(ctx, func(tx Tx) error {
+		out = &WebhookOutcome{CompanyID: companyID}
+		rec, err := e.claimWebhook(tx, companyID, d, out)
+		if err != nil || rec == nil {
+			return err
+		}
+		cur, err := tx.Company(companyID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur == nil || !cur.Shopify() || shop == nil || cur.Shop.Sandbox != shop.Sandbox || cur.Shop.Domain != shop.Domain:
+			out.Ignored, out.Outcome = true, "the company is no longer connected to this shop"
+		case cur.Shop.Revoked:
+			out.Ignored, out.Outcome = true, "the shop connection is already revoked"
+		default:
+			cur.Shop.Revoked = true
+			if err := tx.PutCompany(cur); err != nil {
+				return err
+			}
+			out.Outcome = "the shop connection is revoked (the app was uninstalled): reconnect the shop"
+		}
+		rec.Outcome = out.Outcome
+		return tx.PutWebhook(rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -53,6 +53,9 @@ type Config struct {
 	// Sandbox is the built-in Shopify sandbox, served under
 	// /sandbox/shopify/ when set.
 	Sandbox http.Handler
+	// ShopWebhooks receives the shops' webhooks under /webhooks/shopify/
+	// when set (see web/webhooks.go).
+	ShopWebhooks ShopWebhooks
 }
 
 // DefaultAliasSunset is the sunset date of the sync-job aliases.

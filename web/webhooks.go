@@ -1,9 +1,9 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -14,8 +14,10 @@ import (
 // topic is orders/create, refunds/create, orders/cancelled or
 // app/uninstalled (the path keeps Shopify's slash; shop set-up subscribes
 // exactly these URLs). The handler only reads the request and hands it to
-// the engine (engine.ReceiveShopifyWebhook, where the rules live); no shop
-// is called while the shop waits for the answer.
+// Config.ShopWebhooks (engine/shopify's receiver reads the protocol: the
+// X-Shopify-* headers, the signature, the payload; the engine's domain
+// commands hold the rules); no shop is called while the shop waits for the
+// answer. The route is mounted only when ShopWebhooks is set.
 //
 // Answers:
 //   - 200 {"status": "processed" | "duplicate" | "ignored"}: handled now,
@@ -34,16 +36,26 @@ import (
 // The route is outside /api/v2: no API key, no rate limit (the signature is
 // the authentication).
 
-// Shopify's webhook headers.
-const (
-	headerShopifyTopic   = "X-Shopify-Topic"
-	headerShopifyDomain  = "X-Shopify-Shop-Domain"
-	headerShopifyWebhook = "X-Shopify-Webhook-Id"
-	headerShopifyHMAC    = "X-Shopify-Hmac-Sha256"
-)
+// ShopWebhooks takes in one webhook delivery from a shop. It is declared
+// here, where it is used, so that web imports only engine: engine/shopify's
+// WebhookReceiver implements it, and the composition root (serve.go) wires
+// it in.
+type ShopWebhooks interface {
+	// ReceiveWebhook handles a delivery: topic is the one the path names,
+	// header reads the request's headers, body is the body (decoded of any
+	// Content-Encoding). It returns what the delivery did for each company
+	// it was for, or an *engine.Error of kind Unauthorized (unknown shop,
+	// bad signature) or Invalid (not a well-formed delivery), after which
+	// nothing changed; any other error is ours (the shop retries).
+	ReceiveWebhook(ctx context.Context, topic string, header func(name string) string, body []byte) ([]*engine.WebhookOutcome, error)
+}
 
-// mountWebhooks mounts the shop's webhook receiver on app.
+// mountWebhooks mounts the shop's webhook receiver on app, when there is
+// one.
 func (s *Server) mountWebhooks(app *fiber.App) {
+	if s.cfg.ShopWebhooks == nil {
+		return
+	}
 	app.Post("/webhooks/shopify/*", s.shopifyWebhook)
 }
 
@@ -52,21 +64,8 @@ type webhookAnswer struct {
 }
 
 func (s *Server) shopifyWebhook(c *fiber.Ctx) error {
-	topic := strings.Trim(c.Params("*"), "/")
-	if h := strings.Trim(c.Get(headerShopifyTopic), "/"); h != "" {
-		if topic != "" && !strings.EqualFold(h, topic) {
-			return problemf(http.StatusBadRequest, typeBadRequest, "X-Shopify-Topic names another topic than the path")
-		}
-		topic = h
-	}
-	w := engine.ShopifyWebhook{
-		Topic:      topic,
-		ShopDomain: c.Get(headerShopifyDomain),
-		ID:         c.Get(headerShopifyWebhook),
-		HMAC:       c.Get(headerShopifyHMAC),
-		Body:       c.Body(),
-	}
-	outcomes, err := s.eng.ReceiveShopifyWebhook(c.UserContext(), w)
+	header := func(name string) string { return c.Get(name) }
+	outcomes, err := s.cfg.ShopWebhooks.ReceiveWebhook(c.UserContext(), c.Params("*"), header, c.Body())
 	if err != nil {
 		var ee *engine.Error
 		if errors.As(err, &ee) && ee.Kind == engine.KindInvalid {

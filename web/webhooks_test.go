@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,16 +24,6 @@ import (
 // data file, the Shopify work, this server on a real listener, and a
 // sandbox shop whose webhooks (its subscriptions, made by shop set-up, or
 // WebhookURL once the app is uninstalled) are sent to it.
-
-// ensureWebhooks mounts the webhook routes unless New already did.
-func ensureWebhooks(s *Server) {
-	for _, r := range s.App().GetRoutes(true) {
-		if r.Method == http.MethodPost && strings.HasPrefix(r.Path, "/webhooks/shopify") {
-			return
-		}
-	}
-	s.mountWebhooks(s.App())
-}
 
 type hookFixture struct {
 	*fixture
@@ -81,8 +70,7 @@ func setupShopIn(t *testing.T, currency string) *hookFixture {
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{Engine: eng, Logger: quiet, PublicURL: base})
-	ensureWebhooks(srv)
+	srv := New(Config{Engine: eng, Logger: quiet, PublicURL: base, ShopWebhooks: shopify.NewWebhookReceiver(eng, quiet)})
 	go srv.App().Listener(ln)
 	t.Cleanup(func() {
 		_ = srv.Shutdown(context.Background())
@@ -296,15 +284,15 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	// from an unknown shop, a topic header contradicting the path.
 	fake := []byte(fmt.Sprintf(`{"id": 99, "admin_graphql_api_id": "gid://shopify/Order/99", "currency": "USD",
   "line_items": [{"id": 1, "sku": "eventops-%d-%d", "quantity": 2, "price": "25.00"}]}`, id, num(ev["registration_types"].([]any)[0].(map[string]any), "id")))
-	good := engine.SignWebhook(engine.Secret(f.shop.WebhookSecret), fake)
+	good := shopify.SignWebhook(engine.Secret(f.shop.WebhookSecret), fake)
 	headers := func(domain, sig, webhookID string) map[string]string {
 		return map[string]string{"X-Shopify-Shop-Domain": domain, "X-Shopify-Hmac-Sha256": sig,
 			"X-Shopify-Webhook-Id": webhookID, "X-Shopify-Topic": "orders/create"}
 	}
 	for _, h := range []map[string]string{
-		headers("acme.myshopify.com", engine.SignWebhook("guess", fake), "f1"), // wrong secret
-		headers("acme.myshopify.com", "", "f2"),                                // no signature
-		headers("nobody.myshopify.com", good, "f3"),                            // unknown shop
+		headers("acme.myshopify.com", shopify.SignWebhook("guess", fake), "f1"), // wrong secret
+		headers("acme.myshopify.com", "", "f2"),                                 // no signature
+		headers("nobody.myshopify.com", good, "f3"),                             // unknown shop
 	} {
 		f.post("/webhooks/shopify/orders/create", fake, h).expectProblem(t, 401, typeUnauthorized)
 	}
@@ -355,14 +343,14 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	}
 	// The same delivery posted by hand answers duplicate.
 	r := f.post("/webhooks/shopify/orders/create", ds[0].Body, map[string]string{"X-Shopify-Shop-Domain": "acme.myshopify.com",
-		"X-Shopify-Hmac-Sha256": engine.SignWebhook(engine.Secret(f.shop.WebhookSecret), ds[0].Body), "X-Shopify-Webhook-Id": ds[0].WebhookID})
+		"X-Shopify-Hmac-Sha256": shopify.SignWebhook(engine.Secret(f.shop.WebhookSecret), ds[0].Body), "X-Shopify-Webhook-Id": ds[0].WebhookID})
 	if r.expect(t, 200).json(t)["status"] != "duplicate" {
 		t.Errorf("replayed delivery: %s", r.Body)
 	}
 	// Gzipped, with the signature of the JSON inside: the signature covers
 	// the decoded body (see decodeBody), so it verifies.
 	r = f.post("/webhooks/shopify/orders/create", encode(t, "gzip", ds[0].Body), map[string]string{"X-Shopify-Shop-Domain": "acme.myshopify.com",
-		"X-Shopify-Hmac-Sha256": engine.SignWebhook(engine.Secret(f.shop.WebhookSecret), ds[0].Body), "X-Shopify-Webhook-Id": ds[0].WebhookID,
+		"X-Shopify-Hmac-Sha256": shopify.SignWebhook(engine.Secret(f.shop.WebhookSecret), ds[0].Body), "X-Shopify-Webhook-Id": ds[0].WebhookID,
 		"Content-Encoding": "gzip"})
 	if r.expect(t, 200).json(t)["status"] != "duplicate" {
 		t.Errorf("replayed gzipped delivery: %s", r.Body)

@@ -366,7 +366,7 @@ func (w inventoryWork) set(ctx context.Context, sr *shopRun, key string, quantit
 		"key": key,
 		"input": map[string]any{
 			"name": "available", "reason": "correction",
-			"referenceDocumentUri": "gid://eventops/Operation/" + strconv.FormatUint(sr.r.Op.ID, 10),
+			"referenceDocumentUri": globalID("eventops", "Operation", strconv.FormatUint(sr.r.Op.ID, 10)),
 			"quantities":           quantities,
 		},
 	}}, &out)

@@ -36,13 +36,8 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	_, err := e.ReceiveShopifyWebhook(r.Context(), engine.ShopifyWebhook{
-		Topic:      strings.TrimPrefix(r.URL.Path, "/webhooks/shopify/"),
-		ShopDomain: r.Header.Get("X-Shopify-Shop-Domain"),
-		ID:         r.Header.Get("X-Shopify-Webhook-Id"),
-		HMAC:       r.Header.Get("X-Shopify-Hmac-Sha256"),
-		Body:       body,
-	})
+	_, err := shopify.NewWebhookReceiver(e, quietLogger()).ReceiveWebhook(r.Context(),
+		strings.TrimPrefix(r.URL.Path, "/webhooks/shopify/"), r.Header.Get, body)
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusOK)
@@ -392,9 +387,9 @@ func TestForgedDeliveryIsRefused(t *testing.T) {
 	h.completed(op.ID)
 	body := []byte(fmt.Sprintf(`{"id": 5, "line_items": [{"id": 1, "sku": "eventops-%d-%d", "quantity": 2, "price": "10.00"}]}`,
 		ev.ID, ev.RegistrationTypes[0].ID))
-	_, err := h.eng.ReceiveShopifyWebhook(context.Background(), engine.ShopifyWebhook{Topic: "orders/create",
-		ShopDomain: h.shop.Name + ".myshopify.com", ID: "forged", HMAC: engine.SignWebhook("not-the-secret", body), Body: body})
-	if !errors.Is(err, engine.ErrWebhookUnauthorized) {
+	_, err := shopify.NewWebhookReceiver(h.eng, quietLogger()).Receive(context.Background(), shopify.Delivery{Topic: "orders/create",
+		ShopDomain: h.shop.Name + ".myshopify.com", ID: "forged", HMAC: shopify.SignWebhook("not-the-secret", body), Body: body})
+	if !errors.Is(err, shopify.ErrWebhookUnauthorized) {
 		t.Fatalf("forged delivery: %v", err)
 	}
 	if os, _ := h.eng.Orders(h.company.ID, ev.ID); len(os) != 0 {

@@ -13,10 +13,10 @@ const onlineStore = "Online Store"
 // webhookTopics are the subscriptions shop set-up makes, with the path each
 // is delivered to under WebhookBaseURL + "/webhooks/shopify/".
 var webhookTopics = []struct{ topic, path string }{
-	{"ORDERS_CREATE", "orders/create"},
-	{"REFUNDS_CREATE", "refunds/create"},
-	{"ORDERS_CANCELLED", "orders/cancelled"},
-	{"APP_UNINSTALLED", "app/uninstalled"},
+	{"ORDERS_CREATE", TopicOrdersCreate},
+	{"REFUNDS_CREATE", TopicRefundsCreate},
+	{"ORDERS_CANCELLED", TopicOrdersCancelled},
+	{"APP_UNINSTALLED", TopicAppUninstalled},
 }
 
 // setupDone reports whether su holds everything set-up makes.

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -459,28 +458,6 @@ func phaseErr(ctx context.Context, err error, code engine.Code, what string) err
 // exactly the currency's decimals ("25.00", "5000" for yen), by the
 // engine's codec.
 func price(m engine.Money) (string, error) { return m.Decimal() }
-
-// sku is a variant's stable SKU: it names the occurrence and the
-// registration type, so an order's line item maps back to them even after
-// the product was recreated.
-func sku(occ uint64, rt uint64) string {
-	return "eventops-" + strconv.FormatUint(occ, 10) + "-" + strconv.FormatUint(rt, 10)
-}
-
-// parseSKU reverses sku.
-func parseSKU(s string) (occ, rt uint64, ok bool) {
-	rest, found := strings.CutPrefix(s, "eventops-")
-	if !found {
-		return 0, 0, false
-	}
-	a, b, found := strings.Cut(rest, "-")
-	if !found {
-		return 0, 0, false
-	}
-	o, err1 := strconv.ParseUint(a, 10, 64)
-	r, err2 := strconv.ParseUint(b, 10, 64)
-	return o, r, err1 == nil && err2 == nil
-}
 
 // stageProductIDs writes the shop's ids of one product into its ticket
 // structure in the commit that completes the phase (Shopify ids appear on

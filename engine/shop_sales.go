@@ -1,0 +1,306 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ShopSale is an order placed in the shop, read by engine/shopify from the
+// shop's orders/create delivery.
+type ShopSale struct {
+	OrderID string // the shop's order id
+	Lines   []ShopSaleLine
+}
+
+// ShopSaleLine is one line item of a shop order. The line sells one of our
+// registration types when EventID and RegistrationTypeID name one (the
+// variant's SKU, set by the catalog phase, says so), or, failing that, when
+// VariantID is a variant of one of the company's ticket structures (the
+// merchant changed the SKU); any other line (a t-shirt) is not ours.
+type ShopSaleLine struct {
+	LineID             string // the shop's line item id
+	EventID            uint64 // the occurrence; 0: not known from the SKU
+	RegistrationTypeID uint64
+	VariantID          string // the shop's variant id; "": none
+	Quantity           int
+	// UnitPrice is what the buyer paid for one, in the shop's currency;
+	// its Currency "" is the company's shop currency (the type's price's
+	// when that is not known yet).
+	UnitPrice ShopMoney
+	// Presented is the same in the buyer's currency, when the shop says
+	// (Currency "": it does not).
+	Presented ShopMoney
+}
+
+// ShopMoney is an amount as a shop writes it: a decimal string, zero-padded
+// ("5000.00" yen), read by ParseShopDecimal.
+type ShopMoney struct {
+	Amount   string
+	Currency string
+}
+
+// soldLine is a line item of a shop order that sells one of our
+// registration types.
+type soldLine struct {
+	lineID   string // the shop's line item id
+	eventID  uint64 // the occurrence (date event)
+	queueID  uint64
+	rtID     uint64
+	quantity int
+	amount   *Money // what the buyer paid for the line; nil: the type's price
+	// presented is the same in the buyer's currency, when the shop says.
+	presented *Money
+}
+
+// lineMoney is what the buyer paid for a line item: in the shop's currency
+// (the line's, else shopCurrency: the currency of the company's shop, or of
+// the type's price when unknown), and in the presentment currency when the
+// shop says. Amounts are read by the engine's codec; one that cannot be
+// read exactly is left out (nil), never rounded.
+func lineMoney(li *ShopSaleLine, shopCurrency string) (paid, presented *Money) {
+	times := func(unit Money) *Money {
+		if unit.Amount < 0 || (li.Quantity > 0 && unit.Amount > MaxAmount/int64(li.Quantity)) {
+			return nil
+		}
+		unit.Amount *= int64(li.Quantity)
+		return &unit
+	}
+	cur := li.UnitPrice.Currency
+	if cur == "" {
+		cur = shopCurrency
+	}
+	if unit, err := ParseShopDecimal(strings.TrimSpace(li.UnitPrice.Amount), cur); err == nil {
+		paid = times(unit)
+	}
+	if pm := li.Presented; pm.Currency != "" {
+		if unit, err := ParseShopDecimal(strings.TrimSpace(pm.Amount), pm.Currency); err == nil {
+			presented = times(unit)
+		}
+	}
+	return paid, presented
+}
+
+// resolveLines maps a shop order's line items to our occurrences and
+// registration types: by the ids the SKU gave, else by variant id through
+// the company's ticket structures (read only when a line needs it).
+// shopCurrency is the company's shop currency ("" when not known yet).
+func resolveLines(tx Tx, companyID uint64, shopCurrency string, sale *ShopSale) ([]soldLine, error) {
+	var byVariant map[string][2]uint64
+	var out []soldLine
+	for i := range sale.Lines {
+		li := &sale.Lines[i]
+		if li.Quantity <= 0 {
+			continue
+		}
+		occ, rt, ok := li.EventID, li.RegistrationTypeID, li.EventID != 0 && li.RegistrationTypeID != 0
+		if !ok && li.VariantID != "" {
+			if byVariant == nil {
+				var err error
+				if byVariant, err = companyVariants(tx, companyID); err != nil {
+					return nil, err
+				}
+			}
+			k, found := byVariant[li.VariantID]
+			occ, rt, ok = k[0], k[1], found
+		}
+		if !ok {
+			continue
+		}
+		ev, err := tx.Event(occ)
+		if err != nil {
+			return nil, err
+		}
+		if ev == nil || ev.CompanyID != companyID || ev.Type != EventDate || regType(ev, rt) == nil {
+			continue
+		}
+		l := soldLine{lineID: li.LineID, eventID: ev.ID, queueID: ev.QueueID(), rtID: rt, quantity: li.Quantity}
+		cur := shopCurrency
+		if cur == "" {
+			cur = regType(ev, rt).Price.Currency
+		}
+		l.amount, l.presented = lineMoney(li, cur)
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// companyVariants maps the shop variant ids of every live occurrence's
+// ticket structure to (occurrence, registration type). Its cost grows with
+// the company's events: it serves only line items whose SKU was changed in
+// the shop.
+func companyVariants(tx Tx, companyID uint64) (map[string][2]uint64, error) {
+	out := map[string][2]uint64{}
+	q := EventQuery{CompanyID: companyID, Sort: SortID, Limit: 100}
+	for {
+		evs, next, err := tx.Events(q)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			if ev.Type != EventDate {
+				continue
+			}
+			s, err := tx.TicketStructure(ev.ID)
+			if err != nil {
+				return nil, err
+			}
+			if s == nil {
+				continue
+			}
+			for _, p := range s.Products {
+				for _, v := range p.Variants {
+					if v.ShopifyVariantID != "" {
+						out[v.ShopifyVariantID] = [2]uint64{ev.ID, v.RegistrationTypeID}
+					}
+				}
+			}
+		}
+		if next == "" {
+			return out, nil
+		}
+		q.Cursor = next
+	}
+}
+
+func regType(ev *Event, id uint64) *RegistrationType {
+	for i := range ev.RegistrationTypes {
+		if ev.RegistrationTypes[i].ID == id {
+			return &ev.RegistrationTypes[i]
+		}
+	}
+	return nil
+}
+
+// RecordShopSale records the lines of a shop order that sell our tickets,
+// for the company's delivery d: each becomes a paid Order (quantity, the
+// amount the buyer paid, the shop's order and line item ids); what is left
+// to sell is recomputed, and an inventory-only save is started for each
+// occurrence sold, on every shop sale and not only when other variants
+// share a capacity: an inventory write racing the sale may have read the
+// shop after the sale but our store before it, and so put the sold units
+// back on sale; the save after the order is recorded corrects that. A sale
+// is recorded even when it exceeds what we had left (the buyer has paid; a
+// warning is logged) and even on a deleted event (no save is started for
+// it: its products are being withdrawn). A shop order already recorded,
+// or without a line of ours, is ignored (and the delivery remembered).
+func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDelivery, sale ShopSale) (*WebhookOutcome, error) {
+	if err := checkDelivery(d); err != nil {
+		return nil, err
+	}
+	var lines []soldLine
+	if err := e.store.View(func(tx Tx) error {
+		c, err := tx.Company(companyID)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return NotFound("company %d not found", companyID)
+		}
+		shopCurrency := ""
+		if c.Shopify() {
+			shopCurrency = c.Shop.Currency
+		}
+		lines, err = resolveLines(tx, companyID, shopCurrency, &sale)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	queues := make([]uint64, len(lines))
+	for i, l := range lines {
+		queues[i] = l.queueID
+	}
+	unlock := e.lockQueues(queues)
+	defer unlock()
+	shopOrderID := sale.OrderID
+	var out *WebhookOutcome
+	err := e.store.Update(ctx, func(tx Tx) error {
+		out = &WebhookOutcome{CompanyID: companyID}
+		rec, err := e.claimWebhook(tx, companyID, d, out)
+		if err != nil || rec == nil {
+			return err
+		}
+		cur, err := tx.Company(companyID)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return NotFound("company %d not found", companyID)
+		}
+		existing, err := tx.ShopOrders(companyID, shopOrderID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(existing) > 0:
+			out.Ignored, out.Outcome = true, "shop order "+shopOrderID+" is already recorded"
+		case len(lines) == 0:
+			out.Ignored, out.Outcome = true, "no line item of shop order "+shopOrderID+" sells our tickets"
+		}
+		if out.Ignored {
+			rec.Outcome = out.Outcome
+			return tx.PutWebhook(rec)
+		}
+		now := e.now()
+		var touched []uint64
+		for _, l := range lines {
+			ev, err := tx.Event(l.eventID)
+			if err != nil {
+				return err
+			}
+			var rt *RegistrationType
+			if ev != nil {
+				rt = regType(ev, l.rtID)
+			}
+			if rt == nil {
+				e.log.Warn("shop sale of a registration type removed meanwhile: not recorded",
+					"company", companyID, "shop_order", shopOrderID, "event", l.eventID, "registration_type", l.rtID)
+				continue
+			}
+			sold, err := soldCounts(tx, ev)
+			if err != nil {
+				return err
+			}
+			if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < l.quantity {
+				e.log.Warn("shop sale exceeds what was left to sell: recorded all the same (the buyer paid)",
+					"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "registration_type", rt.ID,
+					"quantity", l.quantity, "left", *left)
+			}
+			if ev.Deleted {
+				e.log.Warn("shop sale of a deleted event: recorded for its refund",
+					"company", companyID, "shop_order", shopOrderID, "event", ev.ID)
+			}
+			amount := Money{Amount: rt.Price.Amount * int64(l.quantity), Currency: rt.Price.Currency}
+			if l.amount != nil {
+				amount = *l.amount
+			}
+			o := &Order{CompanyID: companyID, EventID: ev.ID, RegistrationTypeID: rt.ID, Quantity: l.quantity,
+				Amount: amount, Presentment: l.presented, Status: OrderPaid, ShopifyOrderID: shopOrderID,
+				ShopifyLineItemID: l.lineID, CreatedAt: now}
+			if o.ID, err = tx.NextID(SeqOrder); err != nil {
+				return err
+			}
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+			if err := tx.IndexShopOrder(o); err != nil {
+				return err
+			}
+			out.Orders = append(out.Orders, o)
+			if !slices.Contains(touched, ev.ID) {
+				touched = append(touched, ev.ID)
+			}
+		}
+		if err := e.followSales(tx, cur, touched, now, out); err != nil {
+			return err
+		}
+		out.Outcome = fmt.Sprintf("recorded %d order(s) of shop order %s", len(out.Orders), shopOrderID)
+		return e.finishWebhook(tx, rec, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.launchAll(ctx, out.Operations)
+	return out, nil
+}
