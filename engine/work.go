@@ -96,3 +96,12 @@ func (r *PhaseRun) Progress(done, total int) {
 	}
 	r.events <- phaseEvent{phaseID: r.Phase.ID, kind: evProgress, progress: r.prog}
 }
+
+// SetUnits records a leaf phase's unit count without publishing a
+// transition: completion then reports total over total. A short phase (one
+// shop call or two) would otherwise spend a commit on the operation's
+// critical path just to say "0 of n" a few milliseconds before it is done;
+// long phases still call Progress as they go.
+func (r *PhaseRun) SetUnits(total int) {
+	r.prog = newProgress(0, total)
+}

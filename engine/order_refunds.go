@@ -2,9 +2,9 @@ package engine
 
 import "time"
 
-// This file holds what the Shopify work (package engine/shopify) needs of
-// the engine beyond PhaseRun: the order bookkeeping of a refund made
-// through the shop, one order at a time.
+// Order bookkeeping of a refund, one order at a time, inside the caller's
+// transaction: what the Shopify refund work (engine/shopify, through
+// PhaseRun.Stage) records as each shop order is refunded.
 
 // EventOrders lists the orders of an event and of its occurrences.
 func EventOrders(tx Tx, eventID uint64) ([]*Order, error) { return eventOrders(tx, eventID) }
@@ -31,13 +31,4 @@ func MarkOrderRefunded(tx Tx, orderID uint64, now time.Time) (bool, error) {
 // for all orders), and recomputes what is left to sell.
 func RefundBoxOfficeOrders(tx Tx, eventID uint64, now time.Time) (int, error) {
 	return refundOrdersLocally(tx, eventID, now, true)
-}
-
-// SetUnits records a leaf phase's unit count without publishing a
-// transition: completion then reports total over total. A short phase (one
-// shop call or two) would otherwise spend a commit on the operation's
-// critical path just to say "0 of n" a few milliseconds before it is done;
-// long phases still call Progress as they go.
-func (r *PhaseRun) SetUnits(total int) {
-	r.prog = newProgress(0, total)
 }
