@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 )
@@ -577,20 +576,4 @@ func eventLocation(tx Tx, ev *Event) (*time.Location, error) {
 		return time.UTC, err
 	}
 	return LoadLocation(v.TimeZone), nil
-}
-
-var locations sync.Map // zone name → *time.Location
-
-// LoadLocation is time.LoadLocation with a cache (loading reads the zone
-// database each time); an unknown zone is UTC.
-func LoadLocation(name string) *time.Location {
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		loc = time.UTC
-	}
-	locations.Store(name, loc)
-	return loc
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"strings"
-	"time"
 )
 
 // CreateVenue stores a venue of a company; its zone must be an IANA name.
@@ -15,7 +14,7 @@ func (e *Engine) CreateVenue(ctx context.Context, companyID uint64, in VenueInpu
 		errs = append(errs, FieldError{Attribute: "time_zone", Code: "blank", Message: "can't be blank"})
 	} else if fe := CheckText("time_zone", v.TimeZone, MaxNameLen); fe != nil {
 		errs = append(errs, fe...)
-	} else if _, err := time.LoadLocation(v.TimeZone); err != nil || v.TimeZone == "Local" {
+	} else if !KnownTimeZone(v.TimeZone) {
 		errs = append(errs, FieldError{Attribute: "time_zone", Code: "invalid", Message: "is not an IANA time zone"})
 	}
 	if len(errs) > 0 {

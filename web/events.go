@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -76,23 +75,8 @@ type registrationTypeJSON struct {
 	ShopifyVariantID *string   `json:"shopify_variant_id"`
 }
 
-// locations caches loaded time zones (LoadLocation reads a file each time).
-var locations sync.Map // string → *time.Location
-
-func location(tz string) *time.Location {
-	if l, ok := locations.Load(tz); ok {
-		return l.(*time.Location)
-	}
-	l, err := time.LoadLocation(tz)
-	if err != nil {
-		return time.UTC
-	}
-	locations.Store(tz, l)
-	return l
-}
-
 func zoned(t time.Time, tz string) zonedTime {
-	return zonedTime{TZ: tz, Local: t.In(location(tz)).Format(time.RFC3339), UTC: t.UTC().Format(time.RFC3339)}
+	return zonedTime{TZ: tz, Local: t.In(engine.LoadLocation(tz)).Format(time.RFC3339), UTC: t.UTC().Format(time.RFC3339)}
 }
 
 func event(v *engine.EventView) eventJSON {

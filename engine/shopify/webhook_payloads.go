@@ -69,7 +69,7 @@ type restRefund struct {
 }
 
 func (r *restRefund) gid() string      { return gidOr(r.AdminGraphqlAPIID, "Refund", r.ID) }
-func (r *restRefund) orderGID() string { return GID("Order", r.OrderID) }
+func (r *restRefund) orderGID() string { return shopGID("Order", r.OrderID) }
 
 type restRefundLine struct {
 	LineItemID int64        `json:"line_item_id"`
@@ -81,7 +81,7 @@ func (l *restRefundLine) lineGID() string {
 	if g := l.LineItem.gid(); g != "" {
 		return g
 	}
-	return GID("LineItem", l.LineItemID)
+	return shopGID("LineItem", l.LineItemID)
 }
 
 // sale is an orders/create payload as a shop sale. A line's price is
@@ -96,7 +96,7 @@ func (o *restOrder) sale() engine.ShopSale {
 			UnitPrice: engine.ShopMoney{Amount: strings.TrimSpace(li.Price), Currency: o.Currency}}
 		l.EventID, l.RegistrationTypeID = li.ticket()
 		if li.VariantID != nil {
-			l.VariantID = GID("ProductVariant", *li.VariantID)
+			l.VariantID = shopGID("ProductVariant", *li.VariantID)
 		}
 		if ps := li.PriceSet; ps != nil {
 			if sm := ps.ShopMoney; sm.CurrencyCode != "" {
