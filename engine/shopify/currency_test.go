@@ -24,20 +24,15 @@ func priced(in engine.EventInput, currency string) engine.EventInput {
 // companyCurrency waits until the company's stored shop currency is want.
 func (b *bundle) companyCurrency(want string) {
 	b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var got string
+	until(b.t, 30*time.Second, func() bool {
 		c, err := b.eng.Company(b.company.ID)
 		if err != nil {
 			b.t.Fatal(err)
 		}
-		if c.Shop.Currency == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("company's shop currency %q after 30 s, want %q", c.Shop.Currency, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		got = c.Shop.Currency
+		return got == want
+	}, func() string { return fmt.Sprintf("company's shop currency %q, want %q", got, want) })
 }
 
 // A yen shop: the currency is read from the shop when it is connected, a

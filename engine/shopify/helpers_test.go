@@ -608,3 +608,32 @@ func mustf(t testing.TB, ok bool, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 }
+
+// until waits for cond to hold, checking it on a ticker, and fails the
+// test with what() when it still does not after within. It is for states
+// with no change notification to wait on: the sandbox's deliveries and
+// inventory, a company's record (an operation's end has one: wait uses
+// engine.Wait).
+func until(t testing.TB, within time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	if cond() {
+		return
+	}
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.NewTimer(within)
+	defer timeout.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if cond() {
+				return
+			}
+		case <-timeout.C:
+			if cond() {
+				return
+			}
+			t.Fatalf("after %v: %s", within, what())
+		}
+	}
+}

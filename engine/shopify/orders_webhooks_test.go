@@ -127,35 +127,31 @@ func (h *hooked) crash() {
 // attempted waits until the shop has tried to deliver a webhook of topic.
 func (h *hooked) attempted(topic string) {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	until(h.t, 30*time.Second, func() bool {
 		ds, err := h.sb.Deliveries(h.shop.Name)
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		for _, d := range ds {
 			if d.Topic == topic && d.Attempts > 0 {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("no %s delivery attempted after 30 s", topic)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	}, func() string { return "no " + topic + " delivery attempted" })
 }
 
 // delivered waits until the shop has delivered n webhooks of topic (each
 // answered 2xx: its effect is committed).
 func (h *hooked) delivered(topic string, n int) []sandbox.Delivery {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var done []sandbox.Delivery
+	until(h.t, 30*time.Second, func() bool {
 		ds, err := h.sb.Deliveries(h.shop.Name)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		var done []sandbox.Delivery
+		done = done[:0]
 		pending := false
 		for _, d := range ds {
 			if d.Topic != topic {
@@ -170,14 +166,9 @@ func (h *hooked) delivered(topic string, n int) []sandbox.Delivery {
 				h.t.Fatalf("%s delivery %s %s after %d attempts: %s", topic, d.WebhookID, d.Status, d.Attempts, d.LastError)
 			}
 		}
-		if len(done) >= n && !pending {
-			return done
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%d of %d %s deliveries delivered after 30 s", len(done), n, topic)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(done) >= n && !pending
+	}, func() string { return fmt.Sprintf("%d of %d %s deliveries delivered", len(done), n, topic) })
+	return done
 }
 
 // inventoryOps lists the event's inventory-only saves, oldest first.

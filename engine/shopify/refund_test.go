@@ -233,11 +233,7 @@ func TestCanceledRefundStillSyncsInventory(t *testing.T) {
 	g.armed.Store(false)
 	close(g.release)
 	left := *b.structure(ev.ID).Products[0].Variants[0].Available
-	deadline := time.Now().Add(10 * time.Second)
-	for available() != left && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := available(); got != left {
-		t.Errorf("after the canceled refund the shop offers %d, we have %d left to sell", got, left)
-	}
+	until(t, 10*time.Second, func() bool { return available() == left }, func() string {
+		return fmt.Sprintf("after the canceled refund the shop offers %d, we have %d left to sell", available(), left)
+	})
 }
