@@ -1,14 +1,11 @@
-// Package shopify mirrors events into Shopify stores: a thin client of the
-// Admin GraphQL API and the work of the Shopify phases (catalog, inventory,
-// metafields, delivery, publish) and of refunds through the shop.
-//
-// The client speaks the real API (DESIGN §7, SHOPIFY.md): one endpoint per
-// shop, the access token in X-Shopify-Access-Token, typed userErrors,
-// throttling read from extensions.cost and paced per shop before it is hit,
-// 429 with Retry-After, 5xx and transport errors retried with jittered
-// backoff under a deadline. What the client cannot absorb quickly it hands to
-// the engine as a transient *engine.Error, so that the phase retry (attempts
-// and last_error visible on the phase) takes over.
+// The Admin GraphQL client. It speaks the real API (DESIGN §7, SHOPIFY.md):
+// one endpoint per shop, the access token in X-Shopify-Access-Token, typed
+// userErrors, throttling read from extensions.cost and paced per shop
+// before it is hit, 429 with Retry-After, 5xx and transport errors retried
+// with jittered backoff under a deadline. What the client cannot absorb
+// quickly it hands to the engine as a transient *engine.Error, so that the
+// phase retry (attempts and last_error visible on the phase) takes over.
+
 package shopify
 
 import (

@@ -59,10 +59,10 @@ const (
 
 // Shopify's webhook headers.
 const (
-	HeaderTopic     = "X-Shopify-Topic"
-	HeaderShop      = "X-Shopify-Shop-Domain"
-	HeaderWebhookID = "X-Shopify-Webhook-Id"
-	HeaderHMAC      = "X-Shopify-Hmac-Sha256"
+	headerTopic     = "X-Shopify-Topic"
+	headerShop      = "X-Shopify-Shop-Domain"
+	headerWebhookID = "X-Shopify-Webhook-Id"
+	headerHMAC      = "X-Shopify-Hmac-Sha256"
 )
 
 // ErrWebhookUnauthorized answers a delivery from an unknown shop or with a
@@ -99,14 +99,14 @@ func NewWebhookReceiver(eng *engine.Engine, log *slog.Logger) *WebhookReceiver {
 // same topic.
 func (r *WebhookReceiver) ReceiveWebhook(ctx context.Context, topic string, header func(name string) string, body []byte) ([]*engine.WebhookOutcome, error) {
 	topic = strings.Trim(topic, "/")
-	if h := strings.Trim(header(HeaderTopic), "/"); h != "" {
+	if h := strings.Trim(header(headerTopic), "/"); h != "" {
 		if topic != "" && !strings.EqualFold(h, topic) {
-			return nil, engine.Invalid(engine.FieldError{Attribute: HeaderTopic, Code: "invalid", Message: "names another topic than the path"})
+			return nil, engine.Invalid(engine.FieldError{Attribute: headerTopic, Code: "invalid", Message: "names another topic than the path"})
 		}
 		topic = h
 	}
-	return r.Receive(ctx, Delivery{Topic: topic, ShopDomain: header(HeaderShop), ID: header(HeaderWebhookID),
-		HMAC: header(HeaderHMAC), Body: body})
+	return r.Receive(ctx, Delivery{Topic: topic, ShopDomain: header(headerShop), ID: header(headerWebhookID),
+		HMAC: header(headerHMAC), Body: body})
 }
 
 // Receive verifies a delivery and hands it to the company (or companies,
@@ -119,7 +119,7 @@ func (r *WebhookReceiver) Receive(ctx context.Context, w Delivery) ([]*engine.We
 		return nil, err
 	}
 	if strings.TrimSpace(w.ID) == "" {
-		return nil, engine.Invalid(engine.FieldError{Attribute: HeaderWebhookID, Code: "blank", Message: "can't be blank"})
+		return nil, engine.Invalid(engine.FieldError{Attribute: headerWebhookID, Code: "blank", Message: "can't be blank"})
 	}
 	d := engine.ShopDelivery{ID: w.ID, Topic: w.Topic}
 	var handle func(ctx context.Context, c *engine.Company) (*engine.WebhookOutcome, error)
