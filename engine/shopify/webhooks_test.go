@@ -510,3 +510,38 @@ func TestWebhookOrderInShopAndPresentmentCurrency(t *testing.T) {
 		t.Errorf("presentment %v, want 61.00 EUR", p)
 	}
 }
+
+// ReceiveWebhook reads the delivery from the request: the topic from the
+// path, or from X-Shopify-Topic when the path names none; a header naming
+// another topic than the path is refused before anything is recorded.
+func TestReceiveWebhookFromARequest(t *testing.T) {
+	t.Parallel()
+	h := setupHooks(t)
+	body := []byte(`{"id": 1}`)
+	headers := func(topic, id string) func(string) string {
+		return func(name string) string {
+			return map[string]string{"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": "acme.myshopify.com",
+				"X-Shopify-Webhook-Id": id, "X-Shopify-Hmac-Sha256": shopify.SignWebhook(hookSecret, body)}[name]
+		}
+	}
+	ctx := context.Background()
+	if _, err := h.rcv.ReceiveWebhook(ctx, "orders/create", headers("app/uninstalled", "h1"), body); engine.ErrorKind(err) != engine.KindInvalid {
+		t.Errorf("contradicting topic header: err = %v", err)
+	}
+	if c, _ := h.eng.Company(h.company.ID); c.Shop.Revoked {
+		t.Fatal("a refused delivery revoked the shop")
+	}
+	// The header alone names the topic (the path is the bare route).
+	out, err := h.rcv.ReceiveWebhook(ctx, "", headers("app/uninstalled", "h2"), body)
+	if err != nil || len(out) != 1 || out[0].Ignored {
+		t.Fatalf("topic from the header: %+v, %v", out, err)
+	}
+	// Path and header agreeing, in another case and with slashes.
+	out, err = h.rcv.ReceiveWebhook(ctx, "/app/uninstalled/", headers("APP/UNINSTALLED", "h2"), body)
+	if err != nil || len(out) != 1 || !out[0].Duplicate {
+		t.Fatalf("the same delivery again: %+v, %v", out, err)
+	}
+	if c, _ := h.eng.Company(h.company.ID); !c.Shop.Revoked {
+		t.Error("the uninstall was not applied")
+	}
+}
