@@ -45,7 +45,7 @@ type ShopCancellation struct {
 // save follows for each live occurrence touched. A refund already applied
 // is ignored.
 func (e *Engine) RefundShopLines(ctx context.Context, companyID uint64, d ShopDelivery, r ShopRefund) (*WebhookOutcome, error) {
-	if err := checkDelivery(d); err != nil {
+	if err := checkDelivery(d, "refund_id", r.ID, "order_id", r.OrderID); err != nil {
 		return nil, err
 	}
 	return e.changeShopOrder(ctx, companyID, d, r.OrderID, func(tx Tx, orders []*Order, now time.Time, out *WebhookOutcome) ([]uint64, error) {
@@ -142,7 +142,7 @@ func refundLine(tx Tx, orders []*Order, line ShopRefundLine, refundID string, no
 // refunds on them so that their own refunds/create deliveries find them
 // applied.
 func (e *Engine) CancelShopOrder(ctx context.Context, companyID uint64, d ShopDelivery, cancel ShopCancellation) (*WebhookOutcome, error) {
-	if err := checkDelivery(d); err != nil {
+	if err := checkDelivery(d, "order_id", cancel.OrderID); err != nil {
 		return nil, err
 	}
 	shopOrderID, refundIDs := cancel.OrderID, cancel.RefundIDs

@@ -186,7 +186,7 @@ func regType(ev *Event, id uint64) *RegistrationType {
 // it: its products are being withdrawn). A shop order already recorded,
 // or without a line of ours, is ignored (and the delivery remembered).
 func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDelivery, sale ShopSale) (*WebhookOutcome, error) {
-	if err := checkDelivery(d); err != nil {
+	if err := checkDelivery(d, "order_id", sale.OrderID); err != nil {
 		return nil, err
 	}
 	var lines []soldLine

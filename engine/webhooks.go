@@ -97,11 +97,22 @@ func (e *Engine) IgnoreShopDelivery(ctx context.Context, companyID uint64, d Sho
 	return out, nil
 }
 
-// checkDelivery refuses a delivery without an id: it could not be made
-// once. (engine/shopify refuses one before, naming the header.)
-func checkDelivery(d ShopDelivery) error {
+// checkDelivery refuses a delivery without an id (it could not be made
+// once; engine/shopify refuses one before, naming the header), and one
+// whose shop ids, given as attribute/value pairs, are blank: nothing could
+// be matched to them later.
+func checkDelivery(d ShopDelivery, ids ...string) error {
+	var errs []FieldError
 	if strings.TrimSpace(d.ID) == "" {
-		return Invalid(FieldError{Attribute: "delivery_id", Code: "blank", Message: "can't be blank"})
+		errs = append(errs, FieldError{Attribute: "delivery_id", Code: "blank", Message: "can't be blank"})
+	}
+	for i := 0; i+1 < len(ids); i += 2 {
+		if strings.TrimSpace(ids[i+1]) == "" {
+			errs = append(errs, FieldError{Attribute: ids[i], Code: "blank", Message: "can't be blank"})
+		}
+	}
+	if len(errs) > 0 {
+		return Invalid(errs...)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -409,5 +410,69 @@ func TestShopSaleInShopAndPresentmentCurrency(t *testing.T) {
 	}
 	if os[1].Amount != (engine.Money{Amount: 2500, Currency: "USD"}) || os[1].Presentment != nil {
 		t.Errorf("a price without a currency: %v (presentment %v), want 25.00 USD", os[1].Amount, os[1].Presentment)
+	}
+}
+
+// A delivery without an id, or naming a blank shop order or refund, is
+// refused (Invalid, naming the attribute) and nothing is recorded, not even
+// the delivery.
+func TestShopDeliveryRefusedInputs(t *testing.T) {
+	t.Parallel()
+	h := setupHooks(t)
+	ctx := context.Background()
+	ev := h.event("Refused", 9)
+	line := ticketLine("line-1", ev.ID, ev.RegistrationTypes[0].ID, 1, "25.00")
+	c := h.company.ID
+	tests := []struct {
+		name, id, attribute string
+		call                func(d engine.ShopDelivery) error
+	}{
+		{"sale without delivery id", "", "delivery_id", func(d engine.ShopDelivery) error {
+			_, err := h.eng.RecordShopSale(ctx, c, d, sale("order-1", line))
+			return err
+		}},
+		{"sale of no shop order", "d1", "order_id", func(d engine.ShopDelivery) error {
+			_, err := h.eng.RecordShopSale(ctx, c, d, sale(" ", line))
+			return err
+		}},
+		{"refund without refund id", "d2", "refund_id", func(d engine.ShopDelivery) error {
+			_, err := h.eng.RefundShopLines(ctx, c, d, engine.ShopRefund{OrderID: "order-1"})
+			return err
+		}},
+		{"refund of no shop order", "d3", "order_id", func(d engine.ShopDelivery) error {
+			_, err := h.eng.RefundShopLines(ctx, c, d, engine.ShopRefund{ID: "refund-1"})
+			return err
+		}},
+		{"cancellation of no shop order", "d4", "order_id", func(d engine.ShopDelivery) error {
+			_, err := h.eng.CancelShopOrder(ctx, c, d, engine.ShopCancellation{})
+			return err
+		}},
+		{"revocation without delivery id", " ", "delivery_id", func(d engine.ShopDelivery) error {
+			_, err := h.eng.RevokeShop(ctx, c, d, h.company.Shop)
+			return err
+		}},
+		{"ignored delivery without id", "", "delivery_id", func(d engine.ShopDelivery) error {
+			_, err := h.eng.IgnoreShopDelivery(ctx, c, d, "nothing")
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		err := tc.call(engine.ShopDelivery{ID: tc.id, Topic: "orders/create"})
+		var e *engine.Error
+		if !errors.As(err, &e) || e.Kind != engine.KindInvalid || len(e.Fields) != 1 || e.Fields[0].Attribute != tc.attribute {
+			t.Errorf("%s: err = %v, want invalid %s", tc.name, err, tc.attribute)
+		}
+		h.view(func(tx engine.Tx) error {
+			if w, _ := tx.Webhook(c, tc.id); w != nil {
+				t.Errorf("%s: the delivery was remembered: %+v", tc.name, w)
+			}
+			return nil
+		})
+	}
+	if os := h.orders(ev.ID); len(os) != 0 {
+		t.Errorf("refused deliveries recorded %+v", os)
+	}
+	if c, _ := h.eng.Company(c); c.Shop.Revoked {
+		t.Error("a refused revocation revoked the shop")
 	}
 }
