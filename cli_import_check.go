@@ -79,25 +79,22 @@ func (f *importFile) validate(drafts []*draft) {
 func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 	row := &importRow{line: d.line, venue: d.venue, timeZone: tz}
 	ev := &row.event
-	// Text as the server checks it (engine.CheckText): characters, not
-	// bytes; no control characters; valid UTF-8.
-	text := func(attr, v string, max int) {
-		for _, fe := range engine.CheckText(attr, v, max) {
-			bad(attr, fe.Message)
+	// Text, names and zones as the server checks them (engine.CheckText,
+	// CheckName, CheckTimeZone): characters, not bytes; no control
+	// characters; valid UTF-8. The engine's messages are the row's.
+	report := func(fs []engine.FieldError) {
+		for _, fe := range fs {
+			bad(fe.Attribute, fe.Message)
 		}
 	}
 	checkName := func(attr, v string) string {
-		if v == "" {
-			bad(attr, "can't be blank")
-		} else {
-			text(attr, v, engine.MaxNameLen)
-		}
+		report(engine.CheckName(attr, v))
 		return v
 	}
 	ev.Name = checkName("name", strings.TrimSpace(d.name))
 	ev.Slug = strings.TrimSpace(d.slug)
 	if ev.Slug != "" {
-		text("slug", ev.Slug, engine.MaxSlugLen)
+		report(engine.CheckText("slug", ev.Slug, engine.MaxSlugLen))
 		if engine.Slugify(ev.Slug) == "" {
 			bad("slug", "must contain letters or digits")
 		}
@@ -105,17 +102,17 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 	row.venue = checkName("venue", strings.TrimSpace(d.venue))
 
 	var loc *time.Location
-	switch {
+	switch fs := engine.CheckTimeZone("time_zone", tz); {
+	case len(fs) == 0:
+		loc = engine.LoadLocation(tz)
 	case tz == "" && row.venue != "":
 		bad("time_zone", fmt.Sprintf("can't be blank (no row gives venue %q's zone)", row.venue))
 	case tz == "":
-		bad("time_zone", "can't be blank")
+		report(fs)
 	default:
-		l, err := time.LoadLocation(tz)
-		if err != nil || tz == "Local" {
-			bad("time_zone", fmt.Sprintf("%q is not an IANA time zone (such as America/Chicago or Europe/London)", tz))
-		} else {
-			loc = l
+		// The value is named: a file's zones are typed by hand.
+		for _, fe := range fs {
+			bad(fe.Attribute, fmt.Sprintf("%q %s (an IANA name such as America/Chicago or Europe/London)", tz, fe.Message))
 		}
 	}
 	instant := func(attr, v string, required bool) *time.Time {
@@ -192,6 +189,7 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 		bad("registration_types", "at least one registration type is needed (NAME:PRICE[:QUANTITY[:TICKET TYPE]])")
 	}
 	names := map[string]int{}
+	priced := true // every entry's price read: the currency rule applies
 	for i, r := range d.regs {
 		attr := func(f string) string { return fmt.Sprintf("registration_types[%d].%s", i, f) }
 		rt := client.RegistrationTypeInput{Name: checkName(attr("name"), strings.TrimSpace(r.name))}
@@ -208,6 +206,7 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 		amount, currency, err := parsePrice(r, d.currency)
 		if err != nil {
 			bad(attr("price"), err.Error())
+			priced = false
 		}
 		rt.Price = client.MoneyInput{Amount: amount, Currency: currency}
 		if r.quantity != "" {
@@ -217,20 +216,45 @@ func (d *draft) check(tz string, bad func(attr, msg string)) *importRow {
 			}
 			rt.Quantity = &q
 		}
-		if first := ev.RegistrationTypes; err == nil && len(first) > 0 && first[0].Price.Currency != "" && currency != first[0].Price.Currency {
-			// The server's rule (engine.CheckEventCurrency), checked
-			// here so that a dry run names it too.
-			bad(attr("price"), fmt.Sprintf("is in %s, entry 1 in %s: one event's registration types share one currency",
-				currency, first[0].Price.Currency))
-		}
 		ev.RegistrationTypes = append(ev.RegistrationTypes, rt)
 		row.ticketTypes = append(row.ticketTypes, tt)
 	}
-	if n := row.occurrences * len(d.regs); n > engine.MaxTicketRecords {
-		bad("registration_types", fmt.Sprintf("%d occurrences × %d registration types is %d; an event may have at most %d",
-			row.occurrences, len(d.regs), n, engine.MaxTicketRecords))
-	}
+	checkEventRules(ev, row.occurrences, priced, bad)
 	return row
+}
+
+// checkEventRules applies the server's rules on the event as a whole
+// (engine.CheckEventCurrency, engine.CheckFanOut), so that a dry run names
+// them too. The file does not say whether the company has a shop: the
+// shop's own currency and variant limit are the server's to check.
+// occurrences is 0 when the rule is invalid (reported already).
+func checkEventRules(ev *client.EventInput, occurrences int, priced bool, bad func(attr, msg string)) {
+	probe := &engine.Event{RegistrationTypes: make([]engine.RegistrationType, len(ev.RegistrationTypes))}
+	for i, rt := range ev.RegistrationTypes {
+		probe.RegistrationTypes[i].Price.Currency = rt.Price.Currency
+	}
+	if priced {
+		in := engine.EventInput{RegistrationTypes: &[]engine.RegistrationTypeInput{}}
+		var ee *engine.Error
+		if err := engine.CheckEventCurrency(&engine.Company{}, probe, in); errors.As(err, &ee) {
+			for _, fe := range ee.Fields {
+				var i int
+				if _, err := fmt.Sscanf(fe.Attribute, "registration_types[%d]", &i); err != nil || i >= len(probe.RegistrationTypes) {
+					bad("registration_types", fe.Message)
+					continue
+				}
+				// The row's wording: which entry, in which currency.
+				bad(fmt.Sprintf("registration_types[%d].price", i),
+					fmt.Sprintf("is in %s, entry 1 in %s: one event's registration types share one currency",
+						probe.RegistrationTypes[i].Price.Currency, probe.RegistrationTypes[0].Price.Currency))
+			}
+		}
+	}
+	if occurrences > 0 {
+		for _, fe := range engine.CheckFanOut(&engine.Company{}, probe, occurrences) {
+			bad(fe.Attribute, fe.Message)
+		}
+	}
 }
 
 // checkRecurrence validates the rule with the engine's own rules (the same
