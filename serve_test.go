@@ -110,14 +110,10 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 	<-hold.started
 
 	// Every setup connection is closed; the long-poll's is then the only one.
-	for srv.App().Server().GetOpenConnectionsCount() > 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "setup connections closed", func() bool { return srv.App().Server().GetOpenConnectionsCount() == 0 })
 	polled := make(chan map[string]any, 1)
 	go func() { polled <- api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d?wait=60", ev, op), 200) }()
-	for srv.App().Server().GetOpenConnectionsCount() < 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the long-poll connected", func() bool { return srv.App().Server().GetOpenConnectionsCount() >= 1 })
 
 	shutdown(srv, eng, time.Second, quiet())
 	got := <-polled
@@ -497,15 +493,11 @@ func (p *process) line(msg string) map[string]any {
 // waitLine waits for a log line.
 func (p *process) waitLine(msg string, within time.Duration) map[string]any {
 	p.t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if l := p.line(msg); l != nil {
-			return l
-		}
-		time.Sleep(10 * time.Millisecond)
+	var l map[string]any
+	if !pollUntil(within, 10*time.Millisecond, func() bool { l = p.line(msg); return l != nil }) {
+		p.t.Fatalf("no %q line within %v:\n%s", msg, within, p.stderr.String())
 	}
-	p.t.Fatalf("no %q line within %v:\n%s", msg, within, p.stderr.String())
-	return nil
+	return l
 }
 
 func (p *process) signal(s os.Signal) {
