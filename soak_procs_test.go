@@ -213,7 +213,7 @@ func (s *soak) startSandbox() {
 			switch {
 			case len(f) == 2 && f[0] == "listening":
 				s.sandboxURL = f[1]
-			case len(f) == 8 && f[0] == "shop":
+			case len(f) >= 8 && f[0] == "shop": // then "currency CODE", and maybe more
 				s.shop = soakShop{name: f[1], url: f[3], token: f[5], secret: f[7]}
 			}
 		case <-timeout:
