@@ -29,6 +29,11 @@ package main
 // waits go through a client of its own (s.api), so that retried writes
 // and retried reads are counted apart.
 //
+// Its files: soak_test.go (configuration and the test), soak_procs_test.go
+// (the processes), soak_api_test.go (talking to the API and the shop),
+// soak_work_test.go (the workload, faults and kills) and
+// soak_audit_test.go (the audit and the report).
+//
 // What it checks once everything has settled (faults cleared, every
 // webhook delivered, every operation terminal):
 //   - every operation the API acknowledged (X-Event-Operation-ID) exists
