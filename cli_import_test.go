@@ -351,8 +351,9 @@ func TestImportJSONLines(t *testing.T) {
 	}
 }
 
-// generateCSV writes n distinct date events across two venues.
-func generateCSV(n int) []byte {
+// generateCSV writes n distinct date events across two venues, priced in
+// USD and GBP, or in USD alone with usdOnly (what a USD shop accepts).
+func generateCSV(n int, usdOnly bool) []byte {
 	var b bytes.Buffer
 	b.WriteString("name,venue,time_zone,starts_at,ends_at,capacity,currency,registration_types\n")
 	start := time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC)
@@ -362,6 +363,9 @@ func generateCSV(n int) []byte {
 		venue, tz, cur := "Blue Room", "America/Chicago", "USD"
 		if i%2 == 1 {
 			venue, tz, cur = "Harbour Hall", "Europe/London", "GBP"
+		}
+		if usdOnly {
+			cur = "USD"
 		}
 		fmt.Fprintf(&b, "Session %05d,%s,%s,%s,%s,200,%s,General admission:25.00:150|VIP:90.00:50\n", i+1, venue, tz,
 			day.Format("2006-01-02 15:04"), day.Add(3*time.Hour).Format("2006-01-02 15:04"), cur)
@@ -393,7 +397,7 @@ func TestImportInterruptedThenResumedMakesNoDuplicates(t *testing.T) {
 	s := startAPI(t, web.Config{})
 	file := filepath.Join(t.TempDir(), "sessions.csv")
 	const rows = 120
-	if err := os.WriteFile(file, generateCSV(rows), 0o600); err != nil {
+	if err := os.WriteFile(file, generateCSV(rows, false), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -557,7 +561,7 @@ func TestImportTokenSources(t *testing.T) {
 	s := startAPI(t, web.Config{})
 	dir := t.TempDir()
 	file := filepath.Join(dir, "one.csv")
-	os.WriteFile(file, generateCSV(1), 0o600)
+	os.WriteFile(file, generateCSV(1, false), 0o600)
 	keyFile := filepath.Join(dir, "key")
 	os.WriteFile(keyFile, []byte(s.Key+"\n"), 0o600)
 

@@ -86,11 +86,10 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	// The shop's refusals are counted (the first call of a save is the
 	// read of the shop's currency, which a shop refusing every call never
 	// let eventops learn, made before the save fails).
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d", ev, op), 200); m["status"] == "failed" || m["status"] == "completed" {
-			break
-		}
-	}
+	pollUntil(10*time.Second, 20*time.Millisecond, func() bool {
+		m := api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d", ev, op), 200)
+		return m["status"] == "failed" || m["status"] == "completed"
+	})
 	if _, m := api.do("GET", "/metrics", "", 200); !strings.Contains(string(m), `eventops_shopify_calls_total{operation="ShopCurrency",status="auth"}`) {
 		t.Errorf("/metrics does not count the shop's refusals:\n%s", m)
 	}

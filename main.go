@@ -6,6 +6,27 @@
 //	eventops company create --name N    create a company; prints its id
 //	eventops apikey create --company ID --scopes read,write
 //	eventops user create --email E --role admin|viewer   (password on stdin)
+//	eventops import [flags] FILE        bulk import through the API
+//	eventops sandbox [flags]            the Shopify sandbox alone
+//
+// Package main is the composition root: the only package that imports
+// every other (engine, engine/shopify and its sandbox, storage, web), wires
+// them together and owns the process (flags, signals, logs, shutdown). No
+// package imports it. What lives here:
+//
+//   - main.go: the command line's dispatch; flags.go: flag parsing shared
+//     by the commands (EVENTOPS_* environment defaults).
+//   - serve.go: `serve`, the server: opening the store, the engine, the
+//     built-in sandbox and the web server, and shutting them down in order.
+//   - cli.go: the administrative commands (company, apikey, user create),
+//     run against the data folder; cli_sandbox.go: `sandbox`.
+//   - cli_import*.go: `import`, a client of the JSON API through
+//     web/client (see cli_import.go for its files).
+//
+// Its tests run the real binary as well as in process: serve_*_test.go
+// (shutdown, retention, flags, signals), cli_*_test.go, and the
+// crash-and-fault soak in soak_*_test.go (EVENTOPS_SOAK=1, see
+// soak_test.go).
 package main
 
 import (

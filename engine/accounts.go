@@ -35,7 +35,7 @@ type ShopInput struct {
 // CreateCompany stores a company, connected to a shop when shop is given.
 func (e *Engine) CreateCompany(ctx context.Context, name string, shop *ShopInput) (*Company, error) {
 	name = strings.TrimSpace(name)
-	if errs := checkName("name", name); len(errs) > 0 {
+	if errs := CheckName("name", name); len(errs) > 0 {
 		return nil, Invalid(errs...)
 	}
 	c := &Company{Name: name, CreatedAt: e.now()}

@@ -8,7 +8,7 @@ import (
 
 // checkEventWrite runs the checks of a create or PATCH that need the event
 // as it would be stored (ev, after applyEventInput) and the company: the
-// fan-out limits (checkFanOut) and, on a PATCH that moves a recurring
+// fan-out limits (CheckFanOut) and, on a PATCH that moves a recurring
 // event's dates (rule, start or venue), that no occurrence with paid orders
 // would be dropped (a 422 occurrence_sold). Both run in the write's own
 // transaction, so nothing is stored when they refuse.
@@ -30,7 +30,7 @@ func checkEventWrite(tx Tx, c *Company, ev *Event, in EventInput, update bool) e
 		}
 		occurrences = len(want)
 	}
-	if fs := checkFanOut(c, ev, occurrences); fs != nil {
+	if fs := CheckFanOut(c, ev, occurrences); fs != nil {
 		return Invalid(fs...)
 	}
 	if update && want != nil && (in.Recurrence.Set || in.StartsAt != nil || in.VenueID != nil) {

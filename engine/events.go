@@ -345,7 +345,7 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 		if in.Name != nil {
 			name = strings.TrimSpace(*in.Name)
 		}
-		if fe := checkName("name", name); fe != nil {
+		if fe := CheckName("name", name); fe != nil {
 			errs = append(errs, fe...)
 		} else {
 			ev.Name = name
@@ -489,7 +489,7 @@ func (e *Engine) registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput,
 			errs = append(errs, FieldError{Attribute: attr(name), Code: code, Message: msg})
 		}
 		rt := RegistrationType{Name: strings.TrimSpace(r.Name), TicketTypeID: r.TicketTypeID}
-		errs = append(errs, checkName(attr("name"), rt.Name)...)
+		errs = append(errs, CheckName(attr("name"), rt.Name)...)
 		if r.ID != nil {
 			if !existing[*r.ID] || kept[*r.ID] {
 				bad("id", "invalid", "is not a registration type of this event")

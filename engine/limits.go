@@ -45,12 +45,30 @@ var (
 	maxTime = time.Date(MaxYear+1, 1, 1, 0, 0, 0, 0, time.UTC) // exclusive
 )
 
-// checkName validates a required name (already trimmed).
-func checkName(attr, name string) []FieldError {
+// CheckName validates a required name (already trimmed): not blank, and
+// CheckText with MaxNameLen. Every name the engine stores passes it, and
+// clients that check before sending (the import's dry run) call it too.
+func CheckName(attr, name string) []FieldError {
 	if name == "" {
 		return []FieldError{{Attribute: attr, Code: "blank", Message: "can't be blank"}}
 	}
 	return CheckText(attr, name, MaxNameLen)
+}
+
+// CheckTimeZone validates a required time zone name (already trimmed), a
+// venue's time_zone: an IANA name such as America/Chicago. "Local" is
+// refused: it names the server's own zone, which is no venue's.
+func CheckTimeZone(attr, tz string) []FieldError {
+	if tz == "" {
+		return []FieldError{{Attribute: attr, Code: "blank", Message: "can't be blank"}}
+	}
+	if fe := CheckText(attr, tz, MaxNameLen); fe != nil {
+		return fe
+	}
+	if !KnownTimeZone(tz) {
+		return []FieldError{{Attribute: attr, Code: "invalid", Message: "is not an IANA time zone"}}
+	}
+	return nil
 }
 
 // CheckText validates a single-line text attribute: valid UTF-8, no control
@@ -107,11 +125,12 @@ func deriveSlug(s string) string {
 // fallbackSlug names an event whose name has no letters or digits.
 func fallbackSlug(id uint64) string { return fmt.Sprintf("event-%d", id) }
 
-// checkFanOut refuses an event whose occurrences × registration types
+// CheckFanOut refuses an event whose occurrences × registration types
 // exceed MaxTicketRecords, and, for a shop company, a product of more than
 // MaxShopVariants variants. occurrences is how many the rule yields (1 for
-// a date event).
-func checkFanOut(c *Company, ev *Event, occurrences int) []FieldError {
+// a date event). The zero Company is one without a shop, so a client that
+// does not know the company checks the MaxTicketRecords limit alone.
+func CheckFanOut(c *Company, ev *Event, occurrences int) []FieldError {
 	types := len(ev.RegistrationTypes)
 	if c.Shopify() && !ev.SplitProducts && types > MaxShopVariants {
 		return []FieldError{{Attribute: "registration_types", Code: "limit_exceeded",

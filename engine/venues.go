@@ -9,14 +9,8 @@ import (
 func (e *Engine) CreateVenue(ctx context.Context, companyID uint64, in VenueInput) (*Venue, error) {
 	v := &Venue{CompanyID: companyID, Name: strings.TrimSpace(in.Name), TimeZone: strings.TrimSpace(in.TimeZone), CreatedAt: e.now()}
 	var errs []FieldError
-	errs = append(errs, checkName("name", v.Name)...)
-	if v.TimeZone == "" {
-		errs = append(errs, FieldError{Attribute: "time_zone", Code: "blank", Message: "can't be blank"})
-	} else if fe := CheckText("time_zone", v.TimeZone, MaxNameLen); fe != nil {
-		errs = append(errs, fe...)
-	} else if !KnownTimeZone(v.TimeZone) {
-		errs = append(errs, FieldError{Attribute: "time_zone", Code: "invalid", Message: "is not an IANA time zone"})
-	}
+	errs = append(errs, CheckName("name", v.Name)...)
+	errs = append(errs, CheckTimeZone("time_zone", v.TimeZone)...)
 	if len(errs) > 0 {
 		return nil, Invalid(errs...)
 	}
@@ -71,7 +65,7 @@ func (e *Engine) CreateTicketType(ctx context.Context, companyID uint64, in Tick
 	if t.Kind == "" {
 		t.Kind = "admission"
 	}
-	errs := checkName("name", t.Name)
+	errs := CheckName("name", t.Name)
 	errs = append(errs, CheckText("kind", t.Kind, MaxKindLen)...)
 	if len(errs) > 0 {
 		return nil, Invalid(errs...)

@@ -496,7 +496,7 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 		s.Products = []Product{{Key: "e" + id, EventID: ev.ID, Title: title, Handle: "eventops-" + id, Variants: variants}}
 	}
 	if len(variants) > MaxShopVariants && !ev.SplitProducts {
-		// The API refuses such an event for a shop company (checkFanOut);
+		// The API refuses such an event for a shop company (CheckFanOut);
 		// this guards one saved before its company was connected to a
 		// shop. A company without a shop has no such limit.
 		c, err := tx.Company(ev.CompanyID)

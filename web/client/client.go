@@ -14,9 +14,9 @@
 //     first response instead of doing the work twice); a 503 `overloaded`
 //     is retried for every request, after its Retry-After, since the
 //     server refused it before doing anything;
-//   - a 409 on a create with an Idempotency-Key (the first request with
-//     that key is still being handled, e.g. after a timeout) is retried the
-//     same way;
+//   - a 409 to a write with an Idempotency-Key that means the first request
+//     with that key is still being handled (e.g. after a timeout) is retried
+//     the same way: every 409 of a create, and any 409 with Retry-After;
 //   - operations are polled with ETag/If-None-Match and ?wait= long-polls
 //     (GetOperation, Wait); only `completed` and `failed` are terminal and
 //     `progress` may be null.
@@ -279,9 +279,11 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		case res.status >= 500 && res.status != http.StatusNotImplemented && (r.safe() || overloaded(res)) && tries < c.retry.Attempts:
 			wait = max(c.backoff(tries), min(retryAfter(res.header, c.now()), c.retry.MaxRetryAfter))
 			err = c.newError(r, res)
-		case res.status == http.StatusConflict && r.inFlightConflict && r.header.Get(HeaderIdempotencyKey) != "" && tries < c.retry.Attempts:
-			// The first request with this key is still being handled.
-			wait = c.backoff(tries)
+		case res.status == http.StatusConflict && r.header.Get(HeaderIdempotencyKey) != "" &&
+			(r.inFlightConflict || res.header.Get("Retry-After") != "") && tries < c.retry.Attempts:
+			// The first request with this key is still being handled: the
+			// only 409 of a create, and the only one with Retry-After.
+			wait = max(c.backoff(tries), min(retryAfter(res.header, c.now()), c.retry.MaxRetryAfter))
 			err = c.newError(r, res)
 		default:
 			c.notePacing(res.header)

@@ -3,6 +3,35 @@
 // unchanged. It stands in for an outside service: it imports nothing of
 // eventops and keeps its shops in memory or in its own bbolt file.
 //
+// # Who may import it
+//
+// Only the composition root (package main: `eventops sandbox`, the
+// built-in sandbox `eventops serve` mounts beside the app, and `company
+// create --shopify sandbox`) and tests (engine/shopify
+// runs its real client against it over HTTP; web's webhook tests and the
+// soak drive it). engine, web and storage never import it in production
+// code: to them it is a shop at a URL, reached through engine/shopify's
+// client like any other.
+//
+// # What lives where
+//
+//   - sandbox.go, http.go: the Sandbox and its routes; control.go: the
+//     merchant's and buyers' side (admin orders, refunds, cancellations,
+//     revoking), also served as control routes; calls.go and faults.go:
+//     the call log and injected faults; cost.go: the cost model and
+//     bucket; store.go: the bbolt file; state.go: ShopState, what /state
+//     answers.
+//   - model.go, money.go: the shop's model (products, variants, inventory,
+//     metafields, orders) and its money.
+//   - schema.go, graphql.go, exec.go: the embedded schema, parsing and
+//     validating documents, and executing them.
+//   - resolvers.go and res_*.go: the query root and each kind of object
+//     (res_product.go, res_inventory.go, res_metafields.go, res_shop.go,
+//     res_order.go), beside the file that writes it: mutations.go (the
+//     mutation root) and mut_*.go (mut_product.go, mut_inventory.go,
+//     mut_metafields.go, mut_setup.go), orders.go (orders and refunds).
+//   - webhooks.go: webhook payloads, signing and delivery.
+//
 // # Routes
 //
 // Handler serves everything below Prefix ("/sandbox/shopify/"), with the

@@ -371,15 +371,23 @@ func codes(errs []any) string {
 	return strings.Join(out, ",")
 }
 
-// eventually polls cond for up to 5 s.
+// eventually waits until cond holds, for up to 5 s, checking it every few
+// milliseconds.
 func eventually(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
+		select {
+		case <-deadline.C:
+			if !cond() {
+				t.Fatal("condition not met in time")
+			}
+			return
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
