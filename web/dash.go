@@ -17,6 +17,7 @@ import (
 	"eventops/engine"
 	"eventops/static"
 	"eventops/views"
+	"eventops/web/httperr"
 )
 
 // The staff dashboard (DESIGN §5): server-rendered pages under /, kept
@@ -307,8 +308,9 @@ func dashBadRequest(msg string) error {
 }
 
 // htmlError answers err as an HTML page (the API's error handler answers
-// problem+json, which is for programs): engine errors by kind, anything
-// unclassified as a logged internal error.
+// problem+json, which is for programs): engine errors by kind, with the
+// status web/httperr gives that kind, so a browser and an API client see the
+// same status; anything unclassified as a logged internal error.
 func (d *dashboard) htmlError(c *fiber.Ctx, sess *staffSession, err error) error {
 	if err == nil {
 		return nil
@@ -319,19 +321,13 @@ func (d *dashboard) htmlError(c *fiber.Ctx, sess *staffSession, err error) error
 	switch {
 	case errors.As(err, &de):
 	case errors.As(err, &ee) && ee.Kind != engine.KindInternal:
-		de = &dashError{message: ee.Message}
-		switch ee.Kind {
-		case engine.KindNotFound:
-			de.status, de.title = http.StatusNotFound, "Not found"
-		case engine.KindConflict:
-			de.status, de.title = http.StatusConflict, "Not possible now"
-		case engine.KindInvalid:
-			de.status, de.title = http.StatusUnprocessableEntity, "Invalid input"
+		class := httperr.Of(ee.Kind)
+		de = &dashError{status: class.Status, title: class.Title, message: ee.Message}
+		if ee.Kind == engine.KindInvalid {
 			de.message = fieldMessages(ee)
-		case engine.KindUnauthorized:
-			de.status, de.title = http.StatusUnauthorized, "Not signed in"
-		default:
-			de.status, de.title = http.StatusForbidden, "Not allowed"
+		}
+		if ee.Kind == engine.KindOverloaded {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(httperr.OverloadedRetryAfter))
 		}
 	case errors.As(err, &fe) && fe.Code < 500:
 		de = &dashError{status: fe.Code, title: http.StatusText(fe.Code), message: fe.Message}

@@ -436,3 +436,28 @@ func TestDashboardAdminGuard(t *testing.T) {
 		t.Fatalf("Location %q", loc)
 	}
 }
+
+// An engine refusal is answered on a dashboard page with the status the API
+// gives the same refusal: an overloaded engine is 503 (try again later), not
+// 403, which would tell staff they lack a permission.
+func TestDashboardErrorPageStatusFollowsKind(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t)
+	for i, tc := range []struct {
+		err    error
+		status int
+		title  string
+	}{
+		{engine.NotFound("no such event"), http.StatusNotFound, "Not found"},
+		{engine.Conflict("already running"), http.StatusConflict, "Not possible now"},
+		{engine.Invalid(engine.FieldError{Attribute: "name", Code: "blank", Message: "can't be blank"}), http.StatusUnprocessableEntity, "Invalid input"},
+		{engine.Unauthorized("who are you"), http.StatusUnauthorized, "Not signed in"},
+		{engine.Forbidden("not yours"), http.StatusForbidden, "Not allowed"},
+		{engine.ErrOverloaded, http.StatusServiceUnavailable, "Too busy now"},
+	} {
+		path := fmt.Sprintf("/dash-refusal-%d", i)
+		err := tc.err
+		f.srv.App().Get(path, func(c *fiber.Ctx) error { return f.dash.htmlError(c, nil, err) })
+		f.browser().get(path).expect(t, tc.status).contains(t, tc.title)
+	}
+}

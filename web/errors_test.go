@@ -1,39 +1,9 @@
 package web
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
-
-	"eventops/engine"
 )
-
-func TestEngineKindsMapToStatuses(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		err    error
-		status int
-		typ    string
-	}{
-		{engine.Invalid(engine.FieldError{Attribute: "name", Code: "blank", Message: "can't be blank"}), 422, "validation_error"},
-		{engine.NotFound("event 1 not found"), 404, "not_found"},
-		{fmt.Errorf("wrapped: %w", engine.Conflict("busy")), 409, "conflict"},
-		{engine.Unauthorized("no"), 401, "unauthorized"},
-		{engine.Forbidden("no"), 403, "forbidden"},
-		{engine.ErrIdempotencyReused, 422, "idempotency_key_reused"},
-	} {
-		ae := toAPIError(tc.err)
-		if ae == nil || ae.Status != tc.status || ae.Type != tc.typ {
-			t.Errorf("%v → %+v, want %d %s", tc.err, ae, tc.status, tc.typ)
-		}
-	}
-	for _, err := range []error{errors.New("disk on fire"), engine.Errorf(engine.CodeOperationStorageFailed, "x")} {
-		if ae := toAPIError(err); ae != nil {
-			t.Errorf("%v → %+v, want internal", err, ae)
-		}
-	}
-}
 
 func TestValidationProblemShape(t *testing.T) {
 	t.Parallel()

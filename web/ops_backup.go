@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"eventops/web/httperr"
 )
 
 // DataFile is what the server uses of the data file; main adapts
@@ -40,7 +42,7 @@ func (s *Server) backup(c *fiber.Ctx) error {
 		return c.SendStatus(http.StatusOK) // no snapshot for a HEAD
 	}
 	if !s.backupMu.TryLock() {
-		return problemf(http.StatusConflict, typeConflict, "a backup is being taken; try again once it is done")
+		return httperr.New(http.StatusConflict, httperr.TypeConflict, "a backup is being taken; try again once it is done")
 	}
 	start := time.Now()
 	f, n, err := s.spoolBackup()

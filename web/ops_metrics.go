@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // Metrics is eventops' Prometheus instrumentation (DESIGN §6), served at
@@ -436,7 +437,7 @@ func (s *Server) serveMetrics() fiber.Handler {
 	h := s.metrics.handler(s.log)
 	return func(c *fiber.Ctx) error {
 		if !s.cfg.MetricsPublic && !directLoopback(c) {
-			return problemf(fiber.StatusForbidden, typeForbidden,
+			return httperr.New(fiber.StatusForbidden, httperr.TypeForbidden,
 				"/metrics answers loopback clients only; start the server with --metrics-public to let any client scrape it")
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // TestOverloadedWritesWaitForTheBacklog: with the engine's workers held
@@ -58,8 +59,8 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 		}
 		r := f.do(w.method, w.path, f.keyA, b)
 		r.expectProblem(t, 503, "overloaded")
-		if ra := r.Header.Get("Retry-After"); ra != fmt.Sprint(overloadedRetryAfter) {
-			t.Errorf("%s %s: Retry-After %q, want %d", w.method, w.path, ra, overloadedRetryAfter)
+		if ra := r.Header.Get("Retry-After"); ra != fmt.Sprint(httperr.OverloadedRetryAfter) {
+			t.Errorf("%s %s: Retry-After %q, want %d", w.method, w.path, ra, httperr.OverloadedRetryAfter)
 		}
 		if r.Header.Get(HeaderOperationID) != "" {
 			t.Errorf("%s %s: refused, yet names an operation", w.method, w.path)

@@ -19,6 +19,7 @@ import (
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
+	"eventops/web/httperr"
 )
 
 // The webhook receiver against the sandbox over HTTP: a real engine and
@@ -306,10 +307,10 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 		headers("acme.myshopify.com", "", "f2"),                                // no signature
 		headers("nobody.myshopify.com", good, "f3"),                            // unknown shop
 	} {
-		f.post("/webhooks/shopify/orders/create", fake, h).expectProblem(t, 401, typeUnauthorized)
+		f.post("/webhooks/shopify/orders/create", fake, h).expectProblem(t, 401, httperr.TypeUnauthorized)
 	}
-	f.post("/webhooks/shopify/orders/cancelled", fake, headers("acme.myshopify.com", good, "f4")).expectProblem(t, 400, typeBadRequest)
-	f.post("/webhooks/shopify/orders/create", fake, headers("acme.myshopify.com", good, "")).expectProblem(t, 400, typeBadRequest)
+	f.post("/webhooks/shopify/orders/cancelled", fake, headers("acme.myshopify.com", good, "f4")).expectProblem(t, 400, httperr.TypeBadRequest)
+	f.post("/webhooks/shopify/orders/create", fake, headers("acme.myshopify.com", good, "")).expectProblem(t, 400, httperr.TypeBadRequest)
 	if os := f.orders(id); len(os) != 0 {
 		t.Fatalf("refused deliveries recorded orders: %+v", os)
 	}
@@ -369,7 +370,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	}
 
 	// Not deletable while paid.
-	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, typeConflict)
+	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, httperr.TypeConflict)
 
 	// A refund of one ticket in the shop's admin.
 	lineID := shopOrder["line_items"].([]any)[0].(map[string]any)["id"].(string)
@@ -388,7 +389,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[4 4]" {
 		t.Fatalf("shop after the partial refund: %v", got)
 	}
-	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, typeConflict)
+	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, httperr.TypeConflict)
 
 	// The rest refunded: deletable again.
 	f.control("POST", orderPath, nil)
