@@ -15,6 +15,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/web/metrics"
 )
 
 // dataFile adapts *storage.DB as main does.
@@ -37,7 +38,7 @@ type opsOptions struct {
 // observing the engine and serving /metrics, the data file as DataFile,
 // loggers on LogRequestIDs. It fills a fixture, so the fixture's helpers
 // work on it.
-func opsSetup(t testing.TB, o opsOptions) (*fixture, *Metrics) {
+func opsSetup(t testing.TB, o opsOptions) (*fixture, *metrics.Metrics) {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
@@ -48,7 +49,7 @@ func opsSetup(t testing.TB, o opsOptions) (*fixture, *Metrics) {
 		log = quietLogger()
 	}
 	log = slog.New(LogRequestIDs(log.Handler()))
-	m := NewMetrics()
+	m := metrics.New()
 	if err := m.SeedActive(db); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func TestMetricsActiveCountsResumedOperations(t *testing.T) {
 
 	// What a restart sees: a fresh Metrics seeded from the store counts
 	// the operation that the engine is about to resume.
-	m2 := NewMetrics()
+	m2 := metrics.New()
 	if err := m2.SeedActive(f.db); err != nil {
 		t.Fatal(err)
 	}
@@ -299,55 +300,4 @@ func TestMetricsAreLoopbackOnlyByDefault(t *testing.T) {
 	}
 	n.do("GET", "/metrics", "", nil, hdr{"X-Forwarded-For", "203.0.113.9"}).expectProblem(t, 403, "forbidden")
 	n.do("GET", "/metrics", "", nil, hdr{"Forwarded", "for=203.0.113.9"}).expectProblem(t, 403, "forbidden")
-}
-
-func TestMetricsNilIsSafeAndRegistriesArePrivate(t *testing.T) {
-	t.Parallel()
-	var m *Metrics
-	m.OperationStarted(engine.ActionSave)
-	m.OperationFinished(engine.ActionSave, engine.StatusCompleted, time.Second)
-	m.PhaseFinished("tickets", engine.StatusCompleted, time.Second)
-	m.PhaseRetried("tickets", engine.CodeShopifyUnavailable)
-	m.OperationsPruned(1)
-	m.Shopify().CallDone("x", "ok", 1)
-	m.Shopify().Throttled()
-	m.WebsocketDropped()
-	m.WatchWebsocketClients(func() int { return 1 })
-	m.WatchStorage(nil)
-	if err := m.SeedActive(nil); err != nil {
-		t.Fatal(err)
-	}
-	// Two installations in one process each have their own series.
-	a, b := NewMetrics(), NewMetrics()
-	a.OperationsPruned(5)
-	mfs, err := b.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "eventops_operations_pruned_total" && mf.GetMetric()[0].GetCounter().GetValue() != 0 {
-			t.Fatal("metrics leak between registries")
-		}
-	}
-}
-
-func TestLabelCapBoundsCardinality(t *testing.T) {
-	t.Parallel()
-	l := newLabelCap(3)
-	for _, v := range []string{"A", "B", "C"} {
-		if got := l.value(v); got != v {
-			t.Fatalf("value(%q) = %q", v, got)
-		}
-	}
-	for _, v := range []string{"D", "", "with space", strings.Repeat("x", 65), "1starts_with_digit"} {
-		if got := l.value(v); got != "other" {
-			t.Fatalf("value(%q) = %q, want other", v, got)
-		}
-	}
-	if got := l.value("B"); got != "B" {
-		t.Fatalf("a known value became %q", got)
-	}
-	if phaseLabel("catalog") != "catalog" || phaseLabel("2026-12-05 · VIP") != "other" {
-		t.Fatal("phase labels are not bounded to the catalog")
-	}
 }

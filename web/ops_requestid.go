@@ -125,7 +125,7 @@ func (s *Server) finishRequest(c *fiber.Ctx, id string, start time.Time) {
 	status := c.Response().StatusCode()
 	route := s.routes.label(c)
 	method := c.Method()
-	s.metrics.observeHTTP(method, route, status, d)
+	s.metrics.ObserveHTTP(method, route, status, d)
 	s.accessLog(c, method, route, status, d)
 }
 

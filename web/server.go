@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"eventops/engine"
+	"eventops/web/metrics"
 )
 
 // Config wires a Server. Engine is required.
@@ -38,7 +39,7 @@ type Config struct {
 
 	// Metrics collects what /metrics serves; nil makes a fresh one (with
 	// HTTP and storage series only: main shares one with the engine).
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// MetricsPublic lets any client read /metrics; by default only
 	// loopback clients not relayed by a proxy may (see the README, "Metrics").
 	MetricsPublic bool
@@ -78,7 +79,7 @@ type Server struct {
 	ops      *opCache
 
 	dash     *dashboard
-	metrics  *Metrics
+	metrics  *metrics.Metrics
 	routes   routeSet
 	newReqID func() string
 	// decodedBytes counts the bytes decodeBody decoded out of compressed
@@ -106,10 +107,10 @@ func New(cfg Config) *Server {
 	}
 	s.log = slog.New(LogRequestIDs(s.log.Handler()))
 	if s.metrics = cfg.Metrics; s.metrics == nil {
-		s.metrics = NewMetrics()
+		s.metrics = metrics.New()
 	}
 	if cfg.DataFile != nil {
-		s.metrics.WatchStorage(cfg.DataFile)
+		s.metrics.WatchStorage(storageFigures(cfg.DataFile))
 	}
 	s.newReqID = newRequestID
 	if s.now == nil {
@@ -161,7 +162,7 @@ func New(cfg Config) *Server {
 func (s *Server) App() *fiber.App { return s.app }
 
 // Metrics returns the server's metrics (Config.Metrics or its own).
-func (s *Server) Metrics() *Metrics { return s.metrics }
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // Shutdown answers held long-polls, stops accepting connections and waits
 // for the requests in flight until ctx ends.
