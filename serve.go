@@ -23,6 +23,7 @@ import (
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
 	"eventops/web"
+	"eventops/web/dash"
 	"eventops/web/metrics"
 )
 
@@ -139,7 +140,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:   sbHandler,
-		Dashboard: web.DashboardOptions{Sandbox: web.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
+		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond).String())
 
@@ -309,12 +310,12 @@ func flushAll(eng *engine.Engine, log *slog.Logger) {
 }
 
 // dataFile adapts the data file to what the web server reads of it (and
-// what the dashboard's storage page shows: it is a web.StorageStats).
+// what the dashboard's storage page shows: it is a dash.StorageStats).
 type dataFile struct{ *storage.DB }
 
-func (f dataFile) StorageHealth() (web.StorageHealth, error) {
+func (f dataFile) StorageHealth() (dash.StorageHealth, error) {
 	st, err := f.Stats()
-	return web.StorageHealth{Path: f.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
+	return dash.StorageHealth{Path: f.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
 		OpenReadTxs: st.OpenReadTxs, Commits: st.Commits, Updates: st.Updates}, err
 }
 

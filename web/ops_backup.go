@@ -11,14 +11,16 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"eventops/web/dash"
 	"eventops/web/httperr"
 )
 
 // DataFile is what the server uses of the data file; main adapts
 // *storage.DB (the web package does not import storage).
 type DataFile interface {
-	// StorageHealth is read at every scrape of /metrics.
-	StorageStats
+	// StorageHealth is read at every scrape of /metrics and by the
+	// dashboard's storage page.
+	dash.StorageStats
 	// Backup writes a consistent snapshot of the file to w while writers
 	// go on, and returns the bytes written.
 	Backup(w io.Writer) (int64, error)

@@ -15,15 +15,16 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/web/dash"
 	"eventops/web/metrics"
 )
 
 // dataFile adapts *storage.DB as main does.
 type dataFile struct{ *storage.DB }
 
-func (d dataFile) StorageHealth() (StorageHealth, error) {
+func (d dataFile) StorageHealth() (dash.StorageHealth, error) {
 	st, err := d.Stats()
-	return StorageHealth{Path: d.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
+	return dash.StorageHealth{Path: d.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
 		OpenReadTxs: st.OpenReadTxs, Commits: st.Commits, Updates: st.Updates}, err
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"eventops/engine"
+	"eventops/web/dash"
 	"eventops/web/metrics"
 )
 
@@ -49,8 +50,9 @@ type Config struct {
 	// AdminGuard admits signed-in admins and refuses everyone else; nil
 	// means the dashboard's own. GET /backup is mounted only with one.
 	AdminGuard fiber.Handler
-	// Dashboard configures the staff pages (storage health, sandbox state).
-	Dashboard DashboardOptions
+	// Dashboard configures the staff pages (storage health, sandbox state);
+	// its Storage defaults to DataFile.
+	Dashboard dash.Options
 	// Sandbox is the built-in Shopify sandbox, served under
 	// /sandbox/shopify/ when set.
 	Sandbox http.Handler
@@ -78,7 +80,7 @@ type Server struct {
 	inflight *inflightKeys
 	ops      *opCache
 
-	dash     *dashboard
+	dash     *dash.Dashboard
 	metrics  *metrics.Metrics
 	routes   routeSet
 	newReqID func() string
@@ -147,9 +149,10 @@ func New(cfg Config) *Server {
 		},
 	}))
 	s.app.Use(s.decodeBody) // before anything reads a body
-	s.dash = s.mountDashboard(s.app, cfg.Dashboard)
+	s.dash = s.newDashboard()
+	s.dash.Mount(s.app)
 	if s.cfg.AdminGuard == nil {
-		s.cfg.AdminGuard = s.dash.adminGuard
+		s.cfg.AdminGuard = s.dash.AdminGuard
 	}
 	s.mountOps(s.app)
 	s.mountAPI(s.app)
@@ -161,6 +164,24 @@ func New(cfg Config) *Server {
 // App returns the Fiber app, for Listen and for tests (app.Test).
 func (s *Server) App() *fiber.App { return s.app }
 
+// newDashboard builds the staff dashboard (web/dash) on the server's
+// engine, clock, logger and metrics. Its operation page shows an operation
+// exactly as the API answers it.
+func (s *Server) newDashboard() *dash.Dashboard {
+	opts := s.cfg.Dashboard
+	if opts.Storage == nil && s.cfg.DataFile != nil {
+		opts.Storage = s.cfg.DataFile
+	}
+	return dash.New(dash.Config{
+		Engine: s.eng, Logger: s.log, Clock: s.now, PublicURL: s.public, Metrics: s.metrics,
+		OperationJSON: func(op *engine.Operation) any { return operation(op) },
+		Options:       opts,
+	})
+}
+
+// Dashboard returns the staff dashboard mounted on the app.
+func (s *Server) Dashboard() *dash.Dashboard { return s.dash }
+
 // Metrics returns the server's metrics (Config.Metrics or its own).
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
@@ -170,7 +191,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	// Fiber does not see upgraded connections: the dashboard closes its
 	// sockets itself, with 1012 so that pages reconnect by themselves.
-	s.dash.closeSockets()
+	s.dash.CloseSockets()
 	err := s.app.ShutdownWithContext(ctx)
 	s.ops.close()
 	return err
