@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"eventops/engine"
 	"eventops/web/dash"
 	"eventops/web/metrics"
+	"eventops/web/ops"
 )
 
 // Config wires a Server. Engine is required.
@@ -87,7 +87,6 @@ type Server struct {
 	// decodedBytes counts the bytes decodeBody decoded out of compressed
 	// bodies, refused ones included.
 	decodedBytes atomic.Int64
-	backupMu     sync.Mutex
 
 	// ctx is cancelled when Shutdown begins: held long-polls answer at once.
 	ctx    context.Context
@@ -154,7 +153,11 @@ func New(cfg Config) *Server {
 	if s.cfg.AdminGuard == nil {
 		s.cfg.AdminGuard = s.dash.AdminGuard
 	}
-	s.mountOps(s.app)
+	ops.Mount(s.app, ops.Config{
+		Engine: s.eng, Logger: s.log, Clock: s.now, Context: s.ctx,
+		Metrics: s.metrics, MetricsPublic: cfg.MetricsPublic,
+		DataFile: s.cfg.DataFile, AdminGuard: s.cfg.AdminGuard,
+	})
 	s.mountAPI(s.app)
 	s.mountWebhooks(s.app)
 	s.mountSandbox(s.app)

@@ -331,9 +331,17 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration)
 
 // Handler serves the exposition, in the text format (OpenMetrics when the
 // scraper asks for it). A collector that fails is logged and left out;
-// the rest is served. Who may read it is the caller's decision.
+// the rest is served. Who may read it is the caller's decision. On a nil
+// *Metrics it serves an empty exposition.
 func (m *Metrics) Handler(log *slog.Logger) http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+	reg := prometheus.NewRegistry()
+	if m != nil {
+		reg = m.reg
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          promLogger{log},
 		ErrorHandling:     promhttp.ContinueOnError,
 		EnableOpenMetrics: true,

@@ -1,4 +1,4 @@
-package web
+package ops
 
 import (
 	"bufio"
@@ -11,20 +11,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"eventops/web/dash"
 	"eventops/web/httperr"
 )
-
-// DataFile is what the server uses of the data file; main adapts
-// *storage.DB (the web package does not import storage).
-type DataFile interface {
-	// StorageHealth is read at every scrape of /metrics and by the
-	// dashboard's storage page.
-	dash.StorageStats
-	// Backup writes a consistent snapshot of the file to w while writers
-	// go on, and returns the bytes written.
-	Backup(w io.Writer) (int64, error)
-}
 
 // backupTimeFormat names a backup after the moment it was taken, in UTC.
 const backupTimeFormat = "20060102-150405"
@@ -39,7 +27,7 @@ const backupTimeFormat = "20060102-150405"
 // transaction keeps the file from growing (writers wait) and keeps the
 // shutdown waiting. One snapshot is taken at a time; another request
 // meanwhile is 409.
-func (s *Server) backup(c *fiber.Ctx) error {
+func (s *routes) backup(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		return c.SendStatus(http.StatusOK) // no snapshot for a HEAD
 	}
@@ -66,7 +54,7 @@ func (s *Server) backup(c *fiber.Ctx) error {
 
 // spoolBackup copies a snapshot into a temporary file that is unlinked at
 // once (nothing is left behind, even by a crash) and returns it rewound.
-func (s *Server) spoolBackup() (*spool, int64, error) {
+func (s *routes) spoolBackup() (*spool, int64, error) {
 	f, err := os.CreateTemp("", "eventops-backup-*.db")
 	if err != nil {
 		return nil, 0, fmt.Errorf("backup: %w", err)

@@ -1,27 +1,17 @@
-package web
+package ops
 
 import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"eventops/web/httperr"
-	"eventops/web/metrics"
 )
-
-// storageFigures reads the data file's figures for the storage_* series.
-func storageFigures(df DataFile) func() (metrics.StorageFigures, error) {
-	return func() (metrics.StorageFigures, error) {
-		h, err := df.StorageHealth()
-		return metrics.StorageFigures{FileSize: h.FileSize, FreePages: h.FreePages,
-			OpenReadTxs: h.OpenReadTxs, Commits: h.Commits, Updates: h.Updates}, err
-	}
-}
 
 // serveMetrics answers GET /metrics: to loopback clients not relayed by a
 // proxy, or to anyone with Config.MetricsPublic. Operation counts and
 // route latencies describe the business; they are not for the internet.
-func (s *Server) serveMetrics() fiber.Handler {
-	h := adaptor.HTTPHandler(s.metrics.Handler(s.log))
+func (s *routes) serveMetrics() fiber.Handler {
+	h := adaptor.HTTPHandler(s.cfg.Metrics.Handler(s.log))
 	return func(c *fiber.Ctx) error {
 		if !s.cfg.MetricsPublic && !directLoopback(c) {
 			return httperr.New(fiber.StatusForbidden, httperr.TypeForbidden,
