@@ -461,3 +461,13 @@ func TestDashboardErrorPageStatusFollowsKind(t *testing.T) {
 		f.browser().get(path).expect(t, tc.status).contains(t, tc.title)
 	}
 }
+
+// The name fields of the admin forms hold the browser to the engine's
+// limit on a name, so a name too long is refused before it is sent.
+func TestDashboardNameFieldsFollowTheEngineLimit(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t)
+	want := fmt.Sprintf(`name="name" required maxlength="%d"`, engine.MaxNameLen)
+	f.admin().get("/companies").expect(t, http.StatusOK).contains(t, want)
+	f.admin().get("/keys").expect(t, http.StatusOK).contains(t, fmt.Sprintf(`name="name" maxlength="%d"`, engine.MaxNameLen))
+}
