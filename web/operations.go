@@ -187,7 +187,9 @@ func (s *Server) getOperation(c *fiber.Ctx) error {
 	inm := c.Get(fiber.HeaderIfNoneMatch)
 	if wait > 0 && !e.op.Status.Terminal() && (inm == "" || etagMatches(inm, e.etag)) {
 		_, gen := s.ops.get(opID)
+		s.heldPolls.Add(1)
 		op, err := s.eng.Wait(s.ctx, cid, opID, e.op.Version, wait)
+		s.heldPolls.Add(-1)
 		if err != nil {
 			return err
 		}

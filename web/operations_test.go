@@ -160,7 +160,7 @@ func TestLongPoll(t *testing.T) {
 			held <- answer{r, time.Since(start)}
 		}(h)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitHeld(t, f, 2)
 	g.open()
 	for i := 0; i < 2; i++ {
 		a := <-held
@@ -199,7 +199,7 @@ func TestLongPollAnsweredAtShutdown(t *testing.T) {
 	done := make(chan *resp, 1)
 	start := time.Now()
 	go func() { done <- n.do("GET", path+"?wait=60", f.keyA, nil, hdr{"If-None-Match", tag}) }()
-	time.Sleep(300 * time.Millisecond)
+	waitHeld(t, f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := f.srv.Shutdown(ctx); err != nil {

@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"eventops/engine"
 	"eventops/web/httperr"
@@ -99,13 +98,7 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 
 	// The backlog drains; writes are accepted again.
 	g.open()
-	deadline := time.Now().Add(20 * time.Second)
-	for f.eng.Pending() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("engine still holds %d operations", f.eng.Pending())
-		}
-		time.Sleep(5 * time.Millisecond) // polls a condition; nothing is timed
-	}
+	waitUntil(t, "the backlog drained", func() bool { return f.eng.Pending() == 0 })
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
 	f.do("PATCH", ev, f.keyA, `{"event": {"name": "Now"}}`).expect(t, 200)
 	f.do("POST", opPath(evID, canceled)+"/retry", f.keyA, nil).expect(t, 202)

@@ -87,6 +87,9 @@ type Server struct {
 	// decodedBytes counts the bytes decodeBody decoded out of compressed
 	// bodies, refused ones included.
 	decodedBytes atomic.Int64
+	// heldPolls counts the long-polls being held (?wait=N): what a test
+	// waits on before it makes the change they wait for.
+	heldPolls atomic.Int64
 
 	// ctx is cancelled when Shutdown begins: held long-polls answer at once.
 	ctx    context.Context
