@@ -1,6 +1,18 @@
-// Package web is eventops' Fiber application: the JSON API under /api/v2
-// (DESIGN §3), and the dashboard pages that other files of this package
-// mount on the same app.
+// Package web is eventops' Fiber application. It owns the app and its
+// plumbing (request ids, access log, HTTP metrics, body decoding, the error
+// handler) and the JSON API under /api/v2 (DESIGN §3): authentication, rate
+// limits, Idempotency-Key, pagination, and one file per resource. The rest
+// of the app lives in rooms of its own, which New mounts:
+//
+//	web/dash     the staff dashboard (HTML pages and their websocket)
+//	web/ops      the operator's routes: /healthz, /readyz, /metrics, /backup
+//	web/metrics  the Prometheus registry the engine, the Shopify client and
+//	             the server report to (main builds it)
+//	web/httperr  an error kind's HTTP status, and the problem+json answer
+//	web/client   the Go client of the API (imports nothing of the server)
+//
+// web imports engine and those rooms; only package main imports web. The
+// rooms never import web: what they need of it comes through their Config.
 package web
 
 import (
