@@ -66,7 +66,7 @@ func TestScopes(t *testing.T) {
 			t.Errorf("%s %s: %v", w[0], w[1], m["detail"])
 		}
 	}
-	for _, path := range reads(c.EventID, c.OpID, num(c.Event, "venue_id"), 1) {
+	for _, path := range reads(c.EventID, c.OpID, c.Event.VenueID, 1) {
 		f.do("GET", path, f.keyWO, nil).expectProblem(t, 403, "forbidden")
 		f.do("GET", path, f.keyRO, nil).expect(t, 200)
 	}
@@ -84,7 +84,7 @@ func TestCompanyIsolation(t *testing.T) {
 	f := setup(t)
 	b := f.event(f.keyB)
 	f.waitTerminal(b.EventID, b.OpID, f.keyB)
-	venue, tt := num(b.Event, "venue_id"), uint64(1)
+	venue, tt := b.Event.VenueID, uint64(1)
 	for _, path := range reads(b.EventID, b.OpID, venue, tt)[2:] {
 		switch path {
 		case "/api/v2/ticket_types", "/api/v2/events", "/api/v2/operations":

@@ -118,7 +118,7 @@ func TestYenShopOrderJSON(t *testing.T) {
 	f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(f.venue.ID, f.tickets.ID, 2500, "USD")).expectProblem(t, 422, "validation_error")
 	r := f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(f.venue.ID, f.tickets.ID, 5000, "JPY")).expect(t, 201)
 	id := num(r.json(t), "id")
-	if op := f.waitTerminal(id, opHeader(t, r)); op["status"] != "completed" {
+	if op := f.waitTerminal(id, opHeader(t, r)); op.Status != "completed" {
 		t.Fatalf("save: %v", op)
 	}
 	_, _, variants := typeState(f.getEvent(id))

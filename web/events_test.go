@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"eventops/web/client"
 )
 
 func TestCreateEvent(t *testing.T) {
@@ -18,25 +20,23 @@ func TestCreateEvent(t *testing.T) {
 		t.Fatalf("Location %q", r.Header.Get("Location"))
 	}
 	ev := c.Event
-	start := ev["start"].(map[string]any)
-	if start["tz"] != "America/Chicago" || start["local"] != "2026-12-05T13:00:00-06:00" || start["utc"] != "2026-12-05T19:00:00Z" {
-		t.Errorf("start: %v", start)
+	if want := (client.ZonedTime{TZ: "America/Chicago", Local: "2026-12-05T13:00:00-06:00", UTC: "2026-12-05T19:00:00Z"}); ev.Start != want {
+		t.Errorf("start: %+v, want %+v", ev.Start, want)
 	}
-	rt := ev["registration_types"].([]any)[0].(map[string]any)
-	price := rt["price"].(map[string]any)
-	if price["amount"] != 2500.0 || price["decimal"] != "25.00" || price["formatted"] != "$25.00" || price["currency"] != "USD" {
-		t.Errorf("price: %v", price)
+	rt := ev.RegistrationTypes[0]
+	if want := (client.Money{Amount: 2500, Currency: "USD", Decimal: "25.00", Formatted: "$25.00"}); rt.Price != want {
+		t.Errorf("price: %+v, want %+v", rt.Price, want)
 	}
-	if rt["sold"] != 0.0 || rt["available"] != 150.0 || rt["shopify_variant_id"] != nil {
-		t.Errorf("registration type: %v", rt)
+	if rt.Sold == nil || *rt.Sold != 0 || rt.Available == nil || *rt.Available != 150 || rt.ShopifyVariantID != nil {
+		t.Errorf("registration type: %+v", rt)
 	}
-	if ev["deletable"] != true || ev["slug"] != "jazz-night" || ev["parent_event_id"] != nil {
-		t.Errorf("event: %v", ev)
+	if !ev.Deletable || ev.Slug != "jazz-night" || ev.ParentEventID != nil {
+		t.Errorf("event: %+v", ev)
 	}
 	// The operation named in the header is the event's save.
-	op := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200).json(t)
-	if op["action"] != "save" || num(op, "event_id") != c.EventID {
-		t.Fatalf("operation: %v", op)
+	op := decode[client.Operation](t, f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200))
+	if op.Action != "save" || op.EventID != c.EventID {
+		t.Fatalf("operation: %+v", op)
 	}
 }
 
@@ -45,7 +45,7 @@ func TestGetAndListEvents(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)} // during Jazz Night
 	f := setup(t, withConfig(func(c *Config) { c.Clock = clk.now }))
 	c := f.event(f.keyA)
-	v, tt := num(c.Event, "venue_id"), uint64(1)
+	v, tt := c.Event.VenueID, uint64(1)
 	later := fmt.Sprintf(`{"event": {"name": "Brunch", "type": "date", "venue_id": %d,
 		"starts_at": "2027-01-10T10:00:00Z", "ends_at": "2027-01-10T12:00:00Z",
 		"registration_types": [{"name": "Seat", "ticket_type_id": %d, "price": {"amount": 1500, "currency": "JPY"}}]}}`, v, tt)
@@ -161,7 +161,7 @@ func TestCapacityBelowSoldIsInvalid(t *testing.T) {
 	f := setup(t)
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", c.EventID), f.keyA,
 		fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 5}}`, rt)).expect(t, 201)
 	m := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, `{"event": {"capacity": 4}}`).
@@ -197,7 +197,7 @@ func TestDeleteEvent(t *testing.T) {
 	}
 	// Its operations stay readable.
 	done := f.waitTerminal(c.EventID, num(m, "id"))
-	if done["status"] != "completed" {
+	if done.Status != client.StatusCompleted {
 		t.Fatalf("delete: %v", done)
 	}
 	ops := f.do("GET", path+"/operations", f.keyA, nil).expect(t, 200).json(t)
@@ -212,7 +212,7 @@ func TestDeleteEventWithPaidOrdersIsConflict(t *testing.T) {
 	f := setup(t)
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", c.EventID), f.keyA,
 		fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)
 	ev := f.do("GET", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).json(t)

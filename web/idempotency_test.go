@@ -162,7 +162,7 @@ func TestIdempotencyComparesJSONValues(t *testing.T) {
 	// Numbers keep their text: 2 and 2.0 are different requests to an API
 	// that refuses 2.0 where it wants a whole number.
 	c := f.event(f.keyA)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
 	okey := hdr{"Idempotency-Key", "order-1"}
 	f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 2}}`, rt), okey).expect(t, 201)

@@ -15,6 +15,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/web/client"
 	"eventops/web/dash"
 	"eventops/web/metrics"
 )
@@ -197,18 +198,18 @@ func TestMetricsSeriesExistAndMove(t *testing.T) {
 	// The phase shows its retry (last_error) before it may go on.
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		r := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
-		op := r.json(t)
-		if ph := op["phases"].([]any)[0].(map[string]any); ph["last_error"] != nil {
+		op := decode[client.Operation](t, r)
+		if op.Phases[0].LastError != nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the tickets phase never showed its retry: %v", op)
+			t.Fatalf("the tickets phase never showed its retry: %+v", op)
 		}
 		f.do("GET", opPath(c.EventID, c.OpID)+"?wait=5", f.keyA, nil, hdr{"If-None-Match", r.Header.Get("ETag")})
 	}
 	close(work.release)
-	if op := f.waitTerminal(c.EventID, c.OpID); op["status"] != "completed" {
-		t.Fatalf("save ended %v", op["status"])
+	if op := f.waitTerminal(c.EventID, c.OpID); op.Status != "completed" {
+		t.Fatalf("save ended %v", op.Status)
 	}
 	f.do("GET", "/api/v2/events/"+itoa(c.EventID), "wrong-key", nil).expect(t, 401)
 	f.do("GET", "/no/such/page", "", nil).expect(t, 404)

@@ -10,7 +10,7 @@ func TestOrders(t *testing.T) {
 	f := setup(t)
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	vip := num(c.Event["registration_types"].([]any)[1].(map[string]any), "id")
+	vip := c.Event.RegistrationTypes[1].ID
 	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
 	r := f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 3}}`, vip)).expect(t, 201)
 	o := r.json(t)
@@ -49,7 +49,7 @@ func TestOrdersPaginate(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	c := f.event(f.keyA)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
 	for i := 0; i < 3; i++ {
 		f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)

@@ -32,8 +32,8 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 	queued := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", evID), f.keyA, `{"event": {"name": "Renamed"}}`).expect(t, 200)
 	canceled := opHeader(t, queued)
 	f.do("POST", opPath(evID, canceled)+"/cancel", f.keyA, nil).expect(t, 202)
-	if got := f.waitTerminal(evID, canceled); got["status"] != "failed" {
-		t.Fatalf("canceled operation: %v", got["status"])
+	if got := f.waitTerminal(evID, canceled); got.Status != "failed" {
+		t.Fatalf("canceled operation: %v", got.Status)
 	}
 	f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
 	if n := f.eng.Pending(); n != bound {
@@ -102,7 +102,7 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
 	f.do("PATCH", ev, f.keyA, `{"event": {"name": "Now"}}`).expect(t, 200)
 	f.do("POST", opPath(evID, canceled)+"/retry", f.keyA, nil).expect(t, 202)
-	if done := f.waitTerminal(num(r.json(t), "id"), opHeader(t, r)); done["status"] != "completed" {
-		t.Errorf("save after recovery: %v", done["status"])
+	if done := f.waitTerminal(num(r.json(t), "id"), opHeader(t, r)); done.Status != "completed" {
+		t.Errorf("save after recovery: %v", done.Status)
 	}
 }

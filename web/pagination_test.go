@@ -67,9 +67,9 @@ func TestCursorIsBoundToItsListAndFilters(t *testing.T) {
 	f.waitTerminal(c1.EventID, c1.OpID)
 	f.waitTerminal(c2.EventID, c2.OpID)
 	f.do("POST", "/api/v2/events/"+itoa(c1.EventID)+"/orders", f.keyA,
-		`{"order": {"registration_type_id": `+itoa(num(c1.Event["registration_types"].([]any)[0].(map[string]any), "id"))+`, "quantity": 1}}`).expect(t, 201)
+		`{"order": {"registration_type_id": `+itoa(c1.Event.RegistrationTypes[0].ID)+`, "quantity": 1}}`).expect(t, 201)
 	f.do("POST", "/api/v2/events/"+itoa(c1.EventID)+"/orders", f.keyA,
-		`{"order": {"registration_type_id": `+itoa(num(c1.Event["registration_types"].([]any)[0].(map[string]any), "id"))+`, "quantity": 1}}`).expect(t, 201)
+		`{"order": {"registration_type_id": `+itoa(c1.Event.RegistrationTypes[0].ID)+`, "quantity": 1}}`).expect(t, 201)
 
 	next := func(path string) string {
 		t.Helper()

@@ -137,7 +137,7 @@ func (f *hookFixture) mirrored() (uint64, map[string]any) {
 		f.venue.ID, f.tickets.ID, f.tickets.ID)
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(f.t, 201)
 	id := num(r.json(f.t), "id")
-	if op := f.waitTerminal(id, opHeader(f.t, r)); op["status"] != "completed" {
+	if op := f.waitTerminal(id, opHeader(f.t, r)); op.Status != "completed" {
 		f.t.Fatalf("save: %v", op)
 	}
 	return id, f.getEvent(id)
@@ -331,7 +331,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if len(ops) != 1 {
 		t.Fatalf("%d inventory operations after one sale", len(ops))
 	}
-	if done := f.waitTerminal(id, ops[0].ID); done["status"] != "completed" {
+	if done := f.waitTerminal(id, ops[0].ID); done.Status != "completed" {
 		t.Fatalf("inventory save: %v", done)
 	}
 	ev = f.getEvent(id)
@@ -405,7 +405,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 		}
 	}
 	r = f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expect(t, 202)
-	if done := f.waitTerminal(id, opHeader(t, r)); done["status"] != "completed" {
+	if done := f.waitTerminal(id, opHeader(t, r)); done.Status != "completed" {
 		t.Fatalf("delete: %v", done)
 	}
 }
@@ -426,9 +426,8 @@ func TestShopUninstallAndReconnect(t *testing.T) {
 	calls, _ := f.sb.Calls(f.shop.Name, "")
 	r := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, `{"event": {"name": "Renamed"}}`).expect(t, 200)
 	done := f.waitTerminal(id, opHeader(t, r))
-	errObj, _ := done["error"].(map[string]any)
-	if done["status"] != "failed" || errObj["code"] != string(engine.CodeShopifyAuthRejected) || errObj["phase"] != "catalog" {
-		t.Fatalf("save after uninstall: %v", done)
+	if e := done.Error; done.Status != "failed" || e == nil || e.Code != string(engine.CodeShopifyAuthRejected) || e.Phase == nil || *e.Phase != "catalog" {
+		t.Fatalf("save after uninstall: %+v", done)
 	}
 	if after, _ := f.sb.Calls(f.shop.Name, ""); len(after) != len(calls) {
 		t.Errorf("%d shop calls made with a revoked connection", len(after)-len(calls))
@@ -443,7 +442,7 @@ func TestShopUninstallAndReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, `{"event": {"name": "Healed"}}`).expect(t, 200)
-	if done := f.waitTerminal(id, opHeader(t, r)); done["status"] != "completed" {
+	if done := f.waitTerminal(id, opHeader(t, r)); done.Status != "completed" {
 		t.Fatalf("save after reconnecting: %v", done)
 	}
 	// Set-up subscribed the webhooks again; a sale still arrives.
