@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"eventops/web/client"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -62,8 +64,8 @@ func TestScopes(t *testing.T) {
 	body := `{"venue": {"name": "X", "time_zone": "UTC"}}`
 	for _, w := range writes(c.EventID, c.OpID) {
 		m := f.do(w[0], w[1], f.keyRO, body).expectProblem(t, 403, "forbidden")
-		if m["detail"] != "this API key lacks the write scope" {
-			t.Errorf("%s %s: %v", w[0], w[1], m["detail"])
+		if m.Detail != "this API key lacks the write scope" {
+			t.Errorf("%s %s: %v", w[0], w[1], m.Detail)
 		}
 	}
 	for _, path := range reads(c.EventID, c.OpID, c.Event.VenueID, 1) {
@@ -119,9 +121,10 @@ func TestCompanyIsolation(t *testing.T) {
 	}
 }
 
-func contains422(m map[string]any, attr string) bool {
-	for _, a := range m["errors"].(map[string]any)["attributes"].([]any) {
-		if a.(map[string]any)["attribute"] == attr {
+// contains422 reports whether a validation problem names attr.
+func contains422(p client.Problem, attr string) bool {
+	for _, a := range p.Attributes() {
+		if a.Attribute == attr {
 			return true
 		}
 	}

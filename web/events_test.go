@@ -95,7 +95,7 @@ func TestGetAndListEvents(t *testing.T) {
 		"?page[cursor]=bm90LWEtY3Vyc29y":    "page[cursor]",
 	} {
 		m := f.do("GET", "/api/v2/events"+query, f.keyA, nil).expectProblem(t, 422, "validation_error")
-		a := m["errors"].(map[string]any)["attributes"].([]any)[0].(map[string]any)["attribute"].(string)
+		a := firstAttribute(m).Attribute
 		if len(a) < len(attr) || a[:len(attr)] != attr {
 			t.Errorf("GET /events%s names %q, want %q", query, a, attr)
 		}
@@ -166,9 +166,8 @@ func TestCapacityBelowSoldIsInvalid(t *testing.T) {
 		fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 5}}`, rt)).expect(t, 201)
 	m := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, `{"event": {"capacity": 4}}`).
 		expectProblem(t, 422, "validation_error")
-	a := m["errors"].(map[string]any)["attributes"].([]any)[0].(map[string]any)
-	if a["attribute"] != "capacity" || a["code"] != "out_of_range" {
-		t.Fatalf("attribute: %v", a)
+	if a := firstAttribute(m); a.Attribute != "capacity" || a.Code != "out_of_range" {
+		t.Fatalf("attribute: %+v", a)
 	}
 	body := fmt.Sprintf(`{"event": {"registration_types": [{"id": %d, "name": "GA", "ticket_type_id": 1, "price": {"amount": 1, "currency": "USD"}, "quantity": 2}]}}`, rt)
 	m = f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, body).expectProblem(t, 422, "validation_error")

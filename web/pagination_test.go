@@ -83,9 +83,8 @@ func TestCursorIsBoundToItsListAndFilters(t *testing.T) {
 	refused := func(path string) {
 		t.Helper()
 		p := f.do("GET", path, f.keyA, nil).expectProblem(t, 422, "validation_error")
-		attrs := p["errors"].(map[string]any)["attributes"].([]any)
-		if a := attrs[0].(map[string]any); a["attribute"] != "page[cursor]" || a["code"] != "invalid" {
-			t.Fatalf("GET %s: %v", path, attrs)
+		if a := firstAttribute(p); a.Attribute != "page[cursor]" || a.Code != "invalid" {
+			t.Fatalf("GET %s: %+v", path, p.Attributes())
 		}
 	}
 	ev1, ev2 := "/api/v2/events/"+itoa(c1.EventID), "/api/v2/events/"+itoa(c2.EventID)

@@ -221,13 +221,15 @@ func (r *resp) problemType(t testing.TB) string {
 	return m["type"].(string)
 }
 
-func (r *resp) expectProblem(t testing.TB, status int, typ string) map[string]any {
+// expectProblem checks the status and the problem's type and returns the
+// problem as web/client reads it.
+func (r *resp) expectProblem(t testing.TB, status int, typ string) client.Problem {
 	t.Helper()
 	r.expect(t, status)
 	if got := r.problemType(t); got != typ {
 		t.Fatalf("%s %s: problem type %q, want %q\n%s", r.req.Method, r.req.URL, got, typ, r.Body)
 	}
-	return r.json(t)
+	return decode[client.Problem](t, r)
 }
 
 // hdr is a request header.
