@@ -42,3 +42,6 @@ func waitHeld(t testing.TB, f *fixture, n int64) {
 	t.Helper()
 	waitUntil(t, fmt.Sprintf("%d held long-polls", n), func() bool { return f.srv.heldPolls.Load() >= n })
 }
+
+// intIs reports whether an optional count of an answer is set to want.
+func intIs(p *int, want int) bool { return p != nil && *p == want }
