@@ -232,6 +232,13 @@ func (r *resp) expectProblem(t testing.TB, status int, typ string) client.Proble
 	return decode[client.Problem](t, r)
 }
 
+// count is the number of items a list holds (its meta.count), read with
+// key.
+func (f *fixture) count(path, key string) int {
+	f.t.Helper()
+	return decode[client.Page[json.RawMessage]](f.t, f.do("GET", path, key, nil).expect(f.t, 200)).Meta.Count
+}
+
 // hdr is a request header.
 type hdr struct{ k, v string }
 
