@@ -23,6 +23,8 @@ import (
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
 	"eventops/web"
+	"eventops/web/dash"
+	"eventops/web/metrics"
 )
 
 type serveConfig struct {
@@ -115,18 +117,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sb.Close()
-	metrics := web.NewMetrics()
+	meter := metrics.New()
 	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
-		Metrics: metrics.Shopify(),
+		Metrics: meter.Shopify(),
 	}
 	works, refund := shopify.Works(shopCfg)
-	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: metrics,
+	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
-	if err := metrics.SeedActive(db); err != nil { // the operations Start resumes
+	if err := meter.SeedActive(db); err != nil { // the operations Start resumes
 		return err
 	}
 	if err := eng.Start(context.Background()); err != nil {
@@ -136,10 +138,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	srv.Store(web.New(web.Config{
 		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
-		Metrics: metrics, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
+		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log),
-		Dashboard:    web.DashboardOptions{Sandbox: web.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
+		Dashboard:    dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond).String())
 
@@ -153,7 +155,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}()
 	go func() {
 		defer bgWG.Done()
-		pruneLoop(bg, eng, cfg.retention, metrics, log)
+		pruneLoop(bg, eng, cfg.retention, meter, log)
 	}()
 
 	served := make(chan error, 1)
@@ -255,7 +257,7 @@ func checkServeConfig(w io.Writer, cfg serveConfig) error {
 
 // pruneLoop deletes terminal operations older than the retention period,
 // shortly after start and then hourly, in small transactions.
-func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration, metrics *web.Metrics, log *slog.Logger) {
+func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration, meter *metrics.Metrics, log *slog.Logger) {
 	wait := time.Minute
 	for {
 		select {
@@ -264,7 +266,7 @@ func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration,
 		case <-time.After(wait):
 		}
 		wait = time.Hour
-		pruneOnce(ctx, eng, retention, metrics, log)
+		pruneOnce(ctx, eng, retention, meter, log)
 	}
 }
 
@@ -272,10 +274,10 @@ func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration,
 // (eventops_operations_pruned_total, eventops_idempotency_records_pruned_total).
 // A retention of 0 keeps every operation; expired idempotency records and
 // webhook ids are pruned regardless.
-func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration, metrics *web.Metrics, log *slog.Logger) {
+func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration, meter *metrics.Metrics, log *slog.Logger) {
 	if retention > 0 {
 		n, err := eng.Prune(ctx, eng.Now().Add(-retention))
-		metrics.OperationsPruned(n) // what was deleted before an error counts too
+		meter.OperationsPruned(n) // what was deleted before an error counts too
 		if err != nil && ctx.Err() == nil {
 			log.Warn("prune operations", "err", err)
 		}
@@ -284,7 +286,7 @@ func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration,
 		}
 	}
 	m, err := eng.PruneIdempotency(ctx)
-	metrics.IdempotencyPruned(m)
+	meter.IdempotencyPruned(m)
 	if err != nil && ctx.Err() == nil {
 		log.Warn("prune idempotency records", "err", err)
 	} else if m > 0 {
@@ -309,12 +311,12 @@ func flushAll(eng *engine.Engine, log *slog.Logger) {
 }
 
 // dataFile adapts the data file to what the web server reads of it (and
-// what the dashboard's storage page shows: it is a web.StorageStats).
+// what the dashboard's storage page shows: it is a dash.StorageStats).
 type dataFile struct{ *storage.DB }
 
-func (f dataFile) StorageHealth() (web.StorageHealth, error) {
+func (f dataFile) StorageHealth() (dash.StorageHealth, error) {
 	st, err := f.Stats()
-	return web.StorageHealth{Path: f.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
+	return dash.StorageHealth{Path: f.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
 		OpenReadTxs: st.OpenReadTxs, Commits: st.Commits, Updates: st.Updates}, err
 }
 

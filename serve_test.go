@@ -15,6 +15,7 @@ import (
 	"eventops/engine"
 	"eventops/storage"
 	"eventops/web"
+	"eventops/web/metrics"
 )
 
 // ---- in process: the shutdown order and retention, as serve wires them ----
@@ -30,7 +31,7 @@ func (h holdWork) Run(ctx context.Context, _ *engine.PhaseRun) error {
 }
 
 // metricValue reads one series from a Metrics' registry (0 when absent).
-func metricValue(t testing.TB, m *web.Metrics, name string, labels map[string]string) float64 {
+func metricValue(t testing.TB, m *metrics.Metrics, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := m.Registry().Gather()
 	if err != nil {
@@ -72,13 +73,13 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	hold := holdWork{started: make(chan struct{}, 4)}
-	metrics := web.NewMetrics()
-	eng := engine.New(engine.Config{Store: db, Logger: quiet(), Observer: metrics,
+	meter := metrics.New()
+	eng := engine.New(engine.Config{Store: db, Logger: quiet(), Observer: meter,
 		Work: map[string]engine.Work{engine.PhaseTickets: hold}})
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := web.New(web.Config{Engine: eng, Logger: quiet(), Metrics: metrics, DataFile: dataFile{db}})
+	srv := web.New(web.Config{Engine: eng, Logger: quiet(), Metrics: meter, DataFile: dataFile{db}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,14 +123,14 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	metrics = web.NewMetrics()
-	if err := metrics.SeedActive(db); err != nil {
+	meter = metrics.New()
+	if err := meter.SeedActive(db); err != nil {
 		t.Fatal(err)
 	}
-	if n := metricValue(t, metrics, "eventops_operations_active", map[string]string{"action": "save"}); n != 1 {
+	if n := metricValue(t, meter, "eventops_operations_active", map[string]string{"action": "save"}); n != 1 {
 		t.Fatalf("operations_active after restart = %v, want 1", n)
 	}
-	eng = engine.New(engine.Config{Store: db, Logger: quiet(), Observer: metrics})
+	eng = engine.New(engine.Config{Store: db, Logger: quiet(), Observer: meter})
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +139,11 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 	if final.Status != engine.StatusCompleted {
 		t.Fatalf("resumed operation ended %s (%v)", final.Status, final.Error)
 	}
-	if n := metricValue(t, metrics, "eventops_operations_finished_total",
+	if n := metricValue(t, meter, "eventops_operations_finished_total",
 		map[string]string{"action": "save", "status": "completed"}); n != 1 {
 		t.Fatalf("operations_finished_total{save,completed} = %v, want 1", n)
 	}
-	if n := metricValue(t, metrics, "eventops_operations_active", map[string]string{"action": "save"}); n != 0 {
+	if n := metricValue(t, meter, "eventops_operations_active", map[string]string{"action": "save"}); n != 0 {
 		t.Fatalf("operations_active after the resumed operation ended = %v, want 0", n)
 	}
 }
@@ -178,8 +179,8 @@ func TestPruneIsCountedInMetrics(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	metrics := web.NewMetrics()
-	eng := engine.New(engine.Config{Store: db, Logger: quiet(), Observer: metrics, Clock: clock})
+	meter := metrics.New()
+	eng := engine.New(engine.Config{Store: db, Logger: quiet(), Observer: meter, Clock: clock})
 	ctx := context.Background()
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -213,15 +214,15 @@ func TestPruneIsCountedInMetrics(t *testing.T) {
 	}
 
 	retention := 90 * 24 * time.Hour
-	pruneOnce(ctx, eng, retention, metrics, quiet())
-	if got := metricValue(t, metrics, "eventops_operations_pruned_total", nil); got != 0 {
+	pruneOnce(ctx, eng, retention, meter, quiet())
+	if got := metricValue(t, meter, "eventops_operations_pruned_total", nil); got != 0 {
 		t.Fatalf("pruned %v operations younger than the retention", got)
 	}
 	mu.Lock()
 	now = now.Add(retention + 24*time.Hour)
 	mu.Unlock()
-	pruneOnce(ctx, eng, retention, metrics, quiet())
-	if got := metricValue(t, metrics, "eventops_operations_pruned_total", nil); got != n {
+	pruneOnce(ctx, eng, retention, meter, quiet())
+	if got := metricValue(t, meter, "eventops_operations_pruned_total", nil); got != n {
 		t.Fatalf("eventops_operations_pruned_total = %v, want %d", got, n)
 	}
 	ops, _, err := eng.Operations(engine.OperationQuery{CompanyID: co.ID, Limit: 100})
@@ -231,8 +232,8 @@ func TestPruneIsCountedInMetrics(t *testing.T) {
 	if len(ops) != 0 {
 		t.Fatalf("%d operations left after pruning", len(ops))
 	}
-	pruneOnce(ctx, eng, retention, metrics, quiet())
-	if got := metricValue(t, metrics, "eventops_operations_pruned_total", nil); got != n {
+	pruneOnce(ctx, eng, retention, meter, quiet())
+	if got := metricValue(t, meter, "eventops_operations_pruned_total", nil); got != n {
 		t.Fatalf("a second round counted again: %v", got)
 	}
 }

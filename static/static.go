@@ -1,5 +1,9 @@
 // Package static holds the dashboard's assets, embedded in the binary and
 // served under content-hashed names so that they can be cached forever.
+//
+// It imports nothing of eventops. views imports it for the hashed URLs its
+// pages link to; web/dash imports it to serve them (Lookup). Nothing else
+// needs it.
 package static
 
 import (

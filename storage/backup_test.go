@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,16 +54,24 @@ func growOnce(ctx context.Context, db *DB) error {
 	return errors.New("the data file never grew")
 }
 
-// slowWriter delays every write, so that a backup lasts long enough for
-// writers to commit while it runs.
-type slowWriter struct {
-	w     io.Writer
-	delay time.Duration
+// committingWriter, at the backup's first write (its read transaction is
+// open by then), has another goroutine commit writes, and goes on once they
+// are committed. A backup that blocked writers would hold them forever: the
+// writer gives up after 10 s and fails the backup.
+type committingWriter struct {
+	w      io.Writer
+	commit func() error
+	done   bool
 }
 
-func (s slowWriter) Write(p []byte) (int, error) {
-	time.Sleep(s.delay)
-	return s.w.Write(p)
+func (c *committingWriter) Write(p []byte) (int, error) {
+	if !c.done {
+		c.done = true
+		if err := c.commit(); err != nil {
+			return 0, err
+		}
+	}
+	return c.w.Write(p)
 }
 
 func TestBackupDuringWritesIsConsistent(t *testing.T) {
@@ -84,47 +91,36 @@ func TestBackupDuringWritesIsConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A writer commits small transactions for as long as the backup runs.
-	var backingUp atomic.Bool
+	// Writers commit while the backup runs (see committingWriter).
 	var during atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	var writeErr error
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := putOps(ctx, db, 1); err != nil {
-				writeErr = err
-				return
-			}
-			if backingUp.Load() {
+	commit := func() error {
+		done := make(chan error, 1)
+		go func() {
+			for range 3 {
+				if _, err := putOps(ctx, db, 1); err != nil {
+					done <- err
+					return
+				}
 				during.Add(1)
 			}
-			time.Sleep(2 * time.Millisecond)
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("no write committed while the backup ran: the backup blocked writers")
 		}
-	}()
+	}
 
 	path := filepath.Join(t.TempDir(), "backup.db")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	backingUp.Store(true)
-	n, err := db.Backup(slowWriter{w: f, delay: 20 * time.Millisecond})
-	backingUp.Store(false)
-	close(stop)
-	wg.Wait()
+	n, err := db.Backup(&committingWriter{w: f, commit: commit})
 	if err != nil {
 		t.Fatalf("backup: %v", err)
-	}
-	if writeErr != nil {
-		t.Fatalf("writer: %v", writeErr)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)

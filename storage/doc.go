@@ -2,6 +2,13 @@
 // an installation's whole state, and this is the only package that imports
 // bbolt.
 //
+// It imports engine (the Store and Tx it implements, and the records it
+// keeps) and nothing else of eventops. Only package main imports it, to open
+// the data file and hand it to the engine; web and its subpackages reach the
+// file through the interfaces they declare (web.DataFile) and never import
+// storage outside their tests (which build real installations on it), so
+// that a second store (PostgreSQL) changes main and nothing else.
+//
 // # Layout
 //
 // Every record lives in a primary bucket keyed by its id as 8 big-endian

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+
+	"eventops/web/httperr"
 )
 
 // deprecationDate is the aliases' deprecation (RFC 9745 form: @ and Unix
@@ -47,7 +49,7 @@ func (s *Server) alias(successor successorFunc) fiber.Handler {
 		next := s.url(path)
 		c.Set(fiber.HeaderLink, "<"+next+`>; rel="successor-version"`)
 		if s.sunsetEnforced() {
-			return &apiError{Status: http.StatusGone, Type: typeGone, Successor: next,
+			return &httperr.Problem{Status: http.StatusGone, Type: httperr.TypeGone, Successor: next,
 				Detail: "the sync_jobs paths were retired on " + s.cfg.AliasSunset.UTC().Format("2006-01-02") +
 					"; use " + next + " (same body)"}
 		}

@@ -66,8 +66,8 @@ func TestAliasSunsetIsConfigurable(t *testing.T) {
 	}
 	clk.add(30 * 24 * time.Hour)
 	m := f.do("GET", alias, f.keyA, nil).expectProblem(t, 410, "gone")
-	if m["successor"] != "https://ops.example.com"+opPath(c.EventID, c.OpID) {
-		t.Fatalf("gone without its successor: %v", m)
+	if m.Successor != "https://ops.example.com"+opPath(c.EventID, c.OpID) {
+		t.Fatalf("gone without its successor: %+v", m)
 	}
 }
 
@@ -84,7 +84,7 @@ func TestEnforcedSunsetGone(t *testing.T) {
 	} {
 		r := f.do("GET", path, f.keyA, nil)
 		m := r.expectProblem(t, 410, "gone")
-		if m["successor"] == nil || r.Header.Get("Deprecation") != "" || r.Header.Get("Sunset") != "" {
+		if m.Successor == "" || r.Header.Get("Deprecation") != "" || r.Header.Get("Sunset") != "" {
 			t.Fatalf("410: %v %s", r.Header, r.Body)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 type apiKeyLocal struct{}
@@ -19,7 +20,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	token = strings.TrimSpace(token)
 	if token == "" || !(strings.EqualFold(scheme, "Token") || strings.EqualFold(scheme, "Bearer")) {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="eventops", Token realm="eventops"`)
-		return problemf(http.StatusUnauthorized, typeUnauthorized,
+		return httperr.New(http.StatusUnauthorized, httperr.TypeUnauthorized,
 			"send an API key as `Authorization: Token <key>` or `Authorization: Bearer <key>`")
 	}
 	key, err := s.eng.Authenticate(token)
@@ -47,7 +48,7 @@ func companyID(c *fiber.Ctx) uint64 { return apiKey(c).CompanyID }
 func (s *Server) requireScope(scope engine.Scope) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if !apiKey(c).Can(scope) {
-			return problemf(http.StatusForbidden, typeForbidden,
+			return httperr.New(http.StatusForbidden, httperr.TypeForbidden,
 				"this API key lacks the "+string(scope)+" scope")
 		}
 		return c.Next()

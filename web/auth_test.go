@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"eventops/web/client"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -62,17 +64,16 @@ func TestScopes(t *testing.T) {
 	body := `{"venue": {"name": "X", "time_zone": "UTC"}}`
 	for _, w := range writes(c.EventID, c.OpID) {
 		m := f.do(w[0], w[1], f.keyRO, body).expectProblem(t, 403, "forbidden")
-		if m["detail"] != "this API key lacks the write scope" {
-			t.Errorf("%s %s: %v", w[0], w[1], m["detail"])
+		if m.Detail != "this API key lacks the write scope" {
+			t.Errorf("%s %s: %v", w[0], w[1], m.Detail)
 		}
 	}
-	for _, path := range reads(c.EventID, c.OpID, num(c.Event, "venue_id"), 1) {
+	for _, path := range reads(c.EventID, c.OpID, c.Event.VenueID, 1) {
 		f.do("GET", path, f.keyWO, nil).expectProblem(t, 403, "forbidden")
 		f.do("GET", path, f.keyRO, nil).expect(t, 200)
 	}
 	// Nothing was written by the refused calls.
-	m := f.do("GET", "/api/v2/venues", f.keyA, nil).json(t)
-	if n := num(m["meta"].(map[string]any), "count"); n != 1 {
+	if n := f.count("/api/v2/venues", f.keyA); n != 1 {
 		t.Fatalf("%d venues after refused writes, want 1", n)
 	}
 }
@@ -84,12 +85,11 @@ func TestCompanyIsolation(t *testing.T) {
 	f := setup(t)
 	b := f.event(f.keyB)
 	f.waitTerminal(b.EventID, b.OpID, f.keyB)
-	venue, tt := num(b.Event, "venue_id"), uint64(1)
+	venue, tt := b.Event.VenueID, uint64(1)
 	for _, path := range reads(b.EventID, b.OpID, venue, tt)[2:] {
 		switch path {
 		case "/api/v2/ticket_types", "/api/v2/events", "/api/v2/operations":
-			m := f.do("GET", path, f.keyA, nil).expect(t, 200).json(t)
-			if n := num(m["meta"].(map[string]any), "count"); n != 0 {
+			if n := f.count(path, f.keyA); n != 0 {
 				t.Errorf("GET %s with A's key lists %d of B's items", path, n)
 			}
 		default:
@@ -108,8 +108,7 @@ func TestCompanyIsolation(t *testing.T) {
 		f.do(w[0], w[1], f.keyA, body).expectProblem(t, 404, "not_found")
 	}
 	// B's event is untouched.
-	m := f.do("GET", fmt.Sprintf("/api/v2/events/%d/operations", b.EventID), f.keyB, nil).expect(t, 200).json(t)
-	if n := num(m["meta"].(map[string]any), "count"); n != 1 {
+	if n := f.count(fmt.Sprintf("/api/v2/events/%d/operations", b.EventID), f.keyB); n != 1 {
 		t.Fatalf("B's event has %d operations, want 1", n)
 	}
 	// A's key cannot use B's venue or ticket type in its own event either.
@@ -119,9 +118,10 @@ func TestCompanyIsolation(t *testing.T) {
 	}
 }
 
-func contains422(m map[string]any, attr string) bool {
-	for _, a := range m["errors"].(map[string]any)["attributes"].([]any) {
-		if a.(map[string]any)["attribute"] == attr {
+// contains422 reports whether a validation problem names attr.
+func contains422(p client.Problem, attr string) bool {
+	for _, a := range p.Attributes() {
+		if a.Attribute == attr {
 			return true
 		}
 	}

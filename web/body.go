@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // jsonBody refuses a write whose body is not JSON (415). An empty body is
@@ -25,7 +26,7 @@ func (s *Server) jsonBody(c *fiber.Ctx) error {
 	}
 	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-		return problemf(http.StatusUnsupportedMediaType, typeUnsupportedMediaType,
+		return httperr.New(http.StatusUnsupportedMediaType, httperr.TypeUnsupportedMediaType,
 			"send the body as application/json")
 	}
 	return c.Next()
@@ -37,31 +38,31 @@ func (s *Server) jsonBody(c *fiber.Ctx) error {
 // 400 malformed_json, and a value of the wrong type 422.
 func decodeEnvelope(body []byte, name string, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return problemf(http.StatusBadRequest, typeParameterMissing,
+		return httperr.New(http.StatusBadRequest, httperr.TypeParameterMissing,
 			fmt.Sprintf("the body must be a JSON object {%q: {...}}", name))
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) { // valid JSON, not an object
-			return problemf(http.StatusBadRequest, typeParameterMissing,
+			return httperr.New(http.StatusBadRequest, httperr.TypeParameterMissing,
 				fmt.Sprintf("the body must be a JSON object {%q: {...}}", name))
 		}
 		return malformed(err)
 	}
 	raw, ok := top[name]
 	if !ok || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return problemf(http.StatusBadRequest, typeParameterMissing,
+		return httperr.New(http.StatusBadRequest, httperr.TypeParameterMissing,
 			fmt.Sprintf("param is missing or the value is empty: %s (send {%q: {...}})", name, name))
 	}
 	for k := range top {
 		if k != name {
-			return problemf(http.StatusBadRequest, typeUnpermittedParameters,
+			return httperr.New(http.StatusBadRequest, httperr.TypeUnpermittedParameters,
 				fmt.Sprintf("unpermitted parameter %q: the body holds only %q", k, name))
 		}
 	}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		return problemf(http.StatusBadRequest, typeParameterMissing,
+		return httperr.New(http.StatusBadRequest, httperr.TypeParameterMissing,
 			fmt.Sprintf("%s must be a JSON object", name))
 	}
 	return decodeStrict(raw, name, dst)
@@ -74,12 +75,12 @@ func decodeStrict(raw []byte, path string, dst any) error {
 	err := dec.Decode(dst)
 	if err == nil {
 		if _, err := dec.Token(); err != io.EOF {
-			return problemf(http.StatusBadRequest, typeMalformedJSON, "unexpected data after the JSON value")
+			return httperr.New(http.StatusBadRequest, httperr.TypeMalformedJSON, "unexpected data after the JSON value")
 		}
 		return nil
 	}
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return problemf(http.StatusBadRequest, typeUnpermittedParameters,
+		return httperr.New(http.StatusBadRequest, httperr.TypeUnpermittedParameters,
 			fmt.Sprintf("unpermitted parameter %s in %s", field, path))
 	}
 	var te *json.UnmarshalTypeError
@@ -88,23 +89,23 @@ func decodeStrict(raw []byte, path string, dst any) error {
 		if attr == "" {
 			attr = path
 		}
-		return invalidParam(attr, "invalid", "must be a "+jsonTypeName(te.Type.Kind().String()))
+		return httperr.InvalidParam(attr, "invalid", "must be a "+jsonTypeName(te.Type.Kind().String()))
 	}
 	var pe *time.ParseError
 	if errors.As(err, &pe) {
 		// encoding/json does not say which member failed; the caller's
 		// checkTimes names it first for the members it knows.
-		return invalidParam(path, "invalid", "holds a time that is not RFC 3339 (2026-12-05T19:00:00Z)")
+		return httperr.InvalidParam(path, "invalid", "holds a time that is not RFC 3339 (2026-12-05T19:00:00Z)")
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return malformed(err)
 	}
-	return invalidParam(path, "invalid", "is not valid: "+err.Error())
+	return httperr.InvalidParam(path, "invalid", "is not valid: "+err.Error())
 }
 
 func malformed(err error) error {
-	return problemf(http.StatusBadRequest, typeMalformedJSON, "the body is not valid JSON: "+
+	return httperr.New(http.StatusBadRequest, httperr.TypeMalformedJSON, "the body is not valid JSON: "+
 		strings.TrimPrefix(err.Error(), "json: "))
 }
 
@@ -142,10 +143,10 @@ func checkTimes(obj []byte, names ...string) error {
 		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
-			return invalidParam(n, "invalid", "must be an RFC 3339 time string such as 2026-12-05T19:00:00Z")
+			return httperr.InvalidParam(n, "invalid", "must be an RFC 3339 time string such as 2026-12-05T19:00:00Z")
 		}
 		if _, err := time.Parse(time.RFC3339, s); err != nil {
-			return invalidParam(n, "invalid", "must be an RFC 3339 time such as 2026-12-05T19:00:00Z")
+			return httperr.InvalidParam(n, "invalid", "must be an RFC 3339 time such as 2026-12-05T19:00:00Z")
 		}
 	}
 	return nil
@@ -164,7 +165,7 @@ func envelope(body []byte, name string) []byte {
 func decodeEvent(body []byte) (engine.EventInput, error) {
 	var in engine.EventInput
 	if err := decodeEnvelope(body, "event", &in); err != nil {
-		var ae *apiError
+		var ae *httperr.Problem
 		if errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
 			if terr := checkTimes(envelope(body, "event"), "starts_at", "ends_at", "published_at"); terr != nil {
 				return in, terr

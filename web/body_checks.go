@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // Checks of what a body spells that the decoded Go values cannot show:
@@ -76,11 +77,11 @@ func noParameters(body []byte) error {
 		if !errors.As(err, &te) {
 			return malformed(err)
 		}
-		return problemf(http.StatusBadRequest, typeUnpermittedParameters,
+		return httperr.New(http.StatusBadRequest, httperr.TypeUnpermittedParameters,
 			"this request takes no parameters: send no body, or {}")
 	}
 	for k := range top {
-		return problemf(http.StatusBadRequest, typeUnpermittedParameters,
+		return httperr.New(http.StatusBadRequest, httperr.TypeUnpermittedParameters,
 			"unpermitted parameter \""+k+"\": this request takes no parameters (send no body, or {})")
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/gofiber/fiber/v2"
+
+	"eventops/web/httperr"
 )
 
 // decodeBody makes BodyLimit hold on what a body decodes to, not only on
@@ -77,13 +79,13 @@ func contentCodings(header string) ([]string, error) {
 			continue
 		case "gzip", "x-gzip", "deflate", "br":
 		default:
-			return nil, problemf(http.StatusUnsupportedMediaType, typeUnsupportedMediaType,
+			return nil, httperr.New(http.StatusUnsupportedMediaType, httperr.TypeUnsupportedMediaType,
 				fmt.Sprintf("Content-Encoding %q is not supported: send the body as is, or with gzip, deflate or br", coding))
 		}
 		out = append(out, coding)
 	}
 	if len(out) > maxCodings {
-		return nil, problemf(http.StatusUnsupportedMediaType, typeUnsupportedMediaType,
+		return nil, httperr.New(http.StatusUnsupportedMediaType, httperr.TypeUnsupportedMediaType,
 			fmt.Sprintf("Content-Encoding lists %d codings: at most %d are accepted", len(out), maxCodings))
 	}
 	return out, nil
@@ -108,7 +110,7 @@ func decodeCoding(coding string, in []byte, counter *atomic.Int64) ([]byte, erro
 	out, err := readCapped(dec, min(max(4*len(in), 4<<10), BodyLimit+1), BodyLimit+1)
 	counter.Add(int64(len(out)))
 	if len(out) > BodyLimit {
-		return nil, problemf(http.StatusRequestEntityTooLarge, typePayloadTooLarge,
+		return nil, httperr.New(http.StatusRequestEntityTooLarge, httperr.TypePayloadTooLarge,
 			fmt.Sprintf("the request body is larger than 1 MiB once decoded (Content-Encoding %s)", coding))
 	}
 	if err != nil {
@@ -146,6 +148,6 @@ func badCoding(coding string, err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return problemf(http.StatusBadRequest, typeBadRequest,
+	return httperr.New(http.StatusBadRequest, httperr.TypeBadRequest,
 		fmt.Sprintf("the body is not valid %s data: %v", coding, err))
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/andybalholm/brotli"
 
 	"eventops/engine/shopify/sandbox"
+	"eventops/web/client"
+	"eventops/web/httperr"
 )
 
 // bombMember is one gzip member holding 1 MiB of zeros (about 1 KB).
@@ -113,7 +115,7 @@ func TestCompressedBodyOverTheLimitIsRefused(t *testing.T) {
 
 			runtime.GC()
 			runtime.ReadMemStats(&after)
-			res.expectProblem(t, http.StatusRequestEntityTooLarge, typePayloadTooLarge)
+			res.expectProblem(t, http.StatusRequestEntityTooLarge, httperr.TypePayloadTooLarge)
 			if n := f.srv.decodedBytes.Load() - start; n > BodyLimit+1 {
 				t.Errorf("decoded %d bytes, want at most the limit (%d) + 1", n, BodyLimit)
 			}
@@ -142,10 +144,10 @@ func TestCompressedJSONOverTheLimitIs413(t *testing.T) {
 	big := []byte(`{"venue": {"name": "` + strings.Repeat("a", 5<<20) + `", "time_zone": "UTC"}}`)
 	api := bombRoute{"API", "POST", "/api/v2/venues", "application/json", []hdr{{"Authorization", "Token " + f.keyA}}}
 	for _, enc := range []string{"gzip", "x-gzip", "deflate", "br", "identity, gzip", "gzip, identity"} {
-		f.sendEncoded(api, enc, encode(t, enc, big)).expectProblem(t, http.StatusRequestEntityTooLarge, typePayloadTooLarge)
+		f.sendEncoded(api, enc, encode(t, enc, big)).expectProblem(t, http.StatusRequestEntityTooLarge, httperr.TypePayloadTooLarge)
 	}
 	f.sendEncoded(api, "gzip, br", encode(t, "br", encode(t, "gzip", big))).
-		expectProblem(t, http.StatusRequestEntityTooLarge, typePayloadTooLarge)
+		expectProblem(t, http.StatusRequestEntityTooLarge, httperr.TypePayloadTooLarge)
 	if n := len(encode(t, "gzip", big)); n > 10<<10 {
 		t.Fatalf("the gzip body is %d bytes, want about 5 KB", n)
 	}
@@ -181,16 +183,27 @@ func TestBadContentEncodingIsRefused(t *testing.T) {
 	f, _ := bombSetup(t)
 	api := bombRoute{"API", "POST", "/api/v2/venues", "application/json", []hdr{{"Authorization", "Token " + f.keyA}}}
 	body := []byte(`{"venue": {"name": "Hall", "time_zone": "UTC"}}`)
-	f.sendEncoded(api, "compress", body).expectProblem(t, http.StatusUnsupportedMediaType, typeUnsupportedMediaType)
-	f.sendEncoded(api, "zstd", body).expectProblem(t, http.StatusUnsupportedMediaType, typeUnsupportedMediaType)
-	f.sendEncoded(api, "gzip, gzip, gzip", encode(t, "gzip", encode(t, "gzip", encode(t, "gzip", body)))).
-		expectProblem(t, http.StatusUnsupportedMediaType, typeUnsupportedMediaType)
-	f.sendEncoded(api, "gzip", body).expectProblem(t, http.StatusBadRequest, typeBadRequest)
-	f.sendEncoded(api, "gzip", encode(t, "gzip", body)[:20]).expectProblem(t, http.StatusBadRequest, typeBadRequest)
-	f.sendEncoded(api, "deflate", body).expectProblem(t, http.StatusBadRequest, typeBadRequest)
-	f.sendEncoded(api, "br", body).expectProblem(t, http.StatusBadRequest, typeBadRequest)
-	list := f.do("GET", "/api/v2/venues", f.keyA, nil).expect(t, http.StatusOK).json(t)
-	if n := len(list["data"].([]any)); n != 0 {
+	for _, tc := range []struct {
+		name, encoding string
+		body           []byte
+		status         int
+		typ            string
+	}{
+		{"unknown coding", "compress", body, http.StatusUnsupportedMediaType, httperr.TypeUnsupportedMediaType},
+		{"unsupported coding", "zstd", body, http.StatusUnsupportedMediaType, httperr.TypeUnsupportedMediaType},
+		{"stacked codings", "gzip, gzip, gzip", encode(t, "gzip", encode(t, "gzip", encode(t, "gzip", body))),
+			http.StatusUnsupportedMediaType, httperr.TypeUnsupportedMediaType},
+		{"plain body called gzip", "gzip", body, http.StatusBadRequest, httperr.TypeBadRequest},
+		{"truncated gzip", "gzip", encode(t, "gzip", body)[:20], http.StatusBadRequest, httperr.TypeBadRequest},
+		{"plain body called deflate", "deflate", body, http.StatusBadRequest, httperr.TypeBadRequest},
+		{"plain body called br", "br", body, http.StatusBadRequest, httperr.TypeBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.sendEncoded(api, tc.encoding, tc.body).expectProblem(t, tc.status, tc.typ)
+		})
+	}
+	list := decode[client.Page[client.Venue]](t, f.do("GET", "/api/v2/venues", f.keyA, nil).expect(t, http.StatusOK))
+	if n := len(list.Data); n != 0 {
 		t.Fatalf("%d venues after refused writes", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"eventops/engine"
+	"eventops/web/client"
 )
 
 // oneTypeEvent is a date event with one registration type at a price.
@@ -49,18 +50,18 @@ func TestEventPricesInEveryISOCurrency(t *testing.T) {
 	// Gold and the testing code are not currencies a price is in.
 	for _, code := range []string{"XAU", "XTS", "XXX", "usd"} {
 		p := f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(v, tt, 100, code)).expectProblem(t, 422, "validation_error")
-		if attr := firstAttribute(p); attr["attribute"] != "registration_types[0].price.currency" || attr["code"] != "invalid" {
+		if attr := firstAttribute(p); attr.Attribute != "registration_types[0].price.currency" || attr.Code != "invalid" {
 			t.Errorf("%s: %v", code, attr)
 		}
 	}
 }
 
-func firstAttribute(p map[string]any) map[string]any {
-	attrs, _ := p["errors"].(map[string]any)["attributes"].([]any)
-	if len(attrs) == 0 {
-		return nil
+// firstAttribute is the first attribute a validation problem names.
+func firstAttribute(p client.Problem) client.AttributeError {
+	if attrs := p.Attributes(); len(attrs) > 0 {
+		return attrs[0]
 	}
-	return attrs[0].(map[string]any)
+	return client.AttributeError{}
 }
 
 // One event's registration types share one currency: mixing them is a
@@ -76,7 +77,7 @@ func TestEventMixingCurrenciesIsRefused(t *testing.T) {
     {"name": "GA", "ticket_type_id": %d, "price": {"amount": 2500, "currency": "USD"}},
     {"name": "VIP", "ticket_type_id": %d, "price": {"amount": 9000, "currency": "EUR"}}]}}`, v, tt, tt)
 	p := f.do("POST", "/api/v2/events", f.keyA, body).expectProblem(t, 422, "validation_error")
-	if attr := firstAttribute(p); attr["attribute"] != "registration_types[1].price.currency" || attr["code"] != "currency_mismatch" {
+	if attr := firstAttribute(p); attr.Attribute != "registration_types[1].price.currency" || attr.Code != "currency_mismatch" {
 		t.Fatalf("attribute %v, want currency_mismatch on registration_types[1].price.currency", attr)
 	}
 	list := f.do("GET", "/api/v2/events", f.keyA, nil).expect(t, 200).json(t)
@@ -103,7 +104,7 @@ func TestShopCurrencyRefusesOtherPricesOverHTTP(t *testing.T) {
 	v, tt := f.venue(k), f.ticketType(k)
 	p := f.do("POST", "/api/v2/events", k, oneTypeEvent(v, tt, 5000, "JPY")).expectProblem(t, 422, "validation_error")
 	attr := firstAttribute(p)
-	if attr["attribute"] != "registration_types[0].price.currency" || attr["code"] != "currency_mismatch" {
+	if attr.Attribute != "registration_types[0].price.currency" || attr.Code != "currency_mismatch" {
 		t.Fatalf("attribute %v, want currency_mismatch on registration_types[0].price.currency", attr)
 	}
 	f.do("POST", "/api/v2/events", k, oneTypeEvent(v, tt, 5000, "USD")).expect(t, 201)
@@ -118,7 +119,7 @@ func TestYenShopOrderJSON(t *testing.T) {
 	f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(f.venue.ID, f.tickets.ID, 2500, "USD")).expectProblem(t, 422, "validation_error")
 	r := f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(f.venue.ID, f.tickets.ID, 5000, "JPY")).expect(t, 201)
 	id := num(r.json(t), "id")
-	if op := f.waitTerminal(id, opHeader(t, r)); op["status"] != "completed" {
+	if op := f.waitTerminal(id, opHeader(t, r)); op.Status != "completed" {
 		t.Fatalf("save: %v", op)
 	}
 	_, _, variants := typeState(f.getEvent(id))

@@ -1,60 +1,28 @@
 package web
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
-
-	"eventops/engine"
 )
-
-func TestEngineKindsMapToStatuses(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		err    error
-		status int
-		typ    string
-	}{
-		{engine.Invalid(engine.FieldError{Attribute: "name", Code: "blank", Message: "can't be blank"}), 422, "validation_error"},
-		{engine.NotFound("event 1 not found"), 404, "not_found"},
-		{fmt.Errorf("wrapped: %w", engine.Conflict("busy")), 409, "conflict"},
-		{engine.Unauthorized("no"), 401, "unauthorized"},
-		{engine.Forbidden("no"), 403, "forbidden"},
-		{engine.ErrIdempotencyReused, 422, "idempotency_key_reused"},
-	} {
-		ae := toAPIError(tc.err)
-		if ae == nil || ae.Status != tc.status || ae.Type != tc.typ {
-			t.Errorf("%v → %+v, want %d %s", tc.err, ae, tc.status, tc.typ)
-		}
-	}
-	for _, err := range []error{errors.New("disk on fire"), engine.Errorf(engine.CodeOperationStorageFailed, "x")} {
-		if ae := toAPIError(err); ae != nil {
-			t.Errorf("%v → %+v, want internal", err, ae)
-		}
-	}
-}
 
 func TestValidationProblemShape(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	r := f.do("POST", "/api/v2/events", f.keyA, `{"event": {"type": "concert", "starts_at": "2026-12-05T19:00:00Z", "ends_at": "2026-12-05T18:00:00Z"}}`)
 	m := r.expectProblem(t, 422, "validation_error")
-	attrs := m["errors"].(map[string]any)["attributes"].([]any)
 	got := map[string]string{}
-	for _, a := range attrs {
-		a := a.(map[string]any)
-		if a["message"] == "" {
-			t.Errorf("attribute without message: %v", a)
+	for _, a := range m.Attributes() {
+		if a.Message == "" {
+			t.Errorf("attribute without message: %+v", a)
 		}
-		got[a["attribute"].(string)] = a["code"].(string)
+		got[a.Attribute] = a.Code
 	}
 	for attr, code := range map[string]string{"name": "blank", "type": "invalid", "venue_id": "blank", "ends_at": "invalid"} {
 		if got[attr] != code {
 			t.Errorf("attribute %s: code %q, want %q (all: %v)", attr, got[attr], code, got)
 		}
 	}
-	if m["title"] != "Unprocessable Entity" || m["detail"] != m["message"] {
+	if m.Title != "Unprocessable Entity" || m.Detail != m.Message {
 		t.Errorf("title/detail/message: %s", r.Body)
 	}
 }
@@ -89,8 +57,8 @@ func TestBadRequestBodies(t *testing.T) {
 				body = nil
 			}
 			m := f.do("POST", "/api/v2/events", f.keyA, body).expectProblem(t, tc.status, tc.typ)
-			if tc.mention != "" && !strings.Contains(m["detail"].(string), tc.mention) {
-				t.Errorf("detail %q does not name %q", m["detail"], tc.mention)
+			if tc.mention != "" && !strings.Contains(m.Detail, tc.mention) {
+				t.Errorf("detail %q does not name %q", m.Detail, tc.mention)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // eventJSON is an event as the API shows it. Beside the stored attributes:
@@ -216,14 +217,14 @@ func (s *Server) eventQuery(c *fiber.Ctx, p pageParams) (engine.EventQuery, erro
 	case "future", "active", "past":
 		q.When = v
 	default:
-		return q, invalidParam("filter[status]", "invalid", "must be future, active or past")
+		return q, httperr.InvalidParam("filter[status]", "invalid", "must be future, active or past")
 	}
 	if v := c.Query("filter[parent_event_id]"); v != "" {
 		var id uint64
 		if v != "null" {
 			var err error
 			if id, err = strconv.ParseUint(v, 10, 64); err != nil {
-				return q, invalidParam("filter[parent_event_id]", "invalid",
+				return q, httperr.InvalidParam("filter[parent_event_id]", "invalid",
 					"must be an event id (or null for events that are not occurrences)")
 			}
 		}
@@ -236,7 +237,7 @@ func (s *Server) eventQuery(c *fiber.Ctx, p pageParams) (engine.EventQuery, erro
 		if v := c.Query(b.name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return q, invalidParam(b.name, "invalid", "must be an RFC 3339 time such as 2026-12-05T19:00:00Z")
+				return q, httperr.InvalidParam(b.name, "invalid", "must be an RFC 3339 time such as 2026-12-05T19:00:00Z")
 			}
 			*b.dst = &t
 		}
@@ -251,14 +252,14 @@ func (s *Server) eventQuery(c *fiber.Ctx, p pageParams) (engine.EventQuery, erro
 			continue
 		}
 		if sorts++; sorts > 1 {
-			return q, invalidParam(o.name, "invalid", "only one sort key is allowed")
+			return q, httperr.InvalidParam(o.name, "invalid", "only one sort key is allowed")
 		}
 		switch v {
 		case "asc":
 		case "desc":
 			q.Desc = true
 		default:
-			return q, invalidParam(o.name, "invalid", "must be asc or desc")
+			return q, httperr.InvalidParam(o.name, "invalid", "must be asc or desc")
 		}
 		q.Sort = o.sort
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"eventops/web/client"
 )
 
 func TestCreateEvent(t *testing.T) {
@@ -18,25 +20,23 @@ func TestCreateEvent(t *testing.T) {
 		t.Fatalf("Location %q", r.Header.Get("Location"))
 	}
 	ev := c.Event
-	start := ev["start"].(map[string]any)
-	if start["tz"] != "America/Chicago" || start["local"] != "2026-12-05T13:00:00-06:00" || start["utc"] != "2026-12-05T19:00:00Z" {
-		t.Errorf("start: %v", start)
+	if want := (client.ZonedTime{TZ: "America/Chicago", Local: "2026-12-05T13:00:00-06:00", UTC: "2026-12-05T19:00:00Z"}); ev.Start != want {
+		t.Errorf("start: %+v, want %+v", ev.Start, want)
 	}
-	rt := ev["registration_types"].([]any)[0].(map[string]any)
-	price := rt["price"].(map[string]any)
-	if price["amount"] != 2500.0 || price["decimal"] != "25.00" || price["formatted"] != "$25.00" || price["currency"] != "USD" {
-		t.Errorf("price: %v", price)
+	rt := ev.RegistrationTypes[0]
+	if want := (client.Money{Amount: 2500, Currency: "USD", Decimal: "25.00", Formatted: "$25.00"}); rt.Price != want {
+		t.Errorf("price: %+v, want %+v", rt.Price, want)
 	}
-	if rt["sold"] != 0.0 || rt["available"] != 150.0 || rt["shopify_variant_id"] != nil {
-		t.Errorf("registration type: %v", rt)
+	if rt.Sold == nil || *rt.Sold != 0 || rt.Available == nil || *rt.Available != 150 || rt.ShopifyVariantID != nil {
+		t.Errorf("registration type: %+v", rt)
 	}
-	if ev["deletable"] != true || ev["slug"] != "jazz-night" || ev["parent_event_id"] != nil {
-		t.Errorf("event: %v", ev)
+	if !ev.Deletable || ev.Slug != "jazz-night" || ev.ParentEventID != nil {
+		t.Errorf("event: %+v", ev)
 	}
 	// The operation named in the header is the event's save.
-	op := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200).json(t)
-	if op["action"] != "save" || num(op, "event_id") != c.EventID {
-		t.Fatalf("operation: %v", op)
+	op := decode[client.Operation](t, f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200))
+	if op.Action != "save" || op.EventID != c.EventID {
+		t.Fatalf("operation: %+v", op)
 	}
 }
 
@@ -45,26 +45,25 @@ func TestGetAndListEvents(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)} // during Jazz Night
 	f := setup(t, withConfig(func(c *Config) { c.Clock = clk.now }))
 	c := f.event(f.keyA)
-	v, tt := num(c.Event, "venue_id"), uint64(1)
+	v, tt := c.Event.VenueID, uint64(1)
 	later := fmt.Sprintf(`{"event": {"name": "Brunch", "type": "date", "venue_id": %d,
 		"starts_at": "2027-01-10T10:00:00Z", "ends_at": "2027-01-10T12:00:00Z",
 		"registration_types": [{"name": "Seat", "ticket_type_id": %d, "price": {"amount": 1500, "currency": "JPY"}}]}}`, v, tt)
-	brunch := num(f.do("POST", "/api/v2/events", f.keyA, later).expect(t, 201).json(t), "id")
+	brunch := decode[client.Event](t, f.do("POST", "/api/v2/events", f.keyA, later).expect(t, 201)).ID
 
-	got := f.do("GET", fmt.Sprintf("/api/v2/events/%d", brunch), f.keyA, nil).expect(t, 200).json(t)
-	price := got["registration_types"].([]any)[0].(map[string]any)["price"].(map[string]any)
-	if price["decimal"] != "1500" || price["formatted"] != "¥1,500" {
-		t.Errorf("JPY price: %v", price)
+	got := decode[client.Event](t, f.do("GET", fmt.Sprintf("/api/v2/events/%d", brunch), f.keyA, nil).expect(t, 200))
+	if price := got.RegistrationTypes[0].Price; price.Decimal != "1500" || price.Formatted != "¥1,500" {
+		t.Errorf("JPY price: %+v", price)
 	}
-	if got["available"] != nil || got["registration_types"].([]any)[0].(map[string]any)["available"] != nil {
-		t.Errorf("no limit should be available null: %v", got)
+	if got.Available != nil || got.RegistrationTypes[0].Available != nil {
+		t.Errorf("no limit should be available null: %+v", got)
 	}
 
 	ids := func(query string) []uint64 {
-		m := f.do("GET", "/api/v2/events"+query, f.keyA, nil).expect(t, 200).json(t)
+		page := decode[client.Page[client.Event]](t, f.do("GET", "/api/v2/events"+query, f.keyA, nil).expect(t, 200))
 		var out []uint64
-		for _, e := range m["data"].([]any) {
-			out = append(out, num(e.(map[string]any), "id"))
+		for _, e := range page.Data {
+			out = append(out, e.ID)
 		}
 		return out
 	}
@@ -95,7 +94,7 @@ func TestGetAndListEvents(t *testing.T) {
 		"?page[cursor]=bm90LWEtY3Vyc29y":    "page[cursor]",
 	} {
 		m := f.do("GET", "/api/v2/events"+query, f.keyA, nil).expectProblem(t, 422, "validation_error")
-		a := m["errors"].(map[string]any)["attributes"].([]any)[0].(map[string]any)["attribute"].(string)
+		a := firstAttribute(m).Attribute
 		if len(a) < len(attr) || a[:len(attr)] != attr {
 			t.Errorf("GET /events%s names %q, want %q", query, a, attr)
 		}
@@ -112,26 +111,24 @@ func TestRecurringEvent(t *testing.T) {
 		"recurrence": {"frequency": "weekly", "by_day": ["FR"], "count": 3},
 		"registration_types": [{"name": "GA", "ticket_type_id": %d, "price": {"amount": 2000, "currency": "EUR"}, "quantity": 80}]}}`, v, tt)
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
-	m := r.json(t)
-	rec := m["recurrence"].(map[string]any)
-	if rec["frequency"] != "weekly" || rec["interval"] != 1.0 || rec["count"] != 3.0 || rec["until"] != nil {
-		t.Errorf("recurrence: %v", rec)
+	m := decode[client.Event](t, r)
+	if rec := m.Recurrence; rec == nil || rec.Frequency != "weekly" || rec.Interval != 1 || rec.Count != 3 || rec.Until != "" {
+		t.Errorf("recurrence: %+v", rec)
 	}
-	if m["sold"] != nil || m["registration_types"].([]any)[0].(map[string]any)["available"] != nil {
-		t.Errorf("a template has no sold/available: %v", m)
+	if m.Sold != nil || m.RegistrationTypes[0].Available != nil {
+		t.Errorf("a template has no sold/available: %+v", m)
 	}
-	id := num(m, "id")
+	id := m.ID
 	f.waitTerminal(id, opHeader(t, r))
-	occ := f.do("GET", fmt.Sprintf("/api/v2/events?filter[parent_event_id]=%d", id), f.keyA, nil).expect(t, 200).json(t)
-	data := occ["data"].([]any)
-	if len(data) != 3 {
-		t.Fatalf("%d occurrences, want 3", len(data))
+	occ := decode[client.Page[client.Event]](t, f.do("GET", fmt.Sprintf("/api/v2/events?filter[parent_event_id]=%d", id), f.keyA, nil).expect(t, 200))
+	if len(occ.Data) != 3 {
+		t.Fatalf("%d occurrences, want 3", len(occ.Data))
 	}
-	first := data[0].(map[string]any)
-	if num(first, "parent_event_id") != id || first["type"] != "date" || first["available"] != 100.0 {
-		t.Errorf("occurrence: %v", first)
+	first := occ.Data[0]
+	if first.ParentEventID == nil || *first.ParentEventID != id || first.Type != client.EventDate || !intIs(first.Available, 100) {
+		t.Errorf("occurrence: %+v", first)
 	}
-	if got := first["registration_types"].([]any)[0].(map[string]any)["price"].(map[string]any)["formatted"]; got != "€20.00" {
+	if got := first.RegistrationTypes[0].Price.Formatted; got != "€20.00" {
 		t.Errorf("EUR formatted %v", got)
 	}
 }
@@ -142,9 +139,8 @@ func TestUpdateEvent(t *testing.T) {
 	c := f.event(f.keyA)
 	path := fmt.Sprintf("/api/v2/events/%d", c.EventID)
 	r := f.do("PATCH", path, f.keyA, `{"event": {"name": "Late Jazz", "capacity": null}}`).expect(t, 200)
-	m := r.json(t)
-	if m["name"] != "Late Jazz" || m["capacity"] != nil || m["slug"] != "jazz-night" {
-		t.Fatalf("patched: %v", m)
+	if m := decode[client.Event](t, r); m.Name != "Late Jazz" || m.Capacity != nil || m.Slug != "jazz-night" {
+		t.Fatalf("patched: %+v", m)
 	}
 	op := opHeader(t, r)
 	if op == c.OpID || r.Header.Get(HeaderSyncJobID) != r.Header.Get(HeaderOperationID) {
@@ -161,14 +157,13 @@ func TestCapacityBelowSoldIsInvalid(t *testing.T) {
 	f := setup(t)
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", c.EventID), f.keyA,
 		fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 5}}`, rt)).expect(t, 201)
 	m := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, `{"event": {"capacity": 4}}`).
 		expectProblem(t, 422, "validation_error")
-	a := m["errors"].(map[string]any)["attributes"].([]any)[0].(map[string]any)
-	if a["attribute"] != "capacity" || a["code"] != "out_of_range" {
-		t.Fatalf("attribute: %v", a)
+	if a := firstAttribute(m); a.Attribute != "capacity" || a.Code != "out_of_range" {
+		t.Fatalf("attribute: %+v", a)
 	}
 	body := fmt.Sprintf(`{"event": {"registration_types": [{"id": %d, "name": "GA", "ticket_type_id": 1, "price": {"amount": 1, "currency": "USD"}, "quantity": 2}]}}`, rt)
 	m = f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, body).expectProblem(t, 422, "validation_error")
@@ -183,26 +178,26 @@ func TestDeleteEvent(t *testing.T) {
 	c := f.event(f.keyA)
 	path := fmt.Sprintf("/api/v2/events/%d", c.EventID)
 	r := f.do("DELETE", path, f.keyA, nil).expect(t, 202)
-	m := r.json(t)
-	if m["action"] != "delete" || num(m, "id") != opHeader(t, r) || r.Header.Get(HeaderSyncJobID) != r.Header.Get(HeaderOperationID) {
-		t.Fatalf("delete answer: %v %v", m, r.Header)
+	m := decode[client.Operation](t, r)
+	if m.Action != "delete" || m.ID != opHeader(t, r) || r.Header.Get(HeaderSyncJobID) != r.Header.Get(HeaderOperationID) {
+		t.Fatalf("delete answer: %+v %v", m, r.Header)
 	}
-	if r.Header.Get("Location") != opPath(c.EventID, num(m, "id")) {
+	if r.Header.Get("Location") != opPath(c.EventID, m.ID) {
 		t.Fatalf("Location %q", r.Header.Get("Location"))
 	}
 	f.do("GET", path, f.keyA, nil).expectProblem(t, 404, "not_found")
-	list := f.do("GET", "/api/v2/events", f.keyA, nil).json(t)
-	if len(list["data"].([]any)) != 0 {
+	list := decode[client.Page[client.Event]](t, f.do("GET", "/api/v2/events", f.keyA, nil).expect(t, 200))
+	if len(list.Data) != 0 {
 		t.Fatal("a deleted event is still listed")
 	}
 	// Its operations stay readable.
-	done := f.waitTerminal(c.EventID, num(m, "id"))
-	if done["status"] != "completed" {
-		t.Fatalf("delete: %v", done)
+	done := f.waitTerminal(c.EventID, m.ID)
+	if done.Status != client.StatusCompleted {
+		t.Fatalf("delete: %+v", done)
 	}
-	ops := f.do("GET", path+"/operations", f.keyA, nil).expect(t, 200).json(t)
-	if len(ops["data"].([]any)) != 2 {
-		t.Fatalf("operations of the deleted event: %s", ops)
+	ops := decode[client.Page[client.Operation]](t, f.do("GET", path+"/operations", f.keyA, nil).expect(t, 200))
+	if len(ops.Data) != 2 {
+		t.Fatalf("operations of the deleted event: %+v", ops)
 	}
 	f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
 }
@@ -212,24 +207,25 @@ func TestDeleteEventWithPaidOrdersIsConflict(t *testing.T) {
 	f := setup(t)
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", c.EventID), f.keyA,
 		fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)
-	ev := f.do("GET", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).json(t)
-	if ev["deletable"] != false {
+	getEvent := func() client.Event {
+		return decode[client.Event](t, f.do("GET", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).expect(t, 200))
+	}
+	if getEvent().Deletable {
 		t.Fatal("deletable with a paid order")
 	}
 	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).expectProblem(t, 409, "conflict")
 
 	// Refund first, then delete.
 	r := f.do("POST", fmt.Sprintf("/api/v2/events/%d/refund", c.EventID), f.keyA, nil).expect(t, 202)
-	if r.Header.Get(HeaderOperationID) != r.Header.Get(HeaderSyncJobID) || r.json(t)["action"] != "refund" {
+	if r.Header.Get(HeaderOperationID) != r.Header.Get(HeaderSyncJobID) || decode[client.Operation](t, r).Action != "refund" {
 		t.Fatalf("refund answer: %v %s", r.Header, r.Body)
 	}
 	f.waitTerminal(c.EventID, opHeader(t, r))
-	ev = f.do("GET", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).json(t)
-	if ev["deletable"] != true || ev["sold"] != 0.0 {
-		t.Fatalf("after refund: %v", ev)
+	if ev := getEvent(); !ev.Deletable || !intIs(ev.Sold, 0) {
+		t.Fatalf("after refund: %+v", ev)
 	}
 	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).expect(t, 202)
 }

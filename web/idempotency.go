@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // HeaderIdempotencyKey is the request header of DESIGN §3.
@@ -53,7 +54,7 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 			return c.Next()
 		}
 		if len(raw) > maxIdempotencyKey {
-			return invalidParam(HeaderIdempotencyKey, "too_long",
+			return httperr.InvalidParam(HeaderIdempotencyKey, "too_long",
 				fmt.Sprintf("is too long (maximum is %d characters)", maxIdempotencyKey))
 		}
 		k := engine.IdempotencyKey{
@@ -66,7 +67,7 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 			// The first request is answered soon: writes are short, and
 			// long work runs as an operation after the answer.
 			c.Set(fiber.HeaderRetryAfter, "1")
-			return problemf(http.StatusConflict, typeConflict,
+			return httperr.New(http.StatusConflict, httperr.TypeConflict,
 				"a request with this Idempotency-Key is still being handled; retry once it has been answered")
 		}
 		defer s.inflight.remove(id)

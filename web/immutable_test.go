@@ -20,8 +20,8 @@ import (
 // "/econd Co" for "Second Co").
 func TestFormValuesOutliveTheirRequest(t *testing.T) {
 	t.Parallel()
-	f := setupDash(t, dashListen())
-	admin := f.admin()
+	f := setup(t)
+	admin := f.signInStaff("admin@example.com", engine.RoleAdmin)
 	// One keep-alive connection: fasthttp serves it with one request
 	// context, so every request below reuses the buffers of the form.
 	conn := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
@@ -32,14 +32,14 @@ func TestFormValuesOutliveTheirRequest(t *testing.T) {
 		if form != "" {
 			body = strings.NewReader(form)
 		}
-		req, err := http.NewRequest(method, f.base+path, body)
+		req, err := http.NewRequest(method, admin.base+path, body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if form != "" {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
-		req.Header.Set("Cookie", sessionCookie+"="+admin.cookies[sessionCookie])
+		req.Header.Set("Cookie", admin.cookieHeader())
 		for i := 0; i+1 < len(headers); i += 2 {
 			req.Header.Set(headers[i], headers[i+1])
 		}
@@ -91,7 +91,7 @@ func TestFormValuesOutliveTheirRequest(t *testing.T) {
 	if got, err := f.eng.Company(co.ID); err != nil || got.Name != name {
 		t.Fatalf("store: company %d is %+v (%v), want name %q", co.ID, got, err, name)
 	}
-	api, err := client.New(f.base, key.Reveal())
+	api, err := client.New(admin.base, key.Reveal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,5 +102,7 @@ func TestFormValuesOutliveTheirRequest(t *testing.T) {
 	if got.Name != name {
 		t.Fatalf("API: company name %q, want %q", got.Name, name)
 	}
-	admin.get("/companies").expect(t, http.StatusOK).contains(t, "<td>"+name+" <span")
+	if status, page := admin.do("GET", "/companies", nil); status != http.StatusOK || !strings.Contains(page, "<td>"+name+" <span") {
+		t.Fatalf("GET /companies: status %d, no row for %q\n%s", status, name, page)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"eventops/web/httperr"
 )
 
 // A method that a path does not have is 405 method_not_allowed, with the
@@ -28,7 +30,7 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 		{"POST", "/api/v2", []string{"GET", "HEAD"}},
 	} {
 		r := f.do(tc.method, tc.path, f.keyA, nil)
-		r.expectProblem(t, http.StatusMethodNotAllowed, typeMethodNotAllowed)
+		r.expectProblem(t, http.StatusMethodNotAllowed, httperr.TypeMethodNotAllowed)
 		got := strings.Split(strings.ReplaceAll(r.Header.Get("Allow"), " ", ""), ",")
 		slices.Sort(got)
 		want := slices.Clone(tc.allow)
@@ -37,12 +39,12 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 			t.Errorf("%s %s: Allow %q, want %v", tc.method, tc.path, r.Header.Get("Allow"), tc.allow)
 		}
 	}
-	f.do("GET", "/api/v2/nothing", f.keyA, nil).expectProblem(t, http.StatusNotFound, typeNotFound)
-	f.do("PUT", "/api/v2/nothing/1", f.keyA, nil).expectProblem(t, http.StatusNotFound, typeNotFound)
+	f.do("GET", "/api/v2/nothing", f.keyA, nil).expectProblem(t, http.StatusNotFound, httperr.TypeNotFound)
+	f.do("PUT", "/api/v2/nothing/1", f.keyA, nil).expectProblem(t, http.StatusNotFound, httperr.TypeNotFound)
 	// Authentication comes first: without a key the answer is 401.
-	f.do("PUT", ev, "", nil).expectProblem(t, http.StatusUnauthorized, typeUnauthorized)
+	f.do("PUT", ev, "", nil).expectProblem(t, http.StatusUnauthorized, httperr.TypeUnauthorized)
 	// Nothing was changed by the refused methods.
-	if m := f.do("GET", ev, f.keyA, nil).expect(t, http.StatusOK).json(t); m["name"] != c.Event["name"] {
+	if m := f.do("GET", ev, f.keyA, nil).expect(t, http.StatusOK).json(t); m["name"] != c.Event.Name {
 		t.Fatalf("event after refused methods: %v", m)
 	}
 }

@@ -71,7 +71,7 @@ func TestOpCacheResubscribesWhenDropped(t *testing.T) {
 	// Transitions after that are seen: a PATCH's save goes from pending to
 	// completed, and polling shows it.
 	r := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", ev.EventID), f.keyA, `{"event": {"name": "Again"}}`).expect(t, 200)
-	if m := f.waitTerminal(ev.EventID, opHeader(t, r)); m["status"] != "completed" {
+	if m := f.waitTerminal(ev.EventID, opHeader(t, r)); m.Status != "completed" {
 		t.Fatal(m)
 	}
 }

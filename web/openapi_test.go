@@ -94,7 +94,7 @@ func TestOpenAPI(t *testing.T) {
 	a := f.event(f.keyA)
 	f.waitTerminal(a.EventID, a.OpID)
 	ev := fmt.Sprint(a.EventID)
-	rt := fmt.Sprint(num(a.Event["registration_types"].([]any)[0].(map[string]any), "id"))
+	rt := fmt.Sprint(a.Event.RegistrationTypes[0].ID)
 
 	f.do("GET", "/api/v2/openapi.json", "", nil).expect(t, 200)
 	f.do("GET", "/api/v2/", f.keyA, nil).expect(t, 200)
@@ -104,7 +104,7 @@ func TestOpenAPI(t *testing.T) {
 	f.do("GET", "/api/v2/venues?filter[search]=blue", f.keyA, nil).expect(t, 200)
 	f.do("GET", "/api/v2/venues?page[size]=0", f.keyA, nil).expect(t, 422)
 	f.do("GET", "/api/v2/venues?filter[nope]=1", f.keyA, nil).expect(t, 400)
-	f.do("GET", "/api/v2/venues/"+fmt.Sprint(num(a.Event, "venue_id")), f.keyA, nil).expect(t, 200)
+	f.do("GET", "/api/v2/venues/"+fmt.Sprint(a.Event.VenueID), f.keyA, nil).expect(t, 200)
 	f.do("GET", "/api/v2/venues/999", f.keyA, nil).expect(t, 404)
 	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "", "time_zone": "Mars/Base"}}`).expect(t, 422)
 	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC", "colour": 1}}`).expect(t, 400)

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // Headers of every answer to a call that starts (or cancels) an operation.
@@ -186,7 +187,9 @@ func (s *Server) getOperation(c *fiber.Ctx) error {
 	inm := c.Get(fiber.HeaderIfNoneMatch)
 	if wait > 0 && !e.op.Status.Terminal() && (inm == "" || etagMatches(inm, e.etag)) {
 		_, gen := s.ops.get(opID)
+		s.heldPolls.Add(1)
 		op, err := s.eng.Wait(s.ctx, cid, opID, e.op.Version, wait)
+		s.heldPolls.Add(-1)
 		if err != nil {
 			return err
 		}
@@ -215,7 +218,7 @@ func waitParam(c *fiber.Ctx) (time.Duration, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, invalidParam("wait", "invalid", "must be a whole number of seconds from 0 to 60")
+		return 0, httperr.InvalidParam("wait", "invalid", "must be a whole number of seconds from 0 to 60")
 	}
 	return time.Duration(min(n, maxWait)) * time.Second, nil
 }
@@ -228,26 +231,26 @@ func operationQuery(c *fiber.Ctx, p pageParams) (engine.OperationQuery, error) {
 	q := engine.OperationQuery{CompanyID: companyID(c), Limit: p.Size}
 	if v := c.Query("filter[status]"); v != "" {
 		if q.Status = engine.Status(v); !q.Status.Valid() {
-			return q, invalidParam("filter[status]", "invalid", "must be pending, running, completed or failed")
+			return q, httperr.InvalidParam("filter[status]", "invalid", "must be pending, running, completed or failed")
 		}
 		q.Status = engine.Status(v)
 	}
 	if v := c.Query("filter[action]"); v != "" {
 		if q.Action = engine.Action(v); !q.Action.Valid() {
-			return q, invalidParam("filter[action]", "invalid", "must be save, delete or refund")
+			return q, httperr.InvalidParam("filter[action]", "invalid", "must be save, delete or refund")
 		}
 		q.Action = engine.Action(v)
 	}
 	if v := c.Query("filter[code]"); v != "" {
 		if !codePattern.MatchString(v) {
-			return q, invalidParam("filter[code]", "invalid", "must be an error code such as TICKETS_STRUCTURE_EMPTY")
+			return q, httperr.InvalidParam("filter[code]", "invalid", "must be an error code such as TICKETS_STRUCTURE_EMPTY")
 		}
 		q.Code = engine.Code(v)
 	}
 	if p.Cursor != "" {
 		before, err := strconv.ParseUint(p.Cursor, 10, 64)
 		if err != nil || before == 0 {
-			return q, invalidParam("page[cursor]", "invalid", "is not a cursor of this list (it must come from the same query)")
+			return q, httperr.InvalidParam("page[cursor]", "invalid", "is not a cursor of this list (it must come from the same query)")
 		}
 		q.Before = before
 	}
@@ -267,7 +270,7 @@ func (s *Server) listOperations(c *fiber.Ctx) error {
 	}
 	if v := c.Query("filter[event_id]"); v != "" {
 		if q.EventID, err = strconv.ParseUint(v, 10, 64); err != nil || q.EventID == 0 {
-			return invalidParam("filter[event_id]", "invalid", "must be an event id")
+			return httperr.InvalidParam("filter[event_id]", "invalid", "must be an event id")
 		}
 	}
 	return s.sendOperations(c, p, q)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"eventops/engine"
+	"eventops/web/client"
 )
 
 // TestPollerSeesRunningSaveAndPendingNullProgress: a save is seen running
@@ -21,34 +22,34 @@ func TestPollerSeesRunningSaveAndPendingNullProgress(t *testing.T) {
 	waitStarted(t, g)
 
 	r := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
-	op := r.json(t)
-	if op["status"] != "running" || r.Header.Get("Retry-After") != "1" {
-		t.Fatalf("held save: %v, Retry-After %q", op["status"], r.Header.Get("Retry-After"))
+	op := decode[client.Operation](t, r)
+	if op.Status != client.StatusRunning || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("held save: %v, Retry-After %q", op.Status, r.Header.Get("Retry-After"))
 	}
-	if p := op["progress"].(map[string]any); p["percent"] != 0.0 || p["total"] != 1.0 {
-		t.Fatalf("progress while the only phase runs: %v", p)
+	if p := op.Progress; p == nil || p.Percent != 0 || p.Total != 1 {
+		t.Fatalf("progress while the only phase runs: %+v", p)
 	}
-	phase := op["phases"].([]any)[0].(map[string]any)
-	if phase["name"] != "tickets" || phase["status"] != "running" || phase["attempts"] != 1.0 || phase["started_at"] == nil {
-		t.Fatalf("phase: %v", phase)
+	phase := op.Phases[0]
+	if phase.Name != "tickets" || phase.Status != client.StatusRunning || phase.Attempts != 1 || phase.StartedAt == nil {
+		t.Fatalf("phase: %+v", phase)
 	}
 
 	// Queued behind the held save: pending, nothing started.
 	p := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, `{"event": {"name": "Later"}}`).expect(t, 200)
-	queued := f.do("GET", opPath(c.EventID, opHeader(t, p)), f.keyA, nil).expect(t, 200).json(t)
-	if queued["status"] != "pending" || queued["progress"] != nil || queued["started_at"] != nil {
-		t.Fatalf("queued save: %v", queued)
+	queued := decode[client.Operation](t, f.do("GET", opPath(c.EventID, opHeader(t, p)), f.keyA, nil).expect(t, 200))
+	if queued.Status != client.StatusPending || queued.Progress != nil || queued.StartedAt != nil {
+		t.Fatalf("queued save: %+v", queued)
 	}
-	for _, ph := range queued["phases"].([]any) {
-		if ph := ph.(map[string]any); ph["status"] != "pending" || ph["progress"] != nil {
-			t.Fatalf("queued phase: %v", ph)
+	for _, ph := range queued.Phases {
+		if ph.Status != client.StatusPending || ph.Progress != nil {
+			t.Fatalf("queued phase: %+v", ph)
 		}
 	}
 
 	g.open()
 	done := f.waitTerminal(c.EventID, c.OpID)
-	if done["status"] != "completed" || done["finished_at"] == nil || done["error"] != nil {
-		t.Fatalf("save: %v", done)
+	if done.Status != client.StatusCompleted || done.FinishedAt == nil || done.Error != nil {
+		t.Fatalf("save: %+v", done)
 	}
 	r = f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
 	if r.Header.Get("Retry-After") != "" {
@@ -66,7 +67,7 @@ func TestRefundIsNeverRunning(t *testing.T) {
 	t.Cleanup(g.open)
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	for i := 0; i < 2; i++ {
 		f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", c.EventID), f.keyA,
 			fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)
@@ -75,31 +76,34 @@ func TestRefundIsNeverRunning(t *testing.T) {
 	op := opHeader(t, r)
 	waitStarted(t, g)
 	seen := map[string]int{}
+	get := func() client.Operation {
+		return decode[client.Operation](t, f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200))
+	}
 	for i := 0; i < 20; i++ {
-		m := f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200).json(t)
-		seen[m["status"].(string)]++
-		if m["progress"] != nil || len(m["phases"].([]any)) != 0 {
-			t.Fatalf("held refund: %v", m)
+		m := get()
+		seen[m.Status]++
+		if m.Progress != nil || len(m.Phases) != 0 {
+			t.Fatalf("held refund: %+v", m)
 		}
 	}
 	g.open()
 	deadline := time.Now().Add(10 * time.Second)
-	var last map[string]any
+	var last client.Operation
 	for time.Now().Before(deadline) {
-		last = f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200).json(t)
-		seen[last["status"].(string)]++
-		if last["status"] == "completed" || last["status"] == "failed" {
+		last = get()
+		seen[last.Status]++
+		if last.Terminal() {
 			break
 		}
 	}
-	if seen["running"] > 0 || seen["pending"] == 0 || last["status"] != "completed" {
-		t.Fatalf("refund statuses seen: %v, last %v", seen, last)
+	if seen[client.StatusRunning] > 0 || seen[client.StatusPending] == 0 || last.Status != client.StatusCompleted {
+		t.Fatalf("refund statuses seen: %v, last %+v", seen, last)
 	}
-	if p := last["progress"].(map[string]any); p["completed"] != 2.0 || p["total"] != 2.0 || p["percent"] != 100.0 {
-		t.Fatalf("refund progress: %v", p)
+	if want := (client.Progress{Percent: 100, Completed: 2, Total: 2}); last.Progress == nil || *last.Progress != want {
+		t.Fatalf("refund progress: %+v, want %+v", last.Progress, want)
 	}
-	if last["error"] != nil || len(last["phases"].([]any)) != 0 {
-		t.Fatalf("refund: %v", last)
+	if last.Error != nil || len(last.Phases) != 0 {
+		t.Fatalf("refund: %+v", last)
 	}
 }
 
@@ -160,7 +164,7 @@ func TestLongPoll(t *testing.T) {
 			held <- answer{r, time.Since(start)}
 		}(h)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitHeld(t, f, 2)
 	g.open()
 	for i := 0; i < 2; i++ {
 		a := <-held
@@ -179,8 +183,8 @@ func TestLongPoll(t *testing.T) {
 	start = time.Now()
 	f.do("GET", path+"?wait=30", f.keyA, nil, hdr{"If-None-Match", final}).expect(t, 304)
 	f.do("GET", path+"?wait=30", f.keyA, nil).expect(t, 200)
-	if d := time.Since(start); d > 5*time.Second || m["status"] != "completed" {
-		t.Fatalf("terminal long-poll took %v (%v)", d, m["status"])
+	if d := time.Since(start); d > 5*time.Second || m.Status != client.StatusCompleted {
+		t.Fatalf("terminal long-poll took %v (%v)", d, m.Status)
 	}
 }
 
@@ -199,7 +203,7 @@ func TestLongPollAnsweredAtShutdown(t *testing.T) {
 	done := make(chan *resp, 1)
 	start := time.Now()
 	go func() { done <- n.do("GET", path+"?wait=60", f.keyA, nil, hdr{"If-None-Match", tag}) }()
-	time.Sleep(300 * time.Millisecond)
+	waitHeld(t, f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := f.srv.Shutdown(ctx); err != nil {
@@ -237,16 +241,16 @@ func TestCancelOperation(t *testing.T) {
 	if opHeader(t, r) != queued || r.Header.Get(HeaderSyncJobID) != r.Header.Get(HeaderOperationID) {
 		t.Fatalf("cancel headers: %v", r.Header)
 	}
-	m := r.json(t)
-	if m["status"] != "failed" || m["error"].(map[string]any)["code"] != "OPERATION_CANCELED" || m["error"].(map[string]any)["phase"] != nil {
-		t.Fatalf("cancelled queued operation: %v", m)
+	m := decode[client.Operation](t, r)
+	if m.Status != client.StatusFailed || m.Error == nil || m.Error.Code != "OPERATION_CANCELED" || m.Error.Phase != nil {
+		t.Fatalf("cancelled queued operation: %+v", m)
 	}
 	// The running one ends failed at its next safe point.
 	f.do("POST", opPath(c.EventID, c.OpID)+"/cancel", f.keyA, nil).expect(t, 202)
 	g.open()
 	done := f.waitTerminal(c.EventID, c.OpID)
-	if done["status"] != "failed" || done["error"].(map[string]any)["code"] != "OPERATION_CANCELED" {
-		t.Fatalf("cancelled running operation: %v", done)
+	if done.Status != client.StatusFailed || done.Error == nil || done.Error.Code != "OPERATION_CANCELED" {
+		t.Fatalf("cancelled running operation: %+v", done)
 	}
 	f.do("POST", opPath(c.EventID, c.OpID)+"/cancel", f.keyA, nil).expectProblem(t, 409, "conflict")
 }
@@ -256,20 +260,20 @@ func TestRetryOperation(t *testing.T) {
 	f := setup(t, withWork(engine.PhaseTickets, failing{}))
 	c := f.event(f.keyA)
 	failed := f.waitTerminal(c.EventID, c.OpID)
-	e := failed["error"].(map[string]any)
-	phase := failed["phases"].([]any)[0].(map[string]any)
-	if failed["status"] != "failed" || e["code"] != "TICKETS_STRUCTURE_EMPTY" || e["phase"] != "tickets" || e["phase_id"] != phase["id"] {
-		t.Fatalf("failed save: %v", failed)
+	e := failed.Error
+	if failed.Status != client.StatusFailed || e == nil || e.Code != "TICKETS_STRUCTURE_EMPTY" ||
+		e.Phase == nil || *e.Phase != "tickets" || e.PhaseID == nil || *e.PhaseID != failed.Phases[0].ID {
+		t.Fatalf("failed save: %+v", failed)
 	}
 	r := f.do("POST", opPath(c.EventID, c.OpID)+"/retry", f.keyA, nil).expect(t, 202)
-	m := r.json(t)
-	if num(m, "id") == c.OpID || m["action"] != "save" || num(m, "id") != opHeader(t, r) {
-		t.Fatalf("retry: %v", m)
+	m := decode[client.Operation](t, r)
+	if m.ID == c.OpID || m.Action != "save" || m.ID != opHeader(t, r) {
+		t.Fatalf("retry: %+v", m)
 	}
 	// Filter by code finds both failures once the retry failed too.
-	f.waitTerminal(c.EventID, num(m, "id"))
-	list := f.do("GET", "/api/v2/operations?filter[code]=TICKETS_STRUCTURE_EMPTY", f.keyA, nil).expect(t, 200).json(t)
-	if n := len(list["data"].([]any)); n != 2 {
+	f.waitTerminal(c.EventID, m.ID)
+	list := decode[client.Page[client.Operation]](t, f.do("GET", "/api/v2/operations?filter[code]=TICKETS_STRUCTURE_EMPTY", f.keyA, nil).expect(t, 200))
+	if n := len(list.Data); n != 2 {
 		t.Fatalf("%d operations with the code, want 2", n)
 	}
 
@@ -289,10 +293,10 @@ func TestListOperations(t *testing.T) {
 	del := f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", a.EventID), f.keyA, nil).expect(t, 202)
 	f.waitTerminal(a.EventID, opHeader(t, del))
 	ids := func(query string) string {
-		m := f.do("GET", "/api/v2/operations"+query, f.keyA, nil).expect(t, 200).json(t)
+		page := decode[client.Page[client.Operation]](t, f.do("GET", "/api/v2/operations"+query, f.keyA, nil).expect(t, 200))
 		var out []uint64
-		for _, o := range m["data"].([]any) {
-			out = append(out, num(o.(map[string]any), "id"))
+		for _, o := range page.Data {
+			out = append(out, o.ID)
 		}
 		return fmt.Sprint(out)
 	}
@@ -320,8 +324,8 @@ func TestListOperations(t *testing.T) {
 			t.Errorf("%s: %v", query, m)
 		}
 	}
-	list := f.do("GET", fmt.Sprintf("/api/v2/events/%d/operations", a.EventID), f.keyA, nil).json(t)
-	if got := len(list["data"].([]any)); got != 2 {
+	list := decode[client.Page[client.Operation]](t, f.do("GET", fmt.Sprintf("/api/v2/events/%d/operations", a.EventID), f.keyA, nil).expect(t, 200))
+	if got := len(list.Data); got != 2 {
 		t.Fatalf("event operations: %d", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 type orderJSON struct {
@@ -54,7 +55,7 @@ func (s *Server) listOrders(c *fiber.Ctx) error {
 	var after uint64
 	if p.Cursor != "" {
 		if after, err = strconv.ParseUint(p.Cursor, 10, 64); err != nil {
-			return invalidParam("page[cursor]", "invalid", "is not a cursor of this list (it must come from the same query)")
+			return httperr.InvalidParam("page[cursor]", "invalid", "is not a cursor of this list (it must come from the same query)")
 		}
 	}
 	orders, err := s.eng.Orders(companyID(c), id)

@@ -3,6 +3,8 @@ package web
 import (
 	"fmt"
 	"testing"
+
+	"eventops/web/client"
 )
 
 func TestOrders(t *testing.T) {
@@ -10,7 +12,7 @@ func TestOrders(t *testing.T) {
 	f := setup(t)
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	vip := num(c.Event["registration_types"].([]any)[1].(map[string]any), "id")
+	vip := c.Event.RegistrationTypes[1].ID
 	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
 	r := f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 3}}`, vip)).expect(t, 201)
 	o := r.json(t)
@@ -21,13 +23,12 @@ func TestOrders(t *testing.T) {
 	if r.Header.Get(HeaderOperationID) != "" {
 		t.Fatal("a sale of a company without a shop started an operation")
 	}
-	ev := f.do("GET", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).json(t)
-	rts := ev["registration_types"].([]any)
-	if got := rts[1].(map[string]any); got["sold"] != 3.0 || got["available"] != 47.0 {
-		t.Fatalf("VIP after a sale: %v", got)
+	ev := decode[client.Event](t, f.do("GET", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, nil).expect(t, 200))
+	if got := ev.RegistrationTypes[1]; !intIs(got.Sold, 3) || !intIs(got.Available, 47) {
+		t.Fatalf("VIP after a sale: %+v", got)
 	}
-	if got := rts[0].(map[string]any); got["available"] != 150.0 || ev["available"] != 197.0 || ev["sold"] != 3.0 {
-		t.Fatalf("after a sale: %v / %v %v", got, ev["available"], ev["sold"])
+	if got := ev.RegistrationTypes[0]; !intIs(got.Available, 150) || !intIs(ev.Available, 197) || !intIs(ev.Sold, 3) {
+		t.Fatalf("after a sale: %+v / %v %v", got, ev.Available, ev.Sold)
 	}
 	// More than is left is invalid.
 	m := f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 48}}`, vip)).
@@ -49,7 +50,7 @@ func TestOrdersPaginate(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	c := f.event(f.keyA)
-	rt := num(c.Event["registration_types"].([]any)[0].(map[string]any), "id")
+	rt := c.Event.RegistrationTypes[0].ID
 	path := fmt.Sprintf("/api/v2/events/%d/orders", c.EventID)
 	for i := 0; i < 3; i++ {
 		f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)
@@ -57,10 +58,12 @@ func TestOrdersPaginate(t *testing.T) {
 	seen := 0
 	next := path + "?page[size]=2"
 	for pages := 0; next != ""; pages++ {
-		m := f.do("GET", next, f.keyA, nil).expect(t, 200).json(t)
-		seen += len(m["data"].([]any))
-		link, _ := m["meta"].(map[string]any)["links"].(map[string]any)["next"].(string)
-		next = link
+		page := decode[client.Page[map[string]any]](t, f.do("GET", next, f.keyA, nil).expect(t, 200))
+		seen += len(page.Data)
+		next = ""
+		if page.Meta.Links.Next != nil {
+			next = *page.Meta.Links.Next
+		}
 		if pages > 3 {
 			t.Fatal("pagination does not end")
 		}

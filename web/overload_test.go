@@ -3,9 +3,9 @@ package web
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // TestOverloadedWritesWaitForTheBacklog: with the engine's workers held
@@ -32,8 +32,8 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 	queued := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", evID), f.keyA, `{"event": {"name": "Renamed"}}`).expect(t, 200)
 	canceled := opHeader(t, queued)
 	f.do("POST", opPath(evID, canceled)+"/cancel", f.keyA, nil).expect(t, 202)
-	if got := f.waitTerminal(evID, canceled); got["status"] != "failed" {
-		t.Fatalf("canceled operation: %v", got["status"])
+	if got := f.waitTerminal(evID, canceled); got.Status != "failed" {
+		t.Fatalf("canceled operation: %v", got.Status)
 	}
 	f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
 	if n := f.eng.Pending(); n != bound {
@@ -58,8 +58,8 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 		}
 		r := f.do(w.method, w.path, f.keyA, b)
 		r.expectProblem(t, 503, "overloaded")
-		if ra := r.Header.Get("Retry-After"); ra != fmt.Sprint(overloadedRetryAfter) {
-			t.Errorf("%s %s: Retry-After %q, want %d", w.method, w.path, ra, overloadedRetryAfter)
+		if ra := r.Header.Get("Retry-After"); ra != fmt.Sprint(httperr.OverloadedRetryAfter) {
+			t.Errorf("%s %s: Retry-After %q, want %d", w.method, w.path, ra, httperr.OverloadedRetryAfter)
 		}
 		if r.Header.Get(HeaderOperationID) != "" {
 			t.Errorf("%s %s: refused, yet names an operation", w.method, w.path)
@@ -98,17 +98,11 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 
 	// The backlog drains; writes are accepted again.
 	g.open()
-	deadline := time.Now().Add(20 * time.Second)
-	for f.eng.Pending() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("engine still holds %d operations", f.eng.Pending())
-		}
-		time.Sleep(5 * time.Millisecond) // polls a condition; nothing is timed
-	}
+	waitUntil(t, "the backlog drained", func() bool { return f.eng.Pending() == 0 })
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
 	f.do("PATCH", ev, f.keyA, `{"event": {"name": "Now"}}`).expect(t, 200)
 	f.do("POST", opPath(evID, canceled)+"/retry", f.keyA, nil).expect(t, 202)
-	if done := f.waitTerminal(num(r.json(t), "id"), opHeader(t, r)); done["status"] != "completed" {
-		t.Errorf("save after recovery: %v", done["status"])
+	if done := f.waitTerminal(num(r.json(t), "id"), opHeader(t, r)); done.Status != "completed" {
+		t.Errorf("save after recovery: %v", done.Status)
 	}
 }

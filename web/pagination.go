@@ -12,6 +12,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+
+	"eventops/web/httperr"
 )
 
 // Page sizes of every list (DESIGN §3).
@@ -76,14 +78,14 @@ func listParams(c *fiber.Ctx, allowed ...string) (pageParams, error) {
 		bad = key
 	})
 	if bad != "" {
-		return pageParams{}, problemf(http.StatusBadRequest, typeUnpermittedParameters,
+		return pageParams{}, httperr.New(http.StatusBadRequest, httperr.TypeUnpermittedParameters,
 			"unpermitted query parameter "+strconv.Quote(bad)+"; this list accepts "+allowedList(allowed))
 	}
 	p := pageParams{Size: defaultPageSize}
 	if v := c.Query("page[cursor]"); v != "" {
 		inner, ok := openCursor(c, v)
 		if !ok {
-			return p, invalidParam("page[cursor]", "invalid",
+			return p, httperr.InvalidParam("page[cursor]", "invalid",
 				"is not a cursor of this list with these filters and sort: send it with the query it came from, or start again without one")
 		}
 		p.Cursor = inner
@@ -91,7 +93,7 @@ func listParams(c *fiber.Ctx, allowed ...string) (pageParams, error) {
 	if v := c.Query("page[size]"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
-			return p, invalidParam("page[size]", "out_of_range", "must be a whole number from 1 to 100")
+			return p, httperr.InvalidParam("page[size]", "out_of_range", "must be a whole number from 1 to 100")
 		}
 		p.Size = n
 	}
@@ -173,8 +175,8 @@ func openCursor(c *fiber.Ctx, cursor string) (string, bool) {
 // renameCursorError makes the storage's "cursor" attribute the query
 // parameter the client sent.
 func renameCursorError(err error) error {
-	ae := toAPIError(err)
-	if ae == nil || ae.Type != typeValidation {
+	ae := httperr.From(err)
+	if ae == nil || ae.Type != httperr.TypeValidation {
 		return err
 	}
 	for i := range ae.Fields {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"eventops/web/httperr"
 )
 
 // rateLimiter counts requests per API key in fixed one-minute windows
@@ -69,7 +71,7 @@ func (s *Server) rateLimit(c *fiber.Ctx) error {
 	c.Set("RateLimit-Reset", strconv.Itoa(reset))
 	if !ok {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(reset))
-		return problemf(http.StatusTooManyRequests, typeRateLimited,
+		return httperr.New(http.StatusTooManyRequests, httperr.TypeRateLimited,
 			"this API key has used its "+strconv.Itoa(l.limit)+" requests of this minute; retry after "+
 				strconv.Itoa(reset)+" s")
 	}

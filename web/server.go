@@ -1,6 +1,18 @@
-// Package web is eventops' Fiber application: the JSON API under /api/v2
-// (DESIGN §3), and the dashboard pages that other files of this package
-// mount on the same app.
+// Package web is eventops' Fiber application. It owns the app and its
+// plumbing (request ids, access log, HTTP metrics, body decoding, the error
+// handler) and the JSON API under /api/v2 (DESIGN §3): authentication, rate
+// limits, Idempotency-Key, pagination, and one file per resource. The rest
+// of the app lives in rooms of its own, which New mounts:
+//
+//	web/dash     the staff dashboard (HTML pages and their websocket)
+//	web/ops      the operator's routes: /healthz, /readyz, /metrics, /backup
+//	web/metrics  the Prometheus registry the engine, the Shopify client and
+//	             the server report to (main builds it)
+//	web/httperr  an error kind's HTTP status, and the problem+json answer
+//	web/client   the Go client of the API (imports nothing of the server)
+//
+// web imports engine and those rooms; only package main imports web. The
+// rooms never import web: what they need of it comes through their Config.
 package web
 
 import (
@@ -8,7 +20,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +27,9 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"eventops/engine"
+	"eventops/web/dash"
+	"eventops/web/metrics"
+	"eventops/web/ops"
 )
 
 // Config wires a Server. Engine is required.
@@ -38,7 +52,7 @@ type Config struct {
 
 	// Metrics collects what /metrics serves; nil makes a fresh one (with
 	// HTTP and storage series only: main shares one with the engine).
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// MetricsPublic lets any client read /metrics; by default only
 	// loopback clients not relayed by a proxy may (see the README, "Metrics").
 	MetricsPublic bool
@@ -48,8 +62,9 @@ type Config struct {
 	// AdminGuard admits signed-in admins and refuses everyone else; nil
 	// means the dashboard's own. GET /backup is mounted only with one.
 	AdminGuard fiber.Handler
-	// Dashboard configures the staff pages (storage health, sandbox state).
-	Dashboard DashboardOptions
+	// Dashboard configures the staff pages (storage health, sandbox state);
+	// its Storage defaults to DataFile.
+	Dashboard dash.Options
 	// Sandbox is the built-in Shopify sandbox, served under
 	// /sandbox/shopify/ when set.
 	Sandbox http.Handler
@@ -80,14 +95,16 @@ type Server struct {
 	inflight *inflightKeys
 	ops      *opCache
 
-	dash     *dashboard
-	metrics  *Metrics
+	dash     *dash.Dashboard
+	metrics  *metrics.Metrics
 	routes   routeSet
 	newReqID func() string
 	// decodedBytes counts the bytes decodeBody decoded out of compressed
 	// bodies, refused ones included.
 	decodedBytes atomic.Int64
-	backupMu     sync.Mutex
+	// heldPolls counts the long-polls being held (?wait=N): what a test
+	// waits on before it makes the change they wait for.
+	heldPolls atomic.Int64
 
 	// ctx is cancelled when Shutdown begins: held long-polls answer at once.
 	ctx    context.Context
@@ -109,10 +126,10 @@ func New(cfg Config) *Server {
 	}
 	s.log = slog.New(LogRequestIDs(s.log.Handler()))
 	if s.metrics = cfg.Metrics; s.metrics == nil {
-		s.metrics = NewMetrics()
+		s.metrics = metrics.New()
 	}
 	if cfg.DataFile != nil {
-		s.metrics.WatchStorage(cfg.DataFile)
+		s.metrics.WatchStorage(storageFigures(cfg.DataFile))
 	}
 	s.newReqID = newRequestID
 	if s.now == nil {
@@ -149,11 +166,16 @@ func New(cfg Config) *Server {
 		},
 	}))
 	s.app.Use(s.decodeBody) // before anything reads a body
-	s.dash = s.mountDashboard(s.app, cfg.Dashboard)
+	s.dash = s.newDashboard()
+	s.dash.Mount(s.app)
 	if s.cfg.AdminGuard == nil {
-		s.cfg.AdminGuard = s.dash.adminGuard
+		s.cfg.AdminGuard = s.dash.AdminGuard
 	}
-	s.mountOps(s.app)
+	ops.Mount(s.app, ops.Config{
+		Engine: s.eng, Logger: s.log, Clock: s.now, Context: s.ctx,
+		Metrics: s.metrics, MetricsPublic: cfg.MetricsPublic,
+		DataFile: s.cfg.DataFile, AdminGuard: s.cfg.AdminGuard,
+	})
 	s.mountAPI(s.app)
 	s.mountWebhooks(s.app)
 	s.mountSandbox(s.app)
@@ -163,8 +185,26 @@ func New(cfg Config) *Server {
 // App returns the Fiber app, for Listen and for tests (app.Test).
 func (s *Server) App() *fiber.App { return s.app }
 
+// newDashboard builds the staff dashboard (web/dash) on the server's
+// engine, clock, logger and metrics. Its operation page shows an operation
+// exactly as the API answers it.
+func (s *Server) newDashboard() *dash.Dashboard {
+	opts := s.cfg.Dashboard
+	if opts.Storage == nil && s.cfg.DataFile != nil {
+		opts.Storage = s.cfg.DataFile
+	}
+	return dash.New(dash.Config{
+		Engine: s.eng, Logger: s.log, Clock: s.now, PublicURL: s.public, Metrics: s.metrics,
+		OperationJSON: func(op *engine.Operation) any { return operation(op) },
+		Options:       opts,
+	})
+}
+
+// Dashboard returns the staff dashboard mounted on the app.
+func (s *Server) Dashboard() *dash.Dashboard { return s.dash }
+
 // Metrics returns the server's metrics (Config.Metrics or its own).
-func (s *Server) Metrics() *Metrics { return s.metrics }
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // Shutdown answers held long-polls, stops accepting connections and waits
 // for the requests in flight until ctx ends.
@@ -172,7 +212,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	// Fiber does not see upgraded connections: the dashboard closes its
 	// sockets itself, with 1012 so that pages reconnect by themselves.
-	s.dash.closeSockets()
+	s.dash.CloseSockets()
 	err := s.app.ShutdownWithContext(ctx)
 	s.ops.close()
 	return err

@@ -26,7 +26,7 @@ func TestPanicIsInternalError(t *testing.T) {
 	r := &resp{Status: res.StatusCode, Header: res.Header, req: httptest.NewRequest("GET", "/boom", nil)}
 	r.Body = readAll(t, res)
 	m := r.expectProblem(t, 500, "internal_error")
-	if m["detail"] != "internal error" || m["message"] != "internal error" {
+	if m.Detail != "internal error" || m.Message != "internal error" {
 		t.Fatalf("internal error leaks detail: %s", r.Body)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/web/client"
 )
 
 // fixture is a fresh installation per test: its own data file, a started
@@ -182,6 +183,17 @@ func (r *resp) json(t testing.TB) map[string]any {
 	return m
 }
 
+// decode reads the answer as T, one of web/client's types: a test asserts
+// what a client of the API reads, not the shape of a generic map.
+func decode[T any](t testing.TB, r *resp) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		t.Fatalf("%s %s: body is not a %T: %v\n%s", r.req.Method, r.req.URL, v, err, r.Body)
+	}
+	return v
+}
+
 func (r *resp) expect(t testing.TB, status int) *resp {
 	t.Helper()
 	if r.Status != status {
@@ -209,13 +221,22 @@ func (r *resp) problemType(t testing.TB) string {
 	return m["type"].(string)
 }
 
-func (r *resp) expectProblem(t testing.TB, status int, typ string) map[string]any {
+// expectProblem checks the status and the problem's type and returns the
+// problem as web/client reads it.
+func (r *resp) expectProblem(t testing.TB, status int, typ string) client.Problem {
 	t.Helper()
 	r.expect(t, status)
 	if got := r.problemType(t); got != typ {
 		t.Fatalf("%s %s: problem type %q, want %q\n%s", r.req.Method, r.req.URL, got, typ, r.Body)
 	}
-	return r.json(t)
+	return decode[client.Problem](t, r)
+}
+
+// count is the number of items a list holds (its meta.count), read with
+// key.
+func (f *fixture) count(path, key string) int {
+	f.t.Helper()
+	return decode[client.Page[json.RawMessage]](f.t, f.do("GET", path, key, nil).expect(f.t, 200)).Meta.Count
 }
 
 // hdr is a request header.
@@ -310,7 +331,7 @@ func eventBody(venueID, ticketTypeID uint64) string {
 // created is an event made through the API with its first operation.
 type created struct {
 	EventID, OpID uint64
-	Event         map[string]any
+	Event         client.Event
 	Resp          *resp
 }
 
@@ -318,8 +339,8 @@ func (f *fixture) event(key string) created {
 	f.t.Helper()
 	v, tt := f.venue(key), f.ticketType(key)
 	r := f.do("POST", "/api/v2/events", key, eventBody(v, tt)).expect(f.t, 201)
-	m := r.json(f.t)
-	return created{EventID: num(m, "id"), OpID: opHeader(f.t, r), Event: m, Resp: r}
+	ev := decode[client.Event](f.t, r)
+	return created{EventID: ev.ID, OpID: opHeader(f.t, r), Event: ev, Resp: r}
 }
 
 func opHeader(t testing.TB, r *resp) uint64 {
@@ -336,7 +357,7 @@ func opHeader(t testing.TB, r *resp) uint64 {
 func opPath(ev, op uint64) string { return fmt.Sprintf("/api/v2/events/%d/operations/%d", ev, op) }
 
 // waitTerminal polls an operation with long-polls until it is terminal.
-func (f *fixture) waitTerminal(ev, op uint64, key ...string) map[string]any {
+func (f *fixture) waitTerminal(ev, op uint64, key ...string) client.Operation {
 	f.t.Helper()
 	k := f.keyA
 	if len(key) > 0 {
@@ -344,13 +365,13 @@ func (f *fixture) waitTerminal(ev, op uint64, key ...string) map[string]any {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		m := f.do("GET", opPath(ev, op)+"?wait=5", k, nil).expect(f.t, 200).json(f.t)
-		if s := m["status"]; s == "completed" || s == "failed" {
-			return m
+		o := decode[client.Operation](f.t, f.do("GET", opPath(ev, op)+"?wait=5", k, nil).expect(f.t, 200))
+		if o.Terminal() {
+			return o
 		}
 	}
 	f.t.Fatalf("operation %d did not end", op)
-	return nil
+	return client.Operation{}
 }
 
 // gate is phase or refund work that holds until released, then does the

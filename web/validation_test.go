@@ -14,13 +14,11 @@ import (
 // attribute and code, and changes nothing (no event, no operation).
 
 // problemAttrs lists a 422's attributes as "attribute:code".
-func problemAttrs(t testing.TB, m map[string]any) []string {
+func problemAttrs(t testing.TB, p client.Problem) []string {
 	t.Helper()
-	errs, _ := m["errors"].(map[string]any)
 	var out []string
-	for _, a := range errs["attributes"].([]any) {
-		a := a.(map[string]any)
-		out = append(out, fmt.Sprint(a["attribute"], ":", a["code"]))
+	for _, a := range p.Attributes() {
+		out = append(out, a.Attribute+":"+a.Code)
 	}
 	return out
 }
@@ -176,8 +174,8 @@ func TestRecurrenceChangeDroppingASoldOccurrence(t *testing.T) {
 	if got := problemAttrs(t, m); !slices.Equal(got, []string{"recurrence:occurrence_sold"}) {
 		t.Fatalf("attributes %v, want recurrence:occurrence_sold", got)
 	}
-	if !strings.Contains(m["detail"].(string), fmt.Sprint(last.ID)) {
-		t.Errorf("detail %q does not name occurrence %d", m["detail"], last.ID)
+	if !strings.Contains(m.Detail, fmt.Sprint(last.ID)) {
+		t.Errorf("detail %q does not name occurrence %d", m.Detail, last.ID)
 	}
 	if e, o := f.stored(f.keyA); e != events || o != ops {
 		t.Fatalf("the refused change stored something: %d/%d events, %d/%d operations", e, events, o, ops)

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/httperr"
 )
 
 // Webhooks from the shop (DESIGN §7): POST /webhooks/shopify/{topic}, where
@@ -69,7 +70,7 @@ func (s *Server) shopifyWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		var ee *engine.Error
 		if errors.As(err, &ee) && ee.Kind == engine.KindInvalid {
-			return problemf(http.StatusBadRequest, typeBadRequest, ee.Message)
+			return httperr.New(http.StatusBadRequest, httperr.TypeBadRequest, ee.Message)
 		}
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
+	"eventops/web/httperr"
 )
 
 // The webhook receiver against the sandbox over HTTP: a real engine and
@@ -124,7 +125,7 @@ func (f *hookFixture) mirrored() (uint64, map[string]any) {
 		f.venue.ID, f.tickets.ID, f.tickets.ID)
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(f.t, 201)
 	id := num(r.json(f.t), "id")
-	if op := f.waitTerminal(id, opHeader(f.t, r)); op["status"] != "completed" {
+	if op := f.waitTerminal(id, opHeader(f.t, r)); op.Status != "completed" {
 		f.t.Fatalf("save: %v", op)
 	}
 	return id, f.getEvent(id)
@@ -294,10 +295,10 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 		headers("acme.myshopify.com", "", "f2"),                                 // no signature
 		headers("nobody.myshopify.com", good, "f3"),                             // unknown shop
 	} {
-		f.post("/webhooks/shopify/orders/create", fake, h).expectProblem(t, 401, typeUnauthorized)
+		f.post("/webhooks/shopify/orders/create", fake, h).expectProblem(t, 401, httperr.TypeUnauthorized)
 	}
-	f.post("/webhooks/shopify/orders/cancelled", fake, headers("acme.myshopify.com", good, "f4")).expectProblem(t, 400, typeBadRequest)
-	f.post("/webhooks/shopify/orders/create", fake, headers("acme.myshopify.com", good, "")).expectProblem(t, 400, typeBadRequest)
+	f.post("/webhooks/shopify/orders/cancelled", fake, headers("acme.myshopify.com", good, "f4")).expectProblem(t, 400, httperr.TypeBadRequest)
+	f.post("/webhooks/shopify/orders/create", fake, headers("acme.myshopify.com", good, "")).expectProblem(t, 400, httperr.TypeBadRequest)
 	if os := f.orders(id); len(os) != 0 {
 		t.Fatalf("refused deliveries recorded orders: %+v", os)
 	}
@@ -318,7 +319,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if len(ops) != 1 {
 		t.Fatalf("%d inventory operations after one sale", len(ops))
 	}
-	if done := f.waitTerminal(id, ops[0].ID); done["status"] != "completed" {
+	if done := f.waitTerminal(id, ops[0].ID); done.Status != "completed" {
 		t.Fatalf("inventory save: %v", done)
 	}
 	ev = f.getEvent(id)
@@ -357,7 +358,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	}
 
 	// Not deletable while paid.
-	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, typeConflict)
+	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, httperr.TypeConflict)
 
 	// A refund of one ticket in the shop's admin.
 	lineID := shopOrder["line_items"].([]any)[0].(map[string]any)["id"].(string)
@@ -376,7 +377,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[4 4]" {
 		t.Fatalf("shop after the partial refund: %v", got)
 	}
-	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, typeConflict)
+	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, httperr.TypeConflict)
 
 	// The rest refunded: deletable again.
 	f.control("POST", orderPath, nil)
@@ -392,7 +393,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 		}
 	}
 	r = f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expect(t, 202)
-	if done := f.waitTerminal(id, opHeader(t, r)); done["status"] != "completed" {
+	if done := f.waitTerminal(id, opHeader(t, r)); done.Status != "completed" {
 		t.Fatalf("delete: %v", done)
 	}
 }
@@ -413,9 +414,8 @@ func TestShopUninstallAndReconnect(t *testing.T) {
 	calls, _ := f.sb.Calls(f.shop.Name, "")
 	r := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, `{"event": {"name": "Renamed"}}`).expect(t, 200)
 	done := f.waitTerminal(id, opHeader(t, r))
-	errObj, _ := done["error"].(map[string]any)
-	if done["status"] != "failed" || errObj["code"] != string(engine.CodeShopifyAuthRejected) || errObj["phase"] != "catalog" {
-		t.Fatalf("save after uninstall: %v", done)
+	if e := done.Error; done.Status != "failed" || e == nil || e.Code != string(engine.CodeShopifyAuthRejected) || e.Phase == nil || *e.Phase != "catalog" {
+		t.Fatalf("save after uninstall: %+v", done)
 	}
 	if after, _ := f.sb.Calls(f.shop.Name, ""); len(after) != len(calls) {
 		t.Errorf("%d shop calls made with a revoked connection", len(after)-len(calls))
@@ -430,7 +430,7 @@ func TestShopUninstallAndReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, `{"event": {"name": "Healed"}}`).expect(t, 200)
-	if done := f.waitTerminal(id, opHeader(t, r)); done["status"] != "completed" {
+	if done := f.waitTerminal(id, opHeader(t, r)); done.Status != "completed" {
 		t.Fatalf("save after reconnecting: %v", done)
 	}
 	// Set-up subscribed the webhooks again; a sale still arrives.

@@ -15,14 +15,17 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/web/client"
+	"eventops/web/dash"
+	"eventops/web/metrics"
 )
 
 // dataFile adapts *storage.DB as main does.
 type dataFile struct{ *storage.DB }
 
-func (d dataFile) StorageHealth() (StorageHealth, error) {
+func (d dataFile) StorageHealth() (dash.StorageHealth, error) {
 	st, err := d.Stats()
-	return StorageHealth{Path: d.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
+	return dash.StorageHealth{Path: d.Path(), FileSize: st.FileSize, FreePages: st.FreePages,
 		OpenReadTxs: st.OpenReadTxs, Commits: st.Commits, Updates: st.Updates}, err
 }
 
@@ -37,7 +40,7 @@ type opsOptions struct {
 // observing the engine and serving /metrics, the data file as DataFile,
 // loggers on LogRequestIDs. It fills a fixture, so the fixture's helpers
 // work on it.
-func opsSetup(t testing.TB, o opsOptions) (*fixture, *Metrics) {
+func opsSetup(t testing.TB, o opsOptions) (*fixture, *metrics.Metrics) {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
@@ -48,7 +51,7 @@ func opsSetup(t testing.TB, o opsOptions) (*fixture, *Metrics) {
 		log = quietLogger()
 	}
 	log = slog.New(LogRequestIDs(log.Handler()))
-	m := NewMetrics()
+	m := metrics.New()
 	if err := m.SeedActive(db); err != nil {
 		t.Fatal(err)
 	}
@@ -195,18 +198,18 @@ func TestMetricsSeriesExistAndMove(t *testing.T) {
 	// The phase shows its retry (last_error) before it may go on.
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		r := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200)
-		op := r.json(t)
-		if ph := op["phases"].([]any)[0].(map[string]any); ph["last_error"] != nil {
+		op := decode[client.Operation](t, r)
+		if op.Phases[0].LastError != nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the tickets phase never showed its retry: %v", op)
+			t.Fatalf("the tickets phase never showed its retry: %+v", op)
 		}
 		f.do("GET", opPath(c.EventID, c.OpID)+"?wait=5", f.keyA, nil, hdr{"If-None-Match", r.Header.Get("ETag")})
 	}
 	close(work.release)
-	if op := f.waitTerminal(c.EventID, c.OpID); op["status"] != "completed" {
-		t.Fatalf("save ended %v", op["status"])
+	if op := f.waitTerminal(c.EventID, c.OpID); op.Status != "completed" {
+		t.Fatalf("save ended %v", op.Status)
 	}
 	f.do("GET", "/api/v2/events/"+itoa(c.EventID), "wrong-key", nil).expect(t, 401)
 	f.do("GET", "/no/such/page", "", nil).expect(t, 404)
@@ -270,7 +273,7 @@ func TestMetricsActiveCountsResumedOperations(t *testing.T) {
 
 	// What a restart sees: a fresh Metrics seeded from the store counts
 	// the operation that the engine is about to resume.
-	m2 := NewMetrics()
+	m2 := metrics.New()
 	if err := m2.SeedActive(f.db); err != nil {
 		t.Fatal(err)
 	}
@@ -299,55 +302,4 @@ func TestMetricsAreLoopbackOnlyByDefault(t *testing.T) {
 	}
 	n.do("GET", "/metrics", "", nil, hdr{"X-Forwarded-For", "203.0.113.9"}).expectProblem(t, 403, "forbidden")
 	n.do("GET", "/metrics", "", nil, hdr{"Forwarded", "for=203.0.113.9"}).expectProblem(t, 403, "forbidden")
-}
-
-func TestMetricsNilIsSafeAndRegistriesArePrivate(t *testing.T) {
-	t.Parallel()
-	var m *Metrics
-	m.OperationStarted(engine.ActionSave)
-	m.OperationFinished(engine.ActionSave, engine.StatusCompleted, time.Second)
-	m.PhaseFinished("tickets", engine.StatusCompleted, time.Second)
-	m.PhaseRetried("tickets", engine.CodeShopifyUnavailable)
-	m.OperationsPruned(1)
-	m.Shopify().CallDone("x", "ok", 1)
-	m.Shopify().Throttled()
-	m.WebsocketDropped()
-	m.WatchWebsocketClients(func() int { return 1 })
-	m.WatchStorage(nil)
-	if err := m.SeedActive(nil); err != nil {
-		t.Fatal(err)
-	}
-	// Two installations in one process each have their own series.
-	a, b := NewMetrics(), NewMetrics()
-	a.OperationsPruned(5)
-	mfs, err := b.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "eventops_operations_pruned_total" && mf.GetMetric()[0].GetCounter().GetValue() != 0 {
-			t.Fatal("metrics leak between registries")
-		}
-	}
-}
-
-func TestLabelCapBoundsCardinality(t *testing.T) {
-	t.Parallel()
-	l := newLabelCap(3)
-	for _, v := range []string{"A", "B", "C"} {
-		if got := l.value(v); got != v {
-			t.Fatalf("value(%q) = %q", v, got)
-		}
-	}
-	for _, v := range []string{"D", "", "with space", strings.Repeat("x", 65), "1starts_with_digit"} {
-		if got := l.value(v); got != "other" {
-			t.Fatalf("value(%q) = %q, want other", v, got)
-		}
-	}
-	if got := l.value("B"); got != "B" {
-		t.Fatalf("a known value became %q", got)
-	}
-	if phaseLabel("catalog") != "catalog" || phaseLabel("2026-12-05 · VIP") != "other" {
-		t.Fatal("phase labels are not bounded to the catalog")
-	}
 }

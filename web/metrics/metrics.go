@@ -1,8 +1,19 @@
-package web
+// Package metrics is eventops' Prometheus instrumentation (DESIGN §6): one
+// registry per installation, which the engine (as its engine.Observer), the
+// Shopify client (through the interface it declares), the HTTP server and
+// the dashboard's websocket hub report to, and which web serves at
+// GET /metrics.
+//
+// It imports engine (for the Observer it implements) and the Prometheus
+// client only. Package main builds one Metrics and hands it to each part;
+// web and web/dash import it; engine and engine/shopify never do (they
+// declare the interfaces they report through).
+package metrics
 
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,8 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,8 +35,8 @@ import (
 //
 // One Metrics serves an installation: main gives it to engine.Config as the
 // Observer (operations and phases), to web.Config (HTTP, storage and
-// /metrics itself), to the Shopify client (Shopify) and to the dashboard's
-// websocket hub (websockets), and calls OperationsPruned from the retention
+// /metrics itself, and through web the dashboard's websocket hub), to the
+// Shopify client (Shopify), and calls OperationsPruned from the retention
 // loop. Every method is safe on a nil *Metrics and does nothing there, so
 // callers need not check.
 //
@@ -74,7 +83,7 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 
-	storage atomic.Pointer[storageSource]
+	storage atomic.Pointer[func() (StorageFigures, error)]
 
 	// Label values that come from data are bounded (see labelCap).
 	codes, shopifyOps, shopifyStatuses *labelCap
@@ -89,8 +98,8 @@ var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 // httpBuckets reach 60 s: a long-poll is held up to that long.
 var httpBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
-// NewMetrics builds the collectors on a private registry.
-func NewMetrics() *Metrics {
+// New builds the collectors on a private registry.
+func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		opsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "eventops",
@@ -288,22 +297,31 @@ func (m *Metrics) WebsocketDropped() {
 	}
 }
 
-// WatchStorage makes the storage_* series read s at scrape time. The last
-// call wins; nil stops them.
-func (m *Metrics) WatchStorage(s StorageStats) {
+// StorageFigures are the data file's figures the storage_* series show.
+type StorageFigures struct {
+	FileSize    int64
+	FreePages   int
+	OpenReadTxs int
+	Commits     uint64
+	Updates     uint64
+}
+
+// WatchStorage makes the storage_* series call figures at scrape time. The
+// last call wins; nil stops them.
+func (m *Metrics) WatchStorage(figures func() (StorageFigures, error)) {
 	if m == nil {
 		return
 	}
-	if s == nil {
+	if figures == nil {
 		m.storage.Store(nil)
 		return
 	}
-	m.storage.Store(&storageSource{s})
+	m.storage.Store(&figures)
 }
 
-// observeHTTP counts one answer. method and route must not alias Fiber's
+// ObserveHTTP counts one answer. method and route must not alias Fiber's
 // buffers (the registry keeps label values).
-func (m *Metrics) observeHTTP(method, route string, status int, d time.Duration) {
+func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -311,15 +329,23 @@ func (m *Metrics) observeHTTP(method, route string, status int, d time.Duration)
 	m.httpDuration.WithLabelValues(method, route).Observe(d.Seconds())
 }
 
-// handler serves the exposition, in the text format (OpenMetrics when the
+// Handler serves the exposition, in the text format (OpenMetrics when the
 // scraper asks for it). A collector that fails is logged and left out;
-// the rest is served.
-func (m *Metrics) handler(log *slog.Logger) fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+// the rest is served. Who may read it is the caller's decision. On a nil
+// *Metrics it serves an empty exposition.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	if m != nil {
+		reg = m.reg
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          promLogger{log},
 		ErrorHandling:     promhttp.ContinueOnError,
 		EnableOpenMetrics: true,
-	}))
+	})
 }
 
 type promLogger struct{ log *slog.Logger }
@@ -371,9 +397,6 @@ func (l *labelCap) value(v string) string {
 	return s
 }
 
-// storageSource boxes the interface for an atomic pointer.
-type storageSource struct{ StorageStats }
-
 var (
 	descFileSize = prometheus.NewDesc("eventops_storage_file_size_bytes",
 		"Size of the data file on disk (it never shrinks without a compaction).", nil, nil)
@@ -399,11 +422,11 @@ func (storageCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
-	src := c.m.storage.Load()
-	if src == nil {
+	figures := c.m.storage.Load()
+	if figures == nil {
 		return
 	}
-	h, err := src.StorageHealth()
+	h, err := (*figures)()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descFileSize, fmt.Errorf("storage statistics: %w", err))
 		return
@@ -427,34 +450,4 @@ func (c wsClientsCollector) Collect(ch chan<- prometheus.Metric) {
 		n = (*f)()
 	}
 	ch <- prometheus.MustNewConstMetric(descWSClients, prometheus.GaugeValue, float64(n))
-}
-
-// serveMetrics answers GET /metrics: to loopback clients not relayed by a
-// proxy, or to anyone with Config.MetricsPublic. Operation counts and
-// route latencies describe the business; they are not for the internet.
-func (s *Server) serveMetrics() fiber.Handler {
-	h := s.metrics.handler(s.log)
-	return func(c *fiber.Ctx) error {
-		if !s.cfg.MetricsPublic && !directLoopback(c) {
-			return problemf(fiber.StatusForbidden, typeForbidden,
-				"/metrics answers loopback clients only; start the server with --metrics-public to let any client scrape it")
-		}
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return h(c)
-	}
-}
-
-// directLoopback reports whether the request comes from this machine and
-// not through a reverse proxy on it (which would make every client look
-// local).
-func directLoopback(c *fiber.Ctx) bool {
-	if !c.Context().RemoteIP().IsLoopback() {
-		return false
-	}
-	for _, h := range []string{fiber.HeaderXForwardedFor, "Forwarded", "X-Real-Ip"} {
-		if c.Get(h) != "" {
-			return false
-		}
-	}
-	return true
 }

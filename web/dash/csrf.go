@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"crypto/subtle"
@@ -29,7 +29,7 @@ func csrfOK(c *fiber.Ctx, want string) bool {
 // sameOrigin reports whether a browser request comes from the dashboard's
 // own origin: true when the Origin header is absent (old browsers, tools)
 // or equal to the expected origin.
-func (d *dashboard) sameOrigin(c *fiber.Ctx) bool {
+func (d *Dashboard) sameOrigin(c *fiber.Ctx) bool {
 	origin := c.Get(fiber.HeaderOrigin)
 	if origin == "" {
 		return true
@@ -39,7 +39,7 @@ func (d *dashboard) sameOrigin(c *fiber.Ctx) bool {
 
 // expectedOrigin is PublicURL's origin, or, without one, the origin the
 // request was addressed to.
-func (d *dashboard) expectedOrigin(c *fiber.Ctx) string {
+func (d *Dashboard) expectedOrigin(c *fiber.Ctx) string {
 	if d.origin != "" {
 		return d.origin
 	}

@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"bytes"
@@ -61,7 +61,7 @@ func BenchmarkDashboardFanout(b *testing.B) {
 	const benchWindow = 2
 	work := &tickedWork{ticks: make(chan struct{}), total: 1 << 30}
 	f := setupDash(b, dashListen(), dashWork(engine.PhaseTickets, work),
-		dashOpts(func(o *DashboardOptions) { o.SendQueue = 256 }))
+		dashOpts(func(o *Options) { o.SendQueue = 256 }))
 	_, op := f.createEvent("Benchmark Night")
 	running := f.waitOp(op.ID, func(o *engine.Operation) bool { return o.Status == engine.StatusRunning })
 	admin := f.admin()
@@ -229,7 +229,7 @@ func BenchmarkDashboardFanout(b *testing.B) {
 	}
 
 	close(work.ticks)
-	f.dash.closeSockets()
+	f.dash.CloseSockets()
 	for _, c := range conns {
 		c.Close()
 	}

@@ -1,4 +1,4 @@
-package web
+package ops
 
 import (
 	"bufio"
@@ -10,17 +10,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-)
 
-// DataFile is what the server uses of the data file; main adapts
-// *storage.DB (the web package does not import storage).
-type DataFile interface {
-	// StorageHealth is read at every scrape of /metrics.
-	StorageStats
-	// Backup writes a consistent snapshot of the file to w while writers
-	// go on, and returns the bytes written.
-	Backup(w io.Writer) (int64, error)
-}
+	"eventops/web/httperr"
+)
 
 // backupTimeFormat names a backup after the moment it was taken, in UTC.
 const backupTimeFormat = "20060102-150405"
@@ -35,12 +27,12 @@ const backupTimeFormat = "20060102-150405"
 // transaction keeps the file from growing (writers wait) and keeps the
 // shutdown waiting. One snapshot is taken at a time; another request
 // meanwhile is 409.
-func (s *Server) backup(c *fiber.Ctx) error {
+func (s *routes) backup(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		return c.SendStatus(http.StatusOK) // no snapshot for a HEAD
 	}
 	if !s.backupMu.TryLock() {
-		return problemf(http.StatusConflict, typeConflict, "a backup is being taken; try again once it is done")
+		return httperr.New(http.StatusConflict, httperr.TypeConflict, "a backup is being taken; try again once it is done")
 	}
 	start := time.Now()
 	f, n, err := s.spoolBackup()
@@ -62,7 +54,7 @@ func (s *Server) backup(c *fiber.Ctx) error {
 
 // spoolBackup copies a snapshot into a temporary file that is unlinked at
 // once (nothing is left behind, even by a crash) and returns it rewound.
-func (s *Server) spoolBackup() (*spool, int64, error) {
+func (s *routes) spoolBackup() (*spool, int64, error) {
 	f, err := os.CreateTemp("", "eventops-backup-*.db")
 	if err != nil {
 		return nil, 0, fmt.Errorf("backup: %w", err)

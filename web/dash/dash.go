@@ -1,4 +1,14 @@
-package web
+// Package dash is the staff dashboard (DESIGN §5): server-rendered pages
+// under /, kept current over one websocket per page at /ws. It holds the
+// staff sessions and their CSRF tokens, the sign-in limiter, the websocket
+// hub, the tally of operations the overview counts, and the cache of the
+// names the pages show.
+//
+// It imports engine, views, static, web/httperr (the status of an error
+// kind) and web/metrics (the websocket series). Package web mounts it on
+// its app (web.New) and may import it; dash must never import web, so what
+// it needs of the API (the JSON of an operation) is given in its Config.
+package dash
 
 import (
 	"context"
@@ -17,17 +27,15 @@ import (
 	"eventops/engine"
 	"eventops/static"
 	"eventops/views"
+	"eventops/web/httperr"
+	"eventops/web/metrics"
 )
-
-// The staff dashboard (DESIGN §5): server-rendered pages under /, kept
-// current over one websocket per page at /ws. This file wires it; the
-// dash_*.go files beside it hold its parts.
 
 // StorageHealth is what the storage page shows of the data file.
 type StorageHealth = views.StorageHealth
 
-// StorageStats reports the data file's health. The web package does not
-// import storage; main adapts storage.DB.Stats with StorageStatsFunc.
+// StorageStats reports the data file's health. The dashboard does not
+// import storage; main adapts storage.DB.Stats (see StorageStatsFunc).
 type StorageStats interface {
 	StorageHealth() (StorageHealth, error)
 }
@@ -44,9 +52,25 @@ type SandboxState interface {
 	SandboxState(ctx context.Context) ([]byte, error)
 }
 
-// DashboardOptions wires what the dashboard needs beyond the Server's
-// Config. Zero values take the defaults.
-type DashboardOptions struct {
+// Config wires a Dashboard. Engine is required.
+type Config struct {
+	Engine *engine.Engine
+	Logger *slog.Logger
+	// Clock is injected so that tests are exact (default time.Now).
+	Clock func() time.Time
+	// PublicURL is the server's external base URL: its origin is the one
+	// forms and websockets must come from, and https makes cookies Secure.
+	PublicURL string
+	// Metrics counts the websockets (nil counts nothing).
+	Metrics *metrics.Metrics
+	// OperationJSON is an operation as the API answers it, shown raw on
+	// the operation page; nil shows the engine's own encoding.
+	OperationJSON func(*engine.Operation) any
+	Options
+}
+
+// Options tune the dashboard. Zero values take the defaults.
+type Options struct {
 	// Storage feeds the storage-health page; nil shows "not wired".
 	Storage StorageStats
 	// Sandbox feeds the sandbox page; nil shows "no sandbox".
@@ -67,7 +91,7 @@ type DashboardOptions struct {
 	PingEvery time.Duration
 }
 
-func (o DashboardOptions) withDefaults() DashboardOptions {
+func (o Options) withDefaults() Options {
 	if o.SessionIdle <= 0 {
 		o.SessionIdle = 2 * time.Hour
 	}
@@ -89,16 +113,18 @@ func (o DashboardOptions) withDefaults() DashboardOptions {
 	return o
 }
 
-// dashboard is the dashboard's state: sessions, the sign-in limiter, the
-// websocket hub and the caches of names.
-type dashboard struct {
-	s        *Server
+// Dashboard is the dashboard's state: sessions, the sign-in limiter, the
+// websocket hub, the tally and the caches of names.
+type Dashboard struct {
 	eng      *engine.Engine
 	log      *slog.Logger
 	now      func() time.Time
-	opts     DashboardOptions
+	opts     Options
+	metrics  *metrics.Metrics
+	opJSON   func(*engine.Operation) any
 	sessions *sessionStore
 	logins   *loginLimiter
+	tally    *liveTally
 	hub      *hub
 	names    *nameCache
 	// secure marks cookies Secure (PublicURL is https).
@@ -109,21 +135,34 @@ type dashboard struct {
 	wsSource string
 }
 
-func newDashboard(s *Server, opts DashboardOptions) *dashboard {
-	opts = opts.withDefaults()
-	if opts.Storage == nil && s.cfg.DataFile != nil {
-		opts.Storage = s.cfg.DataFile
+// New builds the dashboard and starts its websocket hub, subscribed to the
+// engine's transitions from now on. Mount its routes with Mount; call
+// CloseSockets on shutdown.
+func New(cfg Config) *Dashboard {
+	opts := cfg.Options.withDefaults()
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
 	}
-	d := &dashboard{
-		s:        s,
-		eng:      s.eng,
-		log:      s.log.With("component", "dashboard"),
-		now:      s.now,
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Dashboard{
+		eng:      cfg.Engine,
+		log:      log.With("component", "dashboard"),
+		now:      now,
 		opts:     opts,
-		sessions: newSessionStore(opts.SessionIdle, opts.SessionMax, s.now),
-		logins:   newLoginLimiter(opts.LoginBurst, opts.LoginRefill, s.now),
-		names:    newNameCache(s.eng),
-		origin:   urlOrigin(s.public),
+		metrics:  cfg.Metrics,
+		opJSON:   cfg.OperationJSON,
+		sessions: newSessionStore(opts.SessionIdle, opts.SessionMax, now),
+		logins:   newLoginLimiter(opts.LoginBurst, opts.LoginRefill, now),
+		tally:    newLiveTally(cfg.Engine, now),
+		names:    newNameCache(cfg.Engine),
+		origin:   urlOrigin(strings.TrimRight(cfg.PublicURL, "/")),
+	}
+	if d.opJSON == nil {
+		d.opJSON = func(op *engine.Operation) any { return op }
 	}
 	if strings.HasPrefix(d.origin, "https://") {
 		d.secure = true
@@ -132,16 +171,14 @@ func newDashboard(s *Server, opts DashboardOptions) *dashboard {
 		d.wsSource = "ws://" + strings.TrimPrefix(d.origin, "http://")
 	}
 	d.hub = newHub(d)
-	s.metrics.WatchWebsocketClients(d.hub.connected)
+	d.metrics.WatchWebsocketClients(d.hub.connected)
 	return d
 }
 
-// mountDashboard registers every dashboard route on app and starts the
-// websocket hub. The caller must call closeSockets on shutdown: Fiber's
-// shutdown does not see upgraded connections.
-func (s *Server) mountDashboard(app *fiber.App, opts DashboardOptions) *dashboard {
-	d := newDashboard(s, opts)
-
+// Mount registers every dashboard route on app. The app's own error
+// handler never sees the dashboard's refusals: they are answered as HTML
+// pages here (htmlError).
+func (d *Dashboard) Mount(app *fiber.App) {
 	app.Get("/static/*", d.static)
 
 	app.Get("/login", d.public(d.loginPage))
@@ -175,19 +212,18 @@ func (s *Server) mountDashboard(app *fiber.App, opts DashboardOptions) *dashboar
 		wsCfg.Origins = []string{d.origin}
 	}
 	app.Get("/ws", d.wsGuard, websocket.New(d.serveSocket, wsCfg))
-	return d
 }
 
-// closeSockets closes every dashboard websocket with 1012 (service
+// CloseSockets closes every dashboard websocket with 1012 (service
 // restart; htmx's ws extension reconnects after it), refuses new ones and
-// stops the hub. It is safe to call more than once.
-func (d *dashboard) closeSockets() { d.hub.shutdown() }
+// stops the hub. Fiber's shutdown does not see upgraded connections, so the
+// server calls it. It is safe to call more than once.
+func (d *Dashboard) CloseSockets() { d.hub.shutdown() }
 
-// adminGuard admits a signed-in admin and refuses everyone else, for routes
-// outside the dashboard that only admins may use (GET /backup):
-// Config.AdminGuard. A browser that is not signed in is sent to the sign-in
-// form, which brings it back.
-func (d *dashboard) adminGuard(c *fiber.Ctx) error {
+// AdminGuard admits a signed-in admin and refuses everyone else, for routes
+// outside the dashboard that only admins may use (GET /backup). A browser
+// that is not signed in is sent to the sign-in form, which brings it back.
+func (d *Dashboard) AdminGuard(c *fiber.Ctx) error {
 	sess := d.sessions.get(c.Cookies(sessionCookie))
 	switch {
 	case sess == nil && c.Method() == fiber.MethodGet:
@@ -203,11 +239,22 @@ func (d *dashboard) adminGuard(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// AdminRequest reports whether r carries the session cookie of a signed-in
+// admin (the sandbox's control routes accept such requests from anywhere).
+func (d *Dashboard) AdminRequest(r *http.Request) bool {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return false
+	}
+	sess := d.sessions.get(c.Value)
+	return sess != nil && sess.admin()
+}
+
 // dashHandler is a dashboard page or action; sess is nil on public pages.
 type dashHandler func(c *fiber.Ctx, sess *staffSession) error
 
 // public serves a page that needs no session (the sign-in form).
-func (d *dashboard) public(h dashHandler) fiber.Handler {
+func (d *Dashboard) public(h dashHandler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		d.headers(c)
 		return d.htmlError(c, d.sessions.get(c.Cookies(sessionCookie)), h(c, nil))
@@ -216,7 +263,7 @@ func (d *dashboard) public(h dashHandler) fiber.Handler {
 
 // page serves a page for signed-in staff; others go to the sign-in form,
 // which brings them back.
-func (d *dashboard) page(h dashHandler) fiber.Handler {
+func (d *Dashboard) page(h dashHandler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		d.headers(c)
 		sess := d.sessions.get(c.Cookies(sessionCookie))
@@ -229,7 +276,7 @@ func (d *dashboard) page(h dashHandler) fiber.Handler {
 
 // form serves a POST: signed in, from this origin, with the session's
 // CSRF token, and by an admin when admin is set. Anything else is 403.
-func (d *dashboard) form(admin bool, h dashHandler) fiber.Handler {
+func (d *Dashboard) form(admin bool, h dashHandler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		d.headers(c)
 		sess := d.sessions.get(c.Cookies(sessionCookie))
@@ -251,7 +298,7 @@ func (d *dashboard) form(admin bool, h dashHandler) fiber.Handler {
 // allows only this site's scripts, styles and websocket: no inline script
 // or style anywhere (the pages and htmx's configuration are written for
 // it).
-func (d *dashboard) headers(c *fiber.Ctx) {
+func (d *Dashboard) headers(c *fiber.Ctx) {
 	connect := "'self'"
 	ws := d.wsSource
 	if ws == "" {
@@ -271,7 +318,7 @@ func (d *dashboard) headers(c *fiber.Ctx) {
 }
 
 // pageOf is the layout's data for a request.
-func (d *dashboard) pageOf(c *fiber.Ctx, sess *staffSession, title, nav string, live bool) views.Page {
+func (d *Dashboard) pageOf(c *fiber.Ctx, sess *staffSession, title, nav string, live bool) views.Page {
 	p := views.Page{Title: title, Path: c.OriginalURL(), Nav: nav, Live: live}
 	if sess != nil {
 		p.User, p.CSRF, p.Admin = sess.email, sess.csrf, sess.admin()
@@ -307,9 +354,10 @@ func dashBadRequest(msg string) error {
 }
 
 // htmlError answers err as an HTML page (the API's error handler answers
-// problem+json, which is for programs): engine errors by kind, anything
-// unclassified as a logged internal error.
-func (d *dashboard) htmlError(c *fiber.Ctx, sess *staffSession, err error) error {
+// problem+json, which is for programs): engine errors by kind, with the
+// status web/httperr gives that kind, so a browser and an API client see the
+// same status; anything unclassified as a logged internal error.
+func (d *Dashboard) htmlError(c *fiber.Ctx, sess *staffSession, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -319,19 +367,13 @@ func (d *dashboard) htmlError(c *fiber.Ctx, sess *staffSession, err error) error
 	switch {
 	case errors.As(err, &de):
 	case errors.As(err, &ee) && ee.Kind != engine.KindInternal:
-		de = &dashError{message: ee.Message}
-		switch ee.Kind {
-		case engine.KindNotFound:
-			de.status, de.title = http.StatusNotFound, "Not found"
-		case engine.KindConflict:
-			de.status, de.title = http.StatusConflict, "Not possible now"
-		case engine.KindInvalid:
-			de.status, de.title = http.StatusUnprocessableEntity, "Invalid input"
+		class := httperr.Of(ee.Kind)
+		de = &dashError{status: class.Status, title: class.Title, message: ee.Message}
+		if ee.Kind == engine.KindInvalid {
 			de.message = fieldMessages(ee)
-		case engine.KindUnauthorized:
-			de.status, de.title = http.StatusUnauthorized, "Not signed in"
-		default:
-			de.status, de.title = http.StatusForbidden, "Not allowed"
+		}
+		if ee.Kind == engine.KindOverloaded {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(httperr.OverloadedRetryAfter))
 		}
 	case errors.As(err, &fe) && fe.Code < 500:
 		de = &dashError{status: fe.Code, title: http.StatusText(fe.Code), message: fe.Message}
@@ -359,7 +401,7 @@ func fieldMessages(e *engine.Error) string {
 
 // static serves the embedded assets under their content-hashed URLs: a
 // URL's content never changes, so it may be cached for a year.
-func (d *dashboard) static(c *fiber.Ctx) error {
+func (d *Dashboard) static(c *fiber.Ctx) error {
 	a, ok := static.Lookup(c.Path())
 	if !ok {
 		c.Set(fiber.HeaderCacheControl, "no-store")

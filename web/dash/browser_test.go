@@ -1,10 +1,8 @@
-package web
+package dash
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -250,43 +248,10 @@ func (w *steppedWork) waitStep(t *testing.T) int {
 	}
 }
 
-// apiSave starts a save of a new event through the JSON API.
-func (f *dashFixture) apiSave(key, name string) (eventID, opID uint64) {
-	f.t.Helper()
-	body := fmt.Sprintf(`{"event": {"name": %q, "type": "date", "venue_id": %d,
-		"starts_at": "2026-12-05T19:00:00Z", "ends_at": "2026-12-05T23:00:00Z", "capacity": 200,
-		"registration_types": [{"name": "General admission", "ticket_type_id": %d,
-			"price": {"amount": 2500, "currency": "USD"}, "quantity": 150}]}}`, name, f.venue.ID, f.tt.ID)
-	req, _ := http.NewRequest("POST", f.base+"/api/v2/events", strings.NewReader(body))
-	req.Header.Set("Authorization", "Token "+key)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatalf("POST /api/v2/events: %v", err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusCreated {
-		f.t.Fatalf("POST /api/v2/events: %d\n%s", res.StatusCode, raw)
-	}
-	var ev struct{ ID uint64 }
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := fmt.Sscan(res.Header.Get(HeaderOperationID), &opID); err != nil {
-		f.t.Fatalf("no %s header", HeaderOperationID)
-	}
-	return ev.ID, opID
-}
-
 func TestDashboardInBrowser(t *testing.T) {
 	browser := startChromium(t)
 	work := newSteppedWork(3, engine.TicketsWork{})
 	f := setupDash(t, dashListen(), dashWork(engine.PhaseTickets, work))
-	_, key, err := f.eng.CreateAPIKey(context.Background(), f.company.ID, "browser test", []engine.Scope{engine.ScopeRead, engine.ScopeWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	admin, adminLog := tab(t, browser)
 	signInTab(t, admin, f.base, dashAdmin)
@@ -300,7 +265,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitFor(t, list, "the list's socket", `document.querySelector("#conn").textContent === "live"`)
 	eval[bool](t, list, "window.__marker = true")
 
-	eventID, opID := f.apiSave(key.Reveal(), "Browser Night")
+	ev, op := f.createEvent("Browser Night")
+	eventID, opID := ev.ID, op.ID
 	if work.waitStep(t) != 1 {
 		t.Fatal("the held phase is not at its first step")
 	}

@@ -1,9 +1,10 @@
-package web
+package dash
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,17 +16,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"eventops/engine"
 	"eventops/storage"
 )
 
-// dashServer builds the server with the dashboard mounted.
-func dashServer(cfg Config, opts DashboardOptions) (*Server, *dashboard) {
-	cfg.Dashboard = opts
-	srv := New(cfg)
-	return srv, srv.dash
+// dashApp mounts a dashboard on an app configured as web.New configures
+// its own (Immutable: what is read from a request may be kept).
+func dashApp(cfg Config) (*fiber.App, *Dashboard) {
+	app := fiber.New(fiber.Config{Immutable: true, DisableStartupMessage: true})
+	d := New(cfg)
+	d.Mount(app)
+	return app, d
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // dashFixture is one test's installation with the dashboard: its own data
@@ -35,8 +43,8 @@ type dashFixture struct {
 	t       testing.TB
 	db      *storage.DB
 	eng     *engine.Engine
-	srv     *Server
-	dash    *dashboard
+	app     *fiber.App
+	dash    *Dashboard
 	clock   *dashClock
 	company *engine.Company
 	venue   *engine.Venue
@@ -53,7 +61,7 @@ const (
 
 type dashSetupOptions struct {
 	work    map[string]engine.Work
-	opts    DashboardOptions
+	opts    Options
 	listen  bool
 	public  string // PublicURL; with listen, the listener's URL by default
 	clock   bool   // an injected, settable clock
@@ -71,7 +79,7 @@ func dashWork(name string, w engine.Work) dashOption {
 	}
 }
 
-func dashOpts(fn func(*DashboardOptions)) dashOption {
+func dashOpts(fn func(*Options)) dashOption {
 	return func(o *dashSetupOptions) { fn(&o.opts) }
 }
 
@@ -114,7 +122,7 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	f := &dashFixture{t: t, db: db}
 	ecfg := engine.Config{Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}}
-	cfg := Config{Logger: quietLogger(), PublicURL: o.public}
+	cfg := Config{Logger: quietLogger(), PublicURL: o.public, Options: o.opts}
 	if o.clock {
 		f.clock = &dashClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 		ecfg.Clock, cfg.Clock = f.clock.Now, f.clock.Now
@@ -135,21 +143,21 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 			cfg.PublicURL = f.base
 		}
 	}
-	f.srv, f.dash = dashServer(cfg, o.opts)
+	f.app, f.dash = dashApp(cfg)
 	served := make(chan struct{})
 	if ln != nil {
 		go func() {
 			defer close(served)
-			_ = f.srv.App().Listener(ln)
+			_ = f.app.Listener(ln)
 		}()
 	} else {
 		close(served)
 	}
 	t.Cleanup(func() {
-		f.dash.closeSockets()
+		f.dash.CloseSockets()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = f.srv.Shutdown(ctx)
+		_ = f.app.ShutdownWithContext(ctx)
 		<-served
 		f.eng.Stop(5 * time.Second)
 		if err := db.Check(); err != nil {
@@ -305,7 +313,7 @@ func (b *browser) do(method, path string, form url.Values, headers ...string) *d
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := b.f.srv.App().Test(req, -1)
+	res, err := b.f.app.Test(req, -1)
 	if err != nil {
 		b.f.t.Fatalf("%s %s: %v", method, path, err)
 	}

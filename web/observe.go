@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"eventops/web/ops"
 )
 
 // HeaderRequestID carries a request's id, on the request (honoured when
@@ -125,7 +127,7 @@ func (s *Server) finishRequest(c *fiber.Ctx, id string, start time.Time) {
 	status := c.Response().StatusCode()
 	route := s.routes.label(c)
 	method := c.Method()
-	s.metrics.observeHTTP(method, route, status, d)
+	s.metrics.ObserveHTTP(method, route, status, d)
 	s.accessLog(c, method, route, status, d)
 }
 
@@ -144,10 +146,6 @@ func (s *Server) onError(c *fiber.Ctx, err error) error {
 	return herr
 }
 
-// quietRoutes are scraped and probed every few seconds: their access
-// lines are debug, not info.
-var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
-
 // accessLog writes one line per answered request: method, route pattern,
 // path (never the query, never a header), status, duration, the API key's
 // id when one authenticated, the operation started, and (from the
@@ -157,7 +155,7 @@ func (s *Server) accessLog(c *fiber.Ctx, method, route string, status int, d tim
 	switch {
 	case status >= 500:
 		level = slog.LevelWarn
-	case quietRoutes[route]:
+	case ops.QuietRoutes[route]:
 		level = slog.LevelDebug
 	}
 	ctx := c.UserContext()

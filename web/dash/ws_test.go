@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"context"
@@ -219,7 +219,7 @@ func (failingWork) Run(context.Context, *engine.PhaseRun) error {
 func TestDashboardSocketClosing(t *testing.T) {
 	t.Parallel()
 	var pings atomic.Int32
-	f := setupDash(t, dashListen(), dashOpts(func(o *DashboardOptions) { o.PingEvery = 20 * time.Millisecond }))
+	f := setupDash(t, dashListen(), dashOpts(func(o *Options) { o.PingEvery = 20 * time.Millisecond }))
 	b := f.admin()
 	conn := f.mustDial(b, "/")
 	conn.SetPingHandler(func(string) error {
@@ -246,7 +246,7 @@ func TestDashboardSocketClosing(t *testing.T) {
 	c2 := f.admin()
 	conn2 := f.mustDial(c2, "/")
 	readUntil(t, conn2, `id="counts"`)
-	f.dash.closeSockets()
+	f.dash.CloseSockets()
 	expectClose(t, conn2, websocket.CloseServiceRestart)
 	if n := f.dash.hub.connected(); n != 0 {
 		t.Fatalf("%d sockets left after shutdown", n)
@@ -254,7 +254,7 @@ func TestDashboardSocketClosing(t *testing.T) {
 	if late, _, err := f.dial(c2, "/"); err == nil {
 		expectClose(t, late, websocket.CloseServiceRestart)
 	}
-	f.dash.closeSockets() // a second call is harmless
+	f.dash.CloseSockets() // a second call is harmless
 }
 
 func expectClose(t testing.TB, conn *websocket.Conn, code int) {

@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // actions, each written to the audit log with who, what, when, from where
 // and how it ended.
 
-func (d *dashboard) loginPage(c *fiber.Ctx, _ *staffSession) error {
+func (d *Dashboard) loginPage(c *fiber.Ctx, _ *staffSession) error {
 	next := safeLocalPath(c.Query("next"))
 	if d.sessions.get(c.Cookies(sessionCookie)) != nil {
 		return c.Redirect(next, http.StatusSeeOther)
@@ -28,7 +28,7 @@ func (d *dashboard) loginPage(c *fiber.Ctx, _ *staffSession) error {
 
 // renderLogin shows the sign-in form with a form token, reusing the one
 // the browser holds so that two open sign-in tabs both work.
-func (d *dashboard) renderLogin(c *fiber.Ctx, status int, data views.LoginPage, msg string) error {
+func (d *Dashboard) renderLogin(c *fiber.Ctx, status int, data views.LoginPage, msg string) error {
 	token := c.Cookies(loginCookie)
 	if len(token) != 43 { // a dashToken value
 		token = dashToken()
@@ -42,7 +42,7 @@ func (d *dashboard) renderLogin(c *fiber.Ctx, status int, data views.LoginPage, 
 // login checks the form token, then the attempt limits, then the password.
 // Only a successful sign-in starts a session (a fresh id: nothing from
 // before the sign-in carries over).
-func (d *dashboard) login(c *fiber.Ctx, _ *staffSession) error {
+func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
 	data := views.LoginPage{Email: email, Next: safeLocalPath(c.FormValue("next"))}
 	if !d.sameOrigin(c) || !tokensEqual(c.FormValue(csrfField), c.Cookies(loginCookie)) {
@@ -72,7 +72,7 @@ func (d *dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 	return c.Redirect(data.Next, http.StatusSeeOther)
 }
 
-func (d *dashboard) logout(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) logout(c *fiber.Ctx, sess *staffSession) error {
 	d.sessions.delete(sess)
 	d.hub.signedOut(sess)
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
@@ -81,7 +81,7 @@ func (d *dashboard) logout(c *fiber.Ctx, sess *staffSession) error {
 	return c.Redirect("/login", http.StatusSeeOther)
 }
 
-func (d *dashboard) cancelOperation(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) cancelOperation(c *fiber.Ctx, sess *staffSession) error {
 	ctx, cancel := actionContext()
 	defer cancel()
 	id, err := dashPathID(c, "id")
@@ -96,7 +96,7 @@ func (d *dashboard) cancelOperation(c *fiber.Ctx, sess *staffSession) error {
 	return c.Redirect("/operations/"+strconv.FormatUint(id, 10), http.StatusSeeOther)
 }
 
-func (d *dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
 	ctx, cancel := actionContext()
 	defer cancel()
 	id, err := dashPathID(c, "id")
@@ -137,7 +137,7 @@ func shopForm(c *fiber.Ctx, companyName string) (*engine.ShopInput, string) {
 	return in, ""
 }
 
-func (d *dashboard) createCompany(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) createCompany(c *fiber.Ctx, sess *staffSession) error {
 	ctx, cancel := actionContext()
 	defer cancel()
 	name := strings.TrimSpace(c.FormValue("name"))
@@ -165,7 +165,7 @@ func (d *dashboard) createCompany(c *fiber.Ctx, sess *staffSession) error {
 	return c.Redirect("/companies", http.StatusSeeOther)
 }
 
-func (d *dashboard) connectShop(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) connectShop(c *fiber.Ctx, sess *staffSession) error {
 	ctx, cancel := actionContext()
 	defer cancel()
 	id, err := dashPathID(c, "id")
@@ -191,7 +191,7 @@ func (d *dashboard) connectShop(c *fiber.Ctx, sess *staffSession) error {
 	return c.Redirect("/companies", http.StatusSeeOther)
 }
 
-func (d *dashboard) createKey(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) createKey(c *fiber.Ctx, sess *staffSession) error {
 	ctx, cancel := actionContext()
 	defer cancel()
 	companyID, err := formID(c.FormValue("company"), "company")
@@ -222,7 +222,7 @@ func (d *dashboard) createKey(c *fiber.Ctx, sess *staffSession) error {
 	return d.renderKeys(c, sess, http.StatusCreated, &views.CreatedKey{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()}, "")
 }
 
-func (d *dashboard) revokeKey(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) revokeKey(c *fiber.Ctx, sess *staffSession) error {
 	ctx, cancel := actionContext()
 	defer cancel()
 	id, err := dashPathID(c, "id")
@@ -254,7 +254,7 @@ func actionContext() (context.Context, context.CancelFunc) {
 
 // record writes an audit entry. An action that was done is never undone
 // because its entry could not be written; the failure is logged instead.
-func (d *dashboard) record(c *fiber.Ctx, sess *staffSession, action, target, detail string, err error) {
+func (d *Dashboard) record(c *fiber.Ctx, sess *staffSession, action, target, detail string, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "refused: internal error"

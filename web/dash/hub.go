@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 // a push needs happen in that goroutine too, so pushes reach a client in the
 // order their states were read: a page is never left older than the store.
 type hub struct {
-	d *dashboard
+	d *Dashboard
 
 	// Owned by run's goroutine.
 	byOp      map[uint64]map[*wsClient]struct{}
@@ -41,10 +41,6 @@ type hub struct {
 	leaves chan *wsClient
 	stop   chan struct{}
 	done   chan struct{}
-
-	// tmu guards tally, which page handlers read too.
-	tmu   sync.Mutex
-	tally *tally
 
 	// The registry of connected clients, for shutdown and sign-out.
 	rmu      sync.Mutex
@@ -67,7 +63,7 @@ const (
 	maxLiveRows = 200
 )
 
-func newHub(d *dashboard) *hub {
+func newHub(d *Dashboard) *hub {
 	h := &hub{
 		d:           d,
 		byOp:        map[uint64]map[*wsClient]struct{}{},
@@ -80,7 +76,6 @@ func newHub(d *dashboard) *hub {
 		leaves:      make(chan *wsClient),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
-		tally:       newTally(),
 		clients:     map[*wsClient]struct{}{},
 	}
 	// Subscribed before run starts, so that nothing published after the
@@ -136,39 +131,19 @@ func (h *hub) run(sub *engine.Subscription) {
 }
 
 func (h *hub) reseed() {
-	t := newTally()
-	if err := t.seed(h.d.eng, h.d.now()); err != nil {
+	if err := h.d.tally.reseed(); err != nil {
 		h.d.log.Error("dashboard: counting operations", "err", err)
 	}
-	h.tmu.Lock()
-	h.tally = t
-	h.tmu.Unlock()
 	h.countsDirty, h.overviewDirty = true, true
 }
 
-// counts and chart are the aggregates as a page renders them.
-func (h *hub) counts() views.Counts {
-	h.tmu.Lock()
-	defer h.tmu.Unlock()
-	return h.tally.counts(h.d.now())
-}
-
-func (h *hub) chart() views.ChartData {
-	h.tmu.Lock()
-	defer h.tmu.Unlock()
-	return h.tally.chart(h.d.now())
-}
-
 func (h *hub) transitions(batch []*engine.Operation) {
-	now := h.d.now()
-	h.tmu.Lock()
+	h.d.tally.apply(batch)
 	for _, op := range batch {
-		h.tally.apply(op, now)
 		if op.Version == 1 || op.Status.Terminal() {
 			h.overviewDirty = true
 		}
 	}
-	h.tmu.Unlock()
 	h.countsDirty = true
 
 	// Only the latest state of each operation is pushed.
@@ -340,7 +315,7 @@ func (h *hub) flush() {
 }
 
 func (h *hub) countsPush() wsFrame {
-	c := h.counts()
+	c := h.d.tally.counts()
 	return h.prepare(views.Push{Kind: views.PushCounts, Counts: &c})
 }
 

@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // everyone else to the sign-in form, which brings them back.
 func TestDashboardPages(t *testing.T) {
 	t.Parallel()
-	f := setupDash(t, dashOpts(func(o *DashboardOptions) {
+	f := setupDash(t, dashOpts(func(o *Options) {
 		o.Storage = StorageStatsFunc(func() (StorageHealth, error) {
 			return StorageHealth{Path: "/data/eventops.db", FileSize: 3 << 20, FreePages: 7, OpenReadTxs: 2}, nil
 		})
@@ -191,7 +191,7 @@ func TestDashboardSignIn(t *testing.T) {
 
 func TestDashboardSignInRateLimit(t *testing.T) {
 	t.Parallel()
-	f := setupDash(t, dashFakeClock(), dashOpts(func(o *DashboardOptions) {
+	f := setupDash(t, dashFakeClock(), dashOpts(func(o *Options) {
 		o.LoginBurst, o.LoginRefill = 3, time.Minute
 	}))
 	b := f.browser()
@@ -238,7 +238,7 @@ func TestLoginLimiterPerEmailAndPerIP(t *testing.T) {
 
 func TestDashboardSessionExpiry(t *testing.T) {
 	t.Parallel()
-	f := setupDash(t, dashFakeClock(), dashOpts(func(o *DashboardOptions) {
+	f := setupDash(t, dashFakeClock(), dashOpts(func(o *Options) {
 		o.SessionIdle, o.SessionMax = 30*time.Minute, 2*time.Hour
 	}))
 	b := f.admin()
@@ -428,11 +428,46 @@ func TestSandboxShopsTables(t *testing.T) {
 func TestDashboardAdminGuard(t *testing.T) {
 	t.Parallel()
 	f := setupDash(t)
-	f.srv.App().Get("/dash-guarded", f.dash.adminGuard, func(c *fiber.Ctx) error { return c.SendString("secret") })
+	f.app.Get("/dash-guarded", f.dash.AdminGuard, func(c *fiber.Ctx) error { return c.SendString("secret") })
 	f.admin().get("/dash-guarded").expect(t, http.StatusOK).contains(t, "secret")
 	f.viewer().get("/dash-guarded").expect(t, http.StatusForbidden).lacks(t, "secret").contains(t, "Only admins")
 	r := f.browser().get("/dash-guarded").expect(t, http.StatusSeeOther)
 	if loc := r.Header.Get("Location"); loc != "/login?next=%2Fdash-guarded" {
 		t.Fatalf("Location %q", loc)
 	}
+}
+
+// An engine refusal is answered on a dashboard page with the status the API
+// gives the same refusal: an overloaded engine is 503 (try again later), not
+// 403, which would tell staff they lack a permission.
+func TestDashboardErrorPageStatusFollowsKind(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t)
+	for i, tc := range []struct {
+		err    error
+		status int
+		title  string
+	}{
+		{engine.NotFound("no such event"), http.StatusNotFound, "Not found"},
+		{engine.Conflict("already running"), http.StatusConflict, "Not possible now"},
+		{engine.Invalid(engine.FieldError{Attribute: "name", Code: "blank", Message: "can't be blank"}), http.StatusUnprocessableEntity, "Invalid input"},
+		{engine.Unauthorized("who are you"), http.StatusUnauthorized, "Not signed in"},
+		{engine.Forbidden("not yours"), http.StatusForbidden, "Not allowed"},
+		{engine.ErrOverloaded, http.StatusServiceUnavailable, "Too busy now"},
+	} {
+		path := fmt.Sprintf("/dash-refusal-%d", i)
+		err := tc.err
+		f.app.Get(path, func(c *fiber.Ctx) error { return f.dash.htmlError(c, nil, err) })
+		f.browser().get(path).expect(t, tc.status).contains(t, tc.title)
+	}
+}
+
+// The name fields of the admin forms hold the browser to the engine's
+// limit on a name, so a name too long is refused before it is sent.
+func TestDashboardNameFieldsFollowTheEngineLimit(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t)
+	want := fmt.Sprintf(`name="name" required maxlength="%d"`, engine.MaxNameLen)
+	f.admin().get("/companies").expect(t, http.StatusOK).contains(t, want)
+	f.admin().get("/keys").expect(t, http.StatusOK).contains(t, fmt.Sprintf(`name="name" maxlength="%d"`, engine.MaxNameLen))
 }

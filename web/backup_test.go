@@ -18,13 +18,14 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/web/httperr"
 )
 
 // adminGuard stands in for the dashboard's guard: it admits requests with
 // the header X-Test-Admin: yes.
 func adminGuard(c *fiber.Ctx) error {
 	if c.Get("X-Test-Admin") != "yes" {
-		return problemf(http.StatusForbidden, typeForbidden, "admins only")
+		return httperr.New(http.StatusForbidden, httperr.TypeForbidden, "admins only")
 	}
 	return c.Next()
 }

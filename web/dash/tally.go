@@ -1,11 +1,63 @@
-package web
+package dash
 
 import (
+	"sync"
 	"time"
 
 	"eventops/engine"
 	"eventops/views"
 )
+
+// liveTally is the tally the pages read while the hub feeds it: the hub
+// applies each batch of transitions and reseeds it after falling behind;
+// page handlers read the counts and the chart from any goroutine. It is
+// the dashboard's, not the hub's: the hub only feeds it.
+type liveTally struct {
+	eng *engine.Engine
+	now func() time.Time
+
+	mu sync.Mutex
+	t  *tally
+}
+
+func newLiveTally(eng *engine.Engine, now func() time.Time) *liveTally {
+	return &liveTally{eng: eng, now: now, t: newTally()}
+}
+
+// reseed counts afresh from the store, off the lock, and then replaces
+// what was counted; on an error the partial count is kept (and the error
+// returned for the log).
+func (l *liveTally) reseed() error {
+	t := newTally()
+	err := t.seed(l.eng, l.now())
+	l.mu.Lock()
+	l.t = t
+	l.mu.Unlock()
+	return err
+}
+
+// apply counts a batch of published transitions.
+func (l *liveTally) apply(batch []*engine.Operation) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, op := range batch {
+		l.t.apply(op, now)
+	}
+}
+
+// counts and chart are the aggregates as a page renders them.
+func (l *liveTally) counts() views.Counts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t.counts(l.now())
+}
+
+func (l *liveTally) chart() views.ChartData {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t.chart(l.now())
+}
 
 // tally keeps the overview's numbers in memory, current with every
 // transition, so that no page view counts records: pending and running
@@ -32,6 +84,8 @@ type tally struct {
 	finished     map[uint64]struct{}
 	finishedRing [finishedMemory]uint64
 	finishedNext int
+	// discard absorbs counts outside the window.
+	discard minuteCount
 }
 
 type activeOp struct {
@@ -181,17 +235,14 @@ func (t *tally) countFinish(op *engine.Operation, now time.Time) {
 	}
 }
 
-// discardMinute absorbs counts outside the window.
-var discardMinute minuteCount
-
 // bucket is the minute of at, reset when it last held a minute a day ago;
 // times outside the window (or in the future beyond a minute of skew) count
 // nowhere.
 func (t *tally) bucket(at, now time.Time) *minuteCount {
 	m, cur := at.Unix()/60, now.Unix()/60
 	if m <= cur-int64(tallyMinutes) || m > cur+1 {
-		discardMinute = minuteCount{}
-		return &discardMinute
+		t.discard = minuteCount{}
+		return &t.discard
 	}
 	b := &t.ring[int(m%int64(tallyMinutes))]
 	if b.minute != m {

@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"errors"
@@ -87,7 +87,7 @@ func parseView(page string) (pageView, error) {
 
 // wsGuard admits an upgrade only from a signed-in session, from the
 // dashboard's own origin, for a live page.
-func (d *dashboard) wsGuard(c *fiber.Ctx) error {
+func (d *Dashboard) wsGuard(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return c.Status(http.StatusUpgradeRequired).SendString("this path speaks websocket")
 	}
@@ -163,11 +163,11 @@ func (c *wsClient) close(code int, reason string) {
 // serveSocket runs one upgraded connection. It blocks for the connection's
 // life (the contrib websocket releases the connection when it returns) and
 // returns only once its writer has stopped.
-func (d *dashboard) serveSocket(conn *websocket.Conn) {
+func (d *Dashboard) serveSocket(conn *websocket.Conn) {
 	view, _ := conn.Locals(localView).(pageView)
 	sess, _ := conn.Locals(localSession).(*staffSession)
 	c := newWSClient(view, sess, d.opts.SendQueue)
-	c.dropped = d.s.metrics.WebsocketDropped
+	c.dropped = d.metrics.WebsocketDropped
 	if !d.hub.connect(c) {
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseServiceRestart, "server restart"), time.Now().Add(wsCloseWait))
@@ -187,7 +187,7 @@ func (d *dashboard) serveSocket(conn *websocket.Conn) {
 // readLoop reads until the connection ends: the page sends nothing, but
 // reading answers pings, takes pongs (each extends the deadline) and the
 // peer's close frame.
-func (d *dashboard) readLoop(conn *websocket.Conn) {
+func (d *Dashboard) readLoop(conn *websocket.Conn) {
 	pongWait := 2*d.opts.PingEvery + wsWriteWait
 	conn.SetReadLimit(4096)
 	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
@@ -201,7 +201,7 @@ func (d *dashboard) readLoop(conn *websocket.Conn) {
 
 // writeLoop is the connection's only writer: queued messages, pings, and
 // the close frame.
-func (d *dashboard) writeLoop(conn *websocket.Conn, c *wsClient) {
+func (d *Dashboard) writeLoop(conn *websocket.Conn, c *wsClient) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.log.Error("dashboard: websocket writer panicked", "panic", r, "stack", string(debug.Stack()))
@@ -261,7 +261,7 @@ func (d *dashboard) writeLoop(conn *websocket.Conn, c *wsClient) {
 
 // recoverSocket logs a panic of a socket's handler and closes the socket;
 // the contrib default would write the panic to the client.
-func (d *dashboard) recoverSocket(conn *websocket.Conn) {
+func (d *Dashboard) recoverSocket(conn *websocket.Conn) {
 	if r := recover(); r != nil {
 		d.log.Error("dashboard: websocket dashHandler panicked", "panic", r, "stack", string(debug.Stack()))
 		_ = conn.WriteControl(websocket.CloseMessage,

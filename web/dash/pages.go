@@ -1,4 +1,4 @@
-package web
+package dash
 
 import (
 	"encoding/json"
@@ -22,18 +22,18 @@ import (
 // dashRowsPerPage is the size of an operations table page.
 const dashRowsPerPage = 50
 
-func (d *dashboard) overview(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) overview(c *fiber.Ctx, sess *staffSession) error {
 	ov, err := d.overviewData()
 	if err != nil {
 		return err
 	}
 	p := d.pageOf(c, sess, "Overview", "overview", true)
-	return dashRender(c, http.StatusOK, views.OverviewView(p, d.hub.counts(), ov))
+	return dashRender(c, http.StatusOK, views.OverviewView(p, d.tally.counts(), ov))
 }
 
 // overviewData is the overview's live part: the chart and the latest
 // failures.
-func (d *dashboard) overviewData() (views.Overview, error) {
+func (d *Dashboard) overviewData() (views.Overview, error) {
 	fails, _, err := d.eng.Operations(engine.OperationQuery{Status: engine.StatusFailed, Limit: 10})
 	if err != nil {
 		return views.Overview{}, err
@@ -42,7 +42,7 @@ func (d *dashboard) overviewData() (views.Overview, error) {
 	for i, op := range fails {
 		ids[i] = op.CompanyID
 	}
-	return views.Overview{Chart: d.hub.chart(), Failures: fails, Names: d.names.names(ids...)}, nil
+	return views.Overview{Chart: d.tally.chart(), Failures: fails, Names: d.names.names(ids...)}, nil
 }
 
 // opList is an operations table's query: the filter, the page, and how to
@@ -136,7 +136,7 @@ func (l opList) matches(op *engine.Operation) bool {
 
 // loadRows reads one page of a list. low is the smallest id the page
 // covers (0 on the last page): the websocket adds rows within its range.
-func (d *dashboard) loadRows(l opList) (rows views.Rows, ops []*engine.Operation, low uint64, err error) {
+func (d *Dashboard) loadRows(l opList) (rows views.Rows, ops []*engine.Operation, low uint64, err error) {
 	ops, next, err := d.eng.Operations(l.q)
 	if err != nil {
 		return views.Rows{}, nil, 0, err
@@ -156,7 +156,7 @@ func (d *dashboard) loadRows(l opList) (rows views.Rows, ops []*engine.Operation
 	return rows, ops, next, nil
 }
 
-func (d *dashboard) operations(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) operations(c *fiber.Ctx, sess *staffSession) error {
 	l, err := parseOpList(func(k string) string { return c.Query(k) })
 	if err != nil {
 		return err
@@ -175,11 +175,11 @@ func (d *dashboard) operations(c *fiber.Ctx, sess *staffSession) error {
 	}
 	p := d.pageOf(c, sess, "Operations", "operations", true)
 	return dashRender(c, http.StatusOK, views.OperationsView(p, views.OperationsPage{
-		Filter: l.filter, Rows: rows, Counts: d.hub.counts(), Companies: cs, Codes: codes, Paged: l.q.Before != 0,
+		Filter: l.filter, Rows: rows, Counts: d.tally.counts(), Companies: cs, Codes: codes, Paged: l.q.Before != 0,
 	}))
 }
 
-func (d *dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 	id, err := dashPathID(c, "id")
 	if err != nil {
 		return err
@@ -196,8 +196,8 @@ func (d *dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 
 // operationView is an operation as its page and its pushes show it; the raw
 // JSON is exactly what the API answers for it.
-func (d *dashboard) operationView(op *engine.Operation) views.OperationView {
-	raw, err := json.MarshalIndent(operation(op), "", "  ")
+func (d *Dashboard) operationView(op *engine.Operation) views.OperationView {
+	raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
 	if err != nil {
 		raw = []byte(err.Error())
 	}
@@ -209,7 +209,7 @@ func (d *dashboard) operationView(op *engine.Operation) views.OperationView {
 	}
 }
 
-func (d *dashboard) events(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) events(c *fiber.Ctx, sess *staffSession) error {
 	cs, err := d.eng.Companies()
 	if err != nil {
 		return err
@@ -239,7 +239,7 @@ func (d *dashboard) events(c *fiber.Ctx, sess *staffSession) error {
 	return dashRender(c, http.StatusOK, views.EventsView(p, page))
 }
 
-func (d *dashboard) event(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) event(c *fiber.Ctx, sess *staffSession) error {
 	id, err := dashPathID(c, "id")
 	if err != nil {
 		return err
@@ -293,7 +293,7 @@ func (d *dashboard) event(c *fiber.Ctx, sess *staffSession) error {
 }
 
 // eventLive is the part of an event page its operations change.
-func (d *dashboard) eventLive(v *engine.EventView) (views.EventView, error) {
+func (d *Dashboard) eventLive(v *engine.EventView) (views.EventView, error) {
 	out := views.EventView{View: v, RegTypes: map[uint64]engine.RegistrationType{}}
 	for _, rt := range v.Event.RegistrationTypes {
 		out.RegTypes[rt.ID] = rt
@@ -313,11 +313,11 @@ func (d *dashboard) eventLive(v *engine.EventView) (views.EventView, error) {
 	return out, nil
 }
 
-func (d *dashboard) companies(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) companies(c *fiber.Ctx, sess *staffSession) error {
 	return d.renderCompanies(c, sess, http.StatusOK, "")
 }
 
-func (d *dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int, msg string) error {
+func (d *Dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int, msg string) error {
 	cs, err := d.eng.Companies()
 	if err != nil {
 		return err
@@ -328,11 +328,11 @@ func (d *dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int
 	}))
 }
 
-func (d *dashboard) keys(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) keys(c *fiber.Ctx, sess *staffSession) error {
 	return d.renderKeys(c, sess, http.StatusOK, nil, "")
 }
 
-func (d *dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created *views.CreatedKey, msg string) error {
+func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created *views.CreatedKey, msg string) error {
 	ks, err := d.eng.APIKeys(0)
 	if err != nil {
 		return err
@@ -353,7 +353,7 @@ func (d *dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, cre
 	}))
 }
 
-func (d *dashboard) aliases(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) aliases(c *fiber.Ctx, sess *staffSession) error {
 	uses, err := d.eng.AliasUses()
 	if err != nil {
 		return err
@@ -378,7 +378,7 @@ func (d *dashboard) aliases(c *fiber.Ctx, sess *staffSession) error {
 	return dashRender(c, http.StatusOK, views.AliasesView(p, rows))
 }
 
-func (d *dashboard) audit(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) audit(c *fiber.Ctx, sess *staffSession) error {
 	before, err := formID(c.Query("before"), "before")
 	if err != nil {
 		return err
@@ -395,7 +395,7 @@ func (d *dashboard) audit(c *fiber.Ctx, sess *staffSession) error {
 	return dashRender(c, http.StatusOK, views.AuditView(p, page))
 }
 
-func (d *dashboard) storage(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) storage(c *fiber.Ctx, sess *staffSession) error {
 	var page views.StoragePage
 	if d.opts.Storage == nil {
 		page.Missing = true
@@ -409,7 +409,7 @@ func (d *dashboard) storage(c *fiber.Ctx, sess *staffSession) error {
 	return dashRender(c, http.StatusOK, views.StorageView(p, page))
 }
 
-func (d *dashboard) sandbox(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) sandbox(c *fiber.Ctx, sess *staffSession) error {
 	var page views.SandboxPage
 	if d.opts.Sandbox == nil {
 		page.Missing = true
@@ -427,6 +427,6 @@ func (d *dashboard) sandbox(c *fiber.Ctx, sess *staffSession) error {
 	return dashRender(c, http.StatusOK, views.SandboxView(p, page))
 }
 
-func (d *dashboard) signOutPage(c *fiber.Ctx, sess *staffSession) error {
+func (d *Dashboard) signOutPage(c *fiber.Ctx, sess *staffSession) error {
 	return dashRender(c, http.StatusOK, views.SignOutView(d.pageOf(c, sess, "Sign out", "", false)))
 }
