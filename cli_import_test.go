@@ -513,21 +513,25 @@ func TestImportSkipInvalidImportsTheGoodRows(t *testing.T) {
 	}
 }
 
-// secondWindows is a clock for the server whose rate-limit windows last a
-// real second: every real second is a new minute, at its 59th second.
-func secondWindows() func() time.Time {
+// countedWindows is a clock for the server whose rate-limit windows last
+// per readings of the clock, not a span of real time: each request reads it
+// once, so with a limit below per every window refuses some requests
+// however slowly the machine runs (a window of real seconds let a loaded
+// machine send too few requests a second to meet a 429). Its time stays at
+// second 59 of a minute, so a refusal's Retry-After is 1 s.
+func countedWindows(per int64) func() time.Time {
 	base := time.Date(2026, 1, 1, 0, 0, 59, 0, time.UTC)
-	began := time.Now()
+	var reads atomic.Int64
 	return func() time.Time {
-		return base.Add(time.Duration(time.Since(began)/time.Second) * time.Minute)
+		return base.Add(time.Duration((reads.Add(1)-1)/per) * time.Minute)
 	}
 }
 
 func TestImportSlowsDownWhenRateLimited(t *testing.T) {
 	t.Parallel()
-	// 12 requests a window, each window a second (Retry-After: 1): the
-	// sample's ~45 requests need several windows.
-	s := startAPI(t, web.Config{RateLimit: 12, Clock: secondWindows()})
+	// 12 requests allowed in each window of 20 (Retry-After: 1): the
+	// sample's ~45 requests need several windows and meet 429s.
+	s := startAPI(t, web.Config{RateLimit: 12, Clock: countedWindows(20)})
 	r := s.importCmd(t, "--concurrency", "8", sampleCSV)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
