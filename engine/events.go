@@ -46,15 +46,15 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 	}
 	var ev *Event
 	var op *Operation
-	// The new event's id is marked as launching from inside the commit
-	// until its save is enqueued (see lockQueue); the function may run
-	// more than once, so every id it marked is cleared.
-	launched := make(chan struct{})
-	var marked []uint64
+	// The new event's queue is reserved from inside the commit until its
+	// save is enqueued: the event is readable once the commit is durable,
+	// a moment before its save is enqueued, and an update racing into that
+	// moment must queue behind it. The function may run more than once,
+	// so every reservation it took is released.
+	var reserved []func()
 	defer func() {
-		close(launched)
-		for _, id := range marked {
-			e.launching.CompareAndDelete(id, launched)
+		for _, release := range reserved {
+			release()
 		}
 	}()
 	err = e.store.Update(ctx, func(tx Tx) error {
@@ -71,8 +71,7 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if ev.ID, err = tx.NextID(SeqEvent); err != nil {
 			return err
 		}
-		e.launching.Store(ev.ID, launched)
-		marked = append(marked, ev.ID)
+		reserved = append(reserved, e.disp.Reserve(ev.QueueID()))
 		if ev.Slug == "" {
 			ev.Slug = fallbackSlug(ev.ID)
 		}
