@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 )
 
 // unit is what one attempt loop runs: a leaf phase, or a refund operation
@@ -88,10 +89,30 @@ func safeRun(ctx context.Context, log interface{ Error(string, ...any) }, fn fun
 		if v := recover(); v != nil {
 			stack := string(debug.Stack())
 			log.Error("phase work panicked", "panic", fmt.Sprint(v), "stack", stack)
-			err = Errorf(CodeOperationWorkPanicked, "phase work panicked: %v", v)
+			pe := Errorf(CodeOperationWorkPanicked, "phase work panicked: %v", v)
+			pe.Stack = panicStack(stack)
+			err = pe
 		}
 	}()
 	return fn(ctx)
+}
+
+// panicStack trims a stack taken in a deferred recover to what the failure
+// keeps: from the panic on (the frames above it are the recovery's own),
+// at most MaxStackLen bytes, cut at a line end.
+func panicStack(stack string) string {
+	if i := strings.Index(stack, "\npanic("); i >= 0 {
+		if first, _, ok := strings.Cut(stack, "\n"); ok {
+			stack = first + stack[i:] // keep the "goroutine N [running]:" line
+		}
+	}
+	if len(stack) > MaxStackLen {
+		stack = stack[:MaxStackLen]
+		if i := strings.LastIndexByte(stack, '\n'); i > 0 {
+			stack = stack[:i+1]
+		}
+	}
+	return stack
 }
 
 // isTransient: coded errors say so themselves; uncoded ones (I/O, storage)

@@ -63,7 +63,16 @@ func phaseError(p *Phase, err error) *OpError {
 		code, msg = CodeOperationWorkFailed, err.Error()
 	}
 	name, id := p.Name, p.ID
-	return &OpError{Code: code, Message: msg, Phase: &name, PhaseID: &id}
+	return &OpError{Code: code, Message: msg, Phase: &name, PhaseID: &id, Stack: errStack(err)}
+}
+
+// errStack is the stack a failure keeps: a panic's, or none.
+func errStack(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Stack
+	}
+	return ""
 }
 
 // commit makes next the operation's state: it rolls the tree up at now,

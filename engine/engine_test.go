@@ -686,6 +686,17 @@ func TestPhaseFailures(t *testing.T) {
 					t.Errorf("phase error = %+v, want %s", p.Error, tt.code)
 				}
 			}
+			// A panic keeps its stack with the failure, down to the
+			// frame that panicked; other failures have none.
+			wantStack := tt.code == engine.CodeOperationWorkPanicked
+			for _, e := range []*engine.OpError{done.Error, p.Error} {
+				if e == nil {
+					continue
+				}
+				if got := strings.Contains(e.Stack, "TestPhaseFailures"); got != wantStack || (!wantStack && e.Stack != "") {
+					t.Errorf("error %s keeps stack %q; want one naming the panicking work: %v", e.Code, e.Stack, wantStack)
+				}
+			}
 		})
 	}
 }

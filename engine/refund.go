@@ -123,7 +123,7 @@ func (r *opRun) refundEnded(end phaseEvent, started, now time.Time) *Operation {
 	if pe, ok := end.err.(*Error); ok && pe.Code != "" {
 		code, msg = pe.Code, pe.Message
 	}
-	next.Error = &OpError{Code: code, Message: msg}
+	next.Error = &OpError{Code: code, Message: msg, Stack: errStack(end.err)}
 	return next
 }
 
