@@ -111,6 +111,9 @@ type memDispatcher struct {
 	claims     map[uint64]*Claim     // operation id → claim of its run
 	gates      map[uint64]chan struct{}
 	closed     bool
+	// drop, when someone waits for held to fall (waitPending), is closed
+	// at the next fall.
+	drop chan struct{}
 }
 
 func newMemDispatcher(maxPending int) *memDispatcher {
@@ -243,7 +246,7 @@ func (d *memDispatcher) Finish(c *Claim) {
 	d.release(c)
 	delete(d.tries, c.Queue)
 	q := d.queues[c.Queue][1:]
-	d.held--
+	d.fall()
 	if len(q) == 0 {
 		delete(d.queues, c.Queue)
 		return
@@ -321,9 +324,39 @@ func (d *memDispatcher) cancelUnclaimed(queue, id uint64, write func(behind bool
 		// Ended now: it leaves its queue without a run.
 		q := d.queues[queue]
 		d.queues[queue] = append(q[:pos:pos], q[pos+1:]...)
-		d.held--
+		d.fall()
 	}
 	return op, nil
+}
+
+// fall counts one operation fewer held and wakes waitPending.
+func (d *memDispatcher) fall() {
+	d.held--
+	if d.drop != nil {
+		close(d.drop)
+		d.drop = nil
+	}
+}
+
+// waitPending blocks until at most n operations are held, or ctx ends.
+func (d *memDispatcher) waitPending(ctx context.Context, n int) error {
+	for {
+		d.mu.Lock()
+		if d.held <= n {
+			d.mu.Unlock()
+			return nil
+		}
+		if d.drop == nil {
+			d.drop = make(chan struct{})
+		}
+		drop := d.drop
+		d.mu.Unlock()
+		select {
+		case <-drop:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (d *memDispatcher) Pending() int {

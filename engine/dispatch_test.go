@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -87,27 +89,41 @@ func TestDispatcherAdmit(t *testing.T) {
 	}
 }
 
+// A queue's creation gate admits one holder at a time: whoever waits for
+// it passes only after the holder released it (the log shows the order;
+// nothing is timed).
 func TestDispatcherReserveGatesLock(t *testing.T) {
 	d := newMemDispatcher(0)
+	var mu sync.Mutex
+	var log []string
+	note := func(s string) {
+		mu.Lock()
+		log = append(log, s)
+		mu.Unlock()
+	}
 	release := d.Reserve(7)
 	locked := make(chan func())
-	go func() { locked <- d.LockQueues(7, 3) }()
-	select {
-	case <-locked:
-		t.Fatal("LockQueues passed a reserved queue")
-	case <-time.After(20 * time.Millisecond): // a negative: nothing may happen
-	}
+	go func() {
+		unlock := d.LockQueues(7, 3)
+		note("locked 7,3")
+		locked <- unlock
+	}()
+	note("released 7")
 	release()
 	unlock := <-locked
 	again := make(chan func())
-	go func() { again <- d.LockQueues(3) }()
-	select {
-	case <-again:
-		t.Fatal("two holders of queue 3")
-	case <-time.After(20 * time.Millisecond):
-	}
+	go func() {
+		u := d.LockQueues(3)
+		note("locked 3")
+		again <- u
+	}()
+	note("unlocked 7,3")
 	unlock()
 	(<-again)()
+	want := []string{"released 7", "locked 7,3", "unlocked 7,3", "locked 3"}
+	if !slices.Equal(log, want) {
+		t.Fatalf("order %q, want %q", log, want)
+	}
 }
 
 func TestDispatcherCancel(t *testing.T) {
