@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"eventops/engine"
 )
@@ -269,4 +270,44 @@ func TestRetry(t *testing.T) {
 		g.open()
 		b.wait(pending.ID)
 	})
+}
+
+// A cancel written directly (no run holds the operation) shares commits
+// with creates that reserve their new event's queue inside theirs: neither
+// may wait for the other. Cancels of operations queued behind a held one
+// race creates until every call has returned.
+func TestCancelBesideCreates(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	b := setup(t, engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}})
+	t.Cleanup(g.open)
+	ev, _ := b.createDate("Held", 5)
+	g.await(t, 1)
+	const rounds, creates = 20, 8
+	done := make(chan error, rounds*(creates+1))
+	for range rounds {
+		op := b.rename(ev.ID, "Behind")
+		go func() {
+			_, err := b.eng.CancelOperation(context.Background(), b.company.ID, op.ID)
+			done <- err
+		}()
+		for i := range creates {
+			go func() {
+				_, _, err := b.eng.CreateEvent(context.Background(), b.company.ID, b.dateInput("Beside", 6+i))
+				done <- err
+			}()
+		}
+	}
+	timer := time.NewTimer(safety)
+	defer timer.Stop()
+	for n := 0; n < rounds*(creates+1); n++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("call: %v", err)
+			}
+		case <-timer.C:
+			t.Fatalf("%d of %d cancels and creates returned: they wait on each other", n, rounds*(creates+1))
+		}
+	}
 }

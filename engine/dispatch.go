@@ -110,7 +110,12 @@ type memDispatcher struct {
 	stale      map[uint64]bool       // canceled before Enqueue: read, not kept
 	claims     map[uint64]*Claim     // operation id → claim of its run
 	gates      map[uint64]chan struct{}
-	closed     bool
+	// fences are the operations a cancel is writing directly (closed when
+	// the write ended); a queue whose head is fenced is parked rather
+	// than claimed, and runnable again when the fence lifts.
+	fences map[uint64]chan struct{}
+	parked map[uint64]bool
+	closed bool
 	// drop, when someone waits for held to fall (waitPending), is closed
 	// at the next fall.
 	drop chan struct{}
@@ -125,6 +130,8 @@ func newMemDispatcher(maxPending int) *memDispatcher {
 		stale:      map[uint64]bool{},
 		claims:     map[uint64]*Claim{},
 		gates:      map[uint64]chan struct{}{},
+		fences:     map[uint64]chan struct{}{},
+		parked:     map[uint64]bool{},
 	}
 	d.cond = sync.NewCond(&d.mu)
 	return d
@@ -224,15 +231,22 @@ func (d *memDispatcher) push(queue, id uint64) {
 func (d *memDispatcher) Claim() (*Claim, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(d.runnable) == 0 && !d.closed {
-		d.cond.Wait()
+	var queue, id uint64
+	for {
+		for len(d.runnable) == 0 && !d.closed {
+			d.cond.Wait()
+		}
+		if d.closed {
+			return nil, false
+		}
+		queue = d.runnable[0]
+		d.runnable = d.runnable[1:]
+		id = d.queues[queue][0]
+		if _, fenced := d.fences[id]; !fenced {
+			break
+		}
+		d.parked[queue] = true
 	}
-	if d.closed {
-		return nil, false
-	}
-	queue := d.runnable[0]
-	d.runnable = d.runnable[1:]
-	id := d.queues[queue][0]
 	c := &Claim{Queue: queue, ID: id, Op: d.kept[id], Tries: d.tries[queue],
 		cancels: make(chan chan *Operation), released: make(chan struct{})}
 	delete(d.kept, id)
@@ -278,55 +292,96 @@ func (d *memDispatcher) release(c *Claim) {
 	close(c.released)
 }
 
-// Cancel holds the lock across write when no run holds the operation, so
-// that none can claim it before the request is durable; the dispatcher
-// changes only once it is, so a failed write leaves everything as it was.
+// Cancel fences the operation while write runs, without the lock: no run
+// can claim it meanwhile, and commits that share write's (a create
+// reserving its queue, say) are not held up. The dispatcher changes only
+// once the write is durable, so a failed write leaves everything as it was.
 func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func(behind bool) (*Operation, error)) (*Operation, error) {
 	for {
 		d.mu.Lock()
-		c := d.claims[id]
-		if c == nil {
-			defer d.mu.Unlock()
-			return d.cancelUnclaimed(queue, id, write)
+		if f := d.fences[id]; f != nil { // another cancel is writing it
+			d.mu.Unlock()
+			select {
+			case <-f:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if c := d.claims[id]; c != nil {
+			d.mu.Unlock()
+			reply := make(chan *Operation, 1)
+			select {
+			case c.cancels <- reply:
+				if got := <-reply; got != nil {
+					return got, nil
+				}
+				return nil, Errorf(CodeOperationStorageFailed, "cancel of operation %d was not persisted", id)
+			case <-c.released:
+				// The run ended before it took the request: look again
+				// (write finds a terminal operation a conflict).
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		behind := slices.Index(d.queues[queue], id) > 0
+		fence := make(chan struct{})
+		d.fences[id] = fence
+		d.mu.Unlock()
+
+		op, err := write(behind)
+
+		d.mu.Lock()
+		delete(d.fences, id)
+		close(fence)
+		if err == nil {
+			d.canceled(queue, id, behind)
+		}
+		if d.parked[queue] {
+			delete(d.parked, queue)
+			if len(d.queues[queue]) > 0 && !d.closed {
+				d.runnable = append(d.runnable, queue)
+				d.cond.Signal()
+			}
 		}
 		d.mu.Unlock()
-		reply := make(chan *Operation, 1)
-		select {
-		case c.cancels <- reply:
-			if got := <-reply; got != nil {
-				return got, nil
-			}
-			return nil, Errorf(CodeOperationStorageFailed, "cancel of operation %d was not persisted", id)
-		case <-c.released:
-			// The run ended before it took the request: look again
-			// (write finds a terminal operation a conflict).
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return op, err
 	}
 }
 
-func (d *memDispatcher) cancelUnclaimed(queue, id uint64, write func(behind bool) (*Operation, error)) (*Operation, error) {
-	pos := slices.Index(d.queues[queue], id)
-	behind := pos > 0
-	op, err := write(behind)
-	if err != nil {
-		return nil, err
-	}
-	// The next claim must read the request, not a copy from before it;
-	// an operation not enqueued yet is marked so that Enqueue keeps none.
+// canceled applies a durable direct cancel of operation id. The next claim
+// must read the request, not a copy from before it; an operation not
+// enqueued yet is marked so that Enqueue keeps none. One that waited
+// behind another was ended by the write and leaves its queue (it may have
+// become the head meanwhile: its queue is parked then, not claimed).
+func (d *memDispatcher) canceled(queue, id uint64, behind bool) {
+	q := d.queues[queue]
+	pos := slices.Index(q, id)
 	if _, ok := d.kept[id]; ok {
 		delete(d.kept, id)
 	} else if pos < 0 {
 		d.stale[id] = true
 	}
-	if behind {
-		// Ended now: it leaves its queue without a run.
-		q := d.queues[queue]
-		d.queues[queue] = append(q[:pos:pos], q[pos+1:]...)
-		d.fall()
+	if !behind || pos < 0 {
+		return
 	}
-	return op, nil
+	if len(q) == 1 {
+		delete(d.queues, queue)
+	} else {
+		d.queues[queue] = append(q[:pos:pos], q[pos+1:]...)
+	}
+	d.fall()
+	if pos == 0 {
+		// It was the head, runnable or parked: the queue is runnable
+		// once, with its next head, if it has one.
+		d.runnable = slices.DeleteFunc(d.runnable, func(x uint64) bool { return x == queue })
+		delete(d.parked, queue)
+		if len(q) > 1 && !d.closed {
+			d.runnable = append(d.runnable, queue)
+			d.cond.Signal()
+		}
+	}
 }
 
 // fall counts one operation fewer held and wakes waitPending.

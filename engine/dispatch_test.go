@@ -151,6 +151,46 @@ func TestDispatcherCancel(t *testing.T) {
 			t.Fatalf("claimed %d after the cancel, want 12", c.ID)
 		}
 	})
+	t.Run("behind when written, the head by the time it is durable", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			rest []uint64 // enqueued after the canceled one
+		}{{"last of its queue", nil}, {"with one after it", []uint64{12}}} {
+			t.Run(tc.name, func(t *testing.T) {
+				d := newMemDispatcher(0)
+				d.Enqueue(dispOp(1, 10))
+				d.Enqueue(dispOp(1, 11))
+				for _, id := range tc.rest {
+					d.Enqueue(dispOp(1, id))
+				}
+				head := claimNow(t, d)
+				if _, err := d.Cancel(context.Background(), 1, 11, func(behind bool) (*Operation, error) {
+					if !behind {
+						t.Error("not behind when written")
+					}
+					d.Finish(head) // 11 becomes the head while the write runs
+					return &Operation{}, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				d.Enqueue(dispOp(1, 13))
+				want := append(append([]uint64(nil), tc.rest...), 13)
+				for _, id := range want {
+					c := claimNow(t, d)
+					if c.ID != id {
+						t.Fatalf("claimed %d, want %d (the canceled 11 never runs)", c.ID, id)
+					}
+					if !runnableNone(d) {
+						t.Fatal("a queue is runnable twice")
+					}
+					d.Finish(c)
+				}
+				if d.Pending() != 0 {
+					t.Fatalf("pending %d after all ran", d.Pending())
+				}
+			})
+		}
+	})
 	t.Run("an unclaimed head is read again by its run", func(t *testing.T) {
 		d := newMemDispatcher(0)
 		d.Enqueue(dispOp(1, 10))
