@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// Every transition of a running operation takes one way to the store: a
-// state is built (fold, failed, canceled, refundEnded) and commit makes it
-// durable, current and visible.
+// Every transition of an operation takes one way to the store: a state is
+// built (fold, failed, canceled, refundEnded, or a direct cancel's) and
+// commitOp makes it durable and visible.
 
 // fold applies a batch of phase events to a copy of the operation. It
 // returns the staged writes of the completions and the splits, which step
@@ -75,15 +75,17 @@ func errStack(err error) string {
 	return ""
 }
 
-// commit makes next the operation's state: it rolls the tree up at now,
-// bumps the version, commits next with the staged writes and, once durable,
-// makes it current, reports it to the observer and publishes it. Nothing
-// changes when the commit fails.
-func (r *opRun) commit(next *Operation, now time.Time, staged []func(Tx) error) error {
+// commitOp is every transition's one way to the store: it rolls next up
+// at now, bumps its version, commits it with the staged writes and, once
+// durable, reports the change from prev to the observer and publishes it.
+// Nothing is reported when the commit fails. The run holding an operation
+// commits through it (opRun.commit), and so does a cancel written while no
+// run holds it.
+func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.Time, staged []func(Tx) error) error {
 	next.Rollup(now)
 	next.Version++
 	next.UpdatedAt = now
-	err := r.e.store.Update(context.Background(), func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		for _, fn := range staged {
 			if err := fn(tx); err != nil {
 				return err
@@ -94,9 +96,18 @@ func (r *opRun) commit(next *Operation, now time.Time, staged []func(Tx) error) 
 	if err != nil {
 		return err
 	}
-	r.e.observe(r.stored, next)
+	e.observe(prev, next)
+	e.broker.publish(next)
+	return nil
+}
+
+// commit makes next the running operation's state (commitOp), current
+// once durable.
+func (r *opRun) commit(next *Operation, now time.Time, staged []func(Tx) error) error {
+	if err := r.e.commitOp(context.Background(), r.stored, next, now, staged); err != nil {
+		return err
+	}
 	r.op, r.stored, r.dirty = next, next, false
-	r.e.broker.publish(next)
 	return nil
 }
 

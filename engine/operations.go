@@ -93,43 +93,30 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 	if op.Status.Terminal() {
 		return nil, Conflict("operation %d is already %s", id, op.Status)
 	}
-	var prev *Operation
-	saved, err := e.disp.Cancel(ctx, op.QueueID, id, func(behind bool) (*Operation, error) {
-		var saved *Operation
-		err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-			cur, err := tx.Operation(id)
-			if err != nil {
-				return err
-			}
-			if cur == nil {
-				return NotFound("operation %d not found", id)
-			}
-			if cur.Status.Terminal() {
-				return Conflict("operation %d is already %s", id, cur.Status)
-			}
-			prev = cur.Clone()
-			now := e.now()
-			cur.CancelAsked = true
-			if behind {
-				cur.Status = StatusFailed
-				cur.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
-				cur.FinishedAt = &now
-			}
-			cur.Version++
-			cur.UpdatedAt = now
-			saved = cur
-			return tx.PutOperation(cur)
-		})
-		return saved, err
+	return e.disp.Cancel(ctx, op.QueueID, id, func(behind bool) (*Operation, error) {
+		// No run can hold the operation while this runs (the dispatcher
+		// fences it), and nothing else writes a created operation: what
+		// is read here is what the commit replaces.
+		cur, err := e.Operation(companyID, id)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Status.Terminal() {
+			return nil, Conflict("operation %d is already %s", id, cur.Status)
+		}
+		now := e.now()
+		next := cur.Clone()
+		next.CancelAsked = true
+		if behind {
+			next.Status = StatusFailed
+			next.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
+			next.FinishedAt = &now
+		}
+		if err := e.commitOp(context.WithoutCancel(ctx), cur, next, now, nil); err != nil {
+			return nil, err
+		}
+		return next, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if prev != nil { // written here, not by the run (which publishes its own)
-		e.observe(prev, saved)
-		e.broker.publish(saved)
-	}
-	return saved, nil
 }
 
 // RetryOperation starts a new operation of the same action as a failed one
