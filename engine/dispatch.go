@@ -61,8 +61,8 @@ type Dispatcher interface {
 	// may be claimed again after wait.
 	Defer(c *Claim, wait time.Duration)
 	// Cancel delivers a cancel request for operation id of queue. While a
-	// run holds the operation, the request goes to it, and Cancel returns
-	// the run's answer (nil if it could not record the request). Otherwise
+	// run of this process holds the operation, the request goes to it
+	// (Claim.Deliver), and Cancel returns the run's answer. Otherwise
 	// write records it, with no claim possible meanwhile; behind tells it
 	// whether the operation waits behind another of its queue and so may
 	// end at once. write returns the operation as written.
@@ -73,7 +73,9 @@ type Dispatcher interface {
 	Close()
 }
 
-// Claim is a run's hold on the head of a queue.
+// Claim is a run's hold on the head of a queue. Implementations make one
+// with NewClaim, hand a cancel request to its run with Deliver, and End it
+// when Finish or Defer releases it.
 type Claim struct {
 	Queue, ID uint64
 	// Op is the operation as enqueued when this process created it and
@@ -86,9 +88,40 @@ type Claim struct {
 	released chan struct{}        // closed when the claim ends
 }
 
+// NewClaim is a claim on operation id, the head of queue (op: the
+// operation whole, or nil for the run to read it; tries: earlier claims of
+// the same head that were deferred).
+func NewClaim(queue, id uint64, op *Operation, tries int) *Claim {
+	return &Claim{Queue: queue, ID: id, Op: op, Tries: tries,
+		cancels: make(chan chan *Operation), released: make(chan struct{})}
+}
+
 // Cancels delivers cancel requests to the run: it answers on the channel
 // it receives, once the request is durable (nil if it could not be).
 func (c *Claim) Cancels() <-chan chan *Operation { return c.cancels }
+
+// Deliver hands a cancel request to the claim's run and waits for its
+// answer: the operation with the request recorded, or an error if the run
+// could not record it. ok=false means the claim ended before its run took
+// the request (look again: the operation may be terminal, or unclaimed).
+func (c *Claim) Deliver(ctx context.Context) (op *Operation, ok bool, err error) {
+	reply := make(chan *Operation, 1)
+	select {
+	case c.cancels <- reply:
+		if got := <-reply; got != nil {
+			return got, true, nil
+		}
+		return nil, true, Errorf(CodeOperationStorageFailed, "cancel of operation %d was not persisted", c.ID)
+	case <-c.released:
+		return nil, false, nil
+	case <-ctx.Done():
+		return nil, true, ctx.Err()
+	}
+}
+
+// End releases the claim: a Deliver waiting for its run returns ok=false.
+// Call it once.
+func (c *Claim) End() { close(c.released) }
 
 // keptCap bounds the operations kept whole for the workers: enough to spare
 // the read for every operation a busy engine takes soon after creating it,
@@ -247,8 +280,7 @@ func (d *memDispatcher) Claim() (*Claim, bool) {
 		}
 		d.parked[queue] = true
 	}
-	c := &Claim{Queue: queue, ID: id, Op: d.kept[id], Tries: d.tries[queue],
-		cancels: make(chan chan *Operation), released: make(chan struct{})}
+	c := NewClaim(queue, id, d.kept[id], d.tries[queue])
 	delete(d.kept, id)
 	d.claims[id] = c
 	return c, true
@@ -289,7 +321,7 @@ func (d *memDispatcher) Defer(c *Claim, wait time.Duration) {
 
 func (d *memDispatcher) release(c *Claim) {
 	delete(d.claims, c.ID)
-	close(c.released)
+	c.End()
 }
 
 // Cancel fences the operation while write runs, without the lock: no run
@@ -310,20 +342,13 @@ func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func
 		}
 		if c := d.claims[id]; c != nil {
 			d.mu.Unlock()
-			reply := make(chan *Operation, 1)
-			select {
-			case c.cancels <- reply:
-				if got := <-reply; got != nil {
-					return got, nil
-				}
-				return nil, Errorf(CodeOperationStorageFailed, "cancel of operation %d was not persisted", id)
-			case <-c.released:
-				// The run ended before it took the request: look again
-				// (write finds a terminal operation a conflict).
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
+			op, ok, err := c.Deliver(ctx)
+			if ok {
+				return op, err
 			}
+			// The run ended before it took the request: look again
+			// (write finds a terminal operation a conflict).
+			continue
 		}
 		behind := slices.Index(d.queues[queue], id) > 0
 		fence := make(chan struct{})
