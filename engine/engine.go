@@ -43,25 +43,13 @@ type Config struct {
 
 // DefaultMaxPending is the default bound on unfinished operations
 // (Config.MaxPending, serve's --max-pending). What waits is an id in the
-// scheduler, so memory is not what limits it (web.BenchmarkHeapAtMaxPending
+// dispatcher, so memory is not what limits it (web.BenchmarkHeapAtMaxPending
 // measured a whole server's heap at 26.5 MiB with 100,000 pending saves,
 // about 240 bytes each); the wait is: a client whose save is accepted at
 // the bound waits for the backlog ahead of it, about ten seconds at the
 // 9,500 saves/s a backlog was seen to drain at. Recovery at start reads every unfinished operation whole,
 // which is a further reason to keep the bound moderate.
 const DefaultMaxPending = 100_000
-
-// RetryPolicy: attempt n (1-based) that fails transiently waits
-// min(Base*2^(n-1), Max) scaled by a jitter in [0.5,1.5), up to Attempts
-// attempts in all; then the phase fails with the last error's code.
-type RetryPolicy struct {
-	Base     time.Duration
-	Max      time.Duration
-	Attempts int
-}
-
-// DefaultRetry suits a remote shop: eight attempts over about half a minute.
-var DefaultRetry = RetryPolicy{Base: 200 * time.Millisecond, Max: 8 * time.Second, Attempts: 8}
 
 // Engine runs operations. Every transition is committed before it is
 // published; operations of one queue (an event and its occurrences) run
@@ -74,33 +62,19 @@ type Engine struct {
 	keys    keyCache
 	aliases aliasCounter
 	refs    refCache
-	// launched holds up to launchedCap operations created by this process
-	// until a worker takes them, sparing it a read of what it just wrote;
-	// beyond that only their ids wait (in the scheduler), so that a backlog
-	// costs a few words per operation. Guarded by claimMu.
-	launched map[uint64]*Operation
-	// launching marks new events whose first save is not enqueued yet
-	// (event id → channel closed once it is).
-	launching sync.Map
-	obs       Observer
-	broker    *Broker
-	work      map[string]Work
-	refund    RefundWork
-	retry     RetryPolicy
-	now       func() time.Time
-	jitter    func() float64
-	log       *slog.Logger
+	obs     Observer
+	broker  *Broker
+	work    map[string]Work
+	refund  RefundWork
+	retry   RetryPolicy
+	now     func() time.Time
+	jitter  func() float64
+	log     *slog.Logger
 
-	workers    int
-	maxPending int
-	sched      *scheduler
-
-	// claimMu orders a worker claiming an operation against a cancel
-	// writing it directly, so that one goroutine at a time writes it.
-	claimMu  sync.Mutex
-	inflight map[uint64]*liveOp
-	readBack map[uint64]bool // canceled before launch: not to be taken from launched
-	queues   queueLocks
+	workers int
+	// disp owns who runs which operation: queues, claims, cancels and
+	// the bound on pending work.
+	disp Dispatcher
 
 	mu       sync.Mutex
 	started  bool
@@ -116,23 +90,20 @@ type Engine struct {
 // New builds an engine; call Start to run it.
 func New(cfg Config) *Engine {
 	e := &Engine{
-		store:      cfg.Store,
-		sealer:     cfg.Sealer,
-		shops:      cfg.Shops,
-		broker:     newBroker(),
-		work:       map[string]Work{},
-		refund:     cfg.Refund,
-		retry:      cfg.Retry,
-		now:        cfg.Clock,
-		jitter:     cfg.Jitter,
-		log:        cfg.Logger,
-		workers:    cfg.Workers,
-		maxPending: max(cfg.MaxPending, 0),
-		launched:   map[uint64]*Operation{},
-		inflight:   map[uint64]*liveOp{},
-		readBack:   map[uint64]bool{},
-		soft:       make(chan struct{}),
-		halted:     make(chan struct{}),
+		store:   cfg.Store,
+		sealer:  cfg.Sealer,
+		shops:   cfg.Shops,
+		broker:  newBroker(),
+		work:    map[string]Work{},
+		refund:  cfg.Refund,
+		retry:   cfg.Retry,
+		now:     cfg.Clock,
+		jitter:  cfg.Jitter,
+		log:     cfg.Logger,
+		workers: cfg.Workers,
+		disp:    newMemDispatcher(cfg.MaxPending),
+		soft:    make(chan struct{}),
+		halted:  make(chan struct{}),
 	}
 	if e.workers <= 0 {
 		e.workers = 64
@@ -160,7 +131,6 @@ func New(cfg Config) *Engine {
 	for name, w := range cfg.Work {
 		e.work[name] = w
 	}
-	e.sched = newScheduler()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -199,7 +169,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	for _, op := range active {
-		e.sched.enqueue(op.QueueID, op.ID)
+		e.disp.Enqueue(op)
 	}
 	if len(active) > 0 {
 		e.log.Info("resuming operations", "count", len(active))
@@ -224,7 +194,7 @@ func (e *Engine) Stop(timeout time.Duration) {
 		e.stopped = true
 		e.mu.Unlock()
 		close(e.soft)
-		e.sched.close()
+		e.disp.Close()
 		done := make(chan struct{})
 		go func() { e.wg.Wait(); close(done) }()
 		select {
@@ -259,15 +229,10 @@ func (e *Engine) stopping() bool {
 
 // Pending is the number of operations the engine holds unfinished: waiting
 // in a queue or running (the count Config.MaxPending bounds).
-func (e *Engine) Pending() int { return e.sched.pending() }
+func (e *Engine) Pending() int { return e.disp.Pending() }
 
 // admit lets a client's command start an operation, or refuses it with
 // ErrOverloaded when the engine already holds MaxPending unfinished ones.
 // Commands call it before they store anything and call the returned
 // function once their operation is queued (or was not created).
-func (e *Engine) admit() (func(), error) {
-	if !e.sched.admit(e.maxPending) {
-		return nil, ErrOverloaded
-	}
-	return e.sched.admitted, nil
-}
+func (e *Engine) admit() (func(), error) { return e.disp.Admit() }

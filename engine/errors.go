@@ -98,6 +98,7 @@ type Error struct {
 	Message   string // safe to show to the client
 	Transient bool   // phase work: retry with backoff instead of failing
 	Fields    []FieldError
+	Stack     string // a panic's stack (OPERATION_WORK_PANICKED), kept in OpError.Stack
 }
 
 func (e *Error) Error() string {

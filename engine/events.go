@@ -45,15 +45,15 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 	}
 	var ev *Event
 	var op *Operation
-	// The new event's id is marked as launching from inside the commit
-	// until its save is enqueued (see lockQueue); the function may run
-	// more than once, so every id it marked is cleared.
-	launched := make(chan struct{})
-	var marked []uint64
+	// The new event's queue is reserved from inside the commit until its
+	// save is enqueued: the event is readable once the commit is durable,
+	// a moment before its save is enqueued, and an update racing into that
+	// moment must queue behind it. The function may run more than once,
+	// so every reservation it took is released.
+	var reserved []func()
 	defer func() {
-		close(launched)
-		for _, id := range marked {
-			e.launching.CompareAndDelete(id, launched)
+		for _, release := range reserved {
+			release()
 		}
 	}()
 	err = e.store.Update(ctx, func(tx Tx) error {
@@ -70,8 +70,7 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if ev.ID, err = tx.NextID(SeqEvent); err != nil {
 			return err
 		}
-		e.launching.Store(ev.ID, launched)
-		marked = append(marked, ev.ID)
+		reserved = append(reserved, e.disp.Reserve(ev.QueueID()))
 		if ev.Slug == "" {
 			ev.Slug = fallbackSlug(ev.ID)
 		}
@@ -93,10 +92,15 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 	return ev, op, nil
 }
 
-// UpdateEvent applies a PATCH and starts a save operation, in one commit.
-// An input that changes nothing saves the event again as it is (the API
-// refuses an empty PATCH body before it gets here).
-func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in EventInput) (*Event, *Operation, error) {
+// mutateEvent is the frame of every command that changes a live event and
+// starts an operation on it (update, delete, refund): it admits the command
+// (the bound on pending work) and takes the event's queue creation lock;
+// then, in one commit, it claims the request's idempotency key, loads the
+// live event and its company (a 404 otherwise), lets change alter them
+// (nil: nothing to change; an error refuses the command and stores
+// nothing), plans the operation of action and records the key. Once the
+// commit is durable the operation is launched.
+func (e *Engine) mutateEvent(ctx context.Context, companyID, id uint64, action Action, change func(tx Tx, c *Company, ev *Event, now time.Time) error) (*Event, *Operation, error) {
 	admitted, err := e.admit()
 	if err != nil {
 		return nil, nil, err
@@ -111,19 +115,41 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 	var ev *Event
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
-		idem, err := claimIdempotency(ctx, tx, e.now())
+		now := e.now()
+		idem, err := claimIdempotency(ctx, tx, now)
 		if err != nil {
 			return err
 		}
-		c, cur, err := liveEvent(tx, companyID, id)
+		var c *Company
+		if c, ev, err = liveEvent(tx, companyID, id); err != nil {
+			return err
+		}
+		if change != nil {
+			if err := change(tx, c, ev, now); err != nil {
+				return err
+			}
+		}
+		if op, err = newOperation(tx, action, ev, c, now, false); err != nil {
+			return err
+		}
+		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	e.launch(ctx, op)
+	return ev, op, nil
+}
+
+// UpdateEvent applies a PATCH and starts a save operation, in one commit.
+// An input that changes nothing saves the event again as it is (the API
+// refuses an empty PATCH body before it gets here).
+func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in EventInput) (*Event, *Operation, error) {
+	return e.mutateEvent(ctx, companyID, id, ActionSave, func(tx Tx, c *Company, ev *Event, now time.Time) error {
+		sold, err := soldCounts(tx, ev)
 		if err != nil {
 			return err
 		}
-		sold, err := soldCounts(tx, cur)
-		if err != nil {
-			return err
-		}
-		ev = cur
 		if err := e.applyEventInput(tx, ev, in, false, sold); err != nil {
 			return err
 		}
@@ -136,46 +162,15 @@ func (e *Engine) UpdateEvent(ctx context.Context, companyID, id uint64, in Event
 		if err := assignRegTypeIDs(tx, ev); err != nil {
 			return err
 		}
-		ev.UpdatedAt = e.now()
-		if err := tx.PutEvent(ev); err != nil {
-			return err
-		}
-		if op, err = newOperation(tx, ActionSave, ev, c, ev.UpdatedAt, false); err != nil {
-			return err
-		}
-		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
+		ev.UpdatedAt = now
+		return tx.PutEvent(ev)
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	e.launch(ctx, op)
-	return ev, op, nil
 }
 
 // DeleteEvent removes an event from the API at once and starts its delete
 // operation. An event with paid orders is a conflict: refund first.
 func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operation, error) {
-	admitted, err := e.admit()
-	if err != nil {
-		return nil, err
-	}
-	defer admitted()
-	queue, err := e.eventQueue(companyID, id)
-	if err != nil {
-		return nil, err
-	}
-	unlock := e.lockQueue(queue)
-	defer unlock()
-	var op *Operation
-	err = e.store.Update(ctx, func(tx Tx) error {
-		idem, err := claimIdempotency(ctx, tx, e.now())
-		if err != nil {
-			return err
-		}
-		c, ev, err := liveEvent(tx, companyID, id)
-		if err != nil {
-			return err
-		}
+	_, op, err := e.mutateEvent(ctx, companyID, id, ActionDelete, func(tx Tx, _ *Company, ev *Event, now time.Time) error {
 		paid, err := hasPaidOrders(tx, ev)
 		if err != nil {
 			return err
@@ -184,55 +179,16 @@ func (e *Engine) DeleteEvent(ctx context.Context, companyID, id uint64) (*Operat
 			return Conflict("event %d has paid orders and is not deletable: refund it first", id)
 		}
 		ev.Deleted = true
-		ev.UpdatedAt = e.now()
-		if err := tx.PutEvent(ev); err != nil {
-			return err
-		}
-		if op, err = newOperation(tx, ActionDelete, ev, c, ev.UpdatedAt, false); err != nil {
-			return err
-		}
-		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
+		ev.UpdatedAt = now
+		return tx.PutEvent(ev)
 	})
-	if err != nil {
-		return nil, err
-	}
-	e.launch(ctx, op)
-	return op, nil
+	return op, err
 }
 
 // RefundEvent starts a refund operation over the event's paid orders.
 func (e *Engine) RefundEvent(ctx context.Context, companyID, id uint64) (*Operation, error) {
-	admitted, err := e.admit()
-	if err != nil {
-		return nil, err
-	}
-	defer admitted()
-	queue, err := e.eventQueue(companyID, id)
-	if err != nil {
-		return nil, err
-	}
-	unlock := e.lockQueue(queue)
-	defer unlock()
-	var op *Operation
-	err = e.store.Update(ctx, func(tx Tx) error {
-		idem, err := claimIdempotency(ctx, tx, e.now())
-		if err != nil {
-			return err
-		}
-		c, ev, err := liveEvent(tx, companyID, id)
-		if err != nil {
-			return err
-		}
-		if op, err = newOperation(tx, ActionRefund, ev, c, e.now(), false); err != nil {
-			return err
-		}
-		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
-	})
-	if err != nil {
-		return nil, err
-	}
-	e.launch(ctx, op)
-	return op, nil
+	_, op, err := e.mutateEvent(ctx, companyID, id, ActionRefund, nil)
+	return op, err
 }
 
 // Event reads a live event of a company.

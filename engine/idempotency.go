@@ -132,3 +132,20 @@ func (e *Engine) PruneIdempotency(ctx context.Context) (int, error) {
 		}
 	}
 }
+
+// CheckIdempotency looks up the idempotency key carried by ctx before a
+// write runs: it returns a *ReplayError when the key was already used with
+// the same request, ErrIdempotencyReused when it was used with another, and
+// nil otherwise (or when ctx carries no key). A write's own preconditions
+// (the event still live, say) must not turn a replay into an error, so the
+// API checks first; the write claims the key again inside its transaction,
+// which settles races.
+func (e *Engine) CheckIdempotency(ctx context.Context) error {
+	if _, ok := ctx.Value(idemCtxKey{}).(IdempotencyKey); !ok {
+		return nil
+	}
+	return e.store.View(func(tx Tx) error {
+		_, err := claimIdempotency(ctx, tx, e.now())
+		return err
+	})
+}

@@ -74,13 +74,21 @@ func doneProgress(total int) *Progress {
 
 // OpError is the error object of an operation or phase (DESIGN §4). Phase and
 // PhaseID name the phase that failed first; both are nil for a refund or a
-// cancel.
+// cancel. Stack is the goroutine stack of an OPERATION_WORK_PANICKED
+// failure (at most MaxStackLen bytes), empty for every other code: a panic
+// is a bug, and the stack is what its report needs, kept with the failure
+// rather than only in a log that may have rotated.
 type OpError struct {
 	Code    Code    `json:"code"`
 	Message string  `json:"message"`
 	Phase   *string `json:"phase"`
 	PhaseID *uint64 `json:"phase_id"`
+	Stack   string  `json:"stack,omitempty"`
 }
+
+// MaxStackLen bounds the stack an OpError keeps; a deeper one keeps its top
+// frames (where the panic happened).
+const MaxStackLen = 8 << 10
 
 // Phase is a node of an operation's phase tree. A phase with children is an
 // aggregate of them and does no work itself.

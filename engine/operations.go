@@ -2,56 +2,12 @@ package engine
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
-// queueLocks serialise the creation of operations per queue, so that the
-// order of ids in a queue is the order in which they are enqueued.
-type queueLocks struct {
-	mu    sync.Mutex
-	locks map[uint64]*queueLock
-}
-
-type queueLock struct {
-	sync.Mutex
-	refs int
-}
-
-func (q *queueLocks) lock(id uint64) func() {
-	q.mu.Lock()
-	if q.locks == nil {
-		q.locks = map[uint64]*queueLock{}
-	}
-	l := q.locks[id]
-	if l == nil {
-		l = &queueLock{}
-		q.locks[id] = l
-	}
-	l.refs++
-	q.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		q.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(q.locks, id)
-		}
-		q.mu.Unlock()
-	}
-}
-
-// lockQueue serialises the creation of operations on one queue. It also
-// waits for a new event's first operation to be launched: the event is
-// readable once its commit is durable, a moment before CreateEvent enqueues
-// its save, and an update racing into that moment must queue behind it.
-func (e *Engine) lockQueue(id uint64) func() {
-	unlock := e.queues.lock(id)
-	if ch, ok := e.launching.Load(id); ok {
-		<-ch.(chan struct{})
-	}
-	return unlock
-}
+// lockQueue serialises the creation of operations on one queue (see
+// Dispatcher.LockQueues).
+func (e *Engine) lockQueue(id uint64) func() { return e.disp.LockQueues(id) }
 
 // newOperation plans a pending operation on ev and writes it in tx. Ids of
 // the operation and its phases come from one sequence.
@@ -80,24 +36,12 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 	return op, tx.PutOperation(op)
 }
 
-// launchedCap bounds the operations kept whole for the workers (see
-// Engine.launched): enough to spare the read for every operation a busy
-// engine takes soon after creating it, a few MiB at most.
-const launchedCap = 1024
-
 // launch is called once an operation's creation is durable: it is
 // published and queued.
 func (e *Engine) launch(ctx context.Context, op *Operation) {
 	e.observe(nil, op)
 	e.broker.publish(op)
-	e.claimMu.Lock()
-	if e.readBack[op.ID] {
-		delete(e.readBack, op.ID) // canceled before launch: the store has it
-	} else if len(e.launched) < launchedCap {
-		e.launched[op.ID] = op
-	}
-	e.sched.enqueue(op.QueueID, op.ID)
-	e.claimMu.Unlock()
+	e.disp.Enqueue(op)
 	// With ctx, the log handler adds the request id of the call that
 	// started it: the line that ties a request to its operation.
 	e.log.DebugContext(ctx, "operation queued", "op", op.ID, "action", op.Action, "event", op.EventID)
@@ -136,94 +80,43 @@ func (e *Engine) Operations(q OperationQuery) ([]*Operation, uint64, error) {
 // OPERATION_CANCELED at its next safe point. The request is durable when it
 // returns; the returned state may still be pending or running. A terminal
 // operation is a conflict.
+//
+// The dispatcher routes the request: to the run holding the operation,
+// which records it and answers, or to a direct write while no run can
+// claim it. One queued behind others ends at once; at the head of its
+// queue (or not yet enqueued), the run that claims it reads the request.
 func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Operation, error) {
 	op, err := e.Operation(companyID, id)
 	if err != nil {
 		return nil, err
 	}
-	for {
-		if op.Status.Terminal() {
-			return nil, Conflict("operation %d is already %s", id, op.Status)
-		}
-		e.claimMu.Lock()
-		lo := e.inflight[id]
-		if lo != nil {
-			e.claimMu.Unlock()
-			reply := make(chan *Operation, 1)
-			select {
-			case lo.cancel <- reply:
-				if got := <-reply; got != nil {
-					return got, nil
-				}
-				return nil, Errorf(CodeOperationStorageFailed, "cancel of operation %d was not persisted", id)
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-				// The worker finished meanwhile; look again.
-			}
-		} else {
-			// No worker owns it, and none can claim it while claimMu is
-			// held. Queued behind others, it ends now; at the head of its
-			// queue (or not yet launched), the worker that claims it
-			// reads the request from the store. The scheduler changes
-			// only once the write is durable: a failed write leaves
-			// everything as it was.
-			behind := e.sched.queuedBehind(op.QueueID, id)
-			var saved *Operation
-			var wasTerminal bool
-			err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-				cur, err := tx.Operation(id)
-				if err != nil || cur == nil {
-					return err
-				}
-				saved, wasTerminal = cur, cur.Status.Terminal()
-				if wasTerminal {
-					return nil
-				}
-				now := e.now()
-				cur.CancelAsked = true
-				if behind {
-					cur.Status = StatusFailed
-					cur.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
-					cur.FinishedAt = &now
-				}
-				cur.Version++
-				cur.UpdatedAt = now
-				return tx.PutOperation(cur)
-			})
-			if err == nil && saved != nil && !wasTerminal {
-				// The worker must read the request, not a copy from
-				// before it; an operation not launched yet is marked so
-				// that launch does not hand one out.
-				if _, ok := e.launched[id]; ok {
-					delete(e.launched, id)
-				} else if !e.sched.queued(op.QueueID, id) {
-					e.readBack[id] = true
-				}
-				if behind {
-					// Ended now; if it became the head meanwhile, its
-					// worker finds it terminal and moves on.
-					e.sched.remove(op.QueueID, id)
-				}
-			}
-			e.claimMu.Unlock()
-			if err != nil {
-				return nil, err
-			}
-			if saved == nil {
-				return nil, NotFound("operation %d not found", id)
-			}
-			if wasTerminal {
-				return nil, Conflict("operation %d is already %s", id, saved.Status)
-			}
-			e.observe(op, saved)
-			e.broker.publish(saved)
-			return saved, nil
-		}
-		if op, err = e.Operation(companyID, id); err != nil {
+	if op.Status.Terminal() {
+		return nil, Conflict("operation %d is already %s", id, op.Status)
+	}
+	return e.disp.Cancel(ctx, op.QueueID, id, func(behind bool) (*Operation, error) {
+		// No run can hold the operation while this runs (the dispatcher
+		// fences it), and nothing else writes a created operation: what
+		// is read here is what the commit replaces.
+		cur, err := e.Operation(companyID, id)
+		if err != nil {
 			return nil, err
 		}
-	}
+		if cur.Status.Terminal() {
+			return nil, Conflict("operation %d is already %s", id, cur.Status)
+		}
+		now := e.now()
+		next := cur.Clone()
+		next.CancelAsked = true
+		if behind {
+			next.Status = StatusFailed
+			next.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
+			next.FinishedAt = &now
+		}
+		if err := e.commitOp(context.WithoutCancel(ctx), cur, next, now, nil); err != nil {
+			return nil, err
+		}
+		return next, nil
+	})
 }
 
 // RetryOperation starts a new operation of the same action as a failed one

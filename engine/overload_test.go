@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"eventops/engine"
 )
@@ -112,7 +111,11 @@ func TestOverloadBoundIsExactUnderConcurrency(t *testing.T) {
 		b.wait(id)
 	}
 	// Room again once the backlog drained.
-	waitFor(t, func() bool { return b.eng.Pending() == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	if err := b.eng.WaitPending(ctx, 0); err != nil {
+		t.Fatalf("backlog not drained: pending %d", b.eng.Pending())
+	}
 	if _, _, err := b.eng.CreateEvent(context.Background(), b.company.ID, b.dateInput("After", 2)); err != nil {
 		t.Fatalf("create after the backlog drained: %v", err)
 	}
@@ -122,17 +125,5 @@ func checkOverloaded(t *testing.T, what string, err error) {
 	t.Helper()
 	if !errors.Is(err, engine.ErrOverloaded) || errorKind(err) != engine.KindOverloaded {
 		t.Errorf("%s at the bound: %v, want ErrOverloaded", what, err)
-	}
-}
-
-// waitFor polls cond until it holds; reaching safety is a failure.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(safety)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", safety)
-		}
-		time.Sleep(2 * time.Millisecond) // polls a condition; nothing is timed
 	}
 }

@@ -8,62 +8,51 @@ import (
 
 // runRefund runs a refund operation. A refund is a leaf: it stays pending,
 // with null progress, until it ends completed or failed, with its progress
-// (orders refunded of all) set at that moment (DESIGN §4).
+// (orders refunded of all) set at that moment (DESIGN §4). Its work runs in
+// the same attempt loop as a leaf phase, and a cancel reaches it as it
+// reaches a phase.
 func (r *opRun) runRefund() bool {
 	e := r.e
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	started := e.now()
-	type result struct {
-		run *PhaseRun
-		err error
-	}
-	done := make(chan result, 1)
+	events := make(chan phaseEvent, 64)
 	op := r.op // r.op belongs to this goroutine; the attempt gets a snapshot
-	go func() {
-		attempt := 1
-		for {
-			run := &PhaseRun{Op: op, Attempt: attempt, engine: e,
+	go r.attempt(ctx, unit{
+		first: 1,
+		newRun: func(n int) *PhaseRun {
+			return &PhaseRun{Op: op, Attempt: n, engine: e,
 				Log: e.log.With("op", op.ID, "action", ActionRefund)}
-			err := safeRun(ctx, run.Log, func(ctx context.Context) error { return e.refund.Refund(ctx, run) })
-			if err == nil || ctx.Err() != nil || !isTransient(err) || attempt >= e.retry.Attempts {
-				done <- result{run, err}
-				return
-			}
-			run.Log.Warn("refund attempt failed, retrying", "attempt", attempt, "err", err)
-			if !sleepCtx(ctx, e.backoff(attempt)) {
-				done <- result{run, ctx.Err()}
-				return
-			}
-			attempt++
-		}
-	}()
-	var res result
+		},
+		do: func(ctx context.Context, run *PhaseRun) ([]*Phase, error) {
+			return nil, e.refund.Refund(ctx, run)
+		},
+	}, events)
+	var end phaseEvent
 	canceling := false
 	for waiting := true; waiting; {
 		select {
-		case res = <-done:
-			waiting = false
-		case reply := <-r.live.cancel:
-			next := r.op.Clone()
-			next.CancelAsked = true
-			if err := r.persist(next, nil); err != nil {
-				reply <- nil
-				continue
+		case ev := <-events:
+			// Retries and progress are not persisted: a refund shows
+			// only its end.
+			if ev.kind != evRetrying && ev.kind != evProgress {
+				end, waiting = ev, false
 			}
-			reply <- r.op
-			canceling = true
-			cancel()
+		case reply := <-r.claim.Cancels():
+			if r.acceptCancel(reply) {
+				canceling = true
+				cancel()
+			}
 		}
 	}
-	if canceling && res.err != nil {
+	if canceling && end.kind != evDone {
 		// A refund that succeeded wins the race. One canceled may have
 		// refunded orders already, in the shop too (restocking them
 		// there): the shop's quantities follow all the same.
 		unlock := e.lockQueue(r.op.QueueID)
 		defer unlock()
 		var follow *Operation
-		if !r.finishCanceledWith([]func(Tx) error{r.inventoryFollowUp(&follow)}) {
+		if !r.finishCanceled(r.inventoryFollowUp(&follow)) {
 			return false
 		}
 		if follow != nil {
@@ -71,31 +60,11 @@ func (r *opRun) runRefund() bool {
 		}
 		return true
 	}
-	if ctx.Err() != nil && res.err != nil { // stopping: the refund resumes at the next start
+	if ctx.Err() != nil && end.kind != evDone { // stopping: the refund resumes at the next start
 		return false
 	}
 	now := e.now()
-	next := r.op.Clone()
-	next.StartedAt = &started
-	next.FinishedAt = &now
-	next.Progress = res.run.prog
-	if res.err == nil {
-		next.Status = StatusCompleted
-		if next.Progress == nil || next.Progress.Completed == next.Progress.Total {
-			total := 0
-			if next.Progress != nil {
-				total = next.Progress.Total
-			}
-			next.Progress = doneProgress(total)
-		}
-	} else {
-		next.Status = StatusFailed
-		code, msg := CodeRefundRejected, res.err.Error()
-		if pe, ok := res.err.(*Error); ok && pe.Code != "" {
-			code, msg = pe.Code, pe.Message
-		}
-		next.Error = &OpError{Code: code, Message: msg}
-	}
+	next := r.refundEnded(end, started, now)
 	// Refunded tickets are for sale again: for a shop company the shop's
 	// quantities must follow, so the refund's end starts an inventory-only
 	// save in the same commit (queued behind the refund, in id order).
@@ -103,11 +72,11 @@ func (r *opRun) runRefund() bool {
 	defer unlock()
 	var follow *Operation
 	var staged []func(Tx) error
-	for _, fn := range res.run.staged {
+	for _, fn := range end.staged {
 		staged = append(staged, workWrite(fn))
 	}
 	staged = append(staged, r.inventoryFollowUp(&follow))
-	err := r.persistLeaf(next, staged)
+	err := r.commit(next, now, staged)
 	var refused *stagedError
 	if errors.As(err, &refused) {
 		// The refund's own write refused: it fails with that error
@@ -119,7 +88,7 @@ func (r *opRun) runRefund() bool {
 		if pe := (*Error)(nil); errors.As(refused.err, &pe) && pe.Code != "" {
 			next.Error = &OpError{Code: pe.Code, Message: pe.Message}
 		}
-		err = r.persistLeaf(next, nil)
+		err = r.commit(next, now, nil)
 	}
 	if err != nil {
 		e.log.Error("persist refund", "op", r.op.ID, "err", err)
@@ -129,6 +98,33 @@ func (r *opRun) runRefund() bool {
 		e.launch(context.Background(), follow)
 	}
 	return true
+}
+
+// refundEnded is the refund's final state after its attempt loop ended
+// with end (done or failed).
+func (r *opRun) refundEnded(end phaseEvent, started, now time.Time) *Operation {
+	next := r.op.Clone()
+	next.StartedAt = &started
+	next.FinishedAt = &now
+	next.Progress = end.progress
+	if end.kind == evDone {
+		next.Status = StatusCompleted
+		if next.Progress == nil || next.Progress.Completed == next.Progress.Total {
+			total := 0
+			if next.Progress != nil {
+				total = next.Progress.Total
+			}
+			next.Progress = doneProgress(total)
+		}
+		return next
+	}
+	next.Status = StatusFailed
+	code, msg := CodeRefundRejected, end.err.Error()
+	if pe, ok := end.err.(*Error); ok && pe.Code != "" {
+		code, msg = pe.Code, pe.Message
+	}
+	next.Error = &OpError{Code: code, Message: msg, Stack: errStack(end.err)}
+	return next
 }
 
 // inventoryFollowUp is the write that creates, for a shop company, the
@@ -148,27 +144,6 @@ func (r *opRun) inventoryFollowUp(follow **Operation) func(Tx) error {
 		*follow, err = newOperation(tx, ActionSave, ev, c, r.e.now(), true)
 		return err
 	}
-}
-
-// persistLeaf commits a refund's final state with its staged writes.
-func (r *opRun) persistLeaf(next *Operation, staged []func(Tx) error) error {
-	next.Version++
-	next.UpdatedAt = next.FinishedAt.UTC()
-	err := r.e.store.Update(context.Background(), func(tx Tx) error {
-		for _, fn := range staged {
-			if err := fn(tx); err != nil {
-				return err
-			}
-		}
-		return tx.PutOperation(next)
-	})
-	if err != nil {
-		return err
-	}
-	r.e.observe(r.stored, next)
-	r.op, r.stored = next, next
-	r.e.broker.publish(next)
-	return nil
 }
 
 // LocalRefund refunds every paid box-office order of the event (and, for a

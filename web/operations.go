@@ -57,6 +57,7 @@ type opErrorJSON struct {
 	Message string      `json:"message"`
 	Phase   *string     `json:"phase"`
 	PhaseID *uint64     `json:"phase_id"`
+	Stack   string      `json:"stack,omitempty"` // OPERATION_WORK_PANICKED only
 }
 
 func operation(op *engine.Operation) operationJSON {
@@ -85,7 +86,7 @@ func opError(e *engine.OpError) *opErrorJSON {
 	if e == nil {
 		return nil
 	}
-	return &opErrorJSON{Code: e.Code, Message: e.Message, Phase: e.Phase, PhaseID: e.PhaseID}
+	return &opErrorJSON{Code: e.Code, Message: e.Message, Phase: e.Phase, PhaseID: e.PhaseID, Stack: e.Stack}
 }
 
 // etag is the operation's strong entity tag: its id and the version that

@@ -1,11 +1,12 @@
 package shopify
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"eventops/engine"
 )
 
 // What the client retries, and how (SHOPIFY.md "Answers and errors"):
@@ -79,24 +80,8 @@ func retryAfter(v string) time.Duration {
 	return time.Second
 }
 
+// backoff is the wait before re-sending after failed attempt n: the
+// engine's retry policy, with the client's own bounds.
 func (c *Client) backoff(attempt int) time.Duration {
-	d := c.policy.Base << (attempt - 1)
-	if d > c.policy.Max || d <= 0 {
-		d = c.policy.Max
-	}
-	return time.Duration(float64(d) * (0.5 + c.jitter()))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return engine.RetryPolicy{Base: c.policy.Base, Max: c.policy.Max}.Backoff(attempt, c.jitter())
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"eventops/engine"
 )
 
 // defaultCost is what a call is assumed to cost before the shop has said
@@ -70,7 +72,7 @@ func (b *bucket) wait(ctx context.Context, cost float64) error {
 		if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
 			return errBudget
 		}
-		if !sleepCtx(ctx, d) {
+		if !engine.SleepCtx(ctx, d) {
 			return ctx.Err()
 		}
 	}

@@ -239,7 +239,7 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 // bucket of that endpoint.
 func (s *service) client(ep string, token engine.Secret, log *slog.Logger) *Client {
 	return &Client{endpoint: ep, token: token, http: s.http, bucket: s.bucket(ep), policy: s.cfg.Client,
-		log: log, jitter: s.cfg.Jitter, sleep: sleepCtx, metrics: s.cfg.Metrics}
+		log: log, jitter: s.cfg.Jitter, sleep: engine.SleepCtx, metrics: s.cfg.Metrics}
 }
 
 // NewClient builds a client of one shop outside any phase (tools, tests).

@@ -361,7 +361,13 @@ func scrubURL(err error) error {
 	return err
 }
 
-// backoff is the wait before try n+1 after n failed tries.
+// backoff is the wait before try n+1 after n failed tries. It does not use
+// engine.RetryPolicy on purpose: the package imports nothing of eventops
+// (an integration copies it, or talks HTTP as it does), and its retry
+// answers to the server, not to work: Retry-After and RateLimit headers
+// come first, 429s have their own budget, and only requests safe to
+// repeat are re-sent. This is the fallback wait when the server says
+// nothing.
 func (c *Client) backoff(n int) time.Duration {
 	d := c.retry.Base
 	for i := 1; i < n && d < c.retry.Max; i++ {

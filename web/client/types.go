@@ -165,12 +165,14 @@ type Progress struct {
 
 // OpError is why an operation or phase failed (or, as a phase's last_error,
 // the transient failure being retried). Phase and PhaseID are nil for a
-// refund or a cancel.
+// refund or a cancel. Stack is set only for OPERATION_WORK_PANICKED: the
+// stack of the panic, for a bug report.
 type OpError struct {
 	Code    string  `json:"code"`
 	Message string  `json:"message"`
 	Phase   *string `json:"phase"`
 	PhaseID *uint64 `json:"phase_id"`
+	Stack   string  `json:"stack,omitempty"`
 }
 
 // Operation is the background work a write started (DESIGN §4).

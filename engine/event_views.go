@@ -1,11 +1,8 @@
 package engine
 
-import "context"
-
-// This file holds the reads and checks the JSON API (package web) needs
-// beyond the domain calls: one transaction per rendered event or page of
-// events, and an idempotency check that runs before a write's own
-// preconditions.
+// Reads of events as the API and the dashboard show them: one transaction
+// per rendered event or page of events, with what is shown beside the
+// record.
 
 // EventView is an event with what the API shows beside the record.
 type EventView struct {
@@ -111,21 +108,4 @@ func (e *Engine) EventOfCompany(companyID, id uint64) (*Event, error) {
 		return nil, NotFound("event %d not found", id)
 	}
 	return ev, err
-}
-
-// CheckIdempotency looks up the idempotency key carried by ctx before a
-// write runs: it returns a *ReplayError when the key was already used with
-// the same request, ErrIdempotencyReused when it was used with another, and
-// nil otherwise (or when ctx carries no key). A write's own preconditions
-// (the event still live, say) must not turn a replay into an error, so the
-// API checks first; the write claims the key again inside its transaction,
-// which settles races.
-func (e *Engine) CheckIdempotency(ctx context.Context) error {
-	if _, ok := ctx.Value(idemCtxKey{}).(IdempotencyKey); !ok {
-		return nil
-	}
-	return e.store.View(func(tx Tx) error {
-		_, err := claimIdempotency(ctx, tx, e.now())
-		return err
-	})
 }

@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Every transition of an operation takes one way to the store: a state is
+// built (fold, failed, canceled, refundEnded, or a direct cancel's) and
+// commitOp makes it durable and visible.
+
+// fold applies a batch of phase events to a copy of the operation. It
+// returns the staged writes of the completions and the splits, which step
+// attaches once it has started what was runnable.
+func (r *opRun) fold(batch []phaseEvent) (next *Operation, staged []func(Tx) error, expanded []phaseEvent) {
+	now := r.e.now()
+	next = r.op.Clone()
+	for _, ev := range batch {
+		p := next.FindPhase(ev.phaseID)
+		switch ev.kind {
+		case evExpanded:
+			expanded = append(expanded, ev)
+		case evProgress:
+			p.Progress = cloneProgress(ev.progress)
+		case evRetrying:
+			p.LastError = phaseError(p, ev.err)
+			p.Attempts++
+		case evDone:
+			p.Status = StatusCompleted
+			total := 0
+			if ev.progress != nil {
+				total = ev.progress.Total
+			}
+			p.Progress = doneProgress(total)
+			t := now
+			p.FinishedAt = &t
+			for _, fn := range ev.staged {
+				staged = append(staged, workWrite(fn))
+			}
+		case evFailed:
+			r.failPhase(next, p, ev.err, now)
+		}
+	}
+	return next, staged, expanded
+}
+
+func (r *opRun) failPhase(op *Operation, p *Phase, err error, now time.Time) {
+	p.Status = StatusFailed
+	p.Error = phaseError(p, err)
+	p.FailSeq = op.nextFailSeq()
+	t := now
+	p.FinishedAt = &t
+}
+
+// phaseError is the error object for a failure of p.
+func phaseError(p *Phase, err error) *OpError {
+	code, msg := CodeOperationStorageFailed, "internal error"
+	var pe *Error
+	if errors.As(err, &pe) && pe.Code != "" {
+		code, msg = pe.Code, pe.Message
+	} else if err != nil {
+		code, msg = CodeOperationWorkFailed, err.Error()
+	}
+	name, id := p.Name, p.ID
+	return &OpError{Code: code, Message: msg, Phase: &name, PhaseID: &id, Stack: errStack(err)}
+}
+
+// errStack is the stack a failure keeps: a panic's, or none.
+func errStack(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Stack
+	}
+	return ""
+}
+
+// commitOp is every transition's one way to the store: it rolls next up
+// at now, bumps its version, commits it with the staged writes and, once
+// durable, reports the change from prev to the observer and publishes it.
+// Nothing is reported when the commit fails. The run holding an operation
+// commits through it (opRun.commit), and so does a cancel written while no
+// run holds it.
+func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.Time, staged []func(Tx) error) error {
+	next.Rollup(now)
+	next.Version++
+	next.UpdatedAt = now
+	err := e.store.Update(ctx, func(tx Tx) error {
+		for _, fn := range staged {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return tx.PutOperation(next)
+	})
+	if err != nil {
+		return err
+	}
+	e.observe(prev, next)
+	e.broker.publish(next)
+	return nil
+}
+
+// commit makes next the running operation's state (commitOp), current
+// once durable.
+func (r *opRun) commit(next *Operation, now time.Time, staged []func(Tx) error) error {
+	if err := r.e.commitOp(context.Background(), r.stored, next, now, staged); err != nil {
+		return err
+	}
+	r.op, r.stored, r.dirty = next, next, false
+	return nil
+}
+
+// save commits r.op's current state (with transitions deferred so far).
+func (r *opRun) save(next *Operation, staged []func(Tx) error) error {
+	return r.commit(next, r.e.now(), staged)
+}
+
+// failed is the operation ended failed with err, whatever its phases say.
+func (r *opRun) failed(err *Error, now time.Time) *Operation {
+	next := r.op.Clone()
+	next.Status = StatusFailed
+	next.Error = &OpError{Code: err.Code, Message: err.Message}
+	next.FinishedAt = &now
+	return next
+}
+
+// canceled is the operation ended failed with OPERATION_CANCELED: phases
+// that were running (and aggregates in progress) fail with it too, pending
+// ones stay pending.
+func (r *opRun) canceled(now time.Time) *Operation {
+	next := r.op.Clone()
+	cancelPhases(next.Phases, now)
+	next.Status = StatusFailed
+	next.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
+	next.CancelAsked = true
+	t := now
+	next.FinishedAt = &t
+	if next.Leaf() && next.StartedAt == nil {
+		next.StartedAt = &t
+	}
+	return next
+}
+
+// finishCanceled commits the canceled state, with staged writes beside it;
+// false if the commit failed (the operation runs again).
+func (r *opRun) finishCanceled(staged ...func(Tx) error) bool {
+	if r.op.Status.Terminal() {
+		return true
+	}
+	if err := r.save(r.canceled(r.e.now()), staged); err != nil {
+		r.e.log.Error("persist cancel", "op", r.op.ID, "err", err)
+		return false
+	}
+	r.e.log.Info("operation canceled", "op", r.op.ID)
+	return true
+}
+
+// acceptCancel records a cancel request, then acknowledges it on reply
+// (nil if it could not be recorded); the operation ends at its next safe
+// point. It reports whether the request was recorded.
+func (r *opRun) acceptCancel(reply chan<- *Operation) bool {
+	next := r.op.Clone()
+	next.CancelAsked = true
+	if err := r.save(next, nil); err != nil {
+		reply <- nil
+		return false
+	}
+	reply <- r.op
+	return true
+}
+
+func cancelPhases(ps []*Phase, now time.Time) {
+	for _, p := range ps {
+		cancelPhases(p.Phases, now)
+		if p.Status != StatusRunning {
+			continue
+		}
+		t := now
+		name, id := p.Name, p.ID
+		p.Status = StatusFailed
+		p.FinishedAt = &t
+		p.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled", Phase: &name, PhaseID: &id}
+	}
+}
+
+// stagedError marks an error returned by a phase's staged write, as opposed
+// to one of the commit: the work refused, so running it again would refuse
+// again.
+type stagedError struct{ err error }
+
+func (e *stagedError) Error() string { return e.err.Error() }
+func (e *stagedError) Unwrap() error { return e.err }
+
+// workWrite tags the errors of a staged write.
+func workWrite(fn func(Tx) error) func(Tx) error {
+	return func(tx Tx) error {
+		if err := fn(tx); err != nil {
+			return &stagedError{err}
+		}
+		return nil
+	}
+}

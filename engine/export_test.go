@@ -1,0 +1,9 @@
+package engine
+
+import "context"
+
+// WaitPending blocks until the engine holds at most n unfinished
+// operations, or ctx ends: tests wait on it instead of polling Pending.
+func (e *Engine) WaitPending(ctx context.Context, n int) error {
+	return e.disp.(*memDispatcher).waitPending(ctx, n)
+}
