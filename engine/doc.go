@@ -8,9 +8,12 @@
 //
 //   - the domain and its commands: domain.go, accounts.go, venues.go,
 //     events.go (create, update, delete, refund through one mutateEvent
-//     frame), orders.go, webhooks.go and shopify_support.go (shop sales,
-//     refunds, cancels and revocations as domain commands), aliases.go,
-//     input.go, event_checks.go, limits.go, money.go, recurrence.go;
+//     frame), orders.go and order_refunds.go, the shop's commands as
+//     domain commands (shop_sales.go, shop_refunds.go, shop_connect.go,
+//     shop_currency.go; webhooks.go keeps deliveries handled once; the
+//     protocol itself is engine/shopify's), aliases.go, input.go,
+//     event_checks.go, limits.go, money.go and money_iso4217.go,
+//     recurrence.go, timezones.go, clone.go, refs.go;
 //   - reads as the API shows them: event_views.go; idempotency of writes:
 //     idempotency.go;
 //   - operations: operation.go (the record), planner.go (which phases),

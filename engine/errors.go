@@ -63,7 +63,7 @@ var PhaseCodes = []struct {
 	{CodeShopifyCurrencyMismatch, "the event's prices are in another currency than the shop's: change them to the shop's currency"},
 	{CodeOperationCanceled, "the operation was canceled"},
 	{CodeOperationInterrupted, "never expected: a crash resumes operations instead"},
-	{CodeOperationWorkPanicked, "the phase's work panicked; the stack is in the log"},
+	{CodeOperationWorkPanicked, "the phase's work panicked; its stack is in the error's `stack` and in the log"},
 	{CodeOperationWorkMissing, "this build has no work for the phase (e.g. Shopify phases before the Shopify client exists)"},
 	{CodeOperationWorkFailed, "the phase's work kept failing with an unexpected error; details in the log"},
 	{CodeOperationStorageFailed, "the data file could not be written"},
