@@ -513,12 +513,10 @@ func TestImportSkipInvalidImportsTheGoodRows(t *testing.T) {
 	}
 }
 
-// countedWindows is a clock for the server whose rate-limit windows last
-// per readings of the clock, not a span of real time: each request reads it
-// once, so with a limit below per every window refuses some requests
-// however slowly the machine runs (a window of real seconds let a loaded
-// machine send too few requests a second to meet a 429). Its time stays at
-// second 59 of a minute, so a refusal's Retry-After is 1 s.
+// countedWindows is a server clock whose rate-limit windows last per
+// readings (one per request), not real seconds, so a window with a limit
+// below per refuses some requests however slow the machine; its time stays
+// at second 59 of a minute: a refusal's Retry-After is 1 s.
 func countedWindows(per int64) func() time.Time {
 	base := time.Date(2026, 1, 1, 0, 0, 59, 0, time.UTC)
 	var reads atomic.Int64

@@ -30,8 +30,8 @@
 //
 // Who may import it: package main, storage (which implements Store),
 // engine/shopify (which implements Work against a shop and uses the retry
-// policy), web and its rooms (web/client excepted: it imports nothing of
-// eventops) and views. engine imports none of them; it depends on the
+// policy), web and its rooms (web/client only for the retry policy: it
+// knows the API by its contract, not by the engine's types) and views. engine imports none of them; it depends on the
 // standard library and golang.org/x/crypto only, so its tests run on any
 // Store (they use storage's bbolt one, from package engine_test).
 package engine

@@ -21,8 +21,9 @@
 //     (GetOperation, Wait); only `completed` and `failed` are terminal and
 //     `progress` may be null.
 //
-// The package imports nothing of eventops: it knows the API only by its
-// contract.
+// It knows the API only by its contract: its types are its own, and of
+// eventops it imports only the engine's retry policy (the tree's one
+// backoff, engine.RetryPolicy and engine.SleepCtx).
 package client
 
 import (
@@ -30,6 +31,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"eventops/engine"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -185,18 +187,12 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 // BaseURL is the API's base URL, ending in /api/v2.
 func (c *Client) BaseURL() string { return c.base }
 
+// sleepCtx waits d or until ctx ends (then its error).
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
+	if !engine.SleepCtx(ctx, d) {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return nil
 }
 
 // request is one API call; body nil means no body.
@@ -361,20 +357,13 @@ func scrubURL(err error) error {
 	return err
 }
 
-// backoff is the wait before try n+1 after n failed tries. It does not use
-// engine.RetryPolicy on purpose: the package imports nothing of eventops
-// (an integration copies it, or talks HTTP as it does), and its retry
-// answers to the server, not to work: Retry-After and RateLimit headers
-// come first, 429s have their own budget, and only requests safe to
-// repeat are re-sent. This is the fallback wait when the server says
-// nothing.
+// backoff is the wait before try n+1 after n failed tries: the tree's one
+// retry policy (engine.RetryPolicy), with the client's bounds. It is only
+// the fallback wait when the server says nothing: Retry-After and
+// RateLimit headers come first, 429s have their own budget, and only
+// requests safe to repeat are re-sent.
 func (c *Client) backoff(n int) time.Duration {
-	d := c.retry.Base
-	for i := 1; i < n && d < c.retry.Max; i++ {
-		d *= 2
-	}
-	d = min(d, c.retry.Max)
-	return time.Duration(float64(d) * (0.5 + c.jitter()))
+	return engine.RetryPolicy{Base: c.retry.Base, Max: c.retry.Max}.Backoff(n, c.jitter())
 }
 
 // pause holds every request of the client for d from now (a longer pause
