@@ -139,11 +139,20 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 	if final.Status != engine.StatusCompleted {
 		t.Fatalf("resumed operation ended %s (%v)", final.Status, final.Error)
 	}
-	if n := metricValue(t, meter, "eventops_operations_finished_total",
-		map[string]string{"action": "save", "status": "completed"}); n != 1 {
+	// The engine tells the metrics after the commit that a reader may see
+	// first: wait for the counters, then check they are exact.
+	finished := func() float64 {
+		return metricValue(t, meter, "eventops_operations_finished_total",
+			map[string]string{"action": "save", "status": "completed"})
+	}
+	active := func() float64 {
+		return metricValue(t, meter, "eventops_operations_active", map[string]string{"action": "save"})
+	}
+	waitFor(t, 10*time.Second, "the finished operation counted", func() bool { return finished() >= 1 && active() <= 0 })
+	if n := finished(); n != 1 {
 		t.Fatalf("operations_finished_total{save,completed} = %v, want 1", n)
 	}
-	if n := metricValue(t, meter, "eventops_operations_active", map[string]string{"action": "save"}); n != 0 {
+	if n := active(); n != 0 {
 		t.Fatalf("operations_active after the resumed operation ended = %v, want 0", n)
 	}
 }
