@@ -437,7 +437,12 @@ func TestServeProcess(t *testing.T) {
 		waitAllCompleted(t, q.client(api.key), ops)
 		// The restarted process's metrics saw the resumed operations end
 		// and count none as still active.
-		exp := scrapeMetrics(t, q)
+		// They are observed after the commit the client may see first.
+		var exp string
+		waitFor(t, 10*time.Second, "the resumed operations counted", func() bool {
+			exp = scrapeMetrics(t, q)
+			return strings.Contains(exp, `eventops_operations_active{action="save"} 0`)
+		})
 		for _, want := range []string{
 			fmt.Sprintf(`eventops_operations_finished_total{action="save",status="completed"} %d`, len(active)),
 			`eventops_operations_active{action="save"} 0`,

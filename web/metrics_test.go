@@ -214,7 +214,14 @@ func TestMetricsSeriesExistAndMove(t *testing.T) {
 	f.do("GET", "/api/v2/events/"+itoa(c.EventID), "wrong-key", nil).expect(t, 401)
 	f.do("GET", "/no/such/page", "", nil).expect(t, 404)
 
-	after := scrape(t, f)
+	// The engine tells the metrics after the commit that waitTerminal may
+	// see first: wait until the end is counted, then check every series.
+	var after map[string]float64
+	waitUntil(t, "the finished save counted", func() bool {
+		after = scrape(t, f)
+		return after[`eventops_operations_finished_total{action="save",status="completed"}`] >= 1 &&
+			after[`eventops_operations_active{action="save"}`] <= 0
+	})
 	wantSeries(t, after, `eventops_operations_started_total{action="save"}`, 1)
 	wantSeries(t, after, `eventops_operations_finished_total{action="save",status="completed"}`, 1)
 	wantSeries(t, after, `eventops_operations_active{action="save"}`, 0)
@@ -284,7 +291,10 @@ func TestMetricsActiveCountsResumedOperations(t *testing.T) {
 
 	g.open()
 	f.waitTerminal(c.EventID, c.OpID)
-	wantSeries(t, scrape(t, f), `eventops_operations_active{action="save"}`, 0)
+	// Observed after the commit that waitTerminal may see first.
+	waitUntil(t, "the ended save no longer active", func() bool {
+		return scrape(t, f)[`eventops_operations_active{action="save"}`] == 0
+	})
 }
 
 func TestMetricsAreLoopbackOnlyByDefault(t *testing.T) {
