@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"eventops/web/client"
 )
 
 // TestLogsCarryNoSecrets runs the real binary at debug level, plants every
@@ -74,21 +77,21 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	key := secrets["API key"]
 
 	// Requests that succeed, with the key in each accepted form.
-	api.getJSON("/api/v2", 200)
+	getJSON[client.Company](api, "/api/v2", 200)
 	api.do("GET", "/api/v2", "", 200, "Authorization", "Bearer "+key)
 	api.do("GET", "/api/v2", "", 200, "Authorization", "token "+key)
-	p.client(secrets["second API key"]).getJSON("/api/v2/venues", 200)
+	getJSON[client.Page[client.Venue]](p.client(secrets["second API key"]), "/api/v2/venues", 200)
 	v, tt := api.venueAndTicketType()
 	ev, op := api.createEvent(dateEvent(v, tt)) // a Shopify save: its Shopify phases call the shop
 	api.do("PATCH", fmt.Sprintf("/api/v2/events/%d", ev), `{"event": {"name": "Late Jazz"}}`, 200)
-	api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d?wait=5", ev, op), 200)
-	api.getJSON("/readyz", 200)
+	getJSON[client.Operation](api, fmt.Sprintf("/api/v2/events/%d/operations/%d?wait=5", ev, op), 200)
+	getJSON[json.RawMessage](api, "/readyz", 200)
 	// The shop's refusals are counted (the first call of a save is the
 	// read of the shop's currency, which a shop refusing every call never
 	// let eventops learn, made before the save fails).
 	pollUntil(10*time.Second, 20*time.Millisecond, func() bool {
-		m := api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d", ev, op), 200)
-		return m["status"] == "failed" || m["status"] == "completed"
+		o := getJSON[client.Operation](api, fmt.Sprintf("/api/v2/events/%d/operations/%d", ev, op), 200)
+		return o.Terminal()
 	})
 	if _, m := api.do("GET", "/metrics", "", 200); !strings.Contains(string(m), `eventops_shopify_calls_total{operation="ShopCurrency",status="auth"}`) {
 		t.Errorf("/metrics does not count the shop's refusals:\n%s", m)
