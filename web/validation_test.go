@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -133,10 +132,7 @@ func TestSlugOfANameWithoutLettersIsNeverEmpty(t *testing.T) {
 	f := setup(t)
 	v, tt := f.venue(f.keyA), f.ticketType(f.keyA)
 	body := strings.Replace(eventBody(v, tt), `"Jazz Night"`, `"!!!"`, 1)
-	var ev client.Event
-	if err := json.Unmarshal(f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201).Body, &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := decode[client.Event](t, f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201))
 	if want := fmt.Sprintf("event-%d", ev.ID); ev.Slug != want {
 		t.Fatalf("slug %q, want %q", ev.Slug, want)
 	}
@@ -175,10 +171,7 @@ func TestRecurrenceChangeDroppingASoldOccurrence(t *testing.T) {
 	if e, o := f.stored(f.keyA); e != events || o != ops {
 		t.Fatalf("the refused change stored something: %d/%d events, %d/%d operations", e, events, o, ops)
 	}
-	var ev client.Event
-	if err := json.Unmarshal(f.do("GET", eventPath(id), f.keyA, nil).expect(t, 200).Body, &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := decode[client.Event](t, f.do("GET", eventPath(id), f.keyA, nil).expect(t, 200))
 	if ev.Recurrence == nil || ev.Recurrence.Count != 4 || len(ev.KeptOccurrenceIDs) != 0 {
 		t.Fatalf("after the refusal: recurrence %+v, kept %v", ev.Recurrence, ev.KeptOccurrenceIDs)
 	}
