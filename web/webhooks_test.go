@@ -138,8 +138,7 @@ func (f *hookFixture) getEvent(id uint64) client.Event {
 }
 
 // typeState is (sold, available, variant id) of the event's registration
-// types as the API shows them.
-// (0 and "" when the API shows none).
+// types as the API shows them, 0 or "" where it shows none.
 func typeState(ev client.Event) (sold, avail []int, variants []string) {
 	for _, rt := range ev.RegistrationTypes {
 		sold, avail, variants = append(sold, deref(rt.Sold)), append(avail, deref(rt.Available)), append(variants, deref(rt.ShopifyVariantID))
@@ -147,6 +146,7 @@ func typeState(ev client.Event) (sold, avail []int, variants []string) {
 	return
 }
 
+// deref is *p, or T's zero value for nil.
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {
