@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"eventops/web/client"
 )
 
 // TestLogsCarryNoSecrets runs the real binary at debug level, plants every
@@ -74,39 +77,49 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	key := secrets["API key"]
 
 	// Requests that succeed, with the key in each accepted form.
-	api.getJSON("/api/v2", 200)
+	getJSON[client.Company](api, "/api/v2", 200)
 	api.do("GET", "/api/v2", "", 200, "Authorization", "Bearer "+key)
 	api.do("GET", "/api/v2", "", 200, "Authorization", "token "+key)
-	p.client(secrets["second API key"]).getJSON("/api/v2/venues", 200)
+	getJSON[client.Page[client.Venue]](p.client(secrets["second API key"]), "/api/v2/venues", 200) // read only
 	v, tt := api.venueAndTicketType()
 	ev, op := api.createEvent(dateEvent(v, tt)) // a Shopify save: its Shopify phases call the shop
 	api.do("PATCH", fmt.Sprintf("/api/v2/events/%d", ev), `{"event": {"name": "Late Jazz"}}`, 200)
-	api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d?wait=5", ev, op), 200)
-	api.getJSON("/readyz", 200)
+	getJSON[client.Operation](api, fmt.Sprintf("/api/v2/events/%d/operations/%d?wait=5", ev, op), 200)
+	getJSON[json.RawMessage](api, "/readyz", 200)
 	// The shop's refusals are counted (the first call of a save is the
 	// read of the shop's currency, which a shop refusing every call never
 	// let eventops learn, made before the save fails).
 	pollUntil(10*time.Second, 20*time.Millisecond, func() bool {
-		m := api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d", ev, op), 200)
-		return m["status"] == "failed" || m["status"] == "completed"
+		o := getJSON[client.Operation](api, fmt.Sprintf("/api/v2/events/%d/operations/%d", ev, op), 200)
+		return o.Terminal()
 	})
 	if _, m := api.do("GET", "/metrics", "", 200); !strings.Contains(string(m), `eventops_shopify_calls_total{operation="ShopCurrency",status="auth"}`) {
 		t.Errorf("/metrics does not count the shop's refusals:\n%s", m)
 	}
 
 	// Requests that fail, carrying secrets where they do not belong.
-	wrong := p.client(secrets["unknown API key"])
-	wrong.do("GET", "/api/v2", "", 401)
-	wrong.do("POST", "/api/v2/venues", `{"venue": {"name": "X", "time_zone": "UTC"}}`, 401)
-	api.do("GET", "/api/v2", "", 401, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("u:"+key)))
-	p.client(secrets["second API key"]).do("POST", "/api/v2/venues", `{"venue": {"name": "X", "time_zone": "UTC"}}`, 403)
+	wrong, second := p.client(secrets["unknown API key"]), p.client(secrets["second API key"])
+	venue := `{"venue": {"name": "X", "time_zone": "UTC"}}`
+	for _, r := range []struct {
+		c                  *apiClient
+		method, path, body string
+		status             int
+		headers            []string
+	}{
+		{wrong, "GET", "/api/v2", "", 401, nil},
+		{wrong, "POST", "/api/v2/venues", venue, 401, nil},
+		{api, "GET", "/api/v2", "", 401, []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("u:"+key))}},
+		{second, "POST", "/api/v2/venues", venue, 403, nil}, // read only
+		{api, "POST", "/api/v2/venues", `{"venue": {"name": "` + key + `"`, 400, nil},
+		{api, "POST", "/api/v2/venues", `{"venue": {"name": "` + key + `", "time_zone": "` + secrets["shopify access token"] + `"}}`, 422, nil},
+		{api, "POST", "/api/v2/venues", `{"venue": {"password": "` + secrets["staff password"] + `"}}`, 400, nil},
+	} {
+		r.c.do(r.method, r.path, r.body, r.status, r.headers...)
+	}
 	res, _ := api.do("GET", "/api/v2", "", 200, "X-Request-ID", key) // a key in the wrong header
 	if res.Header.Get("X-Request-ID") == key {
 		t.Fatal("an API key was taken as the request id")
 	}
-	api.do("POST", "/api/v2/venues", `{"venue": {"name": "`+key+`"`, 400)
-	api.do("POST", "/api/v2/venues", `{"venue": {"name": "`+key+`", "time_zone": "`+secrets["shopify access token"]+`"}}`, 422)
-	api.do("POST", "/api/v2/venues", `{"venue": {"password": "`+secrets["staff password"]+`"}}`, 400)
 
 	// Staff sign-in, right and wrong, when the dashboard is mounted.
 	signIn(t, p, "ops@example.com", secrets["wrong staff password"])

@@ -63,14 +63,17 @@ func (a *apiClient) do(method, path, body string, want int, headers ...string) (
 	return res, b
 }
 
-func (a *apiClient) getJSON(path string, want int) map[string]any {
+// getJSON sends GET path, fails the test unless it is answered with want,
+// and reads the body as T: one of web/client's types for an API answer,
+// json.RawMessage where only being JSON matters (probes).
+func getJSON[T any](a *apiClient, path string, want int) T {
 	a.t.Helper()
 	_, b := a.do("GET", path, "", want)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		a.t.Fatalf("GET %s: %v: %s", path, err, b)
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		a.t.Fatalf("GET %s: not a %T: %v: %s", path, v, err, b)
 	}
-	return m
+	return v
 }
 
 func (a *apiClient) venueAndTicketType() (venue, ticketType uint64) {

@@ -27,6 +27,7 @@ import (
 	"eventops/engine"
 	"eventops/storage"
 	"eventops/web"
+	"eventops/web/client"
 )
 
 // buildEventops builds the eventops binary into a temporary folder, or
@@ -284,15 +285,15 @@ func waitAllCompleted(t *testing.T, api *apiClient, ops []evOp) {
 	for _, e := range ops {
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			o := api.getJSON(opURL(e)+"?wait=5", 200)
-			if o["status"] == "completed" {
+			o := getJSON[client.Operation](api, opURL(e)+"?wait=5", 200)
+			if o.Status == client.StatusCompleted {
 				break
 			}
-			if o["status"] == "failed" {
-				t.Fatalf("operation %d failed: %v", e.op, o["error"])
+			if o.Status == client.StatusFailed {
+				t.Fatalf("operation %d failed: %+v", e.op, o.Error)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("operation %d still %v", e.op, o["status"])
+				t.Fatalf("operation %d still %s", e.op, o.Status)
 			}
 		}
 	}
@@ -316,13 +317,13 @@ func TestServeProcess(t *testing.T) {
 		key := localCompanyKey(t, bin, data)
 		p := startServe(t, bin, data, "--workers", "1")
 		api := p.client(key)
-		api.getJSON("/readyz", 200)
+		getJSON[json.RawMessage](api, "/readyz", 200)
 
 		// One worker and a queue of heavy saves: the last one waits.
 		ops := queueRecurring(t, api, 40, 500)
 		last := ops[len(ops)-1]
-		if m := api.getJSON(opURL(last), 200); m["status"] != "pending" {
-			t.Skipf("the queue drained before a long-poll could be held (last operation %v)", m["status"])
+		if o := getJSON[client.Operation](api, opURL(last), 200); o.Status != client.StatusPending {
+			t.Skipf("the queue drained before a long-poll could be held (last operation %s)", o.Status)
 		}
 		// The long-poll gets a connection of its own; a request dialled
 		// after it is answered only once the server has accepted it
@@ -336,17 +337,17 @@ func TestServeProcess(t *testing.T) {
 				return c, err
 			}}
 		poll := &apiClient{t: t, base: api.base, key: api.key, http: &http.Client{Timeout: 90 * time.Second, Transport: tr}}
-		polled := make(chan map[string]any, 1)
+		polled := make(chan *client.Operation, 1)
 		go func() {
 			res, b, err := poll.request("GET", opURL(last)+"?wait=60", "")
-			var m map[string]any
-			if err == nil && res.StatusCode == 200 {
-				_ = json.Unmarshal(b, &m)
+			var o *client.Operation
+			if err == nil && res.StatusCode == 200 && json.Unmarshal(b, &o) != nil {
+				o = nil
 			}
-			polled <- m
+			polled <- o
 		}()
 		<-dialed
-		p.client("").getJSON("/healthz", 200)
+		getJSON[json.RawMessage](p.client(""), "/healthz", 200)
 
 		p.signal(syscall.SIGTERM)
 		signalled := time.Now()
@@ -356,8 +357,8 @@ func TestServeProcess(t *testing.T) {
 		}
 		// Answered by the shutdown, with the state at that moment: still
 		// queued behind the others.
-		if got["status"] != "pending" {
-			t.Fatalf("held long-poll answered %v, want pending (answered at shutdown)", got["status"])
+		if got.Status != client.StatusPending {
+			t.Fatalf("held long-poll answered %s, want pending (answered at shutdown)", got.Status)
 		}
 		if waited := time.Since(signalled); waited > 10*time.Second {
 			t.Fatalf("the held long-poll was answered %v after SIGTERM", waited)
@@ -396,7 +397,7 @@ func TestServeProcess(t *testing.T) {
 		}
 		defer conn.Close()
 		fmt.Fprintf(conn, "POST /api/v2/venues HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"venue\":")
-		p.client("").getJSON("/healthz", 200)
+		getJSON[json.RawMessage](p.client(""), "/healthz", 200)
 
 		p.signal(syscall.SIGTERM)
 		p.waitLine("shutting down", 10*time.Second)

@@ -15,6 +15,7 @@ import (
 	"eventops/engine"
 	"eventops/storage"
 	"eventops/web"
+	"eventops/web/client"
 	"eventops/web/metrics"
 )
 
@@ -101,14 +102,16 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 
 	// Every setup connection is closed; the long-poll's is then the only one.
 	waitFor(t, 10*time.Second, "setup connections closed", func() bool { return srv.App().Server().GetOpenConnectionsCount() == 0 })
-	polled := make(chan map[string]any, 1)
-	go func() { polled <- api.getJSON(fmt.Sprintf("/api/v2/events/%d/operations/%d?wait=60", ev, op), 200) }()
+	polled := make(chan client.Operation, 1)
+	go func() {
+		polled <- getJSON[client.Operation](api, fmt.Sprintf("/api/v2/events/%d/operations/%d?wait=60", ev, op), 200)
+	}()
 	waitFor(t, 10*time.Second, "the long-poll connected", func() bool { return srv.App().Server().GetOpenConnectionsCount() >= 1 })
 
 	shutdown(srv, eng, time.Second, quiet())
 	got := <-polled
-	if got["status"] != "running" {
-		t.Fatalf("held long-poll answered %v, want the current state (running)", got["status"])
+	if got.Status != client.StatusRunning {
+		t.Fatalf("held long-poll answered %s, want the current state (running)", got.Status)
 	}
 	if err := db.Check(); err != nil {
 		t.Fatal(err)

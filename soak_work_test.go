@@ -21,19 +21,32 @@ import (
 
 func (s *soak) setUpCatalog(ctx context.Context) {
 	s.t.Helper()
-	a, err := s.write(ctx, http.MethodPost, "/venues", map[string]any{"venue": map[string]any{"name": "Soak Hall", "time_zone": "America/Chicago"}})
+	a, err := s.write(ctx, http.MethodPost, "/venues", wrapped("venue", client.VenueInput{Name: "Soak Hall", TimeZone: "America/Chicago"}))
 	if err != nil || a.status != http.StatusCreated {
 		s.t.Fatalf("create venue: %v %+v", err, a)
 	}
 	s.venue = soakID(s.t, a.body)
 	for i, n := range []string{"General admission", "VIP"} {
-		a, err := s.write(ctx, http.MethodPost, "/ticket_types", map[string]any{"ticket_type": map[string]any{"name": n}})
+		a, err := s.write(ctx, http.MethodPost, "/ticket_types", wrapped("ticket_type", client.TicketTypeInput{Name: n}))
 		if err != nil || a.status != http.StatusCreated {
 			s.t.Fatalf("create ticket type: %v %+v", err, a)
 		}
 		s.ticketTypes[i] = soakID(s.t, a.body)
 	}
 }
+
+// wrapped is a request body of the API: a resource's attributes under its
+// name, {"event": {...}}.
+func wrapped(name string, attrs any) map[string]any { return map[string]any{name: attrs} }
+
+// eventChange is the body of an event update: only what is set is sent.
+type eventChange struct {
+	Name              string                         `json:"name,omitempty"`
+	PublishedAt       *time.Time                     `json:"published_at,omitempty"`
+	RegistrationTypes []client.RegistrationTypeInput `json:"registration_types,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func soakID(t *testing.T, body []byte) uint64 {
 	var v struct {
@@ -103,7 +116,7 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 	recurring := kind >= 8
 	name := fmt.Sprintf("soak-%03d", i)
 	body := s.eventBody(name, kind, i)
-	a, err := s.write(ctx, http.MethodPost, "/events", map[string]any{"event": body})
+	a, err := s.write(ctx, http.MethodPost, "/events", wrapped("event", body))
 	if err != nil {
 		s.note("%s: create: %v", name, err)
 		return
@@ -141,8 +154,8 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 		target = occ[0].ID
 	}
 
-	patch := func(what string, change map[string]any) {
-		a, err := s.write(ctx, http.MethodPatch, fmt.Sprintf("/events/%d", id), map[string]any{"event": change})
+	patch := func(what string, change eventChange) {
+		a, err := s.write(ctx, http.MethodPatch, fmt.Sprintf("/events/%d", id), wrapped("event", change))
 		switch {
 		case err != nil:
 			s.note("%s: %s: %v", name, what, err)
@@ -153,18 +166,18 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 			started = append(started, [2]uint64{id, a.op})
 		}
 	}
-	patch("rename", map[string]any{"name": name + " (renamed)"})
+	patch("rename", eventChange{Name: name + " (renamed)"})
 	if ev := s.event(ctx, id); ev != nil {
-		rts := make([]map[string]any, 0, len(ev.RegistrationTypes))
+		rts := make([]client.RegistrationTypeInput, 0, len(ev.RegistrationTypes))
 		for _, rt := range ev.RegistrationTypes {
-			m := map[string]any{"id": rt.ID, "name": rt.Name, "ticket_type_id": rt.TicketTypeID,
-				"price": map[string]any{"amount": rt.Price.Amount + 100, "currency": rt.Price.Currency}}
+			in := client.RegistrationTypeInput{ID: rt.ID, Name: rt.Name, TicketTypeID: rt.TicketTypeID,
+				Price: client.MoneyInput{Amount: rt.Price.Amount + 100, Currency: rt.Price.Currency}}
 			if rt.Quantity != nil {
-				m["quantity"] = *rt.Quantity + 5
+				in.Quantity = ptr(*rt.Quantity + 5)
 			}
-			rts = append(rts, m)
+			rts = append(rts, in)
 		}
-		patch("reprice", map[string]any{"registration_types": rts})
+		patch("reprice", eventChange{RegistrationTypes: rts})
 	}
 
 	sells := kind != 9 // kind 9: a recurring event deleted without sales
@@ -173,7 +186,7 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 			for range 2 {
 				rt := ev.RegistrationTypes[s.intn(len(ev.RegistrationTypes))]
 				a, err := s.write(ctx, http.MethodPost, fmt.Sprintf("/events/%d/orders", target),
-					map[string]any{"order": map[string]any{"registration_type_id": rt.ID, "quantity": 1 + s.intn(2)}})
+					wrapped("order", client.OrderInput{RegistrationTypeID: rt.ID, Quantity: 1 + s.intn(2)}))
 				switch {
 				case err != nil:
 					s.note("%s: box-office order: %v", name, err)
@@ -199,7 +212,7 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 			s.adminRefund(ctx, name, placed[0])
 		}
 	}
-	patch("publish", map[string]any{"published_at": time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)})
+	patch("publish", eventChange{PublishedAt: ptr(time.Now().UTC().Add(-time.Minute).Truncate(time.Second))})
 
 	switch {
 	case kind == 9:
@@ -215,28 +228,28 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 	}
 }
 
-func (s *soak) eventBody(name string, kind, i int) map[string]any {
+func (s *soak) eventBody(name string, kind, i int) client.EventInput {
 	start := time.Date(2027, 1, 4, 19, 0, 0, 0, time.UTC).Add(time.Duration(i) * 24 * time.Hour)
-	price := func(amount int) map[string]any { return map[string]any{"amount": amount, "currency": "USD"} }
-	body := map[string]any{
-		"name": name, "type": "date", "venue_id": s.venue,
-		"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(3 * time.Hour).Format(time.RFC3339),
-		"capacity": 45,
-		"registration_types": []map[string]any{
-			{"name": "General admission", "ticket_type_id": s.ticketTypes[0], "price": price(2500), "quantity": 40},
-			{"name": "VIP", "ticket_type_id": s.ticketTypes[1], "price": price(9000), "quantity": 10},
+	price := func(amount int64) client.MoneyInput { return client.MoneyInput{Amount: amount, Currency: "USD"} }
+	body := client.EventInput{
+		Name: name, Type: client.EventDate, VenueID: s.venue,
+		StartsAt: start, EndsAt: start.Add(3 * time.Hour),
+		Capacity: ptr(45),
+		RegistrationTypes: []client.RegistrationTypeInput{
+			{Name: "General admission", TicketTypeID: s.ticketTypes[0], Price: price(2500), Quantity: ptr(40)},
+			{Name: "VIP", TicketTypeID: s.ticketTypes[1], Price: price(9000), Quantity: ptr(10)},
 		},
 	}
 	switch {
 	case kind == 6 || kind == 7:
-		body["split_products"] = true
-		body["capacity"] = 30
+		body.SplitProducts = true
+		body.Capacity = ptr(30)
 	case kind >= 8:
-		body["type"] = "recurring"
-		body["capacity"] = 20
-		body["recurrence"] = map[string]any{"frequency": "weekly", "interval": 1, "count": 3}
-		body["registration_types"] = []map[string]any{
-			{"name": "General admission", "ticket_type_id": s.ticketTypes[0], "price": price(1500), "quantity": 20},
+		body.Type = client.EventRecurring
+		body.Capacity = ptr(20)
+		body.Recurrence = &client.Recurrence{Frequency: "weekly", Interval: 1, Count: 3}
+		body.RegistrationTypes = []client.RegistrationTypeInput{
+			{Name: "General admission", TicketTypeID: s.ticketTypes[0], Price: price(1500), Quantity: ptr(20)},
 		}
 	}
 	return body

@@ -9,20 +9,40 @@ import (
 	"eventops/web/client"
 )
 
+// TestAuthentication: the key is read from an Authorization of scheme
+// Token (any case) or Bearer; anything else is 401 unauthorized with
+// WWW-Authenticate, and a revoked key stops working at once.
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.do("GET", "/api/v2/events", "", nil).expectProblem(t, 401, "unauthorized")
-	f.do("GET", "/api/v2/events", "eo_not-a-key", nil).expectProblem(t, 401, "unauthorized")
-	f.do("GET", "/api/v2/events", "", nil, hdr{"Authorization", "Basic " + f.keyA}).expectProblem(t, 401, "unauthorized")
-	r := f.do("GET", "/api/v2/events", "", nil, hdr{"Authorization", "Bearer " + f.keyA}).expect(t, 200)
-	_ = r
-	m := f.do("GET", "/api/v2/", "", nil, hdr{"Authorization", "token " + f.keyA}).expect(t, 200).json(t)
-	if num(m, "id") != f.a.ID || m["name"] != "Company A" {
-		t.Fatalf("company: %v", m)
-	}
-	if h := f.do("GET", "/api/v2/", "", nil).Header.Get("WWW-Authenticate"); h == "" {
-		t.Error("401 without WWW-Authenticate")
+	for _, tc := range []struct {
+		name, path, authorization string
+		status                    int
+	}{
+		{"no key", "/api/v2/events", "", 401},
+		{"no key, company", "/api/v2/", "", 401},
+		{"unknown key", "/api/v2/events", "Token eo_not-a-key", 401},
+		{"basic scheme", "/api/v2/events", "Basic " + f.keyA, 401},
+		{"bearer", "/api/v2/events", "Bearer " + f.keyA, 200},
+		{"lower-case token", "/api/v2/", "token " + f.keyA, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.in(t).do("GET", tc.path, "", nil, hdr{"Authorization", tc.authorization})
+			if tc.status == 401 {
+				r.expectProblem(t, 401, "unauthorized")
+				if r.Header.Get("WWW-Authenticate") == "" {
+					t.Error("401 without WWW-Authenticate")
+				}
+				return
+			}
+			r.expect(t, tc.status)
+			if tc.path != "/api/v2/" {
+				return
+			}
+			if c := decode[client.Company](t, r); c.ID != f.a.ID || c.Name != "Company A" {
+				t.Fatalf("company: %+v", c)
+			}
+		})
 	}
 
 	// A revoked key stops working at once.

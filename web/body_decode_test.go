@@ -162,9 +162,9 @@ func TestCompressedBodyUnderTheLimitIsDecoded(t *testing.T) {
 	api := bombRoute{"API", "POST", "/api/v2/venues", "application/json", []hdr{{"Authorization", "Token " + f.keyA}}}
 	body := []byte(`{"venue": {"name": "Zipped Hall", "time_zone": "Europe/Berlin"}}`)
 	for _, enc := range []string{"gzip", "deflate", "br", "gzip, br", "identity"} {
-		m := f.sendEncoded(api, enc, encode(t, enc, body)).expect(t, http.StatusCreated).json(t)
-		if m["name"] != "Zipped Hall" {
-			t.Fatalf("%s: created %v", enc, m)
+		v := decode[client.Venue](t, f.sendEncoded(api, enc, encode(t, enc, body)).expect(t, http.StatusCreated))
+		if v.Name != "Zipped Hall" || v.TimeZone != "Europe/Berlin" {
+			t.Fatalf("%s: created %+v", enc, v)
 		}
 	}
 	// Exactly the limit, decoded, is accepted as far as the body goes.

@@ -40,11 +40,10 @@ func TestEventPricesInEveryISOCurrency(t *testing.T) {
 		{"CLF", 12340, "1.2340", "CLF 1.2340"},
 		{"JPY", 5000, "5000", "¥5,000"},
 	} {
-		m := f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(v, tt, tc.amount, tc.currency)).expect(t, 201).json(t)
-		price := m["registration_types"].([]any)[0].(map[string]any)["price"].(map[string]any)
-		if price["currency"] != tc.currency || price["amount"] != float64(tc.amount) ||
-			price["decimal"] != tc.decimal || price["formatted"] != tc.display {
-			t.Errorf("%s: price %v; want decimal %q, formatted %q", tc.currency, price, tc.decimal, tc.display)
+		ev := decode[client.Event](t, f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(v, tt, tc.amount, tc.currency)).expect(t, 201))
+		want := client.Money{Amount: tc.amount, Currency: tc.currency, Decimal: tc.decimal, Formatted: tc.display}
+		if price := ev.RegistrationTypes[0].Price; price != want {
+			t.Errorf("%s: price %+v, want %+v", tc.currency, price, want)
 		}
 	}
 	// Gold and the testing code are not currencies a price is in.
@@ -80,8 +79,7 @@ func TestEventMixingCurrenciesIsRefused(t *testing.T) {
 	if attr := firstAttribute(p); attr.Attribute != "registration_types[1].price.currency" || attr.Code != "currency_mismatch" {
 		t.Fatalf("attribute %v, want currency_mismatch on registration_types[1].price.currency", attr)
 	}
-	list := f.do("GET", "/api/v2/events", f.keyA, nil).expect(t, 200).json(t)
-	if n := len(list["data"].([]any)); n != 0 {
+	if n := f.count("/api/v2/events", f.keyA); n != 0 {
 		t.Fatalf("%d events after a refused create", n)
 	}
 }
@@ -118,7 +116,7 @@ func TestYenShopOrderJSON(t *testing.T) {
 	f := setupShopIn(t, "JPY")
 	f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(f.venue.ID, f.tickets.ID, 2500, "USD")).expectProblem(t, 422, "validation_error")
 	r := f.do("POST", "/api/v2/events", f.keyA, oneTypeEvent(f.venue.ID, f.tickets.ID, 5000, "JPY")).expect(t, 201)
-	id := num(r.json(t), "id")
+	id := decode[client.Event](t, r).ID
 	if op := f.waitTerminal(id, opHeader(t, r)); op.Status != "completed" {
 		t.Fatalf("save: %v", op)
 	}
@@ -126,17 +124,15 @@ func TestYenShopOrderJSON(t *testing.T) {
 	f.control("POST", "/orders", map[string]any{"variant_id": variants[0], "quantity": 2,
 		"presentment_currency": "EUR", "presentment_unit_price": "30.50"})
 	f.delivered("orders/create", 1)
-	list := f.do("GET", fmt.Sprintf("/api/v2/events/%d/orders", id), f.keyA, nil).expect(t, 200).json(t)
-	orders := list["data"].([]any)
-	if len(orders) != 1 {
-		t.Fatalf("orders: %v", orders)
+	list := decode[client.Page[client.Order]](t, f.do("GET", fmt.Sprintf("/api/v2/events/%d/orders", id), f.keyA, nil).expect(t, 200))
+	if len(list.Data) != 1 {
+		t.Fatalf("orders: %+v", list.Data)
 	}
-	o := orders[0].(map[string]any)
-	amount, pres := o["amount"].(map[string]any), o["presentment_amount"].(map[string]any)
-	if amount["amount"] != 10000.0 || amount["currency"] != "JPY" || amount["decimal"] != "10000" || amount["formatted"] != "¥10,000" {
-		t.Errorf("amount %v, want 10000 JPY", amount)
+	o := list.Data[0]
+	if want := (client.Money{Amount: 10000, Currency: "JPY", Decimal: "10000", Formatted: "¥10,000"}); o.Amount != want {
+		t.Errorf("amount %+v, want %+v", o.Amount, want)
 	}
-	if pres["amount"] != 6100.0 || pres["currency"] != "EUR" || pres["decimal"] != "61.00" {
-		t.Errorf("presentment_amount %v, want 61.00 EUR", pres)
+	if p := o.PresentmentAmount; p == nil || p.Amount != 6100 || p.Currency != "EUR" || p.Decimal != "61.00" {
+		t.Errorf("presentment_amount %+v, want 61.00 EUR", p)
 	}
 }

@@ -146,10 +146,15 @@ func TestUpdateEvent(t *testing.T) {
 	if op == c.OpID || r.Header.Get(HeaderSyncJobID) != r.Header.Get(HeaderOperationID) {
 		t.Fatalf("PATCH operation headers: %v", r.Header)
 	}
-	f.do("PATCH", path, f.keyA, `{"event": {"type": "recurring"}}`).expectProblem(t, 422, "validation_error")
-	f.do("PATCH", path, f.keyA, `{}`).expectProblem(t, 400, "parameter_missing")
-	f.do("PATCH", "/api/v2/events/999", f.keyA, `{"event": {"name": "x"}}`).expectProblem(t, 404, "not_found")
-	f.do("PATCH", "/api/v2/events/abc", f.keyA, `{"event": {"name": "x"}}`).expectProblem(t, 404, "not_found")
+	refused(t, f, []refusal{
+		{"type changed", "PATCH", path, f.keyA, `{"event": {"type": "recurring"}}`, 422, "validation_error", []string{"type"}},
+		{"no envelope", "PATCH", path, f.keyA, `{}`, 400, "parameter_missing", nil},
+		{"unknown id", "PATCH", "/api/v2/events/999", f.keyA, `{"event": {"name": "x"}}`, 404, "not_found", nil},
+		{"not an id", "PATCH", "/api/v2/events/abc", f.keyA, `{"event": {"name": "x"}}`, 404, "not_found", nil},
+	})
+	if got := decode[client.Event](t, f.do("GET", path, f.keyA, nil).expect(t, 200)); got.Name != "Late Jazz" || got.Type != client.EventDate {
+		t.Fatalf("after the refusals: %+v", got)
+	}
 }
 
 func TestCapacityBelowSoldIsInvalid(t *testing.T) {

@@ -10,13 +10,20 @@ import (
 	"eventops/storage"
 )
 
-func health(t testing.TB, f *fixture, path string, status int) map[string]any {
+// healthAnswer is a probe's body. Probes are not part of the API, so
+// web/client has no type for them.
+type healthAnswer struct {
+	Status string `json:"status"` // ok, ready, unavailable
+	Reason string `json:"reason"` // why not ready
+}
+
+func health(t testing.TB, f *fixture, path string, status int) healthAnswer {
 	t.Helper()
 	r := f.do("GET", path, "", nil).expect(t, status)
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Fatalf("%s: Cache-Control %q, want no-store", path, cc)
 	}
-	return r.json(t)
+	return decode[healthAnswer](t, r)
 }
 
 func TestReadinessFollowsTheEngine(t *testing.T) {
@@ -25,10 +32,10 @@ func TestReadinessFollowsTheEngine(t *testing.T) {
 	// are never limited.
 	f := setup(t, withConfig(func(c *Config) { c.RateLimit = 1 }))
 	for range 3 {
-		if m := health(t, f, "/healthz", 200); m["status"] != "ok" {
+		if m := health(t, f, "/healthz", 200); m.Status != "ok" {
 			t.Fatalf("healthz: %v", m)
 		}
-		if m := health(t, f, "/readyz", 200); m["status"] != "ready" {
+		if m := health(t, f, "/readyz", 200); m.Status != "ready" {
 			t.Fatalf("readyz: %v", m)
 		}
 	}
@@ -38,7 +45,7 @@ func TestReadinessFollowsTheEngine(t *testing.T) {
 
 	f.eng.Stop(5 * time.Second)
 	m := health(t, f, "/readyz", 503)
-	if m["status"] != "unavailable" || m["reason"] != "engine not running" {
+	if m.Status != "unavailable" || m.Reason != "engine not running" {
 		t.Fatalf("readyz after the engine stopped: %v", m)
 	}
 	// Liveness is the process answering, not the engine.
@@ -50,7 +57,7 @@ func TestReadinessEndsWhenShutdownBegins(t *testing.T) {
 	f := setup(t)
 	health(t, f, "/readyz", 200)
 	f.srv.cancel() // what Shutdown does first
-	if m := health(t, f, "/readyz", 503); m["reason"] != "shutting down" {
+	if m := health(t, f, "/readyz", 503); m.Reason != "shutting down" {
 		t.Fatalf("readyz during shutdown: %v", m)
 	}
 	health(t, f, "/healthz", 200)
@@ -73,7 +80,7 @@ func TestReadinessNeedsTheDataFile(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if m := health(t, f, "/readyz", 503); m["reason"] != "storage not answering" {
+	if m := health(t, f, "/readyz", 503); m.Reason != "storage not answering" {
 		t.Fatalf("readyz with the file closed: %v", m)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"eventops/web/client"
 	"eventops/web/httperr"
 )
 
@@ -44,7 +45,7 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 	// Authentication comes first: without a key the answer is 401.
 	f.do("PUT", ev, "", nil).expectProblem(t, http.StatusUnauthorized, httperr.TypeUnauthorized)
 	// Nothing was changed by the refused methods.
-	if m := f.do("GET", ev, f.keyA, nil).expect(t, http.StatusOK).json(t); m["name"] != c.Event.Name {
-		t.Fatalf("event after refused methods: %v", m)
+	if got := decode[client.Event](t, f.do("GET", ev, f.keyA, nil).expect(t, http.StatusOK)); got.Name != c.Event.Name {
+		t.Fatalf("event after refused methods: %+v", got)
 	}
 }

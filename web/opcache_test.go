@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"eventops/engine"
+	"eventops/web/client"
 )
 
 func version(id, v uint64) *engine.Operation {
@@ -90,10 +91,10 @@ func TestReadYourWrites(t *testing.T) {
 		p := f.do("PATCH", fmt.Sprintf("/api/v2/events/%d", c.EventID), f.keyA, `{"event": {"name": "x"}}`).expect(t, 200)
 		op := opHeader(t, p)
 		f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200)
-		cancel := f.do("POST", opPath(c.EventID, op)+"/cancel", f.keyA, nil).expect(t, 202).json(t)
-		got := f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200).json(t)
-		if got["status"] != cancel["status"] || got["updated_at"] != cancel["updated_at"] {
-			t.Fatalf("after cancel answered %v, GET shows %v", cancel["status"], got["status"])
+		cancel := decode[client.Operation](t, f.do("POST", opPath(c.EventID, op)+"/cancel", f.keyA, nil).expect(t, 202))
+		got := decode[client.Operation](t, f.do("GET", opPath(c.EventID, op), f.keyA, nil).expect(t, 200))
+		if got.Status != cancel.Status || !got.UpdatedAt.Equal(cancel.UpdatedAt) {
+			t.Fatalf("after cancel answered %s at %v, GET shows %s at %v", cancel.Status, cancel.UpdatedAt, got.Status, got.UpdatedAt)
 		}
 	}
 }

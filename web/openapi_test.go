@@ -85,6 +85,25 @@ func checkOpenAPI(t testing.TB, r *resp) {
 	chk.mu.Unlock()
 }
 
+// call is a request of a table and the status its answer must have.
+type call struct {
+	method, path, key, body string // body "" sends none
+	status                  int
+}
+
+// calls sends the requests in order (a row may depend on the rows before)
+// and checks each status; every answer is validated by checkOpenAPI.
+func (f *fixture) calls(t testing.TB, cs []call) {
+	t.Helper()
+	for _, c := range cs {
+		var body any
+		if c.body != "" {
+			body = c.body
+		}
+		f.do(c.method, c.path, c.key, body).expect(t, c.status)
+	}
+}
+
 // TestOpenAPI runs requests against every route of the document, happy and
 // error paths, each validated by checkOpenAPI, and fails for a route (or a
 // documented status of the main answers) left unexercised.
@@ -96,83 +115,94 @@ func TestOpenAPI(t *testing.T) {
 	ev := fmt.Sprint(a.EventID)
 	rt := fmt.Sprint(a.Event.RegistrationTypes[0].ID)
 
-	f.do("GET", "/api/v2/openapi.json", "", nil).expect(t, 200)
-	f.do("GET", "/api/v2/", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/", "", nil).expect(t, 401)
-	f.do("GET", "/api/v2/", f.keyWO, nil).expect(t, 403)
+	evPath, ordersPath := "/api/v2/events/"+ev, "/api/v2/events/"+ev+"/orders"
+	order := func(rt string, quantity int) string {
+		return fmt.Sprintf(`{"order": {"registration_type_id": %s, "quantity": %d}}`, rt, quantity)
+	}
+	f.calls(t, []call{
+		{"GET", "/api/v2/openapi.json", "", "", 200},
+		{"GET", "/api/v2/", f.keyA, "", 200},
+		{"GET", "/api/v2/", "", "", 401},
+		{"GET", "/api/v2/", f.keyWO, "", 403},
 
-	f.do("GET", "/api/v2/venues?filter[search]=blue", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/venues?page[size]=0", f.keyA, nil).expect(t, 422)
-	f.do("GET", "/api/v2/venues?filter[nope]=1", f.keyA, nil).expect(t, 400)
-	f.do("GET", "/api/v2/venues/"+fmt.Sprint(a.Event.VenueID), f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/venues/999", f.keyA, nil).expect(t, 404)
-	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "", "time_zone": "Mars/Base"}}`).expect(t, 422)
-	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC", "colour": 1}}`).expect(t, 400)
+		{"GET", "/api/v2/venues?filter[search]=blue", f.keyA, "", 200},
+		{"GET", "/api/v2/venues?page[size]=0", f.keyA, "", 422},
+		{"GET", "/api/v2/venues?filter[nope]=1", f.keyA, "", 400},
+		{"GET", "/api/v2/venues/" + fmt.Sprint(a.Event.VenueID), f.keyA, "", 200},
+		{"GET", "/api/v2/venues/999", f.keyA, "", 404},
+		{"POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "", "time_zone": "Mars/Base"}}`, 422},
+		{"POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC", "colour": 1}}`, 400},
+		{"POST", "/api/v2/venues", f.keyRO, `{"venue": {"name": "X", "time_zone": "UTC"}}`, 403},
+
+		{"GET", "/api/v2/ticket_types", f.keyA, "", 200},
+		{"GET", "/api/v2/ticket_types?page[cursor]=zzz", f.keyA, "", 422},
+		{"GET", "/api/v2/ticket_types?sort[x]=asc", f.keyA, "", 400},
+		{"GET", "/api/v2/ticket_types/1", f.keyA, "", 200},
+		{"GET", "/api/v2/ticket_types/1", f.keyB, "", 404},
+		{"POST", "/api/v2/ticket_types", f.keyA, `{"ticket_type": {"name": "Balcony", "kind": "seated"}}`, 201},
+		{"POST", "/api/v2/ticket_types", f.keyA, `{"ticket_type": {"name": " "}}`, 422},
+		{"POST", "/api/v2/ticket_types", f.keyA, `{}`, 400},
+
+		{"GET", "/api/v2/events?sort[name]=desc&filter[status]=future", f.keyA, "", 200},
+		{"GET", "/api/v2/events?filter[status]=soon", f.keyA, "", 422},
+		{"GET", "/api/v2/events?filter[colour]=red", f.keyA, "", 400},
+		{"GET", evPath, f.keyA, "", 200},
+		{"GET", evPath, f.keyB, "", 404},
+		{"POST", "/api/v2/events", f.keyA, `{"event": {"name": ""}}`, 422},
+		{"POST", "/api/v2/events", f.keyA, `{"event": {`, 400},
+		{"PATCH", evPath, f.keyA, `{"event": {"name": "Jazz Night II"}}`, 200},
+		{"PATCH", evPath, f.keyA, `{"event": {"capacity": -1}}`, 422},
+		{"PATCH", evPath, f.keyB, `{"event": {"name": "x"}}`, 404},
+
+		{"POST", ordersPath, f.keyA, order(rt, 2), 201},
+		{"POST", ordersPath, f.keyA, order(rt, 0), 422},
+		{"POST", ordersPath, f.keyB, order("1", 1), 404},
+		{"GET", ordersPath, f.keyA, "", 200},
+		{"GET", ordersPath, f.keyB, "", 404},
+		{"GET", ordersPath + "?page[cursor]=x", f.keyA, "", 422},
+		{"DELETE", evPath, f.keyA, "", 409}, // paid orders
+	})
 	f.do("POST", "/api/v2/venues", f.keyA, "name=x", hdr{"Content-Type", "text/plain"}).expect(t, 415)
 	f.net().do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "`+strings.Repeat("x", BodyLimit)+`"}}`).expect(t, 413)
-	f.do("POST", "/api/v2/venues", f.keyRO, `{"venue": {"name": "X", "time_zone": "UTC"}}`).expect(t, 403)
 
-	f.do("GET", "/api/v2/ticket_types", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/ticket_types?page[cursor]=zzz", f.keyA, nil).expect(t, 422)
-	f.do("GET", "/api/v2/ticket_types?sort[x]=asc", f.keyA, nil).expect(t, 400)
-	f.do("GET", "/api/v2/ticket_types/1", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/ticket_types/1", f.keyB, nil).expect(t, 404)
-	f.do("POST", "/api/v2/ticket_types", f.keyA, `{"ticket_type": {"name": "Balcony", "kind": "seated"}}`).expect(t, 201)
-	f.do("POST", "/api/v2/ticket_types", f.keyA, `{"ticket_type": {"name": " "}}`).expect(t, 422)
-	f.do("POST", "/api/v2/ticket_types", f.keyA, `{}`).expect(t, 400)
-
-	f.do("GET", "/api/v2/events?sort[name]=desc&filter[status]=future", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/events?filter[status]=soon", f.keyA, nil).expect(t, 422)
-	f.do("GET", "/api/v2/events?filter[colour]=red", f.keyA, nil).expect(t, 400)
-	f.do("GET", "/api/v2/events/"+ev, f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/events/"+ev, f.keyB, nil).expect(t, 404)
-	f.do("POST", "/api/v2/events", f.keyA, `{"event": {"name": ""}}`).expect(t, 422)
-	f.do("POST", "/api/v2/events", f.keyA, `{"event": {`).expect(t, 400)
-	f.do("PATCH", "/api/v2/events/"+ev, f.keyA, `{"event": {"name": "Jazz Night II"}}`).expect(t, 200)
-	f.do("PATCH", "/api/v2/events/"+ev, f.keyA, `{"event": {"capacity": -1}}`).expect(t, 422)
-	f.do("PATCH", "/api/v2/events/"+ev, f.keyB, `{"event": {"name": "x"}}`).expect(t, 404)
-
-	f.do("POST", "/api/v2/events/"+ev+"/orders", f.keyA, `{"order": {"registration_type_id": `+rt+`, "quantity": 2}}`).expect(t, 201)
-	f.do("POST", "/api/v2/events/"+ev+"/orders", f.keyA, `{"order": {"registration_type_id": `+rt+`, "quantity": 0}}`).expect(t, 422)
-	f.do("POST", "/api/v2/events/"+ev+"/orders", f.keyB, `{"order": {"registration_type_id": 1, "quantity": 1}}`).expect(t, 404)
-	f.do("GET", "/api/v2/events/"+ev+"/orders", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/events/"+ev+"/orders", f.keyB, nil).expect(t, 404)
-	f.do("GET", "/api/v2/events/"+ev+"/orders?page[cursor]=x", f.keyA, nil).expect(t, 422)
-	f.do("DELETE", "/api/v2/events/"+ev, f.keyA, nil).expect(t, 409) // paid orders
-
-	refund := f.do("POST", "/api/v2/events/"+ev+"/refund", f.keyA, nil).expect(t, 202)
-	f.do("POST", "/api/v2/events/"+ev+"/refund", f.keyB, nil).expect(t, 404)
+	refund := f.do("POST", evPath+"/refund", f.keyA, nil).expect(t, 202)
+	f.do("POST", evPath+"/refund", f.keyB, nil).expect(t, 404)
 	refundOp := opHeader(t, refund)
 	f.waitTerminal(a.EventID, refundOp)
 
-	f.do("GET", "/api/v2/events/"+ev+"/operations", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/events/"+ev+"/operations?filter[action]=paint", f.keyA, nil).expect(t, 422)
-	f.do("GET", "/api/v2/events/"+ev+"/operations?page[bogus]=1", f.keyA, nil).expect(t, 400)
-	f.do("GET", "/api/v2/events/"+ev+"/operations", f.keyB, nil).expect(t, 404)
-	one := f.do("GET", opPath(a.EventID, a.OpID), f.keyA, nil).expect(t, 200)
-	f.do("GET", opPath(a.EventID, a.OpID), f.keyA, nil, hdr{"If-None-Match", one.Header.Get("ETag")}).expect(t, 304)
-	f.do("GET", opPath(a.EventID, a.OpID)+"?wait=-1", f.keyA, nil).expect(t, 422)
-	f.do("GET", opPath(a.EventID+1000, a.OpID), f.keyA, nil).expect(t, 404)
-	f.do("POST", opPath(a.EventID, a.OpID)+"/cancel", f.keyA, nil).expect(t, 409)
-	f.do("POST", opPath(a.EventID, a.OpID)+"/cancel", f.keyB, nil).expect(t, 404)
-	f.do("POST", opPath(a.EventID, a.OpID)+"/retry", f.keyA, nil).expect(t, 409)
-	f.do("POST", opPath(a.EventID, a.OpID)+"/retry", f.keyB, nil).expect(t, 404)
-	f.do("GET", "/api/v2/operations?filter[status]=completed&filter[event_id]="+ev, f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/operations?filter[code]=lower", f.keyA, nil).expect(t, 422)
-	f.do("GET", "/api/v2/operations?filter[x]=1", f.keyA, nil).expect(t, 400)
+	op, syncJob := opPath(a.EventID, a.OpID), fmt.Sprintf("/api/v2/events/%s/sync_jobs/%d", ev, a.OpID)
+	f.calls(t, []call{
+		{"GET", evPath + "/operations", f.keyA, "", 200},
+		{"GET", evPath + "/operations?filter[action]=paint", f.keyA, "", 422},
+		{"GET", evPath + "/operations?page[bogus]=1", f.keyA, "", 400},
+		{"GET", evPath + "/operations", f.keyB, "", 404},
+		{"GET", op + "?wait=-1", f.keyA, "", 422},
+		{"GET", opPath(a.EventID+1000, a.OpID), f.keyA, "", 404},
+		{"POST", op + "/cancel", f.keyA, "", 409},
+		{"POST", op + "/cancel", f.keyB, "", 404},
+		{"POST", op + "/retry", f.keyA, "", 409},
+		{"POST", op + "/retry", f.keyB, "", 404},
+		{"GET", "/api/v2/operations?filter[status]=completed&filter[event_id]=" + ev, f.keyA, "", 200},
+		{"GET", "/api/v2/operations?filter[code]=lower", f.keyA, "", 422},
+		{"GET", "/api/v2/operations?filter[x]=1", f.keyA, "", 400},
 
-	f.do("GET", "/api/v2/events/"+ev+"/sync_jobs", f.keyA, nil).expect(t, 200)
-	f.do("GET", "/api/v2/events/"+ev+"/sync_jobs", f.keyB, nil).expect(t, 404)
-	f.do("GET", "/api/v2/events/"+ev+"/sync_jobs?filter[x]=1", f.keyA, nil).expect(t, 400)
-	f.do("GET", "/api/v2/events/"+ev+"/sync_jobs?filter[status]=x", f.keyA, nil).expect(t, 422)
-	f.do("GET", fmt.Sprintf("/api/v2/events/%s/sync_jobs/%d", ev, a.OpID), f.keyA, nil).expect(t, 200)
-	f.do("GET", fmt.Sprintf("/api/v2/events/%s/sync_jobs/%d", ev, a.OpID), f.keyB, nil).expect(t, 404)
-	f.do("GET", fmt.Sprintf("/api/v2/events/%s/sync_jobs/%d?wait=x", ev, a.OpID), f.keyA, nil).expect(t, 422)
+		{"GET", evPath + "/sync_jobs", f.keyA, "", 200},
+		{"GET", evPath + "/sync_jobs", f.keyB, "", 404},
+		{"GET", evPath + "/sync_jobs?filter[x]=1", f.keyA, "", 400},
+		{"GET", evPath + "/sync_jobs?filter[status]=x", f.keyA, "", 422},
+		{"GET", syncJob, f.keyA, "", 200},
+		{"GET", syncJob, f.keyB, "", 404},
+		{"GET", syncJob + "?wait=x", f.keyA, "", 422},
+	})
+	one := f.do("GET", op, f.keyA, nil).expect(t, 200)
+	f.do("GET", op, f.keyA, nil, hdr{"If-None-Match", one.Header.Get("ETag")}).expect(t, 304)
 
-	del := f.do("DELETE", "/api/v2/events/"+ev, f.keyA, nil).expect(t, 202)
+	del := f.do("DELETE", evPath, f.keyA, nil).expect(t, 202)
 	f.waitTerminal(a.EventID, opHeader(t, del))
-	f.do("DELETE", "/api/v2/events/"+ev, f.keyA, nil).expect(t, 404)
-	f.do("POST", "/api/v2/events/"+ev+"/refund", f.keyA, nil).expect(t, 404)
+	f.calls(t, []call{
+		{"DELETE", evPath, f.keyA, "", 404},
+		{"POST", evPath + "/refund", f.keyA, "", 404},
+	})
 
 	// A failed operation, retried.
 	ff := setup(t, withWork("tickets", failing{}))

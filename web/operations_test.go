@@ -121,8 +121,15 @@ func TestETagAndNotModified(t *testing.T) {
 	if len(nm.Body) != 0 || nm.Header.Get("ETag") != tag {
 		t.Fatalf("304: %v %q", nm.Header, nm.Body)
 	}
-	f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil, hdr{"If-None-Match", `"other", W/` + tag}).expect(t, 304)
-	f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil, hdr{"If-None-Match", `"op1.v0"`}).expect(t, 200)
+	for _, tc := range []struct {
+		ifNoneMatch string
+		status      int
+	}{
+		{`"other", W/` + tag, 304}, // one of a list, compared weakly
+		{`"op1.v0"`, 200},          // another version
+	} {
+		f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil, hdr{"If-None-Match", tc.ifNoneMatch}).expect(t, tc.status)
+	}
 }
 
 // TestLongPoll covers ?wait= of DESIGN §3.
@@ -220,11 +227,14 @@ func TestOperationUnderWrongEventIsNotFound(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	a, b := f.event(f.keyA), f.event(f.keyA)
-	f.do("GET", opPath(b.EventID, a.OpID), f.keyA, nil).expectProblem(t, 404, "not_found")
-	f.do("GET", fmt.Sprintf("/api/v2/events/%d/sync_jobs/%d", b.EventID, a.OpID), f.keyA, nil).expectProblem(t, 404, "not_found")
-	f.do("POST", opPath(b.EventID, a.OpID)+"/cancel", f.keyA, nil).expectProblem(t, 404, "not_found")
-	f.do("POST", opPath(b.EventID, a.OpID)+"/retry", f.keyA, nil).expectProblem(t, 404, "not_found")
-	f.do("GET", opPath(a.EventID, 999999), f.keyA, nil).expectProblem(t, 404, "not_found")
+	wrong := opPath(b.EventID, a.OpID) // a's operation under b
+	refused(t, f, []refusal{
+		{"GET", "GET", wrong, f.keyA, "", 404, "not_found", nil},
+		{"GET sync job", "GET", fmt.Sprintf("/api/v2/events/%d/sync_jobs/%d", b.EventID, a.OpID), f.keyA, "", 404, "not_found", nil},
+		{"cancel", "POST", wrong + "/cancel", f.keyA, "", 404, "not_found", nil},
+		{"retry", "POST", wrong + "/retry", f.keyA, "", 404, "not_found", nil},
+		{"unknown id", "GET", opPath(a.EventID, 999999), f.keyA, "", 404, "not_found", nil},
+	})
 }
 
 func TestCancelOperation(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"eventops/engine"
+	"eventops/web/client"
 	"eventops/web/httperr"
 )
 
@@ -25,7 +26,7 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 	// Four saves held by the gate (or queued behind it), and a PATCH
 	// queued behind the first, canceled: failed, for a retry later.
 	first := f.do("POST", "/api/v2/events", f.keyA, body, hdr{HeaderIdempotencyKey, "first"}).expect(t, 201)
-	evID, opID := num(first.json(t), "id"), opHeader(t, first)
+	evID, opID := decode[client.Event](t, first).ID, opHeader(t, first)
 	for range 3 {
 		f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
 	}
@@ -40,9 +41,7 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 		t.Fatalf("engine holds %d unfinished operations, want the bound %d", n, bound)
 	}
 
-	events := func() int {
-		return len(f.do("GET", "/api/v2/events?page[size]=100", f.keyA, nil).expect(t, 200).json(t)["data"].([]any))
-	}
+	events := func() int { return f.count("/api/v2/events?page[size]=100", f.keyA) }
 	before := events()
 	ev := fmt.Sprintf("/api/v2/events/%d", evID)
 	for _, w := range []struct{ method, path, body string }{
@@ -69,13 +68,12 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 	if n := events(); n != before {
 		t.Errorf("events after the refused writes: %d, want %d", n, before)
 	}
-	got := f.do("GET", ev, f.keyA, nil).expect(t, 200).json(t)
-	if got["name"] != "Renamed" {
-		t.Errorf("event name %v after a refused PATCH, want the accepted one", got["name"])
+	got := decode[client.Event](t, f.do("GET", ev, f.keyA, nil).expect(t, 200))
+	if got.Name != "Renamed" {
+		t.Errorf("event name %q after a refused PATCH, want the accepted one", got.Name)
 	}
-	ops := f.do("GET", ev+"/operations", f.keyA, nil).expect(t, 200).json(t)["data"].([]any)
-	if len(ops) != 2 {
-		t.Errorf("event has %d operations after refused writes, want 2", len(ops))
+	if n := f.count(ev+"/operations", f.keyA); n != 2 {
+		t.Errorf("event has %d operations after refused writes, want 2", n)
 	}
 	if n := f.eng.Pending(); n != bound {
 		t.Errorf("engine holds %d unfinished operations after the refusals, want %d", n, bound)
@@ -93,7 +91,7 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 		t.Errorf("replay names operation %d, want %d", opHeader(t, replay), opID)
 	}
 	// A box-office sale starts no operation here and is never refused.
-	rt := uint64(got["registration_types"].([]any)[0].(map[string]any)["id"].(float64))
+	rt := got.RegistrationTypes[0].ID
 	f.do("POST", ev+"/orders", f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, rt)).expect(t, 201)
 
 	// The backlog drains; writes are accepted again.
@@ -102,7 +100,7 @@ func TestOverloadedWritesWaitForTheBacklog(t *testing.T) {
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
 	f.do("PATCH", ev, f.keyA, `{"event": {"name": "Now"}}`).expect(t, 200)
 	f.do("POST", opPath(evID, canceled)+"/retry", f.keyA, nil).expect(t, 202)
-	if done := f.waitTerminal(num(r.json(t), "id"), opHeader(t, r)); done.Status != "completed" {
+	if done := f.waitTerminal(decode[client.Event](t, r).ID, opHeader(t, r)); done.Status != "completed" {
 		t.Errorf("save after recovery: %v", done.Status)
 	}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -23,11 +22,7 @@ func TestPanicStackInOperationError(t *testing.T) {
 	f := setup(t, withWork(engine.PhaseTickets, panicking{}))
 	c := f.event(f.keyA)
 	f.waitTerminal(c.EventID, c.OpID)
-	var op client.Operation
-	body := f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200).Body
-	if err := json.Unmarshal(body, &op); err != nil {
-		t.Fatal(err)
-	}
+	op := decode[client.Operation](t, f.do("GET", opPath(c.EventID, c.OpID), f.keyA, nil).expect(t, 200))
 	if op.Status != "failed" || op.Error == nil || op.Error.Code != string(engine.CodeOperationWorkPanicked) {
 		t.Fatalf("operation %s, error %+v; want failed with OPERATION_WORK_PANICKED", op.Status, op.Error)
 	}

@@ -44,13 +44,24 @@ func TestPayloadTooLarge(t *testing.T) {
 func TestUnsupportedMediaType(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC"}}`,
-		hdr{"Content-Type", "text/plain"}).expectProblem(t, 415, "unsupported_media_type")
-	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC"}}`,
-		hdr{"Content-Type", "application/x-www-form-urlencoded"}).expectProblem(t, 415, "unsupported_media_type")
-	// JSON with a charset, or a +json type, is JSON.
-	f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC"}}`,
-		hdr{"Content-Type", "application/json; charset=utf-8"}).expect(t, 201)
+	for _, tc := range []struct {
+		contentType string
+		status      int
+		typ         string // the problem's, "" for a 201
+	}{
+		{"text/plain", 415, "unsupported_media_type"},
+		{"application/x-www-form-urlencoded", 415, "unsupported_media_type"},
+		// JSON with a charset, or a +json type, is JSON.
+		{"application/json; charset=utf-8", 201, ""},
+		{"application/vnd.api+json", 201, ""},
+	} {
+		r := f.do("POST", "/api/v2/venues", f.keyA, `{"venue": {"name": "X", "time_zone": "UTC"}}`, hdr{"Content-Type", tc.contentType})
+		if tc.typ == "" {
+			r.expect(t, tc.status)
+		} else {
+			r.expectProblem(t, tc.status, tc.typ)
+		}
+	}
 	// No body where none is needed is fine, whatever the content type.
 	c := f.event(f.keyA)
 	f.do("DELETE", "/api/v2/events/"+itoa(c.EventID), f.keyA, nil, hdr{"Content-Type", "text/plain"}).expect(t, 202)

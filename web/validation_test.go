@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,9 +26,7 @@ func problemAttrs(t testing.TB, p client.Problem) []string {
 // accepted earlier may still be adding) and operations through the API.
 func (f *fixture) stored(key string) (events, ops int) {
 	f.t.Helper()
-	ev := f.do("GET", "/api/v2/events?page[size]=100&filter[parent_event_id]=null", key, nil).expect(f.t, 200).json(f.t)
-	op := f.do("GET", "/api/v2/operations?page[size]=100", key, nil).expect(f.t, 200).json(f.t)
-	return len(ev["data"].([]any)), len(op["data"].([]any))
+	return f.count("/api/v2/events?page[size]=100&filter[parent_event_id]=null", key), f.count("/api/v2/operations?page[size]=100", key)
 }
 
 // regTypesJSON is n registration types of ticket type tt, as JSON.
@@ -135,10 +132,7 @@ func TestSlugOfANameWithoutLettersIsNeverEmpty(t *testing.T) {
 	f := setup(t)
 	v, tt := f.venue(f.keyA), f.ticketType(f.keyA)
 	body := strings.Replace(eventBody(v, tt), `"Jazz Night"`, `"!!!"`, 1)
-	var ev client.Event
-	if err := json.Unmarshal(f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201).Body, &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := decode[client.Event](t, f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201))
 	if want := fmt.Sprintf("event-%d", ev.ID); ev.Slug != want {
 		t.Fatalf("slug %q, want %q", ev.Slug, want)
 	}
@@ -158,12 +152,9 @@ func TestRecurrenceChangeDroppingASoldOccurrence(t *testing.T) {
 		"recurrence": {"frequency": "weekly", "count": 4},
 		"registration_types": [{"name": "GA", "ticket_type_id": %d, "price": {"amount": 2000, "currency": "USD"}}]}}`, v, tt)
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(t, 201)
-	id := num(r.json(t), "id")
+	id := decode[client.Event](t, r).ID
 	f.waitTerminal(id, opHeader(t, r))
-	var page struct{ Data []client.Event }
-	if err := json.Unmarshal(f.do("GET", fmt.Sprintf("/api/v2/events?filter[parent_event_id]=%d", id), f.keyA, nil).expect(t, 200).Body, &page); err != nil {
-		t.Fatal(err)
-	}
+	page := decode[client.Page[client.Event]](t, f.do("GET", fmt.Sprintf("/api/v2/events?filter[parent_event_id]=%d", id), f.keyA, nil).expect(t, 200))
 	last := page.Data[3]
 	f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", last.ID), f.keyA,
 		fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, last.RegistrationTypes[0].ID)).expect(t, 201)
@@ -180,10 +171,7 @@ func TestRecurrenceChangeDroppingASoldOccurrence(t *testing.T) {
 	if e, o := f.stored(f.keyA); e != events || o != ops {
 		t.Fatalf("the refused change stored something: %d/%d events, %d/%d operations", e, events, o, ops)
 	}
-	var ev client.Event
-	if err := json.Unmarshal(f.do("GET", eventPath(id), f.keyA, nil).expect(t, 200).Body, &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := decode[client.Event](t, f.do("GET", eventPath(id), f.keyA, nil).expect(t, 200))
 	if ev.Recurrence == nil || ev.Recurrence.Count != 4 || len(ev.KeptOccurrenceIDs) != 0 {
 		t.Fatalf("after the refusal: recurrence %+v, kept %v", ev.Recurrence, ev.KeptOccurrenceIDs)
 	}

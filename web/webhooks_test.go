@@ -18,6 +18,7 @@ import (
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
+	"eventops/web/client"
 	"eventops/web/httperr"
 )
 
@@ -114,7 +115,7 @@ func setupShopIn(t *testing.T, currency string) *hookFixture {
 
 // mirrored creates an event through the API (capacity 6: GA without a
 // limit of its own, VIP 4) and waits until it is in the shop.
-func (f *hookFixture) mirrored() (uint64, map[string]any) {
+func (f *hookFixture) mirrored() (uint64, client.Event) {
 	f.t.Helper()
 	body := fmt.Sprintf(`{"event": {"name": "Shop Night", "type": "date", "venue_id": %d,
   "starts_at": "2026-12-05T19:00:00Z", "ends_at": "2026-12-05T23:00:00Z", "capacity": 6,
@@ -124,33 +125,39 @@ func (f *hookFixture) mirrored() (uint64, map[string]any) {
     {"name": "VIP", "ticket_type_id": %d, "price": {"amount": 9000, "currency": "USD"}, "quantity": 4}]}}`,
 		f.venue.ID, f.tickets.ID, f.tickets.ID)
 	r := f.do("POST", "/api/v2/events", f.keyA, body).expect(f.t, 201)
-	id := num(r.json(f.t), "id")
+	id := decode[client.Event](f.t, r).ID
 	if op := f.waitTerminal(id, opHeader(f.t, r)); op.Status != "completed" {
 		f.t.Fatalf("save: %v", op)
 	}
 	return id, f.getEvent(id)
 }
 
-func (f *hookFixture) getEvent(id uint64) map[string]any {
+func (f *hookFixture) getEvent(id uint64) client.Event {
 	f.t.Helper()
-	return f.do("GET", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expect(f.t, 200).json(f.t)
+	return decode[client.Event](f.t, f.do("GET", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expect(f.t, 200))
 }
 
 // typeState is (sold, available, variant id) of the event's registration
-// types as the API shows them.
-func typeState(ev map[string]any) (sold, avail []float64, variants []string) {
-	for _, x := range ev["registration_types"].([]any) {
-		rt := x.(map[string]any)
-		s, _ := rt["sold"].(float64)
-		a, _ := rt["available"].(float64)
-		v, _ := rt["shopify_variant_id"].(string)
-		sold, avail, variants = append(sold, s), append(avail, a), append(variants, v)
+// types as the API shows them, 0 or "" where it shows none.
+func typeState(ev client.Event) (sold, avail []int, variants []string) {
+	for _, rt := range ev.RegistrationTypes {
+		sold, avail, variants = append(sold, deref(rt.Sold)), append(avail, deref(rt.Available)), append(variants, deref(rt.ShopifyVariantID))
 	}
 	return
 }
 
-// control calls a sandbox control route and returns the decoded answer.
-func (f *hookFixture) control(method, path string, body any) map[string]any {
+// deref is *p, or T's zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// control calls a sandbox control route (the shop's side: its JSON is the
+// sandbox's, not our API's) and returns the answer's body.
+func (f *hookFixture) control(method, path string, body any) []byte {
 	f.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -167,9 +174,14 @@ func (f *hookFixture) control(method, path string, body any) map[string]any {
 	if res.StatusCode >= 300 {
 		f.t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
 	}
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return m
+	return raw
+}
+
+// hookStatus is the status of a 200 answer to a webhook delivery
+// (processed, duplicate, ...).
+func hookStatus(t testing.TB, r *resp) string {
+	t.Helper()
+	return decode[struct{ Status string }](t, r.expect(t, 200)).Status
 }
 
 // delivered waits until the shop has delivered n webhooks of topic (a 2xx
@@ -284,7 +296,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	// Refused deliveries: a made-up order with a wrong or missing signature,
 	// from an unknown shop, a topic header contradicting the path.
 	fake := []byte(fmt.Sprintf(`{"id": 99, "admin_graphql_api_id": "gid://shopify/Order/99", "currency": "USD",
-  "line_items": [{"id": 1, "sku": "eventops-%d-%d", "quantity": 2, "price": "25.00"}]}`, id, num(ev["registration_types"].([]any)[0].(map[string]any), "id")))
+  "line_items": [{"id": 1, "sku": "eventops-%d-%d", "quantity": 2, "price": "25.00"}]}`, id, ev.RegistrationTypes[0].ID))
 	good := shopify.SignWebhook(engine.Secret(f.shop.WebhookSecret), fake)
 	headers := func(domain, sig, webhookID string) map[string]string {
 		return map[string]string{"X-Shopify-Shop-Domain": domain, "X-Shopify-Hmac-Sha256": sig,
@@ -307,11 +319,14 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	}
 
 	// A buyer orders 3 GA tickets in the shop.
-	placed := f.control("POST", "/orders", map[string]any{"variant_id": variants[0], "quantity": 3})
-	shopOrder := placed["order"].(map[string]any)
+	var placed struct{ Order sandbox.OrderState }
+	if err := json.Unmarshal(f.control("POST", "/orders", map[string]any{"variant_id": variants[0], "quantity": 3}), &placed); err != nil {
+		t.Fatal(err)
+	}
+	shopOrder := placed.Order
 	ds := f.delivered("orders/create", 1)
 	os := f.orders(id)
-	if len(os) != 1 || os[0].Quantity != 3 || os[0].Status != engine.OrderPaid || os[0].ShopifyOrderID != shopOrder["id"] ||
+	if len(os) != 1 || os[0].Quantity != 3 || os[0].Status != engine.OrderPaid || os[0].ShopifyOrderID != shopOrder.ID ||
 		os[0].Amount != (engine.Money{Amount: 7500, Currency: "USD"}) {
 		t.Fatalf("orders after the shop sale: %+v", os)
 	}
@@ -324,8 +339,8 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	}
 	ev = f.getEvent(id)
 	sold, avail, _ = typeState(ev)
-	if fmt.Sprint(sold, avail) != "[3 0] [3 3]" || ev["sold"] != 3.0 || ev["available"] != 3.0 || ev["deletable"] != false {
-		t.Fatalf("API event after the sale: sold %v available %v (event %v/%v, deletable %v)", sold, avail, ev["sold"], ev["available"], ev["deletable"])
+	if fmt.Sprint(sold, avail) != "[3 0] [3 3]" || !intIs(ev.Sold, 3) || !intIs(ev.Available, 3) || ev.Deletable {
+		t.Fatalf("API event after the sale: sold %v available %v (event %v/%v, deletable %v)", sold, avail, deref(ev.Sold), deref(ev.Available), ev.Deletable)
 	}
 	// The shop sold GA itself; VIP followed our capacity in one operation.
 	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[3 3]" {
@@ -345,7 +360,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	// The same delivery posted by hand answers duplicate.
 	r := f.post("/webhooks/shopify/orders/create", ds[0].Body, map[string]string{"X-Shopify-Shop-Domain": "acme.myshopify.com",
 		"X-Shopify-Hmac-Sha256": shopify.SignWebhook(engine.Secret(f.shop.WebhookSecret), ds[0].Body), "X-Shopify-Webhook-Id": ds[0].WebhookID})
-	if r.expect(t, 200).json(t)["status"] != "duplicate" {
+	if hookStatus(t, r) != "duplicate" {
 		t.Errorf("replayed delivery: %s", r.Body)
 	}
 	// Gzipped, with the signature of the JSON inside: the signature covers
@@ -353,7 +368,7 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	r = f.post("/webhooks/shopify/orders/create", encode(t, "gzip", ds[0].Body), map[string]string{"X-Shopify-Shop-Domain": "acme.myshopify.com",
 		"X-Shopify-Hmac-Sha256": shopify.SignWebhook(engine.Secret(f.shop.WebhookSecret), ds[0].Body), "X-Shopify-Webhook-Id": ds[0].WebhookID,
 		"Content-Encoding": "gzip"})
-	if r.expect(t, 200).json(t)["status"] != "duplicate" {
+	if hookStatus(t, r) != "duplicate" {
 		t.Errorf("replayed gzipped delivery: %s", r.Body)
 	}
 
@@ -361,8 +376,8 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, httperr.TypeConflict)
 
 	// A refund of one ticket in the shop's admin.
-	lineID := shopOrder["line_items"].([]any)[0].(map[string]any)["id"].(string)
-	orderPath := "/orders/" + url.PathEscape(shopOrder["id"].(string)) + "/refund"
+	lineID := shopOrder.LineItems[0].ID
+	orderPath := "/orders/" + url.PathEscape(shopOrder.ID) + "/refund"
 	f.control("POST", orderPath, map[string]any{"refund_line_items": []any{map[string]any{"line_item_id": lineID, "quantity": 1}}})
 	f.delivered("refunds/create", 1)
 	ops = f.inventoryOps(id)
@@ -384,8 +399,8 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	f.delivered("refunds/create", 2)
 	ev = f.getEvent(id)
 	sold, avail, _ = typeState(ev)
-	if fmt.Sprint(sold, avail) != "[0 0] [6 4]" || ev["deletable"] != true {
-		t.Fatalf("API event after the full refund: %v %v deletable %v", sold, avail, ev["deletable"])
+	if fmt.Sprint(sold, avail) != "[0 0] [6 4]" || !ev.Deletable {
+		t.Fatalf("API event after the full refund: %v %v deletable %v", sold, avail, ev.Deletable)
 	}
 	for _, o := range f.orders(id) {
 		if o.Status != engine.OrderRefunded {

@@ -77,8 +77,11 @@ type EventInput struct {
 	RegistrationTypes []RegistrationTypeInput `json:"registration_types"`
 }
 
-// RegistrationTypeInput is one way of registering for an event.
+// RegistrationTypeInput is one way of registering for an event. ID is
+// sent on an update only: it keeps and updates that registration type;
+// entries without one are created, and those left out are removed.
 type RegistrationTypeInput struct {
+	ID           uint64     `json:"id,omitempty"`
 	Name         string     `json:"name"`
 	TicketTypeID uint64     `json:"ticket_type_id"`
 	Price        MoneyInput `json:"price"`
@@ -89,6 +92,13 @@ type RegistrationTypeInput struct {
 type MoneyInput struct {
 	Amount   int64  `json:"amount"`
 	Currency string `json:"currency"`
+}
+
+// OrderInput is a box-office sale of an event (POST /events/{id}/orders,
+// under "order").
+type OrderInput struct {
+	RegistrationTypeID uint64 `json:"registration_type_id"`
+	Quantity           int    `json:"quantity"`
 }
 
 // ZonedTime is a time in the venue's zone.
