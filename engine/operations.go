@@ -165,7 +165,7 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 		if err := tx.PutOperation(op); err != nil {
 			return err
 		}
-		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
+		return idem.put(tx, ev.ID, op.ID, 0, resultOf(WriteResult{Operation: op}))
 	})
 	if err != nil {
 		return nil, err
