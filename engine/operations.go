@@ -112,11 +112,27 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 			next.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
 			next.FinishedAt = &now
 		}
-		if err := e.commitOp(context.WithoutCancel(ctx), cur, next, now, nil); err != nil {
+		if err := e.commitOp(context.WithoutCancel(ctx), cur, next, now, cancelRecord(ctx, next, now)); err != nil {
 			return nil, err
 		}
 		return next, nil
 	})
+}
+
+// cancelRecord is the write that records a cancel request's idempotency
+// key (none without one) in the commit that records the request, with the
+// answer rendered from the operation as that commit leaves it.
+func cancelRecord(ctx context.Context, next *Operation, now time.Time) []func(Tx) error {
+	if _, ok := ctx.Value(idemCtxKey{}).(idemCtx); !ok {
+		return nil
+	}
+	return []func(Tx) error{func(tx Tx) error {
+		claim, err := claimIdempotency(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		return claim.put(tx, next.EventID, next.ID, 0, resultOf(WriteResult{Operation: next}))
+	}}
 }
 
 // RetryOperation starts a new operation of the same action as a failed one
