@@ -125,7 +125,7 @@ func decodeAnswer(b []byte) (*answer, error) {
 		}
 		a.header = append(a.header, headerField{name, value})
 	}
-	a.body = append([]byte(nil), b...)
+	a.body = append([]byte{}, b...)
 	return a, nil
 }
 
