@@ -78,8 +78,9 @@ func (e *Engine) Operations(q OperationQuery) ([]*Operation, uint64, error) {
 
 // CancelOperation asks a pending or running operation to end failed with
 // OPERATION_CANCELED at its next safe point. The request is durable when it
-// returns; the returned state may still be pending or running. A terminal
-// operation is a conflict.
+// returns, with ctx's idempotency key recorded in the same commit; the
+// returned state may still be pending or running. A terminal operation is
+// a conflict.
 //
 // The dispatcher routes the request: to the run holding the operation,
 // which records it and answers, or to a direct write while no run can
