@@ -156,17 +156,19 @@ func (r *opRun) finishCanceled(staged ...func(Tx) error) bool {
 	return true
 }
 
-// acceptCancel records a cancel request, then acknowledges it on reply
-// (nil if it could not be recorded); the operation ends at its next safe
-// point. It reports whether the request was recorded.
-func (r *opRun) acceptCancel(reply chan<- *Operation) bool {
+// acceptCancel records a cancel request (with its idempotency key), then
+// acknowledges it on reply (nil if it could not be recorded); the
+// operation ends at its next safe point. It reports whether the request
+// was recorded.
+func (r *opRun) acceptCancel(req CancelRequest) bool {
 	next := r.op.Clone()
 	next.CancelAsked = true
-	if err := r.save(next, nil); err != nil {
-		reply <- nil
+	now := r.e.now()
+	if err := r.commit(next, now, cancelRecord(req.Ctx, next, now)); err != nil {
+		req.Reply <- nil
 		return false
 	}
-	reply <- r.op
+	req.Reply <- r.op
 	return true
 }
 

@@ -84,8 +84,8 @@ type Claim struct {
 	// Tries counts earlier claims of the same head that were deferred.
 	Tries int
 
-	cancels  chan chan *Operation // requests to the run
-	released chan struct{}        // closed when the claim ends
+	cancels  chan CancelRequest // requests to the run
+	released chan struct{}      // closed when the claim ends
 }
 
 // NewClaim is a claim on operation id, the head of queue (op: the
@@ -93,12 +93,22 @@ type Claim struct {
 // the same head that were deferred).
 func NewClaim(queue, id uint64, op *Operation, tries int) *Claim {
 	return &Claim{Queue: queue, ID: id, Op: op, Tries: tries,
-		cancels: make(chan chan *Operation), released: make(chan struct{})}
+		cancels: make(chan CancelRequest), released: make(chan struct{})}
 }
 
-// Cancels delivers cancel requests to the run: it answers on the channel
-// it receives, once the request is durable (nil if it could not be).
-func (c *Claim) Cancels() <-chan chan *Operation { return c.cancels }
+// CancelRequest is a cancel request delivered to the run holding the
+// operation.
+type CancelRequest struct {
+	// Ctx is the requester's: the run records the request's idempotency
+	// key (WithIdempotency) in the commit that records the request.
+	Ctx context.Context
+	// Reply takes the operation once the request is durable (nil if it
+	// could not be).
+	Reply chan<- *Operation
+}
+
+// Cancels delivers cancel requests to the run.
+func (c *Claim) Cancels() <-chan CancelRequest { return c.cancels }
 
 // Deliver hands a cancel request to the claim's run and waits for its
 // answer: the operation with the request recorded, or an error if the run
@@ -107,7 +117,7 @@ func (c *Claim) Cancels() <-chan chan *Operation { return c.cancels }
 func (c *Claim) Deliver(ctx context.Context) (op *Operation, ok bool, err error) {
 	reply := make(chan *Operation, 1)
 	select {
-	case c.cancels <- reply:
+	case c.cancels <- CancelRequest{Ctx: ctx, Reply: reply}:
 		if got := <-reply; got != nil {
 			return got, true, nil
 		}

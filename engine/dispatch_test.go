@@ -218,8 +218,8 @@ func TestDispatcherCancel(t *testing.T) {
 		d.Enqueue(dispOp(1, 10))
 		c := claimNow(t, d)
 		go func() {
-			reply := <-c.Cancels()
-			reply <- &Operation{ID: 10, CancelAsked: true}
+			req := <-c.Cancels()
+			req.Reply <- &Operation{ID: 10, CancelAsked: true}
 		}()
 		got, err := d.Cancel(context.Background(), 1, 10, func(bool) (*Operation, error) {
 			t.Error("written directly while a run holds it")

@@ -83,7 +83,10 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 		if op, err = newOperation(tx, ActionSave, ev, c, now, false); err != nil {
 			return err
 		}
-		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
+		return idem.put(tx, ev.ID, op.ID, 0, func() (WriteResult, error) {
+			v, err := eventView(tx, ev)
+			return WriteResult{Event: v, Operation: op}, err
+		})
 	})
 	if err != nil {
 		return nil, nil, err
@@ -98,7 +101,8 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 // then, in one commit, it claims the request's idempotency key, loads the
 // live event and its company (a 404 otherwise), lets change alter them
 // (nil: nothing to change; an error refuses the command and stores
-// nothing), plans the operation of action and records the key. Once the
+// nothing), plans the operation of action and records the key with its
+// answer (rendered from the operation, and for a save from the event). Once the
 // commit is durable the operation is launched.
 func (e *Engine) mutateEvent(ctx context.Context, companyID, id uint64, action Action, change func(tx Tx, c *Company, ev *Event, now time.Time) error) (*Event, *Operation, error) {
 	admitted, err := e.admit()
@@ -132,7 +136,13 @@ func (e *Engine) mutateEvent(ctx context.Context, companyID, id uint64, action A
 		if op, err = newOperation(tx, action, ev, c, now, false); err != nil {
 			return err
 		}
-		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
+		return idem.put(tx, ev.ID, op.ID, 0, func() (WriteResult, error) {
+			r := WriteResult{Operation: op}
+			if action == ActionSave { // an update answers with the event
+				r.Event, err = eventView(tx, ev)
+			}
+			return r, err
+		})
 	})
 	if err != nil {
 		return nil, nil, err

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -16,27 +17,44 @@ type IdempotencyKey struct {
 }
 
 // IdempotencyRecord remembers a successful write. It is inserted in the same
-// commit as the write itself, so a crash can never leave a write without its
-// record (and a retry never duplicates it); the response is added once it is
-// rendered. A record with Response nil (the server stopped in between) is
-// answered by rendering the resources it names.
+// commit as the write itself, with the answer to replay, so a crash can never
+// leave a write without its record (a retry never duplicates it) nor a record
+// without its answer.
 type IdempotencyRecord struct {
-	Scope       string    `json:"scope"`
-	Key         string    `json:"key"`
-	RequestHash []byte    `json:"request_hash"`
-	EventID     uint64    `json:"event_id,omitempty"`
-	OperationID uint64    `json:"operation_id,omitempty"`
-	ResourceID  uint64    `json:"resource_id,omitempty"` // venue, ticket type or order
-	Response    *Response `json:"response,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	Scope       string `json:"scope"`
+	Key         string `json:"key"`
+	RequestHash []byte `json:"request_hash"`
+	// The ids the write made or touched, for the record's reader.
+	EventID     uint64 `json:"event_id,omitempty"`
+	OperationID uint64 `json:"operation_id,omitempty"`
+	ResourceID  uint64 `json:"resource_id,omitempty"` // venue, ticket type or order
+	// Answer is what the key's RenderFunc made of the write, in the
+	// caller's own encoding: the engine stores and returns it unread.
+	Answer []byte `json:"answer,omitempty"`
+	// LegacyAnswer is the answer as the previous version stored it, in a
+	// commit of its own after the write's (a JSON object of the caller's);
+	// nil on records written since. Records live 24 h: once a release has
+	// run that long, nothing reads it any more.
+	LegacyAnswer json.RawMessage `json:"response,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
 }
 
-// Response is a stored answer to replay.
-type Response struct {
-	Status int               `json:"status"`
-	Header map[string]string `json:"header"`
-	Body   []byte            `json:"body"`
+// WriteResult is what a write made, as its own transaction reads it: the
+// engine hands it to the RenderFunc of the request's idempotency key. Only
+// the fields of the write's kind are set.
+type WriteResult struct {
+	Event      *EventView  // CreateEvent, UpdateEvent
+	Operation  *Operation  // the operation the write started (CreateOrder: nil unless it did) or cancelled
+	Venue      *Venue      // CreateVenue
+	TicketType *TicketType // CreateTicketType
+	Order      *Order      // CreateOrder
 }
+
+// RenderFunc makes the answer of a write that is stored with its
+// idempotency record, in the same commit. It runs inside the write's
+// transaction (which it must not reach outside of: no I/O, no store), and
+// may run more than once; an error refuses the write.
+type RenderFunc func(WriteResult) ([]byte, error)
 
 // IdempotencyRetention is how long a record is kept (at least 24 h).
 const IdempotencyRetention = 24 * time.Hour
@@ -61,19 +79,33 @@ func AsReplay(err error) (*IdempotencyRecord, bool) {
 
 type idemCtxKey struct{}
 
-// WithIdempotency makes the next engine write on ctx idempotent under k.
-func WithIdempotency(ctx context.Context, k IdempotencyKey) context.Context {
-	return context.WithValue(ctx, idemCtxKey{}, k)
+// idemCtx is what WithIdempotency puts on a context.
+type idemCtx struct {
+	key    IdempotencyKey
+	render RenderFunc
+}
+
+// WithIdempotency makes the next engine write on ctx idempotent under k;
+// render makes the answer stored with its record (nil: none is stored).
+func WithIdempotency(ctx context.Context, k IdempotencyKey, render RenderFunc) context.Context {
+	return context.WithValue(ctx, idemCtxKey{}, idemCtx{key: k, render: render})
+}
+
+// idemClaim is a claimed key: the record to put once the write is made.
+type idemClaim struct {
+	rec    *IdempotencyRecord
+	render RenderFunc
 }
 
 // claimIdempotency runs inside a write's transaction before the write: it
-// answers a replay, refuses a reuse with another body, or returns a record
-// for the caller to fill in and put (nil when ctx carries no key).
-func claimIdempotency(ctx context.Context, tx Tx, now time.Time) (*IdempotencyRecord, error) {
-	k, ok := ctx.Value(idemCtxKey{}).(IdempotencyKey)
+// answers a replay, refuses a reuse with another body, or returns a claim
+// for the caller to put once written (nil when ctx carries no key).
+func claimIdempotency(ctx context.Context, tx Tx, now time.Time) (*idemClaim, error) {
+	ic, ok := ctx.Value(idemCtxKey{}).(idemCtx)
 	if !ok {
 		return nil, nil
 	}
+	k := ic.key
 	old, err := tx.Idempotency(k.Scope, k.Key)
 	if err != nil {
 		return nil, err
@@ -84,33 +116,34 @@ func claimIdempotency(ctx context.Context, tx Tx, now time.Time) (*IdempotencyRe
 		}
 		return nil, &ReplayError{Record: old}
 	}
-	return &IdempotencyRecord{Scope: k.Scope, Key: k.Key, RequestHash: k.RequestHash, CreatedAt: now}, nil
+	return &idemClaim{rec: &IdempotencyRecord{Scope: k.Scope, Key: k.Key, RequestHash: k.RequestHash, CreatedAt: now},
+		render: ic.render}, nil
 }
 
-// putIdempotency stores a claimed record; rec nil is a no-op.
-func putIdempotency(tx Tx, rec *IdempotencyRecord, eventID, opID, resourceID uint64) error {
-	if rec == nil {
+// put stores the claimed record with the ids and the rendered answer of
+// what the write made; result is read only when there is an answer to
+// render. A nil claim is a no-op.
+func (c *idemClaim) put(tx Tx, eventID, opID, resourceID uint64, result func() (WriteResult, error)) error {
+	if c == nil {
 		return nil
 	}
+	rec := *c.rec // the transaction may run again: the claim stays as claimed
 	rec.EventID, rec.OperationID, rec.ResourceID = eventID, opID, resourceID
-	return tx.PutIdempotency(rec)
-}
-
-// CompleteIdempotency adds the rendered response to the record of ctx's key.
-func (e *Engine) CompleteIdempotency(ctx context.Context, resp Response) error {
-	k, ok := ctx.Value(idemCtxKey{}).(IdempotencyKey)
-	if !ok {
-		return nil
-	}
-	return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		rec, err := tx.Idempotency(k.Scope, k.Key)
-		if err != nil || rec == nil {
+	if c.render != nil {
+		r, err := result()
+		if err != nil {
 			return err
 		}
-		r := resp
-		rec.Response = &r
-		return tx.PutIdempotency(rec)
-	})
+		if rec.Answer, err = c.render(r); err != nil {
+			return err
+		}
+	}
+	return tx.PutIdempotency(&rec)
+}
+
+// resultOf is a result already at hand.
+func resultOf(r WriteResult) func() (WriteResult, error) {
+	return func() (WriteResult, error) { return r, nil }
 }
 
 // PruneIdempotency deletes records older than twice the retention, in small
@@ -141,7 +174,7 @@ func (e *Engine) PruneIdempotency(ctx context.Context) (int, error) {
 // API checks first; the write claims the key again inside its transaction,
 // which settles races.
 func (e *Engine) CheckIdempotency(ctx context.Context) error {
-	if _, ok := ctx.Value(idemCtxKey{}).(IdempotencyKey); !ok {
+	if _, ok := ctx.Value(idemCtxKey{}).(idemCtx); !ok {
 		return nil
 	}
 	return e.store.View(func(tx Tx) error {

@@ -78,8 +78,9 @@ func (e *Engine) Operations(q OperationQuery) ([]*Operation, uint64, error) {
 
 // CancelOperation asks a pending or running operation to end failed with
 // OPERATION_CANCELED at its next safe point. The request is durable when it
-// returns; the returned state may still be pending or running. A terminal
-// operation is a conflict.
+// returns, with ctx's idempotency key recorded in the same commit; the
+// returned state may still be pending or running. A terminal operation is
+// a conflict.
 //
 // The dispatcher routes the request: to the run holding the operation,
 // which records it and answers, or to a direct write while no run can
@@ -112,11 +113,27 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 			next.Error = &OpError{Code: CodeOperationCanceled, Message: "the operation was canceled"}
 			next.FinishedAt = &now
 		}
-		if err := e.commitOp(context.WithoutCancel(ctx), cur, next, now, nil); err != nil {
+		if err := e.commitOp(context.WithoutCancel(ctx), cur, next, now, cancelRecord(ctx, next, now)); err != nil {
 			return nil, err
 		}
 		return next, nil
 	})
+}
+
+// cancelRecord is the write that records a cancel request's idempotency
+// key (none without one) in the commit that records the request, with the
+// answer rendered from the operation as that commit leaves it.
+func cancelRecord(ctx context.Context, next *Operation, now time.Time) []func(Tx) error {
+	if _, ok := ctx.Value(idemCtxKey{}).(idemCtx); !ok {
+		return nil
+	}
+	return []func(Tx) error{func(tx Tx) error {
+		claim, err := claimIdempotency(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		return claim.put(tx, next.EventID, next.ID, 0, resultOf(WriteResult{Operation: next}))
+	}}
 }
 
 // RetryOperation starts a new operation of the same action as a failed one
@@ -165,7 +182,7 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 		if err := tx.PutOperation(op); err != nil {
 			return err
 		}
-		return putIdempotency(tx, idem, ev.ID, op.ID, 0)
+		return idem.put(tx, ev.ID, op.ID, 0, resultOf(WriteResult{Operation: op}))
 	})
 	if err != nil {
 		return nil, err

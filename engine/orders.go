@@ -73,7 +73,7 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 			}
 			opID = op.ID
 		}
-		return putIdempotency(tx, idem, ev.ID, opID, o.ID)
+		return idem.put(tx, ev.ID, opID, o.ID, resultOf(WriteResult{Order: o, Operation: op}))
 	})
 	if err != nil {
 		return nil, nil, err

@@ -38,8 +38,8 @@ func (r *opRun) runRefund() bool {
 			if ev.kind != evRetrying && ev.kind != evProgress {
 				end, waiting = ev, false
 			}
-		case reply := <-r.claim.Cancels():
-			if r.acceptCancel(reply) {
+		case req := <-r.claim.Cancels():
+			if r.acceptCancel(req) {
 				canceling = true
 				cancel()
 			}

@@ -161,8 +161,8 @@ func (r *opRun) run() bool {
 				r.drain(events)
 				return false
 			}
-		case reply := <-r.claim.Cancels():
-			if r.acceptCancel(reply) {
+		case req := <-r.claim.Cancels():
+			if r.acceptCancel(req) {
 				canceling = true
 				cancel()
 			}

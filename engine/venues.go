@@ -25,7 +25,7 @@ func (e *Engine) CreateVenue(ctx context.Context, companyID uint64, in VenueInpu
 		if err := tx.PutVenue(v); err != nil {
 			return err
 		}
-		return putIdempotency(tx, idem, 0, 0, v.ID)
+		return idem.put(tx, 0, 0, v.ID, resultOf(WriteResult{Venue: v}))
 	})
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func (e *Engine) CreateTicketType(ctx context.Context, companyID uint64, in Tick
 		if err := tx.PutTicketType(t); err != nil {
 			return err
 		}
-		return putIdempotency(tx, idem, 0, 0, t.ID)
+		return idem.put(tx, 0, 0, t.ID, resultOf(WriteResult{TicketType: t}))
 	})
 	if err != nil {
 		return nil, err

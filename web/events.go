@@ -159,28 +159,17 @@ func nonEmpty(s string) *string {
 
 func eventPath(id uint64) string { return "/api/v2/events/" + strconv.FormatUint(id, 10) }
 
-// sendEvent answers with the current state of a live event; opID names the
-// operation the write started (0: none).
-func (s *Server) sendEvent(c *fiber.Ctx, status int, id, opID uint64) error {
-	v, err := s.eng.EventView(companyID(c), id)
-	if err != nil {
-		return err
-	}
-	if opID != 0 {
-		s.setOperationHeaders(c, opID)
-	}
-	if status == http.StatusCreated {
-		c.Set(fiber.HeaderLocation, s.url(eventPath(id)))
-	}
-	return sendJSON(c, status, event(v))
-}
-
+// getEvent answers with the current state of a live event.
 func (s *Server) getEvent(c *fiber.Ctx) error {
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
-	return s.sendEvent(c, http.StatusOK, id, 0)
+	v, err := s.eng.EventView(companyID(c), id)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, http.StatusOK, event(v))
 }
 
 // listEvents answers GET /events: live events (occurrences included), by
@@ -277,7 +266,7 @@ func (s *Server) createEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.sendEvent(c, http.StatusCreated, ev.ID, op.ID)
+	return s.answer(c, s.eventResult(c, ev, op))
 }
 
 // updateEvent answers PATCH /events/{id} with 200 and the event.
@@ -297,7 +286,7 @@ func (s *Server) updateEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.sendEvent(c, http.StatusOK, ev.ID, op.ID)
+	return s.answer(c, s.eventResult(c, ev, op))
 }
 
 // deleteEvent answers DELETE /events/{id} with 202 and the delete operation;
@@ -314,7 +303,7 @@ func (s *Server) deleteEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.sendOperationAccepted(c, op)
+	return s.answer(c, made(engine.WriteResult{Operation: op}))
 }
 
 // refundEvent answers POST /events/{id}/refund with 202 and the refund
@@ -331,13 +320,31 @@ func (s *Server) refundEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.sendOperationAccepted(c, op)
+	return s.answer(c, made(engine.WriteResult{Operation: op}))
 }
 
-func (s *Server) rerenderEventCreated(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
-	return s.sendEvent(c, http.StatusCreated, rec.EventID, rec.OperationID)
+// eventResult reads the event a write made, with what its answer shows
+// (venue, sold counts), once the write has committed.
+func (s *Server) eventResult(c *fiber.Ctx, ev *engine.Event, op *engine.Operation) func() (engine.WriteResult, error) {
+	return func() (engine.WriteResult, error) {
+		v, err := s.eng.EventView(companyID(c), ev.ID)
+		return engine.WriteResult{Event: v, Operation: op}, err
+	}
 }
 
-func (s *Server) rerenderEventUpdated(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
-	return s.sendEvent(c, http.StatusOK, rec.EventID, rec.OperationID)
+// eventAnswer is status with the event, its save in X-Event-Operation-ID,
+// and for a created one (201) its Location.
+func (s *Server) eventAnswer(status int) renderFunc {
+	return func(r engine.WriteResult) (*answer, error) {
+		h := []headerField{operationHeader(r.Operation.ID)}
+		if status == http.StatusCreated {
+			h = append(h, headerField{fiber.HeaderLocation, s.url(eventPath(r.Event.Event.ID))})
+		}
+		return jsonAnswer(status, event(r.Event), h...)
+	}
+}
+
+func (s *Server) eventOfRecord(c *fiber.Ctx, rec *engine.IdempotencyRecord) (engine.WriteResult, error) {
+	v, err := s.eng.EventView(companyID(c), rec.EventID)
+	return engine.WriteResult{Event: v, Operation: &engine.Operation{ID: rec.OperationID}}, err
 }

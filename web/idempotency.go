@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,14 +26,18 @@ const headerReplayed = "Idempotent-Replayed"
 // maxIdempotencyKey bounds the header's length.
 const maxIdempotencyKey = 255
 
-// replayHeaders are the headers of a write's answer that a replay repeats
-// (the alias header follows the operation header at replay time).
-var replayHeaders = []string{fiber.HeaderContentType, fiber.HeaderLocation, HeaderOperationID}
+// recordResult reads again what a record of the previous version names
+// (it kept ids only when the server stopped before storing its answer).
+type recordResult func(c *fiber.Ctx, rec *engine.IdempotencyRecord) (engine.WriteResult, error)
 
-// rerenderFunc answers a replay whose stored response is missing (the server
-// stopped between the write's commit and storing its answer) from the ids
-// the record names.
-type rerenderFunc func(c *fiber.Ctx, rec *engine.IdempotencyRecord) error
+// pendingAnswer is a write route's way to its answer, kept in the
+// request's locals by idempotent for the handler's answer call.
+type pendingAnswer struct {
+	render renderFunc
+	stored *answer // rendered in the write's commit, with its record
+}
+
+type pendingAnswerLocal struct{}
 
 // idempotent makes a write honour Idempotency-Key (DESIGN §3): scoped to the
 // API key, method and path; a repeat with the same body answers the first
@@ -40,14 +45,22 @@ type rerenderFunc func(c *fiber.Ctx, rec *engine.IdempotencyRecord) error
 // 422 idempotency_key_reused; a repeat while the first is in flight is 409
 // with Retry-After. "The same body" is the same JSON value (see
 // requestFingerprint).
-// The engine inserts the record in the write's own commit; only 2xx answers
-// are completed with their response, so a failed request may be retried
-// with its key. Without the header the write runs as usual.
-func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
+//
+// render is the route's answer. With a key, the engine calls it inside the
+// write's transaction and stores its bytes with the key's record, in the
+// write's own commit: the answer sent is those bytes, and a replay sends
+// them again, however the resources change later and whether or not the
+// server stopped just after the commit. Only successful writes store a
+// record, so a failed request may be retried with its key. Without the
+// header the write runs as usual and render answers it after its commit.
+// reread serves records of the previous version (see replay).
+func (s *Server) idempotent(render renderFunc, reread recordResult) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		// A write outlives a client that hangs up; the request's values
 		// (its request id, for the engine's log lines) go along.
 		ctx := context.WithoutCancel(c.UserContext())
+		p := &pendingAnswer{render: render}
+		c.Locals(pendingAnswerLocal{}, p)
 		raw := c.Get(HeaderIdempotencyKey)
 		if raw == "" {
 			c.SetUserContext(ctx)
@@ -71,7 +84,16 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 				"a request with this Idempotency-Key is still being handled; retry once it has been answered")
 		}
 		defer s.inflight.remove(id)
-		ctx = engine.WithIdempotency(ctx, k)
+		ctx = engine.WithIdempotency(ctx, k, func(r engine.WriteResult) ([]byte, error) {
+			a, err := render(r)
+			if err != nil {
+				return nil, err
+			}
+			// The transaction may run again: the last run is the one
+			// committed, and the engine returns only after it.
+			p.stored = a
+			return a.encode(), nil
+		})
 		c.SetUserContext(ctx)
 
 		err := s.eng.CheckIdempotency(ctx)
@@ -79,30 +101,36 @@ func (s *Server) idempotent(rerender rerenderFunc) fiber.Handler {
 			err = c.Next()
 		}
 		if rec, ok := engine.AsReplay(err); ok {
-			return s.replay(c, rec, rerender)
+			return s.replay(c, rec, render, reread)
 		}
+		return err
+	}
+}
+
+// answer ends a write route: it sends the answer stored with the request's
+// idempotency record when the engine rendered one in the write's commit,
+// else renders the route's answer now from result (read only then).
+func (s *Server) answer(c *fiber.Ctx, result func() (engine.WriteResult, error)) error {
+	p, ok := c.Locals(pendingAnswerLocal{}).(*pendingAnswer)
+	if !ok {
+		return errors.New("web: a write route without the idempotent middleware")
+	}
+	a := p.stored
+	if a == nil {
+		r, err := result()
 		if err != nil {
 			return err
 		}
-		status := c.Response().StatusCode()
-		if status < 200 || status > 299 {
-			return nil
+		if a, err = p.render(r); err != nil {
+			return err
 		}
-		resp := engine.Response{Status: status, Header: map[string]string{},
-			// The response buffer is fasthttp's: Immutable covers only what
-			// is read from the request.
-			Body: bytes.Clone(c.Response().Body())}
-		for _, h := range replayHeaders {
-			if v := c.GetRespHeader(h); v != "" {
-				resp.Header[h] = v
-			}
-		}
-		if err := s.eng.CompleteIdempotency(ctx, resp); err != nil {
-			// The record holds the ids already: a replay re-renders them.
-			s.log.Warn("store idempotent response", "scope", k.Scope, "err", err)
-		}
-		return nil
 	}
+	return s.send(c, a)
+}
+
+// made is a result already at hand.
+func made(r engine.WriteResult) func() (engine.WriteResult, error) {
+	return func() (engine.WriteResult, error) { return r, nil }
 }
 
 // requestFingerprint is what tells a repeat from another request under the
@@ -134,20 +162,32 @@ func canonicalJSON(body []byte) ([]byte, bool) {
 }
 
 // replay answers a repeated request with the first one's answer.
-func (s *Server) replay(c *fiber.Ctx, rec *engine.IdempotencyRecord, rerender rerenderFunc) error {
+//
+// Records of the previous version (kept 24 h, so met only in the first day
+// after an upgrade) stored the answer in a commit after the write's: one
+// that has it is answered with it, as before; one that lacks it (the
+// server stopped in between) is answered by rendering what it names as it
+// reads now, as the previous version did; only such records can answer
+// anything but the first response.
+func (s *Server) replay(c *fiber.Ctx, rec *engine.IdempotencyRecord, render renderFunc, reread recordResult) error {
+	var a *answer
+	var err error
+	switch {
+	case rec.Answer != nil:
+		a, err = decodeAnswer(rec.Answer)
+	case rec.LegacyAnswer != nil:
+		a, err = legacyAnswer(rec.LegacyAnswer)
+	default:
+		var r engine.WriteResult
+		if r, err = reread(c, rec); err == nil {
+			a, err = render(r)
+		}
+	}
+	if err != nil {
+		return err
+	}
 	c.Set(headerReplayed, "true")
-	if rec.Response == nil {
-		return rerender(c, rec)
-	}
-	r := rec.Response
-	for h, v := range r.Header {
-		c.Set(h, v)
-	}
-	if op := r.Header[HeaderOperationID]; op != "" {
-		s.setAliasHeader(c, op)
-	}
-	c.Status(r.Status)
-	return c.Send(r.Body)
+	return s.send(c, a)
 }
 
 // inflightKeys are the idempotency keys of requests being handled.

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -95,9 +96,9 @@ func TestIdempotencyInFlightIsConflict(t *testing.T) {
 	f.do("POST", "/api/v2/venues", f.keyA, body, hdr{"Idempotency-Key", "busy"}).expect(t, 201)
 }
 
-// TestIdempotencyRerendersWithoutStoredResponse: a record whose response
-// was never stored (the server stopped between the write and its answer) is
-// answered by rendering what it names.
+// TestIdempotencyRerendersWithoutStoredResponse: a record of the previous
+// version whose response was never stored (the server stopped between the
+// write and its answer) is answered by rendering what it names.
 func TestIdempotencyRerendersWithoutStoredResponse(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -115,6 +116,33 @@ func TestIdempotencyRerendersWithoutStoredResponse(t *testing.T) {
 	}
 	if m := r.json(t); m["name"] != "Jazz Night" {
 		t.Fatalf("the replay did the work again: %v", m["name"])
+	}
+}
+
+// TestIdempotencyReplaysPreviousVersionAnswer: a record of the previous
+// version, whose answer was stored in a commit after the write's (a JSON
+// object), is replayed with that answer.
+func TestIdempotencyReplaysPreviousVersionAnswer(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	body := []byte(`{"venue": {"name": "Hall", "time_zone": "UTC"}}`)
+	stored := []byte(`{"id":41,"name":"Hall","time_zone":"UTC","created_at":"2026-01-02T03:04:05Z"}`)
+	legacy, err := json.Marshal(map[string]any{"status": 201, "body": stored, "header": map[string]string{
+		"Content-Type": "application/json", "Location": "/api/v2/venues/41"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &engine.IdempotencyRecord{Scope: fmt.Sprintf("%d POST /api/v2/venues", f.keyAID), Key: "old",
+		RequestHash: requestFingerprint(body), ResourceID: 41, LegacyAnswer: legacy, CreatedAt: time.Now()}
+	if err := f.db.Update(context.Background(), func(tx engine.Tx) error { return tx.PutIdempotency(rec) }); err != nil {
+		t.Fatal(err)
+	}
+	r := f.do("POST", "/api/v2/venues", f.keyA, string(body), hdr{"Idempotency-Key", "old"}).expect(t, 201)
+	if !bytes.Equal(r.Body, stored) || r.Header.Get("Location") != "/api/v2/venues/41" || r.Header.Get(headerReplayed) != "true" {
+		t.Fatalf("replay of a previous version's answer: %v\n%s", r.Header, r.Body)
+	}
+	if n := f.count("/api/v2/venues", f.keyA); n != 0 {
+		t.Fatalf("%d venues: the replay did the work", n)
 	}
 }
 

@@ -112,28 +112,16 @@ func (s *Server) operationURL(op *engine.Operation) string {
 	return s.url("/api/v2/events/" + strconv.FormatUint(op.EventID, 10) + "/operations/" + strconv.FormatUint(op.ID, 10))
 }
 
-// setOperationHeaders marks an answer that started (or cancelled) an
-// operation.
-func (s *Server) setOperationHeaders(c *fiber.Ctx, opID uint64) {
-	v := strconv.FormatUint(opID, 10)
-	c.Set(HeaderOperationID, v)
-	s.setAliasHeader(c, v)
+// operationAnswer answers a write whose result is an operation: 202, the
+// operation as body, its URL in Location.
+func (s *Server) operationAnswer(r engine.WriteResult) (*answer, error) {
+	return jsonAnswer(http.StatusAccepted, operation(r.Operation),
+		operationHeader(r.Operation.ID), headerField{fiber.HeaderLocation, s.operationURL(r.Operation)})
 }
 
-// sendOperationAccepted answers a write whose result is an operation: 202,
-// the operation as body, its URL in Location.
-func (s *Server) sendOperationAccepted(c *fiber.Ctx, op *engine.Operation) error {
-	s.setOperationHeaders(c, op.ID)
-	c.Set(fiber.HeaderLocation, s.operationURL(op))
-	return sendJSON(c, http.StatusAccepted, operation(op))
-}
-
-func (s *Server) rerenderOperation(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
+func (s *Server) operationOfRecord(c *fiber.Ctx, rec *engine.IdempotencyRecord) (engine.WriteResult, error) {
 	op, err := s.eng.Operation(companyID(c), rec.OperationID)
-	if err != nil {
-		return err
-	}
-	return s.sendOperationAccepted(c, op)
+	return engine.WriteResult{Operation: op}, err
 }
 
 // eventOperation reads operation :op of event :id of the key's company; an
@@ -329,7 +317,7 @@ func (s *Server) cancelOperation(c *fiber.Ctx) error {
 	if op, err = s.eng.CancelOperation(c.UserContext(), companyID(c), op.ID); err != nil {
 		return err
 	}
-	return s.sendOperationAccepted(c, op)
+	return s.answer(c, made(engine.WriteResult{Operation: op}))
 }
 
 // retryOperation answers POST .../operations/{op}/retry: 202 with a new
@@ -346,5 +334,5 @@ func (s *Server) retryOperation(c *fiber.Ctx) error {
 	if op, err = s.eng.RetryOperation(c.UserContext(), companyID(c), op.ID); err != nil {
 		return err
 	}
-	return s.sendOperationAccepted(c, op)
+	return s.answer(c, made(engine.WriteResult{Operation: op}))
 }

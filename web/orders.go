@@ -94,29 +94,32 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var opID uint64
-	if op != nil {
-		opID = op.ID
-	}
-	return s.sendOrder(c, o, opID)
+	return s.answer(c, made(engine.WriteResult{Order: o, Operation: op}))
 }
 
-func (s *Server) sendOrder(c *fiber.Ctx, o *engine.Order, opID uint64) error {
-	if opID != 0 {
-		s.setOperationHeaders(c, opID)
+// orderAnswer is 201 with the order, and the inventory save it started
+// (a Shopify company's) in X-Event-Operation-ID.
+func orderAnswer(r engine.WriteResult) (*answer, error) {
+	var h []headerField
+	if r.Operation != nil {
+		h = append(h, operationHeader(r.Operation.ID))
 	}
-	return sendJSON(c, http.StatusCreated, order(o))
+	return jsonAnswer(http.StatusCreated, order(r.Order), h...)
 }
 
-func (s *Server) rerenderOrder(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
+func (s *Server) orderOfRecord(c *fiber.Ctx, rec *engine.IdempotencyRecord) (engine.WriteResult, error) {
 	orders, err := s.eng.Orders(companyID(c), rec.EventID)
 	if err != nil {
-		return err
+		return engine.WriteResult{}, err
 	}
 	for _, o := range orders {
 		if o.ID == rec.ResourceID {
-			return s.sendOrder(c, o, rec.OperationID)
+			r := engine.WriteResult{Order: o}
+			if rec.OperationID != 0 {
+				r.Operation = &engine.Operation{ID: rec.OperationID}
+			}
+			return r, nil
 		}
 	}
-	return engine.NotFound("order %d not found", rec.ResourceID)
+	return engine.WriteResult{}, engine.NotFound("order %d not found", rec.ResourceID)
 }

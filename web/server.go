@@ -232,27 +232,27 @@ func (s *Server) mountAPI(app *fiber.App) {
 	api.Get("/", read, s.getCompany)
 
 	api.Get("/venues", read, s.listVenues)
-	api.Post("/venues", write, s.jsonBody, idem(s.rerenderVenue), s.createVenue)
+	api.Post("/venues", write, s.jsonBody, idem(s.venueAnswer, s.venueOfRecord), s.createVenue)
 	api.Get("/venues/:id", read, s.getVenue)
 
 	api.Get("/ticket_types", read, s.listTicketTypes)
-	api.Post("/ticket_types", write, s.jsonBody, idem(s.rerenderTicketType), s.createTicketType)
+	api.Post("/ticket_types", write, s.jsonBody, idem(s.ticketTypeAnswer, s.ticketTypeOfRecord), s.createTicketType)
 	api.Get("/ticket_types/:id", read, s.getTicketType)
 
 	api.Get("/events", read, s.listEvents)
-	api.Post("/events", write, s.jsonBody, idem(s.rerenderEventCreated), s.createEvent)
+	api.Post("/events", write, s.jsonBody, idem(s.eventAnswer(http.StatusCreated), s.eventOfRecord), s.createEvent)
 	api.Get("/events/:id", read, s.getEvent)
-	api.Patch("/events/:id", write, s.jsonBody, idem(s.rerenderEventUpdated), s.updateEvent)
-	api.Delete("/events/:id", write, s.jsonBody, idem(s.rerenderOperation), s.deleteEvent)
-	api.Post("/events/:id/refund", write, s.jsonBody, idem(s.rerenderOperation), s.refundEvent)
+	api.Patch("/events/:id", write, s.jsonBody, idem(s.eventAnswer(http.StatusOK), s.eventOfRecord), s.updateEvent)
+	api.Delete("/events/:id", write, s.jsonBody, idem(s.operationAnswer, s.operationOfRecord), s.deleteEvent)
+	api.Post("/events/:id/refund", write, s.jsonBody, idem(s.operationAnswer, s.operationOfRecord), s.refundEvent)
 
 	api.Get("/events/:id/orders", read, s.listOrders)
-	api.Post("/events/:id/orders", write, s.jsonBody, idem(s.rerenderOrder), s.createOrder)
+	api.Post("/events/:id/orders", write, s.jsonBody, idem(orderAnswer, s.orderOfRecord), s.createOrder)
 
 	api.Get("/events/:id/operations", read, s.listEventOperations)
 	api.Get("/events/:id/operations/:op", read, s.getOperation)
-	api.Post("/events/:id/operations/:op/cancel", write, s.jsonBody, idem(s.rerenderOperation), s.cancelOperation)
-	api.Post("/events/:id/operations/:op/retry", write, s.jsonBody, idem(s.rerenderOperation), s.retryOperation)
+	api.Post("/events/:id/operations/:op/cancel", write, s.jsonBody, idem(s.operationAnswer, s.operationOfRecord), s.cancelOperation)
+	api.Post("/events/:id/operations/:op/retry", write, s.jsonBody, idem(s.operationAnswer, s.operationOfRecord), s.retryOperation)
 	api.Get("/operations", read, s.listOperations)
 
 	// Deprecated names of the operations routes (DESIGN §3.1).

@@ -96,6 +96,7 @@ type options struct {
 	work       map[string]engine.Work
 	refund     engine.RefundWork
 	maxPending int
+	store      func(engine.Store) engine.Store
 }
 
 type option func(*options)
@@ -116,6 +117,11 @@ func withRefund(w engine.RefundWork) option { return func(o *options) { o.refund
 // withMaxPending bounds the engine's unfinished operations (engine.Config.MaxPending).
 func withMaxPending(n int) option { return func(o *options) { o.maxPending = n } }
 
+// withStore puts wrap between the engine and its data file.
+func withStore(wrap func(engine.Store) engine.Store) option {
+	return func(o *options) { o.store = wrap }
+}
+
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
@@ -130,7 +136,11 @@ func setup(t testing.TB, opts ...option) *fixture {
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}
-	eng := engine.New(engine.Config{Store: db, Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
+	var store engine.Store = db
+	if o.store != nil {
+		store = o.store(db)
+	}
+	eng := engine.New(engine.Config{Store: store, Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}})
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatalf("start engine: %v", err)

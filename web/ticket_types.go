@@ -62,18 +62,16 @@ func (s *Server) createTicketType(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.sendTicketType(c, t)
+	return s.answer(c, made(engine.WriteResult{TicketType: t}))
 }
 
-func (s *Server) sendTicketType(c *fiber.Ctx, t *engine.TicketType) error {
-	c.Set(fiber.HeaderLocation, s.url("/api/v2/ticket_types/"+strconv.FormatUint(t.ID, 10)))
-	return sendJSON(c, http.StatusCreated, ticketType(t))
+// ticketTypeAnswer is 201 with the ticket type and its Location.
+func (s *Server) ticketTypeAnswer(r engine.WriteResult) (*answer, error) {
+	return jsonAnswer(http.StatusCreated, ticketType(r.TicketType),
+		headerField{fiber.HeaderLocation, s.url("/api/v2/ticket_types/" + strconv.FormatUint(r.TicketType.ID, 10))})
 }
 
-func (s *Server) rerenderTicketType(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
+func (s *Server) ticketTypeOfRecord(c *fiber.Ctx, rec *engine.IdempotencyRecord) (engine.WriteResult, error) {
 	t, err := s.eng.TicketType(companyID(c), rec.ResourceID)
-	if err != nil {
-		return err
-	}
-	return s.sendTicketType(c, t)
+	return engine.WriteResult{TicketType: t}, err
 }

@@ -61,18 +61,16 @@ func (s *Server) createVenue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.sendVenue(c, v)
+	return s.answer(c, made(engine.WriteResult{Venue: v}))
 }
 
-func (s *Server) sendVenue(c *fiber.Ctx, v *engine.Venue) error {
-	c.Set(fiber.HeaderLocation, s.url("/api/v2/venues/"+strconv.FormatUint(v.ID, 10)))
-	return sendJSON(c, http.StatusCreated, venue(v))
+// venueAnswer is 201 with the venue and its Location.
+func (s *Server) venueAnswer(r engine.WriteResult) (*answer, error) {
+	return jsonAnswer(http.StatusCreated, venue(r.Venue),
+		headerField{fiber.HeaderLocation, s.url("/api/v2/venues/" + strconv.FormatUint(r.Venue.ID, 10))})
 }
 
-func (s *Server) rerenderVenue(c *fiber.Ctx, rec *engine.IdempotencyRecord) error {
+func (s *Server) venueOfRecord(c *fiber.Ctx, rec *engine.IdempotencyRecord) (engine.WriteResult, error) {
 	v, err := s.eng.Venue(companyID(c), rec.ResourceID)
-	if err != nil {
-		return err
-	}
-	return s.sendVenue(c, v)
+	return engine.WriteResult{Venue: v}, err
 }
