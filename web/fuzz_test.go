@@ -306,7 +306,7 @@ func FuzzBodylessWrites(f *testing.F) {
 // fuzzEncodings are the Content-Encoding values FuzzCompressedBody picks
 // from: the codings decodeBody knows, alone and combined, and some it
 // refuses.
-var fuzzEncodings = []string{"gzip", "deflate", "br", "x-gzip", "gzip, br", "identity, deflate",
+var fuzzEncodings = []string{"gzip", "deflate", "br", "x-gzip", "gzip, deflate", "identity, deflate",
 	"identity", "compress", "zstd", "gzip, gzip, gzip"}
 
 // FuzzCompressedBody sends a venue body under a Content-Encoding. With
@@ -331,7 +331,7 @@ func FuzzCompressedBody(f *testing.F) {
 		}
 		encoding := fuzzEncodings[int(enc)%len(fuzzEncodings)]
 		const path = "/api/v2/venues"
-		sent, known := body, !strings.Contains(encoding, "compress") && !strings.Contains(encoding, "zstd") &&
+		sent, known := body, !strings.Contains(encoding, "compress") && !strings.Contains(encoding, "zstd") && !strings.Contains(encoding, "br") &&
 			strings.Count(encoding, "gzip") < 3
 		if encodeFirst && known {
 			sent = encode(t, encoding, body)
