@@ -379,6 +379,8 @@ func (e *Engine) applyEventInput(tx Tx, ev *Event, in EventInput, create bool, s
 			ev.Capacity = nil
 		case *c < 0:
 			bad("capacity", "out_of_range", "must be greater than or equal to 0")
+		case *c > MaxQuantity:
+			bad("capacity", "out_of_range", fmt.Sprintf("must be at most %d", MaxQuantity))
 		case *c < sold[0]:
 			bad("capacity", "out_of_range", fmt.Sprintf("cannot be lower than what is already sold (%d)", sold[0]))
 		default:
@@ -475,6 +477,8 @@ func (e *Engine) registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput,
 			bad("price.amount", "blank", "can't be blank")
 		case *r.Price.Amount < 0:
 			bad("price.amount", "out_of_range", "must be greater than or equal to 0")
+		case *r.Price.Amount > MaxPriceAmount:
+			bad("price.amount", "out_of_range", fmt.Sprintf("must be at most %d (minor units)", int64(MaxPriceAmount)))
 		default:
 			rt.Price.Amount = *r.Price.Amount
 		}
@@ -487,6 +491,8 @@ func (e *Engine) registrationTypes(tx Tx, ev *Event, in []RegistrationTypeInput,
 			switch {
 			case q < 0:
 				bad("quantity", "out_of_range", "must be greater than or equal to 0")
+			case q > MaxQuantity:
+				bad("quantity", "out_of_range", fmt.Sprintf("must be at most %d", MaxQuantity))
 			case rt.ID != 0 && q < sold[rt.ID]:
 				bad("quantity", "out_of_range", fmt.Sprintf("cannot be lower than what is already sold (%d)", sold[rt.ID]))
 			}

@@ -38,6 +38,15 @@ const (
 	// event or occurrence holds a variant per registration type, unless
 	// split_products gives each type its own product.
 	MaxShopVariants = 250
+
+	// MaxQuantity bounds a capacity, a registration type's quantity and an
+	// order's quantity: a million seats per occurrence is beyond any venue,
+	// and with MaxPriceAmount it keeps an order's amount (price ×
+	// quantity) within int64 (10^12 × 10^6 = 10^18 < 9.2 × 10^18).
+	MaxQuantity = 1_000_000
+	// MaxPriceAmount bounds a price, in minor units (10 billion dollars,
+	// 10^12 yen): beyond it an amount could overflow once multiplied.
+	MaxPriceAmount = 1_000_000_000_000
 )
 
 var (

@@ -41,6 +41,8 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		}
 		if in.Quantity < 1 {
 			errs = append(errs, FieldError{Attribute: "quantity", Code: "out_of_range", Message: "must be at least 1"})
+		} else if in.Quantity > MaxQuantity {
+			errs = append(errs, FieldError{Attribute: "quantity", Code: "out_of_range", Message: fmt.Sprintf("must be at most %d", MaxQuantity)})
 		}
 		if len(errs) > 0 {
 			return Invalid(errs...)

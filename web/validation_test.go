@@ -58,6 +58,13 @@ func TestHostileWrites(t *testing.T) {
 			"recurrence": %s, "registration_types": %s}}`, v, rule, types)
 	}
 	han := func(n int) string { return strings.Repeat("日", n) }
+	// An event with no capacity and no quantity: nothing but the limits
+	// bounds an order of it.
+	open := decode[client.Event](t, f.do("POST", "/api/v2/events", f.keyA, event("")).expect(t, 201))
+	openOrders := eventPath(open.ID) + "/orders"
+	order := func(q string) string {
+		return fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": %s}}`, open.RegistrationTypes[0].ID, q)
+	}
 
 	for _, tc := range []struct {
 		name         string
@@ -86,6 +93,11 @@ func TestHostileWrites(t *testing.T) {
 		{"interval 0", "POST", "/api/v2/events", recurring(`{"frequency": "daily", "interval": 0, "count": 3}`, regTypesJSON(1, tt)), 422, "validation_error", "recurrence.interval:out_of_range"},
 		{"interval -1", "POST", "/api/v2/events", recurring(`{"frequency": "daily", "interval": -1, "count": 3}`, regTypesJSON(1, tt)), 422, "validation_error", "recurrence.interval:out_of_range"},
 		{"500 daily occurrences × 11 types", "POST", "/api/v2/events", recurring(`{"frequency": "daily", "count": 500}`, regTypesJSON(11, tt)), 422, "validation_error", "registration_types:limit_exceeded"},
+		{"a capacity over a million", "POST", "/api/v2/events", event(`, "capacity": 1000001`), 422, "validation_error", "capacity:out_of_range"},
+		{"a quantity over a million", "POST", "/api/v2/events", strings.Replace(event(""), `"currency": "USD"}`, `"currency": "USD"}, "quantity": 1000001`, 1), 422, "validation_error", "registration_types[0].quantity:out_of_range"},
+		{"a price over 10^12 minor units", "POST", "/api/v2/events", strings.Replace(event(""), `"amount": 100`, `"amount": 9007199254740993`, 1), 422, "validation_error", "registration_types[0].price.amount:out_of_range"},
+		{"an order whose amount would overflow", "POST", openOrders, order("4000000000000000000"), 422, "validation_error", "quantity:out_of_range"},
+		{"an order of a million and one", "POST", openOrders, order("1000001"), 422, "validation_error", "quantity:out_of_range"},
 		{"name null", "PATCH", datePath, `{"event": {"name": null}}`, 422, "validation_error", "name:blank"},
 		{"starts_at null", "PATCH", datePath, `{"event": {"starts_at": null}}`, 422, "validation_error", "starts_at:blank"},
 		{"ends_at null", "PATCH", datePath, `{"event": {"ends_at": null}}`, 422, "validation_error", "ends_at:blank"},
