@@ -72,9 +72,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--alias-sunset: %w", err)
 	}
-	if cfg.maxPending < 0 {
-		return fmt.Errorf("--max-pending: %d is not a number of operations (0 means no bound)", cfg.maxPending)
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -231,6 +228,9 @@ func checkServeConfig(w io.Writer, cfg serveConfig) error {
 	}
 	if cfg.rateLimit < 0 {
 		add("rate-limit", cfg.rateLimit, "must be 0 (off) or more requests per minute")
+	}
+	if cfg.maxPending < 0 {
+		add("max-pending", cfg.maxPending, "must be 0 (no bound) or more operations")
 	}
 	if cfg.retention < 0 {
 		add("retention", cfg.retention, "must be 0 (keep every operation) or a positive duration such as 2160h")

@@ -16,8 +16,8 @@ func TestServeRefusesNegativeMaxPending(t *testing.T) {
 		env  string
 		want string
 	}{
-		{"flag", []string{"--max-pending", "-1"}, "", "--max-pending: -1 is not a number of operations"},
-		{"environment", nil, "-5", "--max-pending: -5 is not a number of operations"},
+		{"flag", []string{"--max-pending", "-1"}, "", `invalid value "-1" for --max-pending (EVENTOPS_MAX_PENDING)`},
+		{"environment", nil, "-5", `invalid value "-5" for --max-pending (EVENTOPS_MAX_PENDING)`},
 		{"not a number", []string{"--max-pending", "lots"}, "", "invalid value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -29,6 +29,9 @@ func TestServeRefusesNegativeMaxPending(t *testing.T) {
 			err := cmdServe(append([]string{"--data", data, "--addr", "127.0.0.1:0"}, tc.args...), &bytes.Buffer{}, &stderr)
 			if err == nil {
 				t.Fatal("serve started")
+			}
+			if tc.name != "not a number" && err != errUsage {
+				t.Errorf("error %v, want the usage exit (status 2)", err)
 			}
 			if msg := err.Error() + stderr.String(); !strings.Contains(msg, tc.want) {
 				t.Errorf("error %q, stderr %q; want %q", err, stderr.String(), tc.want)

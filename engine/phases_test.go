@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,13 +111,16 @@ func TestRefundNeverReportedRunning(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		fail     bool
+		fail     error
 		status   engine.Status
 		progress *engine.Progress
 		code     engine.Code
 	}{
-		{"completed", false, engine.StatusCompleted, &engine.Progress{Percent: 100, Completed: 2, Total: 2}, ""},
-		{"failed", true, engine.StatusFailed, nil, engine.CodeRefundRejected},
+		{"completed", nil, engine.StatusCompleted, &engine.Progress{Percent: 100, Completed: 2, Total: 2}, ""},
+		{"failed", engine.Errorf(engine.CodeRefundRejected, "the card network refused"), engine.StatusFailed, nil, engine.CodeRefundRejected},
+		// A wrapped error keeps its code (it was REFUND_REJECTED).
+		{"failed, wrapped", fmt.Errorf("refund shop order 5: %w", engine.Errorf(engine.CodeShopifyAuthRejected, "token revoked")),
+			engine.StatusFailed, nil, engine.CodeShopifyAuthRejected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,8 +130,8 @@ func TestRefundNeverReportedRunning(t *testing.T) {
 				if err := g.hold(ctx, r); err != nil {
 					return err
 				}
-				if tt.fail {
-					return engine.Errorf(engine.CodeRefundRejected, "the card network refused")
+				if tt.fail != nil {
+					return tt.fail
 				}
 				return engine.LocalRefund{}.Refund(ctx, r)
 			})})
@@ -190,7 +194,7 @@ func TestRefundNeverReportedRunning(t *testing.T) {
 				}
 				return err
 			})
-			if want := map[bool]int{false: 0, true: 2}[tt.fail]; paid != want {
+			if want := map[bool]int{false: 0, true: 2}[tt.fail != nil]; paid != want {
 				t.Errorf("%d orders still paid, want %d", paid, want)
 			}
 		})

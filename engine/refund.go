@@ -120,7 +120,7 @@ func (r *opRun) refundEnded(end phaseEvent, started, now time.Time) *Operation {
 	}
 	next.Status = StatusFailed
 	code, msg := CodeRefundRejected, end.err.Error()
-	if pe, ok := end.err.(*Error); ok && pe.Code != "" {
+	if pe := (*Error)(nil); errors.As(end.err, &pe) && pe.Code != "" {
 		code, msg = pe.Code, pe.Message
 	}
 	next.Error = &OpError{Code: code, Message: msg, Stack: errStack(end.err)}

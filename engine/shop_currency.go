@@ -39,7 +39,13 @@ type ShopReader interface {
 // (logged; read again later, see above).
 func (e *Engine) connectCurrency(ctx context.Context, s *Shop, in *ShopInput) string {
 	if c := strings.ToUpper(strings.TrimSpace(in.Currency)); c != "" {
-		return c
+		if _, ok := CurrencyDigits(c); ok {
+			return c
+		}
+		// A code outside ISO 4217 List One would refuse every price
+		// (currency_mismatch): keep none rather than a wrong one.
+		e.log.Warn("the shop's currency is not one eventops prices in: none kept", "shop", s.Domain, "currency", c)
+		return ""
 	}
 	if e.shops == nil {
 		return ""

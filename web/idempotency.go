@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -71,7 +72,9 @@ func (s *Server) idempotent(render renderFunc, reread recordResult) fiber.Handle
 				fmt.Sprintf("is too long (maximum is %d characters)", maxIdempotencyKey))
 		}
 		k := engine.IdempotencyKey{
-			Scope:       fmt.Sprintf("%d %s %s", apiKey(c).ID, c.Method(), c.Path()),
+			// Routes match paths ignoring case and a trailing slash: so
+			// does the scope, or one write spelled two ways would run twice.
+			Scope:       fmt.Sprintf("%d %s %s", apiKey(c).ID, c.Method(), strings.TrimRight(strings.ToLower(c.Path()), "/")),
 			Key:         raw,
 			RequestHash: requestFingerprint(c.Body()),
 		}

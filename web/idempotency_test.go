@@ -196,3 +196,23 @@ func TestIdempotencyComparesJSONValues(t *testing.T) {
 	f.do("POST", path, f.keyA, fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 2.0}}`, rt), okey).
 		expectProblem(t, 422, "idempotency_key_reused")
 }
+
+// Routes match a path whatever its case and trailing slash; so does a
+// key's scope: the same write spelled another way is replayed, not run
+// twice.
+func TestIdempotencyScopeFollowsTheRoute(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	key := hdr{"Idempotency-Key", "spelled-twice"}
+	body := `{"venue": {"name": "Hall", "time_zone": "UTC"}}`
+	first := f.do("POST", "/api/v2/venues", f.keyA, body, key).expect(t, 201)
+	for _, path := range []string{"/api/v2/venues/", "/API/v2/Venues"} {
+		again := f.do("POST", path, f.keyA, body, key).expect(t, 201)
+		if !bytes.Equal(first.Body, again.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("%s: not replayed:\n%s\n%s", path, first.Body, again.Body)
+		}
+	}
+	if n := f.count("/api/v2/venues", f.keyA); n != 1 {
+		t.Fatalf("%d venues, want 1", n)
+	}
+}

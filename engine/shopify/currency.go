@@ -30,6 +30,9 @@ func readCurrency(ctx context.Context, c *Client) (string, error) {
 	if cur == "" {
 		return "", fmt.Errorf("the shop answered no currencyCode")
 	}
+	if _, ok := engine.CurrencyDigits(cur); !ok {
+		return "", fmt.Errorf("the shop's currency %q is not an ISO 4217 currency eventops prices in", cur)
+	}
 	return cur, nil
 }
 
