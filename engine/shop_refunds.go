@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -199,6 +200,24 @@ func (e *Engine) changeShopOrder(ctx context.Context, companyID uint64, d ShopDe
 	}); err != nil {
 		return nil, err
 	}
+	// The queues read above are those of the orders as they were: a sale
+	// of the same shop order recorded since may touch another, which the
+	// transaction finds (errQueuesChanged) and which is then locked too.
+	for {
+		out, err := e.changeShopOrderLocked(ctx, companyID, d, shopOrderID, change, queues)
+		var qc *errQueuesChanged
+		if errors.As(err, &qc) {
+			queues = append(queues, qc.queue)
+			continue
+		}
+		return out, err
+	}
+}
+
+// changeShopOrderLocked is changeShopOrder's transaction, run under the
+// creation locks of queues.
+func (e *Engine) changeShopOrderLocked(ctx context.Context, companyID uint64, d ShopDelivery, shopOrderID string,
+	change func(tx Tx, orders []*Order, now time.Time, out *WebhookOutcome) ([]uint64, error), queues []uint64) (*WebhookOutcome, error) {
 	unlock := e.lockQueues(queues)
 	defer unlock()
 	var out *WebhookOutcome
@@ -235,7 +254,7 @@ func (e *Engine) changeShopOrder(ctx context.Context, companyID uint64, d ShopDe
 			return tx.PutWebhook(rec)
 		}
 		slices.Sort(touched)
-		if err := e.followSales(tx, cur, slices.Compact(touched), now, out); err != nil {
+		if err := e.followSales(tx, cur, slices.Compact(touched), now, out, queues); err != nil {
 			return err
 		}
 		return e.finishWebhook(tx, rec, out)

@@ -292,7 +292,7 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 				touched = append(touched, ev.ID)
 			}
 		}
-		if err := e.followSales(tx, cur, touched, now, out); err != nil {
+		if err := e.followSales(tx, cur, touched, now, out, queues); err != nil {
 			return err
 		}
 		out.Outcome = fmt.Sprintf("recorded %d order(s) of shop order %s", len(out.Orders), shopOrderID)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -152,7 +153,13 @@ func (e *Engine) finishWebhook(tx Tx, rec *WebhookRecord, out *WebhookOutcome) e
 // of each live one so that the shop's quantities follow (a revoked
 // connection's fails with SHOPIFY_AUTH_REJECTED, visibly, and can be
 // retried once the shop is reconnected).
-func (e *Engine) followSales(tx Tx, c *Company, eventIDs []uint64, now time.Time, out *WebhookOutcome) error {
+//
+// locked are the queues whose creation locks the caller holds: an
+// operation may be created only on those, so that a queue's ids stay in
+// creation order. An event of another queue (one the caller could not know
+// before this transaction read it) answers errQueuesChanged naming it,
+// and the caller locks it too and runs the transaction again.
+func (e *Engine) followSales(tx Tx, c *Company, eventIDs []uint64, now time.Time, out *WebhookOutcome, locked []uint64) error {
 	for _, id := range eventIDs {
 		if err := refreshAvailability(tx, id, now); err != nil {
 			return err
@@ -166,6 +173,9 @@ func (e *Engine) followSales(tx Tx, c *Company, eventIDs []uint64, now time.Time
 		}
 		if ev == nil || ev.Deleted || ev.Type != EventDate {
 			continue
+		}
+		if !slices.Contains(locked, ev.QueueID()) {
+			return &errQueuesChanged{queue: ev.QueueID()}
 		}
 		op, err := newOperation(tx, ActionSave, ev, c, now, true)
 		if err != nil {
@@ -184,19 +194,14 @@ func (e *Engine) launchAll(ctx context.Context, ops []*Operation) {
 
 // lockQueues takes the creation locks of several queues in ascending order
 // (so that two callers never wait on each other) and returns their release.
-func (e *Engine) lockQueues(ids []uint64) func() {
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	unlocks := make([]func(), 0, len(ids))
-	for _, id := range ids {
-		unlocks = append(unlocks, e.lockQueue(id))
-	}
-	return func() {
-		for i := len(unlocks) - 1; i >= 0; i-- {
-			unlocks[i]()
-		}
-	}
+func (e *Engine) lockQueues(ids []uint64) func() { return e.disp.LockQueues(ids...) }
+
+// errQueuesChanged aborts a transaction that found it must create an
+// operation on a queue whose creation lock its caller does not hold.
+type errQueuesChanged struct{ queue uint64 }
+
+func (e *errQueuesChanged) Error() string {
+	return fmt.Sprintf("queue %d is not locked by this write", e.queue)
 }
 
 // PruneWebhooks forgets deliveries received more than WebhookRetention ago,
