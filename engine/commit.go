@@ -157,7 +157,7 @@ func (r *opRun) finishCanceled(staged ...func(Tx) error) bool {
 }
 
 // acceptCancel records a cancel request (with its idempotency key), then
-// acknowledges it on reply (nil if it could not be recorded); the
+// acknowledges it on reply (with the error if it could not be recorded); the
 // operation ends at its next safe point. It reports whether the request
 // was recorded.
 func (r *opRun) acceptCancel(req CancelRequest) bool {
@@ -165,10 +165,10 @@ func (r *opRun) acceptCancel(req CancelRequest) bool {
 	next.CancelAsked = true
 	now := r.e.now()
 	if err := r.commit(next, now, cancelRecord(req.Ctx, next, now)); err != nil {
-		req.Reply <- nil
+		req.Reply <- CancelReply{Err: err}
 		return false
 	}
-	req.Reply <- r.op
+	req.Reply <- CancelReply{Op: r.op}
 	return true
 }
 

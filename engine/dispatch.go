@@ -102,9 +102,17 @@ type CancelRequest struct {
 	// Ctx is the requester's: the run records the request's idempotency
 	// key (WithIdempotency) in the commit that records the request.
 	Ctx context.Context
-	// Reply takes the operation once the request is durable (nil if it
-	// could not be).
-	Reply chan<- *Operation
+	// Reply takes the operation once the request is durable, or the error
+	// that kept it from being recorded (a storage failure, or what the
+	// request's idempotency key found: a replay, a key reused), as the
+	// direct write of a cancel would return it.
+	Reply chan<- CancelReply
+}
+
+// CancelReply is a run's answer to a CancelRequest: Op, or Err.
+type CancelReply struct {
+	Op  *Operation
+	Err error
 }
 
 // Cancels delivers cancel requests to the run.
@@ -115,13 +123,11 @@ func (c *Claim) Cancels() <-chan CancelRequest { return c.cancels }
 // could not record it. ok=false means the claim ended before its run took
 // the request (look again: the operation may be terminal, or unclaimed).
 func (c *Claim) Deliver(ctx context.Context) (op *Operation, ok bool, err error) {
-	reply := make(chan *Operation, 1)
+	reply := make(chan CancelReply, 1)
 	select {
 	case c.cancels <- CancelRequest{Ctx: ctx, Reply: reply}:
-		if got := <-reply; got != nil {
-			return got, true, nil
-		}
-		return nil, true, Errorf(CodeOperationStorageFailed, "cancel of operation %d was not persisted", c.ID)
+		got := <-reply
+		return got.Op, true, got.Err
 	case <-c.released:
 		return nil, false, nil
 	case <-ctx.Done():

@@ -219,7 +219,7 @@ func TestDispatcherCancel(t *testing.T) {
 		c := claimNow(t, d)
 		go func() {
 			req := <-c.Cancels()
-			req.Reply <- &Operation{ID: 10, CancelAsked: true}
+			req.Reply <- CancelReply{Op: &Operation{ID: 10, CancelAsked: true}}
 		}()
 		got, err := d.Cancel(context.Background(), 1, 10, func(bool) (*Operation, error) {
 			t.Error("written directly while a run holds it")
@@ -227,6 +227,23 @@ func TestDispatcherCancel(t *testing.T) {
 		})
 		if err != nil || got == nil || !got.CancelAsked {
 			t.Fatalf("cancel: %v, %v", got, err)
+		}
+	})
+	t.Run("a run's error reaches the canceller as it is", func(t *testing.T) {
+		d := newMemDispatcher(0)
+		d.Enqueue(dispOp(1, 10))
+		c := claimNow(t, d)
+		reused := &Error{Kind: KindInvalid, Message: "Idempotency-Key reused with another request"}
+		go func() {
+			req := <-c.Cancels()
+			req.Reply <- CancelReply{Err: reused}
+		}()
+		_, err := d.Cancel(context.Background(), 1, 10, func(bool) (*Operation, error) {
+			t.Error("written directly while a run holds it")
+			return nil, nil
+		})
+		if err != reused {
+			t.Fatalf("cancel error %v, want the run's %v (it was a storage failure, a 500)", err, reused)
 		}
 	})
 	t.Run("a run that ends before it takes the request", func(t *testing.T) {
