@@ -56,7 +56,8 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		now := e.now()
 		o = &Order{CompanyID: ev.CompanyID, EventID: ev.ID, RegistrationTypeID: rt.ID, Quantity: in.Quantity,
 			Amount: Money{Amount: rt.Price.Amount * int64(in.Quantity), Currency: rt.Price.Currency},
-			Status: OrderPaid, CreatedAt: now}
+			Status: OrderPaid, CreatedAt: now, RegistrationTypeName: rt.Name,
+			UnitPrice: &Money{Amount: rt.Price.Amount, Currency: rt.Price.Currency}}
 		if o.ID, err = tx.NextID(SeqOrder); err != nil {
 			return err
 		}
