@@ -30,8 +30,9 @@ func (h *hooked) variantOf(eventID, rtID uint64) string {
 }
 
 // refundedThroughShop checks that an event refund completed over want
-// orders, each refunded, and that refundCreate was sent for the shop order.
-func (h *hooked) refundedThroughShop(eventID uint64, want int, shopOrder sandbox.OrderState) {
+// orders, that refundCreate was sent once for the shop order, and that the
+// shop order then has shopRefunds refunds.
+func (h *hooked) refundedThroughShop(eventID uint64, want int, shopOrder sandbox.OrderState, shopRefunds int) {
 	h.t.Helper()
 	rop, err := h.eng.RefundEvent(context.Background(), h.company.ID, eventID)
 	if err != nil {
@@ -55,8 +56,8 @@ func (h *hooked) refundedThroughShop(eventID uint64, want int, shopOrder sandbox
 		h.t.Fatal(err)
 	}
 	for _, o := range st.Orders {
-		if o.ID == shopOrder.ID && len(o.RefundIDs) != 1 {
-			h.t.Errorf("shop order %s has %d refunds, want 1", o.ID, len(o.RefundIDs))
+		if o.ID == shopOrder.ID && len(o.RefundIDs) != shopRefunds {
+			h.t.Errorf("shop order %s has %d refunds, want %d", o.ID, len(o.RefundIDs), shopRefunds)
 		}
 	}
 }
@@ -102,7 +103,7 @@ func TestShopSaleOfARemovedRegistrationTypeIsRecorded(t *testing.T) {
 	if ok, err := h.eng.EventDeletable(ev); ok || err != nil {
 		t.Errorf("event with a paid order of a retired type is deletable (%v)", err)
 	}
-	h.refundedThroughShop(ev.ID, 1, so)
+	h.refundedThroughShop(ev.ID, 1, so, 1)
 	orders, _ = h.eng.Orders(h.company.ID, ev.ID)
 	if len(orders) != 1 || orders[0].Status != engine.OrderRefunded {
 		t.Errorf("orders after the refund: %+v", orders)
@@ -157,9 +158,24 @@ func TestShopSaleOfADroppedOccurrenceIsRecordedOnTheParent(t *testing.T) {
 	if ok, err := h.eng.EventDeletable(ev); ok || err != nil {
 		t.Errorf("recurring event with a paid order of a dropped occurrence is deletable (%v)", err)
 	}
-	h.refundedThroughShop(ev.ID, 1, so)
+	// One ticket refunded in the shop's admin: the order splits, both
+	// parts still of the gone occurrence, retired, under the parent.
+	if _, err := h.sb.RefundOrder(h.shop.Name, so.ID, []sandbox.RefundLine{{LineItemID: so.LineItems[0].ID, Quantity: 1}}, ""); err != nil {
+		t.Fatalf("admin refund: %v", err)
+	}
+	h.delivered("refunds/create", 1)
 	orders, _ = h.eng.Orders(h.company.ID, ev.ID)
-	if len(orders) != 1 || orders[0].Status != engine.OrderRefunded {
+	if len(orders) != 2 {
+		t.Fatalf("orders after refunding one ticket in the shop: %+v", orders)
+	}
+	for _, o := range orders {
+		if o.OccurrenceID != last.ID || !o.Retired || o.RegistrationTypeName != "Entry" || o.UnitPrice == nil {
+			t.Errorf("part of the split order lost its occurrence or type: %+v", o)
+		}
+	}
+	h.refundedThroughShop(ev.ID, 2, so, 2)
+	orders, _ = h.eng.Orders(h.company.ID, ev.ID)
+	if len(orders) != 2 || orders[0].Status != engine.OrderRefunded || orders[1].Status != engine.OrderRefunded {
 		t.Errorf("orders after the refund: %+v", orders)
 	}
 	if ok, err := h.eng.EventDeletable(ev); !ok || err != nil {
