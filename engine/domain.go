@@ -239,9 +239,10 @@ type Order struct {
 	RegistrationTypeName string `json:"registration_type_name,omitempty"`
 	UnitPrice            *Money `json:"unit_price,omitempty"`
 	// Retired is set on a shop order recorded after what it sold was gone:
-	// its registration type removed from the event, or its occurrence
-	// dropped from the recurrence (the buyer paid while the shop still
-	// offered it). The order counts as any other: listed, sold, refunded.
+	// its registration type removed from the event, its occurrence
+	// dropped from the recurrence, or its event deleted (the buyer paid
+	// while the shop still offered it). The order counts as any other:
+	// listed, sold, refunded.
 	Retired bool `json:"retired,omitempty"`
 	// OccurrenceID is, for an order of an occurrence that was gone when it
 	// was recorded, that occurrence: the order is recorded against the

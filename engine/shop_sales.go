@@ -139,13 +139,16 @@ func resolveLines(tx Tx, companyID uint64, shopCurrency string, sale *ShopSale) 
 			continue
 		}
 		l := soldLine{lineID: li.LineID, eventID: ev.ID, queueID: ev.QueueID(), rtID: rt, quantity: li.Quantity}
+		// A deleted event is gone too: its sale is retired, and recorded
+		// on the recurring event when only the occurrence is gone.
+		l.retired = ev.Deleted
 		if ev.Deleted && ev.ParentID != 0 {
 			parent, err := tx.Event(ev.ParentID)
 			if err != nil {
 				return nil, err
 			}
 			if parent != nil && !parent.Deleted {
-				l.eventID, l.occurrenceID, l.retired = parent.ID, ev.ID, true
+				l.eventID, l.occurrenceID = parent.ID, ev.ID
 			}
 		}
 		if t := regType(ev, rt); t != nil {
