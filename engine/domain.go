@@ -232,6 +232,32 @@ type Order struct {
 	// presentment money, which may differ from the shop's currency that
 	// Amount is in); nil for box-office orders and payloads without it.
 	Presentment *Money `json:"presentment,omitempty"`
+	// RegistrationTypeName and UnitPrice are the registration type's name
+	// and the price of one as sold, kept on the order so that it reads
+	// (and refunds) the same once the type is gone. Orders recorded before
+	// they were kept have "" and nil.
+	RegistrationTypeName string `json:"registration_type_name,omitempty"`
+	UnitPrice            *Money `json:"unit_price,omitempty"`
+	// Retired is set on a shop order recorded after what it sold was gone:
+	// its registration type removed from the event, its occurrence
+	// dropped from the recurrence, or its event deleted (the buyer paid
+	// while the shop still offered it). The order counts as any other:
+	// listed, sold, refunded.
+	Retired bool `json:"retired,omitempty"`
+	// OccurrenceID is, for an order of an occurrence that was gone when it
+	// was recorded, that occurrence: the order is recorded against the
+	// recurring event (EventID), where it is listed and refunded. 0: the
+	// order is recorded against the event that sold it.
+	OccurrenceID uint64 `json:"occurrence_id,omitempty"`
+}
+
+// SoldEventID is the date event (occurrence) the order sold: the one its
+// shop line item's SKU names.
+func (o *Order) SoldEventID() uint64 {
+	if o.OccurrenceID != 0 {
+		return o.OccurrenceID
+	}
+	return o.EventID
 }
 
 // Product is a sellable product of our own, written by the tickets phase:

@@ -58,7 +58,8 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		now := e.now()
 		o = &Order{CompanyID: ev.CompanyID, EventID: ev.ID, RegistrationTypeID: rt.ID, Quantity: in.Quantity,
 			Amount: Money{Amount: rt.Price.Amount * int64(in.Quantity), Currency: rt.Price.Currency},
-			Status: OrderPaid, CreatedAt: now}
+			Status: OrderPaid, CreatedAt: now, RegistrationTypeName: rt.Name,
+			UnitPrice: &Money{Amount: rt.Price.Amount, Currency: rt.Price.Currency}}
 		if o.ID, err = tx.NextID(SeqOrder); err != nil {
 			return err
 		}
@@ -86,16 +87,33 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 	return o, op, nil
 }
 
-// Orders lists the orders of a live event of a company.
+// Orders lists the orders of a live event of a company: its own, and for a
+// recurring event those of its occurrences that were gone when they were
+// recorded (an occurrence's other orders are listed under it). An order
+// recorded before orders kept their registration type's name and price
+// shows those of the event's type when it still exists.
 func (e *Engine) Orders(companyID, eventID uint64) ([]*Order, error) {
 	var os []*Order
 	err := e.store.View(func(tx Tx) error {
-		if _, _, err := liveEvent(tx, companyID, eventID); err != nil {
+		_, ev, err := liveEvent(tx, companyID, eventID)
+		if err != nil {
 			return err
 		}
-		var err error
-		os, err = tx.Orders(eventID)
-		return err
+		if os, err = tx.Orders(eventID); err != nil {
+			return err
+		}
+		for i, o := range os {
+			if o.RegistrationTypeName != "" {
+				continue
+			}
+			if rt := regType(ev, o.RegistrationTypeID); rt != nil {
+				c := *o // the store's record stays as it is
+				c.RegistrationTypeName = rt.Name
+				c.UnitPrice = &Money{Amount: rt.Price.Amount, Currency: rt.Price.Currency}
+				os[i] = &c
+			}
+		}
+		return nil
 	})
 	return os, err
 }

@@ -91,7 +91,7 @@ func refundLine(tx Tx, orders []*Order, line ShopRefundLine, refundID string, no
 			continue
 		}
 		mine := o.ShopifyLineItemID == lineID ||
-			(o.ShopifyLineItemID == "" && bySKU && o.EventID == occ && o.RegistrationTypeID == rt)
+			(o.ShopifyLineItemID == "" && bySKU && o.SoldEventID() == occ && o.RegistrationTypeID == rt)
 		if !mine {
 			continue
 		}
@@ -111,7 +111,9 @@ func refundLine(tx Tx, orders []*Order, line ShopRefundLine, refundID string, no
 			part := &Order{CompanyID: o.CompanyID, EventID: o.EventID, RegistrationTypeID: o.RegistrationTypeID,
 				Quantity: take, Amount: Money{Amount: o.Amount.Amount - kept, Currency: o.Amount.Currency},
 				Status: OrderRefunded, ShopifyOrderID: o.ShopifyOrderID, ShopifyLineItemID: o.ShopifyLineItemID,
-				ShopifyRefundIDs: []string{refundID}, CreatedAt: o.CreatedAt, RefundedAt: &t}
+				ShopifyRefundIDs: []string{refundID}, CreatedAt: o.CreatedAt, RefundedAt: &t,
+				RegistrationTypeName: o.RegistrationTypeName, UnitPrice: o.UnitPrice, Retired: o.Retired,
+				OccurrenceID: o.OccurrenceID}
 			if p := o.Presentment; p != nil {
 				pk := p.Amount * int64(keep) / int64(o.Quantity)
 				part.Presentment = &Money{Amount: p.Amount - pk, Currency: p.Currency}

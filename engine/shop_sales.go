@@ -25,6 +25,10 @@ type ShopSaleLine struct {
 	RegistrationTypeID uint64
 	VariantID          string // the shop's variant id; "": none
 	Quantity           int
+	// Title is what the shop calls the line (its variant's title, else its
+	// product's): the name an order keeps when its registration type is
+	// gone from our store.
+	Title string
 	// UnitPrice is what the buyer paid for one, in the shop's currency;
 	// its Currency "" is the company's shop currency (the type's price's
 	// when that is not known yet).
@@ -44,14 +48,25 @@ type ShopMoney struct {
 // soldLine is a line item of a shop order that sells one of our
 // registration types.
 type soldLine struct {
-	lineID   string // the shop's line item id
-	eventID  uint64 // the occurrence (date event)
-	queueID  uint64
-	rtID     uint64
-	quantity int
-	amount   *Money // what the buyer paid for the line; nil: the type's price
+	lineID string // the shop's line item id
+	// eventID is the event the order is recorded against: the occurrence
+	// (date event) that sold it, or its recurring event when the
+	// occurrence is gone (occurrenceID then names it).
+	eventID      uint64
+	occurrenceID uint64
+	queueID      uint64
+	rtID         uint64
+	quantity     int
+	amount       *Money // what the buyer paid for the line; nil: the type's price
 	// presented is the same in the buyer's currency, when the shop says.
 	presented *Money
+	// name and unit are the registration type's name and price as sold
+	// (unit nil: not known).
+	name string
+	unit *Money
+	// retired: the registration type or the occurrence was gone when the
+	// sale was resolved (the buyer paid while the shop still offered it).
+	retired bool
 }
 
 // lineMoney is what the buyer paid for a line item: in the shop's currency
@@ -86,6 +101,14 @@ func lineMoney(li *ShopSaleLine, shopCurrency string) (paid, presented *Money) {
 // registration types: by the ids the SKU gave, else by variant id through
 // the company's ticket structures (read only when a line needs it).
 // shopCurrency is the company's shop currency ("" when not known yet).
+//
+// A paid line is resolved whatever happened to what it sold (DESIGN §8):
+// a registration type removed from its occurrence keeps the line, marked
+// retired, with the name and price the occurrence's structure (or else
+// the shop's line) gives; an occurrence dropped from its recurrence
+// (deleted while its recurring event lives) puts the line on the
+// recurring event, where it is listed, counted and refunded. Only a SKU
+// naming no date event of the company is not ours.
 func resolveLines(tx Tx, companyID uint64, shopCurrency string, sale *ShopSale) ([]soldLine, error) {
 	var byVariant map[string][2]uint64
 	var out []soldLine
@@ -112,18 +135,64 @@ func resolveLines(tx Tx, companyID uint64, shopCurrency string, sale *ShopSale) 
 		if err != nil {
 			return nil, err
 		}
-		if ev == nil || ev.CompanyID != companyID || ev.Type != EventDate || regType(ev, rt) == nil {
+		if ev == nil || ev.CompanyID != companyID || ev.Type != EventDate {
 			continue
 		}
 		l := soldLine{lineID: li.LineID, eventID: ev.ID, queueID: ev.QueueID(), rtID: rt, quantity: li.Quantity}
+		// A deleted event is gone too: its sale is retired, and recorded
+		// on the recurring event when only the occurrence is gone.
+		l.retired = ev.Deleted
+		if ev.Deleted && ev.ParentID != 0 {
+			parent, err := tx.Event(ev.ParentID)
+			if err != nil {
+				return nil, err
+			}
+			if parent != nil && !parent.Deleted {
+				l.eventID, l.occurrenceID = parent.ID, ev.ID
+			}
+		}
+		if t := regType(ev, rt); t != nil {
+			l.name, l.unit = t.Name, &Money{Amount: t.Price.Amount, Currency: t.Price.Currency}
+		} else {
+			l.retired = true
+			if err := retiredType(tx, ev.ID, rt, li, &l); err != nil {
+				return nil, err
+			}
+		}
 		cur := shopCurrency
-		if cur == "" {
-			cur = regType(ev, rt).Price.Currency
+		if cur == "" && l.unit != nil {
+			cur = l.unit.Currency
 		}
 		l.amount, l.presented = lineMoney(li, cur)
+		if l.unit == nil && l.amount != nil && li.Quantity > 0 {
+			l.unit = &Money{Amount: l.amount.Amount / int64(li.Quantity), Currency: l.amount.Currency}
+		}
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// retiredType fills the name and price of a registration type no longer in
+// its occurrence: from the occurrence's structure while it still holds the
+// type's variant (the save that removes it has not rebuilt it yet), else
+// the name the shop gave the line (the price is then what the buyer paid).
+func retiredType(tx Tx, occ, rt uint64, li *ShopSaleLine, l *soldLine) error {
+	s, err := tx.TicketStructure(occ)
+	if err != nil {
+		return err
+	}
+	if s != nil {
+		for _, p := range s.Products {
+			for _, v := range p.Variants {
+				if v.RegistrationTypeID == rt {
+					l.name, l.unit = v.Title, &Money{Amount: v.Price.Amount, Currency: v.Price.Currency}
+					return nil
+				}
+			}
+		}
+	}
+	l.name = li.Title
+	return nil
 }
 
 // companyVariants maps the shop variant ids of every live occurrence's
@@ -189,20 +258,25 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 	if err := checkDelivery(d, "order_id", sale.OrderID); err != nil {
 		return nil, err
 	}
-	var lines []soldLine
-	if err := e.store.View(func(tx Tx) error {
+	// Resolved here to know the queues to lock, and again in the commit:
+	// a save may have removed a type or dropped an occurrence meanwhile.
+	resolve := func(tx Tx) ([]soldLine, error) {
 		c, err := tx.Company(companyID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if c == nil {
-			return NotFound("company %d not found", companyID)
+			return nil, NotFound("company %d not found", companyID)
 		}
 		shopCurrency := ""
 		if c.Shopify() {
 			shopCurrency = c.Shop.Currency
 		}
-		lines, err = resolveLines(tx, companyID, shopCurrency, &sale)
+		return resolveLines(tx, companyID, shopCurrency, &sale)
+	}
+	var lines []soldLine
+	if err := e.store.View(func(tx Tx) (err error) {
+		lines, err = resolve(tx)
 		return err
 	}); err != nil {
 		return nil, err
@@ -228,6 +302,9 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 		if cur == nil {
 			return NotFound("company %d not found", companyID)
 		}
+		if lines, err = resolve(tx); err != nil {
+			return err
+		}
 		existing, err := tx.ShopOrders(companyID, shopOrderID)
 		if err != nil {
 			return err
@@ -249,35 +326,47 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 			if err != nil {
 				return err
 			}
-			var rt *RegistrationType
-			if ev != nil {
-				rt = regType(ev, l.rtID)
+			if ev == nil {
+				return fmt.Errorf("record shop order %s: event %d vanished", shopOrderID, l.eventID)
 			}
-			if rt == nil {
-				e.log.Warn("shop sale of a registration type removed meanwhile: not recorded",
-					"company", companyID, "shop_order", shopOrderID, "event", l.eventID, "registration_type", l.rtID)
-				continue
-			}
-			sold, err := soldCounts(tx, ev)
-			if err != nil {
-				return err
-			}
-			if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < l.quantity {
-				e.log.Warn("shop sale exceeds what was left to sell: recorded all the same (the buyer paid)",
-					"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "registration_type", rt.ID,
-					"quantity", l.quantity, "left", *left)
+			if l.retired {
+				e.log.Warn("shop sale of a registration type or occurrence gone meanwhile: recorded as retired (the buyer paid)",
+					"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "occurrence", l.occurrenceID,
+					"registration_type", l.rtID)
+			} else if rt := regType(ev, l.rtID); rt != nil {
+				sold, err := soldCounts(tx, ev)
+				if err != nil {
+					return err
+				}
+				if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < l.quantity {
+					e.log.Warn("shop sale exceeds what was left to sell: recorded all the same (the buyer paid)",
+						"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "registration_type", rt.ID,
+						"quantity", l.quantity, "left", *left)
+				}
 			}
 			if ev.Deleted {
 				e.log.Warn("shop sale of a deleted event: recorded for its refund",
 					"company", companyID, "shop_order", shopOrderID, "event", ev.ID)
 			}
-			amount := Money{Amount: rt.Price.Amount * int64(l.quantity), Currency: rt.Price.Currency}
-			if l.amount != nil {
+			var amount Money
+			switch {
+			case l.amount != nil:
 				amount = *l.amount
+			case l.unit != nil:
+				amount = Money{Amount: l.unit.Amount * int64(l.quantity), Currency: l.unit.Currency}
+			default:
+				// Neither the type nor the shop's price is readable: the
+				// order is recorded all the same (the buyer paid), at 0.
+				e.log.Error("shop sale without a readable price: recorded at 0",
+					"company", companyID, "shop_order", shopOrderID, "line_item", l.lineID)
+				if cur.Shopify() {
+					amount.Currency = cur.Shop.Currency
+				}
 			}
-			o := &Order{CompanyID: companyID, EventID: ev.ID, RegistrationTypeID: rt.ID, Quantity: l.quantity,
+			o := &Order{CompanyID: companyID, EventID: ev.ID, RegistrationTypeID: l.rtID, Quantity: l.quantity,
 				Amount: amount, Presentment: l.presented, Status: OrderPaid, ShopifyOrderID: shopOrderID,
-				ShopifyLineItemID: l.lineID, CreatedAt: now}
+				ShopifyLineItemID: l.lineID, CreatedAt: now, RegistrationTypeName: l.name, UnitPrice: l.unit,
+				Retired: l.retired, OccurrenceID: l.occurrenceID}
 			if o.ID, err = tx.NextID(SeqOrder); err != nil {
 				return err
 			}
@@ -288,7 +377,9 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 				return err
 			}
 			out.Orders = append(out.Orders, o)
-			if !slices.Contains(touched, ev.ID) {
+			// A gone occurrence's sale has nothing left to follow: its
+			// product is being withdrawn from the shop.
+			if l.occurrenceID == 0 && !slices.Contains(touched, ev.ID) {
 				touched = append(touched, ev.ID)
 			}
 		}

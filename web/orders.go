@@ -23,13 +23,27 @@ type orderJSON struct {
 	// PresentmentAmount is what a shop buyer paid in their currency;
 	// Amount is in the shop's.
 	PresentmentAmount *moneyJSON `json:"presentment_amount"`
+	// RegistrationTypeName and UnitPrice are the type as sold, kept on
+	// the order; Retired marks a shop order recorded after its type or
+	// occurrence was gone, and OccurrenceID names a gone occurrence whose
+	// order is recorded against its recurring event (EventID).
+	RegistrationTypeName *string    `json:"registration_type_name"`
+	UnitPrice            *moneyJSON `json:"unit_price"`
+	Retired              bool       `json:"retired"`
+	OccurrenceID         *uint64    `json:"occurrence_id"`
 }
 
 func order(o *engine.Order) orderJSON {
-	return orderJSON{ID: o.ID, EventID: o.EventID, RegistrationTypeID: o.RegistrationTypeID,
+	j := orderJSON{ID: o.ID, EventID: o.EventID, RegistrationTypeID: o.RegistrationTypeID,
 		Quantity: o.Quantity, Amount: money(o.Amount), Status: o.Status,
 		ShopifyOrderID: nonEmpty(o.ShopifyOrderID), CreatedAt: ts(o.CreatedAt), RefundedAt: tsPtr(o.RefundedAt),
-		PresentmentAmount: moneyPtr(o.Presentment)}
+		PresentmentAmount: moneyPtr(o.Presentment), RegistrationTypeName: nonEmpty(o.RegistrationTypeName),
+		UnitPrice: moneyPtr(o.UnitPrice), Retired: o.Retired}
+	if o.OccurrenceID != 0 {
+		occ := o.OccurrenceID
+		j.OccurrenceID = &occ
+	}
+	return j
 }
 
 func moneyPtr(m *engine.Money) *moneyJSON {

@@ -20,6 +20,12 @@ func TestOrders(t *testing.T) {
 		o.ShopifyOrderID != nil || o.PresentmentAmount != nil {
 		t.Fatalf("order: %+v", o)
 	}
+	// The type as sold is kept on the order; a box-office order is never
+	// retired nor of a gone occurrence.
+	if o.RegistrationTypeName == nil || *o.RegistrationTypeName != c.Event.RegistrationTypes[1].Name ||
+		o.UnitPrice == nil || o.UnitPrice.Amount != 9000 || o.Retired || o.OccurrenceID != nil {
+		t.Fatalf("order's registration type: %+v", o)
+	}
 	if r.Header.Get(HeaderOperationID) != "" {
 		t.Fatal("a sale of a company without a shop started an operation")
 	}

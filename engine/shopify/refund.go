@@ -38,11 +38,12 @@ func (w refundWork) Refund(ctx context.Context, r *engine.PhaseRun) error {
 		}
 		seen := map[uint64]bool{}
 		for _, o := range orders {
-			if seen[o.EventID] {
+			occ := o.SoldEventID() // a gone occurrence's order is on its recurring event
+			if seen[occ] {
 				continue
 			}
-			seen[o.EventID] = true
-			s, err := tx.TicketStructure(o.EventID)
+			seen[occ] = true
+			s, err := tx.TicketStructure(occ)
 			if err != nil || s == nil {
 				if err != nil {
 					return err
@@ -52,7 +53,7 @@ func (w refundWork) Refund(ctx context.Context, r *engine.PhaseRun) error {
 			for _, p := range s.Products {
 				for _, v := range p.Variants {
 					if v.ShopifyVariantID != "" {
-						variants[v.ShopifyVariantID] = [2]uint64{o.EventID, v.RegistrationTypeID}
+						variants[v.ShopifyVariantID] = [2]uint64{occ, v.RegistrationTypeID}
 					}
 				}
 			}
@@ -146,7 +147,7 @@ func (w refundWork) refundShopOrder(ctx context.Context, sr *shopRun, shopOrderI
 	}
 	want := map[[2]uint64]int{} // (occurrence, registration type) → quantity of ours
 	for _, o := range ours {
-		want[[2]uint64{o.EventID, o.RegistrationTypeID}] += o.Quantity
+		want[[2]uint64{o.SoldEventID(), o.RegistrationTypeID}] += o.Quantity
 	}
 	var lines []map[string]any
 	for _, li := range read.Order.LineItems.Nodes {

@@ -31,6 +31,11 @@ type restLineItem struct {
 	VariantID         *int64  `json:"variant_id"`
 	SKU               *string `json:"sku"`
 	Quantity          int64   `json:"quantity"`
+	// Title is the product's title and VariantTitle the variant's (the
+	// registration type's name in a combined product): what the order
+	// keeps of a registration type removed meanwhile.
+	Title        string  `json:"title"`
+	VariantTitle *string `json:"variant_title"`
 	// Price is the unit price in the shop's currency; PriceSet carries it
 	// with its currency, beside the buyer's (presentment) price.
 	Price    string        `json:"price"`
@@ -95,6 +100,10 @@ func (o *restOrder) sale() engine.ShopSale {
 		l := engine.ShopSaleLine{LineID: li.gid(), Quantity: int(li.Quantity),
 			UnitPrice: engine.ShopMoney{Amount: strings.TrimSpace(li.Price), Currency: o.Currency}}
 		l.EventID, l.RegistrationTypeID = li.ticket()
+		l.Title = strings.TrimSpace(li.Title)
+		if vt := li.VariantTitle; vt != nil && strings.TrimSpace(*vt) != "" && *vt != "Default Title" {
+			l.Title = strings.TrimSpace(*vt)
+		}
 		if li.VariantID != nil {
 			l.VariantID = shopGID("ProductVariant", *li.VariantID)
 		}

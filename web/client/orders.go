@@ -21,6 +21,16 @@ type Order struct {
 	// PresentmentAmount is what a shop buyer paid in their currency;
 	// Amount is in the shop's.
 	PresentmentAmount *Money `json:"presentment_amount"`
+	// RegistrationTypeName and UnitPrice are the registration type as
+	// sold, kept on the order (nil when not known).
+	RegistrationTypeName *string `json:"registration_type_name"`
+	UnitPrice            *Money  `json:"unit_price"`
+	// Retired marks a shop order recorded after its registration type or
+	// occurrence was gone (the buyer paid while the shop offered it).
+	Retired bool `json:"retired"`
+	// OccurrenceID names the gone occurrence of an order recorded against
+	// its recurring event (EventID); nil otherwise.
+	OccurrenceID *uint64 `json:"occurrence_id"`
 }
 
 // Orders lists one page of an event's orders, in id order.
