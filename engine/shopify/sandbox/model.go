@@ -224,6 +224,11 @@ type order struct {
 	CancelReason        string     `json:"cancel_reason,omitempty"`
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
+	// SaleID is the payment transaction (kind SALE) through which the buyer
+	// paid the order's total on Gateway; refunds that move money name it
+	// as their parent.
+	SaleID  int64  `json:"sale_transaction_id,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
 }
 
 func (o *order) name() string { return fmt.Sprintf("#%d", o.Number) }

@@ -86,6 +86,8 @@ func (r orderR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) {
 		return bagOf(o, o.totalCents()-o.refundedCents(st), o.Currency), nil
 	case "totalRefundedSet":
 		return bagOf(o, o.refundedCents(st), o.Currency), nil
+	case "suggestedRefund":
+		return x.suggestRefund(o, a), nil
 	case "refundable":
 		for _, l := range o.Lines {
 			if l.Quantity > l.Refunded {
