@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"log/slog"
 	"time"
 )
@@ -232,6 +233,22 @@ type Order struct {
 	// presentment money, which may differ from the shop's currency that
 	// Amount is in); nil for box-office orders and payloads without it.
 	Presentment *Money `json:"presentment,omitempty"`
+	// ShopifyRefund is the refund input computed for this order's shop
+	// order by a refund operation, persisted before it is first sent (see
+	// SaveShopRefund).
+	ShopifyRefund *ShopRefundInput `json:"shopify_refund,omitempty"`
+}
+
+// ShopRefundInput is a shop refund as computed once by refund operation
+// OperationID: the refundCreate input (line items and the money-moving
+// transactions the shop suggested), kept verbatim. A resumed refund re-sends
+// exactly these bytes under the same idempotency key instead of asking the
+// shop again, whose new answer (after a partial refund, a changed rate)
+// would make the key's parameters differ and be refused with
+// IDEMPOTENCY_KEY_PARAMETER_MISMATCH.
+type ShopRefundInput struct {
+	OperationID uint64          `json:"operation_id"`
+	Input       json.RawMessage `json:"input"`
 }
 
 // Product is a sellable product of our own, written by the tickets phase:
