@@ -115,3 +115,60 @@ func sameJSON(t *testing.T, a, b json.RawMessage) bool {
 	ys, _ := json.Marshal(y)
 	return string(xs) == string(ys)
 }
+
+// A presale order placed more than 60 days ago is invisible to an app
+// without the read_all_orders scope: the refund fails with
+// REFUND_SCOPE_MISSING naming the scope, refunding nothing; once the scope
+// is granted, a new refund returns the buyer's money.
+func TestRefundOfAnOldOrderNeedsReadAllOrders(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ev, op := b.create(b.input("Presale", ptr(50), regType{"A", 1000, nil}))
+	b.completed(op.ID)
+	v := b.structure(ev.ID).Products[0].Variants[0]
+	placed := time.Now().UTC().AddDate(0, 0, -90)
+	so, err := b.sb.PlaceOrderWith(b.shop.Name, v.ShopifyVariantID, 1, sandbox.OrderOptions{PlacedAt: placed})
+	if err != nil {
+		t.Fatalf("place order: %v", err)
+	}
+	ord := b.recordShopOrder(ev.ID, v.RegistrationTypeID, so)
+	err = b.db.Update(context.Background(), func(tx engine.Tx) error {
+		o, err := tx.Order(ord.ID)
+		if err != nil {
+			return err
+		}
+		o.CreatedAt = placed
+		return tx.PutOrder(o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sb.GrantAllOrders(b.shop.Name, false); err != nil {
+		t.Fatal(err)
+	}
+	rop, err := b.eng.RefundEvent(context.Background(), b.company.ID, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := b.wait(rop.ID)
+	if done.Error == nil || done.Error.Code != engine.CodeRefundScopeMissing || !strings.Contains(done.Error.Message, "read_all_orders") {
+		t.Fatalf("refund = %s, want REFUND_SCOPE_MISSING naming read_all_orders", opJSON(done))
+	}
+	orders, _ := b.eng.Orders(b.company.ID, ev.ID)
+	if len(orders) != 1 || orders[0].Status != engine.OrderPaid {
+		t.Errorf("orders after the failed refund: %+v", orders)
+	}
+
+	if err := b.sb.GrantAllOrders(b.shop.Name, true); err != nil {
+		t.Fatal(err)
+	}
+	rop, err = b.eng.RefundEvent(context.Background(), b.company.ID, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.completed(rop.ID)
+	st, _ := b.sb.State(b.shop.Name)
+	if o := st.Orders[0]; o.TotalRefunded != o.TotalPrice {
+		t.Errorf("shop order %s: %s returned of %s paid", o.ID, o.TotalRefunded, o.TotalPrice)
+	}
+}

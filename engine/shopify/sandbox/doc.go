@@ -181,6 +181,10 @@
 // "Refund amount … exceeds what is left to refund on the order" unless
 // allowOverRefunding. Admin refunds and cancellations return the lines'
 // price.
+//
+// GrantAllOrders(shop, false) withholds the read_all_orders scope: orders
+// placed more than 60 days ago (OrderOptions.PlacedAt backdates one) are
+// then invisible, order(id:) answering null, as on a real shop.
 // inventoryDeactivate (a merchant's "stop stocking here") removes a level
 // and its quantities; it is refused for the item's only location.
 //

@@ -45,11 +45,14 @@ type shopMeta struct {
 	Token  string `json:"token"`
 	// Currency is the shop's currency ("" in files written before shops
 	// had one: USD, see currency).
-	Currency  string           `json:"currency,omitempty"`
-	Secret    string           `json:"secret"`
-	Revoked   bool             `json:"revoked"`
-	Seq       map[string]int64 `json:"seq"`
-	CreatedAt time.Time        `json:"created_at"`
+	Currency string `json:"currency,omitempty"`
+	Secret   string `json:"secret"`
+	Revoked  bool   `json:"revoked"`
+	// NoAllOrders: the app was not granted read_all_orders, so orders
+	// placed more than 60 days ago are hidden from it (see visible).
+	NoAllOrders bool             `json:"no_all_orders,omitempty"`
+	Seq         map[string]int64 `json:"seq"`
+	CreatedAt   time.Time        `json:"created_at"`
 }
 
 type product struct {

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -161,4 +162,12 @@ func (r saleTxR) field(_ *execCtx, f *ast.Field, _ map[string]any) (any, error) 
 		return moneyBagR{r.o.totalCents(), r.o.presentmentTotal(), r.o.Currency, r.o.presentmentCurrency()}, nil
 	}
 	return nil, nil
+}
+
+// allOrdersAge is how far back an app without read_all_orders sees orders.
+const allOrdersAge = 60 * 24 * time.Hour
+
+// visible reports whether the app may see order o (nil: no).
+func (x *execCtx) visible(o *order) bool {
+	return o != nil && (!x.st.Meta.NoAllOrders || x.now.Sub(o.CreatedAt) <= allOrdersAge)
 }
