@@ -254,17 +254,22 @@ func (o *order) refundedCents(st *shopState) int64 {
 	return t
 }
 
-// financialStatus is the REST spelling (paid, partially_refunded, refunded).
-func (o *order) financialStatus() string {
-	var bought, refunded int64
-	for _, l := range o.Lines {
-		bought += l.Quantity
-		refunded += l.Refunded
+// financialStatus is the REST spelling (paid, partially_refunded,
+// refunded). It follows the money, as Shopify's does: a refund that
+// returned nothing (no transactions) leaves the order paid. A free order
+// follows its refunded quantities instead.
+func (o *order) financialStatus(st *shopState) string {
+	total, refunded := o.totalCents(), o.refundedCents(st)
+	if total == 0 {
+		for _, l := range o.Lines {
+			total += l.Quantity
+			refunded += l.Refunded
+		}
 	}
 	switch {
 	case refunded == 0:
 		return "paid"
-	case refunded >= bought:
+	case refunded >= total:
 		return "refunded"
 	default:
 		return "partially_refunded"

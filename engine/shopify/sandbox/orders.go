@@ -422,7 +422,7 @@ func (x *execCtx) orderPayload(o *order) restOrder {
 		ProcessedAt:         timeString(o.CreatedAt),
 		Currency:            o.Currency,
 		PresentmentCurrency: o.presentmentCurrency(),
-		FinancialStatus:     o.financialStatus(),
+		FinancialStatus:     o.financialStatus(st),
 		TotalPrice:          formatMoney(total, o.Currency),
 		TotalPriceSet:       moneyBagR{total, o.presentmentTotal(), o.Currency, o.presentmentCurrency()}.rest(),
 		SubtotalPrice:       formatMoney(total, o.Currency),

@@ -88,7 +88,8 @@ func TestRefundCreateIdempotency(t *testing.T) {
 	}
 	refundID := first.str("data.refundCreate.refund.id")
 	mustEqual(t, "refund id", refundID, "gid://shopify/Refund/1")
-	mustEqual(t, "partially refunded", first.str("data.refundCreate.order.displayFinancialStatus"), "PARTIALLY_REFUNDED")
+	// Without transactions no money went back: the order is still paid.
+	mustEqual(t, "financial status", first.str("data.refundCreate.order.displayFinancialStatus"), "PAID")
 	q := b.quantities(ids.items[0], ids.location)
 	mustEqual(t, "restocked available", q["available"], 9)
 	mustEqual(t, "committed", q["committed"], 1)
@@ -261,6 +262,7 @@ func TestRefundMovesMoneyOnlyWithTransactions(t *testing.T) {
 	}
 	mustEqual(t, "refunded with the suggested transaction", refunded(), "50.00")
 	mustEqual(t, "state total_refunded", b.state().Orders[0].TotalRefunded, "50.00")
+	mustEqual(t, "financial status", b.state().Orders[0].FinancialStatus, "partially_refunded")
 
 	// 25.00 is left: 30.00 is refused even without line items.
 	in := map[string]any{"orderId": order, "transactions": tx("30.00")}

@@ -79,7 +79,7 @@ func (r orderR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) {
 	case "presentmentCurrencyCode":
 		return o.presentmentCurrency(), nil
 	case "displayFinancialStatus":
-		return strings.ToUpper(o.financialStatus()), nil
+		return strings.ToUpper(o.financialStatus(st)), nil
 	case "totalPriceSet":
 		return moneyBagR{o.totalCents(), o.presentmentTotal(), o.Currency, o.presentmentCurrency()}, nil
 	case "currentTotalPriceSet":

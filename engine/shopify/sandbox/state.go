@@ -265,7 +265,7 @@ func (st *shopState) view() ShopState {
 }
 
 func orderView(st *shopState, o *order) OrderState {
-	os := OrderState{ID: gid("Order", o.ID), Name: o.name(), FinancialStatus: o.financialStatus(),
+	os := OrderState{ID: gid("Order", o.ID), Name: o.name(), FinancialStatus: o.financialStatus(st),
 		TotalPrice: formatMoney(o.totalCents(), o.Currency), Currency: o.Currency,
 		PresentmentCurrency: o.presentmentCurrency(), PresentmentTotal: formatMoney(o.presentmentTotal(), o.presentmentCurrency()), LocationID: gid("Location", o.LocationID), LineItems: []LineItemState{},
 		RefundIDs: []string{}, TotalRefunded: formatMoney(o.refundedCents(st), o.Currency), CancelledAt: o.CancelledAt, CreatedAt: o.CreatedAt}
