@@ -14,12 +14,16 @@ import (
 // through refundCreate, box-office ones locally. Companies without a shop
 // are refunded as engine.LocalRefund does.
 //
-// Exactly once: each shop order is refunded with an idempotency key derived
-// from (operation, shop order), and its refunded status is persisted right
-// after the shop accepted it. A resumed refund first reads what is still
-// refundable of each order, so an order refunded before a crash (or whose
-// answer was lost) is not sent again; one whose refund never reached the
-// shop is sent again with the same key.
+// Exactly once, and with the money: each shop order is refunded with an
+// idempotency key derived from (operation, shop order) and an input —
+// the line items still refundable and the transactions the shop suggests
+// for them — computed once and committed on our orders before its first
+// send (see refundShopOrder); its refunded status is persisted right after
+// the shop accepted it. A resumed refund re-sends the committed input with
+// the same key: the shop answers a refund it already applied from the key
+// (a lost answer, a crash after the send) and applies one it never saw. A
+// failed refund retried is a new operation, which computes afresh from
+// what is still refundable.
 type refundWork struct{ s *service }
 
 // Refund implements engine.RefundWork.
