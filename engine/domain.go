@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"log/slog"
 	"time"
 )
@@ -249,6 +250,10 @@ type Order struct {
 	// recurring event (EventID), where it is listed and refunded. 0: the
 	// order is recorded against the event that sold it.
 	OccurrenceID uint64 `json:"occurrence_id,omitempty"`
+	// ShopifyRefund is the refund input computed for this order's shop
+	// order by a refund operation, persisted before it is first sent (see
+	// SaveShopRefund).
+	ShopifyRefund *ShopRefundInput `json:"shopify_refund,omitempty"`
 }
 
 // SoldEventID is the date event (occurrence) the order sold: the one its
@@ -258,6 +263,18 @@ func (o *Order) SoldEventID() uint64 {
 		return o.OccurrenceID
 	}
 	return o.EventID
+}
+
+// ShopRefundInput is a shop refund as computed once by refund operation
+// OperationID: the refundCreate input (line items and the money-moving
+// transactions the shop suggested), kept verbatim. A resumed refund re-sends
+// exactly these bytes under the same idempotency key instead of asking the
+// shop again, whose new answer (after a partial refund, a changed rate)
+// would make the key's parameters differ and be refused with
+// IDEMPOTENCY_KEY_PARAMETER_MISMATCH.
+type ShopRefundInput struct {
+	OperationID uint64          `json:"operation_id"`
+	Input       json.RawMessage `json:"input"`
 }
 
 // Product is a sellable product of our own, written by the tickets phase:

@@ -26,6 +26,7 @@ const (
 	CodeDeliveryServiceMissing    Code = "DELIVERY_SERVICE_MISSING"
 	CodePublishChannelNotFound    Code = "PUBLISH_CHANNEL_NOT_FOUND"
 	CodeRefundRejected            Code = "REFUND_REJECTED"
+	CodeRefundScopeMissing        Code = "REFUND_SCOPE_MISSING"
 	CodeShopifyAuthRejected       Code = "SHOPIFY_AUTH_REJECTED"
 	CodeShopifyThrottledExhausted Code = "SHOPIFY_THROTTLED_EXHAUSTED"
 	CodeShopifyUnavailable        Code = "SHOPIFY_UNAVAILABLE"
@@ -57,6 +58,7 @@ var PhaseCodes = []struct {
 	{CodeDeliveryServiceMissing, "the shop's fulfillment service or its location is gone"},
 	{CodePublishChannelNotFound, "the shop has no online store publication"},
 	{CodeRefundRejected, "the shop refused a refund"},
+	{CodeRefundScopeMissing, "an order to refund is older than 60 days and the shop shows it only to apps granted the `read_all_orders` scope: grant it, then refund again"},
 	{CodeShopifyAuthRejected, "the shop's access token was refused or revoked"},
 	{CodeShopifyThrottledExhausted, "the shop kept throttling past the retry deadline"},
 	{CodeShopifyUnavailable, "the shop kept failing (5xx, timeouts) past the retry deadline"},

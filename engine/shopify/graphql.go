@@ -134,8 +134,26 @@ const mUnpublish = `mutation Unpublish($id: ID!, $input: [PublicationInput!]!) {
 const qOrderForRefund = `query OrderForRefund($id: ID!) {
   order(id: $id) {
     id
+    currencyCode
+    presentmentCurrencyCode
     lineItems(first: 100) {
       nodes { id sku quantity refundableQuantity variant { id } }
+    }
+  }
+}`
+
+// qSuggestedRefund asks the shop how to return the money of the line items
+// a refund names: the transactions (gateway, parent payment, amount in shop
+// and presentment money) that refundCreate must carry to move money.
+const qSuggestedRefund = `query SuggestedRefund($id: ID!, $lines: [RefundLineItemInput!]) {
+  order(id: $id) {
+    suggestedRefund(refundLineItems: $lines) {
+      suggestedTransactions {
+        amountSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+        gateway
+        kind
+        parentTransaction { id }
+      }
     }
   }
 }`

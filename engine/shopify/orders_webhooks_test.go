@@ -288,6 +288,9 @@ func TestEventRefundOfShopOrdersOnceAcrossACrash(t *testing.T) {
 		if len(o.RefundIDs) != 1 || o.FinancialStatus != "refunded" {
 			t.Errorf("shop order %s: %d refunds, %s", o.ID, len(o.RefundIDs), o.FinancialStatus)
 		}
+		if o.TotalRefunded != o.TotalPrice {
+			t.Errorf("shop order %s: %s returned to the buyer, who paid %s", o.ID, o.TotalRefunded, o.TotalPrice)
+		}
 	}
 	keys := map[string]map[string]bool{}
 	applied := map[string]int{}
@@ -307,8 +310,11 @@ func TestEventRefundOfShopOrdersOnceAcrossACrash(t *testing.T) {
 			applied[id]++
 		}
 	}
-	if replays != 1 {
-		t.Errorf("%d refundCreate calls answered from their key, want the one re-sent after a lost answer", replays)
+	// The one whose answer was lost after the restart, and the one held at
+	// the crash unless its refunds/create webhook marked it refunded before
+	// the refund resumed (its persisted input is then not re-sent).
+	if replays < 1 || replays > 2 {
+		t.Errorf("%d refundCreate calls answered from their key, want the one re-sent after a lost answer and perhaps the one held at the crash", replays)
 	}
 	for _, o := range shopOrders {
 		if len(keys[o.ID]) != 1 || applied[o.ID] != 1 {

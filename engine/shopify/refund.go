@@ -2,8 +2,10 @@ package shopify
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strconv"
+	"time"
 
 	"eventops/engine"
 )
@@ -12,12 +14,16 @@ import (
 // through refundCreate, box-office ones locally. Companies without a shop
 // are refunded as engine.LocalRefund does.
 //
-// Exactly once: each shop order is refunded with an idempotency key derived
-// from (operation, shop order), and its refunded status is persisted right
-// after the shop accepted it. A resumed refund first reads what is still
-// refundable of each order, so an order refunded before a crash (or whose
-// answer was lost) is not sent again; one whose refund never reached the
-// shop is sent again with the same key.
+// Exactly once, and with the money: each shop order is refunded with an
+// idempotency key derived from (operation, shop order) and an input —
+// the line items still refundable and the transactions the shop suggests
+// for them — computed once and committed on our orders before its first
+// send (see refundShopOrder); its refunded status is persisted right after
+// the shop accepted it. A resumed refund re-sends the committed input with
+// the same key: the shop answers a refund it already applied from the key
+// (a lost answer, a crash after the send) and applies one it never saw. A
+// failed refund retried is a new operation, which computes afresh from
+// what is still refundable.
 type refundWork struct{ s *service }
 
 // Refund implements engine.RefundWork.
@@ -126,13 +132,69 @@ type shopLineItem struct {
 
 // refundShopOrder refunds, in one refundCreate, the line items of a shop
 // order that belong to our orders (a cart may hold tickets of other events
-// too). Line items are matched by SKU, which names the occurrence and the
-// registration type, else by variant id.
+// too), and returns the buyer's money for them: the refund carries the
+// transactions the shop suggests for those lines (refundCreate without
+// transactions records a refund and returns nothing).
+//
+// The input is computed once per (operation, shop order) and committed on
+// our orders before its first send; a resumed refund re-sends exactly it
+// under the same idempotency key, so the shop answers from the key rather
+// than refunding twice or refusing a recomputed input as a parameter
+// mismatch. A crash before the commit sent nothing, and the input is
+// computed afresh.
 func (w refundWork) refundShopOrder(ctx context.Context, sr *shopRun, shopOrderID string, ours []*engine.Order, variants map[string][2]uint64) error {
+	input := engine.SavedShopRefund(ours, sr.r.Op.ID)
+	if input == nil {
+		var err error
+		if input, err = w.refundInput(ctx, sr, shopOrderID, ours, variants); err != nil || input == nil {
+			return err
+		}
+		ids := make([]uint64, len(ours))
+		for i, o := range ours {
+			ids[i] = o.ID
+		}
+		if err := sr.r.Update(ctx, func(tx engine.Tx) error {
+			return engine.SaveShopRefund(tx, ids, sr.r.Op.ID, input)
+		}); err != nil {
+			return err
+		}
+	}
+	var out struct {
+		RefundCreate struct {
+			Refund *struct {
+				ID string `json:"id"`
+			} `json:"refund"`
+			UserErrors UserErrors `json:"userErrors"`
+		} `json:"refundCreate"`
+	}
+	key := idemKey("refund", sr.r.Op.ID, shopOrderID)
+	err := sr.client.Do(ctx, Call{Name: "RefundCreate", Query: mRefundCreate, Resendable: true, Variables: map[string]any{
+		"key": key, "input": input,
+	}}, &out)
+	if err != nil {
+		return phaseErr(ctx, err, engine.CodeRefundRejected, "refund order "+shopOrderID)
+	}
+	if ue := out.RefundCreate.UserErrors; len(ue) > 0 {
+		return engine.Errorf(engine.CodeRefundRejected, "the shop refused to refund order %s: %v", shopOrderID, ue)
+	}
+	sr.log.Info("shop order refunded", "order", shopOrderID)
+	return nil
+}
+
+// refundInput computes the refundCreate input for our line items of a shop
+// order from what the shop says is still refundable and how it suggests
+// returning the money; nil when nothing of ours is left to refund.
+//
+// Amounts are the presentment money the buyer paid in, with the input's
+// currency set to it when it differs from the shop's (Shopify requires it
+// then); otherwise the shop's money and no currency.
+func (w refundWork) refundInput(ctx context.Context, sr *shopRun, shopOrderID string, ours []*engine.Order, variants map[string][2]uint64) (json.RawMessage, error) {
 	var read struct {
 		Order *struct {
-			ID        string `json:"id"`
-			LineItems struct {
+			ID                      string `json:"id"`
+			CurrencyCode            string `json:"currencyCode"`
+			PresentmentCurrencyCode string `json:"presentmentCurrencyCode"`
+			LineItems               struct {
 				Nodes []shopLineItem `json:"nodes"`
 			} `json:"lineItems"`
 		} `json:"order"`
@@ -140,10 +202,10 @@ func (w refundWork) refundShopOrder(ctx context.Context, sr *shopRun, shopOrderI
 	err := sr.client.Do(ctx, Call{Name: "OrderForRefund", Query: qOrderForRefund, Resendable: true,
 		Variables: map[string]any{"id": shopOrderID}}, &read)
 	if err != nil {
-		return phaseErr(ctx, err, engine.CodeRefundRejected, "read order "+shopOrderID)
+		return nil, orderReadErr(ctx, err, shopOrderID)
 	}
 	if read.Order == nil {
-		return engine.Errorf(engine.CodeRefundRejected, "order %s is not in the shop", shopOrderID)
+		return nil, orderMissing(shopOrderID, ours, sr.r.Now())
 	}
 	want := map[[2]uint64]int{} // (occurrence, registration type) → quantity of ours
 	for _, o := range ours {
@@ -165,31 +227,86 @@ func (w refundWork) refundShopOrder(ctx context.Context, sr *shopRun, shopOrderI
 	}
 	if len(lines) == 0 {
 		sr.log.Info("shop order already refunded", "order", shopOrderID)
-		return nil
+		return nil, nil
 	}
-	var out struct {
-		RefundCreate struct {
-			Refund *struct {
-				ID string `json:"id"`
-			} `json:"refund"`
-			UserErrors UserErrors `json:"userErrors"`
-		} `json:"refundCreate"`
+	var sug struct {
+		Order *struct {
+			SuggestedRefund *struct {
+				SuggestedTransactions []struct {
+					AmountSet struct {
+						ShopMoney        moneyV2 `json:"shopMoney"`
+						PresentmentMoney moneyV2 `json:"presentmentMoney"`
+					} `json:"amountSet"`
+					Gateway           string `json:"gateway"`
+					Kind              string `json:"kind"`
+					ParentTransaction *struct {
+						ID string `json:"id"`
+					} `json:"parentTransaction"`
+				} `json:"suggestedTransactions"`
+			} `json:"suggestedRefund"`
+		} `json:"order"`
 	}
-	key := idemKey("refund", sr.r.Op.ID, shopOrderID)
-	err = sr.client.Do(ctx, Call{Name: "RefundCreate", Query: mRefundCreate, Resendable: true, Variables: map[string]any{
-		"key": key,
-		"input": map[string]any{
-			"orderId": shopOrderID, "notify": true,
-			"note":            "eventops: event " + strconv.FormatUint(sr.r.Op.EventID, 10) + " refunded by operation " + strconv.FormatUint(sr.r.Op.ID, 10),
-			"refundLineItems": lines,
-		},
-	}}, &out)
+	err = sr.client.Do(ctx, Call{Name: "SuggestedRefund", Query: qSuggestedRefund, Resendable: true,
+		Variables: map[string]any{"id": shopOrderID, "lines": lines}}, &sug)
 	if err != nil {
-		return phaseErr(ctx, err, engine.CodeRefundRejected, "refund order "+shopOrderID)
+		return nil, orderReadErr(ctx, err, shopOrderID)
 	}
-	if ue := out.RefundCreate.UserErrors; len(ue) > 0 {
-		return engine.Errorf(engine.CodeRefundRejected, "the shop refused to refund order %s: %v", shopOrderID, ue)
+	if sug.Order == nil || sug.Order.SuggestedRefund == nil {
+		return nil, orderMissing(shopOrderID, ours, sr.r.Now())
 	}
-	sr.log.Info("shop order refunded", "order", shopOrderID, "lines", len(lines))
-	return nil
+	presentment := read.Order.PresentmentCurrencyCode != "" && read.Order.PresentmentCurrencyCode != read.Order.CurrencyCode
+	txs := []map[string]any{}
+	for _, t := range sug.Order.SuggestedRefund.SuggestedTransactions {
+		tx := map[string]any{"orderId": shopOrderID, "kind": "REFUND", "gateway": t.Gateway,
+			"amount": t.AmountSet.ShopMoney.Amount}
+		if presentment {
+			tx["amount"] = t.AmountSet.PresentmentMoney.Amount
+		}
+		if t.ParentTransaction != nil {
+			tx["parentId"] = t.ParentTransaction.ID
+		}
+		txs = append(txs, tx)
+	}
+	in := map[string]any{
+		"orderId": shopOrderID, "notify": true,
+		"note":            "eventops: event " + strconv.FormatUint(sr.r.Op.EventID, 10) + " refunded by operation " + strconv.FormatUint(sr.r.Op.ID, 10),
+		"refundLineItems": lines,
+		"transactions":    txs,
+	}
+	if presentment {
+		in["currency"] = read.Order.PresentmentCurrencyCode
+	}
+	return json.Marshal(in)
+}
+
+// moneyV2 is Shopify's MoneyV2: a decimal amount and its currency.
+type moneyV2 struct {
+	Amount       string `json:"amount"`
+	CurrencyCode string `json:"currencyCode"`
+}
+
+// allOrdersAge is how old an order may be and still be readable without the
+// read_all_orders scope: Shopify shows an app only the last 60 days of
+// orders unless it was granted that scope.
+const allOrdersAge = 60 * 24 * time.Hour
+
+// orderReadErr is the error of a failed read of an order to refund.
+func orderReadErr(ctx context.Context, err error, shopOrderID string) error {
+	return phaseErr(ctx, err, engine.CodeRefundRejected, "read order "+shopOrderID)
+}
+
+// orderMissing is the error of an order to refund that the shop does not
+// show. One recorded more than 60 days ago is most likely hidden for want
+// of the read_all_orders scope (Shopify answers null, not an access error):
+// the error names the scope so that the merchant can grant it and refund
+// again; a recent one is gone from the shop.
+func orderMissing(shopOrderID string, ours []*engine.Order, now time.Time) error {
+	for _, o := range ours {
+		if now.Sub(o.CreatedAt) > allOrdersAge {
+			return engine.Errorf(engine.CodeRefundScopeMissing,
+				"order %s, placed %s, is not readable: Shopify shows orders older than 60 days only to apps granted the read_all_orders scope; grant it and refund again",
+				shopOrderID, o.CreatedAt.Format(time.DateOnly))
+		}
+	}
+	return engine.Errorf(engine.CodeRefundRejected, "order %s is not in the shop", shopOrderID)
 }

@@ -47,8 +47,10 @@ func refundOrderID(c sandbox.Call) string {
 // one idempotency key per order (a lost answer re-sent with the same key is
 // answered from it), box-office orders locally, and reports its progress.
 // Interrupted by a crash after the shop refunded an order but before we
-// recorded it, the resumed refund reads that order first and does not send
-// it again.
+// recorded it, the resumed refund re-sends that order's refund input as it
+// was persisted before the first send, under the same key: the shop answers
+// from the key (no second refund, no parameter mismatch). Every buyer gets
+// back what they paid.
 func TestRefundThroughTheShop(t *testing.T) {
 	t.Parallel()
 	g := &gate{held: make(chan struct{}), release: make(chan struct{}),
@@ -115,6 +117,8 @@ func TestRefundThroughTheShop(t *testing.T) {
 			ID              string   `json:"id"`
 			FinancialStatus string   `json:"financial_status"`
 			RefundIDs       []string `json:"refund_ids"`
+			TotalPrice      string   `json:"total_price"`
+			TotalRefunded   string   `json:"total_refunded"`
 		} `json:"orders"`
 	}
 	if err := json.Unmarshal(raw, &state); err != nil {
@@ -127,16 +131,26 @@ func TestRefundThroughTheShop(t *testing.T) {
 		if len(o.RefundIDs) != 1 || o.FinancialStatus != "refunded" {
 			t.Errorf("shop order %s: %d refunds, %s", o.ID, len(o.RefundIDs), o.FinancialStatus)
 		}
+		// The buyer got back what they paid for the tickets.
+		if o.TotalRefunded != o.TotalPrice {
+			t.Errorf("shop order %s: %s returned to the buyer, who paid %s", o.ID, o.TotalRefunded, o.TotalPrice)
+		}
 	}
 	// One key per order, every call of an order with its key.
 	keys := map[string]map[string]bool{}
 	applied := map[string]int{}
 	replays := 0
+	sent := map[string]string{} // shop order → the variables of its first refundCreate
 	for _, c := range b.calls() {
 		if !c.Has("refundCreate") {
 			continue
 		}
 		id := refundOrderID(c)
+		if first, ok := sent[id]; !ok {
+			sent[id] = string(c.Variables)
+		} else if first != string(c.Variables) {
+			t.Errorf("shop order %s: refundCreate re-sent with other variables:\n%s\nthen\n%s", id, first, c.Variables)
+		}
 		if keys[id] == nil {
 			keys[id] = map[string]bool{}
 		}
@@ -147,8 +161,8 @@ func TestRefundThroughTheShop(t *testing.T) {
 			applied[id]++
 		}
 	}
-	if replays != 1 {
-		t.Errorf("%d refundCreate calls answered from their key, want the one re-sent after a lost answer", replays)
+	if replays != 2 {
+		t.Errorf("%d refundCreate calls answered from their key, want 2: the one held at the crash and the one whose answer was lost", replays)
 	}
 	for _, o := range shopOrders {
 		if len(keys[o.ID]) != 1 || applied[o.ID] != 1 {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The merchant's and buyers' side of a shop, for tests and demos: buyer
@@ -47,6 +48,9 @@ func (s *Sandbox) PlaceOrder(shopName, variantID string, quantity int) (OrderSta
 type OrderOptions struct {
 	PresentmentCurrency  string // "": the shop's currency
 	PresentmentUnitPrice string // a decimal in PresentmentCurrency, e.g. "30.50"
+	// PlacedAt backdates the order (zero: now), e.g. a presale order
+	// months old.
+	PlacedAt time.Time
 }
 
 // PlaceOrderWith is PlaceOrder with the buyer paying in another currency.
@@ -72,6 +76,9 @@ func (s *Sandbox) PlaceOrderWith(shopName, variantID string, quantity int, opts 
 		o, err := x.placeOrder(v, int64(quantity), 0, false, presCur, pres)
 		if err != nil {
 			return err
+		}
+		if !opts.PlacedAt.IsZero() {
+			o.CreatedAt = opts.PlacedAt.UTC()
 		}
 		out = orderView(x.st, o)
 		return nil
@@ -175,6 +182,18 @@ func (s *Sandbox) Revoke(shopName string) error {
 			delete(st.Webhooks, id)
 			st.markID(kindWebhook, id)
 		}
+		return nil
+	})
+}
+
+// GrantAllOrders grants (true, the default) or withholds the app's
+// read_all_orders scope. Without it, as on a real shop, orders placed more
+// than 60 days ago are invisible to the app: order(id:) answers null and
+// orders leaves them out.
+func (s *Sandbox) GrantAllOrders(shopName string, granted bool) error {
+	return s.act(shopName, func(x *execCtx) error {
+		x.st.Meta.NoAllOrders = !granted
+		x.st.mark(keyMeta)
 		return nil
 	})
 }

@@ -166,6 +166,25 @@
 // the refunded quantity from committed back to available, NO_RESTOCK
 // (refundCreate's default) writes it off committed. New variants made by
 // productSet without inventoryQuantities are stocked at Location/1.
+//
+// # Money
+//
+// A buyer pays an order's total through one SALE transaction on the
+// "bogus" gateway. Only refundCreate's transactions move money: a refund of
+// line items alone records the refund and leaves totalRefundedSet as it
+// was, as on a real shop. Order.suggestedRefund(refundLineItems:) answers
+// the lines' price (capped by what is left to refund) and one
+// SUGGESTED_REFUND transaction whose parentTransaction is the sale.
+// Transactions must be REFUNDs of the order on its gateway, in
+// input.currency (which must be the presentment currency when it differs
+// from the shop's); returning more than is left to refund is refused with
+// "Refund amount … exceeds what is left to refund on the order" unless
+// allowOverRefunding. Admin refunds and cancellations return the lines'
+// price.
+//
+// GrantAllOrders(shop, false) withholds the read_all_orders scope: orders
+// placed more than 60 days ago (OrderOptions.PlacedAt backdates one) are
+// then invisible, order(id:) answering null, as on a real shop.
 // inventoryDeactivate (a merchant's "stop stocking here") removes a level
 // and its quantities; it is refused for the item's only location.
 //

@@ -45,11 +45,14 @@ type shopMeta struct {
 	Token  string `json:"token"`
 	// Currency is the shop's currency ("" in files written before shops
 	// had one: USD, see currency).
-	Currency  string           `json:"currency,omitempty"`
-	Secret    string           `json:"secret"`
-	Revoked   bool             `json:"revoked"`
-	Seq       map[string]int64 `json:"seq"`
-	CreatedAt time.Time        `json:"created_at"`
+	Currency string `json:"currency,omitempty"`
+	Secret   string `json:"secret"`
+	Revoked  bool   `json:"revoked"`
+	// NoAllOrders: the app was not granted read_all_orders, so orders
+	// placed more than 60 days ago are hidden from it (see visible).
+	NoAllOrders bool             `json:"no_all_orders,omitempty"`
+	Seq         map[string]int64 `json:"seq"`
+	CreatedAt   time.Time        `json:"created_at"`
 }
 
 type product struct {
@@ -224,6 +227,11 @@ type order struct {
 	CancelReason        string     `json:"cancel_reason,omitempty"`
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
+	// SaleID is the payment transaction (kind SALE) through which the buyer
+	// paid the order's total on Gateway; refunds that move money name it
+	// as their parent.
+	SaleID  int64  `json:"sale_transaction_id,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
 }
 
 func (o *order) name() string { return fmt.Sprintf("#%d", o.Number) }
@@ -246,17 +254,22 @@ func (o *order) refundedCents(st *shopState) int64 {
 	return t
 }
 
-// financialStatus is the REST spelling (paid, partially_refunded, refunded).
-func (o *order) financialStatus() string {
-	var bought, refunded int64
-	for _, l := range o.Lines {
-		bought += l.Quantity
-		refunded += l.Refunded
+// financialStatus is the REST spelling (paid, partially_refunded,
+// refunded). It follows the money, as Shopify's does: a refund that
+// returned nothing (no transactions) leaves the order paid. A free order
+// follows its refunded quantities instead.
+func (o *order) financialStatus(st *shopState) string {
+	total, refunded := o.totalCents(), o.refundedCents(st)
+	if total == 0 {
+		for _, l := range o.Lines {
+			total += l.Quantity
+			refunded += l.Refunded
+		}
 	}
 	switch {
 	case refunded == 0:
 		return "paid"
-	case refunded >= bought:
+	case refunded >= total:
 		return "refunded"
 	default:
 		return "partially_refunded"

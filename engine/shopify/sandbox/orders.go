@@ -65,6 +65,8 @@ func (x *execCtx) placeOrder(v *variant, qty int64, loc int64, partial bool, pre
 	now := x.now
 	o := &order{ID: st.next(seqOrder), LocationID: locID, Currency: st.currency(), CreatedAt: now, UpdatedAt: now}
 	o.Number = orderNumberOffset + o.ID
+	// The buyer pays the whole order at checkout: one SALE transaction.
+	o.SaleID, o.Gateway = st.next(seqOrderTransact), saleGateway
 	if pres != nil {
 		o.PresentmentCurrency = presCur
 	}
@@ -212,30 +214,18 @@ func refundCreate(x *execCtx, a map[string]any) *mutResult {
 		})
 	}
 	errs := x.checkRefund(o, reqs, []any{"input", "refundLineItems"})
-	var amount *int64
-	if txs, ok := listArg(in, "transactions"); ok && len(txs) > 0 {
-		var sum int64
-		for i, raw := range txs {
-			m, _ := raw.(map[string]any)
-			c, why := parseMoney(m["amount"], o.Currency)
-			if why != "" || c < 0 {
-				errs = append(errs, uerr("", "Amount is invalid", fieldPath("input", "transactions", i, "amount")...))
-				continue
-			}
-			sum += c
-		}
-		if allow, _ := boolArg(in, "allowOverRefunding"); !allow && sum > o.totalCents()-o.refundedCents(st) {
-			errs = append(errs, uerr("", "Refund amount exceeds what is left to refund on the order", "input", "transactions"))
-		}
-		amount = &sum
-	}
-	if len(reqs) == 0 && amount == nil && len(errs) == 0 {
+	txs, _ := listArg(in, "transactions")
+	if len(reqs) == 0 && len(txs) == 0 && len(errs) == 0 {
 		errs = append(errs, uerr("", "A refund needs line items or transactions", "input", "refundLineItems"))
 	}
+	// Only transactions move money: a refund without them records the
+	// returned items and refunds nothing, as on a real shop.
+	amount, terrs := x.refundAmount(o, in, txs)
+	errs = append(errs, terrs...)
 	if len(errs) > 0 {
 		return failed(errs...)
 	}
-	r := x.applyRefund(o, reqs, "api", strArg(in, "note"), amount, true)
+	r := x.applyRefund(o, reqs, "api", strArg(in, "note"), &amount, true)
 	return (&mutResult{}).ref("refund", gid("Refund", r.ID)).ref("order", gid("Order", o.ID))
 }
 
@@ -432,7 +422,7 @@ func (x *execCtx) orderPayload(o *order) restOrder {
 		ProcessedAt:         timeString(o.CreatedAt),
 		Currency:            o.Currency,
 		PresentmentCurrency: o.presentmentCurrency(),
-		FinancialStatus:     o.financialStatus(),
+		FinancialStatus:     o.financialStatus(st),
 		TotalPrice:          formatMoney(total, o.Currency),
 		TotalPriceSet:       moneyBagR{total, o.presentmentTotal(), o.Currency, o.presentmentCurrency()}.rest(),
 		SubtotalPrice:       formatMoney(total, o.Currency),
@@ -469,17 +459,24 @@ func (x *execCtx) refundPayload(o *order, r *refund) restRefund {
 		Note:              optString(r.Note),
 		RefundLineItems:   []restRefundLine{},
 		OrderAdjustments:  []json.RawMessage{},
-		Transactions: []restTransaction{{
+		Transactions:      []restTransaction{},
+	}
+	if r.AmountCents > 0 { // a refund that returns no money has no transaction
+		gw := o.Gateway
+		if gw == "" {
+			gw = "manual"
+		}
+		rr.Transactions = append(rr.Transactions, restTransaction{
 			ID:                r.Transaction,
 			AdminGraphqlAPIID: gid("OrderTransaction", r.Transaction),
 			OrderID:           o.ID,
 			Kind:              "refund",
-			Gateway:           "manual",
+			Gateway:           gw,
 			Status:            "success",
 			Amount:            formatMoney(r.AmountCents, o.Currency),
 			Currency:          o.Currency,
 			CreatedAt:         timeString(r.CreatedAt),
-		}},
+		})
 	}
 	for _, l := range r.Lines {
 		li := o.line(l.LineItemID)

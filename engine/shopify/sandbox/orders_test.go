@@ -88,7 +88,8 @@ func TestRefundCreateIdempotency(t *testing.T) {
 	}
 	refundID := first.str("data.refundCreate.refund.id")
 	mustEqual(t, "refund id", refundID, "gid://shopify/Refund/1")
-	mustEqual(t, "partially refunded", first.str("data.refundCreate.order.displayFinancialStatus"), "PARTIALLY_REFUNDED")
+	// Without transactions no money went back: the order is still paid.
+	mustEqual(t, "financial status", first.str("data.refundCreate.order.displayFinancialStatus"), "PAID")
 	q := b.quantities(ids.items[0], ids.location)
 	mustEqual(t, "restocked available", q["available"], 9)
 	mustEqual(t, "committed", q["committed"], 1)
@@ -198,4 +199,75 @@ func TestWebhookSubscriptionsTargetAndRetries(t *testing.T) {
 	})
 	mustEqual(t, "delivered", last.Status, "delivered")
 	mustEqual(t, "attempts", last.Attempts, 3)
+}
+
+// Money moves only with transactions: a refund of line items alone returns
+// nothing (totalRefundedSet unchanged), suggestedRefund names the payment
+// to refund through, and transactions returning more than is left to
+// refund are refused with a userError, refunding nothing.
+func TestRefundMovesMoneyOnlyWithTransactions(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	ids := b.catalog()
+	b.order(ids.variants[0], 3) // 3 × 25.00
+	const order = "gid://shopify/Order/1"
+	line := b.mustData(`{ order(id: "gid://shopify/Order/1") { lineItems(first: 5) { nodes { id } } } }`, nil).
+		str("data.order.lineItems.nodes.0.id")
+	refunded := func() string {
+		return b.mustData(`{ order(id: "gid://shopify/Order/1") { totalRefundedSet { shopMoney { amount } } } }`, nil).
+			str("data.order.totalRefundedSet.shopMoney.amount")
+	}
+	lines := func(q int) []any {
+		return []any{map[string]any{"lineItemId": line, "quantity": q, "restockType": "CANCEL"}}
+	}
+	create := func(key string, q int, txs []any) answer {
+		in := map[string]any{"orderId": order, "refundLineItems": lines(q)}
+		if txs != nil {
+			in["transactions"] = txs
+		}
+		return b.mustData(mRefundCreate, map[string]any{"input": in, "key": key})
+	}
+
+	if errs := create("k1", 1, nil).list("data.refundCreate.userErrors"); len(errs) > 0 {
+		t.Fatalf("userErrors: %v", errs)
+	}
+	mustEqual(t, "refunded without transactions", refunded(), "0.00")
+
+	s := b.mustData(`query($id: ID!, $l: [RefundLineItemInput!]) { order(id: $id) { suggestedRefund(refundLineItems: $l) {
+	  amountSet { shopMoney { amount currencyCode } presentmentMoney { amount } }
+	  suggestedTransactions { amountSet { shopMoney { amount } presentmentMoney { amount currencyCode } } gateway kind parentTransaction { id kind } } } } }`,
+		map[string]any{"id": order, "l": lines(2)})
+	mustEqual(t, "suggested", s.str("data.order.suggestedRefund.amountSet.shopMoney.amount"), "50.00")
+	txs := s.list("data.order.suggestedRefund.suggestedTransactions")
+	mustEqual(t, "suggested transactions", len(txs), 1)
+	mustEqual(t, "gateway", s.str("data.order.suggestedRefund.suggestedTransactions.0.gateway"), "bogus")
+	mustEqual(t, "kind", s.str("data.order.suggestedRefund.suggestedTransactions.0.kind"), "SUGGESTED_REFUND")
+	mustEqual(t, "parent kind", s.str("data.order.suggestedRefund.suggestedTransactions.0.parentTransaction.kind"), "SALE")
+	parent := s.str("data.order.suggestedRefund.suggestedTransactions.0.parentTransaction.id")
+	tx := func(amount string) []any {
+		return []any{map[string]any{"orderId": order, "kind": "REFUND", "gateway": "bogus", "parentId": parent, "amount": amount}}
+	}
+
+	// 80.00 of an order of 75.00: refused, nothing refunded.
+	over := create("k2", 2, tx("80.00"))
+	errs := over.list("data.refundCreate.userErrors")
+	if len(errs) != 1 || !strings.Contains(dig(errs[0], "message").(string), "exceeds what is left to refund") {
+		t.Fatalf("over-refund: %s", over.raw)
+	}
+	mustEqual(t, "refunds after the refused one", len(b.state().Refunds), 1)
+	mustEqual(t, "refunded after the refused one", refunded(), "0.00")
+
+	if errs := create("k3", 2, tx("50.00")).list("data.refundCreate.userErrors"); len(errs) > 0 {
+		t.Fatalf("userErrors: %v", errs)
+	}
+	mustEqual(t, "refunded with the suggested transaction", refunded(), "50.00")
+	mustEqual(t, "state total_refunded", b.state().Orders[0].TotalRefunded, "50.00")
+	mustEqual(t, "financial status", b.state().Orders[0].FinancialStatus, "partially_refunded")
+
+	// 25.00 is left: 30.00 is refused even without line items.
+	in := map[string]any{"orderId": order, "transactions": tx("30.00")}
+	if errs := b.mustData(mRefundCreate, map[string]any{"input": in, "key": "k4"}).list("data.refundCreate.userErrors"); len(errs) != 1 {
+		t.Fatalf("over-refund of the rest: %v", errs)
+	}
+	mustEqual(t, "refunded", refunded(), "50.00")
 }

@@ -79,13 +79,15 @@ func (r orderR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) {
 	case "presentmentCurrencyCode":
 		return o.presentmentCurrency(), nil
 	case "displayFinancialStatus":
-		return strings.ToUpper(o.financialStatus()), nil
+		return strings.ToUpper(o.financialStatus(st)), nil
 	case "totalPriceSet":
 		return moneyBagR{o.totalCents(), o.presentmentTotal(), o.Currency, o.presentmentCurrency()}, nil
 	case "currentTotalPriceSet":
 		return bagOf(o, o.totalCents()-o.refundedCents(st), o.Currency), nil
 	case "totalRefundedSet":
 		return bagOf(o, o.refundedCents(st), o.Currency), nil
+	case "suggestedRefund":
+		return x.suggestRefund(o, a), nil
 	case "refundable":
 		for _, l := range o.Lines {
 			if l.Quantity > l.Refunded {

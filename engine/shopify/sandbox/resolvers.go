@@ -98,11 +98,17 @@ func (queryRoot) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) 
 		}
 		return paginate("WebhookSubscription", items, a)
 	case "order":
-		return x.orderObj(st.Orders[idOf(a["id"], "Order")]), nil
+		o := st.Orders[idOf(a["id"], "Order")]
+		if !x.visible(o) {
+			return nil, nil
+		}
+		return x.orderObj(o), nil
 	case "orders":
 		var items []page
 		for _, id := range sortedKeys(st.Orders) {
-			items = append(items, page{id, orderR{st.Orders[id]}})
+			if x.visible(st.Orders[id]) {
+				items = append(items, page{id, orderR{st.Orders[id]}})
+			}
 		}
 		return paginate("Order", items, a)
 	}

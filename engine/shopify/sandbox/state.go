@@ -122,8 +122,11 @@ type OrderState struct {
 	LocationID          string          `json:"location_id"`
 	LineItems           []LineItemState `json:"line_items"`
 	RefundIDs           []string        `json:"refund_ids"`
-	CancelledAt         *time.Time      `json:"cancelled_at"`
-	CreatedAt           time.Time       `json:"created_at"`
+	// TotalRefunded is the money returned to the buyer (totalRefundedSet's
+	// shop money): only refunds carrying transactions move money.
+	TotalRefunded string     `json:"total_refunded"`
+	CancelledAt   *time.Time `json:"cancelled_at"`
+	CreatedAt     time.Time  `json:"created_at"`
 }
 
 type LineItemState struct {
@@ -262,10 +265,10 @@ func (st *shopState) view() ShopState {
 }
 
 func orderView(st *shopState, o *order) OrderState {
-	os := OrderState{ID: gid("Order", o.ID), Name: o.name(), FinancialStatus: o.financialStatus(),
+	os := OrderState{ID: gid("Order", o.ID), Name: o.name(), FinancialStatus: o.financialStatus(st),
 		TotalPrice: formatMoney(o.totalCents(), o.Currency), Currency: o.Currency,
 		PresentmentCurrency: o.presentmentCurrency(), PresentmentTotal: formatMoney(o.presentmentTotal(), o.presentmentCurrency()), LocationID: gid("Location", o.LocationID), LineItems: []LineItemState{},
-		RefundIDs: []string{}, CancelledAt: o.CancelledAt, CreatedAt: o.CreatedAt}
+		RefundIDs: []string{}, TotalRefunded: formatMoney(o.refundedCents(st), o.Currency), CancelledAt: o.CancelledAt, CreatedAt: o.CreatedAt}
 	for _, l := range o.Lines {
 		os.LineItems = append(os.LineItems, LineItemState{ID: gid("LineItem", l.ID), VariantID: gid("ProductVariant", l.VariantID),
 			ProductID: gid("Product", l.ProductID), Title: l.Title, SKU: l.SKU, Price: formatMoney(l.PriceCents, o.Currency),
