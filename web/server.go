@@ -9,7 +9,8 @@
 //	web/metrics  the Prometheus registry the engine, the Shopify client and
 //	             the server report to (main builds it)
 //	web/httperr  an error kind's HTTP status, and the problem+json answer
-//	web/client   the Go client of the API (imports nothing of the server)
+//	web/client   the Go client of the API (of eventops it imports only the
+//	             engine's retry policy)
 //
 // web imports engine and those rooms; only package main imports web. The
 // rooms never import web: what they need of it comes through their Config.
