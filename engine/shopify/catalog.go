@@ -118,8 +118,9 @@ func (p *shopProduct) digital() map[string]bool {
 	return out
 }
 
-// upsert makes the shop's product match ours with productSet by handle, so
-// a re-run never duplicates it, and stages the ids it answers. A product we
+// upsert makes the shop's product match ours with productSet by its
+// recorded id (by handle before we hold one), so a re-run never duplicates
+// it, and stages the ids it answers. A product we
 // hold an id of but the shop lost (deleted behind our back) is recreated
 // once; CATALOG_PRODUCT_VANISHED only if that fails too.
 func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target) error {
@@ -201,8 +202,21 @@ func forgetIDs(p *engine.Product) {
 	p.Variants = vs
 }
 
-// productSet sends one upsert. It is resendable: by handle, with the whole
-// desired state, so sending it twice leaves the shop as sending it once.
+// productIdentifier is how productSet finds the product: by the id we
+// recorded, so that a merchant editing the handle in the shop changes
+// nothing (the save finds the product and sets our handle again), and by
+// handle only for a product we hold no id of (first save, or ids never
+// recorded: the handle then finds what an earlier attempt created).
+func productIdentifier(p engine.Product) map[string]any {
+	if p.ShopifyProductID != "" {
+		return map[string]any{"id": p.ShopifyProductID}
+	}
+	return map[string]any{"handle": p.Handle}
+}
+
+// productSet sends one upsert. It is resendable: by id or handle
+// (productIdentifier), with the whole desired state, so sending it twice
+// leaves the shop as sending it once.
 func (w catalogWork) productSet(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target, p engine.Product) (*shopProduct, UserErrors, error) {
 	input, err := productInput(t, p, su.LocationID)
 	if err != nil {
@@ -215,7 +229,7 @@ func (w catalogWork) productSet(ctx context.Context, sr *shopRun, su *engine.Sho
 		} `json:"productSet"`
 	}
 	err = sr.client.Do(ctx, Call{Name: "ProductSet", Query: mProductSet, Resendable: true, Variables: map[string]any{
-		"input": input, "identifier": map[string]any{"handle": p.Handle}, "n": max(len(p.Variants), 1),
+		"input": input, "identifier": productIdentifier(p), "n": max(len(p.Variants), 1),
 	}}, &out)
 	if err != nil {
 		return nil, nil, phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "upsert product "+p.Handle)
