@@ -139,7 +139,7 @@ func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSet
 			ids := found.bySKU()
 			for i := range p.Variants {
 				v := &p.Variants[i]
-				got := ids[sku(t.occ.ID, v.RegistrationTypeID)]
+				got := ids[t.sku(v.RegistrationTypeID)]
 				v.ShopifyVariantID, v.InventoryItemID = got[0], got[1]
 			}
 		}
@@ -180,8 +180,8 @@ func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSet
 		// productInput stocked a variant sent without an id at our
 		// location with 0 available, as a digital good.
 		created[v.RegistrationTypeID] = v.ShopifyVariantID == "" && su.LocationID != "" &&
-			digital[sku(t.occ.ID, v.RegistrationTypeID)]
-		id, ok := ids[sku(t.occ.ID, v.RegistrationTypeID)]
+			digital[t.sku(v.RegistrationTypeID)]
+		id, ok := ids[t.sku(v.RegistrationTypeID)]
 		if !ok || id[0] == "" || id[1] == "" {
 			return engine.Errorf(engine.CodeCatalogUpsertRejected,
 				"the shop's answer for product %q lacks variant %q", p.Handle, v.Title)
@@ -267,7 +267,7 @@ func productInput(t *target, p engine.Product, location string) (map[string]any,
 		vi := map[string]any{
 			"optionValues":    []map[string]any{{"optionName": optionName, "name": opt}},
 			"price":           amount,
-			"sku":             sku(t.occ.ID, v.RegistrationTypeID),
+			"sku":             t.sku(v.RegistrationTypeID),
 			"inventoryPolicy": "DENY",
 			"inventoryItem":   map[string]any{"tracked": true, "requiresShipping": false},
 		}
@@ -288,6 +288,9 @@ func productInput(t *target, p engine.Product, location string) (map[string]any,
 		"variants":       variants,
 	}, nil
 }
+
+// sku is the SKU of the target's variant of a registration type.
+func (t *target) sku(rt uint64) string { return skuOf(t.inst, t.occ.ID, rt) }
 
 // productTags let a merchant (and we) find every product of an event.
 func productTags(t *target) []string {

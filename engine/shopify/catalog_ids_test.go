@@ -1,7 +1,9 @@
 package shopify_test
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"eventops/engine"
@@ -30,7 +32,72 @@ func TestEditedHandleKeepsTheProduct(t *testing.T) {
 	if len(after) != 1 || after[0].ID != before[0].ID || after[0].Title != "Renamed URL, again" {
 		t.Fatalf("after the save: %+v, want the one product %s", after, before[0].ID)
 	}
+	// eventops owns the handle (it finds products it never recorded by
+	// it): the save sets it again. This is also how a product saved
+	// before installation ids gets its new handle.
+	if after[0].Handle != b.handleOf(ev.ID) {
+		t.Errorf("handle after the save = %q, want %q", after[0].Handle, b.handleOf(ev.ID))
+	}
 	if s := b.structure(ev.ID); s.Products[0].ShopifyProductID != before[0].ID {
 		t.Errorf("recorded id %s, want %s", s.Products[0].ShopifyProductID, before[0].ID)
+	}
+}
+
+// sibling is a second installation (its own data folder and engine) on the
+// same sandbox shop as b, with its own company, venue and ticket type.
+func (b *bundle) sibling() *bundle {
+	b.t.Helper()
+	s := &bundle{t: b.t, dir: b.t.TempDir(), opts: b.opts, quiet: b.quiet, sb: b.sb, srv: b.srv, shop: b.shop, admin: b.admin}
+	s.open()
+	b.t.Cleanup(s.close)
+	ctx := context.Background()
+	var err error
+	s.company, err = s.eng.CreateCompany(ctx, "Acme too", &engine.ShopInput{Sandbox: true, Domain: b.shop.Name,
+		AccessToken: engine.Secret(b.shop.AccessToken), WebhookSecret: engine.Secret(b.shop.WebhookSecret)})
+	if err != nil {
+		b.t.Fatalf("company: %v", err)
+	}
+	if s.venue, err = s.eng.CreateVenue(ctx, s.company.ID, engine.VenueInput{Name: "Blue Room", TimeZone: "America/Chicago"}); err != nil {
+		b.t.Fatalf("venue: %v", err)
+	}
+	if s.tickets, err = s.eng.CreateTicketType(ctx, s.company.ID, engine.TicketTypeInput{Name: "Admission"}); err != nil {
+		b.t.Fatalf("ticket type: %v", err)
+	}
+	return s
+}
+
+// Two installations on one shop (or a fresh data folder beside an old one)
+// number their events alike; each keeps its own products: the second one's
+// first save creates a product rather than adopting the first one's.
+func TestTwoInstallationsOnOneShop(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	other := b.sibling()
+	mustf(t, b.inst != other.inst, "both installations drew id %q", b.inst)
+
+	ev1, op := b.create(b.input("Jazz Night", nil, regType{"A", 1000, ptr(5)}))
+	b.completed(op.ID)
+	ev2, op := other.create(other.input("Jazz Night", nil, regType{"A", 2000, ptr(7)}))
+	other.completed(op.ID)
+	mustf(t, ev1.ID == ev2.ID, "the installations numbered the events %d and %d: the test needs them alike", ev1.ID, ev2.ID)
+
+	ps := b.products()
+	if len(ps) != 2 || ps[0].ID == ps[1].ID {
+		t.Fatalf("the shop holds %d products, want one per installation: %+v", len(ps), ps)
+	}
+	mine, theirs := b.structure(ev1.ID).Products[0], other.structure(ev2.ID).Products[0]
+	if mine.ShopifyProductID == theirs.ShopifyProductID || mine.Handle == theirs.Handle {
+		t.Fatalf("both installations hold product %s (handles %q, %q)", mine.ShopifyProductID, mine.Handle, theirs.Handle)
+	}
+	prices := map[string]string{}
+	for _, p := range ps {
+		prices[p.ID] = p.Variants.Nodes[0].Price
+		for _, v := range p.Variants.Nodes {
+			mustf(t, strings.Contains(v.SKU, "-"+b.inst+"-") != strings.Contains(v.SKU, "-"+other.inst+"-"),
+				"SKU %q names neither or both installations (%s, %s)", v.SKU, b.inst, other.inst)
+		}
+	}
+	if prices[mine.ShopifyProductID] != "10.00" || prices[theirs.ShopifyProductID] != "20.00" {
+		t.Errorf("prices by product = %v: one installation overwrote the other's", prices)
 	}
 }
