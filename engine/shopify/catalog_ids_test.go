@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"eventops/engine"
 )
@@ -99,5 +100,42 @@ func TestTwoInstallationsOnOneShop(t *testing.T) {
 	}
 	if prices[mine.ShopifyProductID] != "10.00" || prices[theirs.ShopifyProductID] != "20.00" {
 		t.Errorf("prices by product = %v: one installation overwrote the other's", prices)
+	}
+}
+
+// The longest names an event and its registration type may have, in a
+// recurring event with a product per type, still make products Shopify
+// accepts: titles within 255 characters that keep each occurrence's date.
+func TestLongNamesMakeValidTitles(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	name := strings.Repeat("Jazz ", engine.MaxNameLen/5)
+	typ := strings.Repeat("Front row ", engine.MaxNameLen/10)
+	in := b.weekly(name, 2)
+	rts := *in.RegistrationTypes
+	rts[0].Name = typ
+	in.SplitProducts = ptr(true)
+	ev, op := b.create(in)
+	done := b.wait(op.ID)
+	if done.Status != engine.StatusCompleted {
+		t.Fatalf("save with the longest names: %s", opJSON(done))
+	}
+	dates := map[string]bool{"Sat 5 Dec 2026 13:00": false, "Sat 12 Dec 2026 13:00": false}
+	ps := b.products()
+	mustf(t, len(ps) == 2, "the shop holds %d products, want one per occurrence", len(ps))
+	for _, p := range ps {
+		if n := utf8.RuneCountInString(p.Title); n > 255 || !strings.HasPrefix(p.Title, "Jazz Jazz") {
+			t.Errorf("title of %d characters: %q", n, p.Title)
+		}
+		for d := range dates {
+			if strings.Contains(p.Title, " — "+d+" — ") {
+				dates[d] = true
+			}
+		}
+	}
+	for d, seen := range dates {
+		if !seen {
+			t.Errorf("no title keeps the date %q (event %d)", d, ev.ID)
+		}
 	}
 }
