@@ -330,6 +330,33 @@ func (sr *shopRun) productExists(ctx context.Context, id string) (bool, error) {
 	return out.Product != nil, nil
 }
 
+// errVanished is the error of every phase that finds a product of ours
+// deleted in the shop behind our back (or one of its variants' inventory
+// items gone with it): one condition, one code, CATALOG_PRODUCT_VANISHED,
+// whichever phase meets it. The next save's catalog phase recreates it.
+func errVanished(format string, args ...any) error {
+	return engine.Errorf(engine.CodeCatalogProductVanished,
+		"%s was deleted in the shop: save the event again to recreate it", fmt.Sprintf(format, args...))
+}
+
+// vanished explains a refusal naming products of ours: the first of ids
+// the shop no longer has, "" when it has them all (the refusal is then
+// about something else).
+func (sr *shopRun) vanished(ctx context.Context, ids ...string) (string, error) {
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		ok, err := sr.productExists(ctx, id)
+		if err != nil || !ok {
+			return id, err
+		}
+	}
+	return "", nil
+}
+
 // withdrawal is what an operation has to withdraw from the shop: the
 // withdrawn products of its event and, for a recurring event, of its
 // occurrences, each with the event that lists it; and the products that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -137,5 +138,54 @@ func TestLongNamesMakeValidTitles(t *testing.T) {
 		if !seen {
 			t.Errorf("no title keeps the date %q (event %d)", d, ev.ID)
 		}
+	}
+}
+
+// A product deleted in the shop behind our back is the same condition in
+// every phase that finds it gone: inventory, metafields and delivery all
+// fail with CATALOG_PRODUCT_VANISHED, and the next save recreates it.
+func TestVanishedProductSameCodeInEveryPhase(t *testing.T) {
+	t.Parallel()
+	rw := &answerRewriter{}
+	b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { rw.next = next; return rw }})
+	ev, op := b.create(b.input("Vanishing", nil, regType{"A", 1000, ptr(5)}))
+	b.completed(op.ID)
+	old := b.products()[0].ID
+
+	// Deleted right after catalog updated it, as the first of inventory,
+	// metafields and delivery calls the shop.
+	var once sync.Once
+	rw.mu.Lock()
+	rw.rewrite = func(body string, _ int) (string, bool) {
+		if strings.Contains(body, "query InventoryLevels") || strings.Contains(body, "query Delivery") || strings.Contains(body, "mutation MetafieldsSet") {
+			once.Do(func() {
+				if err := b.sb.DeleteProduct(b.shop.Name, old); err != nil {
+					t.Errorf("delete behind our back: %v", err)
+				}
+			})
+		}
+		return "", false
+	}
+	rw.mu.Unlock()
+	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Vanishing II")})
+	done := b.wait(op.ID)
+	if done.Status != engine.StatusFailed || done.Error == nil || done.Error.Code != engine.CodeCatalogProductVanished {
+		t.Fatalf("operation = %s", opJSON(done))
+	}
+	for _, name := range []string{engine.PhaseInventory, engine.PhaseMetafields, engine.PhaseDelivery} {
+		p := phase(done, name)
+		if p == nil || p.Status != engine.StatusFailed || p.Error == nil || p.Error.Code != engine.CodeCatalogProductVanished {
+			t.Errorf("%s phase: %s", name, opJSON(done))
+		}
+	}
+
+	rw.mu.Lock()
+	rw.rewrite = nil
+	rw.mu.Unlock()
+	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Vanishing III")})
+	b.completed(op.ID)
+	ps := b.products()
+	if len(ps) != 1 || ps[0].ID == old || ps[0].Title != "Vanishing III" {
+		t.Fatalf("after the next save: %+v", ps)
 	}
 }
