@@ -30,3 +30,13 @@ func ValidInstallationID(s string) bool {
 	}
 	return true
 }
+
+// InstallationID reads the installation id the store keeps.
+func (e *Engine) InstallationID() (string, error) {
+	var id string
+	err := e.store.View(func(tx Tx) (err error) {
+		id, err = tx.InstallationID()
+		return err
+	})
+	return id, err
+}

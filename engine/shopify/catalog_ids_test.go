@@ -2,6 +2,7 @@ package shopify_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -187,5 +188,39 @@ func TestVanishedProductSameCodeInEveryPhase(t *testing.T) {
 	ps := b.products()
 	if len(ps) != 1 || ps[0].ID == old || ps[0].Title != "Vanishing III" {
 		t.Fatalf("after the next save: %+v", ps)
+	}
+}
+
+// A shop order is recorded by the installation whose SKU its line carries,
+// or that carries no installation (a variant saved before installation
+// ids); a line with another installation's SKU sells that installation's
+// event of the same number, not ours.
+func TestWebhookSKUOfAnotherInstallation(t *testing.T) {
+	t.Parallel()
+	h := setupHooks(t)
+	ev := h.event("Mine", 7)
+	rt := ev.RegistrationTypes[0].ID
+	inst, err := h.eng.InstallationID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "zzzzzzzz"
+	if inst == other {
+		other = "yyyyyyyy"
+	}
+	for i, tc := range []struct {
+		sku  string
+		ours bool
+	}{
+		{fmt.Sprintf("eventops-%s-%d-%d", other, ev.ID, rt), false},
+		{fmt.Sprintf("eventops-%s-%d-%d", inst, ev.ID, rt), true},
+		{fmt.Sprintf("eventops-%d-%d", ev.ID, rt), true}, // the form before installation ids
+	} {
+		before := len(h.orders(ev.ID))
+		out := h.mustDeliver("orders/create", fmt.Sprintf("w%d", i), orderBody(int64(10+i), line{id: 1, variant: 99, sku: tc.sku, qty: 1, price: "25.00"}))
+		h.waitAll(out.Operations)
+		if got := len(h.orders(ev.ID)) - before; got != map[bool]int{true: 1, false: 0}[tc.ours] {
+			t.Errorf("SKU %q recorded %d orders (ours: %v)", tc.sku, got, tc.ours)
+		}
 	}
 }
