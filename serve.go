@@ -128,6 +128,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := meter.SeedActive(db); err != nil { // the operations Start resumes
 		return err
 	}
+	// The installation id names this installation's products in a shop
+	// (their handles and SKUs): logged so that an operator can tell them
+	// apart from another installation's.
+	inst, err := eng.InstallationID()
+	if err != nil {
+		return err
+	}
 	if err := eng.Start(context.Background()); err != nil {
 		return err
 	}
@@ -140,7 +147,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log),
 		Dashboard:    dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
 	}))
-	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "startup", time.Since(started).Round(time.Millisecond).String())
+	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "installation", inst,
+		"startup", time.Since(started).Round(time.Millisecond).String())
 
 	// Background bookkeeping written in batches, never per request.
 	bg, stopBG := context.WithCancel(context.Background())

@@ -45,6 +45,12 @@ const (
 type Tx interface {
 	NextID(seq Sequence) (uint64, error)
 
+	// InstallationID identifies this installation among others writing
+	// into the same shop (see installation.go). The store chose it at its
+	// first start and keeps it in the data file, so every node and every
+	// copy of the file has the same.
+	InstallationID() (string, error)
+
 	Company(id uint64) (*Company, error)
 	PutCompany(c *Company) error
 	Companies() ([]*Company, error)

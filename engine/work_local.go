@@ -481,19 +481,24 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 		variants = append(variants, Variant{RegistrationTypeID: rt.ID, Title: rt.Name, Price: rt.Price,
 			Available: cloneInt(avail)})
 	}
-	title := ev.Name
+	date := ""
 	if ev.ParentID != 0 {
-		title += " — " + ev.StartsAt.In(loc).Format("Mon 2 Jan 2006 15:04")
+		date = ev.StartsAt.In(loc).Format("Mon 2 Jan 2006 15:04")
+	}
+	inst, err := tx.InstallationID()
+	if err != nil {
+		return nil, false, err
 	}
 	id := strconv.FormatUint(ev.ID, 10)
 	if ev.SplitProducts {
 		for _, v := range variants {
 			rt := strconv.FormatUint(v.RegistrationTypeID, 10)
 			s.Products = append(s.Products, Product{Key: "e" + id + "-r" + rt, EventID: ev.ID,
-				Title: title + " — " + v.Title, Handle: "eventops-" + id + "-" + rt, Variants: []Variant{v}})
+				Title: ProductTitle(ev.Name, date, v.Title), Handle: ProductHandle(inst, ev.ID, v.RegistrationTypeID), Variants: []Variant{v}})
 		}
 	} else if len(variants) > 0 {
-		s.Products = []Product{{Key: "e" + id, EventID: ev.ID, Title: title, Handle: "eventops-" + id, Variants: variants}}
+		s.Products = []Product{{Key: "e" + id, EventID: ev.ID, Title: ProductTitle(ev.Name, date, ""),
+			Handle: ProductHandle(inst, ev.ID, 0), Variants: variants}}
 	}
 	if len(variants) > MaxShopVariants && !ev.SplitProducts {
 		// The API refuses such an event for a shop company (CheckFanOut);

@@ -1,11 +1,14 @@
 package storage
 
 import (
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +30,10 @@ var (
 	ErrClosed = errors.New("storage: database is closed")
 )
 
-var keySchemaVersion = []byte("schema_version")
+var (
+	keySchemaVersion  = []byte("schema_version")
+	keyInstallationID = []byte("installation_id") // engine.Tx.InstallationID
+)
 
 // Options tune Open. The zero value is what production uses.
 type Options struct {
@@ -149,7 +155,7 @@ func initFile(bdb *bbolt.DB) error {
 		if v > SchemaVersion {
 			return fmt.Errorf("schema version %d, this binary knows up to %d: %w", v, SchemaVersion, ErrSchemaTooNew)
 		}
-		ready = v == SchemaVersion
+		ready = v == SchemaVersion && btx.Bucket(bkMeta).Get(keyInstallationID) != nil
 		for _, name := range allBuckets() {
 			if btx.Bucket(name) == nil {
 				ready = false
@@ -171,8 +177,37 @@ func initFile(bdb *bbolt.DB) error {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return btx.Bucket(bkMeta).Put(keySchemaVersion, idKey(SchemaVersion))
+		meta := btx.Bucket(bkMeta)
+		if meta.Get(keyInstallationID) == nil {
+			// Chosen once, at the first start of this binary on the file
+			// (a new file, or one an older eventops wrote): every copy of
+			// the file keeps it.
+			id, err := newInstallationID()
+			if err != nil {
+				return err
+			}
+			if err := meta.Put(keyInstallationID, []byte(id)); err != nil {
+				return fmt.Errorf("record installation id: %w", err)
+			}
+		}
+		return meta.Put(keySchemaVersion, idKey(SchemaVersion))
 	})
+}
+
+// newInstallationID draws an installation id: engine.InstallationIDLen
+// random characters of the lowercase base32 alphabet (a–z, 2–7), which
+// Shopify keeps as they are in handles and SKUs. 40 bits make two
+// installations on one shop drawing the same id negligible.
+func newInstallationID() (string, error) {
+	raw := make([]byte, 5)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("draw installation id: %w", err)
+	}
+	id := strings.ToLower(base32.StdEncoding.EncodeToString(raw))
+	if !engine.ValidInstallationID(id) {
+		return "", fmt.Errorf("draw installation id: %q is not one", id)
+	}
+	return id, nil
 }
 
 // Path is the data file's path.

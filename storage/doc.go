@@ -52,7 +52,8 @@
 //	idx_op_code           code|op                    (failed operations)
 //	idx_idempotency_created created_at|scope|key
 //
-// The meta bucket holds the schema version; the seq bucket one counter per
+// The meta bucket holds the schema version and the installation id
+// (engine.Tx.InstallationID); the seq bucket one counter per
 // engine.Sequence.
 //
 // # Lists

@@ -59,6 +59,19 @@ func (t *tx) bucket(name []byte) (*bbolt.Bucket, error) {
 	return b, nil
 }
 
+// InstallationID is the id Open recorded in the meta bucket.
+func (t *tx) InstallationID() (string, error) {
+	b, err := t.bucket(bkMeta)
+	if err != nil {
+		return "", err
+	}
+	id := string(b.Get(keyInstallationID))
+	if !engine.ValidInstallationID(id) {
+		return "", fmt.Errorf("storage: installation id %q is missing or malformed", id)
+	}
+	return id, nil
+}
+
 // NextID returns the next id of seq, starting at 1. Operations and phases
 // share engine.SeqOperation. An id handed out by a transaction that rolls
 // back is handed out again.

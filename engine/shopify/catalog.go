@@ -118,8 +118,9 @@ func (p *shopProduct) digital() map[string]bool {
 	return out
 }
 
-// upsert makes the shop's product match ours with productSet by handle, so
-// a re-run never duplicates it, and stages the ids it answers. A product we
+// upsert makes the shop's product match ours with productSet by its
+// recorded id (by handle before we hold one), so a re-run never duplicates
+// it, and stages the ids it answers. A product we
 // hold an id of but the shop lost (deleted behind our back) is recreated
 // once; CATALOG_PRODUCT_VANISHED only if that fails too.
 func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target) error {
@@ -138,7 +139,7 @@ func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSet
 			ids := found.bySKU()
 			for i := range p.Variants {
 				v := &p.Variants[i]
-				got := ids[sku(t.occ.ID, v.RegistrationTypeID)]
+				got := ids[t.sku(v.RegistrationTypeID)]
 				v.ShopifyVariantID, v.InventoryItemID = got[0], got[1]
 			}
 		}
@@ -179,8 +180,8 @@ func (w catalogWork) upsert(ctx context.Context, sr *shopRun, su *engine.ShopSet
 		// productInput stocked a variant sent without an id at our
 		// location with 0 available, as a digital good.
 		created[v.RegistrationTypeID] = v.ShopifyVariantID == "" && su.LocationID != "" &&
-			digital[sku(t.occ.ID, v.RegistrationTypeID)]
-		id, ok := ids[sku(t.occ.ID, v.RegistrationTypeID)]
+			digital[t.sku(v.RegistrationTypeID)]
+		id, ok := ids[t.sku(v.RegistrationTypeID)]
 		if !ok || id[0] == "" || id[1] == "" {
 			return engine.Errorf(engine.CodeCatalogUpsertRejected,
 				"the shop's answer for product %q lacks variant %q", p.Handle, v.Title)
@@ -201,8 +202,21 @@ func forgetIDs(p *engine.Product) {
 	p.Variants = vs
 }
 
-// productSet sends one upsert. It is resendable: by handle, with the whole
-// desired state, so sending it twice leaves the shop as sending it once.
+// productIdentifier is how productSet finds the product: by the id we
+// recorded, so that a merchant editing the handle in the shop changes
+// nothing (the save finds the product and sets our handle again), and by
+// handle only for a product we hold no id of (first save, or ids never
+// recorded: the handle then finds what an earlier attempt created).
+func productIdentifier(p engine.Product) map[string]any {
+	if p.ShopifyProductID != "" {
+		return map[string]any{"id": p.ShopifyProductID}
+	}
+	return map[string]any{"handle": p.Handle}
+}
+
+// productSet sends one upsert. It is resendable: by id or handle
+// (productIdentifier), with the whole desired state, so sending it twice
+// leaves the shop as sending it once.
 func (w catalogWork) productSet(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target, p engine.Product) (*shopProduct, UserErrors, error) {
 	input, err := productInput(t, p, su.LocationID)
 	if err != nil {
@@ -215,7 +229,7 @@ func (w catalogWork) productSet(ctx context.Context, sr *shopRun, su *engine.Sho
 		} `json:"productSet"`
 	}
 	err = sr.client.Do(ctx, Call{Name: "ProductSet", Query: mProductSet, Resendable: true, Variables: map[string]any{
-		"input": input, "identifier": map[string]any{"handle": p.Handle}, "n": max(len(p.Variants), 1),
+		"input": input, "identifier": productIdentifier(p), "n": max(len(p.Variants), 1),
 	}}, &out)
 	if err != nil {
 		return nil, nil, phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "upsert product "+p.Handle)
@@ -253,7 +267,7 @@ func productInput(t *target, p engine.Product, location string) (map[string]any,
 		vi := map[string]any{
 			"optionValues":    []map[string]any{{"optionName": optionName, "name": opt}},
 			"price":           amount,
-			"sku":             sku(t.occ.ID, v.RegistrationTypeID),
+			"sku":             t.sku(v.RegistrationTypeID),
 			"inventoryPolicy": "DENY",
 			"inventoryItem":   map[string]any{"tracked": true, "requiresShipping": false},
 		}
@@ -274,6 +288,9 @@ func productInput(t *target, p engine.Product, location string) (map[string]any,
 		"variants":       variants,
 	}, nil
 }
+
+// sku is the SKU of the target's variant of a registration type.
+func (t *target) sku(rt uint64) string { return skuOf(t.inst, t.occ.ID, rt) }
 
 // productTags let a merchant (and we) find every product of an event.
 func productTags(t *target) []string {
@@ -311,6 +328,33 @@ func (sr *shopRun) productExists(ctx context.Context, id string) (bool, error) {
 		return false, phaseErr(ctx, err, engine.CodeCatalogUpsertRejected, "read product "+id)
 	}
 	return out.Product != nil, nil
+}
+
+// errVanished is the error of every phase that finds a product of ours
+// deleted in the shop behind our back (or one of its variants' inventory
+// items gone with it): one condition, one code, CATALOG_PRODUCT_VANISHED,
+// whichever phase meets it. The next save's catalog phase recreates it.
+func errVanished(format string, args ...any) error {
+	return engine.Errorf(engine.CodeCatalogProductVanished,
+		"%s was deleted in the shop: save the event again to recreate it", fmt.Sprintf(format, args...))
+}
+
+// vanished explains a refusal naming products of ours: the first of ids
+// the shop no longer has, "" when it has them all (the refusal is then
+// about something else).
+func (sr *shopRun) vanished(ctx context.Context, ids ...string) (string, error) {
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		ok, err := sr.productExists(ctx, id)
+		if err != nil || !ok {
+			return id, err
+		}
+	}
+	return "", nil
 }
 
 // withdrawal is what an operation has to withdraw from the shop: the

@@ -47,7 +47,7 @@ func TestYenShopSellsInYen(t *testing.T) {
 	}
 	ev, op := h.create(priced(h.input("Kabuki", nil, regType{name: "GA", cents: 5000, quantity: ptr(10)}), "JPY"))
 	h.completed(op.ID)
-	p := h.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+	p := h.productByHandle(h.handleOf(ev.ID))
 	if p == nil || len(p.Variants.Nodes) != 1 {
 		t.Fatalf("product of event %d in the shop: %+v", ev.ID, p)
 	}
@@ -94,7 +94,7 @@ func TestDollarShopRefusesYenPricesAtWrite(t *testing.T) {
 	(*patch.RegistrationTypes)[1].Price.Currency = "JPY"
 	_, _, err = b.eng.UpdateEvent(context.Background(), b.company.ID, ev.ID, engine.EventInput{RegistrationTypes: patch.RegistrationTypes})
 	mustCurrencyMismatch(t, err, "registration_types[1].price.currency")
-	if got := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID)).Variants.Nodes[1].Price; got != "90.00" {
+	if got := b.productByHandle(b.handleOf(ev.ID)).Variants.Nodes[1].Price; got != "90.00" {
 		t.Fatalf("VIP price in the shop %q after a refused PATCH, want 90.00", got)
 	}
 }
@@ -149,7 +149,7 @@ func TestEventInAnotherCurrencyFailsItsShopifyPhases(t *testing.T) {
 	in := b.input(name, nil, regType{name: "GA", cents: 5000})
 	_, op = b.update(ev.ID, engine.EventInput{RegistrationTypes: in.RegistrationTypes})
 	b.completed(op.ID)
-	if got := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID)).Variants.Nodes[0].Price; got != "50.00" {
+	if got := b.productByHandle(b.handleOf(ev.ID)).Variants.Nodes[0].Price; got != "50.00" {
 		t.Fatalf("price in the shop %q, want 50.00", got)
 	}
 }

@@ -80,8 +80,7 @@ func (w deliveryWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 	}
 	for i, n := range out.Nodes {
 		if n == nil {
-			return engine.Errorf(engine.CodeCatalogProductVanished,
-				"inventory item %s is gone from the shop (product deleted there?): save the event again to recreate it", items[i])
+			return errVanished("the product of inventory item %s", items[i])
 		}
 		if !n.RequiresShipping {
 			continue

@@ -92,6 +92,7 @@ type bundle struct {
 	tickets *engine.TicketType
 	admin   *shopify.Client
 	quiet   *slog.Logger
+	inst    string // the data file's installation id
 }
 
 func quietLogger() *slog.Logger {
@@ -174,6 +175,9 @@ func (b *bundle) open() {
 		shops = shopify.ShopReader(cfg)
 	}
 	b.db = db
+	if err := db.View(func(tx engine.Tx) (err error) { b.inst, err = tx.InstallationID(); return err }); err != nil {
+		b.t.Fatalf("installation id: %v", err)
+	}
 	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
 		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops})
 	if err := b.eng.Start(context.Background()); err != nil {
@@ -398,6 +402,16 @@ func (b *bundle) products() []shopProduct {
 		}
 	}
 	return out
+}
+
+// handleOf is the handle eventops gives the product of an event, or with a
+// registration type the split product of that type.
+func (b *bundle) handleOf(eventID uint64, regType ...uint64) string {
+	var rt uint64
+	if len(regType) > 0 {
+		rt = regType[0]
+	}
+	return engine.ProductHandle(b.inst, eventID, rt)
 }
 
 func (b *bundle) productByHandle(handle string) *shopProduct {

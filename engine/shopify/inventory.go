@@ -1,6 +1,7 @@
 package shopify
 
 import (
+	"cmp"
 	"context"
 	"strconv"
 
@@ -140,7 +141,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 		activated := false
 		for _, it := range items {
 			if it.level == nil {
-				if err := w.activate(ctx, sr, su, it.id); err != nil {
+				if err := w.activate(ctx, sr, su, t, it.id); err != nil {
 					return err
 				}
 				activated = true
@@ -212,12 +213,12 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				continue // a new key next round (refused counts it)
 			}
 			return engine.Transientf(engine.CodeInventoryStale, "product %q: %v", t.product.Handle, ue)
-		case ue.Has("ITEM_NOT_STOCKED_AT_LOCATION"):
-			if round < w.s.cfg.StaleRounds {
-				continue // read again: activation follows
-			}
-			return engine.Errorf(engine.CodeInventoryValueRejected, "product %q: %v", t.product.Handle, ue)
+		case ue.Has("ITEM_NOT_STOCKED_AT_LOCATION") && round < w.s.cfg.StaleRounds:
+			continue // read again: activation follows
 		default:
+			if gone, err := sr.vanished(ctx, t.product.ShopifyProductID); err != nil || gone != "" {
+				return cmp.Or(err, errVanished("product %q", t.product.Handle))
+			}
 			return engine.Errorf(engine.CodeInventoryValueRejected, "the shop refused the quantities of product %q: %v", t.product.Handle, ue)
 		}
 	}
@@ -286,9 +287,7 @@ func (w inventoryWork) read(ctx context.Context, sr *shopRun, su *engine.ShopSet
 	items := make([]item, 0, len(ids))
 	for i, n := range out.Nodes {
 		if n == nil {
-			return nil, engine.Errorf(engine.CodeInventoryValueRejected,
-				"inventory item %s of product %q is gone from the shop (product deleted there?): save the event again to recreate it",
-				ids[i], p.Handle)
+			return nil, errVanished("product %q (its inventory item %s is gone)", p.Handle, ids[i])
 		}
 		rt := byItem[n.ID]
 		it := item{id: n.ID, rt: rt, ours: ours[rt]}
@@ -378,7 +377,7 @@ func (w inventoryWork) set(ctx context.Context, sr *shopRun, key string, quantit
 
 // activate stocks an item at our location (productSet may have stocked a
 // new variant at the shop's default location instead).
-func (w inventoryWork) activate(ctx context.Context, sr *shopRun, su *engine.ShopSetup, itemID string) error {
+func (w inventoryWork) activate(ctx context.Context, sr *shopRun, su *engine.ShopSetup, t *target, itemID string) error {
 	var out struct {
 		InventoryActivate struct {
 			UserErrors UserErrors `json:"userErrors"`
@@ -391,6 +390,9 @@ func (w inventoryWork) activate(ctx context.Context, sr *shopRun, su *engine.Sho
 		return phaseErr(ctx, err, engine.CodeInventoryValueRejected, "stock "+itemID+" at our location")
 	}
 	if ue := out.InventoryActivate.UserErrors; len(ue) > 0 {
+		if gone, err := sr.vanished(ctx, t.product.ShopifyProductID); err != nil || gone != "" {
+			return cmp.Or(err, errVanished("product %q", t.product.Handle))
+		}
 		return engine.Errorf(engine.CodeInventoryValueRejected, "the shop refused to stock %s at our location: %v", itemID, ue)
 	}
 	return nil

@@ -1,8 +1,10 @@
 package shopify
 
 import (
+	"cmp"
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"eventops/engine"
@@ -53,6 +55,17 @@ func (w metafieldsWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 			return phaseErr(ctx, err, engine.CodeMetafieldsValueRejected, "set metafields")
 		}
 		if ue := out.MetafieldsSet.UserErrors; len(ue) > 0 {
+			// An owner deleted in the shop is refused too: that is the
+			// condition every phase names alike.
+			owners := make([]string, 0, len(batch))
+			for _, f := range batch {
+				if o := f["ownerId"].(string); strings.HasPrefix(o, "gid://shopify/Product/") {
+					owners = append(owners, o) // a variant goes with its product
+				}
+			}
+			if gone, err := sr.vanished(ctx, owners...); err != nil || gone != "" {
+				return cmp.Or(err, errVanished("product %s", gone))
+			}
 			return engine.Errorf(engine.CodeMetafieldsValueRejected, "the shop refused metafields: %v", ue)
 		}
 		if len(fields) > metafieldsBatch {

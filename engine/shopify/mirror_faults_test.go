@@ -139,7 +139,7 @@ func TestVanishedProductIsRecreated(t *testing.T) {
 	b := setup(t, options{})
 	ev, op := b.create(b.input("Phoenix", nil, regType{"A", 1000, ptr(5)}))
 	b.completed(op.ID)
-	old := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+	old := b.productByHandle(b.handleOf(ev.ID))
 	b.control(http.MethodDelete, "/products/"+numericID(old.ID), nil)
 	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Phoenix II")})
 	b.completed(op.ID)
@@ -162,7 +162,7 @@ func TestVanishedProductThatCannotBeRecreated(t *testing.T) {
 	b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { rw.next = next; return rw }})
 	ev, op := b.create(b.input("Ghost", nil, regType{"A", 1000, ptr(5)}))
 	b.completed(op.ID)
-	old := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+	old := b.productByHandle(b.handleOf(ev.ID))
 	b.control(http.MethodDelete, "/products/"+numericID(old.ID), nil)
 	sets := 0
 	rw.mu.Lock()

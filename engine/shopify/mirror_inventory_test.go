@@ -3,7 +3,6 @@ package shopify_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -31,7 +30,7 @@ func TestSaleRacingInventoryIsReconciled(t *testing.T) {
 	if inv := phase(done, "inventory"); inv.Status != engine.StatusCompleted {
 		t.Fatalf("inventory = %+v", inv)
 	}
-	p := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+	p := b.productByHandle(b.handleOf(ev.ID))
 	// 30 left to sell in our store, 2 sold in the shop whose order has not
 	// reached us: 28, never 30.
 	if got := p.Variants.Nodes[0].available()[b.setupOf().LocationID]; got != 28 {
@@ -84,7 +83,7 @@ func TestSaleUpdatesSharedCapacity(t *testing.T) {
 	if len(done.Phases) != 1 || done.Phases[0].Name != "inventory" {
 		t.Fatalf("after a sale: %s", opJSON(done))
 	}
-	vs := byTitle(b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID)))
+	vs := byTitle(b.productByHandle(b.handleOf(ev.ID)))
 	loc := b.setupOf().LocationID
 	if a, bb := vs["A"].available()[loc], vs["B"].available()[loc]; a != 7 || bb != 7 {
 		t.Errorf("available A %d, B %d; want 7 and 7", a, bb)
@@ -116,7 +115,7 @@ func TestNewVariantsAreWrittenWithoutARead(t *testing.T) {
 		if n, m := byOperation(cs, "InventoryLevels"), byOperation(cs, "InventorySet"); n != 0 || m != 1 {
 			t.Errorf("inventory made %d reads and %d writes, want 0 and 1", n, m)
 		}
-		vs := byTitle(b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID)))
+		vs := byTitle(b.productByHandle(b.handleOf(ev.ID)))
 		loc := b.setupOf().LocationID
 		if vs["A"].available()[loc] != 50 || vs["B"].available()[loc] != 10 {
 			t.Errorf("available: A %v, B %v; want 50 and 10", vs["A"].available(), vs["B"].available())
@@ -145,7 +144,7 @@ func TestNewVariantsAreWrittenWithoutARead(t *testing.T) {
 		if n, m := byOperation(cs, "InventoryLevels"), byOperation(cs, "InventorySet"); n != 1 || m != 2 {
 			t.Errorf("inventory made %d reads and %d writes, want 1 and 2 (the guess refused, then read and written)", n, m)
 		}
-		p := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+		p := b.productByHandle(b.handleOf(ev.ID))
 		if got := p.Variants.Nodes[0].available()[b.setupOf().LocationID]; got != 40 {
 			t.Errorf("available = %d, want 40", got)
 		}

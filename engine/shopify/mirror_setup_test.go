@@ -106,7 +106,7 @@ func TestDeliveryKeepsTicketsDigital(t *testing.T) {
 	if n := callsOf("query Delivery("); n != 0 {
 		t.Errorf("a new event's delivery read the shop %d times, want 0", n)
 	}
-	handle := fmt.Sprintf("eventops-%d", ev.ID)
+	handle := b.handleOf(ev.ID)
 	vs := byTitle(b.productByHandle(handle))
 	if vs["A"].InventoryItem.RequiresShipping || vs["B"].InventoryItem.RequiresShipping {
 		t.Fatalf("new variants require shipping: %+v", vs)

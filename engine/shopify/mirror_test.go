@@ -76,7 +76,7 @@ func TestSaveMirrorsDateEvent(t *testing.T) {
 		t.Fatalf("shop has %d products, want 1", len(ps))
 	}
 	p := &ps[0]
-	if p.Handle != fmt.Sprintf("eventops-%d", ev.ID) || p.Title != "Jazz Night" || p.Status != "ACTIVE" || !p.Published {
+	if p.Handle != b.handleOf(ev.ID) || p.Title != "Jazz Night" || p.Status != "ACTIVE" || !p.Published {
 		t.Errorf("product = %s %q %s published=%v", p.Handle, p.Title, p.Status, p.Published)
 	}
 	vs := byTitle(p)
@@ -151,7 +151,7 @@ func TestSaveSplitProducts(t *testing.T) {
 			t.Errorf("product %s: %d variants, published %v", p.Handle, len(p.Variants.Nodes), p.Published)
 		}
 	}
-	seated := b.productByHandle(fmt.Sprintf("eventops-%d-%d", ev.ID, ev.RegistrationTypes[1].ID))
+	seated := b.productByHandle(b.handleOf(ev.ID, ev.RegistrationTypes[1].ID))
 	if seated == nil || seated.Variants.Nodes[0].Price != "40.00" || seated.Variants.Nodes[0].available()[b.setupOf().LocationID] != 20 {
 		t.Errorf("seated product = %+v", seated)
 	}
@@ -184,7 +184,7 @@ func TestSaveRecurringOnePerOccurrence(t *testing.T) {
 	}
 	loc := b.setupOf().LocationID
 	for _, o := range occs {
-		p := b.productByHandle(fmt.Sprintf("eventops-%d", o.ID))
+		p := b.productByHandle(b.handleOf(o.ID))
 		if p == nil {
 			t.Fatalf("no product for occurrence %d", o.ID)
 		}
@@ -209,7 +209,7 @@ func TestUpdateFollowsTheEvent(t *testing.T) {
 		regType{"Early", 1000, ptr(50)}, regType{"Door", 1500, nil}, regType{"VIP", 5000, ptr(10)}))
 	b.completed(op.ID)
 	loc := b.setupOf().LocationID
-	before := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+	before := b.productByHandle(b.handleOf(ev.ID))
 	if len(before.Variants.Nodes) != 3 || byTitle(before)["Door"].available()[loc] != 100 {
 		t.Fatalf("before: %+v", before.Variants.Nodes)
 	}
@@ -222,7 +222,7 @@ func TestUpdateFollowsTheEvent(t *testing.T) {
 	}
 	_, op = b.update(ev.ID, engine.EventInput{Capacity: engine.Nullable[int]{Set: true, Value: ptr(60)}, RegistrationTypes: &rts})
 	b.completed(op.ID)
-	after := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+	after := b.productByHandle(b.handleOf(ev.ID))
 	if after.ID != before.ID {
 		t.Errorf("product id changed %s → %s", before.ID, after.ID)
 	}
@@ -270,7 +270,7 @@ func TestDeleteLeavesNothing(t *testing.T) {
 		t.Fatalf("products = %d", len(ps))
 	}
 	// One of the two products is deleted in the shop's admin first.
-	first := b.productByHandle(fmt.Sprintf("eventops-%d-%d", ev.ID, ev.RegistrationTypes[0].ID))
+	first := b.productByHandle(b.handleOf(ev.ID, ev.RegistrationTypes[0].ID))
 	b.control(http.MethodDelete, "/products/"+numericID(first.ID), nil)
 
 	dop, err := b.eng.DeleteEvent(context.Background(), b.company.ID, ev.ID)
@@ -286,7 +286,7 @@ func TestDeleteLeavesNothing(t *testing.T) {
 		t.Errorf("delete phases = %s", got)
 	}
 	left := b.products()
-	if len(left) != 1 || left[0].Handle != fmt.Sprintf("eventops-%d", keep.ID) {
+	if len(left) != 1 || left[0].Handle != b.handleOf(keep.ID) {
 		t.Fatalf("left in the shop: %+v", left)
 	}
 }

@@ -1,7 +1,6 @@
 package shopify_test
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"testing"
@@ -40,8 +39,8 @@ func TestSplitSwitchWithdrawsTheOldProducts(t *testing.T) {
 	ev, op := b.create(b.input("Switch", nil, regType{"A", 1000, ptr(5)}, regType{"B", 2000, ptr(5)}))
 	b.completed(op.ID)
 	a, bb := ev.RegistrationTypes[0].ID, ev.RegistrationTypes[1].ID
-	combined := []string{fmt.Sprintf("eventops-%d", ev.ID)}
-	split := []string{fmt.Sprintf("eventops-%d-%d", ev.ID, a), fmt.Sprintf("eventops-%d-%d", ev.ID, bb)}
+	combined := []string{b.handleOf(ev.ID)}
+	split := []string{b.handleOf(ev.ID, a), b.handleOf(ev.ID, bb)}
 	sort.Strings(split)
 	if got := b.handles(); !slices.Equal(got, combined) {
 		t.Fatalf("before: %v, want %v", got, combined)
@@ -81,7 +80,7 @@ func TestDroppedOccurrenceWithdrawsItsProduct(t *testing.T) {
 	}
 	_, op = b.update(ev.ID, engine.EventInput{Recurrence: b.weekly("", 2).Recurrence})
 	done := b.completed(op.ID)
-	want := []string{fmt.Sprintf("eventops-%d", occs[0].ID), fmt.Sprintf("eventops-%d", occs[1].ID)}
+	want := []string{b.handleOf(occs[0].ID), b.handleOf(occs[1].ID)}
 	if got := b.handles(); !slices.Equal(got, want) {
 		t.Errorf("products after dropping the last occurrence: %v, want %v", got, want)
 	}
@@ -114,13 +113,13 @@ func TestOccurrenceSplitSwitchWithdrawsItsOldProduct(t *testing.T) {
 	}
 	_, op = b.update(o2, engine.EventInput{SplitProducts: ptr(true)})
 	b.completed(op.ID)
-	expect("occurrence split", fmt.Sprintf("eventops-%d", o1), fmt.Sprintf("eventops-%d-%d", o2, rt))
+	expect("occurrence split", b.handleOf(o1), b.handleOf(o2, rt))
 	_, op = b.update(o2, engine.EventInput{SplitProducts: ptr(false)})
 	b.completed(op.ID)
-	expect("occurrence joined again", fmt.Sprintf("eventops-%d", o1), fmt.Sprintf("eventops-%d", o2))
+	expect("occurrence joined again", b.handleOf(o1), b.handleOf(o2))
 	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Weekly Jam, renamed")})
 	b.completed(op.ID)
-	expect("series renamed", fmt.Sprintf("eventops-%d", o1), fmt.Sprintf("eventops-%d", o2))
+	expect("series renamed", b.handleOf(o1), b.handleOf(o2))
 	for _, o := range []uint64{o1, o2} {
 		if s := b.structure(o); s.Products[0].ShopifyProductID == "" {
 			t.Errorf("occurrence %d lost its product id", o)

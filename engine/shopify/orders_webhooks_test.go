@@ -191,7 +191,7 @@ func (h *hooked) inventoryOps(eventID uint64) []*engine.Operation {
 // product, at the fulfillment service's location.
 func (h *hooked) levels(eventID uint64) []int {
 	h.t.Helper()
-	p := h.productByHandle(fmt.Sprintf("eventops-%d", eventID))
+	p := h.productByHandle(h.handleOf(eventID))
 	if p == nil {
 		h.t.Fatalf("product of event %d is not in the shop", eventID)
 	}

@@ -116,8 +116,7 @@ func (w publishWork) send(ctx context.Context, sr *shopRun, product, publication
 		if withdraw {
 			return nil // gone: nothing left to withdraw
 		}
-		return engine.Errorf(engine.CodeCatalogProductVanished,
-			"product %s was deleted in the shop: save the event again to recreate it", product)
+		return errVanished("product %s", product)
 	}
 	return engine.Errorf(engine.CodePublishChannelNotFound, "the shop refused to %s product %s: %v", name, product, p.UserErrors)
 }

@@ -36,10 +36,14 @@ func (w refundWork) Refund(ctx context.Context, r *engine.PhaseRun) error {
 		return engine.LocalRefund{}.Refund(ctx, r)
 	}
 	var orders []*engine.Order
+	var installation string
 	variants := map[string][2]uint64{} // shop variant id → (occurrence, registration type)
 	err = r.View(func(tx engine.Tx) error {
 		var err error
 		if orders, err = engine.EventOrders(tx, r.Op.EventID); err != nil {
+			return err
+		}
+		if installation, err = tx.InstallationID(); err != nil {
 			return err
 		}
 		seen := map[uint64]bool{}
@@ -91,7 +95,7 @@ func (w refundWork) Refund(ctx context.Context, r *engine.PhaseRun) error {
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			if err := w.refundShopOrder(ctx, sr, id, byShopOrder[id], variants); err != nil {
+			if err := w.refundShopOrder(ctx, sr, id, byShopOrder[id], variants, installation); err != nil {
 				r.Progress(done, total)
 				return err
 			}
@@ -142,11 +146,11 @@ type shopLineItem struct {
 // than refunding twice or refusing a recomputed input as a parameter
 // mismatch. A crash before the commit sent nothing, and the input is
 // computed afresh.
-func (w refundWork) refundShopOrder(ctx context.Context, sr *shopRun, shopOrderID string, ours []*engine.Order, variants map[string][2]uint64) error {
+func (w refundWork) refundShopOrder(ctx context.Context, sr *shopRun, shopOrderID string, ours []*engine.Order, variants map[string][2]uint64, installation string) error {
 	input := engine.SavedShopRefund(ours, sr.r.Op.ID)
 	if input == nil {
 		var err error
-		if input, err = w.refundInput(ctx, sr, shopOrderID, ours, variants); err != nil || input == nil {
+		if input, err = w.refundInput(ctx, sr, shopOrderID, ours, variants, installation); err != nil || input == nil {
 			return err
 		}
 		ids := make([]uint64, len(ours))
@@ -188,7 +192,7 @@ func (w refundWork) refundShopOrder(ctx context.Context, sr *shopRun, shopOrderI
 // Amounts are the presentment money the buyer paid in, with the input's
 // currency set to it when it differs from the shop's (Shopify requires it
 // then); otherwise the shop's money and no currency.
-func (w refundWork) refundInput(ctx context.Context, sr *shopRun, shopOrderID string, ours []*engine.Order, variants map[string][2]uint64) (json.RawMessage, error) {
+func (w refundWork) refundInput(ctx context.Context, sr *shopRun, shopOrderID string, ours []*engine.Order, variants map[string][2]uint64, installation string) (json.RawMessage, error) {
 	var read struct {
 		Order *struct {
 			ID                      string `json:"id"`
@@ -213,7 +217,12 @@ func (w refundWork) refundInput(ctx context.Context, sr *shopRun, shopOrderID st
 	}
 	var lines []map[string]any
 	for _, li := range read.Order.LineItems.Nodes {
-		occ, rt, ok := parseSKU(li.SKU)
+		// A line another installation wrote is never ours, whatever its
+		// numbers; one written before installation ids is.
+		inst, occ, rt, ok := parseSKUOf(li.SKU)
+		if ok && inst != "" && inst != installation {
+			continue
+		}
 		k := [2]uint64{occ, rt}
 		if !ok && li.Variant != nil {
 			k, ok = variants[li.Variant.ID]

@@ -221,7 +221,7 @@ func TestCanceledRefundStillSyncsInventory(t *testing.T) {
 	_, op = b.update(ev.ID, engine.EventInput{}) // our structure counts the sale
 	b.completed(op.ID)
 	available := func() int {
-		p := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID))
+		p := b.productByHandle(b.handleOf(ev.ID))
 		return p.Variants.Nodes[0].available()[b.setupOf().LocationID]
 	}
 	if got := available(); got != 8 {

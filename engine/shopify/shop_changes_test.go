@@ -2,7 +2,6 @@ package shopify_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -32,7 +31,7 @@ func TestUnstockedTicketIsStockedAgain(t *testing.T) {
 	b := setup(t, options{})
 	ev, op := b.create(b.input("Moved", nil, regType{"A", 1000, ptr(5)}))
 	b.completed(op.ID)
-	handle := fmt.Sprintf("eventops-%d", ev.ID)
+	handle := b.handleOf(ev.ID)
 	item := b.productByHandle(handle).Variants.Nodes[0].InventoryItem.ID
 	ours := b.setupOf().LocationID
 
@@ -100,7 +99,7 @@ func TestPublishFindsTheOnlineStoreLate(t *testing.T) {
 	if got := b.setupOf().PublicationID; got != want {
 		t.Errorf("remembered publication = %q, want %q", got, want)
 	}
-	if p := b.productByHandle(fmt.Sprintf("eventops-%d", ev.ID)); p == nil || !p.Published {
+	if p := b.productByHandle(b.handleOf(ev.ID)); p == nil || !p.Published {
 		t.Errorf("the second event's product is not published: %+v", p)
 	}
 }

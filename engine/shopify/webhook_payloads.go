@@ -45,12 +45,18 @@ type restLineItem struct {
 func (l *restLineItem) gid() string { return gidOr(l.AdminGraphqlAPIID, "LineItem", l.ID) }
 
 // ticket is the occurrence and registration type the line's SKU names
-// (0, 0 when it names none).
-func (l *restLineItem) ticket() (occ, rt uint64) {
+// (0, 0 when it names none). A SKU another installation wrote names its
+// own events, not ours (0, 0: the line is then matched by variant id,
+// which no structure of ours holds); one without an installation
+// (written before installation ids) is taken as ours.
+func (l *restLineItem) ticket(installation string) (occ, rt uint64) {
 	if l.SKU == nil {
 		return 0, 0
 	}
-	occ, rt, _ = parseSKU(*l.SKU)
+	inst, occ, rt, ok := parseSKUOf(*l.SKU)
+	if !ok || (inst != "" && inst != installation) {
+		return 0, 0
+	}
 	return occ, rt
 }
 
@@ -93,13 +99,13 @@ func (l *restRefundLine) lineGID() string {
 // price_set.shop_money when it names its currency, else price in the
 // order's currency (Currency "" when the order names none either: the
 // engine then takes the company's).
-func (o *restOrder) sale() engine.ShopSale {
+func (o *restOrder) sale(installation string) engine.ShopSale {
 	s := engine.ShopSale{OrderID: o.gid(), Lines: make([]engine.ShopSaleLine, 0, len(o.LineItems))}
 	for i := range o.LineItems {
 		li := &o.LineItems[i]
 		l := engine.ShopSaleLine{LineID: li.gid(), Quantity: int(li.Quantity),
 			UnitPrice: engine.ShopMoney{Amount: strings.TrimSpace(li.Price), Currency: o.Currency}}
-		l.EventID, l.RegistrationTypeID = li.ticket()
+		l.EventID, l.RegistrationTypeID = li.ticket(installation)
 		l.Title = strings.TrimSpace(li.Title)
 		if vt := li.VariantTitle; vt != nil && strings.TrimSpace(*vt) != "" && *vt != "Default Title" {
 			l.Title = strings.TrimSpace(*vt)
@@ -121,12 +127,12 @@ func (o *restOrder) sale() engine.ShopSale {
 }
 
 // refund is a refunds/create payload as a shop refund.
-func (r *restRefund) refund() engine.ShopRefund {
+func (r *restRefund) refund(installation string) engine.ShopRefund {
 	out := engine.ShopRefund{ID: r.gid(), OrderID: r.orderGID(), Lines: make([]engine.ShopRefundLine, 0, len(r.RefundLineItems))}
 	for i := range r.RefundLineItems {
 		line := &r.RefundLineItems[i]
 		l := engine.ShopRefundLine{LineID: line.lineGID(), Quantity: int(line.Quantity)}
-		l.EventID, l.RegistrationTypeID = line.LineItem.ticket()
+		l.EventID, l.RegistrationTypeID = line.LineItem.ticket(installation)
 		out.Lines = append(out.Lines, l)
 	}
 	return out

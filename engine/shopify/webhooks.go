@@ -122,6 +122,10 @@ func (r *WebhookReceiver) Receive(ctx context.Context, w Delivery) ([]*engine.We
 		return nil, engine.Invalid(engine.FieldError{Attribute: headerWebhookID, Code: "blank", Message: "can't be blank"})
 	}
 	d := engine.ShopDelivery{ID: w.ID, Topic: w.Topic}
+	inst, err := r.eng.InstallationID()
+	if err != nil {
+		return nil, err
+	}
 	var handle func(ctx context.Context, c *engine.Company) (*engine.WebhookOutcome, error)
 	switch w.Topic {
 	case TopicOrdersCreate:
@@ -132,7 +136,7 @@ func (r *WebhookReceiver) Receive(ctx context.Context, w Delivery) ([]*engine.We
 		if o.gid() == "" {
 			return nil, invalidPayload("names no order id")
 		}
-		sale := o.sale()
+		sale := o.sale(inst)
 		handle = func(ctx context.Context, c *engine.Company) (*engine.WebhookOutcome, error) {
 			return r.eng.RecordShopSale(ctx, c.ID, d, sale)
 		}
@@ -144,7 +148,7 @@ func (r *WebhookReceiver) Receive(ctx context.Context, w Delivery) ([]*engine.We
 		if rf.gid() == "" || rf.orderGID() == "" {
 			return nil, invalidPayload("names no refund id or no order_id")
 		}
-		refund := rf.refund()
+		refund := rf.refund(inst)
 		handle = func(ctx context.Context, c *engine.Company) (*engine.WebhookOutcome, error) {
 			return r.eng.RefundShopLines(ctx, c.ID, d, refund)
 		}

@@ -260,6 +260,7 @@ type target struct {
 	venue   *engine.Venue // nil when gone
 	product engine.Product
 	name    string // the child phase's name
+	inst    string // the installation id, part of every SKU (skuOf)
 }
 
 // loadTargets reads every product the operation covers, in a stable order
@@ -304,6 +305,10 @@ func readTargets(tx engine.Tx, eventID, subject uint64) ([]*target, error) {
 			return nil, err
 		}
 	}
+	inst, err := tx.InstallationID()
+	if err != nil {
+		return nil, err
+	}
 	var out []*target
 	venues := map[uint64]*engine.Venue{}
 	for _, occ := range occs {
@@ -322,7 +327,7 @@ func readTargets(tx engine.Tx, eventID, subject uint64) ([]*target, error) {
 			venues[occ.VenueID] = v
 		}
 		for _, p := range s.Products {
-			out = append(out, &target{root: root, occ: occ, venue: v, product: p})
+			out = append(out, &target{root: root, occ: occ, venue: v, product: p, inst: inst})
 		}
 	}
 	nameTargets(out)

@@ -165,6 +165,32 @@ func (s *Sandbox) DeleteProduct(shopName, productID string) error {
 	})
 }
 
+// SetHandle changes a product's handle behind the app's back, as a
+// merchant editing the product's URL in the admin does. The handle is
+// slugified; one another product has is refused (ErrInvalid).
+func (s *Sandbox) SetHandle(shopName, productID, handle string) error {
+	return s.act(shopName, func(x *execCtx) error {
+		p := x.st.Products[parseRouteID(productID, "Product")]
+		if p == nil {
+			return fmt.Errorf("%w: product %s", ErrNotFound, productID)
+		}
+		h := slugify(handle)
+		if h == "" || len(h) > maxHandle {
+			return fmt.Errorf("%w: handle %q", ErrInvalid, handle)
+		}
+		if other, ok := x.st.handles[h]; ok && other != p.ID {
+			return fmt.Errorf("%w: handle %q is taken", ErrInvalid, h)
+		}
+		if x.st.handles[p.Handle] == p.ID {
+			delete(x.st.handles, p.Handle)
+		}
+		p.Handle = h
+		x.st.handles[h] = p.ID
+		x.st.markID(kindProduct, p.ID)
+		return nil
+	})
+}
+
 // Revoke uninstalls the app: the access token stops working (every call
 // answers 401), app/uninstalled is sent, and the shop's webhook
 // subscriptions are removed, as Shopify removes an uninstalled app's.

@@ -57,6 +57,7 @@
 //	POST   /sandbox/shopify/{shop}/orders/{id}/refund [{"refund_line_items": [{"line_item_id", "quantity", "restock_type"}], "note"}] → 201 {"refund": ...}
 //	POST   /sandbox/shopify/{shop}/orders/{id}/cancel [{"reason": "customer"}]
 //	DELETE /sandbox/shopify/{shop}/products/{id}      a product deleted behind the app's back → 204
+//	POST   /sandbox/shopify/{shop}/products/{id}/handle {"handle": "..."}: a merchant's handle edit → 204
 //	POST   /sandbox/shopify/{shop}/revoke             the app uninstalled
 //	GET    /sandbox/shopify/{shop}/deliveries         webhook deliveries
 //	POST   /sandbox/shopify/{shop}/deliveries/{webhook id}/redeliver
@@ -101,12 +102,13 @@
 //
 //   - productSet: PRODUCT_DOES_NOT_EXIST (identifier.id or input.id not
 //     found), INPUT_MISMATCH, MISSING_FIELD_REQUIRED (no title on create),
-//     INVALID_PRODUCT (blank title), HANDLE_NOT_UNIQUE, VARIANTS_OVER_LIMIT
+//     INVALID_PRODUCT (blank title, title over 255 characters),
+//     INVALID_INPUT (handle over 255), HANDLE_NOT_UNIQUE, VARIANTS_OVER_LIMIT
 //     (more than 250 variants), PRODUCT_OPTIONS_INPUT_MISSING,
 //     OPTIONS_OVER_LIMIT, DUPLICATED_OPTION_NAME, DUPLICATED_OPTION_VALUE,
 //     OPTION_VALUES_MISSING, OPTION_DOES_NOT_EXIST, OPTION_VALUE_DOES_NOT_EXIST,
 //     PRODUCT_VARIANT_DOES_NOT_EXIST, INVALID_VARIANT (price, duplicate
-//     combination), NOT_FOUND (inventoryQuantities location),
+//     combination, SKU over 255 characters), NOT_FOUND (inventoryQuantities location),
 //     VARIANTS_INPUT_MISSING, INVALID_METAFIELD, INVALID_INPUT.
 //   - inventorySetQuantities: CHANGE_FROM_QUANTITY_STALE,
 //     COMPARE_QUANTITY_REQUIRED (changeFromQuantity left out from 2026-04;

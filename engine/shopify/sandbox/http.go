@@ -43,6 +43,7 @@ func (s *Sandbox) Handler() http.Handler {
 		mux.HandleFunc("POST /{shop}/orders/{id}/refund", s.control(s.serveRefundOrder))
 		mux.HandleFunc("POST /{shop}/orders/{id}/cancel", s.control(s.serveCancelOrder))
 		mux.HandleFunc("DELETE /{shop}/products/{id}", s.control(s.serveDeleteProduct))
+		mux.HandleFunc("POST /{shop}/products/{id}/handle", s.control(s.serveSetHandle))
 		mux.HandleFunc("POST /{shop}/revoke", s.control(s.serveRevoke))
 		mux.HandleFunc("GET /{shop}/deliveries", s.control(s.serveDeliveries))
 		mux.HandleFunc("POST /{shop}/deliveries/{id}/redeliver", s.control(s.serveRedeliver))
@@ -287,6 +288,21 @@ func (s *Sandbox) serveCancelOrder(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sandbox) serveDeleteProduct(w http.ResponseWriter, r *http.Request) {
 	if err := s.DeleteProduct(r.PathValue("shop"), r.PathValue("id")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sandbox) serveSetHandle(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Handle string `json:"handle"`
+	}
+	if err := readBody(r, &body); err != nil {
+		fail(w, err)
+		return
+	}
+	if err := s.SetHandle(r.PathValue("shop"), r.PathValue("id"), body.Handle); err != nil {
 		fail(w, err)
 		return
 	}

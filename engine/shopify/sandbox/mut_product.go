@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // productSet upserts a product. The target is found by identifier (id,
@@ -17,6 +18,11 @@ const (
 	maxVariantsPerInput = 250
 	maxOptions          = 3
 	maxQuantity         = 1_000_000_000
+	// Shopify's length limits, in characters: a longer title, handle or
+	// SKU is refused with a userError (nothing is cut).
+	maxTitle  = 255
+	maxHandle = 255
+	maxSKU    = 255
 )
 
 // variantPlan is one variant input, validated.
@@ -82,6 +88,8 @@ func productSet(x *execCtx, a map[string]any) *mutResult {
 		errs = append(errs, uerr("MISSING_FIELD_REQUIRED", "Title can't be blank", "input", "title"))
 	} else if title != nil && strings.TrimSpace(*title) == "" {
 		errs = append(errs, uerr("INVALID_PRODUCT", "Title can't be blank", "input", "title"))
+	} else if title != nil && utf8.RuneCountInString(*title) > maxTitle {
+		errs = append(errs, uerr("INVALID_PRODUCT", fmt.Sprintf("Title is too long (maximum is %d characters)", maxTitle), "input", "title"))
 	}
 
 	// The handle.
@@ -102,6 +110,9 @@ func productSet(x *execCtx, a map[string]any) *mutResult {
 		if handle == "" {
 			handle = "product"
 		}
+	}
+	if utf8.RuneCountInString(handle) > maxHandle {
+		errs = append(errs, uerr("INVALID_INPUT", fmt.Sprintf("Handle is too long (maximum is %d characters)", maxHandle), "input", "handle"))
 	}
 	if explicit && handle != "" {
 		if other, ok := st.handles[handle]; ok && (p == nil || other != p.ID) {
@@ -476,6 +487,15 @@ func (x *execCtx) planVariants(p *product, opts []productOption, in []any) ([]*v
 				errs = append(errs, userError{Field: at("price"), Code: "INVALID_VARIANT", Message: "Price must be greater than or equal to 0"})
 			default:
 				pl.price = &c
+			}
+		}
+		for _, sk := range []struct {
+			v     string
+			field []string
+		}{{strArg(v, "sku"), at("sku")}, {strArg(objArg(v, "inventoryItem"), "sku"), at("inventoryItem", "sku")}} {
+			if utf8.RuneCountInString(sk.v) > maxSKU {
+				errs = append(errs, userError{Field: sk.field, Code: "INVALID_VARIANT",
+					Message: fmt.Sprintf("SKU is too long (maximum is %d characters)", maxSKU)})
 			}
 		}
 		if raw, ok := v["compareAtPrice"]; ok && raw != nil {

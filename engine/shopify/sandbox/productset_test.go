@@ -188,3 +188,47 @@ func TestGraphQLEnvelope(t *testing.T) {
 	big := b.gql(`{ products(first: 250) { nodes { id variants(first: 250) { nodes { id } } } } }`, nil)
 	mustEqual(t, "max cost", big.str("errors.0.extensions.code"), "MAX_COST_EXCEEDED")
 }
+
+// Shopify's length limits: a title, handle or SKU over 255 characters is
+// refused with a userError and nothing is written; 255 is accepted.
+func TestProductSetLengthLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	long := strings.Repeat("x", 256)
+	variant := func(sku string) []any {
+		vs := tiers("", "GA", "25.00", 0)
+		vs[0].(map[string]any)["sku"] = sku
+		return vs
+	}
+	tests := []struct {
+		name, title, handle, sku, code string
+		field                          string
+	}{
+		{"title", long, "t", "s", "INVALID_PRODUCT", "input.title"},
+		{"handle", "T", long, "s", "INVALID_INPUT", "input.handle"},
+		{"sku", "T", "t", long, "INVALID_VARIANT", "input.variants.0.sku"},
+	}
+	for _, tc := range tests {
+		in := productInput(tc.title, []string{"GA"}, variant(tc.sku))
+		in["handle"] = tc.handle
+		a := b.mustData(mProductSet, map[string]any{"input": in})
+		errs := a.list("data.productSet.userErrors")
+		if len(errs) != 1 || dig(errs[0], "code") != tc.code {
+			t.Errorf("%s over 255: userErrors = %v, want one %s", tc.name, errs, tc.code)
+			continue
+		}
+		var path []string
+		for _, f := range dig(errs[0], "field").([]any) {
+			path = append(path, f.(string))
+		}
+		mustEqual(t, tc.name+" error field", strings.Join(path, "."), tc.field)
+	}
+	mustEqual(t, "products after refusals", len(b.state().Products), 0)
+	max := strings.Repeat("y", 255)
+	in := productInput(max, []string{"GA"}, variant(max))
+	in["handle"] = max
+	a := b.mustData(mProductSet, map[string]any{"input": in})
+	if errs := a.list("data.productSet.userErrors"); len(errs) > 0 {
+		t.Fatalf("255 characters refused: %v", errs)
+	}
+}
