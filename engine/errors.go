@@ -50,7 +50,7 @@ var PhaseCodes = []struct {
 	{CodeRecurrenceOccurrenceSold, "kept for clients: no save fails with it now (a change dropping a sold occurrence is refused with 422 occurrence_sold, and one sold after that check is kept in kept_occurrence_ids)"},
 	{CodeTicketsStructureEmpty, "the event has no registration types, so there is nothing to sell"},
 	{CodeCatalogUpsertRejected, "the shop refused the product (userErrors on productSet)"},
-	{CodeCatalogProductVanished, "a product deleted in the shop could not be recreated"},
+	{CodeCatalogProductVanished, "a product of ours was deleted in the shop: catalog could not recreate it, or another phase (inventory, metafields, delivery, publish) found it gone; the next save recreates it"},
 	{CodeInventoryStale, "a sale raced the inventory write (transient: retried)"},
 	{CodeInventoryReconcileRaised, "inventory still disagrees after every reconcile attempt"},
 	{CodeInventoryValueRejected, "the shop refused an inventory quantity"},
