@@ -3,8 +3,11 @@ package shopify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"eventops/engine"
@@ -211,28 +214,74 @@ func (w refundWork) refundInput(ctx context.Context, sr *shopRun, shopOrderID st
 	if read.Order == nil {
 		return nil, orderMissing(shopOrderID, ours, sr.r.Now())
 	}
-	want := map[[2]uint64]int{} // (occurrence, registration type) → quantity of ours
+	// Our quantity to refund, by the shop's line item recorded on the
+	// order, or (orders recorded before line items were kept) by
+	// (occurrence, registration type) read from the line's SKU or variant.
+	byLine := map[string]int{}
+	byKey := map[[2]uint64]int{}
 	for _, o := range ours {
-		want[[2]uint64{o.SoldEventID(), o.RegistrationTypeID}] += o.Quantity
+		if o.ShopifyLineItemID != "" {
+			byLine[o.ShopifyLineItemID] += o.Quantity
+		} else {
+			byKey[[2]uint64{o.SoldEventID(), o.RegistrationTypeID}] += o.Quantity
+		}
 	}
+	seenLine, seenKey := map[string]bool{}, map[[2]uint64]bool{}
 	var lines []map[string]any
-	for _, li := range read.Order.LineItems.Nodes {
-		// A line another installation wrote is never ours, whatever its
-		// numbers; one written before installation ids is.
-		inst, occ, rt, ok := parseSKUOf(li.SKU)
-		if ok && inst != "" && inst != installation {
-			continue
+	take := func(li shopLineItem, want *int) {
+		if *want <= 0 || li.RefundableQuantity <= 0 {
+			return
 		}
-		k := [2]uint64{occ, rt}
-		if !ok && li.Variant != nil {
-			k, ok = variants[li.Variant.ID]
-		}
-		if !ok || want[k] == 0 || li.RefundableQuantity <= 0 {
-			continue
-		}
-		q := min(li.RefundableQuantity, want[k])
-		want[k] -= q
+		q := min(li.RefundableQuantity, *want)
+		*want -= q
 		lines = append(lines, map[string]any{"lineItemId": li.ID, "quantity": q, "restockType": "CANCEL"})
+	}
+	for _, li := range read.Order.LineItems.Nodes {
+		if want, ok := byLine[li.ID]; ok {
+			seenLine[li.ID] = true
+			take(li, &want)
+			byLine[li.ID] = want
+			continue
+		}
+		// A SKU another installation wrote is not read as ours: the
+		// variant id decides, as for a sale.
+		inst, occ, rt, ok := parseSKUOf(li.SKU)
+		k := [2]uint64{occ, rt}
+		if !ok || (inst != "" && inst != installation) {
+			ok = false
+			if li.Variant != nil {
+				k, ok = variants[li.Variant.ID]
+			}
+		}
+		if !ok {
+			continue
+		}
+		if want, mine := byKey[k]; mine {
+			seenKey[k] = true
+			take(li, &want)
+			byKey[k] = want
+		}
+	}
+	// A line of ours the order does not show (beyond the lines read, or
+	// no longer matching) fails the refund: marking the order refunded
+	// would return no money. Lines shown with nothing left to refund are
+	// refunded already.
+	var missing []string
+	for id := range byLine {
+		if !seenLine[id] {
+			missing = append(missing, id)
+		}
+	}
+	for k := range byKey {
+		if !seenKey[k] {
+			missing = append(missing, fmt.Sprintf("occurrence %d, registration type %d", k[0], k[1]))
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, engine.Errorf(engine.CodeRefundRejected,
+			"shop order %s does not show our line items %s (it lists %d): nothing was refunded",
+			shopOrderID, strings.Join(missing, "; "), len(read.Order.LineItems.Nodes))
 	}
 	if len(lines) == 0 {
 		sr.log.Info("shop order already refunded", "order", shopOrderID)

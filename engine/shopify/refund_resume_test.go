@@ -172,3 +172,59 @@ func TestRefundOfAnOldOrderNeedsReadAllOrders(t *testing.T) {
 		t.Errorf("shop order %s: %s returned of %s paid", o.ID, o.TotalRefunded, o.TotalPrice)
 	}
 }
+
+// A refund never marks an order refunded when the shop order does not show
+// its line: that would return no money. Recorded with the shop's line item,
+// the order is refunded by it; recorded against something no line of the
+// shop order sells, the refund fails and the order stays paid (it was
+// marked refunded, with nothing sent).
+func TestRefundOfALineTheShopDoesNotShow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ev, op := b.create(b.input("Unmatched", ptr(50), regType{"A", 1000, nil}))
+	b.completed(op.ID)
+	v := b.structure(ev.ID).Products[0].Variants[0]
+	matched, err := b.sb.PlaceOrder(b.shop.Name, v.ShopifyVariantID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray, err := b.sb.PlaceOrder(b.shop.Name, v.ShopifyVariantID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byLine := b.recordShopOrder(ev.ID, v.RegistrationTypeID, matched)
+	// The order of another registration type than any line of its shop
+	// order sells.
+	lost := b.recordShopOrder(ev.ID, v.RegistrationTypeID+1000, stray)
+	err = b.db.Update(context.Background(), func(tx engine.Tx) error {
+		o, err := tx.Order(byLine.ID)
+		if err != nil {
+			return err
+		}
+		o.ShopifyLineItemID = matched.LineItems[0].ID
+		return tx.PutOrder(o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rop, err := b.eng.RefundEvent(context.Background(), b.company.ID, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := b.wait(rop.ID)
+	if done.Error == nil || done.Error.Code != engine.CodeRefundRejected || !strings.Contains(done.Error.Message, "does not show") {
+		t.Fatalf("refund = %s, want REFUND_REJECTED: the shop order does not show our line", opJSON(done))
+	}
+	orders, _ := b.eng.Orders(b.company.ID, ev.ID)
+	for _, o := range orders {
+		if o.ID == lost.ID && o.Status != engine.OrderPaid {
+			t.Errorf("the unmatched order is %s with no money returned", o.Status)
+		}
+	}
+	st, _ := b.sb.State(b.shop.Name)
+	for _, o := range st.Orders {
+		if o.ID == matched.ID && o.TotalRefunded != o.TotalPrice {
+			t.Errorf("the order matched by its line item: %s returned of %s", o.TotalRefunded, o.TotalPrice)
+		}
+	}
+}
