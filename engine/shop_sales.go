@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -285,113 +286,128 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 	for i, l := range lines {
 		queues[i] = l.queueID
 	}
-	unlock := e.lockQueues(queues)
-	defer unlock()
-	shopOrderID := sale.OrderID
-	var out *WebhookOutcome
-	err := e.store.Update(ctx, func(tx Tx) error {
-		out = &WebhookOutcome{CompanyID: companyID}
-		rec, err := e.claimWebhook(tx, companyID, d, out)
-		if err != nil || rec == nil {
-			return err
-		}
-		cur, err := tx.Company(companyID)
-		if err != nil {
-			return err
-		}
-		if cur == nil {
-			return NotFound("company %d not found", companyID)
-		}
-		if lines, err = resolve(tx); err != nil {
-			return err
-		}
-		existing, err := tx.ShopOrders(companyID, shopOrderID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(existing) > 0:
-			out.Ignored, out.Outcome = true, "shop order "+shopOrderID+" is already recorded"
-		case len(lines) == 0:
-			out.Ignored, out.Outcome = true, "no line item of shop order "+shopOrderID+" sells our tickets"
-		}
-		if out.Ignored {
-			rec.Outcome = out.Outcome
-			return tx.PutWebhook(rec)
-		}
-		now := e.now()
-		var touched []uint64
-		for _, l := range lines {
-			ev, err := tx.Event(l.eventID)
+	// A line resolved again in the commit may sell on a queue the read
+	// above did not see (a save committed meanwhile): the transaction
+	// then answers errQueuesChanged, and runs again with that queue
+	// locked too.
+	record := func(queues []uint64) (*WebhookOutcome, error) {
+		unlock := e.lockQueues(queues)
+		defer unlock()
+		shopOrderID := sale.OrderID
+		var out *WebhookOutcome
+		err := e.store.Update(ctx, func(tx Tx) error {
+			out = &WebhookOutcome{CompanyID: companyID}
+			rec, err := e.claimWebhook(tx, companyID, d, out)
+			if err != nil || rec == nil {
+				return err
+			}
+			cur, err := tx.Company(companyID)
 			if err != nil {
 				return err
 			}
-			if ev == nil {
-				return fmt.Errorf("record shop order %s: event %d vanished", shopOrderID, l.eventID)
+			if cur == nil {
+				return NotFound("company %d not found", companyID)
 			}
-			if l.retired {
-				e.log.Warn("shop sale of a registration type or occurrence gone meanwhile: recorded as retired (the buyer paid)",
-					"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "occurrence", l.occurrenceID,
-					"registration_type", l.rtID)
-			} else if rt := regType(ev, l.rtID); rt != nil {
-				sold, err := soldCounts(tx, ev)
+			if lines, err = resolve(tx); err != nil {
+				return err
+			}
+			existing, err := tx.ShopOrders(companyID, shopOrderID)
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(existing) > 0:
+				out.Ignored, out.Outcome = true, "shop order "+shopOrderID+" is already recorded"
+			case len(lines) == 0:
+				out.Ignored, out.Outcome = true, "no line item of shop order "+shopOrderID+" sells our tickets"
+			}
+			if out.Ignored {
+				rec.Outcome = out.Outcome
+				return tx.PutWebhook(rec)
+			}
+			now := e.now()
+			var touched []uint64
+			for _, l := range lines {
+				ev, err := tx.Event(l.eventID)
 				if err != nil {
 					return err
 				}
-				if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < l.quantity {
-					e.log.Warn("shop sale exceeds what was left to sell: recorded all the same (the buyer paid)",
-						"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "registration_type", rt.ID,
-						"quantity", l.quantity, "left", *left)
+				if ev == nil {
+					return fmt.Errorf("record shop order %s: event %d vanished", shopOrderID, l.eventID)
+				}
+				if l.retired {
+					e.log.Warn("shop sale of a registration type or occurrence gone meanwhile: recorded as retired (the buyer paid)",
+						"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "occurrence", l.occurrenceID,
+						"registration_type", l.rtID)
+				} else if rt := regType(ev, l.rtID); rt != nil {
+					sold, err := soldCounts(tx, ev)
+					if err != nil {
+						return err
+					}
+					if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < l.quantity {
+						e.log.Warn("shop sale exceeds what was left to sell: recorded all the same (the buyer paid)",
+							"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "registration_type", rt.ID,
+							"quantity", l.quantity, "left", *left)
+					}
+				}
+				if ev.Deleted {
+					e.log.Warn("shop sale of a deleted event: recorded for its refund",
+						"company", companyID, "shop_order", shopOrderID, "event", ev.ID)
+				}
+				var amount Money
+				switch {
+				case l.amount != nil:
+					amount = *l.amount
+				case l.unit != nil:
+					amount = Money{Amount: l.unit.Amount * int64(l.quantity), Currency: l.unit.Currency}
+				default:
+					// Neither the type nor the shop's price is readable: the
+					// order is recorded all the same (the buyer paid), at 0.
+					e.log.Error("shop sale without a readable price: recorded at 0",
+						"company", companyID, "shop_order", shopOrderID, "line_item", l.lineID)
+					if cur.Shopify() {
+						amount.Currency = cur.Shop.Currency
+					}
+				}
+				o := &Order{CompanyID: companyID, EventID: ev.ID, RegistrationTypeID: l.rtID, Quantity: l.quantity,
+					Amount: amount, Presentment: l.presented, Status: OrderPaid, ShopifyOrderID: shopOrderID,
+					ShopifyLineItemID: l.lineID, CreatedAt: now, RegistrationTypeName: l.name, UnitPrice: l.unit,
+					Retired: l.retired, OccurrenceID: l.occurrenceID}
+				if o.ID, err = tx.NextID(SeqOrder); err != nil {
+					return err
+				}
+				if err := tx.PutOrder(o); err != nil {
+					return err
+				}
+				if err := tx.IndexShopOrder(o); err != nil {
+					return err
+				}
+				out.Orders = append(out.Orders, o)
+				// A gone occurrence's sale has nothing left to follow: its
+				// product is being withdrawn from the shop.
+				if l.occurrenceID == 0 && !slices.Contains(touched, ev.ID) {
+					touched = append(touched, ev.ID)
 				}
 			}
-			if ev.Deleted {
-				e.log.Warn("shop sale of a deleted event: recorded for its refund",
-					"company", companyID, "shop_order", shopOrderID, "event", ev.ID)
-			}
-			var amount Money
-			switch {
-			case l.amount != nil:
-				amount = *l.amount
-			case l.unit != nil:
-				amount = Money{Amount: l.unit.Amount * int64(l.quantity), Currency: l.unit.Currency}
-			default:
-				// Neither the type nor the shop's price is readable: the
-				// order is recorded all the same (the buyer paid), at 0.
-				e.log.Error("shop sale without a readable price: recorded at 0",
-					"company", companyID, "shop_order", shopOrderID, "line_item", l.lineID)
-				if cur.Shopify() {
-					amount.Currency = cur.Shop.Currency
-				}
-			}
-			o := &Order{CompanyID: companyID, EventID: ev.ID, RegistrationTypeID: l.rtID, Quantity: l.quantity,
-				Amount: amount, Presentment: l.presented, Status: OrderPaid, ShopifyOrderID: shopOrderID,
-				ShopifyLineItemID: l.lineID, CreatedAt: now, RegistrationTypeName: l.name, UnitPrice: l.unit,
-				Retired: l.retired, OccurrenceID: l.occurrenceID}
-			if o.ID, err = tx.NextID(SeqOrder); err != nil {
+			if err := e.followSales(tx, cur, touched, now, out, queues); err != nil {
 				return err
 			}
-			if err := tx.PutOrder(o); err != nil {
-				return err
-			}
-			if err := tx.IndexShopOrder(o); err != nil {
-				return err
-			}
-			out.Orders = append(out.Orders, o)
-			// A gone occurrence's sale has nothing left to follow: its
-			// product is being withdrawn from the shop.
-			if l.occurrenceID == 0 && !slices.Contains(touched, ev.ID) {
-				touched = append(touched, ev.ID)
-			}
+			out.Outcome = fmt.Sprintf("recorded %d order(s) of shop order %s", len(out.Orders), shopOrderID)
+			return e.finishWebhook(tx, rec, out)
+		})
+		if err != nil {
+			return nil, err
 		}
-		if err := e.followSales(tx, cur, touched, now, out, queues); err != nil {
-			return err
-		}
-		out.Outcome = fmt.Sprintf("recorded %d order(s) of shop order %s", len(out.Orders), shopOrderID)
-		return e.finishWebhook(tx, rec, out)
-	})
-	if err != nil {
-		return nil, err
+		e.launchAll(ctx, out.Operations)
+		return out, nil
 	}
-	e.launchAll(ctx, out.Operations)
-	return out, nil
+	for {
+		out, err := record(queues)
+		var qc *errQueuesChanged
+		if errors.As(err, &qc) {
+			queues = append(queues, qc.queue)
+			continue
+		}
+		return out, err
+	}
 }
