@@ -7,3 +7,10 @@ import "context"
 func (e *Engine) WaitPending(ctx context.Context, n int) error {
 	return e.disp.(*memDispatcher).waitPending(ctx, n)
 }
+
+// ScaleAmount and TimesQuantity expose the order-splitting arithmetic to
+// the table tests.
+var (
+	ScaleAmount   = scaleAmount
+	TimesQuantity = timesQuantity
+)

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -147,4 +149,29 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// scaleAmount is amount × num / den, rounded toward zero, exact for every
+// amount and count an order holds: the product is taken in 128 bits, so a
+// split of a large order never overflows (amount ≥ 0, 0 ≤ num ≤ den, den > 0).
+func scaleAmount(amount int64, num, den int) int64 {
+	if amount <= 0 || num <= 0 || den <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(amount), uint64(num))
+	q, _ := bits.Div64(hi, lo, uint64(den))
+	return int64(q)
+}
+
+// timesQuantity is amount × quantity, saturating at math.MaxInt64 rather
+// than wrapping: a shop line's count is the shop's, not ours to cap
+// (amount ≥ 0, quantity ≥ 0).
+func timesQuantity(amount int64, quantity int) int64 {
+	if amount <= 0 || quantity <= 0 {
+		return 0
+	}
+	if amount > math.MaxInt64/int64(quantity) {
+		return math.MaxInt64
+	}
+	return amount * int64(quantity)
 }

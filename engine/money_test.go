@@ -128,3 +128,31 @@ func TestParseShopDecimalAcceptsOnlyZeroPadding(t *testing.T) {
 		}
 	}
 }
+
+// Splitting an order's amount by quantities is exact and never wraps, even
+// for amounts and counts whose product passes int64 (it wrapped negative).
+func TestOrderAmountArithmeticNeverWraps(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		amount   int64
+		num, den int
+		want     int64
+	}{
+		{1000, 1, 4, 250},
+		{999, 1, 2, 499},
+		{1 << 53, 1100, 1101, 8999018328987367}, // amount × keep passes 2^63
+		{engine.MaxPriceAmount * 9_000_000, 4_500_000, 9_000_000, engine.MaxPriceAmount * 4_500_000},
+		{0, 3, 4, 0},
+		{500, 0, 4, 0},
+	} {
+		if got := engine.ScaleAmount(tc.amount, tc.num, tc.den); got != tc.want {
+			t.Errorf("%d × %d / %d = %d, want %d", tc.amount, tc.num, tc.den, got, tc.want)
+		}
+	}
+	if got := engine.TimesQuantity(engine.MaxPriceAmount, 10_000_000); got != math.MaxInt64 {
+		t.Errorf("10^12 × 10^7 = %d, want saturated at MaxInt64", got)
+	}
+	if got := engine.TimesQuantity(2500, 4); got != 10000 {
+		t.Errorf("2500 × 4 = %d", got)
+	}
+}

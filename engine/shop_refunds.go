@@ -107,7 +107,7 @@ func refundLine(tx Tx, orders []*Order, line ShopRefundLine, refundID string, no
 			out.Orders = append(out.Orders, o)
 		} else {
 			keep := o.Quantity - take
-			kept := o.Amount.Amount * int64(keep) / int64(o.Quantity)
+			kept := scaleAmount(o.Amount.Amount, keep, o.Quantity)
 			part := &Order{CompanyID: o.CompanyID, EventID: o.EventID, RegistrationTypeID: o.RegistrationTypeID,
 				Quantity: take, Amount: Money{Amount: o.Amount.Amount - kept, Currency: o.Amount.Currency},
 				Status: OrderRefunded, ShopifyOrderID: o.ShopifyOrderID, ShopifyLineItemID: o.ShopifyLineItemID,
@@ -115,7 +115,7 @@ func refundLine(tx Tx, orders []*Order, line ShopRefundLine, refundID string, no
 				RegistrationTypeName: o.RegistrationTypeName, UnitPrice: o.UnitPrice, Retired: o.Retired,
 				OccurrenceID: o.OccurrenceID}
 			if p := o.Presentment; p != nil {
-				pk := p.Amount * int64(keep) / int64(o.Quantity)
+				pk := scaleAmount(p.Amount, keep, o.Quantity)
 				part.Presentment = &Money{Amount: p.Amount - pk, Currency: p.Currency}
 				o.Presentment = &Money{Amount: pk, Currency: p.Currency}
 			}

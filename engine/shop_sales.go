@@ -359,7 +359,7 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 				case l.amount != nil:
 					amount = *l.amount
 				case l.unit != nil:
-					amount = Money{Amount: l.unit.Amount * int64(l.quantity), Currency: l.unit.Currency}
+					amount = Money{Amount: timesQuantity(l.unit.Amount, l.quantity), Currency: l.unit.Currency}
 				default:
 					// Neither the type nor the shop's price is readable: the
 					// order is recorded all the same (the buyer paid), at 0.
