@@ -123,7 +123,7 @@ func shopCredentials(stdin io.Reader) (token, secret engine.Secret, err error) {
 }
 
 func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("apikey create", "apikey create --company ID --scopes read,write [--name N]")
+	fs := newFlags("apikey create", "apikey create --company ID [--scopes read,write] [--name N]")
 	fs.SetOutput(stderr)
 	dir := fs.String("data", "./data", "data folder")
 	company := fs.Uint64("company", 0, "company id (required)")
@@ -152,7 +152,7 @@ func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdUserCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("user create", "user create --email E --role admin|viewer  (password on stdin)")
+	fs := newFlags("user create", "user create --email E [--role admin|viewer]  (password: prompted on a terminal, else one line of stdin)")
 	fs.SetOutput(stderr)
 	dir := fs.String("data", "./data", "data folder")
 	email := fs.String("email", "", "the user's email (required)")

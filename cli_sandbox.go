@@ -67,7 +67,7 @@ func (s *shopNames) Set(v string) error {
 // logged, without them. Logs go to standard error.
 func cmdSandbox(args []string, stdout, stderr io.Writer) error {
 	var cfg sandboxConfig
-	fs := newFlags("sandbox", "sandbox --addr ADDR --data DIR --webhook-url URL [--restore-rate N] [--control] [--shop NAME ...]")
+	fs := newFlags("sandbox", "sandbox [--addr ADDR] [--data DIR] [--webhook-url URL] [--restore-rate N] [--control] [--shop NAME ...]")
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "listen address (port 0 picks a free one; see the listening line)")
 	fs.StringVar(&cfg.data, "data", "./data", "data folder; the shops live in its "+sandboxFile)
@@ -75,7 +75,7 @@ func cmdSandbox(args []string, stdout, stderr io.Writer) error {
 		"where webhooks go for topics a shop has no subscription for, as URL/{topic}; a URL without a path gets /webhooks/shopify")
 	fs.Float64Var(&cfg.restoreRate, "restore-rate", sandbox.DefaultRestoreRate, "each shop's cost bucket restore rate, points per second (0: unlimited)")
 	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds...) for loopback clients")
-	fs.Var(&cfg.shops, "shop", "a shop to create when missing, NAME or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
+	fs.Var(&cfg.shops, "shop", "a shop to create when missing, `NAME` or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
