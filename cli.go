@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -148,36 +147,6 @@ func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {
 		return describe(err)
 	}
 	fmt.Fprintln(stdout, key.Reveal())
-	return nil
-}
-
-func cmdUserCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("user create", "user create --email E [--role admin|viewer]  (password: prompted on a terminal, else one line of stdin)")
-	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
-	email := fs.String("email", "", "the user's email (required)")
-	role := fs.String("role", "viewer", "admin or viewer")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(stdin)
-	var password string
-	if sc.Scan() {
-		password = strings.TrimRight(sc.Text(), "\r\n")
-	}
-	if password == "" {
-		return fmt.Errorf("give the password on stdin (e.g. from a password manager); it is never taken as a flag")
-	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	u, err := eng.CreateUser(context.Background(), *email, engine.Role(*role), engine.Secret(password))
-	if err != nil {
-		return describe(err)
-	}
-	fmt.Fprintln(stdout, strconv.FormatUint(u.ID, 10))
 	return nil
 }
 
