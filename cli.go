@@ -24,9 +24,10 @@ const dbFile = "eventops.db"
 // openData opens the data folder for a command. A server holding the file
 // makes it fail within a second, saying so.
 func openData(dir string, log *slog.Logger) (*storage.DB, *engine.Engine, error) {
-	db, err := storage.Open(filepath.Join(dir, dbFile), storage.Options{Timeout: time.Second})
+	path := filepath.Join(dir, dbFile)
+	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, heldBy(path, err)
 	}
 	sealer, err := storage.LoadSealer(dir)
 	if err != nil {
@@ -35,6 +36,17 @@ func openData(dir string, log *slog.Logger) (*storage.DB, *engine.Engine, error)
 	}
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Logger: log})
 	return db, eng, nil
+}
+
+// heldBy adds to a locked data file's error which process holds it, when
+// the system says (see lockHolder).
+func heldBy(path string, err error) error {
+	if errors.Is(err, engine.ErrStoreLocked) {
+		if h := lockHolder(path); h != "" {
+			return fmt.Errorf("%w: %s", err, h)
+		}
+	}
+	return err
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

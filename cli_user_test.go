@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +95,9 @@ func TestUserCreateChecksTheLockBeforeAsking(t *testing.T) {
 	code := run([]string{"user", "create", "--data", dir, "--email", "ops@example.com"}, stdin, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "in use") || stdin.reads != 0 {
 		t.Fatalf("exit %d, stderr %q, %d reads of stdin; want 1, the file in use, no read", code, errb.String(), stdin.reads)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(errb.String(), fmt.Sprintf("pid %d ", os.Getpid())) {
+		t.Errorf("stderr %q does not name the process holding the file (pid %d)", errb.String(), os.Getpid())
 	}
 	tt := &typedTerminal{entries: []string{"correct horse battery", "correct horse battery"}}
 	_, errOut, err := userCreateOnTerminal(t, tt, "--data", dir, "--email", "ops@example.com")
