@@ -5,7 +5,7 @@
 //	eventops serve                      run the server (API, dashboard, sandbox shop)
 //	eventops company create --name N    create a company; prints its id
 //	eventops apikey create --company ID --scopes read,write
-//	eventops user create --email E --role admin|viewer   (password prompted)
+//	eventops user create --email E [--role admin|viewer]  (password: prompted on a terminal, else stdin)
 //	eventops import [flags] FILE        bulk import through the API
 //	eventops sandbox [flags]            the Shopify sandbox alone
 //	eventops version                    version, commit and Go version
