@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,9 +24,10 @@ const dbFile = "eventops.db"
 // openData opens the data folder for a command. A server holding the file
 // makes it fail within a second, saying so.
 func openData(dir string, log *slog.Logger) (*storage.DB, *engine.Engine, error) {
-	db, err := storage.Open(filepath.Join(dir, dbFile), storage.Options{Timeout: time.Second})
+	path := filepath.Join(dir, dbFile)
+	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, heldBy(path, err)
 	}
 	sealer, err := storage.LoadSealer(dir)
 	if err != nil {
@@ -36,6 +36,17 @@ func openData(dir string, log *slog.Logger) (*storage.DB, *engine.Engine, error)
 	}
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Logger: log})
 	return db, eng, nil
+}
+
+// heldBy adds to a locked data file's error which process holds it, when
+// the system says (see lockHolder).
+func heldBy(path string, err error) error {
+	if errors.Is(err, engine.ErrStoreLocked) {
+		if h := lockHolder(path); h != "" {
+			return fmt.Errorf("%w: %s", err, h)
+		}
+	}
+	return err
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
@@ -123,7 +134,7 @@ func shopCredentials(stdin io.Reader) (token, secret engine.Secret, err error) {
 }
 
 func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("apikey create", "apikey create --company ID --scopes read,write [--name N]")
+	fs := newFlags("apikey create", "apikey create --company ID [--scopes read,write] [--name N]")
 	fs.SetOutput(stderr)
 	dir := fs.String("data", "./data", "data folder")
 	company := fs.Uint64("company", 0, "company id (required)")
@@ -148,36 +159,6 @@ func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {
 		return describe(err)
 	}
 	fmt.Fprintln(stdout, key.Reveal())
-	return nil
-}
-
-func cmdUserCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("user create", "user create --email E --role admin|viewer  (password on stdin)")
-	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
-	email := fs.String("email", "", "the user's email (required)")
-	role := fs.String("role", "viewer", "admin or viewer")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(stdin)
-	var password string
-	if sc.Scan() {
-		password = strings.TrimRight(sc.Text(), "\r\n")
-	}
-	if password == "" {
-		return fmt.Errorf("give the password on stdin (e.g. from a password manager); it is never taken as a flag")
-	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	u, err := eng.CreateUser(context.Background(), *email, engine.Role(*role), engine.Secret(password))
-	if err != nil {
-		return describe(err)
-	}
-	fmt.Fprintln(stdout, strconv.FormatUint(u.ID, 10))
 	return nil
 }
 

@@ -17,12 +17,22 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"eventops/engine/shopify/sandbox"
 )
 
 // sandboxFile is the sandbox's own bbolt file inside its data folder. It is
 // never eventops.db: the sandbox stands in for an outside service.
 const sandboxFile = "sandbox.db"
+
+// sandboxDataDir is `eventops sandbox`'s default data folder. It is not
+// serve's ./data: serve's built-in sandbox holds ./data/sandbox.db for as
+// long as it runs, so a standalone sandbox started beside it from the same
+// directory would find the file locked. The standalone sandbox stands in
+// for another service, so it gets a folder of its own by default; give
+// --data ./data to open the shops serve created (with serve stopped).
+const sandboxDataDir = "./data-sandbox"
 
 // sandboxConfig is what `eventops sandbox` is told.
 type sandboxConfig struct {
@@ -66,22 +76,10 @@ func (s *shopNames) Set(v string) error {
 // when it is created: a shop that already exists in the file is only
 // logged, without them. Logs go to standard error.
 func cmdSandbox(args []string, stdout, stderr io.Writer) error {
-	var cfg sandboxConfig
-	fs := newFlags("sandbox", "sandbox --addr ADDR --data DIR --webhook-url URL [--restore-rate N] [--control] [--shop NAME ...]")
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "listen address (port 0 picks a free one; see the listening line)")
-	fs.StringVar(&cfg.data, "data", "./data", "data folder; the shops live in its "+sandboxFile)
-	fs.StringVar(&cfg.webhookURL, "webhook-url", "http://127.0.0.1:8080/webhooks/shopify",
-		"where webhooks go for topics a shop has no subscription for, as URL/{topic}; a URL without a path gets /webhooks/shopify")
-	fs.Float64Var(&cfg.restoreRate, "restore-rate", sandbox.DefaultRestoreRate, "each shop's cost bucket restore rate, points per second (0: unlimited)")
-	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds...) for loopback clients")
-	fs.Var(&cfg.shops, "shop", "a shop to create when missing, NAME or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
-	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
-	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
+	cfg, err := parseSandboxFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -89,6 +87,24 @@ func cmdSandbox(args []string, stdout, stderr io.Writer) error {
 		stop() // the next signal is no longer caught: it ends the process at once
 	}()
 	return runSandbox(ctx, cfg, stdout, stderr)
+}
+
+// parseSandboxFlags reads `eventops sandbox`'s flags and environment.
+func parseSandboxFlags(args []string, stderr io.Writer) (sandboxConfig, error) {
+	var cfg sandboxConfig
+	fs := newFlags("sandbox", "sandbox [--addr ADDR] [--data DIR] [--webhook-url URL] [--restore-rate N] [--control] [--shop NAME ...]")
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "listen address (port 0 picks a free one; see the listening line)")
+	fs.StringVar(&cfg.data, "data", sandboxDataDir, "data folder; the shops live in its "+sandboxFile+" (serve's built-in sandbox uses ./data/"+sandboxFile+")")
+	fs.StringVar(&cfg.webhookURL, "webhook-url", "http://127.0.0.1:8080/webhooks/shopify",
+		"where webhooks go for topics a shop has no subscription for, as URL/{topic}; a URL without a path gets /webhooks/shopify")
+	fs.Float64Var(&cfg.restoreRate, "restore-rate", sandbox.DefaultRestoreRate, "each shop's cost bucket restore rate, points per second (0: unlimited)")
+	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds...) for loopback clients")
+	fs.Var(&cfg.shops, "shop", "a shop to create when missing, `NAME` or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
+	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	err := parse(fs, args)
+	return cfg, err
 }
 
 // runSandbox serves the sandbox until ctx ends, then shuts down gracefully:
@@ -119,6 +135,9 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 		WebhookURL:  hook,
 		Logger:      log,
 	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return sandboxLocked(cfg.data)
+	}
 	if err != nil {
 		return err
 	}
@@ -175,6 +194,19 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sandboxLocked explains a sandbox file another process holds: which
+// file, who holds it when the system says, and what to do.
+func sandboxLocked(dir string) error {
+	path := filepath.Join(dir, sandboxFile)
+	who := "another process"
+	if h := lockHolder(path); h != "" {
+		who = h
+	}
+	return fmt.Errorf("the sandbox's file %s is in use by %s: an `eventops sandbox` "+
+		"or an `eventops serve` (whose built-in sandbox uses the same file) on the folder %s. "+
+		"Stop it, or give this sandbox another --data folder", path, who, dir)
 }
 
 // webhookBase checks --webhook-url: an absolute http(s) URL; one without a

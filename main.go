@@ -5,9 +5,10 @@
 //	eventops serve                      run the server (API, dashboard, sandbox shop)
 //	eventops company create --name N    create a company; prints its id
 //	eventops apikey create --company ID --scopes read,write
-//	eventops user create --email E --role admin|viewer   (password on stdin)
+//	eventops user create --email E [--role admin|viewer]  (password: prompted on a terminal, else stdin)
 //	eventops import [flags] FILE        bulk import through the API
 //	eventops sandbox [flags]            the Shopify sandbox alone
+//	eventops version                    version, commit and Go version
 //
 // Package main is the composition root: the only package that imports
 // every other (engine, engine/shopify and its sandbox, storage, web), wires
@@ -36,6 +37,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	_ "time/tzdata" // venues' zones work on machines without zoneinfo
 )
 
@@ -49,39 +51,81 @@ commands:
   serve             run the API, the dashboard and the sandbox shop
   company create    create a company (prints its id)
   apikey create     create an API key (prints the key, once)
-  user create       create a staff user (password on stdin)
+  user create       create a staff user (password prompted, or on stdin)
   import            import events from a CSV or JSON Lines file through the API
   sandbox           run the Shopify sandbox alone (its own process and file)
+  version           print the version, commit and Go version
 
-Run 'eventops <command> -h' for its flags.
+Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
 `
 
-// run dispatches a command line; it returns the exit status.
+// commands maps a command's words to what runs it with the rest of the
+// command line. A command of two words (company create) is found by both.
+func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]string) error {
+	return map[string]func([]string) error{
+		"serve":          func(a []string) error { return cmdServe(a, stdout, stderr) },
+		"company create": func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
+		"apikey create":  func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
+		"user create":    func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
+		"import":         func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
+		"sandbox":        func(a []string) error { return cmdSandbox(a, stdout, stderr) },
+		"version":        func(a []string) error { return cmdVersion(a, stdout, stderr) },
+	}
+}
+
+// lookup finds the command args start with: its name, what runs it and the
+// arguments after its words. A lone "company" finds "company create", its
+// only subcommand, for help only (allowPrefix).
+func lookup(cmds map[string]func([]string) error, args []string, allowPrefix bool) (string, func([]string) error, []string) {
+	if len(args) > 1 {
+		if f, ok := cmds[args[0]+" "+args[1]]; ok {
+			return args[0] + " " + args[1], f, args[2:]
+		}
+	}
+	if len(args) > 0 {
+		if f, ok := cmds[args[0]]; ok {
+			return args[0], f, args[1:]
+		}
+		if allowPrefix {
+			if f, ok := cmds[args[0]+" create"]; ok {
+				return args[0] + " create", f, args[1:]
+			}
+		}
+	}
+	return "", nil, nil
+}
+
+// run dispatches a command line; it returns the exit status: 0 done (help
+// included), 1 failed, 2 a command line it does not understand (an unknown
+// command, help for one, a bad flag), with the reason on stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
-	switch cmd := args[0]; {
-	case cmd == "serve":
-		err = cmdServe(args[1:], stdout, stderr)
-	case cmd == "company" && len(args) > 1 && args[1] == "create":
-		err = cmdCompanyCreate(args[2:], stdin, stdout, stderr)
-	case cmd == "apikey" && len(args) > 1 && args[1] == "create":
-		err = cmdAPIKeyCreate(args[2:], stdout, stderr)
-	case cmd == "user" && len(args) > 1 && args[1] == "create":
-		err = cmdUserCreate(args[2:], stdin, stdout, stderr)
-	case cmd == "import":
-		err = cmdImport(args[1:], stdin, stdout, stderr)
-	case cmd == "sandbox":
-		err = cmdSandbox(args[1:], stdout, stderr)
-	case cmd == "help" || cmd == "-h" || cmd == "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
+	switch args[0] {
+	case "help", "-h", "--help":
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		// help CMD is CMD -h, on stdout: it was asked for.
+		name, _, _ := lookup(commands(stdin, stdout, stdout), args[1:], true)
+		if name == "" {
+			fmt.Fprintf(stderr, "eventops help: unknown command %q\n\n%s", strings.Join(args[1:], " "), usage)
+			return 2
+		}
+		return run(append(strings.Fields(name), "-h"), stdin, stdout, stdout)
+	case "--version", "-version":
+		err = cmdVersion(args[1:], stdout, stderr)
 	default:
-		fmt.Fprint(stderr, usage)
-		return 2
+		name, f, rest := lookup(commands(stdin, stdout, stderr), args, false)
+		if name == "" {
+			fmt.Fprintf(stderr, "eventops: unknown command %q\n\n%s", strings.Join(args, " "), usage)
+			return 2
+		}
+		err = f(rest)
 	}
 	switch {
 	case err == nil:

@@ -87,7 +87,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	db, err := storage.Open(filepath.Join(cfg.data, dbFile), storage.Options{Timeout: time.Second})
 	if err != nil {
-		return err
+		return heldBy(filepath.Join(cfg.data, dbFile), err)
 	}
 	defer db.Close()
 	sealer, err := storage.LoadSealer(cfg.data)

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"eventops/engine"
+)
+
+func cmdUserCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return userCreate(args, stdin, stdinTerminal(stdin), stdout, stderr)
+}
+
+// userCreate creates a staff user. The password is never a flag: on a
+// terminal (tty non-nil) it is asked for twice without echo, the prompt
+// stating the minimum length; otherwise it is the first line of stdin
+// (e.g. from a password manager). The data file is opened before asking,
+// so a running server's lock fails the command at once, before anyone
+// types a password for nothing.
+func userCreate(args []string, stdin io.Reader, tty passwordTerminal, stdout, stderr io.Writer) error {
+	fs := newFlags("user create", "user create --email E [--role admin|viewer]  (password: prompted on a terminal, else one line of stdin)")
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "./data", "data folder")
+	email := fs.String("email", "", "the user's email (required)")
+	role := fs.String("role", "viewer", "admin or viewer")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	// What the flags alone can tell is told before the password is asked.
+	if strings.TrimSpace(*email) == "" {
+		return fmt.Errorf("--email is required")
+	}
+	if r := engine.Role(*role); r != engine.RoleAdmin && r != engine.RoleViewer {
+		return fmt.Errorf("--role %q: want admin or viewer", *role)
+	}
+	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	password, err := readNewPassword(stdin, tty, stderr)
+	if err != nil {
+		return err
+	}
+	u, err := eng.CreateUser(context.Background(), *email, engine.Role(*role), password)
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintln(stdout, strconv.FormatUint(u.ID, 10))
+	return nil
+}
+
+// passwordTerminal reads a line from a terminal without echoing it.
+type passwordTerminal interface {
+	ReadPassword() ([]byte, error)
+}
+
+type fdTerminal int
+
+func (fd fdTerminal) ReadPassword() ([]byte, error) { return term.ReadPassword(int(fd)) }
+
+// stdinTerminal is stdin's terminal, or nil when stdin is not one (a pipe,
+// a file, a test's reader).
+func stdinTerminal(stdin io.Reader) passwordTerminal {
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return fdTerminal(f.Fd())
+}
+
+// readNewPassword reads the new user's password: from tty, twice, with
+// prompts on prompt; without a terminal, the first line of stdin. On a
+// terminal a short password is refused before it is asked again, and two
+// different entries create nothing.
+func readNewPassword(stdin io.Reader, tty passwordTerminal, prompt io.Writer) (engine.Secret, error) {
+	if tty == nil {
+		sc := bufio.NewScanner(stdin)
+		var password string
+		if sc.Scan() {
+			password = strings.TrimRight(sc.Text(), "\r\n")
+		}
+		if password == "" {
+			return "", fmt.Errorf("give the password on stdin (e.g. from a password manager); it is never taken as a flag")
+		}
+		return engine.Secret(password), nil
+	}
+	ask := func(text string) ([]byte, error) {
+		fmt.Fprint(prompt, text)
+		p, err := tty.ReadPassword()
+		fmt.Fprintln(prompt) // the Enter was not echoed
+		if err != nil {
+			return nil, fmt.Errorf("read the password: %w", err)
+		}
+		return p, nil
+	}
+	first, err := ask(fmt.Sprintf("Password (at least %d characters): ", engine.MinPasswordLen))
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case len(first) == 0:
+		return "", fmt.Errorf("no password given; nothing was created")
+	case len(first) < engine.MinPasswordLen:
+		return "", fmt.Errorf("the password has %d characters, at least %d are needed; nothing was created", len(first), engine.MinPasswordLen)
+	}
+	again, err := ask("Repeat the password: ")
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Equal(first, again) {
+		return "", fmt.Errorf("the two passwords differ; nothing was created")
+	}
+	return engine.Secret(first), nil
+}
