@@ -297,16 +297,9 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 		var out *WebhookOutcome
 		err := e.store.Update(ctx, func(tx Tx) error {
 			out = &WebhookOutcome{CompanyID: companyID}
-			rec, err := e.claimWebhook(tx, companyID, d, out)
+			rec, cur, err := e.claimSale(tx, companyID, d, out)
 			if err != nil || rec == nil {
 				return err
-			}
-			cur, err := tx.Company(companyID)
-			if err != nil {
-				return err
-			}
-			if cur == nil {
-				return NotFound("company %d not found", companyID)
 			}
 			if lines, err = resolve(tx); err != nil {
 				return err

@@ -120,6 +120,22 @@ func checkDelivery(d ShopDelivery, ids ...string) error {
 
 // --- shared ------------------------------------------------------------------
 
+// claimSale starts the handling of a delivery that changes a company's
+// orders: it claims the delivery (rec nil: handled before, out says so) and
+// reads the company, which must still exist.
+func (e *Engine) claimSale(tx Tx, companyID uint64, d ShopDelivery, out *WebhookOutcome) (rec *WebhookRecord, c *Company, err error) {
+	if rec, err = e.claimWebhook(tx, companyID, d, out); err != nil || rec == nil {
+		return nil, nil, err
+	}
+	if c, err = tx.Company(companyID); err != nil {
+		return nil, nil, err
+	}
+	if c == nil {
+		return nil, nil, NotFound("company %d not found", companyID)
+	}
+	return rec, c, nil
+}
+
 // claimWebhook returns the record to write for a delivery not seen before,
 // or nil (out marked Duplicate) for one already handled.
 func (e *Engine) claimWebhook(tx Tx, companyID uint64, w ShopDelivery, out *WebhookOutcome) (*WebhookRecord, error) {
