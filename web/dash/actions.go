@@ -45,10 +45,14 @@ func (d *Dashboard) renderLogin(c *fiber.Ctx, status int, data views.LoginPage, 
 func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
 	data := views.LoginPage{Email: email, Next: safeLocalPath(c.FormValue("next"))}
-	if !d.sameOrigin(c) || !tokensEqual(c.FormValue(csrfField), c.Cookies(loginCookie)) {
+	if !d.sameOrigin(c) {
+		return dashCrossSite()
+	}
+	if !tokensEqual(c.FormValue(csrfField), c.Cookies(loginCookie)) {
 		return dashForbidden("The sign-in form's security token is missing or stale. Reload the sign-in page and try again.")
 	}
-	if ok, wait := d.logins.allow("ip:"+c.IP(), "email:"+email); !ok {
+	limits := []string{"ip:" + c.IP(), "email:" + email}
+	if ok, wait := d.logins.allow(limits...); !ok {
 		secs := int((wait + time.Second - 1) / time.Second)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 		d.log.Warn("sign-in throttled", "email", email, "ip", c.IP())
@@ -63,6 +67,7 @@ func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 	if err != nil {
 		return err
 	}
+	d.logins.refund(limits...)
 	sess, id := d.sessions.create(u)
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: id, Path: "/",
 		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteLaxMode})

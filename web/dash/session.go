@@ -136,9 +136,12 @@ func (st *sessionStore) sweep(now time.Time) {
 
 // loginLimiter throttles sign-in attempts per client IP and per email with
 // token buckets: burst attempts at once, then one more every refill. Both
-// buckets must have a token; every attempt takes one from each, successful
-// or not, so a password cannot be guessed faster from many IPs against one
-// email, nor against many emails from one IP.
+// buckets must have a token; every attempt takes one from each, so a
+// password cannot be guessed faster from many IPs against one email, nor
+// against many emails from one IP. A successful sign-in gives its tokens
+// back (refund): colleagues signing in from one office address never use up
+// its bucket, and once the refill after a run of failures has passed, each
+// correct password gets in rather than racing the others for one token.
 type loginLimiter struct {
 	mu      sync.Mutex
 	buckets map[string]*loginBucket
@@ -191,6 +194,20 @@ func (l *loginLimiter) allow(keys ...string) (bool, time.Duration) {
 		b.tokens--
 	}
 	return true, 0
+}
+
+// refund gives back the token an allowed attempt took from each key's
+// bucket: the attempt succeeded, so it was no guess.
+func (l *loginLimiter) refund(keys ...string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		if b := l.buckets[k]; b != nil {
+			l.fill(b, now)
+			b.tokens = min(l.burst, b.tokens+1)
+		}
+	}
 }
 
 func (l *loginLimiter) fill(b *loginBucket, now time.Time) {
