@@ -101,6 +101,9 @@ type TimelineEntry struct {
 // OperationPage is /operations/{id}.
 type OperationPage struct {
 	View OperationView
+	// RetriedAs are the operations made by retrying this one, oldest
+	// first (a failure retried once has one).
+	RetriedAs []uint64
 	// Admin forms carry the session's CSRF token.
 	Admin bool
 	CSRF  string

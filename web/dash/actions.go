@@ -223,8 +223,12 @@ func (d *Dashboard) createKey(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
+	// Post/redirect/get: the key is flashed in the session and shown by
+	// the /keys page the redirect loads, so a reload neither creates a
+	// second key nor shows this one again.
 	names := d.names.names(k.CompanyID)
-	return d.renderKeys(c, sess, http.StatusCreated, &views.CreatedKey{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()}, "")
+	d.sessions.flashKey(sess, &views.CreatedKey{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()})
+	return c.Redirect("/keys", http.StatusSeeOther)
 }
 
 func (d *Dashboard) revokeKey(c *fiber.Ctx, sess *staffSession) error {
@@ -234,12 +238,49 @@ func (d *Dashboard) revokeKey(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
+	if c.FormValue("confirm") != "1" {
+		return d.confirmRevoke(c, sess, id)
+	}
 	_, err = d.eng.RevokeAPIKey(ctx, id)
 	d.record(c, sess, "apikey.revoke", "api key "+strconv.FormatUint(id, 10), "", err)
 	if err != nil {
 		return err
 	}
 	return c.Redirect("/keys", http.StatusSeeOther)
+}
+
+// confirmRevoke asks before revoking key id, naming the key and its
+// company: revoking cannot be undone, and every client using the key stops
+// working at once.
+func (d *Dashboard) confirmRevoke(c *fiber.Ctx, sess *staffSession, id uint64) error {
+	ks, err := d.eng.APIKeys(0)
+	if err != nil {
+		return err
+	}
+	var k *engine.APIKey
+	for _, x := range ks {
+		if x.ID == id {
+			k = x
+		}
+	}
+	if k == nil {
+		return engine.NotFound("api key %d not found", id)
+	}
+	if k.RevokedAt != nil {
+		return engine.Conflict("api key %d is already revoked", id)
+	}
+	company := d.names.names(k.CompanyID).Company(k.CompanyID)
+	label := views.KeyLabel(k)
+	p := d.pageOf(c, sess, "Revoke key "+label, "keys", false)
+	return dashRender(c, http.StatusOK, views.ConfirmView(p, views.ConfirmPage{
+		Heading:  "Revoke key " + label + "?",
+		Question: "Revoke API key " + label + " of " + company + "? Every client using it is refused from then on; this cannot be undone.",
+		Details:  []string{"Key #" + strconv.FormatUint(k.ID, 10) + ", scopes " + joinScopes(k.Scopes), "Company: " + company},
+		Action:   "/keys/" + strconv.FormatUint(id, 10) + "/revoke",
+		Button:   "Revoke key " + label + " of " + company,
+		Back:     "/keys",
+		CSRF:     sess.csrf,
+	}))
 }
 
 func joinScopes(ss []engine.Scope) string {

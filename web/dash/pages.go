@@ -329,7 +329,7 @@ func (d *Dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int
 }
 
 func (d *Dashboard) keys(c *fiber.Ctx, sess *staffSession) error {
-	return d.renderKeys(c, sess, http.StatusOK, nil, "")
+	return d.renderKeys(c, sess, http.StatusOK, d.sessions.takeKey(sess), "")
 }
 
 func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created *views.CreatedKey, msg string) error {

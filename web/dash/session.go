@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"eventops/engine"
+	"eventops/views"
 )
 
 // Dashboard sessions live in memory: a restart signs everyone out, which
@@ -34,6 +35,11 @@ type staffSession struct {
 	// seen is the last request's time, for the idle expiry; guarded by
 	// the store's mutex.
 	seen time.Time
+	// newKey is the one-time flash of an API key just created, shown by
+	// the next /keys page of this session and dropped as it is shown; it
+	// is held only here, in memory, never in a URL or a cookie. Guarded
+	// by the store's mutex.
+	newKey *views.CreatedKey
 }
 
 func (s *staffSession) admin() bool { return s.role == engine.RoleAdmin }
@@ -109,6 +115,22 @@ func (st *sessionStore) alive(s *staffSession) bool {
 	defer st.mu.Unlock()
 	cur := st.byKey[s.key]
 	return cur == s && !st.expired(s, now)
+}
+
+// flashKey keeps a new key for the session's next /keys page.
+func (st *sessionStore) flashKey(s *staffSession, k *views.CreatedKey) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.newKey = k
+}
+
+// takeKey returns the flashed key, once: a reload shows it no more.
+func (st *sessionStore) takeKey(s *staffSession) *views.CreatedKey {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	k := s.newKey
+	s.newKey = nil
+	return k
 }
 
 func (st *sessionStore) delete(s *staffSession) {
