@@ -108,6 +108,19 @@ func (d *Dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
+	if c.FormValue("confirm") != "1" {
+		old, err := d.eng.Operation(0, id)
+		if err != nil {
+			return err
+		}
+		retries, err := d.eng.RetriesOf(old)
+		if err != nil {
+			return err
+		}
+		if len(retries) > 0 && old.Status == engine.StatusFailed {
+			return d.confirmRetry(c, sess, old, retries)
+		}
+	}
 	op, err := d.eng.RetryOperation(ctx, 0, id)
 	detail := ""
 	if err == nil {
@@ -118,6 +131,30 @@ func (d *Dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	return c.Redirect("/operations/"+strconv.FormatUint(op.ID, 10), http.StatusSeeOther)
+}
+
+// confirmRetry asks before retrying a failure that was already retried:
+// a second retry repeats the work of the first (staff made duplicates when
+// nothing said so), so the server asks, naming the retries made, and only
+// a form with confirm=1 goes ahead.
+func (d *Dashboard) confirmRetry(c *fiber.Ctx, sess *staffSession, old *engine.Operation, retries []uint64) error {
+	id := strconv.FormatUint(old.ID, 10)
+	as := make([]string, len(retries))
+	for i, r := range retries {
+		as[i] = "#" + strconv.FormatUint(r, 10)
+	}
+	p := d.pageOf(c, sess, "Retry operation #"+id+" again", "operations", false)
+	return dashRender(c, http.StatusOK, views.ConfirmView(p, views.ConfirmPage{
+		Heading: "Retry operation #" + id + " again?",
+		Question: "Operation #" + id + " (" + string(old.Action) + " of event #" + strconv.FormatUint(old.EventID, 10) +
+			") was already retried as " + strings.Join(as, ", ") + ". Retrying it again starts another " +
+			string(old.Action) + " of the same event.",
+		Details: []string{"Look at the retry first: " + strings.Join(as, ", ") + " may already have done the work."},
+		Action:  "/operations/" + id + "/retry",
+		Button:  "Retry operation #" + id + " again",
+		Back:    "/operations/" + strconv.FormatUint(retries[len(retries)-1], 10),
+		CSRF:    sess.csrf,
+	}))
 }
 
 // shopForm reads the shop fields of a company form: nil for "not

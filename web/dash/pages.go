@@ -189,8 +189,12 @@ func (d *Dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	p := d.pageOf(c, sess, "Operation #"+strconv.FormatUint(id, 10), "operations", true)
+	retries, err := d.eng.RetriesOf(op)
+	if err != nil {
+		return err
+	}
 	return dashRender(c, http.StatusOK, views.OperationPageView(p, views.OperationPage{
-		View: d.operationView(op), Admin: sess.admin(), CSRF: sess.csrf,
+		View: d.operationView(op), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
 	}))
 }
 
