@@ -367,3 +367,48 @@ func evalPromise[T any](t *testing.T, ctx context.Context, expr string) T {
 	}
 	return v
 }
+
+// A key made in the browser is shown once: reloading the page after the
+// redirect neither creates a second key nor shows the first again. Revoking
+// asks first, naming the key and its company.
+func TestDashboardKeysInBrowser(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t, dashListen())
+	browser := startChromium(t)
+	admin, adminLog := tab(t, browser)
+	signInTab(t, admin, f.base, dashAdmin)
+
+	run(t, admin, "create a key",
+		chromedp.Navigate(f.base+"/keys"),
+		chromedp.WaitVisible(chromedp.CSS(`#new-key-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#new-key-form input[name="name"]`), "ci"),
+		chromedp.Click(chromedp.CSS(`#new-key-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#new-key`)))
+	plain := eval[string](t, admin, `document.querySelector("#new-key").textContent`)
+	if _, err := f.eng.Authenticate(plain); err != nil {
+		t.Fatalf("the key shown does not authenticate: %v", err)
+	}
+	if u := eval[string](t, admin, `location.pathname + location.search`); u != "/keys" {
+		t.Fatalf("after creating a key the address is %q", u)
+	}
+	clean(t, admin, adminLog, "the new key")
+
+	run(t, admin, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#new-key-form`)))
+	if eval[bool](t, admin, `document.querySelector("#new-key") !== null || document.body.innerText.indexOf(`+fmt.Sprintf("%q", plain)+`) >= 0`) {
+		t.Fatal("the reload showed the key again")
+	}
+	if ks, _ := f.eng.APIKeys(0); len(ks) != 1 {
+		t.Fatalf("%d keys after a reload, want 1", len(ks))
+	}
+
+	run(t, admin, "ask to revoke", chromedp.Click(chromedp.CSS(`tr[id^="key-"] button.danger`)), chromedp.WaitVisible(chromedp.CSS(`#confirm-form`)))
+	waitFor(t, admin, "the question", `document.body.innerText.indexOf("Revoke API key ci") >= 0 && document.body.innerText.indexOf("Acme Events") >= 0`)
+	if _, err := f.eng.Authenticate(plain); err != nil {
+		t.Fatalf("asking revoked the key: %v", err)
+	}
+	run(t, admin, "confirm", chromedp.Click(chromedp.CSS(`#confirm-form button`)), chromedp.WaitVisible(chromedp.CSS(`#new-key-form`)))
+	if _, err := f.eng.Authenticate(plain); err == nil {
+		t.Fatal("the confirmed revoke left the key working")
+	}
+	clean(t, admin, adminLog, "after revoking")
+}
