@@ -80,7 +80,8 @@ func TestDashboardRetriedFailureSaysSo(t *testing.T) {
 	}
 	retryID := strings.TrimPrefix(retry, "/operations/")
 	admin.get(retry).contains(t, fmt.Sprintf(`retry of <a href="/operations/%d"`, op.ID))
-	admin.get(opPage(op.ID)).contains(t, fmt.Sprintf(`retried as <a href="%s">#%s</a>`, retry, retryID))
+	admin.get(opPage(op.ID)).contains(t, fmt.Sprintf(`retried as <a href="%s">#%s</a>`, retry, retryID),
+		fmt.Sprintf("Retry operation #%d again (already retried)", op.ID))
 
 	// A second retry asks first, naming the retry already made, and makes nothing.
 	before, _, _ := f.eng.Operations(engine.OperationQuery{EventID: op.EventID, Limit: 100})
