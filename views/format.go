@@ -276,3 +276,11 @@ func KeyLabel(k *engine.APIKey) string {
 	}
 	return k.Name + " (" + k.Prefix + "…)"
 }
+
+// newKeyID is the element id of the i-th key shown after its creation.
+func newKeyID(i int) string {
+	if i == 0 {
+		return "new-key"
+	}
+	return "new-key-" + strconv.Itoa(i+1)
+}

@@ -143,3 +143,27 @@ func TestDashboardCrossSitePostSaysSo(t *testing.T) {
 		t.Fatalf("a cross-site POST made a company: %d companies", len(cs))
 	}
 }
+
+// Two keys made before the /keys page loads (two tabs) are both shown,
+// once: the second does not push the first out unseen.
+func TestDashboardTwoNewKeysBothShownOnce(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t)
+	admin := f.admin()
+	tok := admin.token("/keys")
+	for _, name := range []string{"first", "second"} {
+		admin.post("/keys", url.Values{"_csrf": {tok}, "company": {fmt.Sprint(f.company.ID)}, "name": {name}, "scopes": {"read"}}).
+			expect(t, http.StatusSeeOther)
+	}
+	page := admin.get("/keys").expect(t, http.StatusOK).contains(t, "<strong>first</strong>", "<strong>second</strong>")
+	shown := regexp.MustCompile(`class="new-key" id="new-key[-0-9]*">(eo_[A-Za-z0-9_-]+)<`).FindAllStringSubmatch(page.Body, -1)
+	if len(shown) != 2 {
+		t.Fatalf("%d keys shown, want 2:\n%s", len(shown), page.Body)
+	}
+	for _, m := range shown {
+		if _, err := f.eng.Authenticate(m[1]); err != nil {
+			t.Fatalf("a shown key does not authenticate: %v", err)
+		}
+	}
+	admin.get("/keys").lacks(t, shown[0][1], shown[1][1], "shown this once")
+}

@@ -333,10 +333,10 @@ func (d *Dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int
 }
 
 func (d *Dashboard) keys(c *fiber.Ctx, sess *staffSession) error {
-	return d.renderKeys(c, sess, http.StatusOK, d.sessions.takeKey(sess), "")
+	return d.renderKeys(c, sess, http.StatusOK, d.sessions.takeKeys(sess), "")
 }
 
-func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created *views.CreatedKey, msg string) error {
+func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created []*views.CreatedKey, msg string) error {
 	ks, err := d.eng.APIKeys(0)
 	if err != nil {
 		return err

@@ -35,11 +35,11 @@ type staffSession struct {
 	// seen is the last request's time, for the idle expiry; guarded by
 	// the store's mutex.
 	seen time.Time
-	// newKey is the one-time flash of an API key just created, shown by
-	// the next /keys page of this session and dropped as it is shown; it
-	// is held only here, in memory, never in a URL or a cookie. Guarded
-	// by the store's mutex.
-	newKey *views.CreatedKey
+	// newKeys is the one-time flash of the API keys just created, shown
+	// by the next /keys page of this session and dropped as they are
+	// shown; they are held only here, in memory, never in a URL or a
+	// cookie. Guarded by the store's mutex.
+	newKeys []*views.CreatedKey
 }
 
 func (s *staffSession) admin() bool { return s.role == engine.RoleAdmin }
@@ -117,20 +117,21 @@ func (st *sessionStore) alive(s *staffSession) bool {
 	return cur == s && !st.expired(s, now)
 }
 
-// flashKey keeps a new key for the session's next /keys page.
+// flashKey keeps a new key for the session's next /keys page. Keys made
+// before that page loads (two tabs) wait together: none is dropped unseen.
 func (st *sessionStore) flashKey(s *staffSession, k *views.CreatedKey) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	s.newKey = k
+	s.newKeys = append(s.newKeys, k)
 }
 
-// takeKey returns the flashed key, once: a reload shows it no more.
-func (st *sessionStore) takeKey(s *staffSession) *views.CreatedKey {
+// takeKeys returns the flashed keys, once: a reload shows them no more.
+func (st *sessionStore) takeKeys(s *staffSession) []*views.CreatedKey {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	k := s.newKey
-	s.newKey = nil
-	return k
+	ks := s.newKeys
+	s.newKeys = nil
+	return ks
 }
 
 func (st *sessionStore) delete(s *staffSession) {
