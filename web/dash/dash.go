@@ -80,7 +80,8 @@ type Options struct {
 	SessionIdle time.Duration
 	SessionMax  time.Duration
 	// LoginBurst sign-in attempts are allowed at once per client IP and
-	// per email (default 10), then one more per LoginRefill (30 s).
+	// per email (default 10), then one more per LoginRefill (30 s). A
+	// successful sign-in gives its attempt back: only failures count.
 	LoginBurst  int
 	LoginRefill time.Duration
 	// SendQueue is each websocket client's queue of messages (default
