@@ -229,6 +229,13 @@ func TestRetry(t *testing.T) {
 		if _, err := b.eng.RetryOperation(context.Background(), b.company.ID, retry.ID); !isConflict(err) {
 			t.Errorf("retry of a completed operation: %v, want conflict", err)
 		}
+		// The original knows its retry; the retry has none.
+		if ids, err := b.eng.RetriesOf(b.stored(op.ID)); err != nil || len(ids) != 1 || ids[0] != retry.ID {
+			t.Errorf("retries of %d = %v, %v; want [%d]", op.ID, ids, err, retry.ID)
+		}
+		if ids, err := b.eng.RetriesOf(b.stored(retry.ID)); err != nil || len(ids) != 0 {
+			t.Errorf("retries of the retry %d = %v, %v; want none", retry.ID, ids, err)
+		}
 	})
 
 	t.Run("delete", func(t *testing.T) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -189,6 +190,36 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 	}
 	e.launch(ctx, op)
 	return op, nil
+}
+
+// RetriesOf returns the ids of the operations made by retrying op, oldest
+// first: the "retried as" links of a failure. A retry is an operation of
+// the same event created later (RetryOf set by RetryOperation), so the
+// search reads only that event's operations newer than op, through the
+// event index; no index of its own is kept.
+func (e *Engine) RetriesOf(op *Operation) ([]uint64, error) {
+	var ids []uint64
+	q := OperationQuery{EventID: op.EventID, Limit: 100}
+	for {
+		ops, next, err := e.Operations(q)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range ops {
+			if o.ID <= op.ID { // newest first: the rest are older than op
+				slices.Reverse(ids)
+				return ids, nil
+			}
+			if o.RetryOf == op.ID {
+				ids = append(ids, o.ID)
+			}
+		}
+		if next == 0 || next <= op.ID+1 { // nothing newer than op is left
+			slices.Reverse(ids)
+			return ids, nil
+		}
+		q.Before = next
+	}
 }
 
 // Wait blocks until operation id changes from version, ctx ends or timeout

@@ -267,3 +267,20 @@ func bytesText(n int64) string {
 	}
 	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
 }
+
+// KeyLabel names an API key for a button or a question: its name and
+// prefix, or the prefix alone when it has no name.
+func KeyLabel(k *engine.APIKey) string {
+	if k.Name == "" {
+		return k.Prefix + "…"
+	}
+	return k.Name + " (" + k.Prefix + "…)"
+}
+
+// newKeyID is the element id of the i-th key shown after its creation.
+func newKeyID(i int) string {
+	if i == 0 {
+		return "new-key"
+	}
+	return "new-key-" + strconv.Itoa(i+1)
+}

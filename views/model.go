@@ -101,6 +101,9 @@ type TimelineEntry struct {
 // OperationPage is /operations/{id}.
 type OperationPage struct {
 	View OperationView
+	// RetriedAs are the operations made by retrying this one, oldest
+	// first (a failure retried once has one).
+	RetriedAs []uint64
 	// Admin forms carry the session's CSRF token.
 	Admin bool
 	CSRF  string
@@ -155,14 +158,15 @@ type KeyRow struct {
 	Company string
 }
 
-// KeysPage is /keys. Created is set once, right after a key was made: the
-// plain key is shown then and never again.
+// KeysPage is /keys. Created holds the keys just made, taken from the
+// session's one-time flash by the page the creation redirected to: the
+// plain keys are shown then and never again.
 type KeysPage struct {
 	Keys      []KeyRow
 	Companies []*engine.Company
 	Admin     bool
 	CSRF      string
-	Created   *CreatedKey
+	Created   []*CreatedKey
 	Error     string
 }
 

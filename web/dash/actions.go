@@ -45,10 +45,14 @@ func (d *Dashboard) renderLogin(c *fiber.Ctx, status int, data views.LoginPage, 
 func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
 	data := views.LoginPage{Email: email, Next: safeLocalPath(c.FormValue("next"))}
-	if !d.sameOrigin(c) || !tokensEqual(c.FormValue(csrfField), c.Cookies(loginCookie)) {
+	if !d.sameOrigin(c) {
+		return dashCrossSite()
+	}
+	if !tokensEqual(c.FormValue(csrfField), c.Cookies(loginCookie)) {
 		return dashForbidden("The sign-in form's security token is missing or stale. Reload the sign-in page and try again.")
 	}
-	if ok, wait := d.logins.allow("ip:"+c.IP(), "email:"+email); !ok {
+	limits := []string{"ip:" + c.IP(), "email:" + email}
+	if ok, wait := d.logins.allow(limits...); !ok {
 		secs := int((wait + time.Second - 1) / time.Second)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 		d.log.Warn("sign-in throttled", "email", email, "ip", c.IP())
@@ -63,6 +67,7 @@ func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 	if err != nil {
 		return err
 	}
+	d.logins.refund(limits...)
 	sess, id := d.sessions.create(u)
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: id, Path: "/",
 		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteLaxMode})
@@ -103,6 +108,19 @@ func (d *Dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
+	if c.FormValue("confirm") != "1" {
+		old, err := d.eng.Operation(0, id)
+		if err != nil {
+			return err
+		}
+		retries, err := d.eng.RetriesOf(old)
+		if err != nil {
+			return err
+		}
+		if len(retries) > 0 && old.Status == engine.StatusFailed {
+			return d.confirmRetry(c, sess, old, retries)
+		}
+	}
 	op, err := d.eng.RetryOperation(ctx, 0, id)
 	detail := ""
 	if err == nil {
@@ -113,6 +131,30 @@ func (d *Dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	return c.Redirect("/operations/"+strconv.FormatUint(op.ID, 10), http.StatusSeeOther)
+}
+
+// confirmRetry asks before retrying a failure that was already retried:
+// a second retry repeats the work of the first (staff made duplicates when
+// nothing said so), so the server asks, naming the retries made, and only
+// a form with confirm=1 goes ahead.
+func (d *Dashboard) confirmRetry(c *fiber.Ctx, sess *staffSession, old *engine.Operation, retries []uint64) error {
+	id := strconv.FormatUint(old.ID, 10)
+	as := make([]string, len(retries))
+	for i, r := range retries {
+		as[i] = "#" + strconv.FormatUint(r, 10)
+	}
+	p := d.pageOf(c, sess, "Retry operation #"+id+" again", "operations", false)
+	return dashRender(c, http.StatusOK, views.ConfirmView(p, views.ConfirmPage{
+		Heading: "Retry operation #" + id + " again?",
+		Question: "Operation #" + id + " (" + string(old.Action) + " of event #" + strconv.FormatUint(old.EventID, 10) +
+			") was already retried as " + strings.Join(as, ", ") + ". Retrying it again starts another " +
+			string(old.Action) + " of the same event.",
+		Details: []string{"Look at the retry first: " + strings.Join(as, ", ") + " may already have done the work."},
+		Action:  "/operations/" + id + "/retry",
+		Button:  "Retry operation #" + id + " again",
+		Back:    "/operations/" + strconv.FormatUint(retries[len(retries)-1], 10),
+		CSRF:    sess.csrf,
+	}))
 }
 
 // shopForm reads the shop fields of a company form: nil for "not
@@ -218,8 +260,12 @@ func (d *Dashboard) createKey(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
+	// Post/redirect/get: the key is flashed in the session and shown by
+	// the /keys page the redirect loads, so a reload neither creates a
+	// second key nor shows this one again.
 	names := d.names.names(k.CompanyID)
-	return d.renderKeys(c, sess, http.StatusCreated, &views.CreatedKey{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()}, "")
+	d.sessions.flashKey(sess, &views.CreatedKey{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()})
+	return c.Redirect("/keys", http.StatusSeeOther)
 }
 
 func (d *Dashboard) revokeKey(c *fiber.Ctx, sess *staffSession) error {
@@ -229,12 +275,49 @@ func (d *Dashboard) revokeKey(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
+	if c.FormValue("confirm") != "1" {
+		return d.confirmRevoke(c, sess, id)
+	}
 	_, err = d.eng.RevokeAPIKey(ctx, id)
 	d.record(c, sess, "apikey.revoke", "api key "+strconv.FormatUint(id, 10), "", err)
 	if err != nil {
 		return err
 	}
 	return c.Redirect("/keys", http.StatusSeeOther)
+}
+
+// confirmRevoke asks before revoking key id, naming the key and its
+// company: revoking cannot be undone, and every client using the key stops
+// working at once.
+func (d *Dashboard) confirmRevoke(c *fiber.Ctx, sess *staffSession, id uint64) error {
+	ks, err := d.eng.APIKeys(0)
+	if err != nil {
+		return err
+	}
+	var k *engine.APIKey
+	for _, x := range ks {
+		if x.ID == id {
+			k = x
+		}
+	}
+	if k == nil {
+		return engine.NotFound("api key %d not found", id)
+	}
+	if k.RevokedAt != nil {
+		return engine.Conflict("api key %d is already revoked", id)
+	}
+	company := d.names.names(k.CompanyID).Company(k.CompanyID)
+	label := views.KeyLabel(k)
+	p := d.pageOf(c, sess, "Revoke key "+label, "keys", false)
+	return dashRender(c, http.StatusOK, views.ConfirmView(p, views.ConfirmPage{
+		Heading:  "Revoke key " + label + "?",
+		Question: "Revoke API key " + label + " of " + company + "? Every client using it is refused from then on; this cannot be undone.",
+		Details:  []string{"Key #" + strconv.FormatUint(k.ID, 10) + ", scopes " + joinScopes(k.Scopes), "Company: " + company},
+		Action:   "/keys/" + strconv.FormatUint(id, 10) + "/revoke",
+		Button:   "Revoke key " + label + " of " + company,
+		Back:     "/keys",
+		CSRF:     sess.csrf,
+	}))
 }
 
 func joinScopes(ss []engine.Scope) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -366,4 +367,113 @@ func evalPromise[T any](t *testing.T, ctx context.Context, expr string) T {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return v
+}
+
+// A key made in the browser is shown once: reloading the page after the
+// redirect neither creates a second key nor shows the first again. Revoking
+// asks first, naming the key and its company.
+func TestDashboardKeysInBrowser(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t, dashListen())
+	browser := startChromium(t)
+	admin, adminLog := tab(t, browser)
+	signInTab(t, admin, f.base, dashAdmin)
+
+	run(t, admin, "create a key",
+		chromedp.Navigate(f.base+"/keys"),
+		chromedp.WaitVisible(chromedp.CSS(`#new-key-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#new-key-form input[name="name"]`), "ci"),
+		chromedp.Click(chromedp.CSS(`#new-key-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#new-key`)))
+	plain := eval[string](t, admin, `document.querySelector("#new-key").textContent`)
+	if _, err := f.eng.Authenticate(plain); err != nil {
+		t.Fatalf("the key shown does not authenticate: %v", err)
+	}
+	if u := eval[string](t, admin, `location.pathname + location.search`); u != "/keys" {
+		t.Fatalf("after creating a key the address is %q", u)
+	}
+	clean(t, admin, adminLog, "the new key")
+
+	run(t, admin, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#new-key-form`)))
+	if eval[bool](t, admin, `document.querySelector("#new-key") !== null || document.body.innerText.indexOf(`+fmt.Sprintf("%q", plain)+`) >= 0`) {
+		t.Fatal("the reload showed the key again")
+	}
+	if ks, _ := f.eng.APIKeys(0); len(ks) != 1 {
+		t.Fatalf("%d keys after a reload, want 1", len(ks))
+	}
+
+	run(t, admin, "ask to revoke", chromedp.Click(chromedp.CSS(`tr[id^="key-"] button.danger`)), chromedp.WaitVisible(chromedp.CSS(`#confirm-form`)))
+	waitFor(t, admin, "the question", `document.body.innerText.indexOf("Revoke API key ci") >= 0 && document.body.innerText.indexOf("Acme Events") >= 0`)
+	if _, err := f.eng.Authenticate(plain); err != nil {
+		t.Fatalf("asking revoked the key: %v", err)
+	}
+	run(t, admin, "confirm", chromedp.Click(chromedp.CSS(`#confirm-form button`)), chromedp.WaitVisible(chromedp.CSS(`#new-key-form`)))
+	if _, err := f.eng.Authenticate(plain); err == nil {
+		t.Fatal("the confirmed revoke left the key working")
+	}
+	clean(t, admin, adminLog, "after revoking")
+}
+
+// A failure retried in the browser links to its retry and back, and
+// retrying it again stops at a question.
+func TestDashboardRetryLinksInBrowser(t *testing.T) {
+	t.Parallel()
+	gate := newDashGate(engine.TicketsWork{})
+	f := setupDash(t, dashListen(), dashWork(engine.PhaseTickets, gate))
+	_, op := f.createEvent("Held")
+	gate.waitStarted(t)
+	if _, err := f.eng.CancelOperation(context.Background(), 0, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	gate.open()
+	f.waitOp(op.ID, func(o *engine.Operation) bool { return o.Status == engine.StatusFailed })
+
+	browser := startChromium(t)
+	admin, adminLog := tab(t, browser)
+	signInTab(t, admin, f.base, dashAdmin)
+	run(t, admin, "retry", chromedp.Navigate(f.base+opPage(op.ID)), chromedp.WaitVisible(chromedp.CSS(".act-retry button")),
+		chromedp.Click(chromedp.CSS(".act-retry button")))
+	waitFor(t, admin, "the retry's page", fmt.Sprintf(`location.pathname !== %q && document.body.innerText.indexOf("retry of #%d") >= 0`, opPage(op.ID), op.ID))
+	retry := eval[string](t, admin, `location.pathname`)
+	clean(t, admin, adminLog, "the retry")
+
+	run(t, admin, "back to the original", chromedp.Navigate(f.base+opPage(op.ID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	if eval[string](t, admin, fmt.Sprintf(`(document.querySelector('.meta a[href=%q]') || {}).textContent || ""`, retry)) != "#"+strings.TrimPrefix(retry, "/operations/") {
+		t.Fatalf("the original does not link to its retry %s", retry)
+	}
+	run(t, admin, "retry again", chromedp.Click(chromedp.CSS(".act-retry button")), chromedp.WaitVisible(chromedp.CSS("#confirm-form")))
+	waitFor(t, admin, "the question", `document.body.innerText.indexOf("already retried as") >= 0`)
+	ops, _, _ := f.eng.Operations(engine.OperationQuery{EventID: op.EventID, Limit: 10})
+	if len(ops) != 2 {
+		t.Fatalf("%d operations after an unconfirmed second retry, want 2", len(ops))
+	}
+	clean(t, admin, adminLog, "the question")
+}
+
+// A form on another site posting to the dashboard is refused with a page
+// that says where the request came from, not that the session ended (the
+// SameSite=Lax session cookie is not sent with it).
+func TestDashboardCrossSiteFormInBrowser(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t, dashListen())
+	// The other site: the same machine under another name is another site.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/companies"><input name="name" value="Forged"><button id="go">Go</button></form>`, f.base)
+	}))
+	t.Cleanup(evil.Close)
+	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+
+	browser := startChromium(t)
+	admin, adminLog := tab(t, browser)
+	signInTab(t, admin, f.base, dashAdmin)
+	run(t, admin, "post from another site", chromedp.Navigate(evilURL), chromedp.WaitVisible(chromedp.CSS("#go")), chromedp.Click(chromedp.CSS("#go")))
+	waitFor(t, admin, "the refusal", `document.body.innerText.indexOf("came from another site") >= 0`)
+	if eval[bool](t, admin, `document.body.innerText.indexOf("session has ended") >= 0`) {
+		t.Fatal("the refusal blames the session")
+	}
+	if cs, _ := f.eng.Companies(); len(cs) != 1 {
+		t.Fatalf("the cross-site form made a company: %d companies", len(cs))
+	}
+	adminLog.take() // the 403 document is logged as a failed load
 }

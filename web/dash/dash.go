@@ -80,7 +80,8 @@ type Options struct {
 	SessionIdle time.Duration
 	SessionMax  time.Duration
 	// LoginBurst sign-in attempts are allowed at once per client IP and
-	// per email (default 10), then one more per LoginRefill (30 s).
+	// per email (default 10), then one more per LoginRefill (30 s). A
+	// successful sign-in gives its attempt back: only failures count.
 	LoginBurst  int
 	LoginRefill time.Duration
 	// SendQueue is each websocket client's queue of messages (default
@@ -280,11 +281,14 @@ func (d *Dashboard) form(admin bool, h dashHandler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		d.headers(c)
 		sess := d.sessions.get(c.Cookies(sessionCookie))
+		// The origin first: a browser does not send the SameSite=Lax
+		// session cookie with a cross-site POST, and "your session has
+		// ended" would send the user looking for the wrong cause.
 		switch {
+		case !d.sameOrigin(c):
+			return d.htmlError(c, sess, dashCrossSite())
 		case sess == nil:
 			return d.htmlError(c, nil, dashForbidden("Your session has ended. Sign in again."))
-		case !d.sameOrigin(c):
-			return d.htmlError(c, sess, dashForbidden("This form was sent from another site."))
 		case !csrfOK(c, sess.csrf):
 			return d.htmlError(c, sess, dashForbidden("The form's security token is missing or stale. Reload the page and try again."))
 		case admin && !sess.admin():
@@ -347,6 +351,13 @@ func (e *dashError) Error() string { return e.title + ": " + e.message }
 
 func dashForbidden(msg string) error {
 	return &dashError{status: http.StatusForbidden, title: "Not allowed", message: msg}
+}
+
+// dashCrossSite is the refusal of a POST whose Origin is another site's.
+func dashCrossSite() error {
+	return &dashError{status: http.StatusForbidden, title: "Refused: request from another site",
+		message: "This request came from another site and was refused; nothing was changed. " +
+			"If you meant to do this, open the dashboard itself and use its form."}
 }
 
 func dashBadRequest(msg string) error {

@@ -189,8 +189,12 @@ func (d *Dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	p := d.pageOf(c, sess, "Operation #"+strconv.FormatUint(id, 10), "operations", true)
+	retries, err := d.eng.RetriesOf(op)
+	if err != nil {
+		return err
+	}
 	return dashRender(c, http.StatusOK, views.OperationPageView(p, views.OperationPage{
-		View: d.operationView(op), Admin: sess.admin(), CSRF: sess.csrf,
+		View: d.operationView(op), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
 	}))
 }
 
@@ -329,10 +333,10 @@ func (d *Dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int
 }
 
 func (d *Dashboard) keys(c *fiber.Ctx, sess *staffSession) error {
-	return d.renderKeys(c, sess, http.StatusOK, nil, "")
+	return d.renderKeys(c, sess, http.StatusOK, d.sessions.takeKeys(sess), "")
 }
 
-func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created *views.CreatedKey, msg string) error {
+func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created []*views.CreatedKey, msg string) error {
 	ks, err := d.eng.APIKeys(0)
 	if err != nil {
 		return err

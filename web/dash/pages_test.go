@@ -356,8 +356,9 @@ func TestDashboardCompaniesAndKeys(t *testing.T) {
 		expect(t, http.StatusUnprocessableEntity).contains(t, "access token can&#39;t be blank").lacks(t, "whsec_hidden")
 
 	// A key is shown once, then only its prefix.
-	r := admin.post("/keys", url.Values{"_csrf": {tok}, "company": {fmt.Sprint(f.company.ID)}, "name": {"ci"}, "scopes": {"read", "write"}})
-	r.expect(t, http.StatusCreated).contains(t, "shown this once", "read, write")
+	admin.post("/keys", url.Values{"_csrf": {tok}, "company": {fmt.Sprint(f.company.ID)}, "name": {"ci"}, "scopes": {"read", "write"}}).
+		expect(t, http.StatusSeeOther)
+	r := admin.get("/keys").expect(t, http.StatusOK).contains(t, "shown this once", "read, write")
 	m := regexp.MustCompile(`id="new-key">(eo_[A-Za-z0-9_-]+)<`).FindStringSubmatch(r.Body)
 	if m == nil {
 		t.Fatalf("no key shown:\n%s", r.Body)
@@ -370,7 +371,7 @@ func TestDashboardCompaniesAndKeys(t *testing.T) {
 	admin.post("/keys", url.Values{"_csrf": {tok}, "company": {fmt.Sprint(f.company.ID)}}).
 		expect(t, http.StatusUnprocessableEntity).contains(t, "scopes can&#39;t be blank")
 
-	admin.post(fmt.Sprintf("/keys/%d/revoke", key.ID), url.Values{"_csrf": {tok}}).expect(t, http.StatusSeeOther)
+	admin.post(fmt.Sprintf("/keys/%d/revoke", key.ID), url.Values{"_csrf": {tok}, "confirm": {"1"}}).expect(t, http.StatusSeeOther)
 	if _, err := f.eng.Authenticate(m[1]); err == nil {
 		t.Fatal("a revoked key still authenticates")
 	}

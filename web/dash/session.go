@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"eventops/engine"
+	"eventops/views"
 )
 
 // Dashboard sessions live in memory: a restart signs everyone out, which
@@ -34,6 +35,11 @@ type staffSession struct {
 	// seen is the last request's time, for the idle expiry; guarded by
 	// the store's mutex.
 	seen time.Time
+	// newKeys is the one-time flash of the API keys just created, shown
+	// by the next /keys page of this session and dropped as they are
+	// shown; they are held only here, in memory, never in a URL or a
+	// cookie. Guarded by the store's mutex.
+	newKeys []*views.CreatedKey
 }
 
 func (s *staffSession) admin() bool { return s.role == engine.RoleAdmin }
@@ -111,6 +117,23 @@ func (st *sessionStore) alive(s *staffSession) bool {
 	return cur == s && !st.expired(s, now)
 }
 
+// flashKey keeps a new key for the session's next /keys page. Keys made
+// before that page loads (two tabs) wait together: none is dropped unseen.
+func (st *sessionStore) flashKey(s *staffSession, k *views.CreatedKey) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.newKeys = append(s.newKeys, k)
+}
+
+// takeKeys returns the flashed keys, once: a reload shows them no more.
+func (st *sessionStore) takeKeys(s *staffSession) []*views.CreatedKey {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ks := s.newKeys
+	s.newKeys = nil
+	return ks
+}
+
 func (st *sessionStore) delete(s *staffSession) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -136,9 +159,12 @@ func (st *sessionStore) sweep(now time.Time) {
 
 // loginLimiter throttles sign-in attempts per client IP and per email with
 // token buckets: burst attempts at once, then one more every refill. Both
-// buckets must have a token; every attempt takes one from each, successful
-// or not, so a password cannot be guessed faster from many IPs against one
-// email, nor against many emails from one IP.
+// buckets must have a token; every attempt takes one from each, so a
+// password cannot be guessed faster from many IPs against one email, nor
+// against many emails from one IP. A successful sign-in gives its tokens
+// back (refund): colleagues signing in from one office address never use up
+// its bucket, and once the refill after a run of failures has passed, each
+// correct password gets in rather than racing the others for one token.
 type loginLimiter struct {
 	mu      sync.Mutex
 	buckets map[string]*loginBucket
@@ -191,6 +217,20 @@ func (l *loginLimiter) allow(keys ...string) (bool, time.Duration) {
 		b.tokens--
 	}
 	return true, 0
+}
+
+// refund gives back the token an allowed attempt took from each key's
+// bucket: the attempt succeeded, so it was no guess.
+func (l *loginLimiter) refund(keys ...string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		if b := l.buckets[k]; b != nil {
+			l.fill(b, now)
+			b.tokens = min(l.burst, b.tokens+1)
+		}
+	}
 }
 
 func (l *loginLimiter) fill(b *loginBucket, now time.Time) {
