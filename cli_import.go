@@ -2,7 +2,7 @@ package main
 
 // `eventops import`: bulk event import through the public JSON API, with
 // web/client. The file format and the command are documented in
-// the README ("Bulk import"); the help text below is the short version.
+// static/docs/import.md; the help text below is the short version.
 //
 // How a row becomes an event, once:
 //   - The whole file is read and validated first (the --dry-run report).
@@ -61,7 +61,7 @@ registration_types: entries "NAME:PRICE[:QUANTITY[:TICKET TYPE]]" joined by
 '|', e.g. "General admission:25.00 USD:150|VIP:90.00 USD:50" ('\:' and '\|'
 escape a name's colons and bars). JSON Lines: one object per line with the
 same names ("recurrence" and "registration_types" as in the API).
-See the README ("Bulk import") for the whole guide.
+See static/docs/import.md for the whole guide.
 
 Re-running the same file creates nothing twice (for as long as the server
 keeps Idempotency-Keys, at least 24 hours): rows done before are reported as

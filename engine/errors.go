@@ -10,8 +10,8 @@ import (
 // once shipped never changes meaning.
 type Code string
 
-// Phase and operation failure codes. This is the one list of them; the README
-// table is generated from the same names.
+// Phase and operation failure codes. This is the one list of them; the API
+// document's table (static/docs/api.md) is generated from the same names.
 const (
 	CodeRecurrenceRuleInvalid     Code = "RECURRENCE_RULE_INVALID"
 	CodeRecurrenceLimitExceeded   Code = "RECURRENCE_LIMIT_EXCEEDED"
@@ -40,7 +40,7 @@ const (
 )
 
 // PhaseCodes lists every phase/operation failure code with what it means, in
-// the order the README presents them.
+// the order the API document presents them.
 var PhaseCodes = []struct {
 	Code    Code
 	Meaning string

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of a write (README "Limits"). Each is checked before anything is
+// Limits of a write (static/docs/api.md, "Limits"). Each is checked before anything is
 // stored: a write over a limit answers a validation error and changes
 // nothing.
 const (

@@ -8,11 +8,12 @@ import (
 	"eventops/engine"
 )
 
-// TestAPIDocErrorCodes keeps the error-code table of the README equal to
+// TestAPIDocErrorCodes keeps the error-code table of the API document
+// (static/docs/api.md) equal to
 // engine.PhaseCodes; EVENTOPS_UPDATE_DOCS=1 rewrites it.
 func TestAPIDocErrorCodes(t *testing.T) {
 	t.Parallel()
-	const file, begin, end = "../README.md", "<!-- codes:begin -->\n", "<!-- codes:end -->"
+	const file, begin, end = "../static/docs/api.md", "<!-- codes:begin -->\n", "<!-- codes:end -->"
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ type Config struct {
 	// HTTP and storage series only: main shares one with the engine).
 	Metrics *metrics.Metrics
 	// MetricsPublic lets any client read /metrics; by default only
-	// loopback clients not relayed by a proxy may (see the README, "Metrics").
+	// loopback clients not relayed by a proxy may (see static/docs/operating.md, "Metrics").
 	MetricsPublic bool
 	// DataFile is the data file: scraped into /metrics, copied by
 	// GET /backup. nil leaves both out.

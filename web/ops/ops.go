@@ -44,7 +44,7 @@ type Config struct {
 	// Metrics is served at /metrics (nil serves an empty exposition).
 	Metrics *metrics.Metrics
 	// MetricsPublic lets any client read /metrics; by default only
-	// loopback clients not relayed by a proxy may (see the README, "Metrics").
+	// loopback clients not relayed by a proxy may (see static/docs/operating.md, "Metrics").
 	MetricsPublic bool
 	// DataFile is copied by GET /backup; AdminGuard admits who may ask.
 	// /backup is mounted only with both.
