@@ -190,17 +190,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// shutdown stops taking requests (held long-polls are answered as the
-// engine stops), lets running phases reach a safe point and waits for both,
-// each for at most timeout. The caller then closes the file.
+// shutdown stops the engine first, then the HTTP server, each for at most
+// timeout; the caller then closes the sandbox and the file.
+//
+// The built-in sandbox is served on this listener (/sandbox/shopify/), and
+// the engine's Shopify phases call it: the listener keeps answering until
+// the engine has stopped, or phases in flight would retry against
+// "connection refused" until the deadline. While the engine stops, held
+// long-polls are answered with the current state and new operations are
+// refused (the engine takes none once its stop has begun); phases waiting
+// out a retry backoff end at once and resume at the next start.
 func shutdown(srv *web.Server, eng *engine.Engine, timeout time.Duration, log *slog.Logger) {
+	eng.Stop(timeout)
+	log.Info("engine stopped; stopping the http server")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	go eng.Stop(timeout) // answers held long-polls while the server drains
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("http shutdown", "err", err)
 	}
-	eng.Stop(timeout)
 }
 
 // flushLoop writes batched bookkeeping (API key last use, alias counters)
