@@ -115,9 +115,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer sb.Close()
 	meter := metrics.New()
+	// One client to the shops, so that shutdown can close its idle
+	// connections (see shutdown).
+	shopHTTP := shopify.NewHTTPClient()
 	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
-		Metrics: meter.Shopify(),
+		Metrics: meter.Shopify(), HTTPClient: shopHTTP,
 	}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
@@ -182,7 +185,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		os.Exit(1)
 	}()
 
-	shutdown(srv.Load(), eng, cfg.shutdown, log)
+	shutdown(srv.Load(), eng, shopHTTP, cfg.shutdown, log)
 	stopBG()
 	bgWG.Wait()
 	flushAll(eng, log)
@@ -200,8 +203,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 // long-polls are answered with the current state and new operations are
 // refused (the engine takes none once its stop has begun); phases waiting
 // out a retry backoff end at once and resume at the next start.
-func shutdown(srv *web.Server, eng *engine.Engine, timeout time.Duration, log *slog.Logger) {
+//
+// Once the engine has stopped, the idle connections of shopHTTP (the
+// engine's client to the shops, nil: none) are closed: the HTTP server
+// waits for every open connection, and one the client dialed but never
+// used (it keeps spare dials in its pool) would otherwise hold the
+// server's shutdown until its deadline.
+func shutdown(srv *web.Server, eng *engine.Engine, shopHTTP *http.Client, timeout time.Duration, log *slog.Logger) {
 	eng.Stop(timeout)
+	if shopHTTP != nil {
+		shopHTTP.CloseIdleConnections()
+	}
 	log.Info("engine stopped; stopping the http server")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

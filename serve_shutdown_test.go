@@ -95,7 +95,7 @@ func TestShutdownStopsTheSandboxLast(t *testing.T) {
 	_, op := api.createEvent(dateEvent(api.venueAndTicketType()))
 	<-work.started
 
-	shutdown(srv, eng, 5*time.Second, quiet())
+	shutdown(srv, eng, nil, 5*time.Second, quiet())
 	if err := <-work.result; err != nil {
 		t.Fatalf("the phase's call to the sandbox while the engine stopped: %v", err)
 	}
