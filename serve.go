@@ -115,9 +115,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer sb.Close()
 	meter := metrics.New()
+	// One client to the shops, so that shutdown can close its idle
+	// connections (see shutdown).
+	shopHTTP := shopify.NewHTTPClient()
 	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
-		Metrics: meter.Shopify(),
+		Metrics: meter.Shopify(), HTTPClient: shopHTTP,
 	}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
@@ -182,7 +185,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		os.Exit(1)
 	}()
 
-	shutdown(srv.Load(), eng, cfg.shutdown, log)
+	shutdown(srv.Load(), eng, shopHTTP, cfg.shutdown, log)
 	stopBG()
 	bgWG.Wait()
 	flushAll(eng, log)
@@ -190,17 +193,33 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// shutdown stops taking requests (held long-polls are answered as the
-// engine stops), lets running phases reach a safe point and waits for both,
-// each for at most timeout. The caller then closes the file.
-func shutdown(srv *web.Server, eng *engine.Engine, timeout time.Duration, log *slog.Logger) {
+// shutdown stops the engine first, then the HTTP server, each for at most
+// timeout; the caller then closes the sandbox and the file.
+//
+// The built-in sandbox is served on this listener (/sandbox/shopify/), and
+// the engine's Shopify phases call it: the listener keeps answering until
+// the engine has stopped, or phases in flight would retry against
+// "connection refused" until the deadline. While the engine stops, held
+// long-polls are answered with the current state and new operations are
+// refused (the engine takes none once its stop has begun); phases waiting
+// out a retry backoff end at once and resume at the next start.
+//
+// Once the engine has stopped, the idle connections of shopHTTP (the
+// engine's client to the shops, nil: none) are closed: the HTTP server
+// waits for every open connection, and one the client dialed but never
+// used (it keeps spare dials in its pool) would otherwise hold the
+// server's shutdown until its deadline.
+func shutdown(srv *web.Server, eng *engine.Engine, shopHTTP *http.Client, timeout time.Duration, log *slog.Logger) {
+	eng.Stop(timeout)
+	if shopHTTP != nil {
+		shopHTTP.CloseIdleConnections()
+	}
+	log.Info("engine stopped; stopping the http server")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	go eng.Stop(timeout) // answers held long-polls while the server drains
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("http shutdown", "err", err)
 	}
-	eng.Stop(timeout)
 }
 
 // flushLoop writes batched bookkeeping (API key last use, alias counters)

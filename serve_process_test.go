@@ -32,7 +32,7 @@ import (
 
 // buildEventops builds the eventops binary into a temporary folder, or
 // skips the test when the go command is not available.
-func buildEventops(t *testing.T) string {
+func buildEventops(t testing.TB) string {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
@@ -68,7 +68,7 @@ func (s *syncBuffer) String() string {
 
 // process is `eventops serve` running on a data folder.
 type process struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	stdout syncBuffer
 	stderr syncBuffer
@@ -107,7 +107,7 @@ func localCompanyKey(t *testing.T, bin, data string) string {
 }
 
 // startServe starts the binary on data and waits until it listens.
-func startServe(t *testing.T, bin, data string, args ...string) *process {
+func startServe(t testing.TB, bin, data string, args ...string) *process {
 	t.Helper()
 	p := &process{t: t, exited: make(chan struct{})}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--rate-limit", "0"}, args...)

@@ -108,7 +108,7 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 	}()
 	waitFor(t, 10*time.Second, "the long-poll connected", func() bool { return srv.App().Server().GetOpenConnectionsCount() >= 1 })
 
-	shutdown(srv, eng, time.Second, quiet())
+	shutdown(srv, eng, nil, time.Second, quiet())
 	got := <-polled
 	if got.Status != client.StatusRunning {
 		t.Fatalf("held long-poll answered %s, want the current state (running)", got.Status)

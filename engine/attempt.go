@@ -27,11 +27,13 @@ func (r *opRun) attempt(ctx context.Context, u unit, events chan<- phaseEvent) {
 	for n := u.first; ; n++ {
 		run := u.newRun(n)
 		var children []*Phase
+		done := e.inFlight.begin(run.Op.ID, u.phaseID)
 		err := safeRun(ctx, run.Log, func(ctx context.Context) error {
 			var err error
 			children, err = u.do(ctx, run)
 			return err
 		})
+		done()
 		switch {
 		case err == nil && len(children) > 0:
 			events <- phaseEvent{phaseID: u.phaseID, kind: evExpanded, children: children}
@@ -44,7 +46,10 @@ func (r *opRun) attempt(ctx context.Context, u unit, events chan<- phaseEvent) {
 		default:
 			run.Log.Warn("attempt failed, retrying", "attempt", n, "err", err)
 			events <- phaseEvent{phaseID: u.phaseID, kind: evRetrying, err: err}
-			if SleepCtx(ctx, e.retry.Backoff(n, e.jitter())) {
+			// A phase waiting out its backoff has no call in flight: a
+			// soft stop ends the wait at once rather than holding the
+			// shutdown (the next start resumes the phase).
+			if e.backoff(ctx, e.retry.Backoff(n, e.jitter())) {
 				continue
 			}
 			events <- phaseEvent{phaseID: u.phaseID, kind: evAborted}

@@ -85,6 +85,7 @@ type Engine struct {
 	halted   chan struct{} // closed when Stop has finished
 	stopOnce sync.Once
 	wg       sync.WaitGroup
+	inFlight inFlight // attempts whose work is running, for Stop's log
 }
 
 // New builds an engine; call Start to run it.
@@ -197,6 +198,7 @@ func (e *Engine) Stop(timeout time.Duration) {
 		e.disp.Close()
 		done := make(chan struct{})
 		go func() { e.wg.Wait(); close(done) }()
+		go e.logWaiting(done, timeout)
 		select {
 		case <-done:
 		case <-time.After(timeout):

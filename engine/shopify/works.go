@@ -123,13 +123,7 @@ func newService(cfg Config) *service {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		// Keep as many connections to a shop as calls can be in flight
-		// to it (workers × the phases running side by side): fewer makes
-		// every burst dial and tear down connections.
-		tr.MaxIdleConns = 1024
-		tr.MaxIdleConnsPerHost = 512
-		hc = &http.Client{Transport: tr}
+		hc = NewHTTPClient()
 	}
 	return &service{
 		cfg: cfg, log: cfg.Logger.With("component", "shopify"), http: hc,
@@ -516,4 +510,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// NewHTTPClient is the client Config.HTTPClient defaults to: a pooled
+// transport that keeps as many connections to a shop as calls can be in
+// flight to it (workers × the phases running side by side): fewer makes
+// every burst dial and tear down connections. A caller that shares one
+// between services can close its idle connections on shutdown.
+func NewHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 512
+	return &http.Client{Transport: tr}
 }

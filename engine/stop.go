@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// stopLogEvery is how often Stop repeats what it is still waiting for.
+const stopLogEvery = 3 * time.Second
+
+// inFlight is the set of attempts whose work is running (a call may be in
+// flight), for Stop to say what it waits for.
+type inFlight struct {
+	mu  sync.Mutex
+	n   uint64
+	set map[uint64]string // attempt serial -> "op/phase"
+}
+
+// begin records an attempt of phase phaseID of operation op (phaseID 0 for
+// a refund) and returns the function that ends it.
+func (f *inFlight) begin(op, phaseID uint64) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.set == nil {
+		f.set = map[uint64]string{}
+	}
+	f.n++
+	id := f.n
+	f.set[id] = fmt.Sprintf("%d/%d", op, phaseID)
+	return func() {
+		f.mu.Lock()
+		delete(f.set, id)
+		f.mu.Unlock()
+	}
+}
+
+// list is the "op/phase" of every attempt in flight, sorted.
+func (f *inFlight) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.set))
+	for _, s := range f.set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// backoff waits d before a retry; it reports false, at once, if ctx ends or
+// the engine's stop begins first.
+func (e *Engine) backoff(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	case <-e.soft:
+		return false
+	}
+}
+
+// logWaiting says at info level, once and then every stopLogEvery until
+// done closes, which phases the stop is waiting for.
+func (e *Engine) logWaiting(done <-chan struct{}, timeout time.Duration) {
+	t := time.NewTicker(stopLogEvery)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		if ids := e.inFlight.list(); len(ids) > 0 {
+			e.log.Info("engine stop: waiting for phases in flight", "count", len(ids), "phases", ids,
+				"cancel_in", (timeout - time.Since(start)).Round(time.Second).String())
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}

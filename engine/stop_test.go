@@ -1,0 +1,82 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"eventops/engine"
+)
+
+// lockedBuffer is a log destination safe for the engine's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestStopEndsARetryBackoffAtOnce: a phase waiting out its retry backoff
+// has no call in flight, so a soft stop does not wait for it (nor reach
+// the hard deadline): Stop returns, nothing failed, and the next start
+// resumes the phase.
+func TestStopEndsARetryBackoffAtOnce(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	tried := make(chan struct{}, 1)
+	var mu sync.Mutex
+	succeed := false
+	work := workFunc(func(ctx context.Context, r *engine.PhaseRun) error {
+		select {
+		case tried <- struct{}{}:
+		default:
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if succeed {
+			return nil
+		}
+		return engine.Transientf(engine.CodeShopifyUnavailable, "shop busy")
+	})
+	cfg := engine.Config{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Retry: engine.RetryPolicy{Base: time.Hour, Max: time.Hour, Attempts: 5},
+		Work:  map[string]engine.Work{engine.PhaseTickets: work}}
+	b := setup(t, cfg)
+	_, op := b.createDate("Gala", 5)
+	<-tried // the first attempt failed (or is failing): a backoff of an hour follows
+
+	done := make(chan struct{})
+	go func() { b.eng.Stop(safety); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * safety):
+		t.Fatal("engine.Stop did not return")
+	}
+	if strings.Contains(logs.String(), "deadline passed") {
+		t.Fatalf("Stop waited for a phase in its retry backoff until the deadline:\n%s", logs.String())
+	}
+	b.eng = nil
+
+	// Nothing failed: the next start resumes the phase, which now succeeds.
+	mu.Lock()
+	succeed = true
+	mu.Unlock()
+	b.restart(cfg)
+	if got := b.wait(op.ID); got.Status != engine.StatusCompleted {
+		t.Fatalf("resumed operation ended %s (%v), want completed", got.Status, got.Error)
+	}
+}
