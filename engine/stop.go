@@ -16,7 +16,7 @@ const stopLogEvery = 3 * time.Second
 type inFlight struct {
 	mu  sync.Mutex
 	n   uint64
-	set map[uint64]string // attempt serial -> "op/phase"
+	set map[uint64][2]uint64 // attempt serial -> (op, phase)
 }
 
 // begin records an attempt of phase phaseID of operation op (phaseID 0 for
@@ -25,11 +25,11 @@ func (f *inFlight) begin(op, phaseID uint64) func() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.set == nil {
-		f.set = map[uint64]string{}
+		f.set = map[uint64][2]uint64{}
 	}
 	f.n++
 	id := f.n
-	f.set[id] = fmt.Sprintf("%d/%d", op, phaseID)
+	f.set[id] = [2]uint64{op, phaseID}
 	return func() {
 		f.mu.Lock()
 		delete(f.set, id)
@@ -42,26 +42,27 @@ func (f *inFlight) list() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]string, 0, len(f.set))
-	for _, s := range f.set {
-		out = append(out, s)
+	for _, p := range f.set {
+		out = append(out, fmt.Sprintf("%d/%d", p[0], p[1]))
 	}
 	sort.Strings(out)
 	return out
 }
 
-// backoff waits d before a retry; it reports false, at once, if ctx ends or
-// the engine's stop begins first.
+// backoff waits d before a retry, the one SleepCtx under a context that
+// also ends when the engine's stop begins: it reports false, at once, if
+// ctx ends or the stop begins first.
 func (e *Engine) backoff(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return ctx.Err() == nil
-	case <-ctx.Done():
-		return false
-	case <-e.soft:
-		return false
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-e.soft:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return SleepCtx(ctx, d)
 }
 
 // logWaiting says at info level, once and then every stopLogEvery until
