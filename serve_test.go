@@ -23,12 +23,27 @@ import (
 
 // holdWork is phase work that runs until its context ends: a phase that
 // is still running when the server shuts down.
-type holdWork struct{ started chan struct{} }
+// holdWork holds its phase until the engine cancels it (hard stop) or,
+// when release is set, until release closes (then it fails transiently and
+// the phase waits to retry, which a soft stop ends). canceled, when set, is
+// closed if the engine cancelled it.
+type holdWork struct {
+	started  chan struct{}
+	release  chan struct{}
+	canceled chan struct{}
+}
 
 func (h holdWork) Run(ctx context.Context, _ *engine.PhaseRun) error {
 	h.started <- struct{}{}
-	<-ctx.Done()
-	return ctx.Err()
+	select {
+	case <-ctx.Done():
+		if h.canceled != nil {
+			close(h.canceled)
+		}
+		return ctx.Err()
+	case <-h.release:
+		return engine.Transientf(engine.CodeShopifyUnavailable, "held, then released")
+	}
 }
 
 // metricValue reads one series from a Metrics' registry (0 when absent).
@@ -73,7 +88,7 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hold := holdWork{started: make(chan struct{}, 4)}
+	hold := holdWork{started: make(chan struct{}, 4), release: make(chan struct{}), canceled: make(chan struct{})}
 	meter := metrics.New()
 	eng := engine.New(engine.Config{Store: db, Logger: quiet(), Observer: meter,
 		Work: map[string]engine.Work{engine.PhaseTickets: hold}})
@@ -108,11 +123,22 @@ func TestShutdownAnswersHeldLongPollsAndResumes(t *testing.T) {
 	}()
 	waitFor(t, 10*time.Second, "the long-poll connected", func() bool { return srv.App().Server().GetOpenConnectionsCount() >= 1 })
 
-	shutdown(srv, eng, nil, time.Second, quiet())
-	got := <-polled
+	// The held long-poll is answered when the shutdown begins (the
+	// engine's soft stop answers it), while the engine still waits for the
+	// running phase: not only once its deadline has cancelled the phase.
+	stopped := make(chan struct{})
+	go func() { shutdown(srv, eng, nil, 30*time.Second, quiet()); close(stopped) }()
+	var got client.Operation
+	select {
+	case got = <-polled:
+	case <-hold.canceled:
+		t.Fatal("the held long-poll was not answered before the engine's stop cancelled the phase")
+	}
 	if got.Status != client.StatusRunning {
 		t.Fatalf("held long-poll answered %s, want the current state (running)", got.Status)
 	}
+	close(hold.release) // the phase fails transiently; the stop ends its retry wait
+	<-stopped
 	if err := db.Check(); err != nil {
 		t.Fatal(err)
 	}
