@@ -60,7 +60,10 @@ func (r *opRun) runRefund() bool {
 		}
 		return true
 	}
-	if ctx.Err() != nil && end.kind != evDone { // stopping: the refund resumes at the next start
+	// Stopping: the refund resumes at the next start. An attempt aborts
+	// when the engine's deadline cancels it, or when the stop begins while
+	// it waits to retry (the soft stop ends the wait before any cancel).
+	if end.kind == evAborted || (ctx.Err() != nil && end.kind != evDone) {
 		return false
 	}
 	now := e.now()
