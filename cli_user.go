@@ -42,15 +42,25 @@ func userCreate(args []string, stdin io.Reader, tty passwordTerminal, stdout, st
 	if r := engine.Role(*role); r != engine.RoleAdmin && r != engine.RoleViewer {
 		return fmt.Errorf("--role %q: want admin or viewer", *role)
 	}
+	// A held data file fails before the password is asked; the file is not
+	// held while the prompt waits (a server started meanwhile must not
+	// find it locked), and is opened again for the write.
+	db, _, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	password, err := readNewPassword(stdin, tty, stderr)
+	if err != nil {
+		return err
+	}
 	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	password, err := readNewPassword(stdin, tty, stderr)
-	if err != nil {
-		return err
-	}
 	u, err := eng.CreateUser(context.Background(), *email, engine.Role(*role), password)
 	if err != nil {
 		return describe(err)

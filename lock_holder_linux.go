@@ -36,7 +36,7 @@ func lockHolder(path string) string {
 			continue
 		}
 		pid, err := strconv.Atoi(f[4])
-		if err != nil {
+		if err != nil || pid <= 0 { // 0: a holder in another pid namespace
 			continue
 		}
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
