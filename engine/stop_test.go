@@ -30,6 +30,48 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// busyShop fails every attempt transiently ("shop busy") until allow; then
+// its attempts run done. tried takes a signal at the first attempt.
+type busyShop struct {
+	tried chan struct{}
+	mu    sync.Mutex
+	ok    bool
+}
+
+func newBusyShop() *busyShop { return &busyShop{tried: make(chan struct{}, 1)} }
+
+func (b *busyShop) attempt(done func() error) error {
+	select {
+	case b.tried <- struct{}{}:
+	default:
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ok {
+		return done()
+	}
+	return engine.Transientf(engine.CodeShopifyUnavailable, "shop busy")
+}
+
+func (b *busyShop) allow() {
+	b.mu.Lock()
+	b.ok = true
+	b.mu.Unlock()
+}
+
+// stopWithinSafety stops the engine, failing the test if Stop does not
+// return.
+func stopWithinSafety(t *testing.T, eng *engine.Engine) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { eng.Stop(safety); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * safety):
+		t.Fatal("engine.Stop did not return")
+	}
+}
+
 // TestStopEndsARetryBackoffAtOnce: a phase waiting out its retry backoff
 // has no call in flight, so a soft stop does not wait for it (nor reach
 // the hard deadline): Stop returns, nothing failed, and the next start
@@ -37,44 +79,24 @@ func (l *lockedBuffer) String() string {
 func TestStopEndsARetryBackoffAtOnce(t *testing.T) {
 	t.Parallel()
 	logs := &lockedBuffer{}
-	tried := make(chan struct{}, 1)
-	var mu sync.Mutex
-	succeed := false
+	shop := newBusyShop()
 	work := workFunc(func(ctx context.Context, r *engine.PhaseRun) error {
-		select {
-		case tried <- struct{}{}:
-		default:
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if succeed {
-			return nil
-		}
-		return engine.Transientf(engine.CodeShopifyUnavailable, "shop busy")
+		return shop.attempt(func() error { return nil })
 	})
 	cfg := engine.Config{Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Retry: engine.RetryPolicy{Base: time.Hour, Max: time.Hour, Attempts: 5},
 		Work:  map[string]engine.Work{engine.PhaseTickets: work}}
 	b := setup(t, cfg)
 	_, op := b.createDate("Gala", 5)
-	<-tried // the first attempt failed (or is failing): a backoff of an hour follows
-
-	done := make(chan struct{})
-	go func() { b.eng.Stop(safety); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * safety):
-		t.Fatal("engine.Stop did not return")
-	}
+	<-shop.tried // the first attempt failed (or is failing): a backoff of an hour follows
+	stopWithinSafety(t, b.eng)
 	if strings.Contains(logs.String(), "deadline passed") {
 		t.Fatalf("Stop waited for a phase in its retry backoff until the deadline:\n%s", logs.String())
 	}
 	b.eng = nil
 
 	// Nothing failed: the next start resumes the phase, which now succeeds.
-	mu.Lock()
-	succeed = true
-	mu.Unlock()
+	shop.allow()
 	b.restart(cfg)
 	if got := b.wait(op.ID); got.Status != engine.StatusCompleted {
 		t.Fatalf("resumed operation ended %s (%v), want completed", got.Status, got.Error)
@@ -86,20 +108,9 @@ func TestStopEndsARetryBackoffAtOnce(t *testing.T) {
 // nil error and panicked, taking the process down mid-shutdown).
 func TestStopDuringARefundBackoff(t *testing.T) {
 	t.Parallel()
-	tried := make(chan struct{}, 1)
-	var mu sync.Mutex
-	succeed := false
+	shop := newBusyShop()
 	refund := refundFunc(func(ctx context.Context, r *engine.PhaseRun) error {
-		select {
-		case tried <- struct{}{}:
-		default:
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if succeed {
-			return engine.LocalRefund{}.Refund(ctx, r)
-		}
-		return engine.Transientf(engine.CodeShopifyUnavailable, "shop busy")
+		return shop.attempt(func() error { return engine.LocalRefund{}.Refund(ctx, r) })
 	})
 	cfg := engine.Config{Logger: quiet,
 		Retry:  engine.RetryPolicy{Base: time.Hour, Max: time.Hour, Attempts: 5},
@@ -111,21 +122,13 @@ func TestStopDuringARefundBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-tried // the first attempt failed: a backoff of an hour follows
-	done := make(chan struct{})
-	go func() { b.eng.Stop(safety); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * safety):
-		t.Fatal("engine.Stop did not return")
-	}
+	<-shop.tried // the first attempt failed: a backoff of an hour follows
+	stopWithinSafety(t, b.eng)
 	if got := b.stored(rop.ID); got.Status.Terminal() {
 		t.Fatalf("the refund ended %s at the stop (%v), want it left to resume", got.Status, got.Error)
 	}
 	b.eng = nil
-	mu.Lock()
-	succeed = true
-	mu.Unlock()
+	shop.allow()
 	b.restart(cfg)
 	if got := b.wait(rop.ID); got.Status != engine.StatusCompleted {
 		t.Fatalf("resumed refund ended %s (%v), want completed", got.Status, got.Error)
