@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/docs"
 	"eventops/web/httperr"
 )
 
@@ -61,10 +62,21 @@ func (s *Server) getCompany(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, http.StatusOK, companyJSON{ID: co.ID, Name: co.Name})
+	return sendJSON(c, http.StatusOK, companyJSON{ID: co.ID, Name: co.Name, Links: companyLinks{
+		Docs:    s.url(docs.Prefix + "api"),
+		OpenAPI: s.url("/api/v2/openapi.json"),
+	}})
 }
 
 type companyJSON struct {
-	ID   uint64 `json:"id"`
-	Name string `json:"name"`
+	ID    uint64       `json:"id"`
+	Name  string       `json:"name"`
+	Links companyLinks `json:"links"`
+}
+
+// companyLinks point a newcomer exploring the API root at its reference:
+// the documents this server serves (web/docs) and the OpenAPI document.
+type companyLinks struct {
+	Docs    string `json:"docs"`
+	OpenAPI string `json:"openapi"`
 }
