@@ -213,4 +213,3 @@ func (r linkRewriter) rewrite(dest string) string {
 	}
 	return dest
 }
-
