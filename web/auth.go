@@ -35,6 +35,28 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// operatorGuard admits, on the operator routes (GET /backup), a script
+// sending an installation admin token (`Authorization: Bearer <token>`,
+// from `eventops admintoken create`), else whoever Config.AdminGuard
+// admits (a signed-in admin). A request that sends a token is judged by
+// the token alone: a wrong one is 401, never a sign-in redirect.
+func (s *Server) operatorGuard(c *fiber.Ctx) error {
+	auth := strings.TrimSpace(c.Get(fiber.HeaderAuthorization))
+	if auth == "" {
+		return s.cfg.AdminGuard(c)
+	}
+	scheme, token, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Token") {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="eventops operator"`)
+		return httperr.New(http.StatusUnauthorized, httperr.TypeUnauthorized, "send an admin token as `Authorization: Bearer <token>`")
+	}
+	if _, err := s.eng.AuthenticateAdminToken(strings.TrimSpace(token)); err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="eventops operator"`)
+		return err
+	}
+	return c.Next()
+}
+
 // apiKey is the authenticated key of the request.
 func apiKey(c *fiber.Ctx) *engine.APIKey {
 	k, _ := c.Locals(apiKeyLocal{}).(*engine.APIKey)

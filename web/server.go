@@ -178,7 +178,7 @@ func New(cfg Config) *Server {
 	ops.Mount(s.app, ops.Config{
 		Engine: s.eng, Logger: s.log, Clock: s.now, Context: s.ctx,
 		Metrics: s.metrics, MetricsPublic: cfg.MetricsPublic,
-		DataFile: s.cfg.DataFile, AdminGuard: s.cfg.AdminGuard,
+		DataFile: s.cfg.DataFile, AdminGuard: s.operatorGuard,
 	})
 	s.mountAPI(s.app)
 	s.mountWebhooks(s.app)
