@@ -66,6 +66,9 @@ type Config struct {
 	// OperationJSON is an operation as the API answers it, shown raw on
 	// the operation page; nil shows the engine's own encoding.
 	OperationJSON func(*engine.Operation) any
+	// Sessions keeps the staff sessions; nil keeps them in the engine's
+	// store.
+	Sessions SessionStore
 	Options
 }
 
@@ -149,6 +152,10 @@ func New(cfg Config) *Dashboard {
 	if log == nil {
 		log = slog.Default()
 	}
+	sessions := cfg.Sessions
+	if sessions == nil {
+		sessions = cfg.Engine
+	}
 	d := &Dashboard{
 		eng:      cfg.Engine,
 		log:      log.With("component", "dashboard"),
@@ -156,7 +163,7 @@ func New(cfg Config) *Dashboard {
 		opts:     opts,
 		metrics:  cfg.Metrics,
 		opJSON:   cfg.OperationJSON,
-		sessions: newSessionStore(opts.SessionIdle, opts.SessionMax, now),
+		sessions: newSessionStore(sessions, log, opts.SessionIdle, opts.SessionMax, now),
 		logins:   newLoginLimiter(opts.LoginBurst, opts.LoginRefill, now),
 		tally:    newLiveTally(cfg.Engine, now),
 		names:    newNameCache(cfg.Engine),

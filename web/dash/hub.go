@@ -514,7 +514,7 @@ func (h *hub) signedOut(s *staffSession) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
 	for c := range h.clients {
-		if c.sess == s {
+		if c.sess.key == s.key {
 			c.close(websocket.ClosePolicyViolation, "signed out")
 		}
 	}
