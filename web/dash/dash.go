@@ -219,6 +219,7 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	if d.origin != "" {
 		wsCfg.Origins = []string{d.origin}
 	}
+	app.Get("/session", d.sessionState)
 	app.Get("/ws", d.wsGuard, websocket.New(d.serveSocket, wsCfg))
 }
 

@@ -107,6 +107,23 @@ func (d *Dashboard) wsGuard(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// sessionState answers 204 while the request's session holds and 401 once
+// it has ended. A browser reports a refused websocket upgrade only as close
+// code 1006, the same as a network cut; a page asks this to tell "signed
+// out: sign in again" from "reconnecting". It reads the session without
+// touching it: a page's reconnecting is not a sign of activity.
+func (d *Dashboard) sessionState(c *fiber.Ctx) error {
+	d.headers(c)
+	cookie := c.Cookies(sessionCookie)
+	if cookie == "" {
+		return c.SendStatus(http.StatusUnauthorized)
+	}
+	if rec, _ := d.sessions.load(dashTokenHash(cookie)); rec == nil {
+		return c.SendStatus(http.StatusUnauthorized)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
 // wsClient is one connected page. send is its bounded queue: the hub never
 // waits for a client, and a client whose queue is full is closed (1013: it
 // reconnects and gets the current state). The page state below send is
