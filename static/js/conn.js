@@ -120,9 +120,58 @@
     }
   }
 
-  times(document);
+  // bars places the timeline's bars: each row's start and length (ms from
+  // the operation's creation) as CSS variables, and the axis's length as
+  // one variable on the timeline (--span) that every bar scales by. A
+  // running bar or axis ends now, and grows each second.
+  function bars() {
+    var tl = document.querySelector("#op-timeline .tl-rows");
+    var axis = document.getElementById("tl-axis");
+    if (!tl || !axis) {
+      return;
+    }
+    var t0 = Date.parse(axis.getAttribute("data-start"));
+    var end = axis.getAttribute("data-end") ? Date.parse(axis.getAttribute("data-end")) : Date.now();
+    var span = Math.max(1, end - t0);
+    tl.style.setProperty("--span", String(span));
+    var rows = tl.querySelectorAll(".tl-row");
+    var critical = {};
+    var crit = document.getElementById("tl-critical");
+    (crit && crit.getAttribute("data-ids") ? crit.getAttribute("data-ids").split(" ") : []).forEach(function (id) {
+      critical[id] = true;
+    });
+    for (var i = 0; i < rows.length; i++) {
+      var r = rows[i];
+      var bar = r.querySelector(".tl-bar");
+      var a = r.getAttribute("data-start");
+      if (!bar || a === "") {
+        r.classList.remove("critical");
+        continue;
+      }
+      var s = +a;
+      var e = r.getAttribute("data-end") === "" ? span : +r.getAttribute("data-end");
+      var d = Math.max(0, e - s);
+      bar.style.setProperty("--s", String(s));
+      bar.style.setProperty("--d", String(d));
+      r.classList.toggle("critical", !!critical[r.getAttribute("data-phase")]);
+      var segs = bar.querySelectorAll(".seg");
+      for (var j = 0; j < segs.length; j++) {
+        var ss = +segs[j].getAttribute("data-start");
+        var se = segs[j].getAttribute("data-end") === "" ? e : +segs[j].getAttribute("data-end");
+        segs[j].style.setProperty("--a", String(d ? (ss - s) / d : 0));
+        segs[j].style.setProperty("--b", String(d ? Math.max(0, se - ss) / d : 1));
+      }
+    }
+  }
+
+  function refresh(root) {
+    times(root);
+    bars();
+  }
+
+  refresh(document);
   setInterval(function () {
-    times(document);
+    refresh(document);
   }, 1000);
 
   // ---- the phase tree: filter, and the failing phase brought into view ----
@@ -188,6 +237,10 @@
   // "Reconnect now": its timer is pushed out of the way and this file
   // schedules reconnects itself.
   if (window.htmx) {
+    // Settling would copy an element's style attribute (the bars'
+    // variables, set through the CSSOM) onto its replacement with
+    // setAttribute, which the CSP refuses.
+    window.htmx.config.attributesToSettle = ["class", "width", "height"];
     window.htmx.config.wsReconnectDelay = function () {
       return 2147483647;
     };
@@ -388,7 +441,7 @@
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     lastUpdate = new Date();
-    times(main);
+    refresh(main);
     if (!before) {
       return;
     }

@@ -51,7 +51,9 @@ type pageView struct {
 	kind    pageKind
 	opID    uint64
 	eventID uint64
-	list    opList
+	// all: the operation page shows every child of long phase lists.
+	all  bool
+	list opList
 }
 
 // parseView reads the page a socket serves.
@@ -73,7 +75,7 @@ func parseView(page string) (pageView, error) {
 		if err != nil || id == 0 {
 			return pageView{}, errors.New("no such operation page")
 		}
-		return pageView{kind: pageOperation, opID: id}, nil
+		return pageView{kind: pageOperation, opID: id, all: q.Get("phases") == "all"}, nil
 	case strings.HasPrefix(p, "/events/"):
 		id, err := strconv.ParseUint(strings.TrimPrefix(p, "/events/"), 10, 64)
 		if err != nil || id == 0 {
