@@ -82,10 +82,10 @@ type OperationsPage struct {
 
 // OperationView is an operation as its page shows it.
 type OperationView struct {
-	Op       *engine.Operation
-	JSON     string // the API's representation, indented
-	Company  string
-	Event    string // the event's name, "" when unknown or deleted
+	Op      *engine.Operation
+	JSON    string // the API's representation, indented
+	Company string
+	Event   string // the event's name, "" when unknown or deleted
 	// All shows every child of long lists (?phases=all); otherwise a long
 	// list shows the children that matter (see phasetree.go).
 	All bool

@@ -89,15 +89,15 @@ type Push struct {
 type PushKind int
 
 const (
-	PushOperation PushKind = iota // the live parts of an operation page
-	PushOperationDelta            // what one transition changed of them
-	PushRow                       // one row, changed in place
-	PushRowInsert                 // one row, new to this table
-	PushRowDelete                 // one row, removed
-	PushRows                      // every row of a table (on connect)
-	PushCounts                    // counts per status
-	PushOverview                  // chart and latest failures
-	PushEvent                     // the live part of an event page
+	PushOperation      PushKind = iota // the live parts of an operation page
+	PushOperationDelta                 // what one transition changed of them
+	PushRow                            // one row, changed in place
+	PushRowInsert                      // one row, new to this table
+	PushRowDelete                      // one row, removed
+	PushRows                           // every row of a table (on connect)
+	PushCounts                         // counts per status
+	PushOverview                       // chart and latest failures
+	PushEvent                          // the live part of an event page
 )
 
 // Render writes the message. This is the one place that says what is
