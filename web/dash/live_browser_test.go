@@ -280,3 +280,123 @@ func TestDashboardFocusAndTimesInBrowser(t *testing.T) {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// failingCatalog splits into one child per occurrence, as the real catalog
+// does; the last occurrence's product fails once with a 503, then for good.
+type failingCatalog struct{ last uint64 }
+
+func (c *failingCatalog) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engine.Phase, error) {
+	var kids []*engine.Phase
+	err := r.View(func(tx engine.Tx) error {
+		occ, err := tx.ChildEvents(r.Op.EventID)
+		for _, o := range occ {
+			kids = append(kids, &engine.Phase{Name: engine.PhaseCatalog, Subject: o.ID})
+			c.last = o.ID
+		}
+		return err
+	})
+	return kids, err
+}
+
+func (c *failingCatalog) Run(ctx context.Context, r *engine.PhaseRun) error {
+	if r.Phase.Subject != c.last {
+		r.Progress(1, 1)
+		return nil
+	}
+	if r.Attempt == 1 {
+		return engine.Transientf(engine.CodeShopifyUnavailable, "the shop answered 503 Service Unavailable")
+	}
+	return engine.Errorf(engine.CodeCatalogUpsertRejected, "productSet: title is too long")
+}
+
+// A failed operation's page opens on the failure: the failing phase marked
+// and in view, every attempt's error on it, the tree filtered to failures
+// on request; the timeline draws bars on one axis, the retried attempt as
+// a segment, and names the critical path.
+func TestDashboardPhaseTreeInBrowser(t *testing.T) {
+	t.Parallel()
+	done := standIn(func(ctx context.Context, r *engine.PhaseRun) error { r.Progress(1, 1); return nil })
+	f := setupDash(t, dashListen(), dashWork(engine.PhaseCatalog, &failingCatalog{}),
+		dashWork(engine.PhaseInventory, done), dashWork(engine.PhaseMetafields, done),
+		dashWork(engine.PhaseDelivery, done), dashWork(engine.PhasePublish, done))
+	ctx := context.Background()
+	shop, err := f.eng.CreateCompany(ctx, "Blue Note Presents", &engine.ShopInput{Sandbox: true, Domain: "blue-note"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	venue, err := f.eng.CreateVenue(ctx, shop.ID, engine.VenueInput{Name: "Blue Room", TimeZone: "America/Chicago"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := f.eng.CreateTicketType(ctx, shop.ID, engine.TicketTypeInput{Name: "General admission"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, start := "Friday Jazz Night", time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+	end, capacity, qty := start.Add(4*time.Hour), 200, 150
+	_, op, err := f.eng.CreateEvent(ctx, shop.ID, engine.EventInput{
+		Name: &name, Type: ptrTo(engine.EventRecurring), VenueID: &venue.ID, StartsAt: &start, EndsAt: &end,
+		Capacity:   engine.Nullable[int]{Set: true, Value: &capacity},
+		Recurrence: engine.Nullable[engine.Recurrence]{Set: true, Value: &engine.Recurrence{Frequency: engine.FrequencyWeekly, Count: 4}},
+		RegistrationTypes: &[]engine.RegistrationTypeInput{{Name: "General admission", TicketTypeID: tt.ID,
+			Price: engine.MoneyInput{Amount: ptrTo(int64(2500)), Currency: "USD"}, Quantity: &qty}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := f.waitOp(op.ID, func(o *engine.Operation) bool { return o.Status.Terminal() })
+	if failed.Status != engine.StatusFailed || failed.Error == nil || failed.Error.PhaseID == nil {
+		t.Fatalf("the save ended %s (%+v)", failed.Status, failed.Error)
+	}
+	cause := *failed.Error.PhaseID
+
+	browser := startChromium(t)
+	page, log := tab(t, browser)
+	run(t, page, "a short window", chromedp.EmulateViewport(1280, 500))
+	signInTab(t, page, f.base, dashAdmin)
+	run(t, page, "open the operation page", chromedp.Navigate(f.base+opPage(op.ID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	node := fmt.Sprintf(`document.querySelector("#phn-%d")`, cause)
+	if !eval[bool](t, page, node+`.classList.contains("root-cause")`) {
+		t.Fatal("the failing phase is not marked as the root cause")
+	}
+	waitFor(t, page, "the failing phase in view", `(function () { var r = `+node+`.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })()`)
+	attempts := eval[string](t, page, node+`.innerText`)
+	for _, want := range []string{"attempt 1", "SHOPIFY_UNAVAILABLE", "503 Service Unavailable", "CATALOG_UPSERT_REJECTED", "title is too long"} {
+		if !strings.Contains(attempts, want) {
+			t.Fatalf("the failing phase does not say %q:\n%s", want, attempts)
+		}
+	}
+	if !eval[bool](t, page, `document.querySelector("#phn-`+fmt.Sprint(cause)+`").closest("details").open`) {
+		t.Fatal("the failing phase's parent is collapsed")
+	}
+
+	// Filtered to failures: the completed phases go, the failing one stays.
+	run(t, page, "show failures only", chromedp.Click(chromedp.CSS(`button[data-tree-filter="failed"]`)))
+	if !eval[bool](t, page, `Array.from(document.querySelectorAll("#op-tree .ph-node.st-completed")).every(function (n) { return n.offsetParent === null; })`) {
+		t.Fatal("filtered to failures, completed phases still show")
+	}
+	if eval[bool](t, page, node+`.offsetParent === null`) {
+		t.Fatal("filtered to failures, the failing phase is hidden")
+	}
+
+	// The timeline: a bar per phase on one axis, the retried attempt a
+	// segment of its bar, the critical path named and marked.
+	row := fmt.Sprintf(`document.querySelector("#tlb-%d")`, cause)
+	if n := eval[int](t, page, row+`.querySelectorAll(".seg-failed").length`); n != 2 {
+		t.Fatalf("the failing phase's bar has %d failed segments, want 2 (the retried attempt and the last)", n)
+	}
+	if !eval[bool](t, page, `Array.from(document.querySelectorAll(".tl-row.st-completed .tl-bar")).every(function (b) { return b.getBoundingClientRect().width > 0; })`) {
+		t.Fatal("a completed phase has no bar")
+	}
+	if !eval[bool](t, page, `parseFloat(getComputedStyle(document.querySelector("#op-timeline .tl-rows")).getPropertyValue("--span")) > 0`) {
+		t.Fatal("the timeline has no axis length")
+	}
+	crit := eval[string](t, page, `document.querySelector("#tl-critical").textContent`)
+	if !strings.Contains(crit, "Critical path:") || eval[int](t, page, `document.querySelectorAll(".tl-row.critical").length`) == 0 {
+		t.Fatalf("no critical path: %q", crit)
+	}
+	if !eval[bool](t, page, row+`.classList.contains("critical")`) {
+		t.Fatal("the failing phase, which ended the operation, is not on the critical path")
+	}
+	clean(t, page, log, "the failed operation")
+}

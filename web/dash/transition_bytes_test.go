@@ -57,7 +57,7 @@ func (w *occurrenceWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 // one page watches it over a real websocket, and returns the size of the
 // page's first (full) frame and of every frame after it, one per pushed
 // transition.
-func transitionBytes(tb testing.TB, n int) (first int, frames []int, page int) {
+func transitionBytes(tb testing.TB, n int) (first int, frames []int, page string) {
 	tb.Helper()
 	gate := make(chan struct{})
 	cat := &occurrenceWork{name: engine.PhaseCatalog, go_: gate}
@@ -123,7 +123,7 @@ func transitionBytes(tb testing.TB, n int) (first int, frames []int, page int) {
 			break
 		}
 	}
-	page = len(admin.get(opPage(op.ID)).expect(tb, http.StatusOK).Body)
+	page = admin.get(opPage(op.ID)).expect(tb, http.StatusOK).Body
 	return first, frames, page
 }
 
@@ -138,11 +138,16 @@ func TestDashboardTransitionBytes(t *testing.T) {
 		total += n
 	}
 	t.Logf("120 occurrences: page %d B, first frame %d B; %d transitions pushed, %d B in all, largest %d B",
-		page, first, len(frames), total, largest)
+		len(page), first, len(frames), total, largest)
 	if largest >= 20<<10 {
 		t.Fatalf("a transition pushed %d bytes (limit 20 KB); frames %v", largest, frames)
 	}
 	if len(frames) < 10 {
 		t.Fatalf("only %d transitions pushed: the page did not follow the save", len(frames))
+	}
+	// The long lists (catalog, inventory) render collapsed: completed, they
+	// are a count, in the tree and in the timeline.
+	if strings.Count(page, "120 children: 120 completed") != 4 || strings.Contains(page, "<details open") {
+		t.Fatalf("the completed save's page does not collapse its long lists:\n%s", page)
 	}
 }
