@@ -6,6 +6,7 @@
 //	eventops company create --name N    create a company; prints its id
 //	eventops apikey create --company ID --scopes read,write
 //	eventops user create --email E [--role admin|viewer]  (password: prompted on a terminal, else stdin)
+//	eventops user remove --email E
 //	eventops import [flags] FILE        bulk import through the API
 //	eventops sandbox [flags]            the Shopify sandbox alone
 //	eventops version                    version, commit and Go version
@@ -52,6 +53,7 @@ commands:
   company create    create a company (prints its id)
   apikey create     create an API key (prints the key, once)
   user create       create a staff user (password prompted, or on stdin)
+  user remove       remove a staff user and end their dashboard sessions
   import            import events from a CSV or JSON Lines file through the API
   sandbox           run the Shopify sandbox alone (its own process and file)
   version           print the version, commit and Go version
@@ -67,6 +69,7 @@ func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]strin
 		"company create": func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
 		"apikey create":  func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
 		"user create":    func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
+		"user remove":    func(a []string) error { return cmdUserRemove(a, stdout, stderr) },
 		"import":         func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
 		"sandbox":        func(a []string) error { return cmdSandbox(a, stdout, stderr) },
 		"version":        func(a []string) error { return cmdVersion(a, stdout, stderr) },
