@@ -400,3 +400,68 @@ func TestDashboardPhaseTreeInBrowser(t *testing.T) {
 	}
 	clean(t, page, log, "the failed operation")
 }
+
+// A long save followed live ends with the page a fresh load would show:
+// the pushed deltas (children entering and leaving the shown few, count
+// lines, bars) add up, and none misses its target (htmx would log it).
+func TestDashboardLongSaveLiveInBrowser(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	done := standIn(func(ctx context.Context, r *engine.PhaseRun) error { r.Progress(1, 1); return nil })
+	f := setupDash(t, dashListen(), dashWorkers(2),
+		dashWork(engine.PhaseCatalog, &occurrenceWork{name: engine.PhaseCatalog, go_: gate}),
+		dashWork(engine.PhaseInventory, &occurrenceWork{name: engine.PhaseInventory, go_: gate}),
+		dashWork(engine.PhaseMetafields, done), dashWork(engine.PhaseDelivery, done), dashWork(engine.PhasePublish, done))
+	ctx := context.Background()
+	shop, err := f.eng.CreateCompany(ctx, "Blue Note Presents", &engine.ShopInput{Sandbox: true, Domain: "blue-note"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	venue, err := f.eng.CreateVenue(ctx, shop.ID, engine.VenueInput{Name: "Blue Room", TimeZone: "America/Chicago"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := f.eng.CreateTicketType(ctx, shop.ID, engine.TicketTypeInput{Name: "General admission"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, start := "Thirty Nights", time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+	end, capacity, qty := start.Add(4*time.Hour), 200, 150
+	_, op, err := f.eng.CreateEvent(ctx, shop.ID, engine.EventInput{
+		Name: &name, Type: ptrTo(engine.EventRecurring), VenueID: &venue.ID, StartsAt: &start, EndsAt: &end,
+		Capacity:   engine.Nullable[int]{Set: true, Value: &capacity},
+		Recurrence: engine.Nullable[engine.Recurrence]{Set: true, Value: &engine.Recurrence{Frequency: engine.FrequencyDaily, Count: 30}},
+		RegistrationTypes: &[]engine.RegistrationTypeInput{{Name: "General admission", TicketTypeID: tt.ID,
+			Price: engine.MoneyInput{Amount: ptrTo(int64(2500)), Currency: "USD"}, Quantity: &qty}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	browser := startChromium(t)
+	page, log := tab(t, browser)
+	signInTab(t, page, f.base, dashAdmin)
+	run(t, page, "open the operation page", chromedp.Navigate(f.base+opPage(op.ID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	waitFor(t, page, "the page live", `document.querySelector("#conn").textContent === "live"`)
+	eval[bool](t, page, "window.__marker = true")
+	close(gate)
+	final := f.waitOp(op.ID, func(o *engine.Operation) bool { return o.Status.Terminal() })
+	waitFor(t, page, "the save completed", fmt.Sprintf(`document.querySelector("#op-summary").getAttribute("data-version") === "%d"`, final.Version))
+	clean(t, page, log, "the save followed live")
+	const shown = `JSON.stringify(["#op-tree", "#op-timeline"].map(function (s) {
+		return Array.from(document.querySelectorAll(s + " [id]")).map(function (e) {
+			return e.id + " " + (e.getAttribute("data-status") || "") + " " + (e.classList.contains("ph-more") || e.classList.contains("tl-more") ? e.textContent.trim() : "");
+		}).sort();
+	}))`
+	live := eval[string](t, page, shown)
+	if !eval[bool](t, page, "window.__marker === true") {
+		t.Fatal("the page reloaded")
+	}
+	run(t, page, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	if fresh := eval[string](t, page, shown); fresh != live {
+		t.Fatalf("followed live the page shows\n%s\nloaded afresh\n%s", live, fresh)
+	}
+	if !strings.Contains(live, "30 children: 30 completed") {
+		t.Fatalf("the long lists are not counted: %s", live)
+	}
+}
