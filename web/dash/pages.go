@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -241,15 +242,18 @@ func (d *Dashboard) operationView(op *engine.Operation, all bool) views.Operatio
 
 // refundLines are the event's orders refunded while a refund operation
 // ran: orders do not name the operation that refunded them, so the time
-// is the link (a refund made in the shop meanwhile shows too).
+// is the link (a refund made in the shop meanwhile shows too). An order's
+// refund time is stamped in the commit that ends the operation, a moment
+// after its finish time: refundSlack allows for that.
 func (d *Dashboard) refundLines(op *engine.Operation) []views.RefundLine {
 	orders, err := d.eng.Orders(op.CompanyID, op.EventID)
 	if err != nil {
 		return nil
 	}
+	const refundSlack = time.Second
 	end := d.now()
 	if op.FinishedAt != nil {
-		end = *op.FinishedAt
+		end = op.FinishedAt.Add(refundSlack)
 	}
 	var out []views.RefundLine
 	for _, o := range orders {
