@@ -251,7 +251,7 @@
   var socket = null; // the extension's socket wrapper (reconnect, send)
   var retries = 0;
   var timer = null;
-  var lastUpdate = null;
+  var lastUpdate = new Date(); // the page itself was current when it loaded
   var signedOut = false;
 
   var announcer = document.createElement("div");
@@ -300,7 +300,7 @@
     }
     stale.hidden = !on;
     if (on) {
-      staleText.textContent = lastUpdate ? "last updated " + hms(lastUpdate) + " " + zoneName(lastUpdate) : "not updated yet";
+      staleText.textContent = "last updated " + hms(lastUpdate) + " " + zoneName(lastUpdate);
     }
   }
 
