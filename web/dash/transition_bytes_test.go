@@ -125,7 +125,7 @@ func transitionBytes(tb testing.TB, n int) (first int, frames []int, page string
 	}
 	page = admin.get(opPage(op.ID)).expect(tb, http.StatusOK).Body
 	// The full list is one link away.
-	all := admin.get(opPage(op.ID) + "?phases=all").expect(tb, http.StatusOK).Body
+	all := admin.get(opPage(op.ID)+"?phases=all").expect(tb, http.StatusOK).Body
 	if got := strings.Count(all, `class="ph-node st-completed"`); got < 2*n {
 		tb.Fatalf("?phases=all shows %d completed phases, want at least %d", got, 2*n)
 	}
