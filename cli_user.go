@@ -70,6 +70,33 @@ func userCreate(args []string, stdin io.Reader, tty passwordTerminal, stdout, st
 	return nil
 }
 
+// cmdUserRemove removes a staff user and, in the same commit, every
+// dashboard session of theirs: their open pages say "signed out" when the
+// server next checks them.
+func cmdUserRemove(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("user remove", "user remove --email E")
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "./data", "data folder")
+	email := fs.String("email", "", "the user's email (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		return fmt.Errorf("--email is required")
+	}
+	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := eng.RemoveUser(context.Background(), *email)
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintln(stdout, strconv.FormatUint(u.ID, 10))
+	return nil
+}
+
 // passwordTerminal reads a line from a terminal without echoing it.
 type passwordTerminal interface {
 	ReadPassword() ([]byte, error)

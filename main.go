@@ -8,6 +8,7 @@
 //	eventops user create --email E [--role admin|viewer]  (password: prompted on a terminal, else stdin)
 //	eventops admintoken create          an installation admin token, for scripts
 //	eventops backup --url URL > FILE     a running server's data file
+//	eventops user remove --email E
 //	eventops import [flags] FILE        bulk import through the API
 //	eventops sandbox [flags]            the Shopify sandbox alone
 //	eventops version                    version, commit and Go version
@@ -58,6 +59,7 @@ commands:
   admintoken create create an installation admin token (prints it, once)
   admintoken list   list the admin tokens; admintoken revoke --id ID revokes one
   backup            download a running server's data file (admin token)
+  user remove       remove a staff user and end their dashboard sessions
   import            import events from a CSV or JSON Lines file through the API
   sandbox           run the Shopify sandbox alone (its own process and file)
   version           print the version, commit and Go version
@@ -81,6 +83,7 @@ func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]strin
 		"import":            func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
 		"sandbox":           func(a []string) error { return cmdSandbox(a, stdout, stderr) },
 		"version":           func(a []string) error { return cmdVersion(a, stdout, stderr) },
+		"user remove":       func(a []string) error { return cmdUserRemove(a, stdout, stderr) },
 	}
 }
 

@@ -389,6 +389,7 @@ func (e *Engine) UserByEmail(email string) (*User, error) {
 // SetPassword gives a staff user a new password: the way back in for an
 // operator who lost the one printed at first start (`eventops user
 // password`). An unknown email is NotFound; the rules are CreateUser's.
+// The user's dashboard sessions end in the same commit.
 func (e *Engine) SetPassword(ctx context.Context, email string, password Secret) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if len(password.Reveal()) < MinPasswordLen {
@@ -408,7 +409,12 @@ func (e *Engine) SetPassword(ctx context.Context, email string, password Secret)
 			return NotFound("no staff user has the email %q", email)
 		}
 		u.PasswordHash = hash
-		return tx.PutUser(u)
+		if err := tx.PutUser(u); err != nil {
+			return err
+		}
+		// Whoever signed in with the old password is signed out.
+		_, err = tx.DeleteUserSessions(u.ID)
+		return err
 	})
 	if err != nil {
 		return nil, err
