@@ -138,8 +138,9 @@ func TestAdminTokenListAndRevoke(t *testing.T) {
 	}
 }
 
-// A lost password is replaced by `user password`; an unknown email is said
-// before the password is asked.
+// A lost password is replaced by `user password`, which signs out the
+// sessions opened with the old one; an unknown email is said before the
+// password is asked.
 func TestUserPasswordResetsALostPassword(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -151,15 +152,30 @@ func TestUserPasswordResetsALostPassword(t *testing.T) {
 	if err := userPassword([]string{"--data", dir, "--email", "nobody@example.com"}, strings.NewReader(""), tt, &out, &errb); err == nil || tt.reads != 0 {
 		t.Fatalf("unknown email: %v after %d reads", err, tt.reads)
 	}
-	code, out2, errOut := runCLI(t, "new password 456\n", "user", "password", "--data", dir, "--email", "OPS@example.com")
-	if code != 0 || !strings.Contains(out2, "ops@example.com") {
-		t.Fatalf("user password: %d %q %q", code, out2, errOut)
-	}
+	// A session signed in with the old password.
 	db, eng, err := openData(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	u, _ := eng.UserByEmail("ops@example.com")
+	hash := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Now()
+	if err := eng.PutSession(context.Background(), &engine.StaffSession{Hash: hash, UserID: u.ID, Created: now, Seen: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, out2, errOut := runCLI(t, "new password 456\n", "user", "password", "--data", dir, "--email", "OPS@example.com")
+	if code != 0 || !strings.Contains(out2, "ops@example.com") {
+		t.Fatalf("user password: %d %q %q", code, out2, errOut)
+	}
+	db, eng, err = openData(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer db.Close()
+	if s, _, err := eng.Session(hash); s != nil || err != nil {
+		t.Fatalf("the old password's session survives: %v %v", s, err)
+	}
 	if _, err := eng.SignIn("ops@example.com", "new password 456"); err != nil {
 		t.Fatalf("new password refused: %v", err)
 	}
