@@ -57,6 +57,11 @@ func (c *Company) Clone() *Company {
 			su := *s.Setup
 			s.Setup = &su
 		}
+		if s.Reconciled != nil {
+			m := *s.Reconciled
+			m.OrderIDs = append([]string(nil), m.OrderIDs...)
+			s.Reconciled = &m
+		}
 		s.AccessToken = cloneBytes(s.AccessToken)
 		s.WebhookSecret = cloneBytes(s.WebhookSecret)
 		out.Shop = &s

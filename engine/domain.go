@@ -36,6 +36,9 @@ type Shop struct {
 	// Setup remembers the one-time shop set-up (fulfillment service and its
 	// location, publication, webhooks) once done.
 	Setup *ShopSetup `json:"setup,omitempty"`
+	// Reconciled is how far the reconciliation has read the shop's orders
+	// (see ShopMark); nil until its first pass.
+	Reconciled *ShopMark `json:"reconciled,omitempty"`
 	// AccessToken and WebhookSecret are sealed (encrypted at rest by the
 	// store's Sealer); they are opened only to call the shop or check a
 	// webhook signature.
