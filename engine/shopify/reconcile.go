@@ -449,11 +449,15 @@ func (r *Reconciler) order(ctx context.Context, eng *engine.Engine, client *Clie
 		}
 		sale := o.sale(inst)
 		steps = append(steps, step{engine.ShopDelivery{ID: "reconcile:" + TopicOrdersCreate + ":" + o.ID, Topic: TopicOrdersCreate},
-			func(d engine.ShopDelivery) (*engine.WebhookOutcome, error) { return eng.RecordShopSale(ctx, companyID, d, sale) }})
+			func(d engine.ShopDelivery) (*engine.WebhookOutcome, error) {
+				return eng.RecordShopSale(ctx, companyID, d, sale)
+			}})
 		for i := range o.Refunds {
 			rf := o.refund(i, inst)
 			steps = append(steps, step{engine.ShopDelivery{ID: "reconcile:" + TopicRefundsCreate + ":" + rf.ID, Topic: TopicRefundsCreate},
-				func(d engine.ShopDelivery) (*engine.WebhookOutcome, error) { return eng.RefundShopLines(ctx, companyID, d, rf) }})
+				func(d engine.ShopDelivery) (*engine.WebhookOutcome, error) {
+					return eng.RefundShopLines(ctx, companyID, d, rf)
+				}})
 		}
 		if o.CancelledAt != nil {
 			cancel := engine.ShopCancellation{OrderID: o.ID}
@@ -461,7 +465,9 @@ func (r *Reconciler) order(ctx context.Context, eng *engine.Engine, client *Clie
 				cancel.RefundIDs = append(cancel.RefundIDs, rf.ID)
 			}
 			steps = append(steps, step{engine.ShopDelivery{ID: "reconcile:" + TopicOrdersCancelled + ":" + o.ID, Topic: TopicOrdersCancelled},
-				func(d engine.ShopDelivery) (*engine.WebhookOutcome, error) { return eng.CancelShopOrder(ctx, companyID, d, cancel) }})
+				func(d engine.ShopDelivery) (*engine.WebhookOutcome, error) {
+					return eng.CancelShopOrder(ctx, companyID, d, cancel)
+				}})
 		}
 	}
 	recorded := 0
