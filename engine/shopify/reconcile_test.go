@@ -1,0 +1,179 @@
+package shopify_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"eventops/engine"
+	"eventops/engine/shopify/sandbox"
+)
+
+// Reconciliation (issue 14 §2): what the shop's webhooks never delivered is
+// read back from the shop's orders, recorded once, and not written over.
+
+// paid sums the event's paid and refunded quantities.
+func (h *hooked) sold(eventID uint64) (paid, refunded int) {
+	h.t.Helper()
+	orders, err := h.eng.Orders(h.company.ID, eventID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, o := range orders {
+		switch o.Status {
+		case engine.OrderPaid:
+			paid += o.Quantity
+		case engine.OrderRefunded:
+			refunded += o.Quantity
+		}
+	}
+	return paid, refunded
+}
+
+// dropped waits until the shop has given up on n deliveries of topic.
+func (h *hooked) dropped(topic string, n int) {
+	h.t.Helper()
+	until(h.t, 30*time.Second, func() bool {
+		ds, err := h.sb.Deliveries(h.shop.Name)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		k := 0
+		for _, d := range ds {
+			if d.Topic == topic && d.Status == "failed" {
+				k++
+			}
+		}
+		return k >= n
+	}, func() string { return "no dropped " + topic + " delivery" })
+}
+
+// The issue's scenario: eventops is down, a buyer takes 4 of 10, the shop
+// gives up on the webhook for good; eventops starts, its start-up
+// reconciliation records the 4, and a name-only save then leaves the shop
+// offering 6, not 10 (which would sell 14 for 10 seats).
+func TestReconcileRecordsASaleWhoseWebhookNeverArrives(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{reconcile: true})
+	ev, op := h.create(h.input("Lost webhook", nil, regType{"GA", 2000, ptr(10)}))
+	h.completed(op.ID)
+	if got := h.levels(ev.ID); len(got) != 1 || got[0] != 10 {
+		t.Fatalf("shop offers %v before the sale, want [10]", got)
+	}
+	variant := h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID
+
+	h.crash()
+	if err := h.sb.AddFaults(h.shop.Name, sandbox.FaultRule{Operation: "orders/create", Fault: sandbox.FaultDropWebhooks}); err != nil {
+		t.Fatal(err)
+	}
+	shopOrder, err := h.sb.PlaceOrder(h.shop.Name, variant, 4)
+	if err != nil {
+		t.Fatalf("buyer: %v", err)
+	}
+	h.dropped("orders/create", 1)
+
+	h.start()
+	until(t, 30*time.Second, func() bool { p, _ := h.sold(ev.ID); return p == 4 },
+		func() string { p, _ := h.sold(ev.ID); return "paid after start-up: " + strconv.Itoa(p) })
+	orders, _ := h.eng.Orders(h.company.ID, ev.ID)
+	if len(orders) != 1 || orders[0].ShopifyOrderID != shopOrder.ID || orders[0].Amount.Amount != 8000 {
+		t.Fatalf("recorded orders: %+v", orders)
+	}
+	// The sale's own inventory-only save and a name-only save both leave
+	// the shop at what is left to sell.
+	for _, o := range h.inventoryOps(ev.ID) {
+		h.wait(o.ID)
+	}
+	_, op = h.update(ev.ID, engine.EventInput{Name: ptr("Lost webhook, renamed")})
+	h.completed(op.ID)
+	if got := h.levels(ev.ID); len(got) != 1 || got[0] != 6 {
+		t.Fatalf("shop offers %v after a name-only save, want [6]", got)
+	}
+	if a := h.structure(ev.ID).Products[0].Variants[0].Available; a == nil || *a != 6 {
+		t.Fatalf("available %v, want 6", a)
+	}
+
+	// A pass now finds nothing new: the mark covers the order.
+	res, err := h.rec.Shop(context.Background(), h.company.ID)
+	if err != nil || res.Orders != 0 || res.Recorded != 0 {
+		t.Fatalf("second pass: %+v, %v", res, err)
+	}
+}
+
+// A refund and a cancellation made in the shop while its webhooks are
+// dropped are recorded by the poll; an order whose webhook did arrive is
+// recorded once although the poll reads it too; passes run again from the
+// start (no mark) record nothing twice.
+func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{reconcile: true})
+	ev, op := h.create(h.input("Refunds", nil, regType{"GA", 1000, ptr(20)}))
+	h.completed(op.ID)
+	variant := h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID
+	var shopOrders []sandbox.OrderState
+	for _, q := range []int{2, 3, 4} {
+		o, err := h.sb.PlaceOrder(h.shop.Name, variant, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shopOrders = append(shopOrders, o)
+	}
+	h.delivered("orders/create", 3)
+	if p, _ := h.sold(ev.ID); p != 9 {
+		t.Fatalf("paid %d after the webhooks, want 9", p)
+	}
+
+	if err := h.sb.AddFaults(h.shop.Name, sandbox.FaultRule{Operation: "*", Fault: sandbox.FaultDropWebhooks}); err != nil {
+		t.Fatal(err)
+	}
+	// A partial refund of the first order, a cancellation of the second.
+	if _, err := h.sb.RefundOrder(h.shop.Name, shopOrders[0].ID,
+		[]sandbox.RefundLine{{LineItemID: shopOrders[0].LineItems[0].ID, Quantity: 1}}, "one back"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sb.CancelOrder(h.shop.Name, shopOrders[1].ID, "customer"); err != nil {
+		t.Fatal(err)
+	}
+	h.dropped("refunds/create", 1)
+	h.dropped("orders/cancelled", 1)
+	if p, r := h.sold(ev.ID); p != 9 || r != 0 {
+		t.Fatalf("paid %d refunded %d before the poll (the webhooks were dropped)", p, r)
+	}
+
+	res, err := h.rec.Shop(context.Background(), h.company.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, r := h.sold(ev.ID); p != 5 || r != 4 {
+		t.Fatalf("paid %d refunded %d after the poll, want 5 and 4 (%+v)", p, r, res)
+	}
+	if res.Recorded != 2 {
+		t.Fatalf("the poll recorded %d changes, want 2 (the refund and the cancellation's refund)", res.Recorded)
+	}
+
+	// Forget the mark, as if every commit of the pass had been lost but
+	// its effects kept: a pass from the start reads everything again and
+	// records nothing twice.
+	if err := h.db.Update(context.Background(), func(tx engine.Tx) error {
+		c, err := tx.Company(h.company.ID)
+		if err != nil {
+			return err
+		}
+		c.Shop.Reconciled = nil
+		return tx.PutCompany(c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = h.rec.Shop(context.Background(), h.company.ID)
+	if err != nil || res.Orders != 3 || res.Recorded != 0 {
+		t.Fatalf("pass without a mark: %+v, %v", res, err)
+	}
+	if p, r := h.sold(ev.ID); p != 5 || r != 4 {
+		t.Fatalf("paid %d refunded %d after a second pass", p, r)
+	}
+	orders, _ := h.eng.Orders(h.company.ID, ev.ID)
+	if len(orders) != 4 { // 3 sales, the first split into a paid and a refunded part
+		t.Fatalf("%d orders, want 4: %+v", len(orders), orders)
+	}
+}
