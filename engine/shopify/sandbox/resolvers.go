@@ -240,6 +240,12 @@ func (x *execCtx) resolveGID(s string) resolver {
 		if r := st.Refunds[id]; r != nil {
 			return refundR{r}
 		}
+	case "FulfillmentOrder":
+		if o := st.orderOfFulfillment(id); o != nil {
+			return fulfillmentOrderR{o}
+		}
+	case "Fulfillment":
+		return st.fulfillmentObj(id)
 	case "ProductOption":
 		for _, p := range st.Products {
 			for i := range p.Options {
