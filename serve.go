@@ -153,7 +153,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
-		ShopWebhooks: shopify.NewWebhookReceiver(eng, log),
+		ShopWebhooks: shopify.NewWebhookReceiver(eng, log).FulfilWith(reconciler),
 		Dashboard:    dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "installation", inst,

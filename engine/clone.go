@@ -62,6 +62,9 @@ func (c *Company) Clone() *Company {
 			m.OrderIDs = append([]string(nil), m.OrderIDs...)
 			s.Reconciled = &m
 		}
+		if s.Unfulfilled != nil {
+			s.Unfulfilled = append([]string(nil), s.Unfulfilled...)
+		}
 		s.AccessToken = cloneBytes(s.AccessToken)
 		s.WebhookSecret = cloneBytes(s.WebhookSecret)
 		out.Shop = &s

@@ -38,7 +38,7 @@ func (e *Engine) ConnectShop(ctx context.Context, companyID uint64, shop ShopInp
 		next := *cur
 		// Reconnecting the same shop keeps how far its orders were read.
 		if old := cur.Shop; old != nil && old.Sandbox == s.Sandbox && old.Domain == s.Domain {
-			s.Reconciled = old.Reconciled
+			s.Reconciled, s.Unfulfilled = old.Reconciled, old.Unfulfilled
 		}
 		next.Shop = s
 		c = &next

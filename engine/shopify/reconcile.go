@@ -57,10 +57,12 @@ type Reconciler struct {
 	s       *service
 	eng     *engine.Engine
 	flights map[uint64]*shopFlights
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	started bool
+	// fulfilling: a fulfilment runs for the company; true: run once more.
+	fulfilling map[uint64]bool
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	started    bool
 }
 
 // shopFlights is one company's running pass and the pass waiting for it.
@@ -411,6 +413,8 @@ func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResul
 		}
 		after = list.Orders.PageInfo.EndCursor
 	}
+	// Fulfil what is listed: the sales just recorded, and any a crash left.
+	r.kickFulfil(companyID)
 	if res.Recorded > 0 {
 		log.Info("shop reconciliation recorded what webhooks missed", "orders", res.Orders, "recorded", res.Recorded)
 	} else {
