@@ -38,7 +38,7 @@ import (
 const qFulfillmentOrders = `query FulfillmentOrders($id: ID!) {
   order(id: $id) {
     id
-    fulfillmentOrders(first: 10) {
+    fulfillmentOrders(first: 5) {
       nodes {
         id
         status
