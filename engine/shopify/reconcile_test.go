@@ -2,7 +2,10 @@ package shopify_test
 
 import (
 	"context"
+	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +178,65 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 	orders, _ := h.eng.Orders(h.company.ID, ev.ID)
 	if len(orders) != 4 { // 3 sales, the first split into a paid and a refunded part
 		t.Fatalf("%d orders, want 4: %+v", len(orders), orders)
+	}
+}
+
+// eventops crashes in the middle of a reconciliation pass (after the first
+// missed order is recorded, while the second is being read): the restart's
+// pass goes on from the mark committed with the first, and every order is
+// recorded once.
+func TestReconcileResumesAfterACrashMidPass(t *testing.T) {
+	t.Parallel()
+	g := &gate{held: make(chan struct{}), release: make(chan struct{})}
+	h := setupHooked(t, options{reconcile: true, wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	ev, op := h.create(h.input("Mid-pass", nil, regType{"GA", 1000, ptr(20)}))
+	h.completed(op.ID)
+	variant := h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID
+
+	h.crash()
+	if err := h.sb.AddFaults(h.shop.Name, sandbox.FaultRule{Operation: "*", Fault: sandbox.FaultDropWebhooks}); err != nil {
+		t.Fatal(err)
+	}
+	var shopOrders []sandbox.OrderState
+	for _, q := range []int{1, 2, 3} {
+		o, err := h.sb.PlaceOrder(h.shop.Name, variant, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shopOrders = append(shopOrders, o)
+	}
+	h.dropped("orders/create", 3)
+	second := shopOrders[1].ID
+	g.match = func(body string) bool {
+		return strings.Contains(body, "query ReconcileOrder") && strings.Contains(body, `"`+second+`"`)
+	}
+	g.armed.Store(true)
+	h.start()
+	select {
+	case <-g.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the start-up pass never read the second order")
+	}
+	if p, _ := h.sold(ev.ID); p != 1 {
+		t.Fatalf("paid %d when the pass is held on the second order, want 1", p)
+	}
+	c, _ := h.eng.Company(h.company.ID)
+	if m := c.Shop.Reconciled; m == nil || len(m.OrderIDs) == 0 || !slices.Contains(m.OrderIDs, shopOrders[0].ID) {
+		t.Fatalf("mark after the first order: %+v", m)
+	}
+	h.crash()
+	g.armed.Store(false)
+	close(g.release)
+
+	h.start()
+	until(t, 30*time.Second, func() bool { p, _ := h.sold(ev.ID); return p == 6 },
+		func() string { p, _ := h.sold(ev.ID); return "paid after the restart: " + strconv.Itoa(p) })
+	orders, _ := h.eng.Orders(h.company.ID, ev.ID)
+	if len(orders) != 3 {
+		t.Fatalf("%d orders, want 3: %+v", len(orders), orders)
+	}
+	res, err := h.rec.Shop(context.Background(), h.company.ID)
+	if err != nil || res.Orders != 0 {
+		t.Fatalf("a pass after everything was read: %+v, %v", res, err)
 	}
 }
