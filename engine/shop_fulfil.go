@@ -19,7 +19,7 @@ import (
 // the shop unreachable for a long time, a busy shop would otherwise grow
 // the company record without bound); their lines stay unfulfilled in the
 // shop, which the merchant can fulfil by hand.
-const maxUnfulfilled = 5000
+const maxUnfulfilled = 1000
 
 // queueFulfilment lists a recorded shop order for fulfilment, in the
 // caller's commit.

@@ -25,7 +25,7 @@ import (
 //     with cursors, T from the company's high-water mark (engine.ShopMark:
 //     the last updatedAt read and the ids read at that second, so that
 //     orders sharing a timestamp are neither skipped nor read twice); no
-//     mark yet: every order the shop shows. Each order not covered by the
+//     mark yet: the last 60 days (firstPassWindow). Each order not covered by the
 //     mark is read whole (line items, refunds) and handed to the same
 //     engine commands as its webhooks, under delivery ids of their own
 //     ("reconcile:{topic}:{gid}"): RecordShopSale, then RefundShopLines for
@@ -334,6 +334,12 @@ type gqlOrder struct {
 	} `json:"refunds"`
 }
 
+// firstPassWindow is how far back a shop's first pass reads (it has no
+// mark yet): the 60 days Shopify shows without read_all_orders. Webhooks
+// recorded what came before; reading a busy shop's whole history order
+// by order would cost hours of query budget for nothing.
+const firstPassWindow = 60 * 24 * time.Hour
+
 // pass reads the company's shop from its mark and records what it finds.
 func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResult, error) {
 	var res ReconcileResult
@@ -363,10 +369,11 @@ func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResul
 		return res, err
 	}
 	mark := c.Shop.Reconciled
-	query := ""
+	since := eng.Now().Add(-firstPassWindow)
 	if mark != nil {
-		query = "updated_at:>='" + mark.UpdatedAt.UTC().Format(time.RFC3339) + "'"
+		since = mark.UpdatedAt
 	}
+	query := "updated_at:>='" + since.UTC().Format(time.RFC3339) + "'"
 	after := ""
 	for {
 		var list struct {
@@ -381,10 +388,7 @@ func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResul
 				} `json:"pageInfo"`
 			} `json:"orders"`
 		}
-		vars := map[string]any{"first": r.pageSize}
-		if query != "" {
-			vars["query"] = query
-		}
+		vars := map[string]any{"first": r.pageSize, "query": query}
 		if after != "" {
 			vars["after"] = after
 		}
