@@ -53,6 +53,8 @@ type options struct {
 	// reconcile gives the works a Reconciler (b.rec), bound and started
 	// with each engine: its start-up pass runs at every open.
 	reconcile bool
+	// reconcileEvery is the Reconciler's interval (0: no timer).
+	reconcileEvery time.Duration
 }
 
 // callCounter counts what the client reports to metrics.
@@ -174,7 +176,7 @@ func (b *bundle) open() {
 		Metrics: b.opts.metrics,
 	}
 	if b.opts.reconcile {
-		b.rec = shopify.NewReconciler(0)
+		b.rec = shopify.NewReconciler(b.opts.reconcileEvery)
 		cfg.Reconciler = b.rec
 	}
 	works, refund := shopify.Works(cfg)

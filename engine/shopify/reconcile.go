@@ -71,9 +71,10 @@ type shopFlights struct {
 }
 
 type flight struct {
-	done chan struct{}
-	err  error
-	res  ReconcileResult
+	done  chan struct{}
+	err   error
+	res   ReconcileResult
+	asked int // callers sharing it
 }
 
 // ReconcileResult is what one pass did.
@@ -206,6 +207,7 @@ func (r *Reconciler) Shop(ctx context.Context, companyID uint64) (ReconcileResul
 		f = &flight{done: make(chan struct{})}
 		fs.next = f
 	}
+	f.asked++
 	r.mu.Unlock()
 	select {
 	case <-f.done:

@@ -240,3 +240,64 @@ func TestReconcileResumesAfterACrashMidPass(t *testing.T) {
 		t.Fatalf("a pass after everything was read: %+v, %v", res, err)
 	}
 }
+
+// One pass at a time per shop: callers arriving while a pass runs share
+// the one pass that follows it, which reads the shop after they asked.
+func TestReconcileIsSingleFlightPerShop(t *testing.T) {
+	t.Parallel()
+	g := &gate{held: make(chan struct{}), release: make(chan struct{}),
+		match: func(body string) bool { return strings.Contains(body, "query OrdersSince") }}
+	h := setupHooked(t, options{reconcile: true, wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	ctx := context.Background()
+	if _, err := h.rec.Shop(ctx, h.company.ID); err != nil { // after the start-up pass
+		t.Fatal(err)
+	}
+	before, _ := h.sb.Calls(h.shop.Name, "orders")
+
+	g.armed.Store(true)
+	first := make(chan error, 1)
+	go func() { _, err := h.rec.Shop(ctx, h.company.ID); first <- err }()
+	<-g.held
+	g.armed.Store(false)
+	const callers = 5
+	done := make(chan error, callers)
+	for range callers {
+		go func() { _, err := h.rec.Shop(ctx, h.company.ID); done <- err }()
+	}
+	until(t, 30*time.Second, func() bool { return h.rec.NextPassAsked(h.company.ID) == callers },
+		func() string {
+			return strconv.Itoa(h.rec.NextPassAsked(h.company.ID)) + " callers wait for the next pass"
+		})
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range callers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := h.sb.Calls(h.shop.Name, "orders")
+	// The held pass's list (held, then sent again after the lost answer)
+	// and one pass for the five callers.
+	if n := len(after) - len(before); n != 3 {
+		t.Fatalf("%d orders calls, want 3", n)
+	}
+}
+
+// The timer runs passes: a sale whose webhook is dropped while eventops
+// runs is recorded without a restart.
+func TestReconcileRunsOnItsInterval(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{reconcile: true, reconcileEvery: 50 * time.Millisecond})
+	ev, op := h.create(h.input("Timer", nil, regType{"GA", 1000, ptr(10)}))
+	h.completed(op.ID)
+	if err := h.sb.AddFaults(h.shop.Name, sandbox.FaultRule{Operation: "orders/create", Fault: sandbox.FaultDropWebhooks}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sb.PlaceOrder(h.shop.Name, h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID, 2); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 30*time.Second, func() bool { p, _ := h.sold(ev.ID); return p == 2 },
+		func() string { p, _ := h.sold(ev.ID); return "paid: " + strconv.Itoa(p) })
+}
