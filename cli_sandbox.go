@@ -93,7 +93,7 @@ func cmdSandbox(args []string, stdout, stderr io.Writer) error {
 // parseSandboxFlags reads `eventops sandbox`'s flags and environment.
 func parseSandboxFlags(args []string, stderr io.Writer) (sandboxConfig, error) {
 	var cfg sandboxConfig
-	fs := newFlags("sandbox", "sandbox [--addr ADDR] [--data DIR] [--webhook-url URL] [--restore-rate N] [--control] [--shop NAME ...]")
+	fs := newFlags("sandbox", "sandbox [--addr ADDR] [--data DIR] [--webhook-url URL] [--restore-rate N] [--webhook-retry-scale S] [--control] [--shop NAME ...]")
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "listen address (port 0 picks a free one; see the listening line)")
 	fs.StringVar(&cfg.data, "data", sandboxDataDir, "data folder; the shops live in its "+sandboxFile+" (serve's built-in sandbox uses ./data/"+sandboxFile+")")
