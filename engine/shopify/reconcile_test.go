@@ -16,8 +16,8 @@ import (
 // Reconciliation (issue 14 §2): what the shop's webhooks never delivered is
 // read back from the shop's orders, recorded once, and not written over.
 
-// paid sums the event's paid and refunded quantities.
-func (h *hooked) sold(eventID uint64) (paid, refunded int) {
+// paidRefunded sums the event's paid and refunded quantities.
+func (h *hooked) paidRefunded(eventID uint64) (paid, refunded int) {
 	h.t.Helper()
 	orders, err := h.eng.Orders(h.company.ID, eventID)
 	if err != nil {
@@ -77,8 +77,8 @@ func TestReconcileRecordsASaleWhoseWebhookNeverArrives(t *testing.T) {
 	h.dropped("orders/create", 1)
 
 	h.start()
-	until(t, 30*time.Second, func() bool { p, _ := h.sold(ev.ID); return p == 4 },
-		func() string { p, _ := h.sold(ev.ID); return "paid after start-up: " + strconv.Itoa(p) })
+	until(t, 30*time.Second, func() bool { p, _ := h.paidRefunded(ev.ID); return p == 4 },
+		func() string { p, _ := h.paidRefunded(ev.ID); return "paid after start-up: " + strconv.Itoa(p) })
 	orders, _ := h.eng.Orders(h.company.ID, ev.ID)
 	if len(orders) != 1 || orders[0].ShopifyOrderID != shopOrder.ID || orders[0].Amount.Amount != 8000 {
 		t.Fatalf("recorded orders: %+v", orders)
@@ -123,7 +123,7 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 		shopOrders = append(shopOrders, o)
 	}
 	h.delivered("orders/create", 3)
-	if p, _ := h.sold(ev.ID); p != 9 {
+	if p, _ := h.paidRefunded(ev.ID); p != 9 {
 		t.Fatalf("paid %d after the webhooks, want 9", p)
 	}
 
@@ -140,7 +140,7 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 	}
 	h.dropped("refunds/create", 1)
 	h.dropped("orders/cancelled", 1)
-	if p, r := h.sold(ev.ID); p != 9 || r != 0 {
+	if p, r := h.paidRefunded(ev.ID); p != 9 || r != 0 {
 		t.Fatalf("paid %d refunded %d before the poll (the webhooks were dropped)", p, r)
 	}
 
@@ -148,7 +148,7 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, r := h.sold(ev.ID); p != 5 || r != 4 {
+	if p, r := h.paidRefunded(ev.ID); p != 5 || r != 4 {
 		t.Fatalf("paid %d refunded %d after the poll, want 5 and 4 (%+v)", p, r, res)
 	}
 	if res.Recorded != 2 {
@@ -172,7 +172,7 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 	if err != nil || res.Orders != 3 || res.Recorded != 0 {
 		t.Fatalf("pass without a mark: %+v, %v", res, err)
 	}
-	if p, r := h.sold(ev.ID); p != 5 || r != 4 {
+	if p, r := h.paidRefunded(ev.ID); p != 5 || r != 4 {
 		t.Fatalf("paid %d refunded %d after a second pass", p, r)
 	}
 	orders, _ := h.eng.Orders(h.company.ID, ev.ID)
@@ -217,7 +217,7 @@ func TestReconcileResumesAfterACrashMidPass(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the start-up pass never read the second order")
 	}
-	if p, _ := h.sold(ev.ID); p != 1 {
+	if p, _ := h.paidRefunded(ev.ID); p != 1 {
 		t.Fatalf("paid %d when the pass is held on the second order, want 1", p)
 	}
 	c, _ := h.eng.Company(h.company.ID)
@@ -229,8 +229,8 @@ func TestReconcileResumesAfterACrashMidPass(t *testing.T) {
 	close(g.release)
 
 	h.start()
-	until(t, 30*time.Second, func() bool { p, _ := h.sold(ev.ID); return p == 6 },
-		func() string { p, _ := h.sold(ev.ID); return "paid after the restart: " + strconv.Itoa(p) })
+	until(t, 30*time.Second, func() bool { p, _ := h.paidRefunded(ev.ID); return p == 6 },
+		func() string { p, _ := h.paidRefunded(ev.ID); return "paid after the restart: " + strconv.Itoa(p) })
 	orders, _ := h.eng.Orders(h.company.ID, ev.ID)
 	if len(orders) != 3 {
 		t.Fatalf("%d orders, want 3: %+v", len(orders), orders)
@@ -298,6 +298,6 @@ func TestReconcileRunsOnItsInterval(t *testing.T) {
 	if _, err := h.sb.PlaceOrder(h.shop.Name, h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID, 2); err != nil {
 		t.Fatal(err)
 	}
-	until(t, 30*time.Second, func() bool { p, _ := h.sold(ev.ID); return p == 2 },
-		func() string { p, _ := h.sold(ev.ID); return "paid: " + strconv.Itoa(p) })
+	until(t, 30*time.Second, func() bool { p, _ := h.paidRefunded(ev.ID); return p == 2 },
+		func() string { p, _ := h.paidRefunded(ev.ID); return "paid: " + strconv.Itoa(p) })
 }
