@@ -55,6 +55,9 @@ type options struct {
 	reconcile bool
 	// reconcileEvery is the Reconciler's interval (0: no timer).
 	reconcileEvery time.Duration
+	// reconcileAhead sets the Reconciler's clock that far ahead, so that
+	// the orders just placed are old enough to move its mark.
+	reconcileAhead time.Duration
 }
 
 // callCounter counts what the client reports to metrics.
@@ -177,6 +180,9 @@ func (b *bundle) open() {
 	}
 	if b.opts.reconcile {
 		b.rec = shopify.NewReconciler(b.opts.reconcileEvery)
+		if ahead := b.opts.reconcileAhead; ahead != 0 {
+			b.rec.SetClock(func() time.Time { return time.Now().Add(ahead) })
+		}
 		cfg.Reconciler = b.rec
 	}
 	works, refund := shopify.Works(cfg)

@@ -36,7 +36,12 @@ import (
 //   - The mark moves in the commit of the order's last command
 //     (ShopDelivery.Mark), so a crash at any moment loses nothing and
 //     doubles nothing: the next pass reads again from the mark, and the
-//     commands already committed answer Duplicate or Ignored.
+//     commands already committed answer Duplicate or Ignored. Only orders
+//     updated more than a minute before the pass began move it
+//     (markSettle): Shopify's timestamps are whole seconds, so an order
+//     read in the second of its update could change again unseen under
+//     the same updatedAt; newer orders are recorded at once and read again
+//     by the next pass.
 //   - Single flight per shop: one pass at a time per company; a caller
 //     arriving while a pass runs waits for the next pass (which starts
 //     after the running one and serves every caller that arrived during
@@ -59,6 +64,7 @@ type Reconciler struct {
 	flights map[uint64]*shopFlights
 	// fulfilling: a fulfilment runs for the company; true: run once more.
 	fulfilling map[uint64]bool
+	clock      func() time.Time // nil: the engine's
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -169,6 +175,16 @@ func (r *Reconciler) All(ctx context.Context) {
 			s.log.Warn("shop reconciliation failed: the next pass retries", "company", c.ID, "shop", c.Shop.Domain, "err", err)
 		}
 	}
+}
+
+// now is the reconciler's clock: the engine's, unless a test set one.
+func (r *Reconciler) now() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clock != nil {
+		return r.clock()
+	}
+	return r.eng.Now()
 }
 
 func (r *Reconciler) bound() (*engine.Engine, *service) {
@@ -336,6 +352,16 @@ type gqlOrder struct {
 	} `json:"refunds"`
 }
 
+// markSettle is how old an order's updatedAt must be, when the pass
+// starts, for the order to move the mark. Shopify's timestamps are whole
+// seconds: an order read in the second it was updated may be updated
+// again within that second, keeping its updatedAt; and the orders search
+// may show an update a little late. Orders newer than the horizon are
+// recorded at once but stay above the mark, so the next pass reads them
+// again (their commands answer as duplicates); the margin also covers a
+// skew between our clock and the shop's.
+const markSettle = time.Minute
+
 // firstPassWindow is how far back a shop's first pass reads (it has no
 // mark yet): the 60 days Shopify shows without read_all_orders. Webhooks
 // recorded what came before; reading a busy shop's whole history order
@@ -371,7 +397,9 @@ func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResul
 		return res, err
 	}
 	mark := c.Shop.Reconciled
-	since := eng.Now().Add(-firstPassWindow)
+	now := r.now()
+	horizon := now.Add(-markSettle)
+	since := now.Add(-firstPassWindow)
 	if mark != nil {
 		since = mark.UpdatedAt
 	}
@@ -405,14 +433,21 @@ func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResul
 			if mark.Covers(n.ID, at) {
 				continue
 			}
-			next := mark.Next(n.ID, at)
+			// Only an order updated before the horizon moves the mark; a
+			// newer one is recorded all the same and read again next time.
+			var next *engine.ShopMark
+			if !at.After(horizon) {
+				next = mark.Next(n.ID, at)
+			}
 			recorded, err := r.order(ctx, eng, client, c.ID, inst, n.ID, next, log)
 			if err != nil {
 				return res, err
 			}
 			res.Orders++
 			res.Recorded += recorded
-			mark = next
+			if next != nil {
+				mark = next
+			}
 		}
 		if !list.Orders.PageInfo.HasNextPage || list.Orders.PageInfo.EndCursor == "" {
 			break

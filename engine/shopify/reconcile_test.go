@@ -97,10 +97,55 @@ func TestReconcileRecordsASaleWhoseWebhookNeverArrives(t *testing.T) {
 		t.Fatalf("available %v, want 6", a)
 	}
 
-	// A pass now finds nothing new: the mark covers the order.
+	// The order is too recent to move the mark (see
+	// TestReconcileReadsRecentOrdersAgain): a pass reads it again and
+	// records nothing.
 	res, err := h.rec.Shop(context.Background(), h.company.ID)
-	if err != nil || res.Orders != 0 || res.Recorded != 0 {
+	if err != nil || res.Orders != 1 || res.Recorded != 0 {
 		t.Fatalf("second pass: %+v, %v", res, err)
+	}
+	// Once it is old enough, a pass moves the mark past it, and the next
+	// one does not read it at all.
+	h.rec.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
+	if res, err = h.rec.Shop(context.Background(), h.company.ID); err != nil || res.Recorded != 0 {
+		t.Fatalf("third pass: %+v, %v", res, err)
+	}
+	if res, err = h.rec.Shop(context.Background(), h.company.ID); err != nil || res.Orders != 0 {
+		t.Fatalf("a pass after the mark moved: %+v, %v", res, err)
+	}
+	if p, _ := h.paidRefunded(ev.ID); p != 4 {
+		t.Fatalf("paid %d after more passes, want 4", p)
+	}
+}
+
+// Shopify's timestamps are whole seconds: an order read in the second of
+// its update can change again under the same updatedAt. A recent order
+// therefore does not move the mark: the next pass reads it again, and a
+// refund made right after the pass recorded the sale is recorded.
+func TestReconcileReadsRecentOrdersAgain(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{reconcile: true})
+	ev, op := h.create(h.input("Same second", nil, regType{"GA", 1000, ptr(10)}))
+	h.completed(op.ID)
+	if err := h.sb.AddFaults(h.shop.Name, sandbox.FaultRule{Operation: "*", Fault: sandbox.FaultDropWebhooks}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := h.sb.PlaceOrder(h.shop.Name, h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if res, err := h.rec.Shop(ctx, h.company.ID); err != nil || res.Recorded != 1 {
+		t.Fatalf("first pass: %+v, %v", res, err)
+	}
+	if _, err := h.sb.RefundOrder(h.shop.Name, o.ID, nil, "at once"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.rec.Shop(ctx, h.company.ID); err != nil || res.Recorded != 1 {
+		t.Fatalf("second pass: %+v, %v", res, err)
+	}
+	if p, r := h.paidRefunded(ev.ID); p != 0 || r != 3 {
+		t.Fatalf("paid %d refunded %d, want 0 and 3", p, r)
 	}
 }
 
@@ -188,7 +233,8 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 func TestReconcileResumesAfterACrashMidPass(t *testing.T) {
 	t.Parallel()
 	g := &gate{held: make(chan struct{}), release: make(chan struct{})}
-	h := setupHooked(t, options{reconcile: true, wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	h := setupHooked(t, options{reconcile: true, reconcileAhead: 2 * time.Minute,
+		wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
 	ev, op := h.create(h.input("Mid-pass", nil, regType{"GA", 1000, ptr(20)}))
 	h.completed(op.ID)
 	variant := h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID
