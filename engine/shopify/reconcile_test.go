@@ -196,8 +196,10 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 	if p, r := h.paidRefunded(ev.ID); p != 5 || r != 4 {
 		t.Fatalf("paid %d refunded %d after the poll, want 5 and 4 (%+v)", p, r, res)
 	}
-	if res.Recorded != 2 {
-		t.Fatalf("the poll recorded %d changes, want 2 (the refund and the cancellation's refund)", res.Recorded)
+	// (Another pass, one an inventory phase asked for, may have recorded
+	// part of it first: what counts is the state, and that it is once.)
+	if res.Recorded > 2 {
+		t.Fatalf("the poll recorded %d changes, want at most 2 (the refund and the cancellation's refund)", res.Recorded)
 	}
 
 	// Forget the mark, as if every commit of the pass had been lost but
