@@ -40,6 +40,7 @@ type sandboxConfig struct {
 	data        string
 	webhookURL  string
 	restoreRate float64
+	retryScale  float64
 	control     bool
 	shops       shopNames
 	shutdown    time.Duration
@@ -92,13 +93,15 @@ func cmdSandbox(args []string, stdout, stderr io.Writer) error {
 // parseSandboxFlags reads `eventops sandbox`'s flags and environment.
 func parseSandboxFlags(args []string, stderr io.Writer) (sandboxConfig, error) {
 	var cfg sandboxConfig
-	fs := newFlags("sandbox", "sandbox [--addr ADDR] [--data DIR] [--webhook-url URL] [--restore-rate N] [--control] [--shop NAME ...]")
+	fs := newFlags("sandbox", "sandbox [--addr ADDR] [--data DIR] [--webhook-url URL] [--restore-rate N] [--webhook-retry-scale S] [--control] [--shop NAME ...]")
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8081", "listen address (port 0 picks a free one; see the listening line)")
 	fs.StringVar(&cfg.data, "data", sandboxDataDir, "data folder; the shops live in its "+sandboxFile+" (serve's built-in sandbox uses ./data/"+sandboxFile+")")
 	fs.StringVar(&cfg.webhookURL, "webhook-url", "http://127.0.0.1:8080/webhooks/shopify",
 		"where webhooks go for topics a shop has no subscription for, as URL/{topic}; a URL without a path gets /webhooks/shopify")
 	fs.Float64Var(&cfg.restoreRate, "restore-rate", sandbox.DefaultRestoreRate, "each shop's cost bucket restore rate, points per second (0: unlimited)")
+	fs.Float64Var(&cfg.retryScale, "webhook-retry-scale", 0,
+		"retry failed webhooks on Shopify's schedule (8 retries over 4 hours) with every wait multiplied by this (1: Shopify's; 0.001: about 14 s); 0 keeps the quick schedule (5 attempts, from 1 s doubling)")
 	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds...) for loopback clients")
 	fs.Var(&cfg.shops, "shop", "a shop to create when missing, `NAME` or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
@@ -123,6 +126,9 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 	if cfg.restoreRate < 0 {
 		return fmt.Errorf("--restore-rate: %v is negative (0 means unlimited)", cfg.restoreRate)
 	}
+	if cfg.retryScale < 0 || cfg.retryScale > 100 {
+		return fmt.Errorf("--webhook-retry-scale: %v is outside 0 to 100 (0 keeps the quick schedule)", cfg.retryScale)
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return err
 	}
@@ -132,8 +138,10 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 		Path:        filepath.Join(cfg.data, sandboxFile),
 		RestoreRate: cfg.restoreRate,
 		Control:     cfg.control,
-		WebhookURL:  hook,
-		Logger:      log,
+		// Shopify's retry schedule, scaled (0: the quick one).
+		WebhookRetryScale: cfg.retryScale,
+		WebhookURL:        hook,
+		Logger:            log,
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return sandboxLocked(cfg.data)

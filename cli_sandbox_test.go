@@ -252,6 +252,10 @@ func TestSandboxCommandFlagsAndEnvironment(t *testing.T) {
 		t.Fatalf("EVENTOPS_RESTORE_RATE=-5: exit %d, %q", code, errOut)
 	}
 	os.Unsetenv("EVENTOPS_RESTORE_RATE") // t.Setenv restores it
+	code, _, errOut = runCLI(t, "", "sandbox", "--data", t.TempDir(), "--webhook-retry-scale", "-1")
+	if code != 1 || !strings.Contains(errOut, "--webhook-retry-scale") {
+		t.Fatalf("negative --webhook-retry-scale: exit %d, %q", code, errOut)
+	}
 	code, _, _ = runCLI(t, "", "sandbox", "--nope")
 	if code != 2 {
 		t.Fatalf("unknown flag: exit %d, want 2", code)

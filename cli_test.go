@@ -141,6 +141,8 @@ func TestServeRefusesMeaninglessFlagValues(t *testing.T) {
 		{[]string{"--sandbox-restore-rate", "NaN"}, "--sandbox-restore-rate"},
 		{[]string{"--public-url", "ops.example.com"}, "--public-url"},
 		{[]string{"--addr", ""}, "--addr"},
+		{[]string{"--shop-reconcile-interval", "-5m"}, "--shop-reconcile-interval"},
+		{[]string{"--shop-reconcile-interval", "10ms"}, "--shop-reconcile-interval"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -38,6 +38,7 @@ type serveConfig struct {
 	enforceSunset bool
 	retention     time.Duration
 	shutdown      time.Duration
+	reconcile     time.Duration
 	logLevel      string
 	metricsPublic bool
 	sbControl     bool
@@ -58,6 +59,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.enforceSunset, "enforce-sunset", false, "answer 410 on the aliases once the sunset date has passed")
 	fs.DurationVar(&cfg.retention, "retention", 90*24*time.Hour, "terminal operations older than this are pruned")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 20*time.Second, "how long running phases get to reach a safe point on shutdown")
+	fs.DurationVar(&cfg.reconcile, "shop-reconcile-interval", 5*time.Minute, "how often each connected shop's orders updated since the last one seen are read, to record what webhooks missed (also at start-up; 0: only at start-up and when a phase asks)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.metricsPublic, "metrics-public", false, "let any client read /metrics (default: loopback clients only)")
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
@@ -118,13 +120,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	// One client to the shops, so that shutdown can close its idle
 	// connections (see shutdown).
 	shopHTTP := shopify.NewHTTPClient()
+	// Reads the shops' orders that webhooks missed (at start-up, on a timer
+	// and when a phase asks); stopped before the engine.
+	reconciler := shopify.NewReconciler(cfg.reconcile)
 	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
-		Metrics: meter.Shopify(), HTTPClient: shopHTTP,
+		Metrics: meter.Shopify(), HTTPClient: shopHTTP, Reconciler: reconciler,
 	}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
+	reconciler.Bind(eng)
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
@@ -147,7 +153,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
-		ShopWebhooks: shopify.NewWebhookReceiver(eng, log),
+		ShopWebhooks: shopify.NewWebhookReceiver(eng, log).FulfilWith(reconciler),
 		Dashboard:    dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "installation", inst,
@@ -168,6 +174,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Load().App().Listener(ln) }()
+	// After the listener serves: the built-in sandbox is reached through it.
+	reconciler.Start()
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -185,6 +193,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		os.Exit(1)
 	}()
 
+	reconciler.Stop()
 	shutdown(srv.Load(), eng, shopHTTP, cfg.shutdown, log)
 	stopBG()
 	bgWG.Wait()
@@ -264,6 +273,9 @@ func checkServeConfig(w io.Writer, cfg serveConfig) error {
 	}
 	if cfg.shutdown <= 0 {
 		add("shutdown-timeout", cfg.shutdown, "must be a positive duration such as 20s")
+	}
+	if r := cfg.reconcile; r < 0 || (r > 0 && r < time.Second) {
+		add("shop-reconcile-interval", r, "must be 0 (only at start-up) or a duration of 1s or more such as 5m")
 	}
 	if r := cfg.sbRestoreRate; math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
 		add("sandbox-restore-rate", r, "must be 0 (unlimited) or more points per second")

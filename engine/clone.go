@@ -57,6 +57,14 @@ func (c *Company) Clone() *Company {
 			su := *s.Setup
 			s.Setup = &su
 		}
+		if s.Reconciled != nil {
+			m := *s.Reconciled
+			m.OrderIDs = append([]string(nil), m.OrderIDs...)
+			s.Reconciled = &m
+		}
+		if s.Unfulfilled != nil {
+			s.Unfulfilled = append([]string(nil), s.Unfulfilled...)
+		}
 		s.AccessToken = cloneBytes(s.AccessToken)
 		s.WebhookSecret = cloneBytes(s.WebhookSecret)
 		out.Shop = &s

@@ -36,6 +36,12 @@ type Shop struct {
 	// Setup remembers the one-time shop set-up (fulfillment service and its
 	// location, publication, webhooks) once done.
 	Setup *ShopSetup `json:"setup,omitempty"`
+	// Reconciled is how far the reconciliation has read the shop's orders
+	// (see ShopMark); nil until its first pass.
+	Reconciled *ShopMark `json:"reconciled,omitempty"`
+	// Unfulfilled lists the shop orders recorded as sales whose ticket
+	// lines are still to be marked fulfilled in the shop (shop_fulfil.go).
+	Unfulfilled []string `json:"unfulfilled,omitempty"`
 	// AccessToken and WebhookSecret are sealed (encrypted at rest by the
 	// store's Sealer); they are opened only to call the shop or check a
 	// webhook signature.

@@ -36,6 +36,10 @@ func (e *Engine) ConnectShop(ctx context.Context, companyID uint64, shop ShopInp
 			return NotFound("company %d not found", companyID)
 		}
 		next := *cur
+		// Reconnecting the same shop keeps how far its orders were read.
+		if old := cur.Shop; old != nil && old.Sandbox == s.Sandbox && old.Domain == s.Domain {
+			s.Reconciled, s.Unfulfilled = old.Reconciled, old.Unfulfilled
+		}
 		next.Shop = s
 		c = &next
 		return tx.PutCompany(c)

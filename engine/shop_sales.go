@@ -385,6 +385,10 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 			if err := e.followSales(tx, cur, touched, now, out, queues); err != nil {
 				return err
 			}
+			// Its ticket lines are to be fulfilled in the shop (shop_fulfil.go).
+			if err := queueFulfilment(tx, companyID, shopOrderID); err != nil {
+				return err
+			}
 			out.Outcome = fmt.Sprintf("recorded %d order(s) of shop order %s", len(out.Orders), shopOrderID)
 			return e.finishWebhook(tx, rec, out)
 		})

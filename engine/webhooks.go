@@ -59,6 +59,11 @@ type WebhookRecord struct {
 type ShopDelivery struct {
 	ID    string
 	Topic string
+	// Mark, when set, is written on the company's shop connection
+	// (Shop.Reconciled) in the same commit as the delivery's effect, or
+	// alone when the delivery was handled before: the reconciliation's
+	// high-water mark moves with what it recorded (see ShopMark).
+	Mark *ShopMark
 }
 
 // WebhookOutcome is what a delivery did for one company.
@@ -139,6 +144,9 @@ func (e *Engine) claimSale(tx Tx, companyID uint64, d ShopDelivery, out *Webhook
 // claimWebhook returns the record to write for a delivery not seen before,
 // or nil (out marked Duplicate) for one already handled.
 func (e *Engine) claimWebhook(tx Tx, companyID uint64, w ShopDelivery, out *WebhookOutcome) (*WebhookRecord, error) {
+	if err := advanceShopMark(tx, companyID, w.Mark); err != nil {
+		return nil, err
+	}
 	seen, err := tx.Webhook(companyID, w.ID)
 	if err != nil {
 		return nil, err

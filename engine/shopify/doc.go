@@ -20,6 +20,11 @@
 //     turned into the engine's domain commands (RecordShopSale,
 //     RefundShopLines, CancelShopOrder, RevokeShop). WebhookReceiver
 //     satisfies web.ShopWebhooks.
+//   - Reconciliation (reconcile.go): a Reconciler reads each connected
+//     shop's orders updated since its high-water mark, at start-up, on a
+//     timer and when a phase asks (reconcileShop), and records what the
+//     webhooks missed through the same domain commands; and the fulfilment
+//     of recorded sales' ticket lines in the shop (fulfil.go).
 //   - Shopify's small codecs, once: global ids (gid.go) and the SKU the
 //     catalog gives a variant (sku.go).
 //

@@ -50,6 +50,14 @@ type options struct {
 	// noShopReader leaves engine.Config.Shops unset, as for an engine
 	// that does not read shop currencies at connect or start-up.
 	noShopReader bool
+	// reconcile gives the works a Reconciler (b.rec), bound and started
+	// with each engine: its start-up pass runs at every open.
+	reconcile bool
+	// reconcileEvery is the Reconciler's interval (0: no timer).
+	reconcileEvery time.Duration
+	// reconcileAhead sets the Reconciler's clock that far ahead, so that
+	// the orders just placed are old enough to move its mark.
+	reconcileAhead time.Duration
 }
 
 // callCounter counts what the client reports to metrics.
@@ -93,6 +101,7 @@ type bundle struct {
 	admin   *shopify.Client
 	quiet   *slog.Logger
 	inst    string // the data file's installation id
+	rec     *shopify.Reconciler
 }
 
 func quietLogger() *slog.Logger {
@@ -169,6 +178,13 @@ func (b *bundle) open() {
 		Client: b.opts.client, StaleRounds: b.opts.staleRounds, WebhookBaseURL: b.opts.webhooks,
 		Metrics: b.opts.metrics,
 	}
+	if b.opts.reconcile {
+		b.rec = shopify.NewReconciler(b.opts.reconcileEvery)
+		if ahead := b.opts.reconcileAhead; ahead != 0 {
+			b.rec.SetClock(func() time.Time { return time.Now().Add(ahead) })
+		}
+		cfg.Reconciler = b.rec
+	}
 	works, refund := shopify.Works(cfg)
 	var shops engine.ShopReader
 	if !b.opts.noShopReader {
@@ -180,8 +196,14 @@ func (b *bundle) open() {
 	}
 	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
 		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops})
+	if b.rec != nil {
+		b.rec.Bind(b.eng)
+	}
 	if err := b.eng.Start(context.Background()); err != nil {
 		b.t.Fatalf("start engine: %v", err)
+	}
+	if b.rec != nil {
+		b.rec.Start()
 	}
 }
 
@@ -190,6 +212,9 @@ func (b *bundle) open() {
 func (b *bundle) close() {
 	if b.eng == nil {
 		return
+	}
+	if b.rec != nil {
+		b.rec.Stop()
 	}
 	b.eng.Stop(5 * time.Second)
 	if err := b.db.Check(); err != nil {

@@ -27,6 +27,7 @@ import (
 type receiver struct {
 	eng  atomic.Pointer[engine.Engine] // nil: eventops is down
 	hold atomic.Bool                   // answer 503 as if down
+	rec  atomic.Pointer[shopify.Reconciler]
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +37,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	_, err := shopify.NewWebhookReceiver(e, quietLogger()).ReceiveWebhook(r.Context(),
+	_, err := shopify.NewWebhookReceiver(e, quietLogger()).FulfilWith(rc.rec.Load()).ReceiveWebhook(r.Context(),
 		strings.TrimPrefix(r.URL.Path, "/webhooks/shopify/"), r.Header.Get, body)
 	switch {
 	case err == nil:
@@ -113,6 +114,7 @@ func setupHooked(t *testing.T, o options) *hooked {
 // start opens the data file, starts the engine and lets deliveries in.
 func (h *hooked) start() {
 	h.open()
+	h.rc.rec.Store(h.rec)
 	h.rc.eng.Store(h.eng)
 }
 

@@ -82,6 +82,16 @@ type Delivery struct {
 type WebhookReceiver struct {
 	eng *engine.Engine
 	log *slog.Logger
+	// sales, when set, is told of each sale recorded (its ticket lines
+	// are then fulfilled in the shop: fulfil.go).
+	sales *Reconciler
+}
+
+// FulfilWith makes the receiver hand each sale it records to rec, which
+// fulfils its ticket lines in the shop; it returns r.
+func (r *WebhookReceiver) FulfilWith(rec *Reconciler) *WebhookReceiver {
+	r.sales = rec
+	return r
 }
 
 // NewWebhookReceiver is the receiver of eng's deliveries; log nil is
@@ -186,6 +196,9 @@ func (r *WebhookReceiver) Receive(ctx context.Context, w Delivery) ([]*engine.We
 		}
 		r.log.Info("shopify webhook", "company", c.ID, "topic", w.Topic, "webhook", w.ID,
 			"duplicate", o.Duplicate, "outcome", o.Outcome, "orders", len(o.Orders), "operations", len(o.Operations))
+		if w.Topic == TopicOrdersCreate && r.sales != nil && !o.Duplicate && !o.Ignored {
+			r.sales.SaleRecorded(c.ID)
+		}
 		out = append(out, o)
 	}
 	return out, nil

@@ -50,6 +50,9 @@ type Config struct {
 	// Metrics is told of every exchange with a shop (nil: nobody; the
 	// web package's Metrics.Shopify() is one).
 	Metrics CallMetrics
+	// Reconciler, when set, reads the shops' orders that webhooks missed
+	// (reconcile.go); Works attaches it to the phases' service.
+	Reconciler *Reconciler
 }
 
 // CallMetrics is told of every exchange with a shop, retries included: the
@@ -79,6 +82,9 @@ const UnlimitedQuantity = 1_000_000
 // engine.Config.Refund.
 func Works(cfg Config) (map[string]engine.Work, engine.RefundWork) {
 	s := newService(cfg)
+	if cfg.Reconciler != nil {
+		cfg.Reconciler.attach(s)
+	}
 	return map[string]engine.Work{
 		engine.PhaseCatalog:    catalogWork{s},
 		engine.PhaseInventory:  inventoryWork{s},

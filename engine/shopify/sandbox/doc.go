@@ -29,7 +29,9 @@
 //     (res_product.go, res_inventory.go, res_metafields.go, res_shop.go,
 //     res_order.go), beside the file that writes it: mutations.go (the
 //     mutation root) and mut_*.go (mut_product.go, mut_inventory.go,
-//     mut_metafields.go, mut_setup.go), orders.go (orders and refunds).
+//     mut_metafields.go, mut_setup.go), orders.go (orders and refunds),
+//     orders_query.go (orders(query:, sortKey:) and its cursors),
+//     fulfillment.go (fulfillment orders and fulfillmentCreate).
 //   - webhooks.go: webhook payloads, signing and delivery.
 //
 // # Routes
@@ -158,7 +160,18 @@
 // configuration); without either, nothing is sent. Revoking removes the
 // shop's subscriptions after app/uninstalled is queued. Deliveries are
 // stored with the change that caused them, sent in order per shop after
-// the commit, and retried with backoff when the receiver fails.
+// the commit, and retried with backoff when the receiver fails: doubling
+// from Options.WebhookBackoff, or, with Options.WebhookRetryScale, on
+// Shopify's schedule (8 retries over 4 hours), scaled. A drop_webhooks
+// fault rule makes the shop give up on a topic's deliveries unsent.
+//
+// # Orders query and fulfillment orders
+//
+// orders(query:, sortKey:) filters on updated_at and created_at (>, >=, <,
+// <=, whole seconds), sorts by UPDATED_AT, CREATED_AT, PROCESSED_AT or ID
+// (ties by id) and pages with cursors holding the sort value. Each order
+// has one fulfillment order at its location (OPEN, IN_PROGRESS, CLOSED);
+// fulfillmentCreate fulfils its lines and refuses a CLOSED one.
 //
 // # Inventory
 //

@@ -21,6 +21,12 @@ import (
 //     buyer's order sells Units (default 1) of the first quantity's item at
 //     its location (available − units, committed + units, orders/create
 //     sent), so the caller's changeFromQuantity is stale.
+//   - drop_webhooks: not a call fault: Operation names a webhook topic
+//     (REST spelling, "orders/create", or "*" for every topic), and the
+//     shop gives up on that topic's deliveries for good without sending
+//     them (each is marked failed, "dropped"), as Shopify does after its
+//     last retry. Times 0 drops every such delivery until ClearFaults;
+//     Times n drops the next n.
 //
 // Rules fire in the order they were added; a rule is used up after Times
 // calls. Faults live in memory only.
@@ -40,11 +46,12 @@ const (
 	FaultTimeout       = "timeout"
 	FaultApplyThenDrop = "apply_then_drop"
 	FaultSellBetween   = "sell_between"
+	FaultDropWebhooks  = "drop_webhooks"
 )
 
 var faultKinds = map[string]bool{
 	FaultThrottled: true, FaultHTTP429: true, FaultHTTP500: true, FaultHTTP503: true,
-	FaultTimeout: true, FaultApplyThenDrop: true, FaultSellBetween: true,
+	FaultTimeout: true, FaultApplyThenDrop: true, FaultSellBetween: true, FaultDropWebhooks: true,
 }
 
 // AddFaults appends fault rules to a shop's.
@@ -61,7 +68,7 @@ func (s *Sandbox) AddFaults(shopName string, rules ...FaultRule) error {
 		if r.Operation == "" {
 			return fmt.Errorf("%w: a fault rule needs an operation (a root field name or \"*\")", ErrInvalid)
 		}
-		if r.Times <= 0 {
+		if r.Times <= 0 && r.Fault != FaultDropWebhooks {
 			r.Times = 1
 		}
 		if r.Fault == FaultSellBetween && r.Units <= 0 {
@@ -102,7 +109,7 @@ func (s *Sandbox) Faults(shopName string) ([]FaultRule, error) {
 func (sh *shop) takeFault(fields []string) (FaultRule, bool) {
 	for i := range sh.faults {
 		r := &sh.faults[i]
-		if r.Operation != "*" && !slices.Contains(fields, r.Operation) {
+		if r.Fault == FaultDropWebhooks || (r.Operation != "*" && !slices.Contains(fields, r.Operation)) {
 			continue
 		}
 		if r.Fault == FaultSellBetween && !slices.Contains(fields, "inventorySetQuantities") {
@@ -116,4 +123,23 @@ func (sh *shop) takeFault(fields []string) (FaultRule, bool) {
 		return fired, true
 	}
 	return FaultRule{}, false
+}
+
+// takeDrop reports whether a drop_webhooks rule drops a delivery of topic
+// (using up one of its Times when it has any); sh.mu held.
+func (sh *shop) takeDrop(topic string) bool {
+	for i := range sh.faults {
+		r := &sh.faults[i]
+		if r.Fault != FaultDropWebhooks || (r.Operation != "*" && r.Operation != topic) {
+			continue
+		}
+		if r.Times > 0 {
+			r.Times--
+			if r.Times == 0 {
+				sh.faults = append(sh.faults[:i], sh.faults[i+1:]...)
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -232,6 +232,11 @@ type order struct {
 	// as their parent.
 	SaleID  int64  `json:"sale_transaction_id,omitempty"`
 	Gateway string `json:"gateway,omitempty"`
+	// FulfillmentOrderID names the order's fulfillment order (0: an order
+	// kept from before they were modelled: it has none); Fulfillments are
+	// the fulfillments made of it (fulfillment.go).
+	FulfillmentOrderID int64         `json:"fulfillment_order_id,omitempty"`
+	Fulfillments       []fulfillment `json:"fulfillments,omitempty"`
 }
 
 func (o *order) name() string { return fmt.Sprintf("#%d", o.Number) }
@@ -301,6 +306,10 @@ type lineItem struct {
 	Refunded         int64  `json:"refunded"`
 	Committed        int64  `json:"committed"` // what the order still holds in committed
 	RequiresShipping bool   `json:"requires_shipping"`
+	// Fulfilled is the quantity fulfilled; FulfillmentLineID the line's id
+	// in the order's fulfillment order.
+	Fulfilled         int64 `json:"fulfilled,omitempty"`
+	FulfillmentLineID int64 `json:"fulfillment_line_id,omitempty"`
 }
 
 type refund struct {

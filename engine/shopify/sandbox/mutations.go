@@ -112,6 +112,7 @@ func init() {
 		"webhookSubscriptionDelete": {run: webhookSubscriptionDelete, payload: "WebhookSubscriptionDeletePayload", errType: "UserError"},
 		"publishablePublish":        {run: publishablePublish, payload: "PublishablePublishPayload", errType: "UserError"},
 		"publishableUnpublish":      {run: publishableUnpublish, payload: "PublishableUnpublishPayload", errType: "UserError"},
+		"fulfillmentCreate":         {run: fulfillmentCreate, payload: "FulfillmentCreatePayload", errType: "UserError"},
 		"refundCreate":              {run: refundCreate, payload: "RefundCreatePayload", errType: "UserError", idempotent: true, requiredFrom: "2026-04"},
 	}
 }

@@ -94,6 +94,7 @@ func (x *execCtx) placeOrder(v *variant, qty int64, loc int64, partial bool, pre
 		st.markID(kindItem, it.ID)
 	}
 	o.Lines = []lineItem{line}
+	x.openFulfillmentOrder(o)
 	st.Orders[o.ID] = o
 	st.markID(kindOrder, o.ID)
 	x.queueWebhook("ORDERS_CREATE", x.orderPayload(o))

@@ -101,6 +101,12 @@ func (r orderR) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) {
 			items[i] = page{o.Lines[i].ID, lineR{o, &o.Lines[i]}}
 		}
 		return paginate("LineItem", items, a)
+	case "fulfillmentOrders":
+		var items []page
+		if o.FulfillmentOrderID != 0 {
+			items = append(items, page{o.FulfillmentOrderID, fulfillmentOrderR{o}})
+		}
+		return paginate("FulfillmentOrder", items, a)
 	case "refunds":
 		var out []resolver
 		for _, id := range o.RefundIDs {

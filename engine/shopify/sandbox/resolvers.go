@@ -104,13 +104,7 @@ func (queryRoot) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) 
 		}
 		return x.orderObj(o), nil
 	case "orders":
-		var items []page
-		for _, id := range sortedKeys(st.Orders) {
-			if x.visible(st.Orders[id]) {
-				items = append(items, page{id, orderR{st.Orders[id]}})
-			}
-		}
-		return paginate("Order", items, a)
+		return x.ordersPage(a)
 	}
 	return nil, errorf("undefinedField", "Field '%s' is not supported by the sandbox", f.Name)
 }
@@ -246,6 +240,12 @@ func (x *execCtx) resolveGID(s string) resolver {
 		if r := st.Refunds[id]; r != nil {
 			return refundR{r}
 		}
+	case "FulfillmentOrder":
+		if o := st.orderOfFulfillment(id); o != nil {
+			return fulfillmentOrderR{o}
+		}
+	case "Fulfillment":
+		return st.fulfillmentObj(id)
 	case "ProductOption":
 		for _, p := range st.Products {
 			for i := range p.Options {

@@ -54,6 +54,11 @@ type Options struct {
 	// (default 1 s).
 	WebhookAttempts int
 	WebhookBackoff  time.Duration
+	// WebhookRetryScale, when above 0, replaces both with Shopify's
+	// schedule (9 attempts, waits doubling from about 56 s over 4 hours)
+	// with every wait multiplied by it: 1 is Shopify's, 0.001 fits the
+	// whole schedule in about 14 s for tests.
+	WebhookRetryScale float64
 	// CallLogSize is how many calls each shop's call log keeps (default
 	// 10,000).
 	CallLogSize int
@@ -156,6 +161,9 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	if opts.WebhookAttempts <= 0 {
 		opts.WebhookAttempts = 5
+	}
+	if opts.WebhookRetryScale > 0 {
+		opts.WebhookAttempts = shopifyWebhookAttempts
 	}
 	if opts.WebhookBackoff <= 0 {
 		opts.WebhookBackoff = time.Second

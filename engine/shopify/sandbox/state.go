@@ -127,6 +127,18 @@ type OrderState struct {
 	TotalRefunded string     `json:"total_refunded"`
 	CancelledAt   *time.Time `json:"cancelled_at"`
 	CreatedAt     time.Time  `json:"created_at"`
+	// FulfillmentStatus is the status of the order's fulfillment order
+	// (OPEN, IN_PROGRESS, CLOSED; "" when it has none), Fulfillments what
+	// was fulfilled of it.
+	FulfillmentStatus string             `json:"fulfillment_status,omitempty"`
+	Fulfillments      []FulfillmentState `json:"fulfillments,omitempty"`
+}
+
+// FulfillmentState is one fulfillment of an order.
+type FulfillmentState struct {
+	ID             string `json:"id"`
+	NotifyCustomer bool   `json:"notify_customer"`
+	Quantity       int64  `json:"quantity"` // items fulfilled, over its lines
 }
 
 type LineItemState struct {
@@ -138,6 +150,7 @@ type LineItemState struct {
 	Price     string `json:"price"`
 	Quantity  int64  `json:"quantity"`
 	Refunded  int64  `json:"refunded"`
+	Fulfilled int64  `json:"fulfilled,omitempty"`
 }
 
 type RefundState struct {
@@ -272,7 +285,17 @@ func orderView(st *shopState, o *order) OrderState {
 	for _, l := range o.Lines {
 		os.LineItems = append(os.LineItems, LineItemState{ID: gid("LineItem", l.ID), VariantID: gid("ProductVariant", l.VariantID),
 			ProductID: gid("Product", l.ProductID), Title: l.Title, SKU: l.SKU, Price: formatMoney(l.PriceCents, o.Currency),
-			Quantity: l.Quantity, Refunded: l.Refunded})
+			Quantity: l.Quantity, Refunded: l.Refunded, Fulfilled: l.Fulfilled})
+	}
+	if o.FulfillmentOrderID != 0 {
+		os.FulfillmentStatus = o.fulfillmentStatus()
+	}
+	for _, f := range o.Fulfillments {
+		fs := FulfillmentState{ID: gid("Fulfillment", f.ID), NotifyCustomer: f.NotifyCustomer}
+		for _, l := range f.Lines {
+			fs.Quantity += l.Quantity
+		}
+		os.Fulfillments = append(os.Fulfillments, fs)
 	}
 	for _, id := range o.RefundIDs {
 		os.RefundIDs = append(os.RefundIDs, gid("Refund", id))

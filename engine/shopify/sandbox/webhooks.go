@@ -23,8 +23,11 @@ import (
 // delivery is stored with the change that caused it (so it survives a crash
 // of the sandbox) and sent after the commit by the shop's delivery
 // goroutine, in order; a failed delivery (transport error or non-2xx) is
-// retried with doubling backoff up to Options.WebhookAttempts times, and
-// keeps its X-Shopify-Webhook-Id across retries and Redeliver.
+// retried with doubling backoff up to Options.WebhookAttempts times (with
+// Options.WebhookRetryScale set: on Shopify's schedule, see retryDelay),
+// and keeps its X-Shopify-Webhook-Id across retries and Redeliver. A
+// drop_webhooks fault rule makes the shop give up on a topic's deliveries
+// without sending them.
 
 const (
 	maxDeliveriesKept = 1000
@@ -188,6 +191,16 @@ func (q *deliveryQueue) attempt(seq int64) {
 		sh.mu.Unlock()
 		return
 	}
+	if sh.takeDrop(d.Topic) {
+		d.Status, d.LastError, d.UpdatedAt = "failed", "dropped by a drop_webhooks fault rule", s.now().UTC()
+		sh.st.markID(kindDelivery, seq)
+		if cerr := s.commit(sh); cerr != nil {
+			s.log.Error("sandbox delivery state not saved", "err", cerr)
+		}
+		sh.mu.Unlock()
+		s.log.Info("sandbox webhook dropped", "shop", sh.st.Meta.Name, "topic", d.Topic)
+		return
+	}
 	msg := *d
 	secret, domain := sh.st.Meta.Secret, sh.st.domain()
 	sh.mu.Unlock()
@@ -198,12 +211,33 @@ func (q *deliveryQueue) attempt(seq int64) {
 	}
 	retry, attempts := s.recordAttempt(sh, seq, status, err)
 	if retry {
-		delay := s.opts.WebhookBackoff << (attempts - 1)
-		if delay > time.Minute || delay <= 0 {
-			delay = time.Minute
-		}
-		time.AfterFunc(delay, func() { q.push(seq) })
+		time.AfterFunc(s.retryDelay(attempts), func() { q.push(seq) })
 	}
+}
+
+// Shopify's retry schedule: a failed delivery is retried 8 times over 4
+// hours with exponential backoff (shopify.dev changelog, "Updates to
+// webhook retry mechanism", September 2024). Modelled as 9 attempts whose
+// waits double from 4 h / 255 (about 56 s: 56 s, 113 s, ... 2 h 0 min,
+// summing to 4 h), each multiplied by Options.WebhookRetryScale.
+const (
+	shopifyWebhookAttempts = 9
+	shopifyRetryWindow     = 4 * time.Hour
+)
+
+// retryDelay is the wait before the next attempt of a delivery tried
+// attempts times.
+func (s *Sandbox) retryDelay(attempts int) time.Duration {
+	if sc := s.opts.WebhookRetryScale; sc > 0 {
+		first := float64(shopifyRetryWindow) / float64(int(1)<<(shopifyWebhookAttempts-1)-1)
+		d := time.Duration(first * float64(int(1)<<(attempts-1)) * sc)
+		return max(d, time.Millisecond)
+	}
+	delay := s.opts.WebhookBackoff << (attempts - 1)
+	if delay > time.Minute || delay <= 0 {
+		delay = time.Minute
+	}
+	return delay
 }
 
 // recordAttempt stores an attempt's outcome; it reports whether to retry.

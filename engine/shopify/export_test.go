@@ -1,0 +1,21 @@
+package shopify
+
+import "time"
+
+// NextPassAsked is how many callers wait for the pass that follows the
+// one running for the company (single-flight tests).
+func (r *Reconciler) NextPassAsked(companyID uint64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fs := r.flights[companyID]; fs != nil && fs.next != nil {
+		return fs.next.asked
+	}
+	return 0
+}
+
+// SetClock replaces the reconciler's clock (the engine's by default).
+func (r *Reconciler) SetClock(now func() time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.clock = now
+}
