@@ -37,8 +37,9 @@ import (
 // (nothing refundable) and marks it refunded without a second refund.
 
 // WebhookRetention is how long a delivery's id is remembered. Shopify
-// retries a failed delivery for up to 48 hours; a month leaves room for
-// manual redeliveries. Beyond it, the effects' own keys (shop order and
+// retries a failed delivery 8 times over about 4 hours (and reconciliation
+// reads orders back 60 days at a shop's first pass); a month leaves room
+// for manual redeliveries. Beyond it, the effects' own keys (shop order and
 // refund ids) still keep a late duplicate from counting twice.
 const WebhookRetention = 30 * 24 * time.Hour
 
