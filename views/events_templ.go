@@ -97,7 +97,7 @@ func EventsView(p Page, d EventsPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<table class=\"events\"><thead><tr><th>Event</th><th>Type</th><th>Starts (UTC)</th><th>Ends (UTC)</th><th>Venue</th><th>Capacity</th><th>Sold</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<table tabindex=\"0\" class=\"events\"><thead><tr><th>Event</th><th>Type</th><th>Starts (UTC)</th><th>Ends (UTC)</th><th>Venue</th><th>Capacity</th><th>Sold</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -646,7 +646,7 @@ func EventLive(v EventView, s Swap) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if v.View.Event.Type == engine.EventRecurring {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "<h2>Occurrences</h2><table class=\"occurrences\"><thead><tr><th>Occurrence</th><th>Starts (UTC)</th><th>Ends (UTC)</th><th>Sold</th><th>Left (capacity)</th><th>In the shop</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "<h2>Occurrences</h2><table tabindex=\"0\" class=\"occurrences\"><thead><tr><th>Occurrence</th><th>Starts (UTC)</th><th>Ends (UTC)</th><th>Sold</th><th>Left (capacity)</th><th>In the shop</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -769,7 +769,7 @@ func EventLive(v EventView, s Swap) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "<h2>Ticket structure</h2><table class=\"structure\"><thead><tr><th>Registration type</th><th>Price</th><th>Quantity</th><th>Sold</th><th>Left to sell</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "<h2>Ticket structure</h2><table tabindex=\"0\" class=\"structure\"><thead><tr><th>Registration type</th><th>Price</th><th>Quantity</th><th>Sold</th><th>Left to sell</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -883,7 +883,7 @@ func EventLive(v EventView, s Swap) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, " UTC.</p><h2>In the shop</h2><table class=\"products\"><thead><tr><th>Product</th><th>Shopify product</th><th>Variant</th><th>Price</th><th>Available</th><th>Shopify variant</th><th>Inventory item</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, " UTC.</p><h2>In the shop</h2><table tabindex=\"0\" class=\"products\"><thead><tr><th>Product</th><th>Shopify product</th><th>Variant</th><th>Price</th><th>Available</th><th>Shopify variant</th><th>Inventory item</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

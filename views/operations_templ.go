@@ -330,7 +330,7 @@ func OpTable(r Rows) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<table class=\"ops\"><thead><tr><th>Operation</th><th>Action</th><th>Status</th><th>Progress</th><th>Event</th><th>Company</th><th>Error code</th><th>Created (UTC)</th><th>Updated (UTC)</th></tr></thead>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<table tabindex=\"0\" class=\"ops\"><thead><tr><th>Operation</th><th>Action</th><th>Status</th><th>Progress</th><th>Event</th><th>Company</th><th>Error code</th><th>Created (UTC)</th><th>Updated (UTC)</th></tr></thead>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

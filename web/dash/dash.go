@@ -326,8 +326,50 @@ func (d *Dashboard) pageOf(c *fiber.Ctx, sess *staffSession, title, nav string, 
 	p := views.Page{Title: title, Path: c.OriginalURL(), Nav: nav, Live: live}
 	if sess != nil {
 		p.User, p.CSRF, p.Admin = sess.email, sess.csrf, sess.admin()
+		n := d.tally.counts()
+		p.Running, p.Failed, p.Counted = n.Running, n.Failed, true
+		p.Revoked = d.revokedShops()
 	}
 	return p
+}
+
+// revokedShops are the companies whose shop refuses our calls, for the
+// banner every page shows. Companies are few; a failure to read them
+// shows no banner rather than no page.
+func (d *Dashboard) revokedShops() []views.RevokedShop {
+	cs, err := d.eng.Companies()
+	if err != nil {
+		d.log.Warn("companies for the revoked-shop banner", "err", err)
+		return nil
+	}
+	var out []views.RevokedShop
+	for _, co := range cs {
+		if co.Shopify() && co.Shop.Revoked {
+			out = append(out, views.RevokedShop{CompanyID: co.ID, Company: co.Name, Domain: co.Shop.Domain})
+		}
+	}
+	return out
+}
+
+// MountNotFound answers a browser's GET of a path no route took with the
+// dashboard's not-found page. It must be mounted after every other route
+// (web.New does it last): it passes the API, webhook, sandbox and static
+// paths on, so they keep their own answers (problem+json, 405 with Allow).
+func (d *Dashboard) MountNotFound(app *fiber.App) {
+	app.Use(func(c *fiber.Ctx) error {
+		if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+			return c.Next()
+		}
+		for _, prefix := range []string{"/api/", "/api", "/webhooks/", "/sandbox/shopify", "/static/", "/ws"} {
+			if c.Path() == prefix || strings.HasPrefix(c.Path(), prefix) {
+				return c.Next()
+			}
+		}
+		d.headers(c)
+		sess := d.sessions.get(c.Cookies(sessionCookie))
+		return d.htmlError(c, sess, &dashError{status: http.StatusNotFound, title: "Page not found",
+			message: "There is no page at " + c.Path() + "."})
+	})
 }
 
 // dashRender answers with a component as HTML, rendered straight into the

@@ -63,7 +63,7 @@ func TestDashboardPages(t *testing.T) {
 			t.Fatalf("GET %s signed out: Location %q", tc.path, loc)
 		}
 	}
-	b.get("/operations/999999").expect(t, http.StatusNotFound).contains(t, "Not found", `<nav>`)
+	b.get("/operations/999999").expect(t, http.StatusNotFound).contains(t, "Not found", `<nav id="nav-main"`)
 	b.get("/events/999999").expect(t, http.StatusNotFound)
 	b.get("/operations?status=bogus").expect(t, http.StatusBadRequest).contains(t, "Unknown status")
 }

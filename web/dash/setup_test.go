@@ -66,6 +66,9 @@ type dashSetupOptions struct {
 	public  string // PublicURL; with listen, the listener's URL by default
 	clock   bool   // an injected, settable clock
 	workers int
+	// notFound mounts the not-found page (last, as web.New does): tests
+	// that add routes of their own after setup leave it off.
+	notFound bool
 }
 
 type dashOption func(*dashSetupOptions)
@@ -88,6 +91,8 @@ func dashListen() dashOption { return func(o *dashSetupOptions) { o.listen = tru
 func dashPublicURL(u string) dashOption { return func(o *dashSetupOptions) { o.public = u } }
 
 func dashFakeClock() dashOption { return func(o *dashSetupOptions) { o.clock = true } }
+
+func dashNotFoundPage() dashOption { return func(o *dashSetupOptions) { o.notFound = true } }
 
 func dashWorkers(n int) dashOption { return func(o *dashSetupOptions) { o.workers = n } }
 
@@ -144,6 +149,9 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 		}
 	}
 	f.app, f.dash = dashApp(cfg)
+	if o.notFound {
+		f.dash.MountNotFound(f.app)
+	}
 	served := make(chan struct{})
 	if ln != nil {
 		go func() {
