@@ -60,6 +60,9 @@ type Row struct {
 type OpFilter struct {
 	Status, Action, Code string
 	Company, Event       string // ids as typed, "" for any
+	// From and To bound created_at (from inclusive, to exclusive), as
+	// typed: RFC 3339, or a datetime-local value read as UTC.
+	From, To string
 }
 
 // Rows is an operations table: its rows, and the cursor of the next page.
@@ -115,6 +118,8 @@ type EventsPage struct {
 	Company   uint64
 	Events    []*engine.EventView
 	Next      string
+	// Last is each event's newest operation, kept live.
+	Last map[uint64]*engine.Operation
 }
 
 // EventView is the live part of an event page.

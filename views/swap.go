@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/a-h/templ"
+
+	"eventops/engine"
 )
 
 // Swap says whether a component renders as part of a page (the zero value)
@@ -82,6 +84,14 @@ type Push struct {
 	Counts   *Counts
 	Overview *Overview
 	Event    *EventView
+	// Events list: each event's newest operation.
+	Last []EventLast
+}
+
+// EventLast is an event's newest operation (nil: none yet).
+type EventLast struct {
+	EventID uint64
+	Op      *engine.Operation
 }
 
 // PushKind names a kind of pushed message.
@@ -96,6 +106,7 @@ const (
 	PushCounts                    // counts per status
 	PushOverview                  // chart and latest failures
 	PushEvent                     // the live part of an event page
+	PushEventLast                 // events list: events' newest operations
 )
 
 // Render writes the message. This is the one place that says what is
@@ -130,6 +141,13 @@ func (p Push) Render(ctx context.Context, w io.Writer) error {
 		return Failures(*p.Overview, Replace).Render(ctx, w)
 	case PushEvent:
 		return EventLive(*p.Event, Replace).Render(ctx, w)
+	case PushEventLast:
+		for _, l := range p.Last {
+			if err := EventLastOp(l.EventID, l.Op, Replace).Render(ctx, w); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return nil
 }

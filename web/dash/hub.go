@@ -29,6 +29,7 @@ type hub struct {
 	// Owned by run's goroutine.
 	byOp      map[uint64]map[*wsClient]struct{}
 	byEvent   map[uint64]map[*wsClient]struct{}
+	eventRows eventRows // the events lists (hub_events.go)
 	lists     map[*wsClient]struct{}
 	counters  map[*wsClient]struct{}
 	overviews map[*wsClient]struct{}
@@ -163,6 +164,7 @@ func (h *hub) transitions(batch []*engine.Operation) {
 		h.pushOperation(op)
 		h.pushRow(op)
 		h.pushEvent(op)
+		h.pushEventRow(op)
 	}
 }
 
@@ -358,6 +360,8 @@ func (h *hub) join(c *wsClient) {
 			c.offer(pm)
 		}
 		h.joinList(c, v.list)
+	case pageEvents:
+		h.joinEventsList(c)
 	}
 }
 
@@ -387,6 +391,7 @@ func (h *hub) leave(c *wsClient) {
 	for _, id := range c.events {
 		removeFrom(h.byEvent, id, c)
 	}
+	h.leaveEventsList(c)
 }
 
 // resyncAll pushes every client its page's current state again.

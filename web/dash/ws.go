@@ -44,6 +44,7 @@ const (
 	pageOperations
 	pageOperation
 	pageEvent
+	pageEvents // the events list (hub_events.go)
 )
 
 // pageView is what a live page shows, parsed from its path.
@@ -52,6 +53,7 @@ type pageView struct {
 	opID    uint64
 	eventID uint64
 	list    opList
+	query   url.Values // the events list's company and cursor
 }
 
 // parseView reads the page a socket serves.
@@ -74,6 +76,8 @@ func parseView(page string) (pageView, error) {
 			return pageView{}, errors.New("no such operation page")
 		}
 		return pageView{kind: pageOperation, opID: id}, nil
+	case p == "/events":
+		return pageView{kind: pageEvents, query: q}, nil
 	case strings.HasPrefix(p, "/events/"):
 		id, err := strconv.ParseUint(strings.TrimPrefix(p, "/events/"), 10, 64)
 		if err != nil || id == 0 {
