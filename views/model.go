@@ -27,6 +27,9 @@ func (n Names) Company(id uint64) string {
 // count stopped at its cap).
 type Counts struct {
 	Pending, Running, Completed, Failed int
+	// Canceled are the operations an operator canceled (failed with
+	// OPERATION_CANCELED), counted apart: they are not in Failed.
+	Canceled int
 	Window                              string
 	Partial                             bool
 }
@@ -48,6 +51,21 @@ type Overview struct {
 	Chart    ChartData
 	Failures []*engine.Operation
 	Names    Names
+	// Groups are the failures of the last 24 h by code, company and
+	// phase, most first (operator cancels are not failures).
+	Groups []FailureGroup
+}
+
+// FailureGroup is a group of failures: how many, hour by hour (Trend,
+// oldest first), and the latest.
+type FailureGroup struct {
+	Code      engine.Code
+	CompanyID uint64
+	Phase     string
+	Count     int
+	Trend     []int
+	LastOp    uint64
+	LastAt    time.Time
 }
 
 // Row is an operation in an operations table.

@@ -49,17 +49,18 @@ func (s Swap) attrs() templ.Attributes {
 // Element ids of everything the websocket swaps. A pushed fragment and the
 // page section it replaces share the id.
 const (
-	IDCounts      = "counts"
-	IDChart       = "chart"
-	IDFailures    = "failures"
-	IDOpSummary   = "op-summary"
-	IDOpTree      = "op-tree"
-	IDOpTimeline  = "op-timeline"
-	IDOpJSON      = "op-json"
-	IDOpRows      = "op-rows"
-	IDEventLive   = "event-live"
-	rowIDPrefix   = "op-row-"
-	phaseIDPrefix = "ph-"
+	IDCounts        = "counts"
+	IDChart         = "chart"
+	IDFailures      = "failures"
+	IDFailureGroups = "failure-groups"
+	IDOpSummary     = "op-summary"
+	IDOpTree        = "op-tree"
+	IDOpTimeline    = "op-timeline"
+	IDOpJSON        = "op-json"
+	IDOpRows        = "op-rows"
+	IDEventLive     = "event-live"
+	rowIDPrefix     = "op-row-"
+	phaseIDPrefix   = "ph-"
 )
 
 // RowID is the id of an operation's row in an operations table.
@@ -136,6 +137,9 @@ func (p Push) Render(ctx context.Context, w io.Writer) error {
 		return CountsBar(*p.Counts, Replace).Render(ctx, w)
 	case PushOverview:
 		if err := Chart(p.Overview.Chart, Replace).Render(ctx, w); err != nil {
+			return err
+		}
+		if err := FailureGroups(*p.Overview, Replace).Render(ctx, w); err != nil {
 			return err
 		}
 		return Failures(*p.Overview, Replace).Render(ctx, w)

@@ -112,6 +112,10 @@ func TestDashboardPhoneLayoutAndAccessibility(t *testing.T) {
 			if !eval[bool](t, ctx, `document.querySelector("a.skip[href='#main']") !== null && document.getElementById("main") !== null`) {
 				t.Errorf("%s: no skip link to the main content", where)
 			}
+			if p != "/logout" && !eval[bool](t, ctx, `Array.from(document.querySelectorAll(".banner")).some(function (b) {
+			  return b.textContent.indexOf("revoked-shop") >= 0 && b.textContent.indexOf("Revoked Shop Co") >= 0; })`) {
+				t.Errorf("%s: no banner for the revoked shop", where)
+			}
 			if p == "/no/such/page" {
 				log.take() // the browser logs the 404 it was meant to get
 			}

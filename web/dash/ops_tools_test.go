@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -170,4 +171,41 @@ func TestDashboardBulkAndEventsInBrowser(t *testing.T) {
 		t.Fatal("the events list reloaded")
 	}
 	clean(t, ctx, log, "bulk and events")
+}
+
+// The overview groups failures by code, company and phase, with counts and
+// an hourly trend, and counts operator cancels apart from failures.
+func TestDashboardFailureGroups(t *testing.T) {
+	t.Parallel()
+	gate := newDashGate(failingTickets{})
+	f := setupDash(t, dashWork(engine.PhaseTickets, gate))
+	_, held := f.createEvent("Canceled one")
+	gate.waitStarted(t)
+	if _, err := f.eng.CancelOperation(context.Background(), 0, held.ID); err != nil {
+		t.Fatal(err)
+	}
+	gate.open()
+	f.waitOp(held.ID, func(o *engine.Operation) bool { return o.Status.Terminal() })
+	ops := f.failed(2)
+
+	admin := f.admin()
+	var body string
+	for range 200 {
+		body = admin.get("/").expect(t, http.StatusOK).Body
+		if strings.Contains(body, `data-failed="2"`) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	group := fmt.Sprintf(`<a href="/operations?code=TICKETS_STRUCTURE_EMPTY&amp;company=%d&amp;status=failed"><code>TICKETS_STRUCTURE_EMPTY</code></a></td><td>Acme Events</td><td>tickets</td><td class="num">2</td>`, f.company.ID)
+	for _, want := range []string{`data-failed="2"`, group, `aria-label="2 failures in 24 hours, 2 in the last hour"`,
+		fmt.Sprintf(`href="/operations/%d">#%d</a>`, ops[1].ID, ops[1].ID),
+		`<div class="count st-canceled"><dt><a href="/operations?status=failed&code=OPERATION_CANCELED">canceled</a> <span class="muted">(24 h)</span></dt><dd>1</dd>`} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the overview lacks %s\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<code>OPERATION_CANCELED</code></a></td>") {
+		t.Fatal("an operator cancel is grouped with the failures")
+	}
 }

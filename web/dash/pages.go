@@ -39,11 +39,15 @@ func (d *Dashboard) overviewData() (views.Overview, error) {
 	if err != nil {
 		return views.Overview{}, err
 	}
-	ids := make([]uint64, len(fails))
-	for i, op := range fails {
-		ids[i] = op.CompanyID
+	groups := d.tally.failureGroups(10)
+	ids := make([]uint64, 0, len(fails)+len(groups))
+	for _, op := range fails {
+		ids = append(ids, op.CompanyID)
 	}
-	return views.Overview{Chart: d.tally.chart(), Failures: fails, Names: d.names.names(ids...)}, nil
+	for _, g := range groups {
+		ids = append(ids, g.CompanyID)
+	}
+	return views.Overview{Chart: d.tally.chart(), Failures: fails, Names: d.names.names(ids...), Groups: groups}, nil
 }
 
 // opList is an operations table's query: the filter, the page, and how to
