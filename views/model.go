@@ -30,8 +30,8 @@ type Counts struct {
 	// Canceled are the operations an operator canceled (failed with
 	// OPERATION_CANCELED), counted apart: they are not in Failed.
 	Canceled int
-	Window                              string
-	Partial                             bool
+	Window   string
+	Partial  bool
 }
 
 // Minute is one bar of the operations-per-minute chart.
