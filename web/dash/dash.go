@@ -190,6 +190,7 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	app.Get("/", d.page(d.overview))
 	app.Get("/operations", d.page(d.operations))
 	app.Get("/operations/:id", d.page(d.operation))
+	app.Get("/operations/:id/json", d.page(d.operationDownload))
 	app.Post("/operations/:id/cancel", d.form(true, d.cancelOperation))
 	app.Post("/operations/:id/retry", d.form(true, d.retryOperation))
 	app.Get("/bulk", d.page(d.bulkPage))

@@ -209,3 +209,59 @@ func TestDashboardFailureGroups(t *testing.T) {
 		t.Fatal("an operator cancel is grouped with the failures")
 	}
 }
+
+// The operation's JSON is collapsible, copyable and downloadable; ids
+// have copy buttons that copy them; the title counts running and failed
+// operations, and follows them live.
+func TestDashboardCopyDownloadAndTitleInBrowser(t *testing.T) {
+	t.Parallel()
+	gate := newDashGate(failingTickets{})
+	f := setupDash(t, dashListen(), dashWork(engine.PhaseTickets, gate))
+	_, op := f.createEvent("Held")
+	gate.waitStarted(t)
+
+	admin := f.admin()
+	r := admin.get(opPage(op.ID) + "/json").expect(t, http.StatusOK)
+	if cd := r.Header.Get("Content-Disposition"); cd != fmt.Sprintf(`attachment; filename="operation-%d.json"`, op.ID) {
+		t.Fatalf("download: Content-Disposition %q", cd)
+	}
+	if !strings.Contains(r.Body, fmt.Sprintf(`"id": %d`, op.ID)) {
+		t.Fatalf("download: %s", r.Body)
+	}
+	f.viewer().get(opPage(op.ID) + "/json").expect(t, http.StatusOK)
+	f.browser().get(opPage(op.ID) + "/json").expect(t, http.StatusSeeOther)
+
+	browser := startChromium(t)
+	ctx, log := tab(t, browser)
+	signInTab(t, ctx, f.base, dashAdmin)
+	if got := eval[string](t, ctx, "document.title"); got != "(1 running · 0 failed) Overview · eventops" {
+		t.Fatalf("title with one running: %q", got)
+	}
+	run(t, ctx, "the operation page", chromedp.Navigate(f.base+opPage(op.ID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	waitFor(t, ctx, "the socket", `document.querySelector("#conn").textContent === "live"`)
+	run(t, ctx, "copy the id", chromedp.Click(chromedp.CSS(`h1 button.copy`)))
+	waitFor(t, ctx, "copied", `document.querySelector("h1 button.copy").getAttribute("data-copied") === "1"`)
+	run(t, ctx, "close the JSON", chromedp.Click(chromedp.CSS(`details.raw > summary`)))
+	if eval[bool](t, ctx, `document.querySelector("details.raw").open`) {
+		t.Fatal("the JSON did not collapse")
+	}
+	// A push replaces the JSON: it stays collapsed, and is current.
+	gate.open()
+	waitFor(t, ctx, "the failure pushed", `document.querySelector("#op-json-text").textContent.indexOf('"status": "failed"') >= 0`)
+	if eval[bool](t, ctx, `document.querySelector("details.raw").open`) {
+		t.Fatal("a push opened the collapsed JSON")
+	}
+	run(t, ctx, "open the JSON", chromedp.Click(chromedp.CSS(`details.raw > summary`)))
+	run(t, ctx, "copy the JSON", chromedp.Click(chromedp.CSS(`.json-tools button.copy`)))
+	waitFor(t, ctx, "JSON copied", `document.querySelector(".json-tools button.copy").getAttribute("data-copied") === "1"`)
+	run(t, ctx, "the overview", chromedp.Navigate(f.base+"/"), chromedp.WaitVisible(chromedp.CSS("#counts")))
+	waitFor(t, ctx, "the title after the failure", `document.title === "(0 running · 1 failed) Overview · eventops"`)
+	waitFor(t, ctx, "the socket", `document.querySelector("#conn").textContent === "live"`)
+	eval[bool](t, ctx, "window.__marker = true")
+	f.createEvent("Another failure")
+	waitFor(t, ctx, "the title following live", `document.title === "(0 running · 2 failed) Overview · eventops"`)
+	if !eval[bool](t, ctx, "window.__marker === true") {
+		t.Fatal("the overview reloaded")
+	}
+	clean(t, ctx, log, "copy and title")
+}

@@ -229,6 +229,26 @@ func (d *Dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 	}))
 }
 
+// operationDownload is the operation's JSON, as the API answers it, as a
+// file to save.
+func (d *Dashboard) operationDownload(c *fiber.Ctx, _ *staffSession) error {
+	id, err := dashPathID(c, "id")
+	if err != nil {
+		return err
+	}
+	op, err := d.eng.Operation(0, id)
+	if err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="operation-`+strconv.FormatUint(id, 10)+`.json"`)
+	return c.Status(http.StatusOK).Send(append(raw, '\n'))
+}
+
 // operationView is an operation as its page and its pushes show it; the raw
 // JSON is exactly what the API answers for it.
 func (d *Dashboard) operationView(op *engine.Operation) views.OperationView {
