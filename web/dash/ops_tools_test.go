@@ -221,15 +221,15 @@ func TestDashboardCopyDownloadAndTitleInBrowser(t *testing.T) {
 	gate.waitStarted(t)
 
 	admin := f.admin()
-	r := admin.get(opPage(op.ID) + "/json").expect(t, http.StatusOK)
+	r := admin.get(opPage(op.ID)+"/json").expect(t, http.StatusOK)
 	if cd := r.Header.Get("Content-Disposition"); cd != fmt.Sprintf(`attachment; filename="operation-%d.json"`, op.ID) {
 		t.Fatalf("download: Content-Disposition %q", cd)
 	}
 	if !strings.Contains(r.Body, fmt.Sprintf(`"id": %d`, op.ID)) {
 		t.Fatalf("download: %s", r.Body)
 	}
-	f.viewer().get(opPage(op.ID) + "/json").expect(t, http.StatusOK)
-	f.browser().get(opPage(op.ID) + "/json").expect(t, http.StatusSeeOther)
+	f.viewer().get(opPage(op.ID)+"/json").expect(t, http.StatusOK)
+	f.browser().get(opPage(op.ID)+"/json").expect(t, http.StatusSeeOther)
 
 	browser := startChromium(t)
 	ctx, log := tab(t, browser)
