@@ -181,7 +181,7 @@ func (e *Engine) PreviewBulk(action string, q OperationQuery) (BulkPreview, erro
 // is counted as skipped.
 func (e *Engine) BulkRetry(ctx context.Context, q OperationQuery) (BulkResult, error) {
 	return e.bulk(ctx, "retry", q, func(ctx context.Context, op *Operation) (*Operation, error) {
-		return e.RetryOperation(ctx, op.CompanyID, op.ID)
+		return e.retryOperation(ctx, op.CompanyID, op.ID, true)
 	})
 }
 

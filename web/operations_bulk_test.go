@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +138,44 @@ func TestBulkCancelByFilter(t *testing.T) {
 	again := decode[bulkAnswer](t, f.do("POST", "/api/v2/operations/cancel", f.keyA, nil).expect(t, 202))
 	if again.Meta.Count != 0 {
 		t.Fatalf("a second bulk cancel acted on %d", again.Meta.Count)
+	}
+}
+
+// Two bulk retries racing over the same failures retry each failure once.
+func TestBulkRetriesRacingRetryOnce(t *testing.T) {
+	t.Parallel()
+	f := setup(t, withWork(engine.PhaseTickets, failing{}))
+	var failed []created
+	for range 4 {
+		c := f.event(f.keyA)
+		f.waitTerminal(c.EventID, c.OpID)
+		failed = append(failed, c)
+	}
+	var wg sync.WaitGroup
+	counts := make([]int, 4)
+	for i := range counts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := f.eng.BulkRetry(context.Background(), engine.OperationQuery{CompanyID: f.a.ID, Status: engine.StatusFailed})
+			if err != nil {
+				t.Error(err)
+			}
+			counts[i] = len(res.Operations)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	for _, c := range failed {
+		op, _ := f.eng.Operation(f.a.ID, c.OpID)
+		if rs, _ := f.eng.RetriesOf(op); len(rs) != 1 {
+			t.Fatalf("operation %d retried %d times by racing bulk retries, want once", c.OpID, len(rs))
+		}
+	}
+	if total < 4 {
+		t.Fatalf("the racing calls made %d retries of 4 failures", total)
 	}
 }
