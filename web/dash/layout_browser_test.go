@@ -136,6 +136,20 @@ func TestDashboardPhoneLayoutAndAccessibility(t *testing.T) {
 	run(t, ctx, "light", emulateDark(false))
 	clean(t, ctx, log, "every page")
 
+	// The pages a form leads to: a new key shown once, and the question
+	// before revoking it.
+	run(t, ctx, "create a key at 390 px", viewport(390), chromedp.Navigate(f.base+"/keys"),
+		chromedp.WaitVisible(chromedp.CSS(`#new-key-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#new-key-form input[name="name"]`), "phone"),
+		chromedp.Click(chromedp.CSS(`#new-key-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#new-key`)))
+	fits(t, ctx, "the new key")
+	axeCheck(t, ctx, "the new key")
+	run(t, ctx, "ask to revoke", chromedp.Click(chromedp.CSS(`tr[id^="key-"] button.danger`)), chromedp.WaitVisible(chromedp.CSS(`#confirm-form`)))
+	fits(t, ctx, "the revoke question")
+	axeCheck(t, ctx, "the revoke question")
+	clean(t, ctx, log, "the key forms")
+
 	// The collapsed navigation opens from its Menu control.
 	run(t, ctx, "phone", viewport(390), chromedp.Navigate(f.base+"/operations"),
 		chromedp.WaitReady(chromedp.CSS("main")))
