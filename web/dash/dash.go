@@ -364,8 +364,12 @@ func (d *Dashboard) MountNotFound(app *fiber.App) {
 		if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
 			return c.Next()
 		}
-		for _, prefix := range []string{"/api/", "/api", "/webhooks/", "/sandbox/shopify", "/static/", "/ws"} {
-			if c.Path() == prefix || strings.HasPrefix(c.Path(), prefix) {
+		path := c.Path()
+		if path == "/api" || path == "/ws" {
+			return c.Next()
+		}
+		for _, prefix := range []string{"/api/", "/webhooks/", "/sandbox/shopify/", "/static/"} {
+			if strings.HasPrefix(path, prefix) {
 				return c.Next()
 			}
 		}
