@@ -180,9 +180,6 @@ func New(cfg Config) *Server {
 	s.mountAPI(s.app)
 	s.mountWebhooks(s.app)
 	s.mountSandbox(s.app)
-	// Last: a browser's GET of an unknown page gets the dashboard's
-	// not-found page; API and other paths pass on to Fiber's 404/405.
-	s.dash.MountNotFound(s.app)
 	return s
 }
 

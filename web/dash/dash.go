@@ -355,29 +355,34 @@ func (d *Dashboard) revokedShops() []views.RevokedShop {
 	return out
 }
 
-// MountNotFound answers a browser's GET of a path no route took with the
-// dashboard's not-found page. It must be mounted after every other route
-// (web.New does it last): it passes the API, webhook, sandbox and static
-// paths on, so they keep their own answers (problem+json, 405 with Allow).
-func (d *Dashboard) MountNotFound(app *fiber.App) {
-	app.Use(func(c *fiber.Ctx) error {
-		if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
-			return c.Next()
+// NotFoundPage reports whether a request that no route took gets the
+// dashboard's not-found page (NotFound): a GET or HEAD of a path outside
+// the API, the webhooks, the sandbox, the static files and the websocket.
+// The server's error handler asks it when Fiber answers 404 at the end of
+// its stack, so it holds whatever routes are added later.
+func (d *Dashboard) NotFoundPage(c *fiber.Ctx) bool {
+	if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		return false
+	}
+	path := c.Path()
+	if path == "/api" || path == "/ws" {
+		return false
+	}
+	for _, prefix := range []string{"/api/", "/webhooks/", "/sandbox/shopify/", "/static/"} {
+		if strings.HasPrefix(path, prefix) {
+			return false
 		}
-		path := c.Path()
-		if path == "/api" || path == "/ws" {
-			return c.Next()
-		}
-		for _, prefix := range []string{"/api/", "/webhooks/", "/sandbox/shopify/", "/static/"} {
-			if strings.HasPrefix(path, prefix) {
-				return c.Next()
-			}
-		}
-		d.headers(c)
-		sess := d.sessions.get(c.Cookies(sessionCookie))
-		return d.htmlError(c, sess, &dashError{status: http.StatusNotFound, title: "Page not found",
-			message: "There is no page at " + c.Path() + "."})
-	})
+	}
+	return true
+}
+
+// NotFound answers with the dashboard's not-found page (404), with the
+// navigation for signed-in staff.
+func (d *Dashboard) NotFound(c *fiber.Ctx) error {
+	d.headers(c)
+	sess := d.sessions.get(c.Cookies(sessionCookie))
+	return d.htmlError(c, sess, &dashError{status: http.StatusNotFound, title: "Page not found",
+		message: "There is no page at " + c.Path() + "."})
 }
 
 // dashRender answers with a component as HTML, rendered straight into the

@@ -89,7 +89,7 @@ func seedPages(t *testing.T, f *dashFixture) []string {
 // violation on any page, at phone and at desktop width, signed in and not.
 func TestDashboardPhoneLayoutAndAccessibility(t *testing.T) {
 	t.Parallel()
-	f := setupDash(t, dashListen(), dashNotFoundPage())
+	f := setupDash(t, dashListen())
 	pages := seedPages(t, f)
 	browser := startChromium(t)
 	ctx, log := tab(t, browser)

@@ -2,6 +2,7 @@ package dash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,8 +27,17 @@ import (
 // dashApp mounts a dashboard on an app configured as web.New configures
 // its own (Immutable: what is read from a request may be kept).
 func dashApp(cfg Config) (*fiber.App, *Dashboard) {
-	app := fiber.New(fiber.Config{Immutable: true, DisableStartupMessage: true})
-	d := New(cfg)
+	var d *Dashboard
+	// The not-found page comes from the error handler, as web.New's
+	// error handler gives it.
+	app := fiber.New(fiber.Config{Immutable: true, DisableStartupMessage: true, ErrorHandler: func(c *fiber.Ctx, err error) error {
+		var fe *fiber.Error
+		if errors.As(err, &fe) && fe.Code == fiber.StatusNotFound && d.NotFoundPage(c) {
+			return d.NotFound(c)
+		}
+		return fiber.DefaultErrorHandler(c, err)
+	}})
+	d = New(cfg)
 	d.Mount(app)
 	return app, d
 }
@@ -66,9 +76,6 @@ type dashSetupOptions struct {
 	public  string // PublicURL; with listen, the listener's URL by default
 	clock   bool   // an injected, settable clock
 	workers int
-	// notFound mounts the not-found page (last, as web.New does): tests
-	// that add routes of their own after setup leave it off.
-	notFound bool
 }
 
 type dashOption func(*dashSetupOptions)
@@ -91,8 +98,6 @@ func dashListen() dashOption { return func(o *dashSetupOptions) { o.listen = tru
 func dashPublicURL(u string) dashOption { return func(o *dashSetupOptions) { o.public = u } }
 
 func dashFakeClock() dashOption { return func(o *dashSetupOptions) { o.clock = true } }
-
-func dashNotFoundPage() dashOption { return func(o *dashSetupOptions) { o.notFound = true } }
 
 func dashWorkers(n int) dashOption { return func(o *dashSetupOptions) { o.workers = n } }
 
@@ -149,9 +154,6 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 		}
 	}
 	f.app, f.dash = dashApp(cfg)
-	if o.notFound {
-		f.dash.MountNotFound(f.app)
-	}
 	served := make(chan struct{})
 	if ln != nil {
 		go func() {
