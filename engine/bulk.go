@@ -16,6 +16,11 @@ import (
 // MaxBulk is the most operations one bulk call acts on.
 const MaxBulk = 1000
 
+// bulkExamine bounds the operations one bulk call reads (acted on or
+// skipped), so that a filter matching a long history of skipped ones
+// answers in bounded time; More then says to call again.
+const bulkExamine = 10 * MaxBulk
+
 // BulkResult is what a bulk retry or cancel did.
 type BulkResult struct {
 	// Operations are the new operations (retry) or the canceled ones
@@ -156,7 +161,12 @@ func (e *Engine) PreviewBulk(action string, q OperationQuery) (BulkPreview, erro
 		return p, Invalid(FieldError{Attribute: "action", Code: "invalid", Message: "must be retry or cancel"})
 	}
 	limit := bulkLimit(q)
+	seen := 0
 	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
+		if seen++; seen > bulkExamine {
+			p.More = true
+			return false, nil
+		}
 		if !eligible {
 			p.Skipped++
 			return true, nil
@@ -200,7 +210,12 @@ func (e *Engine) bulk(ctx context.Context, action string, q OperationQuery, act 
 	// Each operation is its own command: an idempotency key of the whole
 	// call must not be claimed by the first of them.
 	ctx = WithoutIdempotency(ctx)
+	seen := 0
 	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
+		if seen++; seen > bulkExamine {
+			res.More = true
+			return false, nil
+		}
 		if !eligible {
 			res.Skipped++
 			return true, nil
