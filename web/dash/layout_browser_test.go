@@ -98,6 +98,9 @@ func TestDashboardPhoneLayoutAndAccessibility(t *testing.T) {
 		chromedp.Navigate(f.base+"/login"), chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)))
 	fits(t, ctx, "/login")
 	axeCheck(t, ctx, "/login at 390 px")
+	run(t, ctx, "the sign-in page in dark mode", emulateDark(true), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)))
+	axeCheck(t, ctx, "/login in dark mode")
+	run(t, ctx, "light again", emulateDark(false))
 	signInTab(t, ctx, f.base, dashAdmin)
 
 	for _, width := range []int64{390, 1280} {
