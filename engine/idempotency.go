@@ -91,6 +91,13 @@ func WithIdempotency(ctx context.Context, k IdempotencyKey, render RenderFunc) c
 	return context.WithValue(ctx, idemCtxKey{}, idemCtx{key: k, render: render})
 }
 
+// WithoutIdempotency drops the key WithIdempotency put on ctx, for a
+// command made of several writes (a bulk retry) that must not claim it
+// with the first.
+func WithoutIdempotency(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idemCtxKey{}, nil)
+}
+
 // idemClaim is a claimed key: the record to put once the write is made.
 type idemClaim struct {
 	rec    *IdempotencyRecord

@@ -141,6 +141,14 @@ func cancelRecord(ctx context.Context, next *Operation, now time.Time) []func(Tx
 // (terminal operations are never reopened). A failed refund refunds what is
 // still unrefunded. Anything but a failed operation is a conflict.
 func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	return e.retryOperation(ctx, companyID, id, false)
+}
+
+// retryOperation is RetryOperation; once refuses (a conflict) a failure that was
+// retried already, checked under the event queue's lock that every retry
+// of it takes, so that two bulk retries racing never retry one failure
+// twice.
+func (e *Engine) retryOperation(ctx context.Context, companyID, id uint64, once bool) (*Operation, error) {
 	admitted, err := e.admit()
 	if err != nil {
 		return nil, err
@@ -155,6 +163,15 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 	}
 	unlock := e.lockQueue(old.QueueID)
 	defer unlock()
+	if once {
+		retries, err := e.RetriesOf(old)
+		if err != nil {
+			return nil, err
+		}
+		if len(retries) > 0 {
+			return nil, Conflict("operation %d was already retried as %d", id, retries[0])
+		}
+	}
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
 		idem, err := claimIdempotency(ctx, tx, e.now())

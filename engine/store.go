@@ -188,6 +188,15 @@ type OperationQuery struct {
 	Status    Status
 	Action    Action
 	Code      Code
-	Before    uint64 // cursor: only ids below it; 0 starts at the newest
-	Limit     int
+	// CreatedFrom and CreatedTo bound created_at: From ≤ created_at < To;
+	// a zero time does not bound.
+	CreatedFrom time.Time
+	CreatedTo   time.Time
+	Before      uint64 // cursor: only ids below it; 0 starts at the newest
+	Limit       int
+}
+
+// CreatedIn reports whether at is within the query's created_at bounds.
+func (q OperationQuery) CreatedIn(at time.Time) bool {
+	return (q.CreatedFrom.IsZero() || !at.Before(q.CreatedFrom)) && (q.CreatedTo.IsZero() || at.Before(q.CreatedTo))
 }

@@ -169,7 +169,10 @@ func (t *tx) Operations(q engine.OperationQuery) ([]*engine.Operation, uint64, e
 			return nil, false, nil
 		}
 		op, err := decode[engine.Operation](tbOperations, k[len(k)-8:], v)
-		return op, err == nil, err
+		if err != nil {
+			return nil, false, err
+		}
+		return op, q.CreatedIn(op.CreatedAt), nil
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list operations: %w", err)

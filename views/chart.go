@@ -93,3 +93,44 @@ func chartLabel(c ChartData) string {
 	return "Operations per minute over the last hour: " + strconv.Itoa(created) + " created, " +
 		strconv.Itoa(failed) + " failed"
 }
+
+// trendBar is one hour of a failure group's trend.
+type trendBar struct{ X, Y, H string }
+
+// trendBars scales an hourly trend into a 96×20 sparkline, 4 units per
+// hour; an hour without failures has no bar.
+func trendBars(trend []int) []trendBar {
+	peak := 0
+	for _, n := range trend {
+		peak = max(peak, n)
+	}
+	var out []trendBar
+	for i, n := range trend {
+		if n == 0 {
+			continue
+		}
+		h := max(2, 20*float64(n)/float64(peak))
+		out = append(out, trendBar{X: ftoa(float64(i) * 4), Y: ftoa(20 - h), H: ftoa(h)})
+	}
+	return out
+}
+
+func trendLabel(g FailureGroup) string {
+	last := 0
+	if n := len(g.Trend); n > 0 {
+		last = g.Trend[n-1]
+	}
+	return strconv.Itoa(g.Count) + " failures in 24 hours, " + strconv.Itoa(last) + " in the last hour"
+}
+
+// groupURL lists a failure group's operations.
+func groupURL(g FailureGroup) string {
+	return OpFilter{Status: "failed", Code: string(g.Code), Company: utoa(g.CompanyID)}.Query(0)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}

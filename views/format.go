@@ -154,6 +154,7 @@ func (f OpFilter) Query(before uint64) string {
 	q := url.Values{}
 	for _, kv := range [][2]string{
 		{"status", f.Status}, {"action", f.Action}, {"company", f.Company}, {"event", f.Event}, {"code", f.Code},
+		{"from", f.From}, {"to", f.To},
 	} {
 		if kv[1] != "" {
 			q.Set(kv[0], kv[1])

@@ -27,8 +27,11 @@ func (n Names) Company(id uint64) string {
 // count stopped at its cap).
 type Counts struct {
 	Pending, Running, Completed, Failed int
-	Window                              string
-	Partial                             bool
+	// Canceled are the operations an operator canceled (failed with
+	// OPERATION_CANCELED), counted apart: they are not in Failed.
+	Canceled int
+	Window   string
+	Partial  bool
 }
 
 // Minute is one bar of the operations-per-minute chart.
@@ -48,6 +51,21 @@ type Overview struct {
 	Chart    ChartData
 	Failures []*engine.Operation
 	Names    Names
+	// Groups are the failures of the last 24 h by code, company and
+	// phase, most first (operator cancels are not failures).
+	Groups []FailureGroup
+}
+
+// FailureGroup is a group of failures: how many, hour by hour (Trend,
+// oldest first), and the latest.
+type FailureGroup struct {
+	Code      engine.Code
+	CompanyID uint64
+	Phase     string
+	Count     int
+	Trend     []int
+	LastOp    uint64
+	LastAt    time.Time
 }
 
 // Row is an operation in an operations table.
@@ -60,6 +78,9 @@ type Row struct {
 type OpFilter struct {
 	Status, Action, Code string
 	Company, Event       string // ids as typed, "" for any
+	// From and To bound created_at (from inclusive, to exclusive), as
+	// typed: RFC 3339, or a datetime-local value read as UTC.
+	From, To string
 }
 
 // Rows is an operations table: its rows, and the cursor of the next page.
@@ -119,6 +140,8 @@ type EventsPage struct {
 	Company   uint64
 	Events    []*engine.EventView
 	Next      string
+	// Last is each event's newest operation, kept live.
+	Last map[uint64]*engine.Operation
 }
 
 // EventView is the live part of an event page.

@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/a-h/templ"
+
+	"eventops/engine"
 )
 
 // Swap says whether a component renders as part of a page (the zero value)
@@ -47,17 +49,18 @@ func (s Swap) attrs() templ.Attributes {
 // Element ids of everything the websocket swaps. A pushed fragment and the
 // page section it replaces share the id.
 const (
-	IDCounts      = "counts"
-	IDChart       = "chart"
-	IDFailures    = "failures"
-	IDOpSummary   = "op-summary"
-	IDOpTree      = "op-tree"
-	IDOpTimeline  = "op-timeline"
-	IDOpJSON      = "op-json"
-	IDOpRows      = "op-rows"
-	IDEventLive   = "event-live"
-	rowIDPrefix   = "op-row-"
-	phaseIDPrefix = "ph-"
+	IDCounts        = "counts"
+	IDChart         = "chart"
+	IDFailures      = "failures"
+	IDFailureGroups = "failure-groups"
+	IDOpSummary     = "op-summary"
+	IDOpTree        = "op-tree"
+	IDOpTimeline    = "op-timeline"
+	IDOpJSON        = "op-json"
+	IDOpRows        = "op-rows"
+	IDEventLive     = "event-live"
+	rowIDPrefix     = "op-row-"
+	phaseIDPrefix   = "ph-"
 )
 
 // RowID is the id of an operation's row in an operations table.
@@ -83,6 +86,14 @@ type Push struct {
 	Counts   *Counts
 	Overview *Overview
 	Event    *EventView
+	// Events list: each event's newest operation.
+	Last []EventLast
+}
+
+// EventLast is an event's newest operation (nil: none yet).
+type EventLast struct {
+	EventID uint64
+	Op      *engine.Operation
 }
 
 // PushKind names a kind of pushed message.
@@ -98,6 +109,7 @@ const (
 	PushCounts                         // counts per status
 	PushOverview                       // chart and latest failures
 	PushEvent                          // the live part of an event page
+	PushEventLast                      // events list: events' newest operations
 )
 
 // Render writes the message. This is the one place that says what is
@@ -131,9 +143,19 @@ func (p Push) Render(ctx context.Context, w io.Writer) error {
 		if err := Chart(p.Overview.Chart, Replace).Render(ctx, w); err != nil {
 			return err
 		}
+		if err := FailureGroups(*p.Overview, Replace).Render(ctx, w); err != nil {
+			return err
+		}
 		return Failures(*p.Overview, Replace).Render(ctx, w)
 	case PushEvent:
 		return EventLive(*p.Event, Replace).Render(ctx, w)
+	case PushEventLast:
+		for _, l := range p.Last {
+			if err := EventLastOp(l.EventID, l.Op, Replace).Render(ctx, w); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return nil
 }

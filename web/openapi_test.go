@@ -210,6 +210,12 @@ func TestOpenAPI(t *testing.T) {
 	ff.waitTerminal(b.EventID, b.OpID)
 	ff.do("POST", opPath(b.EventID, b.OpID)+"/retry", ff.keyA, nil).expect(t, 202)
 	ff.do("POST", opPath(b.EventID, b.OpID)+"/retry", ff.keyA, `{"x": 1}`, hdr{"Content-Type", "text/csv"}).expect(t, 415)
+	// In bulk, by filter.
+	ff.do("POST", "/api/v2/operations/retry?filter[status]=failed&filter[created_at][from]=2020-01-01T00:00:00Z", ff.keyA, nil).expect(t, 202)
+	ff.do("POST", "/api/v2/operations/retry?filter[status]=completed", ff.keyA, nil).expect(t, 422)
+	ff.do("POST", "/api/v2/operations/cancel?filter[status]=failed", ff.keyA, nil).expect(t, 422)
+	ff.do("POST", "/api/v2/operations/retry?page[size]=2", ff.keyA, nil).expect(t, 400)
+	ff.do("GET", "/api/v2/operations?filter[created_at][to]=2020-01-01T00:00:00Z", ff.keyA, nil).expect(t, 200)
 
 	// A running operation, cancelled.
 	held := newGate(engine.TicketsWork{})
@@ -218,6 +224,7 @@ func TestOpenAPI(t *testing.T) {
 	c := h.event(h.keyA)
 	waitStarted(t, held)
 	h.do("POST", opPath(c.EventID, c.OpID)+"/cancel", h.keyA, nil).expect(t, 202)
+	h.do("POST", "/api/v2/operations/cancel?filter[action]=save", h.keyA, nil).expect(t, 202)
 
 	// Gone, and too many requests.
 	g := setup(t, withConfig(func(c *Config) { c.EnforceSunset = true; c.RateLimit = 3 }))
@@ -232,7 +239,8 @@ func TestOpenAPI(t *testing.T) {
 	for _, w := range []struct{ method, path string }{{"POST", "/api/v2/venues"}, {"POST", "/api/v2/ticket_types"},
 		{"POST", "/api/v2/events"}, {"PATCH", "/api/v2/events/1"}, {"DELETE", "/api/v2/events/1"},
 		{"POST", "/api/v2/events/1/refund"}, {"POST", "/api/v2/events/1/orders"},
-		{"POST", "/api/v2/events/1/operations/1/cancel"}, {"POST", "/api/v2/events/1/operations/1/retry"}} {
+		{"POST", "/api/v2/events/1/operations/1/cancel"}, {"POST", "/api/v2/events/1/operations/1/retry"},
+		{"POST", "/api/v2/operations/retry"}, {"POST", "/api/v2/operations/cancel"}} {
 		g.do(w.method, w.path, g.keyA, nil).expect(t, 429)
 		f.do(w.method, w.path, "", nil).expect(t, 401)
 		f.do(w.method, w.path, f.keyRO, nil).expect(t, 403)

@@ -246,23 +246,53 @@ func operationQuery(c *fiber.Ctx, p pageParams) (engine.OperationQuery, error) {
 	return q, nil
 }
 
+// operationFilters are the company-wide list's filters, which the bulk
+// routes take too.
+var operationFilters = []string{"filter[status]", "filter[action]", "filter[event_id]", "filter[code]",
+	"filter[created_at][from]", "filter[created_at][to]"}
+
 // listOperations answers GET /operations: the company's operations, newest
-// first, with filter[status], filter[action], filter[event_id], filter[code].
+// first, with filter[status], filter[action], filter[event_id], filter[code]
+// and filter[created_at][from|to].
 func (s *Server) listOperations(c *fiber.Ctx) error {
-	p, err := listParams(c, "filter[status]", "filter[action]", "filter[event_id]", "filter[code]")
+	p, err := listParams(c, operationFilters...)
 	if err != nil {
 		return err
 	}
-	q, err := operationQuery(c, p)
+	q, err := companyOperationQuery(c, p)
 	if err != nil {
 		return err
+	}
+	return s.sendOperations(c, p, q)
+}
+
+// companyOperationQuery reads operationFilters.
+func companyOperationQuery(c *fiber.Ctx, p pageParams) (engine.OperationQuery, error) {
+	q, err := operationQuery(c, p)
+	if err != nil {
+		return q, err
 	}
 	if v := c.Query("filter[event_id]"); v != "" {
 		if q.EventID, err = strconv.ParseUint(v, 10, 64); err != nil || q.EventID == 0 {
-			return httperr.InvalidParam("filter[event_id]", "invalid", "must be an event id")
+			return q, httperr.InvalidParam("filter[event_id]", "invalid", "must be an event id")
 		}
 	}
-	return s.sendOperations(c, p, q)
+	for _, b := range []struct {
+		name string
+		to   *time.Time
+	}{{"filter[created_at][from]", &q.CreatedFrom}, {"filter[created_at][to]", &q.CreatedTo}} {
+		if v := c.Query(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return q, httperr.InvalidParam(b.name, "invalid", "must be an RFC 3339 time such as 2026-12-05T10:00:00Z")
+			}
+			*b.to = t
+		}
+	}
+	if !q.CreatedFrom.IsZero() && !q.CreatedTo.IsZero() && !q.CreatedFrom.Before(q.CreatedTo) {
+		return q, httperr.InvalidParam("filter[created_at][to]", "invalid", "must be after filter[created_at][from]")
+	}
+	return q, nil
 }
 
 // listEventOperations answers GET /events/{id}/operations (and its alias):

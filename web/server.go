@@ -268,6 +268,8 @@ func (s *Server) mountAPI(app *fiber.App) {
 	api.Post("/events/:id/operations/:op/cancel", write, s.jsonBody, idem(s.operationAnswer, s.operationOfRecord), s.cancelOperation)
 	api.Post("/events/:id/operations/:op/retry", write, s.jsonBody, idem(s.operationAnswer, s.operationOfRecord), s.retryOperation)
 	api.Get("/operations", read, s.listOperations)
+	api.Post("/operations/retry", write, s.jsonBody, s.bulkRetry)
+	api.Post("/operations/cancel", write, s.jsonBody, s.bulkCancel)
 
 	// Deprecated names of the operations routes (DESIGN §3.1).
 	api.Get("/events/:id/sync_jobs", read, s.alias(operationsSuccessor), s.listEventOperations)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -65,4 +66,19 @@ func TestUnsupportedMediaType(t *testing.T) {
 	// No body where none is needed is fine, whatever the content type.
 	c := f.event(f.keyA)
 	f.do("DELETE", "/api/v2/events/"+itoa(c.EventID), f.keyA, nil, hdr{"Content-Type", "text/plain"}).expect(t, 202)
+}
+
+// A browser's GET of an unknown path gets the dashboard's not-found page;
+// the API keeps its problem+json answers.
+func TestUnknownPathsNotFound(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r := f.do("GET", "/no/such/page", "", nil).expect(t, 404)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(r.Body), "Page not found") {
+		t.Fatalf("unknown page: %s %s", ct, r.Body)
+	}
+	if r.Header.Get("Content-Security-Policy") == "" {
+		t.Fatal("the not-found page has no CSP")
+	}
+	f.do("GET", "/api/v2/no/such/route", f.keyA, nil).expectProblem(t, 404, "not_found")
 }

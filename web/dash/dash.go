@@ -200,6 +200,9 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	app.Get("/operations/:id/json", d.page(d.operationJSON))
 	app.Post("/operations/:id/cancel", d.form(true, d.cancelOperation))
 	app.Post("/operations/:id/retry", d.form(true, d.retryOperation))
+	app.Get("/bulk", d.page(d.bulkPage))
+	app.Post("/bulk", d.form(true, d.bulkAction))
+	app.Get("/search", d.page(d.search))
 	app.Get("/events", d.page(d.events))
 	app.Get("/events/:id", d.page(d.event))
 	app.Get("/companies", d.page(d.companies))
@@ -335,8 +338,59 @@ func (d *Dashboard) pageOf(c *fiber.Ctx, sess *staffSession, title, nav string, 
 	p := views.Page{Title: title, Path: c.OriginalURL(), Nav: nav, Live: live}
 	if sess != nil {
 		p.User, p.CSRF, p.Admin = sess.email, sess.csrf, sess.admin()
+		n := d.tally.counts()
+		p.Running, p.Failed, p.Counted = n.Running, n.Failed, true
+		p.Revoked = d.revokedShops()
 	}
 	return p
+}
+
+// revokedShops are the companies whose shop refuses our calls, for the
+// banner every page shows. Companies are few; a failure to read them
+// shows no banner rather than no page.
+func (d *Dashboard) revokedShops() []views.RevokedShop {
+	cs, err := d.eng.Companies()
+	if err != nil {
+		d.log.Warn("companies for the revoked-shop banner", "err", err)
+		return nil
+	}
+	var out []views.RevokedShop
+	for _, co := range cs {
+		if co.Shopify() && co.Shop.Revoked {
+			out = append(out, views.RevokedShop{CompanyID: co.ID, Company: co.Name, Domain: co.Shop.Domain})
+		}
+	}
+	return out
+}
+
+// NotFoundPage reports whether a request that no route took gets the
+// dashboard's not-found page (NotFound): a GET or HEAD of a path outside
+// the API, the webhooks, the sandbox, the static files and the websocket.
+// The server's error handler asks it when Fiber answers 404 at the end of
+// its stack, so it holds whatever routes are added later.
+func (d *Dashboard) NotFoundPage(c *fiber.Ctx) bool {
+	if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		return false
+	}
+	path := c.Path()
+	if path == "/api" || path == "/ws" {
+		return false
+	}
+	for _, prefix := range []string{"/api/", "/webhooks/", "/sandbox/shopify/", "/static/"} {
+		if strings.HasPrefix(path, prefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// NotFound answers with the dashboard's not-found page (404), with the
+// navigation for signed-in staff.
+func (d *Dashboard) NotFound(c *fiber.Ctx) error {
+	d.headers(c)
+	sess := d.sessions.get(c.Cookies(sessionCookie))
+	return d.htmlError(c, sess, &dashError{status: http.StatusNotFound, title: "Page not found",
+		message: "There is no page at " + c.Path() + "."})
 }
 
 // dashRender answers with a component as HTML, rendered straight into the

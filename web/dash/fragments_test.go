@@ -46,10 +46,10 @@ func TestDashboardFragments(t *testing.T) {
 		{"row removed", views.Push{Kind: views.PushRowDelete, Row: &row}, `<tr id="op-row-42" hx-swap-oob="delete"></tr>`, nil},
 		{"rows", views.Push{Kind: views.PushRows, RowsOf: &views.Rows{Rows: []views.Row{row}}},
 			`<tbody id="op-rows" hx-swap-oob="true"><tr id="op-row-42"`, nil},
-		{"counts", views.Push{Kind: views.PushCounts, Counts: &counts}, `<dl id="counts" class="counts" hx-swap-oob="true">`,
-			[]string{"<dd>2</dd>", "<dd>4</dd>"}},
+		{"counts", views.Push{Kind: views.PushCounts, Counts: &counts}, `<dl id="counts" class="counts" data-running="`,
+			[]string{`hx-swap-oob="true">`, "<dd>2</dd>", "<dd>4</dd>"}},
 		{"overview", views.Push{Kind: views.PushOverview, Overview: &overview}, `<div id="chart" class="chart" hx-swap-oob="true">`,
-			[]string{`<table id="failures" class="failures" hx-swap-oob="true">`, "TICKETS_STRUCTURE_EMPTY", "nothing &lt;to&gt; sell"}},
+			[]string{`<table tabindex="0" id="failures" class="failures" hx-swap-oob="true">`, "TICKETS_STRUCTURE_EMPTY", "nothing &lt;to&gt; sell"}},
 		{"event", views.Push{Kind: views.PushEvent, Event: &views.EventView{View: ev}}, `<section id="event-live" hx-swap-oob="true">`,
 			[]string{"Not built yet"}},
 	}

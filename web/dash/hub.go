@@ -32,6 +32,7 @@ type hub struct {
 	// page that took every push shows, the base of the next delta.
 	lastOp    map[uint64]*engine.Operation
 	byEvent   map[uint64]map[*wsClient]struct{}
+	eventRows eventRows // the events lists (hub_events.go)
 	lists     map[*wsClient]struct{}
 	counters  map[*wsClient]struct{}
 	overviews map[*wsClient]struct{}
@@ -167,6 +168,7 @@ func (h *hub) transitions(batch []*engine.Operation) {
 		h.pushOperation(op)
 		h.pushRow(op)
 		h.pushEvent(op)
+		h.pushEventRow(op)
 	}
 }
 
@@ -401,6 +403,8 @@ func (h *hub) join(c *wsClient) {
 			c.offer(pm)
 		}
 		h.joinList(c, v.list)
+	case pageEvents:
+		h.joinEventsList(c)
 	}
 }
 
@@ -433,6 +437,7 @@ func (h *hub) leave(c *wsClient) {
 	for _, id := range c.events {
 		removeFrom(h.byEvent, id, c)
 	}
+	h.leaveEventsList(c)
 }
 
 // resyncAll pushes every client its page's current state again.

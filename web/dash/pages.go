@@ -39,11 +39,15 @@ func (d *Dashboard) overviewData() (views.Overview, error) {
 	if err != nil {
 		return views.Overview{}, err
 	}
-	ids := make([]uint64, len(fails))
-	for i, op := range fails {
-		ids[i] = op.CompanyID
+	groups := d.tally.failureGroups(10)
+	ids := make([]uint64, 0, len(fails)+len(groups))
+	for _, op := range fails {
+		ids = append(ids, op.CompanyID)
 	}
-	return views.Overview{Chart: d.tally.chart(), Failures: fails, Names: d.names.names(ids...)}, nil
+	for _, g := range groups {
+		ids = append(ids, g.CompanyID)
+	}
+	return views.Overview{Chart: d.tally.chart(), Failures: fails, Names: d.names.names(ids...), Groups: groups}, nil
 }
 
 // opList is an operations table's query: the filter, the page, and how to
@@ -92,8 +96,32 @@ func parseOpList(get func(string) string) (opList, error) {
 	if l.q.Before, err = formID(get("before"), "before"); err != nil {
 		return l, err
 	}
+	f.From, f.To = strings.TrimSpace(get("from")), strings.TrimSpace(get("to"))
+	if l.q.CreatedFrom, err = formTime(f.From, "from"); err != nil {
+		return l, err
+	}
+	if l.q.CreatedTo, err = formTime(f.To, "to"); err != nil {
+		return l, err
+	}
+	if !l.q.CreatedFrom.IsZero() && !l.q.CreatedTo.IsZero() && !l.q.CreatedFrom.Before(l.q.CreatedTo) {
+		return l, dashBadRequest("The \"created to\" time must be after the \"created from\" time.")
+	}
 	l.q.Limit = dashRowsPerPage
 	return l, nil
+}
+
+// formTime reads a time filter: RFC 3339, or what a datetime-local input
+// sends (no zone), read as UTC as the form says.
+func formTime(s, name string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, dashBadRequest("The " + name + " time must look like 2026-12-05T10:00 (UTC) or 2026-12-05T10:00:00Z.")
 }
 
 func formID(s, name string) (uint64, error) {
@@ -128,6 +156,8 @@ func (l opList) matches(op *engine.Operation) bool {
 		q.CompanyID != 0 && op.CompanyID != q.CompanyID,
 		q.Status != "" && op.Status != q.Status,
 		q.Action != "" && op.Action != q.Action:
+		return false
+	case !q.CreatedIn(op.CreatedAt):
 		return false
 	case q.Code != "":
 		return op.Error != nil && op.Error.Code == q.Code
@@ -216,7 +246,7 @@ func (d *Dashboard) operationJSON(c *fiber.Ctx, _ *staffSession) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="operation-`+strconv.FormatUint(id, 10)+`.json"`)
-	return c.Send(raw)
+	return c.Status(http.StatusOK).Send(append(raw, '\n'))
 }
 
 // operationView is an operation as its page and its pushes show it; the raw
@@ -266,33 +296,48 @@ func (d *Dashboard) refundLines(op *engine.Operation) []views.RefundLine {
 }
 
 func (d *Dashboard) events(c *fiber.Ctx, sess *staffSession) error {
-	cs, err := d.eng.Companies()
+	page, err := d.eventsList(func(k string) string { return c.Query(k) })
 	if err != nil {
 		return err
 	}
+	p := d.pageOf(c, sess, "Events", "events", true)
+	return dashRender(c, http.StatusOK, views.EventsView(p, page))
+}
+
+// eventsList loads the events list (one company's top-level events, a page
+// at a time) with each event's newest operation; its websocket keeps those
+// current.
+func (d *Dashboard) eventsList(get func(string) string) (views.EventsPage, error) {
+	cs, err := d.eng.Companies()
+	if err != nil {
+		return views.EventsPage{}, err
+	}
 	page := views.EventsPage{Companies: cs}
-	if len(cs) > 0 {
-		page.Company = cs[0].ID
-		if s := c.Query("company"); s != "" {
-			if page.Company, err = formID(s, "company"); err != nil {
-				return err
-			}
-		}
-		top := uint64(0)
-		evs, next, err := d.eng.Events(engine.EventQuery{CompanyID: page.Company, ParentID: &top,
-			Sort: engine.SortStartsAt, Desc: true, Cursor: c.Query("cursor"), Limit: dashRowsPerPage, Now: d.now()})
-		if err != nil {
-			return err
-		}
-		if page.Events, err = d.eng.EventViews(evs); err != nil {
-			return err
-		}
-		if next != "" {
-			page.Next = "/events?company=" + strconv.FormatUint(page.Company, 10) + "&cursor=" + url.QueryEscape(next)
+	if len(cs) == 0 {
+		return page, nil
+	}
+	page.Company = cs[0].ID
+	if s := get("company"); s != "" {
+		if page.Company, err = formID(s, "company"); err != nil {
+			return page, err
 		}
 	}
-	p := d.pageOf(c, sess, "Events", "events", false)
-	return dashRender(c, http.StatusOK, views.EventsView(p, page))
+	top := uint64(0)
+	evs, next, err := d.eng.Events(engine.EventQuery{CompanyID: page.Company, ParentID: &top,
+		Sort: engine.SortStartsAt, Desc: true, Cursor: get("cursor"), Limit: dashRowsPerPage, Now: d.now()})
+	if err != nil {
+		return page, err
+	}
+	if page.Events, err = d.eng.EventViews(evs); err != nil {
+		return page, err
+	}
+	if page.Last, err = d.lastOperations(evs); err != nil {
+		return page, err
+	}
+	if next != "" {
+		page.Next = "/events?company=" + strconv.FormatUint(page.Company, 10) + "&cursor=" + url.QueryEscape(next)
+	}
+	return page, nil
 }
 
 func (d *Dashboard) event(c *fiber.Ctx, sess *staffSession) error {

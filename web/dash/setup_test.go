@@ -2,6 +2,7 @@ package dash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,8 +27,17 @@ import (
 // dashApp mounts a dashboard on an app configured as web.New configures
 // its own (Immutable: what is read from a request may be kept).
 func dashApp(cfg Config) (*fiber.App, *Dashboard) {
-	app := fiber.New(fiber.Config{Immutable: true, DisableStartupMessage: true})
-	d := New(cfg)
+	var d *Dashboard
+	// The not-found page comes from the error handler, as web.New's
+	// error handler gives it.
+	app := fiber.New(fiber.Config{Immutable: true, DisableStartupMessage: true, ErrorHandler: func(c *fiber.Ctx, err error) error {
+		var fe *fiber.Error
+		if errors.As(err, &fe) && fe.Code == fiber.StatusNotFound && d.NotFoundPage(c) {
+			return d.NotFound(c)
+		}
+		return fiber.DefaultErrorHandler(c, err)
+	}})
+	d = New(cfg)
 	d.Mount(app)
 	return app, d
 }

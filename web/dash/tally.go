@@ -86,6 +86,8 @@ type tally struct {
 	finishedNext int
 	// discard absorbs counts outside the window.
 	discard minuteCount
+	// groups are the failures by code, company and phase (tally_groups.go).
+	groups map[failKey]*failGroup
 }
 
 type activeOp struct {
@@ -96,6 +98,9 @@ type activeOp struct {
 type minuteCount struct {
 	minute                     int64 // unix minute this bucket holds
 	created, completed, failed int
+	// canceled are the failed by an operator's cancel, counted apart
+	// (not in failed).
+	canceled int
 }
 
 const (
@@ -228,10 +233,14 @@ func (t *tally) countFinish(op *engine.Operation, now time.Time) {
 		return
 	}
 	b := t.bucket(*op.FinishedAt, now)
-	if op.Status == engine.StatusCompleted {
+	switch {
+	case op.Status == engine.StatusCompleted:
 		b.completed++
-	} else {
+	case canceled(op):
+		b.canceled++
+	default:
 		b.failed++
+		t.countFailure(op, now)
 	}
 }
 
@@ -260,6 +269,7 @@ func (t *tally) counts(now time.Time) views.Counts {
 		if b.minute > cur-int64(tallyMinutes) && b.minute <= cur+1 {
 			c.Completed += b.completed
 			c.Failed += b.failed
+			c.Canceled += b.canceled
 		}
 	}
 	return c

@@ -44,6 +44,7 @@ const (
 	pageOperations
 	pageOperation
 	pageEvent
+	pageEvents // the events list (hub_events.go)
 )
 
 // pageView is what a live page shows, parsed from its path.
@@ -52,8 +53,9 @@ type pageView struct {
 	opID    uint64
 	eventID uint64
 	// all: the operation page shows every child of long phase lists.
-	all  bool
-	list opList
+	all   bool
+	list  opList
+	query url.Values // the events list's company and cursor
 }
 
 // parseView reads the page a socket serves.
@@ -76,6 +78,8 @@ func parseView(page string) (pageView, error) {
 			return pageView{}, errors.New("no such operation page")
 		}
 		return pageView{kind: pageOperation, opID: id, all: q.Get("phases") == "all"}, nil
+	case p == "/events":
+		return pageView{kind: pageEvents, query: q}, nil
 	case strings.HasPrefix(p, "/events/"):
 		id, err := strconv.ParseUint(strings.TrimPrefix(p, "/events/"), 10, 64)
 		if err != nil || id == 0 {

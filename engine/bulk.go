@@ -1,0 +1,243 @@
+package engine
+
+import (
+	"context"
+	"slices"
+)
+
+// Bulk retry and cancel: one command acting on every operation a filter
+// selects ("retry every SHOPIFY_AUTH_REJECTED of company 3 since 10:00"),
+// for the API (a key's own company) and the dashboard (admins, any
+// company). Each operation is retried or canceled exactly as the single
+// commands do it, one commit each: a crash part-way leaves the ones done
+// done, and calling again carries on, because a failure already retried
+// and an operation already asked to cancel are skipped, never repeated.
+
+// MaxBulk is the most operations one bulk call acts on.
+const MaxBulk = 1000
+
+// bulkExamine bounds the operations one bulk call reads (acted on or
+// skipped), so that a filter matching a long history of skipped ones
+// answers in bounded time; More then says to call again.
+const bulkExamine = 10 * MaxBulk
+
+// BulkResult is what a bulk retry or cancel did.
+type BulkResult struct {
+	// Operations are the new operations (retry) or the canceled ones
+	// (cancel), in the order acted on (newest selected first).
+	Operations []*Operation
+	// Skipped counts selected operations left alone: failures already
+	// retried, operations already asked to cancel.
+	Skipped int
+	// More is set when more operations are eligible than the call's limit
+	// let it act on: call again to go on.
+	More bool
+}
+
+// BulkPreview is what a bulk call would do now, for a confirmation.
+type BulkPreview struct {
+	// Eligible is how many operations the call would act on (at most
+	// Limit; More says whether there are more).
+	Eligible int
+	Skipped  int
+	More     bool
+	// Sample is the first few eligible operations.
+	Sample []*Operation
+}
+
+// bulkScan walks the operations q selects with a status the action takes
+// (failed for a retry; pending and running for a cancel), newest first,
+// calling visit with each and whether it is eligible, until visit returns
+// false or nothing is left. The status filter, when q has one, must be
+// one the action takes, else the request is invalid.
+func (e *Engine) bulkScan(action string, q OperationQuery, visit func(op *Operation, eligible bool) (bool, error)) error {
+	var statuses []Status
+	switch action {
+	case "retry":
+		statuses = []Status{StatusFailed}
+	case "cancel":
+		statuses = []Status{StatusRunning, StatusPending}
+	}
+	if q.Status != "" {
+		if !slices.Contains(statuses, q.Status) {
+			return Invalid(FieldError{Attribute: "filter[status]", Code: "invalid",
+				Message: "a bulk " + action + " takes operations that are " + joinStatuses(statuses) + ", not " + string(q.Status)})
+		}
+		statuses = []Status{q.Status}
+	}
+	if !q.CreatedFrom.IsZero() && !q.CreatedTo.IsZero() && !q.CreatedFrom.Before(q.CreatedTo) {
+		return Invalid(FieldError{Attribute: "filter[created_at][to]", Code: "invalid",
+			Message: "must be after filter[created_at][from]"})
+	}
+	// One cursor per status, merged newest first so that the order does
+	// not depend on how the statuses are stored.
+	type cursor struct {
+		q    OperationQuery
+		buf  []*Operation
+		done bool
+	}
+	curs := make([]*cursor, len(statuses))
+	for i, st := range statuses {
+		cq := q
+		cq.Status, cq.Limit, cq.Before = st, 100, 0
+		curs[i] = &cursor{q: cq}
+	}
+	fill := func(c *cursor) error {
+		for len(c.buf) == 0 && !c.done {
+			ops, next, err := e.Operations(c.q)
+			if err != nil {
+				return err
+			}
+			c.buf = ops
+			c.done = next == 0
+			c.q.Before = next
+		}
+		return nil
+	}
+	for {
+		var best *cursor
+		for _, c := range curs {
+			if err := fill(c); err != nil {
+				return err
+			}
+			if len(c.buf) > 0 && (best == nil || c.buf[0].ID > best.buf[0].ID) {
+				best = c
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		op := best.buf[0]
+		best.buf = best.buf[1:]
+		eligible, err := e.bulkEligible(action, op)
+		if err != nil {
+			return err
+		}
+		if more, err := visit(op, eligible); err != nil || !more {
+			return err
+		}
+	}
+}
+
+func (e *Engine) bulkEligible(action string, op *Operation) (bool, error) {
+	if action == "cancel" {
+		return !op.Status.Terminal() && !op.CancelAsked, nil
+	}
+	if op.Status != StatusFailed {
+		return false, nil
+	}
+	retries, err := e.RetriesOf(op)
+	return len(retries) == 0, err
+}
+
+func joinStatuses(ss []Status) string {
+	out := ""
+	for i, s := range ss {
+		switch {
+		case i == 0:
+		case i == len(ss)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += string(s)
+	}
+	return out
+}
+
+// bulkLimit is the call's limit: MaxBulk unless q.Limit is smaller.
+func bulkLimit(q OperationQuery) int {
+	if q.Limit > 0 && q.Limit < MaxBulk {
+		return q.Limit
+	}
+	return MaxBulk
+}
+
+// PreviewBulk counts what BulkRetry ("retry") or BulkCancel ("cancel")
+// would act on now, without changing anything.
+func (e *Engine) PreviewBulk(action string, q OperationQuery) (BulkPreview, error) {
+	var p BulkPreview
+	if action != "retry" && action != "cancel" {
+		return p, Invalid(FieldError{Attribute: "action", Code: "invalid", Message: "must be retry or cancel"})
+	}
+	limit := bulkLimit(q)
+	seen := 0
+	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
+		if seen++; seen > bulkExamine {
+			p.More = true
+			return false, nil
+		}
+		if !eligible {
+			p.Skipped++
+			return true, nil
+		}
+		if p.Eligible == limit {
+			p.More = true
+			return false, nil
+		}
+		p.Eligible++
+		if len(p.Sample) < 10 {
+			p.Sample = append(p.Sample, op)
+		}
+		return true, nil
+	})
+	return p, err
+}
+
+// BulkRetry retries every failed operation q selects that was not retried
+// yet, at most MaxBulk (or q.Limit) of them; q.CompanyID scopes it to one
+// company (0: every company, for staff). Each retry is RetryOperation's.
+// An operation that cannot be retried any more (its event deleted, say)
+// is counted as skipped.
+func (e *Engine) BulkRetry(ctx context.Context, q OperationQuery) (BulkResult, error) {
+	return e.bulk(ctx, "retry", q, func(ctx context.Context, op *Operation) (*Operation, error) {
+		return e.retryOperation(ctx, op.CompanyID, op.ID, true)
+	})
+}
+
+// BulkCancel asks every pending or running operation q selects to cancel,
+// as CancelOperation does, at most MaxBulk (or q.Limit) of them. One that
+// ended meanwhile is counted as skipped.
+func (e *Engine) BulkCancel(ctx context.Context, q OperationQuery) (BulkResult, error) {
+	return e.bulk(ctx, "cancel", q, func(ctx context.Context, op *Operation) (*Operation, error) {
+		return e.CancelOperation(ctx, op.CompanyID, op.ID)
+	})
+}
+
+func (e *Engine) bulk(ctx context.Context, action string, q OperationQuery, act func(context.Context, *Operation) (*Operation, error)) (BulkResult, error) {
+	var res BulkResult
+	limit := bulkLimit(q)
+	// Each operation is its own command: an idempotency key of the whole
+	// call must not be claimed by the first of them.
+	ctx = WithoutIdempotency(ctx)
+	seen := 0
+	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
+		if seen++; seen > bulkExamine {
+			res.More = true
+			return false, nil
+		}
+		if !eligible {
+			res.Skipped++
+			return true, nil
+		}
+		if len(res.Operations) == limit {
+			res.More = true
+			return false, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		done, err := act(ctx, op)
+		if err == nil {
+			res.Operations = append(res.Operations, done)
+			return true, nil
+		}
+		switch ErrorKind(err) {
+		case KindConflict, KindNotFound:
+			res.Skipped++ // it changed since it was read
+			return true, nil
+		}
+		return false, err
+	})
+	return res, err
+}
