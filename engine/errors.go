@@ -62,6 +62,7 @@ var PhaseCodes = []struct {
 	{CodeShopifyAuthRejected, "the shop's access token was refused or revoked"},
 	{CodeShopifyThrottledExhausted, "the shop kept throttling past the retry deadline"},
 	{CodeShopifyUnavailable, "the shop kept failing (5xx, timeouts) past the retry deadline"},
+	{CodeShopifyScopesMissing, "connecting a shop was refused: the app lacks access scopes eventops needs (each one is named; a granted `write_X` counts as `read_X`)"},
 	{CodeShopifyCurrencyMismatch, "the event's prices are in another currency than the shop's: change them to the shop's currency"},
 	{CodeOperationCanceled, "the operation was canceled"},
 	{CodeOperationInterrupted, "never expected: a crash resumes operations instead"},

@@ -7,25 +7,17 @@ import "context"
 // sealed as on CreateCompany; a real shop needs both. The connection starts afresh: not revoked, and
 // without a remembered shop set-up, so that the next catalog phase sets the
 // shop up again (uninstalling an app removes what it had created there).
-// The shop's currency is read anew (see connectCurrency).
+// The shop's currency is read anew (see connectCurrency). A sandbox shop
+// given without a token is provisioned (reinstalled) in the sandbox; a real
+// one is authorized for its kind (see prepareShop).
 func (e *Engine) ConnectShop(ctx context.Context, companyID uint64, shop ShopInput) (*Company, error) {
-	if !shop.Sandbox {
-		var errs []FieldError
-		if shop.AccessToken == "" {
-			errs = append(errs, FieldError{Attribute: "access_token", Code: "blank", Message: "can't be blank for a real shop"})
-		}
-		if shop.WebhookSecret == "" {
-			errs = append(errs, FieldError{Attribute: "webhook_secret", Code: "blank", Message: "can't be blank for a real shop"})
-		}
-		if len(errs) > 0 {
-			return nil, Invalid(errs...)
-		}
+	if _, err := e.Company(companyID); err != nil {
+		return nil, err
 	}
-	s, err := e.sealShop(&shop)
+	s, err := e.prepareShop(ctx, &shop)
 	if err != nil {
 		return nil, err
 	}
-	s.Currency = e.connectCurrency(ctx, s, &shop)
 	var c *Company
 	err = e.store.Update(ctx, func(tx Tx) error {
 		cur, err := tx.Company(companyID)

@@ -47,6 +47,9 @@ type Config struct {
 	FulfillmentServiceName string
 	// Jitter is injected for exact tests (default math/rand).
 	Jitter func() float64
+	// Tokens is the token source, shared by every Works and ShopReader of
+	// the process (nil: one of their own).
+	Tokens *Tokens
 	// Metrics is told of every exchange with a shop (nil: nobody; the
 	// web package's Metrics.Shopify() is one).
 	Metrics CallMetrics
@@ -120,6 +123,9 @@ func newService(cfg Config) *service {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = nopMetrics{}
+	}
+	if cfg.Tokens == nil {
+		cfg.Tokens = NewTokens()
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -209,11 +215,11 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 		return nil, engine.Errorf(engine.CodeShopifyAuthRejected,
 			"the shop connection of company %d is revoked (the app was uninstalled): reconnect the shop", c.ID)
 	}
-	token, _, err := r.ShopCredentials(c.Shop)
+	sec, err := r.ShopSecrets(c.Shop)
 	if err != nil {
 		return nil, err
 	}
-	if token == "" {
+	if sec.AccessToken == "" && (sec.Auth == engine.ShopAuthToken || c.Shop.Sandbox) {
 		return nil, engine.Errorf(engine.CodeShopifyAuthRejected, "company %d has no access token for its shop", c.ID)
 	}
 	base, err := BaseURL(c.Shop, s.cfg.SandboxURL)
@@ -226,7 +232,12 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	}
 	log = log.With("shop", c.Shop.Domain)
 	ep := Endpoint(base)
-	return &shopRun{s: s, r: r, company: c, log: log, client: s.client(ep, token, log)}, nil
+	cl := s.client(ep, "", log)
+	st, co := phaseTokens{r}, c
+	cl.source = func(ctx context.Context, stale engine.Secret) (engine.Secret, error) {
+		return s.cfg.Tokens.token(ctx, st, s.http, base, co, stale)
+	}
+	return &shopRun{s: s, r: r, company: c, log: log, client: cl}, nil
 }
 
 // client is a client of the shop at endpoint ep, paced by the service's

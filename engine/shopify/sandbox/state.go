@@ -7,15 +7,15 @@ import (
 // ShopState is what a shop holds, as GET /sandbox/shopify/{shop}/state
 // answers it: every list ordered by id, ids as gids. It holds no secret.
 type ShopState struct {
-	Name                string                    `json:"name"`
-	ID                  string                    `json:"id"`
-	Domain              string                    `json:"domain"`
-	Currency            string                    `json:"currency"`
- 	Revoked             bool                      `json:"revoked"`
+	Name     string `json:"name"`
+	ID       string `json:"id"`
+	Domain   string `json:"domain"`
+	Currency string `json:"currency"`
+	Revoked  bool   `json:"revoked"`
 	// Scopes are the access scopes the app holds; TokenGrants counts the
 	// token requests answered, by grant type.
-	Scopes      []string       `json:"scopes"`
-	TokenGrants map[string]int `json:"token_grants,omitempty"`
+	Scopes              []string                  `json:"scopes"`
+	TokenGrants         map[string]int            `json:"token_grants,omitempty"`
 	Products            []ProductState            `json:"products"`
 	Variants            []VariantState            `json:"variants"`
 	InventoryLevels     []InventoryLevelState     `json:"inventory_levels"`
