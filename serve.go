@@ -42,6 +42,7 @@ type serveConfig struct {
 	metricsPublic bool
 	sbControl     bool
 	sbRestoreRate float64
+	sbTokenTTL    time.Duration
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -62,6 +63,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.metricsPublic, "metrics-public", false, "let any client read /metrics (default: loopback clients only)")
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
 	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
+	fs.DurationVar(&cfg.sbTokenTTL, "sandbox-token-ttl", 0, "life of the access tokens the sandbox's OAuth grants issue (0: Shopify's)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -107,7 +109,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	var srv atomic.Pointer[web.Server]
 	sb, err := sandbox.New(sandbox.Options{
 		Path: filepath.Join(cfg.data, sandboxFile), RestoreRate: cfg.sbRestoreRate, Control: cfg.sbControl,
-		WebhookURL: cfg.publicURL + "/webhooks/shopify", Logger: log,
+		WebhookURL: cfg.publicURL + "/webhooks/shopify", Logger: log, TokenTTL: cfg.sbTokenTTL,
 		AuthorizeControl: func(r *http.Request) bool { s := srv.Load(); return s != nil && s.AdminRequest(r) },
 	})
 	if err != nil {
@@ -120,11 +122,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	shopHTTP := shopify.NewHTTPClient()
 	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
-		Metrics: meter.Shopify(), HTTPClient: shopHTTP,
+		Metrics: meter.Shopify(), HTTPClient: shopHTTP, Tokens: shopify.NewTokens(),
+	}
+	if os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT") != "" {
+		shopCfg.Tokens.AfterGrant = holdAfterGrant(os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT"))
 	}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
-		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
+		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb}})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
@@ -406,4 +411,23 @@ func sandboxShop(sb *sandbox.Sandbox, name, currency string) (*engine.ShopInput,
 	}
 	return &engine.ShopInput{Sandbox: true, Domain: creds.Name, Currency: creds.Currency,
 		AccessToken: engine.Secret(creds.AccessToken), WebhookSecret: engine.Secret(creds.WebhookSecret)}, nil
+}
+
+// sandboxShops provisions built-in sandbox shops for the engine (a company
+// connected or reconnected to the sandbox from the dashboard or the API).
+type sandboxShops struct{ sb *sandbox.Sandbox }
+
+func (p sandboxShops) ProvisionShop(name, currency string) (*engine.ShopInput, error) {
+	return sandboxShop(p.sb, name, currency)
+}
+
+// holdAfterGrant is a test hook (EVENTOPS_TEST_HOLD_AFTER_GRANT=FILE): the
+// token source, having Shopify's answer to a token request, creates FILE
+// and waits forever before committing it, so that a test can kill the
+// process at that moment.
+func holdAfterGrant(file string) func() {
+	return func() {
+		_ = os.WriteFile(file, []byte("granted\n"), 0o600)
+		select {}
+	}
 }

@@ -50,6 +50,10 @@ type options struct {
 	// noShopReader leaves engine.Config.Shops unset, as for an engine
 	// that does not read shop currencies at connect or start-up.
 	noShopReader bool
+	// tokenTTL is the sandbox's Options.TokenTTL.
+	tokenTTL time.Duration
+	// tokens is the token source (nil: one per engine).
+	tokens *shopify.Tokens
 }
 
 // callCounter counts what the client reports to metrics.
@@ -111,7 +115,7 @@ func setup(t testing.TB, o options) *bundle {
 		o.client = fastClient
 	}
 	b := &bundle{t: t, dir: t.TempDir(), opts: o, quiet: quietLogger()}
-	sb, err := sandbox.New(sandbox.Options{RestoreRate: o.restoreRate, Control: true, Logger: b.quiet})
+	sb, err := sandbox.New(sandbox.Options{RestoreRate: o.restoreRate, Control: true, Logger: b.quiet, TokenTTL: o.tokenTTL})
 	if err != nil {
 		t.Fatalf("sandbox: %v", err)
 	}
@@ -167,7 +171,7 @@ func (b *bundle) open() {
 	cfg := shopify.Config{
 		SandboxURL: b.srv.URL, HTTPClient: hc, Logger: b.quiet, Retry: b.opts.retry,
 		Client: b.opts.client, StaleRounds: b.opts.staleRounds, WebhookBaseURL: b.opts.webhooks,
-		Metrics: b.opts.metrics,
+		Metrics: b.opts.metrics, Tokens: b.opts.tokens,
 	}
 	works, refund := shopify.Works(cfg)
 	var shops engine.ShopReader
