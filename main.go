@@ -50,6 +50,8 @@ const usage = `usage: eventops <command> [flags]
 commands:
   serve             run the API, the dashboard and the sandbox shop
   company create    create a company (prints its id)
+  company connect   connect a company to a shop, or reconnect it
+  shopify-app set   set the Shopify app merchants connect through (OAuth)
   apikey create     create an API key (prints the key, once)
   user create       create a staff user (password prompted, or on stdin)
   import            import events from a CSV or JSON Lines file through the API
@@ -63,13 +65,15 @@ Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
 // command line. A command of two words (company create) is found by both.
 func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]string) error {
 	return map[string]func([]string) error{
-		"serve":          func(a []string) error { return cmdServe(a, stdout, stderr) },
-		"company create": func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
-		"apikey create":  func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
-		"user create":    func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
-		"import":         func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
-		"sandbox":        func(a []string) error { return cmdSandbox(a, stdout, stderr) },
-		"version":        func(a []string) error { return cmdVersion(a, stdout, stderr) },
+		"serve":           func(a []string) error { return cmdServe(a, stdout, stderr) },
+		"company create":  func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
+		"apikey create":   func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
+		"company connect": func(a []string) error { return cmdCompanyConnect(a, stdin, stdout, stderr) },
+		"shopify-app set": func(a []string) error { return cmdShopifyAppSet(a, stdin, stdout, stderr) },
+		"user create":     func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
+		"import":          func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
+		"sandbox":         func(a []string) error { return cmdSandbox(a, stdout, stderr) },
+		"version":         func(a []string) error { return cmdVersion(a, stdout, stderr) },
 	}
 }
 

@@ -277,3 +277,57 @@ func timeOrNil(t time.Time) *time.Time {
 	t = t.UTC()
 	return &t
 }
+
+// ShopifyApp is the installation's public app (or the one custom app of a
+// single merchant), through which merchants connect with OAuth: its client
+// id, its sealed client secret, and the scopes it asks for.
+type ShopifyApp struct {
+	ClientID     string    `json:"client_id"`
+	ClientSecret []byte    `json:"client_secret"`
+	Scopes       []string  `json:"scopes"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// SetShopifyApp sets the installation's public app (`eventops shopify-app
+// set`). scopes nil keeps engine/shopify's list (the caller gives it).
+func (e *Engine) SetShopifyApp(ctx context.Context, clientID string, secret Secret, scopes []string) (*ShopifyApp, error) {
+	clientID = strings.TrimSpace(clientID)
+	var errs []FieldError
+	if clientID == "" {
+		errs = append(errs, FieldError{Attribute: "client_id", Code: "blank", Message: "can't be blank"})
+	} else if es := CheckText("client_id", clientID, 255); es != nil {
+		errs = append(errs, es...)
+	}
+	if secret == "" {
+		errs = append(errs, FieldError{Attribute: "client_secret", Code: "blank", Message: "can't be blank"})
+	}
+	if len(scopes) == 0 {
+		errs = append(errs, FieldError{Attribute: "scopes", Code: "blank", Message: "can't be blank"})
+	}
+	if len(errs) > 0 {
+		return nil, Invalid(errs...)
+	}
+	sealed, err := e.seal(secret)
+	if err != nil {
+		return nil, err
+	}
+	a := &ShopifyApp{ClientID: clientID, ClientSecret: sealed, Scopes: append([]string(nil), scopes...), UpdatedAt: e.now().UTC()}
+	if err := e.store.Update(ctx, func(tx Tx) error { return tx.PutShopifyApp(a) }); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ShopifyApp reads the installation's public app and opens its secret
+// (nil and "" when none is set).
+func (e *Engine) ShopifyApp() (*ShopifyApp, Secret, error) {
+	var a *ShopifyApp
+	if err := e.store.View(func(tx Tx) (err error) { a, err = tx.ShopifyApp(); return err }); err != nil || a == nil {
+		return nil, "", err
+	}
+	secret, err := e.open(a.ClientSecret)
+	if err != nil {
+		return nil, "", err
+	}
+	return a, secret, nil
+}
