@@ -331,3 +331,30 @@ func (e *Engine) ShopifyApp() (*ShopifyApp, Secret, error) {
 	}
 	return a, secret, nil
 }
+
+// CodeShopifyPublicURLInsecure refuses to subscribe a real shop's webhooks
+// to a public URL that is not https (Shopify delivers only to https); a
+// loopback http URL is allowed, for development and tests.
+const CodeShopifyPublicURLInsecure Code = "SHOPIFY_PUBLIC_URL_INSECURE"
+
+// CheckPublicURL is the rule above: nil for an https URL or a loopback
+// http one (127.0.0.1, ::1, localhost).
+func CheckPublicURL(u string) error {
+	rest, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(u)), "http://")
+	if !ok {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(u)), "https://") {
+			return nil
+		}
+		return Errorf(CodeShopifyPublicURLInsecure, "the public URL %q is not an https URL: a real shop sends its webhooks only to https (set --public-url https://...)", u)
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if h, _, found := strings.Cut(strings.TrimPrefix(host, "["), "]"); found {
+		host = h
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.") {
+		return nil
+	}
+	return Errorf(CodeShopifyPublicURLInsecure, "the public URL %q is plain http: a real shop sends its webhooks only to https (set --public-url https://...; only loopback http is allowed, for development)", u)
+}

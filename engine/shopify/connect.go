@@ -67,7 +67,7 @@ const connectTimeout = 30 * time.Second
 func (r shopReader) Authorize(ctx context.Context, in *engine.ShopInput) error {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	base, err := BaseURL(&engine.Shop{Domain: in.Domain}, r.s.cfg.SandboxURL)
+	base, err := r.s.baseURL(&engine.Shop{Domain: in.Domain})
 	if err != nil {
 		return engine.Invalid(engine.FieldError{Attribute: "shop", Code: "invalid", Message: err.Error()})
 	}

@@ -205,3 +205,21 @@ func TestConnectWrongSecret(t *testing.T) {
 		t.Errorf("a refused connection changed the company")
 	}
 }
+
+// A real shop's webhooks are not subscribed to a plain-http public URL:
+// the save fails with SHOPIFY_PUBLIC_URL_INSECURE before set-up subscribes
+// anything; a loopback one is allowed.
+func TestSetupNeedsHTTPSPublicURL(t *testing.T) {
+	t.Parallel()
+	for base, ok := range map[string]bool{"http://events.example.com": false, "http://127.0.0.1:9/": true} {
+		b := setup(t, options{webhooks: base})
+		if _, err := b.eng.ConnectShop(context.Background(), b.company.ID, b.ccInput()); err != nil {
+			t.Fatal(err)
+		}
+		_, op := b.create(b.input("Jazz", ptr(10), regType{name: "GA", cents: 2500}))
+		got := b.wait(op.ID)
+		if ok != (got.Status == engine.StatusCompleted) || (!ok && (got.Error == nil || got.Error.Code != engine.CodeShopifyPublicURLInsecure)) {
+			t.Errorf("public URL %s: %s", base, opJSON(got))
+		}
+	}
+}

@@ -47,6 +47,10 @@ type Config struct {
 	FulfillmentServiceName string
 	// Jitter is injected for exact tests (default math/rand).
 	Jitter func() float64
+	// DomainMap, when set, gives the base URL of a shop domain
+	// (NAME.myshopify.com) that is not served at https://NAME.myshopify.com:
+	// a sandbox, in development and tests (serve --shopify-domain-map).
+	DomainMap func(domain string) (base string, ok bool)
 	// Tokens is the token source, shared by every Works and ShopReader of
 	// the process (nil: one of their own).
 	Tokens *Tokens
@@ -222,7 +226,7 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	if sec.AccessToken == "" && (sec.Auth == engine.ShopAuthToken || c.Shop.Sandbox) {
 		return nil, engine.Errorf(engine.CodeShopifyAuthRejected, "company %d has no access token for its shop", c.ID)
 	}
-	base, err := BaseURL(c.Shop, s.cfg.SandboxURL)
+	base, err := s.baseURL(c.Shop)
 	if err != nil {
 		return nil, engine.Errorf(engine.CodeShopifyUnavailable, "shop of company %d: %v", c.ID, err)
 	}
@@ -240,6 +244,17 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	return &shopRun{s: s, r: r, company: c, log: log, client: cl}, nil
 }
 
+// baseURL is where a shop's Admin API lives (see BaseURL), through the
+// domain map first.
+func (s *service) baseURL(shop *engine.Shop) (string, error) {
+	if s.cfg.DomainMap != nil && shop != nil && !shop.Sandbox {
+		if base, ok := s.cfg.DomainMap(normalDomain(shop.Domain)); ok {
+			return strings.TrimRight(base, "/"), nil
+		}
+	}
+	return BaseURL(shop, s.cfg.SandboxURL)
+}
+
 // client is a client of the shop at endpoint ep, paced by the service's
 // bucket of that endpoint.
 func (s *service) client(ep string, token engine.Secret, log *slog.Logger) *Client {
@@ -250,7 +265,7 @@ func (s *service) client(ep string, token engine.Secret, log *slog.Logger) *Clie
 // NewClient builds a client of one shop outside any phase (tools, tests).
 func NewClient(cfg Config, shop *engine.Shop, token engine.Secret) (*Client, error) {
 	s := newService(cfg)
-	base, err := BaseURL(shop, cfg.SandboxURL)
+	base, err := s.baseURL(shop)
 	if err != nil {
 		return nil, err
 	}
