@@ -43,6 +43,7 @@ type serveConfig struct {
 	sbControl     bool
 	sbRestoreRate float64
 	sbTokenTTL    time.Duration
+	domainMap     domainMap
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -64,6 +65,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
 	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
 	fs.DurationVar(&cfg.sbTokenTTL, "sandbox-token-ttl", 0, "life of the access tokens the sandbox's OAuth grants issue (0: Shopify's)")
+	fs.Var(&cfg.domainMap, "shopify-domain-map", "development and tests only: `NAME.myshopify.com=URL` serves that shop's Admin API and OAuth at URL (a sandbox run as its own process: http://127.0.0.1:8081/sandbox/shopify/NAME) (repeatable; comma-separated in the environment)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -123,6 +125,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
 		Metrics: meter.Shopify(), HTTPClient: shopHTTP, Tokens: shopify.NewTokens(),
+		DomainMap: cfg.domainMap.resolver(sb, "http://"+ln.Addr().String(), cfg.sbControl),
 	}
 	if os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT") != "" {
 		shopCfg.Tokens.AfterGrant = holdAfterGrant(os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT"))
@@ -153,7 +156,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log),
-		Dashboard:    dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
+		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
+			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp)},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())

@@ -101,6 +101,11 @@ type ShopTokens struct {
 	Scopes           []string // nil: unchanged
 }
 
+// ValidateShopInput is the check CreateCompany and ConnectShop make of a
+// real shop's credentials for its kind, before anything else (callers
+// that check more, such as the server's public URL, make it first).
+func ValidateShopInput(in ShopInput) error { return checkShopInput(&in) }
+
 // checkShopInput validates a real shop's credentials for its kind.
 func checkShopInput(in *ShopInput) error {
 	if in.Sandbox {

@@ -67,6 +67,9 @@ func NormalShopDomain(s string) string {
 	return s
 }
 
+// ShopDomain is NormalShopDomain (web/dash's ShopifyOAuth).
+func (o *OAuth) ShopDomain(typed string) string { return NormalShopDomain(typed) }
+
 // Begin is the URL to send the admin's browser to: the shop's authorize
 // page for the app, its scopes, redirectURI and state.
 func (o *OAuth) Begin(shop, state, redirectURI string) (string, error) {

@@ -75,6 +75,8 @@ type Options struct {
 	Storage StorageStats
 	// Sandbox feeds the sandbox page; nil shows "no sandbox".
 	Sandbox SandboxState
+	// ShopifyOAuth enables Connect with Shopify (nil: not offered).
+	ShopifyOAuth ShopifyOAuth
 	// SessionIdle ends a session after this long without a request
 	// (default 2 h); SessionMax ends it this long after sign-in (12 h).
 	SessionIdle time.Duration
@@ -197,6 +199,8 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	app.Get("/companies", d.page(d.companies))
 	app.Post("/companies", d.form(true, d.createCompany))
 	app.Post("/companies/:id/shop", d.form(true, d.connectShop))
+	app.Post("/companies/:id/shopify", d.form(true, d.beginShopifyConnect))
+	app.Get("/shopify/callback", d.page(d.shopifyCallback))
 	app.Get("/keys", d.page(d.keys))
 	app.Post("/keys", d.form(true, d.createKey))
 	app.Post("/keys/:id/revoke", d.form(true, d.revokeKey))

@@ -40,6 +40,9 @@ type staffSession struct {
 	// shown; they are held only here, in memory, never in a URL or a
 	// cookie. Guarded by the store's mutex.
 	newKeys []*views.CreatedKey
+	// oauth holds the Connect with Shopify flows under way, by state;
+	// guarded by the store's mutex.
+	oauth map[string]oauthPending
 }
 
 func (s *staffSession) admin() bool { return s.role == engine.RoleAdmin }
