@@ -157,7 +157,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Sandbox:      sbHandler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log),
 		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
-			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp)},
+			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins()},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())

@@ -73,3 +73,16 @@ func (m domainMap) resolver(sb *sandbox.Sandbox, self string, sandboxDomains boo
 		return self + sandbox.Prefix + name, true
 	}
 }
+
+// origins are the mapped URLs' origins (the dashboard's CSP lets Connect
+// with Shopify's form go there).
+func (m domainMap) origins() []string {
+	var out []string
+	for _, target := range m {
+		if u, err := url.Parse(target); err == nil && !slices.Contains(out, u.Scheme+"://"+u.Host) {
+			out = append(out, u.Scheme+"://"+u.Host)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"eventops/engine"
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
@@ -45,7 +47,7 @@ func setupOAuth(t *testing.T, options ...dashOption) *oauthFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	options = append(options, dashOpts(func(o *Options) { o.ShopifyOAuth = oauth }),
+	options = append(options, dashOpts(func(o *Options) { o.ShopifyOAuth, o.ShopOrigins = oauth, []string{srv.URL} }),
 		dashEngine(func(c *engine.Config) { c.Sealer, c.Shops = sealer, shopify.ShopReader(cfg) }))
 	f := &oauthFixture{dashFixture: setupDash(t, options...), sb: sb, srv: srv}
 	eng = f.eng
@@ -169,4 +171,35 @@ func TestConnectWithShopifyNeedsHTTPS(t *testing.T) {
 	tok := admin.token("/companies")
 	admin.post("/companies/"+strconv.FormatUint(f.company.ID, 10)+"/shopify", url.Values{"_csrf": {tok}, "shop": {"acme"}}).
 		expect(t, http.StatusUnprocessableEntity).contains(t, "SHOPIFY_PUBLIC_URL_INSECURE", "https")
+}
+
+// Connect with Shopify in Chromium: the admin names the shop, the browser
+// goes to the sandbox's authorize page and back to the callback, and the
+// Companies page shows the oauth connection, with no console error and no
+// CSP violation.
+func TestConnectWithShopifyInBrowser(t *testing.T) {
+	t.Parallel()
+	f := setupOAuth(t, dashListen())
+	browser := startChromium(t)
+	admin, log := tab(t, browser)
+	signInTab(t, admin, f.base, dashAdmin)
+	row := "#company-" + strconv.FormatUint(f.company.ID, 10)
+	run(t, admin, "connect with Shopify",
+		chromedp.Navigate(f.base+"/companies"),
+		chromedp.WaitVisible(chromedp.CSS(row+" summary")),
+		chromedp.Click(chromedp.CSS(row+" summary")),
+		chromedp.WaitVisible(chromedp.CSS(row+" form.connect-shopify input[name=\"shop\"]")),
+		chromedp.SendKeys(chromedp.CSS(row+" form.connect-shopify input[name=\"shop\"]"), "acme.myshopify.com"),
+		chromedp.Click(chromedp.CSS(row+" form.connect-shopify button[type=\"submit\"]")),
+	)
+	waitFor(t, admin, "the connection on the Companies page",
+		`location.pathname === "/companies" && document.querySelector("`+row+` .connection-kind") !== null && document.querySelector("`+row+` .connection-kind").textContent === "oauth"`)
+	if scopes := eval[string](t, admin, `document.querySelector("`+row+` .connection-scopes").textContent`); !strings.Contains(scopes, "write_products") {
+		t.Errorf("granted scopes shown: %q", scopes)
+	}
+	clean(t, admin, log, "after Connect with Shopify")
+	c, _ := f.eng.Company(f.company.ID)
+	if c.Shop == nil || c.Shop.Kind() != engine.ShopAuthOAuth || c.Shop.RefreshToken == nil {
+		t.Fatalf("stored connection: %+v", c.Shop)
+	}
 }
