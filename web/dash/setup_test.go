@@ -93,7 +93,9 @@ func dashFakeClock() dashOption { return func(o *dashSetupOptions) { o.clock = t
 
 func dashWorkers(n int) dashOption { return func(o *dashSetupOptions) { o.workers = n } }
 
-func dashEngine(fn func(*engine.Config)) dashOption { return func(o *dashSetupOptions) { o.engine = fn } }
+func dashEngine(fn func(*engine.Config)) dashOption {
+	return func(o *dashSetupOptions) { o.engine = fn }
+}
 
 // dashClock is a settable clock for expiry tests.
 type dashClock struct {
