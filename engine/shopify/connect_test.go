@@ -223,3 +223,47 @@ func TestSetupNeedsHTTPSPublicURL(t *testing.T) {
 		}
 	}
 }
+
+// An oauth connection end to end with the shop's webhooks: a sale is
+// signed with the app's client secret and recorded; the app is uninstalled
+// (app/uninstalled revokes the connection and drops its tokens, and saves
+// fail with SHOPIFY_AUTH_REJECTED); installing it again and reconnecting
+// makes saves complete again.
+func TestOAuthUninstallAndReconnect(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{})
+	ctx := context.Background()
+	if _, err := h.eng.ConnectShop(ctx, h.company.ID, h.oauthInput()); err != nil {
+		t.Fatal(err)
+	}
+	ev, op := h.create(h.input("Jazz", ptr(10), regType{name: "GA", cents: 2500}))
+	if got := h.wait(op.ID); got.Status != engine.StatusCompleted {
+		t.Fatalf("save: %s", opJSON(got))
+	}
+	st := h.structure(ev.ID)
+	if _, err := h.sb.PlaceOrder(h.shop.Name, st.Products[0].Variants[0].ShopifyVariantID, 2); err != nil {
+		t.Fatal(err)
+	}
+	h.delivered("orders/create", 1) // answered 2xx: verified with the client secret
+
+	if err := h.sb.Revoke(h.shop.Name); err != nil {
+		t.Fatal(err)
+	}
+	h.delivered("app/uninstalled", 1)
+	c, _ := h.eng.Company(h.company.ID)
+	if sec, _ := h.eng.OpenShopSecrets(c.Shop); !c.Shop.Revoked || sec.AccessToken != "" || sec.RefreshToken != "" {
+		t.Fatalf("after the uninstall: revoked %v, tokens kept %v", c.Shop.Revoked, sec.AccessToken != "")
+	}
+	_, op = h.update(ev.ID, engine.EventInput{Name: ptr("Late Jazz")})
+	if got := h.wait(op.ID); got.Error == nil || got.Error.Code != engine.CodeShopifyAuthRejected {
+		t.Fatalf("save after the uninstall: %s", opJSON(got))
+	}
+
+	if _, err := h.eng.ConnectShop(ctx, h.company.ID, h.oauthInput()); err != nil {
+		t.Fatal(err)
+	}
+	_, op = h.update(ev.ID, engine.EventInput{Name: ptr("Later Jazz")})
+	if got := h.wait(op.ID); got.Status != engine.StatusCompleted {
+		t.Fatalf("save after reconnecting: %s", opJSON(got))
+	}
+}
