@@ -108,6 +108,13 @@ func ValidateShopInput(in ShopInput) error { return checkShopInput(&in) }
 
 // checkShopInput validates a real shop's credentials for its kind.
 func checkShopInput(in *ShopInput) error {
+	d := strings.TrimSpace(in.Domain)
+	if d == "" {
+		return Invalid(FieldError{Attribute: "shop", Code: "blank", Message: "needs a shop domain or URL"})
+	}
+	if errs := CheckText("shop", d, maxDomainLen); errs != nil {
+		return Invalid(errs...)
+	}
 	if in.Sandbox {
 		return nil
 	}
