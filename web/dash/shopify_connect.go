@@ -75,6 +75,9 @@ func (st *sessionStore) takeOAuth(s *staffSession, state string) (oauthPending, 
 	return p, ok
 }
 
+// refusal is a refused connection as the audit log records it.
+func refusal(msg string) error { return &engine.Error{Kind: engine.KindInvalid, Message: msg} }
+
 func (d *Dashboard) redirectURI(c *fiber.Ctx) string {
 	base := d.origin
 	if base == "" {
@@ -103,7 +106,7 @@ func (d *Dashboard) beginShopifyConnect(c *fiber.Ctx, sess *staffSession) error 
 		return err
 	}
 	fail := func(msg string) error {
-		d.record(c, sess, "company.shopify_connect", "company "+strconv.FormatUint(id, 10), "refused", errors.New(msg))
+		d.record(c, sess, "company.shopify_connect", "company "+strconv.FormatUint(id, 10), "shop "+c.FormValue("shop"), refusal(msg))
 		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "Connect with Shopify of "+co.Name+": "+msg)
 	}
 	if d.opts.ShopifyOAuth == nil {
@@ -137,8 +140,8 @@ func (d *Dashboard) shopifyCallback(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return d.renderCompanies(c, sess, http.StatusBadRequest, "Connect with Shopify failed: the callback's query is malformed.")
 	}
-	failed := func(target, msg string, err error) error {
-		d.record(c, sess, "company.shopify_connect", target, "callback from "+q.Get("shop"), err)
+	failed := func(target, msg string, _ error) error {
+		d.record(c, sess, "company.shopify_connect", target, "callback from "+q.Get("shop"), refusal(msg))
 		return d.renderCompanies(c, sess, http.StatusBadRequest, "Connect with Shopify failed: "+msg+" Nothing was stored.")
 	}
 	p, ok := d.sessions.takeOAuth(sess, q.Get("state"))

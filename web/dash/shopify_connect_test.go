@@ -155,6 +155,7 @@ func TestConnectWithShopify(t *testing.T) {
 	}
 	admin.get("/companies").expect(t, http.StatusOK).contains(t, "oauth", "write_products", "Connect with Shopify", "Reconnect")
 	callback(admin, q).expect(t, http.StatusBadRequest).contains(t, "the state does not match")
+	admin.get("/audit").expect(t, http.StatusOK).contains(t, "company.shopify_connect", "refused: the installation was not approved", "oauth, shop acme.myshopify.com")
 
 	// A viewer cannot start one.
 	viewer := f.viewer()
