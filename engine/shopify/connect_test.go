@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -265,5 +266,32 @@ func TestOAuthUninstallAndReconnect(t *testing.T) {
 	_, op = h.update(ev.ID, engine.EventInput{Name: ptr("Later Jazz")})
 	if got := h.wait(op.ID); got.Status != engine.StatusCompleted {
 		t.Fatalf("save after reconnecting: %s", opJSON(got))
+	}
+}
+
+// Saves of several events at once, right after every token expired: each
+// completes, and the shop answers one token request, not one per phase
+// (single-flight per shop).
+func TestConcurrentSavesShareOneRefresh(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{workers: 8})
+	in := b.oauthInput()
+	if _, err := b.eng.ConnectShop(context.Background(), b.company.ID, in); err != nil {
+		t.Fatal(err)
+	}
+	b.control(http.MethodPost, "/expire_tokens", nil)
+	before := b.grants("refresh_token")
+	var ops []*engine.Operation
+	for i := 0; i < 8; i++ {
+		_, op := b.create(b.input("Jazz "+strconv.Itoa(i), ptr(10), regType{name: "GA", cents: 2500}))
+		ops = append(ops, op)
+	}
+	for _, op := range ops {
+		if got := b.wait(op.ID); got.Status != engine.StatusCompleted {
+			t.Fatalf("save: %s", opJSON(got))
+		}
+	}
+	if got := b.grants("refresh_token") - before; got != 1 {
+		t.Errorf("%d refreshes for one expiry and 8 concurrent saves, want 1", got)
 	}
 }
