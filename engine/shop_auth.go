@@ -290,6 +290,14 @@ func timeOrNil(t time.Time) *time.Time {
 	return &t
 }
 
+// AppCredentials name an app for one OAuth connection: a
+// custom-distribution app of one merchant, given when connecting instead of
+// the installation's app.
+type AppCredentials struct {
+	ClientID     string
+	ClientSecret Secret
+}
+
 // ShopifyApp is the installation's public app (or the one custom app of a
 // single merchant), through which merchants connect with OAuth: its client
 // id, its sealed client secret, and the scopes it asks for.

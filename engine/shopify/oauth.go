@@ -70,18 +70,29 @@ func NormalShopDomain(s string) string {
 // ShopDomain is NormalShopDomain (web/dash's ShopifyOAuth).
 func (o *OAuth) ShopDomain(typed string) string { return NormalShopDomain(typed) }
 
+// appOf is the app of a connection: own (a custom-distribution app given
+// when connecting) or the installation's.
+func (o *OAuth) appOf(own *engine.AppCredentials) (*engine.ShopifyApp, engine.Secret, error) {
+	if own != nil && own.ClientID != "" {
+		return &engine.ShopifyApp{ClientID: own.ClientID, Scopes: Scopes}, own.ClientSecret, nil
+	}
+	app, secret, err := o.app()
+	if err == nil && (app == nil || secret == "") {
+		err = ErrNoApp
+	}
+	return app, secret, err
+}
+
 // Begin is the URL to send the admin's browser to: the shop's authorize
-// page for the app, its scopes, redirectURI and state.
-func (o *OAuth) Begin(shop, state, redirectURI string) (string, error) {
+// page for the app (own, or the installation's when nil), its scopes,
+// redirectURI and state.
+func (o *OAuth) Begin(shop, state, redirectURI string, own *engine.AppCredentials) (string, error) {
 	if !ValidShopDomain(shop) {
 		return "", engine.Invalid(engine.FieldError{Attribute: "shop", Code: "invalid", Message: "must be a NAME.myshopify.com domain"})
 	}
-	app, _, err := o.app()
+	app, _, err := o.appOf(own)
 	if err != nil {
 		return "", err
-	}
-	if app == nil {
-		return "", ErrNoApp
 	}
 	base, err := o.s.baseURL(&engine.Shop{Domain: shop})
 	if err != nil {
@@ -98,15 +109,12 @@ type CallbackError struct{ Reason string }
 func (e *CallbackError) Error() string { return e.Reason }
 
 // VerifyCallback checks a callback's query without exchanging anything:
-// its HMAC under the app's client secret, its shop, its timestamp, and
+// its HMAC under the app's client secret (own's, or the installation's), its shop, its timestamp, and
 // that the merchant did not decline. It returns the shop.
-func (o *OAuth) VerifyCallback(q url.Values) (string, error) {
-	_, secret, err := o.app()
+func (o *OAuth) VerifyCallback(q url.Values, own *engine.AppCredentials) (string, error) {
+	_, secret, err := o.appOf(own)
 	if err != nil {
 		return "", err
-	}
-	if secret == "" {
-		return "", ErrNoApp
 	}
 	if !validQueryHMAC(q, secret) {
 		return "", &CallbackError{"the callback's signature (hmac) does not verify: it did not come from Shopify"}
@@ -130,12 +138,12 @@ func (o *OAuth) VerifyCallback(q url.Values) (string, error) {
 // Finish exchanges a verified callback's code for expiring offline tokens
 // and returns the oauth connection to store (engine.ConnectShop then checks
 // its scopes).
-func (o *OAuth) Finish(ctx context.Context, q url.Values) (*engine.ShopInput, error) {
-	shop, err := o.VerifyCallback(q)
+func (o *OAuth) Finish(ctx context.Context, q url.Values, own *engine.AppCredentials) (*engine.ShopInput, error) {
+	shop, err := o.VerifyCallback(q, own)
 	if err != nil {
 		return nil, err
 	}
-	app, secret, err := o.app()
+	app, secret, err := o.appOf(own)
 	if err != nil {
 		return nil, err
 	}

@@ -31,12 +31,14 @@ import (
 type ShopifyOAuth interface {
 	// ShopDomain reads a typed shop domain ("" when it is not one).
 	ShopDomain(typed string) string
-	// Begin is the shop's authorize URL for state and redirectURI.
-	Begin(shop, state, redirectURI string) (string, error)
+	// Begin is the shop's authorize URL for state and redirectURI. app
+	// names a custom-distribution app of this connection; nil is the
+	// installation's app (eventops shopify-app set).
+	Begin(shop, state, redirectURI string, app *engine.AppCredentials) (string, error)
 	// VerifyCallback checks a callback's query and returns its shop.
-	VerifyCallback(q url.Values) (string, error)
+	VerifyCallback(q url.Values, app *engine.AppCredentials) (string, error)
 	// Finish exchanges a verified callback's code for the connection.
-	Finish(ctx context.Context, q url.Values) (*engine.ShopInput, error)
+	Finish(ctx context.Context, q url.Values, app *engine.AppCredentials) (*engine.ShopInput, error)
 }
 
 // oauthPending is a Connect with Shopify under way in a session.
@@ -44,6 +46,9 @@ type oauthPending struct {
 	companyID uint64
 	shop      string
 	at        time.Time
+	// app is the custom-distribution app given with the shop (nil: the
+	// installation's); held in memory only, for the flow's length.
+	app *engine.AppCredentials
 }
 
 // oauthStateTTL bounds how long a merchant may take to approve.
@@ -119,16 +124,24 @@ func (d *Dashboard) beginShopifyConnect(c *fiber.Ctx, sess *staffSession) error 
 	if shop == "" {
 		return fail("the shop must be a NAME.myshopify.com domain.")
 	}
+	var app *engine.AppCredentials
+	if id := strings.TrimSpace(c.FormValue("client_id")); id != "" {
+		secret := engine.Secret(strings.Clone(c.FormValue("client_secret")))
+		if secret == "" {
+			return fail("a custom app's client id needs its client secret.")
+		}
+		app = &engine.AppCredentials{ClientID: strings.Clone(id), ClientSecret: secret}
+	}
 	raw := make([]byte, 24)
 	if _, err := rand.Read(raw); err != nil {
 		return err
 	}
 	state := base64.RawURLEncoding.EncodeToString(raw)
-	to, err := d.opts.ShopifyOAuth.Begin(shop, state, d.redirectURI(c))
+	to, err := d.opts.ShopifyOAuth.Begin(shop, state, d.redirectURI(c), app)
 	if err != nil {
 		return fail(err.Error())
 	}
-	d.sessions.putOAuth(sess, state, oauthPending{companyID: id, shop: shop, at: d.now()})
+	d.sessions.putOAuth(sess, state, oauthPending{companyID: id, shop: shop, at: d.now(), app: app})
 	return c.Redirect(to, http.StatusSeeOther)
 }
 
@@ -149,7 +162,7 @@ func (d *Dashboard) shopifyCallback(c *fiber.Ctx, sess *staffSession) error {
 		return failed("", "the state does not match a connection started in this session (or it is older than 15 minutes): start again from Companies.", errors.New("state mismatch"))
 	}
 	target := "company " + strconv.FormatUint(p.companyID, 10)
-	shop, err := d.opts.ShopifyOAuth.VerifyCallback(q)
+	shop, err := d.opts.ShopifyOAuth.VerifyCallback(q, p.app)
 	if err != nil {
 		return failed(target, err.Error()+".", err)
 	}
@@ -158,7 +171,7 @@ func (d *Dashboard) shopifyCallback(c *fiber.Ctx, sess *staffSession) error {
 	}
 	ctx, cancel := actionContext()
 	defer cancel()
-	in, err := d.opts.ShopifyOAuth.Finish(ctx, q)
+	in, err := d.opts.ShopifyOAuth.Finish(ctx, q, p.app)
 	if err != nil {
 		return failed(target, err.Error()+".", err)
 	}

@@ -63,10 +63,14 @@ var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) 
 // begin starts Connect with Shopify as b and follows the redirect to the
 // shop, which answers with the callback URL; it returns the callback's
 // query.
-func (f *oauthFixture) begin(b *browser, shop string) url.Values {
+func (f *oauthFixture) begin(b *browser, shop string, extra ...string) url.Values {
 	f.t.Helper()
 	tok := b.token("/companies")
-	r := b.post("/companies/"+strconv.FormatUint(f.company.ID, 10)+"/shopify", url.Values{"_csrf": {tok}, "shop": {shop}}).
+	form := url.Values{"_csrf": {tok}, "shop": {shop}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
+	r := b.post("/companies/"+strconv.FormatUint(f.company.ID, 10)+"/shopify", form).
 		expect(f.t, http.StatusSeeOther)
 	to := r.Header.Get("Location")
 	if !strings.HasPrefix(to, f.srv.URL+sandbox.Prefix+"acme/admin/oauth/authorize?") {
@@ -162,6 +166,28 @@ func TestConnectWithShopify(t *testing.T) {
 	tok := viewer.token("/companies")
 	viewer.post("/companies/"+strconv.FormatUint(f.company.ID, 10)+"/shopify", url.Values{"_csrf": {tok}, "shop": {"acme"}}).
 		expect(t, http.StatusForbidden)
+}
+
+// A custom-distribution app given with the shop is used for the whole flow
+// (authorize, the callback's signature, the exchange) instead of the
+// installation's app, and kept on the connection.
+func TestConnectWithShopifyCustomApp(t *testing.T) {
+	t.Parallel()
+	f := setupOAuth(t, dashPublicURL("https://events.example.com"))
+	if _, err := f.eng.SetShopifyApp(t.Context(), "someone-else", "shpss_not_this_one", shopify.Scopes); err != nil {
+		t.Fatal(err)
+	}
+	admin := f.admin()
+	app := f.sb.App()
+	q := f.begin(admin, "acme", "client_id", app.ClientID, "client_secret", app.ClientSecret)
+	admin.get("/shopify/callback?" + q.Encode()).expect(t, http.StatusSeeOther)
+	c, _ := f.eng.Company(f.company.ID)
+	if c.Shop.Kind() != engine.ShopAuthOAuth || c.Shop.ClientID != app.ClientID {
+		t.Fatalf("connection: %+v", c.Shop)
+	}
+	if _, secret, _ := f.eng.OpenShopCredentials(c.Shop); secret.Reveal() != app.ClientSecret {
+		t.Error("the custom app's secret does not sign the connection's webhooks")
+	}
 }
 
 // A plain-http public URL refuses Connect with Shopify with its code.
