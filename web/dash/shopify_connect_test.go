@@ -180,7 +180,7 @@ func TestConnectWithShopifyCustomApp(t *testing.T) {
 	admin := f.admin()
 	app := f.sb.App()
 	q := f.begin(admin, "acme", "client_id", app.ClientID, "client_secret", app.ClientSecret)
-	admin.get("/shopify/callback?" + q.Encode()).expect(t, http.StatusSeeOther)
+	admin.get("/shopify/callback?"+q.Encode()).expect(t, http.StatusSeeOther)
 	c, _ := f.eng.Company(f.company.ID)
 	if c.Shop.Kind() != engine.ShopAuthOAuth || c.Shop.ClientID != app.ClientID {
 		t.Fatalf("connection: %+v", c.Shop)
