@@ -334,6 +334,13 @@ func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration,
 	} else if w > 0 {
 		log.Info("pruned webhook deliveries", "count", w)
 	}
+	// Dashboard sessions past their absolute expiry (idle ones are ended
+	// when next presented, and by this once their maximum passes).
+	if s, err := eng.PruneSessions(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("prune dashboard sessions", "err", err)
+	} else if s > 0 {
+		log.Info("pruned dashboard sessions", "count", s)
+	}
 }
 
 func flushAll(eng *engine.Engine, log *slog.Logger) {

@@ -25,6 +25,7 @@ func (r *opRun) fold(batch []phaseEvent) (next *Operation, staged []func(Tx) err
 			p.Progress = cloneProgress(ev.progress)
 		case evRetrying:
 			p.LastError = phaseError(p, ev.err)
+			p.addFailure(AttemptFailure{Attempt: p.Attempts, At: now, Code: p.LastError.Code, Message: p.LastError.Message})
 			p.Attempts++
 		case evDone:
 			p.Status = StatusCompleted

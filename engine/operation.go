@@ -103,13 +103,39 @@ type Phase struct {
 	FinishedAt *time.Time `json:"finished_at"`
 	Attempts   int        `json:"attempts"`
 	LastError  *OpError   `json:"last_error"`
-	Phases     []*Phase   `json:"phases"`
+	// Failures are the failed attempts that were retried, oldest first
+	// (at most MaxPhaseFailures: the first ones and the latest); the
+	// attempt that ended the phase is Error.
+	Failures []AttemptFailure `json:"failures,omitempty"`
+	Phases   []*Phase         `json:"phases"`
 	// DependsOn names sibling phases that must complete before this one
 	// starts. Children of one parent never depend on each other.
 	DependsOn []string `json:"depends_on,omitempty"`
 	// failSeq orders failures within the operation: the smallest is the
 	// root cause.
 	FailSeq uint64 `json:"fail_seq,omitempty"`
+}
+
+// AttemptFailure is one failed attempt of a phase that was retried.
+type AttemptFailure struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Code    Code      `json:"code"`
+	Message string    `json:"message"`
+}
+
+// MaxPhaseFailures bounds the failures a phase keeps: the first half and
+// the latest.
+const MaxPhaseFailures = 20
+
+// addFailure records a retried attempt's failure, keeping the first ones
+// and the latest within MaxPhaseFailures.
+func (p *Phase) addFailure(f AttemptFailure) {
+	if len(p.Failures) >= MaxPhaseFailures {
+		half := MaxPhaseFailures / 2
+		p.Failures = append(p.Failures[:half], p.Failures[half+1:]...)
+	}
+	p.Failures = append(p.Failures, f)
 }
 
 // Leaf reports whether the phase does work itself.
@@ -164,6 +190,7 @@ func clonePhases(in []*Phase) []*Phase {
 		c.Progress = cloneProgress(p.Progress)
 		c.Error = cloneOpError(p.Error)
 		c.LastError = cloneOpError(p.LastError)
+		c.Failures = append([]AttemptFailure(nil), p.Failures...)
 		c.StartedAt = cloneTime(p.StartedAt)
 		c.FinishedAt = cloneTime(p.FinishedAt)
 		c.Phases = clonePhases(p.Phases)

@@ -178,7 +178,7 @@ func (r *opRun) attachChildren(next *Operation, expanded []phaseEvent) []*Phase 
 			}
 		}
 		// The attempts were the split's, not work of the aggregate's own.
-		p.Attempts, p.LastError = 0, nil
+		p.Attempts, p.LastError, p.Failures = 0, nil, nil
 		p.Phases = ev.children
 		kids = append(kids, ev.children...)
 	}

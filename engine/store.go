@@ -133,6 +133,24 @@ type Tx interface {
 	// ShopOrders lists the orders recorded from one shop order of a company
 	// (its line items, and parts split off by partial refunds), in id order.
 	ShopOrders(companyID uint64, shopifyOrderID string) ([]*Order, error)
+
+	// ---- Staff sessions (engine/sessions.go, storage/sessions.go) ----
+
+	// DeleteUser removes a staff user (an absent one is no error).
+	DeleteUser(id uint64) error
+	// Session returns a session by the hash of its cookie, or (nil, nil).
+	Session(hash []byte) (*StaffSession, error)
+	// PutSession writes a session, indexed by user and by its absolute
+	// expiry.
+	PutSession(s *StaffSession) error
+	// DeleteSession removes a session; an absent one is no error.
+	DeleteSession(hash []byte) error
+	// DeleteUserSessions removes every session of a user and reports how
+	// many.
+	DeleteUserSessions(userID uint64) (int, error)
+	// PruneSessions deletes up to limit sessions expiring before t, oldest
+	// first, and reports how many it deleted.
+	PruneSessions(before time.Time, limit int) (int, error)
 }
 
 // NamedQuery lists a company's venues or ticket types by id, optionally

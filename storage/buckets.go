@@ -19,11 +19,12 @@ var (
 	tbIdempotency      = table{[]byte("idempotency"), "idempotency record"}
 	tbAliasUses        = table{[]byte("alias_uses"), "alias use"}
 	tbWebhooks         = table{[]byte("webhooks"), "webhook delivery"} // storage/webhooks.go
+	tbSessions         = table{[]byte("sessions"), "staff session"}    // storage/sessions.go
 
 	tables = []table{
 		tbCompanies, tbAPIKeys, tbUsers, tbVenues, tbTicketTypes, tbEvents,
 		tbTicketStructures, tbOrders, tbOperations, tbIdempotency, tbAliasUses,
-		tbWebhooks,
+		tbWebhooks, tbSessions,
 	}
 )
 
@@ -59,6 +60,8 @@ const (
 	idxOpFinished
 	idxWebhookReceived // storage/webhooks.go
 	idxOrderShopify    // storage/webhooks.go
+	idxSessionUser     // storage/sessions.go
+	idxSessionExpires  // storage/sessions.go
 )
 
 // indexBuckets names each index's bucket.
@@ -85,6 +88,8 @@ var indexBuckets = map[index][]byte{
 	idxOpFinished:         []byte("idx_op_finished"),
 	idxWebhookReceived:    []byte("idx_webhook_received"),
 	idxOrderShopify:       []byte("idx_order_shopify"),
+	idxSessionUser:        []byte("idx_session_user"),
+	idxSessionExpires:     []byte("idx_session_expires"),
 }
 
 // allBuckets lists every top-level bucket Open makes sure exists.

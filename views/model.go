@@ -82,20 +82,24 @@ type OperationsPage struct {
 
 // OperationView is an operation as its page shows it.
 type OperationView struct {
-	Op       *engine.Operation
-	JSON     string // the API's representation, indented
-	Company  string
-	Event    string // the event's name, "" when unknown or deleted
-	Timeline []TimelineEntry
+	Op      *engine.Operation
+	JSON    string // the API's representation, indented
+	Company string
+	Event   string // the event's name, "" when unknown or deleted
+	// All shows every child of long lists (?phases=all); otherwise a long
+	// list shows the children that matter (see phasetree.go).
+	All bool
+	// Now is when the view was made, for the critical path of running work.
+	Now time.Time
+	// Refunds are what a refund operation refunded, when known.
+	Refunds []RefundLine
 }
 
-// TimelineEntry is one start or finish in an operation's life.
-type TimelineEntry struct {
-	At      time.Time
-	PhaseID uint64 // 0 for the operation itself
-	Name    string
-	What    string // "created", "started", "completed", "failed"
-	Depth   int
+// RefundLine is one order a refund operation refunded.
+type RefundLine struct {
+	OrderID uint64
+	Amount  string
+	Status  string
 }
 
 // OperationPage is /operations/{id}.

@@ -70,7 +70,8 @@ func RowID(opID uint64) string { return rowIDPrefix + utoa(opID) }
 type Push struct {
 	Kind PushKind
 	// Operation page.
-	Op *OperationView
+	Op    *OperationView
+	Delta *OpDelta
 	// Operations tables.
 	Row    *Row
 	RowsOf *Rows
@@ -88,14 +89,15 @@ type Push struct {
 type PushKind int
 
 const (
-	PushOperation PushKind = iota // the live parts of an operation page
-	PushRow                       // one row, changed in place
-	PushRowInsert                 // one row, new to this table
-	PushRowDelete                 // one row, removed
-	PushRows                      // every row of a table (on connect)
-	PushCounts                    // counts per status
-	PushOverview                  // chart and latest failures
-	PushEvent                     // the live part of an event page
+	PushOperation      PushKind = iota // the live parts of an operation page
+	PushOperationDelta                 // what one transition changed of them
+	PushRow                            // one row, changed in place
+	PushRowInsert                      // one row, new to this table
+	PushRowDelete                      // one row, removed
+	PushRows                           // every row of a table (on connect)
+	PushCounts                         // counts per status
+	PushOverview                       // chart and latest failures
+	PushEvent                          // the live part of an event page
 )
 
 // Render writes the message. This is the one place that says what is
@@ -104,6 +106,8 @@ func (p Push) Render(ctx context.Context, w io.Writer) error {
 	switch p.Kind {
 	case PushOperation:
 		return OperationLive(*p.Op, Replace).Render(ctx, w)
+	case PushOperationDelta:
+		return OperationDelta(*p.Delta).Render(ctx, w)
 	case PushRow:
 		return OpRow(*p.Row, Replace).Render(ctx, w)
 	case PushRowInsert:

@@ -1,50 +1,64 @@
 package views
 
 import (
-	"sort"
 	"strconv"
+	"time"
 
 	"eventops/engine"
 )
 
-// Timeline lists an operation's creation and every start and finish of it
-// and its phases, in time order (ties keep tree order: parents first).
-func Timeline(op *engine.Operation) []TimelineEntry {
-	out := []TimelineEntry{{At: op.CreatedAt, Name: "operation", What: "created"}}
-	if op.StartedAt != nil {
-		out = append(out, TimelineEntry{At: *op.StartedAt, Name: "operation", What: "started"})
+// The timeline shows one bar per shown phase on an axis shared by all of
+// them: the operation's life, from its creation. A bar carries its start
+// and end as milliseconds from the creation (data attributes); the axis's
+// length is one CSS variable on the timeline (--span), set by conn.js from
+// the axis element. A transition that lengthens the axis changes that one
+// variable, not every bar; a bar changes only when its phase does. The
+// retried attempts of a phase are segments of its bar, ending where each
+// failed.
+
+// msFrom is t in milliseconds after origin, "" for no time.
+func msFrom(origin time.Time, t *time.Time) string {
+	if t == nil {
+		return ""
 	}
-	var walk func(ps []*engine.Phase, depth int)
-	walk = func(ps []*engine.Phase, depth int) {
-		for _, p := range ps {
-			name := p.Name
-			if p.Subject != 0 {
-				name += " #" + utoa(p.Subject)
-			}
-			if p.StartedAt != nil {
-				out = append(out, TimelineEntry{At: *p.StartedAt, PhaseID: p.ID, Name: name, What: "started", Depth: depth})
-			}
-			if p.FinishedAt != nil && p.Status.Terminal() {
-				out = append(out, TimelineEntry{At: *p.FinishedAt, PhaseID: p.ID, Name: name, What: string(p.Status), Depth: depth})
-			}
-			walk(p.Phases, depth+1)
-		}
-	}
-	walk(op.Phases, 1)
-	if op.FinishedAt != nil && op.Status.Terminal() {
-		out = append(out, TimelineEntry{At: *op.FinishedAt, Name: "operation", What: string(op.Status)})
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
-	return out
+	return strconv.FormatInt(max(0, t.Sub(origin).Milliseconds()), 10)
 }
 
-// depthClass indents a timeline entry by its depth in the tree (classes,
-// not inline styles: the CSP forbids those).
+// Segment is one attempt of a phase on its bar.
+type Segment struct {
+	Attempt    int
+	Start, End string // ms from the operation's creation; End "" while running
+	Failed     bool
+	Title      string
+}
+
+// segments splits a phase's bar at each retried attempt's failure; a phase
+// without retries has none (its bar is one attempt).
+func segments(origin time.Time, p *engine.Phase) []Segment {
+	if len(p.Failures) == 0 || p.StartedAt == nil {
+		return nil
+	}
+	out := make([]Segment, 0, len(p.Failures)+1)
+	start := p.StartedAt
+	for _, f := range p.Failures {
+		at := f.At
+		out = append(out, Segment{Attempt: f.Attempt, Start: msFrom(origin, start), End: msFrom(origin, &at), Failed: true,
+			Title: "attempt " + strconv.Itoa(f.Attempt) + " failed: " + string(f.Code)})
+		start = &at
+	}
+	last := Segment{Attempt: p.Attempts, Start: msFrom(origin, start), End: msFrom(origin, p.FinishedAt),
+		Failed: p.Status == engine.StatusFailed, Title: "attempt " + strconv.Itoa(p.Attempts)}
+	return append(out, last)
+}
+
+// depthClass indents by depth in the tree (classes, not inline styles: the
+// CSP forbids those).
 func depthClass(d int) string {
 	return "depth-" + strconv.Itoa(min(d, 6))
 }
 
-// opDuration is how long the operation ran, or since when it runs.
+// opDuration is how long the operation ran, or "—" before it started (a
+// running one ticks in the browser: see OperationLive).
 func opDuration(op *engine.Operation) string {
 	start := op.StartedAt
 	if start == nil {
@@ -57,4 +71,14 @@ func opDuration(op *engine.Operation) string {
 		return "running since " + clock(*op.StartedAt)
 	}
 	return "—"
+}
+
+// iso is a time as the datetime attribute wants it.
+func iso(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func isoPtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return iso(*t)
 }

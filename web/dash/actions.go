@@ -68,7 +68,10 @@ func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 		return err
 	}
 	d.logins.refund(limits...)
-	sess, id := d.sessions.create(u)
+	sess, id, err := d.sessions.create(c.UserContext(), u)
+	if err != nil {
+		return err
+	}
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: id, Path: "/",
 		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteLaxMode})
 	c.Cookie(&fiber.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1,
@@ -78,7 +81,11 @@ func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 }
 
 func (d *Dashboard) logout(c *fiber.Ctx, sess *staffSession) error {
-	d.sessions.delete(sess)
+	ctx, cancel := actionContext()
+	defer cancel()
+	if err := d.sessions.delete(ctx, sess); err != nil {
+		return err
+	}
 	d.hub.signedOut(sess)
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteLaxMode})

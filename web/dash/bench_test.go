@@ -272,3 +272,28 @@ func percentile(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkDashboardTransitionBytes: the bytes pushed per transition to a
+// page watching a save of a 120-occurrence recurring event (catalog and
+// inventory split into one child per occurrence, a third of them retried
+// once), one save per iteration, over a real websocket. It reports the mean
+// and the largest transition (the contract: under 20 KB whatever the
+// operation's size), the first frame (the whole page's live parts, pushed
+// on connect) and the page itself once the save completed.
+func BenchmarkDashboardTransitionBytes(b *testing.B) {
+	var frames, total, largest, first, page int
+	for range b.N {
+		f, fr, p := transitionBytes(b, 120)
+		first, page = f, len(p)
+		for _, n := range fr {
+			total += n
+			largest = max(largest, n)
+		}
+		frames += len(fr)
+	}
+	b.ReportMetric(float64(total)/float64(max(frames, 1)), "B/transition")
+	b.ReportMetric(float64(largest), "max-B/transition")
+	b.ReportMetric(float64(frames)/float64(b.N), "transitions/save")
+	b.ReportMetric(float64(first), "first-frame-B")
+	b.ReportMetric(float64(page), "page-B")
+}

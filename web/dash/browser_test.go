@@ -282,7 +282,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	run(t, admin, "open the operation page", chromedp.Navigate(f.base+opPage(opID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
 	waitFor(t, admin, "the page's socket", `document.querySelector("#conn").textContent === "live"`)
 	eval[bool](t, admin, "window.__marker = true")
-	phase := `document.querySelector("#op-tree li.phase")`
+	phase := `document.querySelector("#op-tree .ph-node")`
 	waitFor(t, admin, "the phase running at 33%", phase+`.classList.contains("st-running") && `+phase+`.querySelector("progress").value === 33`)
 	if !eval[bool](t, admin, `getComputedStyle(document.querySelector("#op-actions .act-cancel")).display !== "none" &&
 		getComputedStyle(document.querySelector("#op-actions .act-retry")).display === "none"`) {

@@ -66,6 +66,9 @@ type Config struct {
 	// OperationJSON is an operation as the API answers it, shown raw on
 	// the operation page; nil shows the engine's own encoding.
 	OperationJSON func(*engine.Operation) any
+	// Sessions keeps the staff sessions; nil keeps them in the engine's
+	// store.
+	Sessions SessionStore
 	Options
 }
 
@@ -155,6 +158,10 @@ func New(cfg Config) *Dashboard {
 	if log == nil {
 		log = slog.Default()
 	}
+	sessions := cfg.Sessions
+	if sessions == nil {
+		sessions = cfg.Engine
+	}
 	d := &Dashboard{
 		eng:      cfg.Engine,
 		log:      log.With("component", "dashboard"),
@@ -162,7 +169,7 @@ func New(cfg Config) *Dashboard {
 		opts:     opts,
 		metrics:  cfg.Metrics,
 		opJSON:   cfg.OperationJSON,
-		sessions: newSessionStore(opts.SessionIdle, opts.SessionMax, now),
+		sessions: newSessionStore(sessions, log, opts.SessionIdle, opts.SessionMax, now),
 		logins:   newLoginLimiter(opts.LoginBurst, opts.LoginRefill, now),
 		tally:    newLiveTally(cfg.Engine, now),
 		names:    newNameCache(cfg.Engine),
@@ -196,6 +203,7 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	app.Get("/", d.page(d.overview))
 	app.Get("/operations", d.page(d.operations))
 	app.Get("/operations/:id", d.page(d.operation))
+	app.Get("/operations/:id/json", d.page(d.operationJSON))
 	app.Post("/operations/:id/cancel", d.form(true, d.cancelOperation))
 	app.Post("/operations/:id/retry", d.form(true, d.retryOperation))
 	app.Get("/events", d.page(d.events))
@@ -220,6 +228,7 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	if d.origin != "" {
 		wsCfg.Origins = []string{d.origin}
 	}
+	app.Get("/session", d.sessionState)
 	app.Get("/ws", d.wsGuard, websocket.New(d.serveSocket, wsCfg))
 }
 

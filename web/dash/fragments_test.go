@@ -20,7 +20,7 @@ func TestDashboardFragments(t *testing.T) {
 		Version: 5, CreatedAt: now, UpdatedAt: now, Phases: []*engine.Phase{{ID: 43, Name: "tickets", Status: engine.StatusRunning}}}
 	names := views.Names{Companies: map[uint64]string{1: `<b>Acme</b>`}}
 	row := views.Row{Op: op, Names: names}
-	ov := views.OperationView{Op: op, JSON: `{"id": 42, "name": "<script>"}`, Timeline: views.Timeline(op)}
+	ov := views.OperationView{Op: op, JSON: `{"id": 42, "name": "<script>"}`}
 	counts := views.Counts{Pending: 1, Running: 2, Completed: 3, Failed: 4, Window: "24 h"}
 	overview := views.Overview{Failures: []*engine.Operation{{ID: 9, CompanyID: 1, Status: engine.StatusFailed,
 		Error: &engine.OpError{Code: engine.CodeTicketsStructureEmpty, Message: "nothing <to> sell"}}}, Names: names}
@@ -33,7 +33,7 @@ func TestDashboardFragments(t *testing.T) {
 		want   []string
 	}{
 		{"operation", views.Push{Kind: views.PushOperation, Op: &ov},
-			`<section id="op-summary" class="summary st-running" data-version="5" hx-swap-oob="true">`,
+			`<section id="op-summary" class="summary st-running" data-version="5" data-status="running" data-op="42" hx-swap-oob="true">`,
 			[]string{`<section id="op-tree" class="tree" hx-swap-oob="true">`, `id="op-timeline"`, `id="op-json"`, `id="ph-43"`, `&lt;script&gt;`}},
 		{"row", views.Push{Kind: views.PushRow, Row: &row},
 			`<tr id="op-row-42" class="st-running" data-version="5" hx-swap-oob="true">`, []string{`&lt;b&gt;Acme&lt;/b&gt;`}},

@@ -27,7 +27,10 @@ type hub struct {
 	d *Dashboard
 
 	// Owned by run's goroutine.
-	byOp      map[uint64]map[*wsClient]struct{}
+	byOp map[uint64]map[*wsClient]struct{}
+	// lastOp is the latest state pushed of each watched operation: what a
+	// page that took every push shows, the base of the next delta.
+	lastOp    map[uint64]*engine.Operation
 	byEvent   map[uint64]map[*wsClient]struct{}
 	lists     map[*wsClient]struct{}
 	counters  map[*wsClient]struct{}
@@ -67,6 +70,7 @@ func newHub(d *Dashboard) *hub {
 	h := &hub{
 		d:           d,
 		byOp:        map[uint64]map[*wsClient]struct{}{},
+		lastOp:      map[uint64]*engine.Operation{},
 		byEvent:     map[uint64]map[*wsClient]struct{}{},
 		lists:       map[*wsClient]struct{}{},
 		counters:    map[*wsClient]struct{}{},
@@ -176,24 +180,60 @@ func (h *hub) prepare(p views.Push) wsFrame {
 	return textFrame(buf.Bytes())
 }
 
+// pushOperation brings every page of op up to its new state. A page that
+// shows the state the hub pushed last gets only what the transition changed
+// (views.DiffOperation: the phases whose line changed, the children that came
+// into or left a long list's shown few), one frame shared by all of them; a
+// page at another version, or one showing every phase, gets the whole.
 func (h *hub) pushOperation(op *engine.Operation) {
 	watchers := h.byOp[op.ID]
 	if len(watchers) == 0 {
 		return
 	}
-	var pm wsFrame
+	prev := h.lastOp[op.ID]
+	var view, viewAll *views.OperationView
+	var delta, full, fullAll wsFrame
+	noDelta := false
 	for c := range watchers {
 		if op.Version <= c.opVersion {
 			continue // the client's state, read when it joined, is newer
 		}
-		if pm == nil {
-			v := h.d.operationView(op)
-			if pm = h.prepare(views.Push{Kind: views.PushOperation, Op: &v}); pm == nil {
-				return
+		if view == nil {
+			v := h.d.operationView(op, false)
+			view = &v
+		}
+		var f wsFrame
+		switch {
+		case c.view.all:
+			if fullAll == nil {
+				v := h.d.operationView(op, true)
+				viewAll = &v
+				fullAll = h.prepare(views.Push{Kind: views.PushOperation, Op: viewAll})
 			}
+			f = fullAll
+		case prev != nil && c.opVersion == prev.Version && !noDelta:
+			if delta == nil {
+				if dl, ok := views.DiffOperation(prev, *view); ok {
+					delta = h.prepare(views.Push{Kind: views.PushOperationDelta, Delta: &dl})
+				}
+				noDelta = delta == nil
+			}
+			f = delta
+		}
+		if f == nil {
+			if full == nil {
+				full = h.prepare(views.Push{Kind: views.PushOperation, Op: view})
+			}
+			f = full
+		}
+		if f == nil {
+			return
 		}
 		c.opVersion = op.Version
-		c.offer(pm)
+		c.offer(f)
+	}
+	if prev == nil || op.Version > prev.Version {
+		h.lastOp[op.ID] = op
 	}
 }
 
@@ -348,8 +388,11 @@ func (h *hub) join(c *wsClient) {
 			return
 		}
 		addTo(h.byOp, v.opID, c)
+		if h.lastOp[op.ID] == nil {
+			h.lastOp[op.ID] = op
+		}
 		c.opVersion = op.Version
-		view := h.d.operationView(op)
+		view := h.d.operationView(op, v.all)
 		c.offer(h.prepare(views.Push{Kind: views.PushOperation, Op: &view}))
 	case pageEvent:
 		if pm := h.eventPush(v.eventID); pm != nil {
@@ -383,6 +426,9 @@ func (h *hub) leave(c *wsClient) {
 	delete(h.overviews, c)
 	if c.view.kind == pageOperation {
 		removeFrom(h.byOp, c.view.opID, c)
+		if len(h.byOp[c.view.opID]) == 0 {
+			delete(h.lastOp, c.view.opID)
+		}
 	}
 	for _, id := range c.events {
 		removeFrom(h.byEvent, id, c)
@@ -514,7 +560,7 @@ func (h *hub) signedOut(s *staffSession) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
 	for c := range h.clients {
-		if c.sess == s {
+		if c.sess.key == s.key {
 			c.close(websocket.ClosePolicyViolation, "signed out")
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -194,23 +195,74 @@ func (d *Dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	return dashRender(c, http.StatusOK, views.OperationPageView(p, views.OperationPage{
-		View: d.operationView(op), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
+		View: d.operationView(op, c.Query("phases") == "all"), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
 	}))
 }
 
+// operationJSON answers an operation's JSON as the API does, as a download
+// (the page shows a big operation's JSON only this way).
+func (d *Dashboard) operationJSON(c *fiber.Ctx, _ *staffSession) error {
+	id, err := dashPathID(c, "id")
+	if err != nil {
+		return err
+	}
+	op, err := d.eng.Operation(0, id)
+	if err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="operation-`+strconv.FormatUint(id, 10)+`.json"`)
+	return c.Send(raw)
+}
+
 // operationView is an operation as its page and its pushes show it; the raw
-// JSON is exactly what the API answers for it.
-func (d *Dashboard) operationView(op *engine.Operation) views.OperationView {
+// JSON is exactly what the API answers for it. all shows every child of
+// long phase lists.
+func (d *Dashboard) operationView(op *engine.Operation, all bool) views.OperationView {
 	raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
 	if err != nil {
 		raw = []byte(err.Error())
 	}
-	return views.OperationView{
+	v := views.OperationView{
 		Op: op, JSON: string(raw),
-		Company:  d.names.names(op.CompanyID).Company(op.CompanyID),
-		Event:    d.names.eventName(op),
-		Timeline: views.Timeline(op),
+		Company: d.names.names(op.CompanyID).Company(op.CompanyID),
+		Event:   d.names.eventName(op),
+		All:     all,
+		Now:     d.now(),
 	}
+	if op.Action == engine.ActionRefund {
+		v.Refunds = d.refundLines(op)
+	}
+	return v
+}
+
+// refundLines are the event's orders refunded while a refund operation
+// ran: orders do not name the operation that refunded them, so the time
+// is the link (a refund made in the shop meanwhile shows too). An order's
+// refund time is stamped in the commit that ends the operation, a moment
+// after its finish time: refundSlack allows for that.
+func (d *Dashboard) refundLines(op *engine.Operation) []views.RefundLine {
+	orders, err := d.eng.Orders(op.CompanyID, op.EventID)
+	if err != nil {
+		return nil
+	}
+	const refundSlack = time.Second
+	end := d.now()
+	if op.FinishedAt != nil {
+		end = op.FinishedAt.Add(refundSlack)
+	}
+	var out []views.RefundLine
+	for _, o := range orders {
+		if o.Status != engine.OrderRefunded || o.RefundedAt == nil || o.RefundedAt.Before(op.CreatedAt) || o.RefundedAt.After(end) {
+			continue
+		}
+		out = append(out, views.RefundLine{OrderID: o.ID, Amount: o.Amount.String(), Status: string(o.Status)})
+	}
+	return out
 }
 
 func (d *Dashboard) events(c *fiber.Ctx, sess *staffSession) error {

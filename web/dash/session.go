@@ -1,9 +1,11 @@
 package dash
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -12,10 +14,12 @@ import (
 	"eventops/views"
 )
 
-// Dashboard sessions live in memory: a restart signs everyone out, which
-// for a staff tool on one binary is the simple, safe choice (nothing to
-// steal from the data file). The cookie holds a random id; the store keys
-// sessions by its SHA-256, so that lookups do not compare secrets.
+// Dashboard sessions live in the store (SessionStore), so that a restart
+// keeps staff signed in. The cookie holds 256 random bits; the store keys the
+// session by their SHA-256 and never holds the value itself. The form token
+// (CSRF) is derived from the cookie value, so it is not stored either. A
+// session ends after idle without a request, at the latest max after
+// sign-in, at sign-out, and when its user is removed.
 
 const (
 	sessionCookie = "eventops_session"
@@ -24,7 +28,19 @@ const (
 	loginCookie = "eventops_login"
 )
 
-// staffSession is one signed-in staff member.
+// SessionStore keeps the dashboard's sessions. *engine.Engine implements it
+// over its store (bbolt today; another store implements the few Tx methods
+// behind it). Kept this narrow on purpose.
+type SessionStore interface {
+	// PutSession writes a new session or a later Seen.
+	PutSession(ctx context.Context, s *engine.StaffSession) error
+	// Session returns a session and its user, or nils when either is gone.
+	Session(hash []byte) (*engine.StaffSession, *engine.User, error)
+	// EndSession deletes a session; an absent one is no error.
+	EndSession(ctx context.Context, hash []byte) error
+}
+
+// staffSession is one signed-in staff member, as a request sees it.
 type staffSession struct {
 	key     string // SHA-256 of the cookie value
 	userID  uint64
@@ -32,34 +48,32 @@ type staffSession struct {
 	role    engine.Role
 	csrf    string
 	created time.Time
-	// seen is the last request's time, for the idle expiry; guarded by
-	// the store's mutex.
-	seen time.Time
-	// newKeys is the one-time flash of the API keys just created, shown
-	// by the next /keys page of this session and dropped as they are
-	// shown; they are held only here, in memory, never in a URL or a
-	// cookie. Guarded by the store's mutex.
-	newKeys []*views.CreatedKey
-	// oauth holds the Connect with Shopify flows under way, by state;
-	// guarded by the store's mutex.
-	oauth map[string]oauthPending
+	seen    time.Time
 }
 
 func (s *staffSession) admin() bool { return s.role == engine.RoleAdmin }
 
-// sessionStore holds the live sessions. A session ends after idle without a
-// request, and at the latest max after sign-in.
+// sessionStore reads and writes sessions through a SessionStore and holds
+// what must never be stored: the one-time flash of new API keys.
 type sessionStore struct {
-	mu    sync.Mutex
-	byKey map[string]*staffSession
+	store SessionStore
+	log   *slog.Logger
 	idle  time.Duration
 	max   time.Duration
 	now   func() time.Time
-	swept time.Time
+
+	mu sync.Mutex
+	// flash holds, per session key, the API keys just created, shown by
+	// the session's next /keys page and dropped as they are shown; only
+	// here, in memory, never in a URL, a cookie or the store.
+	flash map[string][]*views.CreatedKey
+	// oauth holds the Connect with Shopify flows under way, by session
+	// key and state (see shopify_connect.go): in memory only, like flash.
+	oauth map[string]oauthPending
 }
 
-func newSessionStore(idle, max time.Duration, now func() time.Time) *sessionStore {
-	return &sessionStore{byKey: map[string]*staffSession{}, idle: idle, max: max, now: now}
+func newSessionStore(store SessionStore, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessionStore {
+	return &sessionStore{store: store, log: log, idle: idle, max: max, now: now, flash: map[string][]*views.CreatedKey{}}
 }
 
 // dashToken is 256 random bits as URL-safe text.
@@ -76,48 +90,70 @@ func dashTokenHash(t string) string {
 	return string(sum[:])
 }
 
+// csrfOf derives a session's form token from its cookie value: as secret
+// as the cookie, never stored, and the same after a restart.
+func csrfOf(cookie string) string {
+	sum := sha256.Sum256([]byte("eventops csrf\x00" + cookie))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 // create starts a session for u and returns it with the cookie value.
-func (st *sessionStore) create(u *engine.User) (*staffSession, string) {
+func (st *sessionStore) create(ctx context.Context, u *engine.User) (*staffSession, string, error) {
 	id := dashToken()
 	now := st.now()
-	s := &staffSession{key: dashTokenHash(id), userID: u.ID, email: u.Email, role: u.Role,
-		csrf: dashToken(), created: now, seen: now}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.sweep(now)
-	st.byKey[s.key] = s
-	return s, id
+	rec := &engine.StaffSession{Hash: []byte(dashTokenHash(id)), UserID: u.ID, Created: now, Seen: now, Expires: now.Add(st.max)}
+	if err := st.store.PutSession(ctx, rec); err != nil {
+		return nil, "", err
+	}
+	return &staffSession{key: string(rec.Hash), userID: u.ID, email: u.Email, role: u.Role,
+		csrf: csrfOf(id), created: now, seen: now}, id, nil
 }
 
 // get returns the live session of a cookie value and marks it used, or nil.
+// The use is written at most once a minute (engine.SessionTouchEvery).
 func (st *sessionStore) get(cookie string) *staffSession {
 	if cookie == "" {
 		return nil
 	}
-	key := dashTokenHash(cookie)
+	rec, u := st.load(dashTokenHash(cookie))
+	if rec == nil {
+		return nil
+	}
 	now := st.now()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s := st.byKey[key]
-	if s == nil {
-		return nil
+	if now.Sub(rec.Seen) >= engine.SessionTouchEvery {
+		rec.Seen = now
+		if err := st.store.PutSession(context.Background(), rec); err != nil {
+			st.log.Warn("dashboard: recording a session's use", "err", err)
+		}
 	}
-	if st.expired(s, now) {
-		delete(st.byKey, key)
-		return nil
+	return &staffSession{key: string(rec.Hash), userID: u.ID, email: u.Email, role: u.Role,
+		csrf: csrfOf(cookie), created: rec.Created, seen: rec.Seen}
+}
+
+// load reads a session that is still alive; an expired one is deleted.
+func (st *sessionStore) load(key string) (*engine.StaffSession, *engine.User) {
+	rec, u, err := st.store.Session([]byte(key))
+	if err != nil {
+		st.log.Error("dashboard: reading a session", "err", err)
+		return nil, nil
 	}
-	s.seen = now
-	return s
+	if rec == nil {
+		return nil, nil
+	}
+	if st.expired(rec, st.now()) {
+		if err := st.store.EndSession(context.Background(), rec.Hash); err != nil {
+			st.log.Warn("dashboard: ending an expired session", "err", err)
+		}
+		return nil, nil
+	}
+	return rec, u
 }
 
 // alive reports whether a session is still signed in, without touching it
 // (a websocket is not a sign of activity).
 func (st *sessionStore) alive(s *staffSession) bool {
-	now := st.now()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	cur := st.byKey[s.key]
-	return cur == s && !st.expired(s, now)
+	rec, _ := st.load(s.key)
+	return rec != nil
 }
 
 // flashKey keeps a new key for the session's next /keys page. Keys made
@@ -125,39 +161,28 @@ func (st *sessionStore) alive(s *staffSession) bool {
 func (st *sessionStore) flashKey(s *staffSession, k *views.CreatedKey) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	s.newKeys = append(s.newKeys, k)
+	st.flash[s.key] = append(st.flash[s.key], k)
 }
 
 // takeKeys returns the flashed keys, once: a reload shows them no more.
 func (st *sessionStore) takeKeys(s *staffSession) []*views.CreatedKey {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	ks := s.newKeys
-	s.newKeys = nil
+	ks := st.flash[s.key]
+	delete(st.flash, s.key)
 	return ks
 }
 
-func (st *sessionStore) delete(s *staffSession) {
+// delete ends a session (sign-out).
+func (st *sessionStore) delete(ctx context.Context, s *staffSession) error {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	delete(st.byKey, s.key)
+	delete(st.flash, s.key)
+	st.mu.Unlock()
+	return st.store.EndSession(ctx, []byte(s.key))
 }
 
-func (st *sessionStore) expired(s *staffSession, now time.Time) bool {
-	return now.Sub(s.seen) > st.idle || now.Sub(s.created) > st.max
-}
-
-// sweep drops expired sessions, at most once a minute.
-func (st *sessionStore) sweep(now time.Time) {
-	if now.Sub(st.swept) < time.Minute {
-		return
-	}
-	st.swept = now
-	for k, s := range st.byKey {
-		if st.expired(s, now) {
-			delete(st.byKey, k)
-		}
-	}
+func (st *sessionStore) expired(s *engine.StaffSession, now time.Time) bool {
+	return now.Sub(s.Seen) > st.idle || now.Sub(s.Created) > st.max
 }
 
 // loginLimiter throttles sign-in attempts per client IP and per email with

@@ -57,23 +57,24 @@ const oauthStateTTL = 15 * time.Minute
 func (st *sessionStore) putOAuth(s *staffSession, state string, p oauthPending) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if s.oauth == nil {
-		s.oauth = map[string]oauthPending{}
+	if st.oauth == nil {
+		st.oauth = map[string]oauthPending{}
 	}
-	for k, v := range s.oauth {
+	for k, v := range st.oauth {
 		if st.now().Sub(v.at) > oauthStateTTL {
-			delete(s.oauth, k)
+			delete(st.oauth, k)
 		}
 	}
-	s.oauth[state] = p
+	st.oauth[s.key+"\x00"+state] = p
 }
 
-// takeOAuth returns the pending connection of state, once.
+// takeOAuth returns the pending connection of state in session s, once.
 func (st *sessionStore) takeOAuth(s *staffSession, state string) (oauthPending, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	p, ok := s.oauth[state]
-	delete(s.oauth, state)
+	k := s.key + "\x00" + state
+	p, ok := st.oauth[k]
+	delete(st.oauth, k)
 	if ok && st.now().Sub(p.at) > oauthStateTTL {
 		return p, false
 	}

@@ -51,7 +51,9 @@ type pageView struct {
 	kind    pageKind
 	opID    uint64
 	eventID uint64
-	list    opList
+	// all: the operation page shows every child of long phase lists.
+	all  bool
+	list opList
 }
 
 // parseView reads the page a socket serves.
@@ -73,7 +75,7 @@ func parseView(page string) (pageView, error) {
 		if err != nil || id == 0 {
 			return pageView{}, errors.New("no such operation page")
 		}
-		return pageView{kind: pageOperation, opID: id}, nil
+		return pageView{kind: pageOperation, opID: id, all: q.Get("phases") == "all"}, nil
 	case strings.HasPrefix(p, "/events/"):
 		id, err := strconv.ParseUint(strings.TrimPrefix(p, "/events/"), 10, 64)
 		if err != nil || id == 0 {
@@ -105,6 +107,23 @@ func (d *Dashboard) wsGuard(c *fiber.Ctx) error {
 	c.Locals(localSession, sess)
 	c.Locals(localView, view)
 	return c.Next()
+}
+
+// sessionState answers 204 while the request's session holds and 401 once
+// it has ended. A browser reports a refused websocket upgrade only as close
+// code 1006, the same as a network cut; a page asks this to tell "signed
+// out: sign in again" from "reconnecting". It reads the session without
+// touching it: a page's reconnecting is not a sign of activity.
+func (d *Dashboard) sessionState(c *fiber.Ctx) error {
+	d.headers(c)
+	cookie := c.Cookies(sessionCookie)
+	if cookie == "" {
+		return c.SendStatus(http.StatusUnauthorized)
+	}
+	if rec, _ := d.sessions.load(dashTokenHash(cookie)); rec == nil {
+		return c.SendStatus(http.StatusUnauthorized)
+	}
+	return c.SendStatus(http.StatusNoContent)
 }
 
 // wsClient is one connected page. send is its bounded queue: the hub never
