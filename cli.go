@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"eventops/engine"
-	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
 )
 
@@ -36,6 +33,25 @@ func openData(dir string, log *slog.Logger) (*storage.DB, *engine.Engine, error)
 	}
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Logger: log})
 	return db, eng, nil
+}
+
+// openDataWith is openData with a shop reader, which checks a real shop
+// being connected (engine.ShopConnector).
+func openDataWith(dir string, log *slog.Logger, shops engine.ShopReader) (*storage.DB, *engine.Engine, error) {
+	if shops == nil {
+		return openData(dir, log)
+	}
+	path := filepath.Join(dir, dbFile)
+	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, nil, heldBy(path, err)
+	}
+	sealer, err := storage.LoadSealer(dir)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, engine.New(engine.Config{Store: db, Sealer: sealer, Logger: log, Shops: shops}), nil
 }
 
 // heldBy adds to a locked data file's error which process holds it, when
@@ -65,44 +81,19 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("company create", "company create --name N [--shopify sandbox | --shopify-shop DOMAIN_OR_URL]")
+	fs := newFlags("company create", "company create --name N [--shopify sandbox | --shopify-shop DOMAIN_OR_URL [--shopify-auth KIND]]")
 	fs.SetOutput(stderr)
 	dir := fs.String("data", "./data", "data folder")
 	name := fs.String("name", "", "company name (required)")
-	shopify := fs.String("shopify", "", `"sandbox" to connect the company to a shop of the built-in sandbox`)
-	currency := fs.String("shop-currency", "", "with --shopify sandbox: the new shop's currency, an ISO 4217 code (default USD)")
-	shop := fs.String("shopify-shop", "", "a real shop's domain (name.myshopify.com) or Admin API base URL; the access token and webhook secret are read from stdin (two lines) or EVENTOPS_SHOPIFY_TOKEN and EVENTOPS_SHOPIFY_WEBHOOK_SECRET")
+	sf := shopFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var in *engine.ShopInput
-	switch {
-	case *shopify != "" && *shop != "":
-		return fmt.Errorf("--shopify and --shopify-shop exclude each other")
-	case *shopify != "" && *shopify != "sandbox":
-		return fmt.Errorf(`--shopify takes only "sandbox"`)
-	case *currency != "" && *shopify != "sandbox":
-		return fmt.Errorf("--shop-currency is for --shopify sandbox (a real shop's currency is read from the shop)")
-	case *shopify == "sandbox":
-		// A shop of the built-in sandbox, named after the company, in
-		// the sandbox's own file (held by a running server too).
-		sb, err := sandbox.New(sandbox.Options{Path: filepath.Join(*dir, sandboxFile), Logger: newLogger(stderr, slog.LevelWarn)})
-		if err != nil {
-			return fmt.Errorf("%w (the sandbox's file is in use by another eventops process, or unreadable)", err)
-		}
-		in, err = sandboxShop(sb, engine.Slugify(*name), *currency)
-		sb.Close()
-		if err != nil {
-			return err
-		}
-	case *shop != "":
-		token, secret, err := shopCredentials(stdin)
-		if err != nil {
-			return err
-		}
-		in = &engine.ShopInput{Domain: *shop, AccessToken: token, WebhookSecret: secret}
+	in, err := sf.input(*dir, engine.Slugify(*name), stdin, stderr)
+	if err != nil {
+		return err
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openDataWith(*dir, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr))
 	if err != nil {
 		return err
 	}
@@ -113,24 +104,6 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintln(stdout, c.ID)
 	return nil
-}
-
-// shopCredentials reads a real shop's token and webhook secret from the
-// environment, else from two lines of stdin; never from a flag.
-func shopCredentials(stdin io.Reader) (token, secret engine.Secret, err error) {
-	token = engine.Secret(os.Getenv("EVENTOPS_SHOPIFY_TOKEN"))
-	secret = engine.Secret(os.Getenv("EVENTOPS_SHOPIFY_WEBHOOK_SECRET"))
-	sc := bufio.NewScanner(stdin)
-	if token == "" && sc.Scan() {
-		token = engine.Secret(strings.TrimSpace(sc.Text()))
-	}
-	if secret == "" && sc.Scan() {
-		secret = engine.Secret(strings.TrimSpace(sc.Text()))
-	}
-	if token == "" || secret == "" {
-		return "", "", fmt.Errorf("a real shop needs its access token and webhook secret: set EVENTOPS_SHOPIFY_TOKEN and EVENTOPS_SHOPIFY_WEBHOOK_SECRET or give them on stdin, one per line")
-	}
-	return token, secret, nil
 }
 
 func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {

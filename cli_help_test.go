@@ -14,7 +14,7 @@ func TestHelpShowsDoubleDashFlagsOwnEnvExampleAndOptionalDefaults(t *testing.T) 
 	flagRe := regexp.MustCompile(`(?m)^  --([a-z-]+)`)
 	defaultedRe := regexp.MustCompile(`(?m)^  --([a-z-]+)[^\n]*\n[^\n]*\(default `)
 	for _, cmd := range [][]string{
-		{"serve"}, {"company", "create"}, {"apikey", "create"}, {"user", "create"}, {"import"}, {"sandbox"},
+		{"serve"}, {"company", "create"}, {"company", "connect"}, {"shopify-app", "set"}, {"apikey", "create"}, {"user", "create"}, {"import"}, {"sandbox"},
 	} {
 		name := strings.Join(cmd, " ")
 		code, _, errOut := runCLI(t, "", append(cmd, "-h")...)

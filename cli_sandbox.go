@@ -45,6 +45,7 @@ type sandboxConfig struct {
 	shops       shopNames
 	shutdown    time.Duration
 	logLevel    string
+	tokenTTL    time.Duration
 }
 
 // shopNames is the repeatable --shop flag. From the environment
@@ -106,6 +107,7 @@ func parseSandboxFlags(args []string, stderr io.Writer) (sandboxConfig, error) {
 	fs.Var(&cfg.shops, "shop", "a shop to create when missing, `NAME` or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&cfg.tokenTTL, "token-ttl", 0, "life of the access tokens the app's OAuth grants issue (0: Shopify's, about 24h for client credentials, 1h for expiring offline tokens)")
 	err := parse(fs, args)
 	return cfg, err
 }
@@ -129,6 +131,9 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 	if cfg.retryScale < 0 || cfg.retryScale > 100 {
 		return fmt.Errorf("--webhook-retry-scale: %v is outside 0 to 100 (0 keeps the quick schedule)", cfg.retryScale)
 	}
+	if cfg.tokenTTL < 0 {
+		return fmt.Errorf("--token-ttl: %v is negative (0 means Shopify's lifetimes)", cfg.tokenTTL)
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return err
 	}
@@ -142,6 +147,7 @@ func runSandbox(ctx context.Context, cfg sandboxConfig, stdout, stderr io.Writer
 		WebhookRetryScale: cfg.retryScale,
 		WebhookURL:        hook,
 		Logger:            log,
+		TokenTTL:          cfg.tokenTTL,
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return sandboxLocked(cfg.data)

@@ -53,6 +53,8 @@ const usage = `usage: eventops <command> [flags]
 commands:
   serve             run the API, the dashboard and the sandbox shop
   company create    create a company (prints its id)
+  company connect   connect a company to a shop, or reconnect it
+  shopify-app set   set the Shopify app merchants connect through (OAuth)
   apikey create     create an API key (prints the key, once)
   user create       create a staff user (password prompted, or on stdin)
   user password     set a staff user's new password (a lost one, too)
@@ -73,6 +75,8 @@ func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]strin
 	return map[string]func([]string) error{
 		"serve":             func(a []string) error { return cmdServe(a, stdout, stderr) },
 		"company create":    func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
+		"company connect":   func(a []string) error { return cmdCompanyConnect(a, stdin, stdout, stderr) },
+		"shopify-app set":   func(a []string) error { return cmdShopifyAppSet(a, stdin, stdout, stderr) },
 		"apikey create":     func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
 		"user create":       func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
 		"user password":     func(a []string) error { return cmdUserPassword(a, stdin, stdout, stderr) },

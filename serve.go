@@ -43,6 +43,8 @@ type serveConfig struct {
 	metricsPublic bool
 	sbControl     bool
 	sbRestoreRate float64
+	sbTokenTTL    time.Duration
+	domainMap     domainMap
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -64,6 +66,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.metricsPublic, "metrics-public", false, "let any client read /metrics (default: loopback clients only)")
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
 	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
+	fs.DurationVar(&cfg.sbTokenTTL, "sandbox-token-ttl", 0, "life of the access tokens the sandbox's OAuth grants issue (0: Shopify's)")
+	fs.Var(&cfg.domainMap, "shopify-domain-map", "development and tests only: `NAME.myshopify.com=URL` serves that shop's Admin API and OAuth at URL (a sandbox run as its own process: http://127.0.0.1:8081/sandbox/shopify/NAME) (repeatable; comma-separated in the environment)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -109,7 +113,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	var srv atomic.Pointer[web.Server]
 	sb, err := sandbox.New(sandbox.Options{
 		Path: filepath.Join(cfg.data, sandboxFile), RestoreRate: cfg.sbRestoreRate, Control: cfg.sbControl,
-		WebhookURL: cfg.publicURL + "/webhooks/shopify", Logger: log,
+		WebhookURL: cfg.publicURL + "/webhooks/shopify", Logger: log, TokenTTL: cfg.sbTokenTTL,
 		AuthorizeControl: func(r *http.Request) bool { s := srv.Load(); return s != nil && s.AdminRequest(r) },
 	})
 	if err != nil {
@@ -125,11 +129,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	reconciler := shopify.NewReconciler(cfg.reconcile)
 	shopCfg := shopify.Config{
 		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
-		Metrics: meter.Shopify(), HTTPClient: shopHTTP, Reconciler: reconciler,
+		Metrics: meter.Shopify(), HTTPClient: shopHTTP, Tokens: shopify.NewTokens(), Reconciler: reconciler,
+		DomainMap: cfg.domainMap.resolver(sb, "http://"+ln.Addr().String(), cfg.sbControl),
+	}
+	if os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT") != "" {
+		shopCfg.Tokens.AfterGrant = holdAfterGrant(os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT"))
 	}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
-		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
+		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb}})
 	reconciler.Bind(eng)
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
@@ -154,7 +162,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log).FulfilWith(reconciler),
-		Dashboard:    dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state")},
+		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
+			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins()},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())
@@ -425,4 +434,23 @@ func sandboxShop(sb *sandbox.Sandbox, name, currency string) (*engine.ShopInput,
 	}
 	return &engine.ShopInput{Sandbox: true, Domain: creds.Name, Currency: creds.Currency,
 		AccessToken: engine.Secret(creds.AccessToken), WebhookSecret: engine.Secret(creds.WebhookSecret)}, nil
+}
+
+// sandboxShops provisions built-in sandbox shops for the engine (a company
+// connected or reconnected to the sandbox from the dashboard or the API).
+type sandboxShops struct{ sb *sandbox.Sandbox }
+
+func (p sandboxShops) ProvisionShop(name, currency string) (*engine.ShopInput, error) {
+	return sandboxShop(p.sb, name, currency)
+}
+
+// holdAfterGrant is a test hook (EVENTOPS_TEST_HOLD_AFTER_GRANT=FILE): the
+// token source, having Shopify's answer to a token request, creates FILE
+// and waits forever before committing it, so that a test can kill the
+// process at that moment.
+func holdAfterGrant(file string) func() {
+	return func() {
+		_ = os.WriteFile(file, []byte("granted\n"), 0o600)
+		select {}
+	}
 }

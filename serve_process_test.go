@@ -109,10 +109,16 @@ func localCompanyKey(t *testing.T, bin, data string) string {
 // startServe starts the binary on data and waits until it listens.
 func startServe(t testing.TB, bin, data string, args ...string) *process {
 	t.Helper()
+	return startServeEnv(t, bin, data, nil, args...)
+}
+
+// startServeEnv is startServe with more environment variables.
+func startServeEnv(t testing.TB, bin, data string, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{t: t, exited: make(chan struct{})}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--rate-limit", "0"}, args...)
 	p.cmd = exec.Command(bin, all...)
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

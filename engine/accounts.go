@@ -26,6 +26,17 @@ type ShopInput struct {
 	Domain        string
 	AccessToken   Secret
 	WebhookSecret Secret
+	// Auth is the connection's kind ("": token); the other kinds hold the
+	// app's ClientID and ClientSecret, and an oauth connection its first
+	// tokens (see shop_auth.go). Scopes are those granted, as the
+	// ShopConnector read them.
+	Auth             ShopAuth
+	ClientID         string
+	ClientSecret     Secret
+	RefreshToken     Secret
+	TokenExpiresAt   time.Time
+	RefreshExpiresAt time.Time
+	Scopes           []string
 	// Currency is the shop's currency when the caller knows it already
 	// (a sandbox shop it has just created); "" has the engine read it
 	// from the shop (see ShopReader).
@@ -40,11 +51,10 @@ func (e *Engine) CreateCompany(ctx context.Context, name string, shop *ShopInput
 	}
 	c := &Company{Name: name, CreatedAt: e.now()}
 	if shop != nil {
-		s, err := e.sealShop(shop)
+		s, err := e.prepareShop(ctx, shop)
 		if err != nil {
 			return nil, err
 		}
-		s.Currency = e.connectCurrency(ctx, s, shop)
 		c.Shop = s
 	}
 	err := e.store.Update(ctx, func(tx Tx) error {
@@ -68,38 +78,43 @@ func (e *Engine) sealShop(in *ShopInput) (*Shop, error) {
 	if errs := CheckText("shop", s.Domain, maxDomainLen); errs != nil {
 		return nil, Invalid(errs...)
 	}
-	if in.AccessToken != "" || in.WebhookSecret != "" {
-		if e.sealer == nil {
-			return nil, Errorf(CodeOperationStorageFailed, "no sealer configured for shop credentials")
-		}
-		var err error
-		if s.AccessToken, err = e.sealer.Seal(in.AccessToken.Reveal()); err != nil {
+	if !in.Sandbox && in.Auth != ShopAuthToken && in.Auth != "" {
+		s.Auth, s.ClientID = in.Auth, in.ClientID
+	}
+	var err error
+	if s.AccessToken, err = e.seal(in.AccessToken); err != nil {
+		return nil, err
+	}
+	if s.Auth == "" {
+		if s.WebhookSecret, err = e.seal(in.WebhookSecret); err != nil {
 			return nil, err
 		}
-		if s.WebhookSecret, err = e.sealer.Seal(in.WebhookSecret.Reveal()); err != nil {
+	} else {
+		if s.ClientSecret, err = e.seal(in.ClientSecret); err != nil {
 			return nil, err
+		}
+		if s.RefreshToken, err = e.seal(in.RefreshToken); err != nil {
+			return nil, err
+		}
+		s.TokenExpiresAt = timeOrNil(in.TokenExpiresAt)
+		s.RefreshExpiresAt = timeOrNil(in.RefreshExpiresAt)
+		if in.AccessToken != "" {
+			now := e.now().UTC()
+			s.TokenRefreshedAt = &now
 		}
 	}
+	s.Scopes = append([]string(nil), in.Scopes...)
 	return s, nil
 }
 
-// OpenShopCredentials opens a shop's sealed access token and webhook secret.
+// OpenShopCredentials opens a shop's sealed access token and the secret
+// that signs its webhooks (see OpenShopSecrets).
 func (e *Engine) OpenShopCredentials(s *Shop) (token, webhookSecret Secret, err error) {
-	if s == nil || len(s.AccessToken) == 0 {
-		return "", "", nil
-	}
-	if e.sealer == nil {
-		return "", "", Errorf(CodeOperationStorageFailed, "no sealer configured for shop credentials")
-	}
-	t, err := e.sealer.Open(s.AccessToken)
+	sec, err := e.OpenShopSecrets(s)
 	if err != nil {
 		return "", "", err
 	}
-	w, err := e.sealer.Open(s.WebhookSecret)
-	if err != nil {
-		return "", "", err
-	}
-	return Secret(t), Secret(w), nil
+	return sec.AccessToken, sec.WebhookSecret, nil
 }
 
 // Company reads a company.

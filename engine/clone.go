@@ -67,6 +67,12 @@ func (c *Company) Clone() *Company {
 		}
 		s.AccessToken = cloneBytes(s.AccessToken)
 		s.WebhookSecret = cloneBytes(s.WebhookSecret)
+		s.ClientSecret = cloneBytes(s.ClientSecret)
+		s.RefreshToken = cloneBytes(s.RefreshToken)
+		s.TokenExpiresAt = cloneTime(s.TokenExpiresAt)
+		s.RefreshExpiresAt = cloneTime(s.RefreshExpiresAt)
+		s.TokenRefreshedAt = cloneTime(s.TokenRefreshedAt)
+		s.Scopes = append([]string(nil), s.Scopes...)
 		out.Shop = &s
 	}
 	return &out

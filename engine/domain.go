@@ -47,6 +47,30 @@ type Shop struct {
 	// webhook signature.
 	AccessToken   []byte `json:"access_token,omitempty"`
 	WebhookSecret []byte `json:"webhook_secret,omitempty"`
+
+	// Auth is how eventops gets the shop's tokens ("" is ShopAuthToken);
+	// see shop_auth.go. ClientID is the app's (not a secret);
+	// ClientSecret and RefreshToken are sealed like the token. The
+	// times are those of the access token held (nil: it does not expire),
+	// of its refresh token, and of the last time eventops got one.
+	Auth             ShopAuth   `json:"auth,omitempty"`
+	ClientID         string     `json:"client_id,omitempty"`
+	ClientSecret     []byte     `json:"client_secret,omitempty"`
+	RefreshToken     []byte     `json:"refresh_token,omitempty"`
+	TokenExpiresAt   *time.Time `json:"token_expires_at,omitempty"`
+	RefreshExpiresAt *time.Time `json:"refresh_expires_at,omitempty"`
+	TokenRefreshedAt *time.Time `json:"token_refreshed_at,omitempty"`
+	// Scopes are the access scopes the shop granted, as read at connect.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// Kind is the connection's kind, ShopAuthToken for connections made
+// before kinds existed.
+func (s *Shop) Kind() ShopAuth {
+	if s == nil || s.Auth == "" {
+		return ShopAuthToken
+	}
+	return s.Auth
 }
 
 // ShopSetup is what catalog's first run created in the shop.

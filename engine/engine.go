@@ -39,6 +39,9 @@ type Config struct {
 	// Shops reads connected shops' currencies (nil: not read; the
 	// catalog phase reads a missing one itself). See shop_currency.go.
 	Shops ShopReader
+	// Sandbox provisions built-in sandbox shops for connections made
+	// without a token (nil: such a connection has none).
+	Sandbox SandboxShops
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -59,6 +62,7 @@ type Engine struct {
 	store   Store
 	sealer  Sealer
 	shops   ShopReader
+	sandbox SandboxShops
 	keys    keyCache
 	aliases aliasCounter
 	refs    refCache
@@ -94,6 +98,7 @@ func New(cfg Config) *Engine {
 		store:   cfg.Store,
 		sealer:  cfg.Sealer,
 		shops:   cfg.Shops,
+		sandbox: cfg.Sandbox,
 		broker:  newBroker(),
 		work:    map[string]Work{},
 		refund:  cfg.Refund,

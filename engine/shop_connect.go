@@ -7,25 +7,17 @@ import "context"
 // sealed as on CreateCompany; a real shop needs both. The connection starts afresh: not revoked, and
 // without a remembered shop set-up, so that the next catalog phase sets the
 // shop up again (uninstalling an app removes what it had created there).
-// The shop's currency is read anew (see connectCurrency).
+// The shop's currency is read anew (see connectCurrency). A sandbox shop
+// given without a token is provisioned (reinstalled) in the sandbox; a real
+// one is authorized for its kind (see prepareShop).
 func (e *Engine) ConnectShop(ctx context.Context, companyID uint64, shop ShopInput) (*Company, error) {
-	if !shop.Sandbox {
-		var errs []FieldError
-		if shop.AccessToken == "" {
-			errs = append(errs, FieldError{Attribute: "access_token", Code: "blank", Message: "can't be blank for a real shop"})
-		}
-		if shop.WebhookSecret == "" {
-			errs = append(errs, FieldError{Attribute: "webhook_secret", Code: "blank", Message: "can't be blank for a real shop"})
-		}
-		if len(errs) > 0 {
-			return nil, Invalid(errs...)
-		}
+	if _, err := e.Company(companyID); err != nil {
+		return nil, err
 	}
-	s, err := e.sealShop(&shop)
+	s, err := e.prepareShop(ctx, &shop)
 	if err != nil {
 		return nil, err
 	}
-	s.Currency = e.connectCurrency(ctx, s, &shop)
 	var c *Company
 	err = e.store.Update(ctx, func(tx Tx) error {
 		cur, err := tx.Company(companyID)
@@ -78,10 +70,59 @@ func (e *Engine) RevokeShop(ctx context.Context, companyID uint64, d ShopDeliver
 			out.Ignored, out.Outcome = true, "the shop connection is already revoked"
 		default:
 			cur.Shop.Revoked = true
+			dropTokens(cur.Shop)
 			if err := tx.PutCompany(cur); err != nil {
 				return err
 			}
 			out.Outcome = "the shop connection is revoked (the app was uninstalled): reconnect the shop"
+		}
+		rec.Outcome = out.Outcome
+		return tx.PutWebhook(rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// dropTokens forgets a connection's access and refresh tokens (the app was
+// uninstalled: they no longer work); the app's secrets stay, to verify the
+// shop's later deliveries.
+func dropTokens(s *Shop) {
+	s.AccessToken, s.RefreshToken = nil, nil
+	s.TokenExpiresAt, s.RefreshExpiresAt = nil, nil
+}
+
+// EraseShopCredentials is Shopify's shop/redact for a company: the shop
+// asked for its data to be erased (48 hours after an uninstall), so every
+// credential of the connection goes, and it stays revoked until connected
+// again. A company connected to another shop since is left alone.
+func (e *Engine) EraseShopCredentials(ctx context.Context, companyID uint64, d ShopDelivery, domain func(*Shop) bool) (*WebhookOutcome, error) {
+	if err := checkDelivery(d); err != nil {
+		return nil, err
+	}
+	var out *WebhookOutcome
+	err := e.store.Update(ctx, func(tx Tx) error {
+		out = &WebhookOutcome{CompanyID: companyID}
+		rec, err := e.claimWebhook(tx, companyID, d, out)
+		if err != nil || rec == nil {
+			return err
+		}
+		cur, err := tx.Company(companyID)
+		if err != nil {
+			return err
+		}
+		if cur == nil || !cur.Shopify() || !domain(cur.Shop) {
+			out.Ignored, out.Outcome = true, "the company is no longer connected to this shop"
+		} else {
+			s := cur.Shop
+			s.Revoked = true
+			dropTokens(s)
+			s.WebhookSecret, s.ClientSecret, s.TokenRefreshedAt, s.Scopes = nil, nil, nil, nil
+			if err := tx.PutCompany(cur); err != nil {
+				return err
+			}
+			out.Outcome = "the shop's credentials are erased (shop/redact): connect the shop again to use it"
 		}
 		rec.Outcome = out.Outcome
 		return tx.PutWebhook(rec)

@@ -50,6 +50,10 @@ type Tx interface {
 	// first start and keeps it in the data file, so every node and every
 	// copy of the file has the same.
 	InstallationID() (string, error)
+	// ShopifyApp is the installation's public Shopify app (nil: none set);
+	// PutShopifyApp replaces it.
+	ShopifyApp() (*ShopifyApp, error)
+	PutShopifyApp(a *ShopifyApp) error
 
 	Company(id uint64) (*Company, error)
 	PutCompany(c *Company) error

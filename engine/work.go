@@ -71,6 +71,14 @@ func (r *PhaseRun) ShopCredentials(s *Shop) (token, webhookSecret Secret, err er
 	return r.engine.OpenShopCredentials(s)
 }
 
+// ShopSecrets opens every credential of a shop connection.
+func (r *PhaseRun) ShopSecrets(s *Shop) (ShopSecrets, error) { return r.engine.OpenShopSecrets(s) }
+
+// StoreShopTokens commits a token grant (see Engine.StoreShopTokens).
+func (r *PhaseRun) StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t ShopTokens) (bool, error) {
+	return r.engine.StoreShopTokens(ctx, companyID, domain, clientID, t)
+}
+
 // Now is the engine's clock.
 func (r *PhaseRun) Now() time.Time { return r.engine.now() }
 

@@ -33,6 +33,7 @@ var (
 var (
 	keySchemaVersion  = []byte("schema_version")
 	keyInstallationID = []byte("installation_id") // engine.Tx.InstallationID
+	keyShopifyApp     = []byte("shopify_app")     // engine.Tx.ShopifyApp
 )
 
 // Options tune Open. The zero value is what production uses.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -70,6 +71,36 @@ func (t *tx) InstallationID() (string, error) {
 		return "", fmt.Errorf("storage: installation id %q is missing or malformed", id)
 	}
 	return id, nil
+}
+
+// ShopifyApp reads the installation's public app from the meta bucket.
+func (t *tx) ShopifyApp() (*engine.ShopifyApp, error) {
+	b, err := t.bucket(bkMeta)
+	if err != nil {
+		return nil, err
+	}
+	raw := b.Get(keyShopifyApp)
+	if raw == nil {
+		return nil, nil
+	}
+	var a engine.ShopifyApp
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, fmt.Errorf("storage: shopify app: %w", err)
+	}
+	return &a, nil
+}
+
+// PutShopifyApp stores the installation's public app.
+func (t *tx) PutShopifyApp(a *engine.ShopifyApp) error {
+	b, err := t.writable(bkMeta)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return b.Put(keyShopifyApp, raw)
 }
 
 // NextID returns the next id of seq, starting at 1. Operations and phases

@@ -177,6 +177,8 @@ type CompaniesPage struct {
 	CSRF      string
 	// Error is a validation failure of the last form, shown above it.
 	Error string
+	// OAuth offers Connect with Shopify (the server has a Shopify app).
+	OAuth bool
 }
 
 // KeyRow is an API key with its company's name.

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"eventops/engine"
@@ -44,6 +45,11 @@ type Client struct {
 	jitter   func() float64
 	sleep    func(ctx context.Context, d time.Duration) bool
 	metrics  CallMetrics
+
+	// source, when set, gives the token (see tokens.go): got at the first
+	// call, and once more after a 401.
+	source  renewer
+	tokenMu sync.Mutex
 }
 
 // Call is one GraphQL request.
@@ -167,8 +173,12 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
+	token, err := c.currentToken(ctx)
+	if err != nil {
+		return err
+	}
 	var lastErr error
-	throttled := false
+	throttled, renewed := false, false
 	for attempt := 1; ; attempt++ {
 		if err := c.bucket.wait(ctx, c.estimate(call)); err != nil {
 			if ctx.Err() != nil && ctxParentDone(ctx, deadline) {
@@ -177,13 +187,23 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 			return engine.Transientf(engine.CodeShopifyThrottledExhausted,
 				"%s: the shop's cost budget did not recover before the deadline", call.Name)
 		}
-		res := c.send(ctx, call, body, out)
+		res := c.send(ctx, call, body, out, token)
 		c.metrics.CallDone(call.Name, res.status, res.cost)
 		if res.throttled {
 			c.metrics.Throttled()
 		}
 		if res.err == nil {
 			return nil
+		}
+		if res.unauthorized && c.source != nil && !renewed {
+			// The token expired or was replaced early: get another,
+			// once, and send again (nothing was applied).
+			renewed = true
+			if token, err = c.renewToken(ctx, token); err != nil {
+				return err
+			}
+			attempt--
+			continue
 		}
 		if res.permanent {
 			return res.err
@@ -219,6 +239,39 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 	return engine.Transientf(engine.CodeShopifyUnavailable, "%s: %v", call.Name, lastErr)
 }
 
+// currentToken is the token to send: the fixed one, or the source's.
+func (c *Client) currentToken(ctx context.Context) (engine.Secret, error) {
+	if c.source == nil {
+		return c.token, nil
+	}
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
+	if c.token == "" {
+		t, err := c.source(ctx, "")
+		if err != nil {
+			return "", err
+		}
+		c.token = t
+	}
+	return c.token, nil
+}
+
+// renewToken replaces a token the shop refused (unless another call of
+// this client did already).
+func (c *Client) renewToken(ctx context.Context, stale engine.Secret) (engine.Secret, error) {
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
+	if c.token != stale && c.token != "" {
+		return c.token, nil
+	}
+	t, err := c.source(ctx, stale)
+	if err != nil {
+		return "", err
+	}
+	c.token = t
+	return t, nil
+}
+
 // ctxParentDone reports whether ctx ended for another reason than the
 // call's own deadline (the phase was cancelled or the engine is stopping).
 func ctxParentDone(ctx context.Context, deadline time.Time) bool {
@@ -227,18 +280,19 @@ func ctxParentDone(ctx context.Context, deadline time.Time) bool {
 
 // result of one exchange.
 type result struct {
-	status    string  // for metrics: "ok", "throttled", "http_5xx", ...
-	cost      float64 // the shop's actualQueryCost (0: not said)
-	err       error
-	permanent bool          // do not retry
-	lost      bool          // the shop may have applied a mutation
-	throttled bool          // THROTTLED or 429
-	wait      time.Duration // how long the shop asked us to wait
+	status       string  // for metrics: "ok", "throttled", "http_5xx", ...
+	cost         float64 // the shop's actualQueryCost (0: not said)
+	err          error
+	permanent    bool          // do not retry
+	lost         bool          // the shop may have applied a mutation
+	throttled    bool          // THROTTLED or 429
+	unauthorized bool          // HTTP 401: the token is not (or no longer) valid
+	wait         time.Duration // how long the shop asked us to wait
 }
 
 // send makes one exchange, decoding the answer's data into out (nil:
 // skipped).
-func (c *Client) send(ctx context.Context, call Call, body []byte, out any) result {
+func (c *Client) send(ctx context.Context, call Call, body []byte, out any, token engine.Secret) result {
 	ctx, cancel := context.WithTimeout(ctx, c.policy.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
@@ -247,7 +301,7 @@ func (c *Client) send(ctx context.Context, call Call, body []byte, out any) resu
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Shopify-Access-Token", c.token.Reveal())
+	req.Header.Set("X-Shopify-Access-Token", token.Reveal())
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return result{status: "transport", err: transportError(err), lost: true}
@@ -265,8 +319,8 @@ func (c *Client) send(ctx context.Context, call Call, body []byte, out any) resu
 
 	switch s := resp.StatusCode; {
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		return result{status: "auth", permanent: true, err: engine.Errorf(engine.CodeShopifyAuthRejected,
-			"the shop refused the access token (HTTP %d)", s)}
+		return result{status: "auth", permanent: true, unauthorized: s == http.StatusUnauthorized,
+			err: engine.Errorf(engine.CodeShopifyAuthRejected, "the shop refused the access token (HTTP %d)", s)}
 	case s == http.StatusPaymentRequired || s == http.StatusLocked:
 		what := "frozen (unpaid)"
 		if s == http.StatusLocked {

@@ -46,7 +46,7 @@ func (r shopReader) ShopCurrency(ctx context.Context, shop *engine.Shop, token e
 	if token == "" {
 		return "", fmt.Errorf("no access token for shop %s", shop.Domain)
 	}
-	base, err := BaseURL(shop, r.s.cfg.SandboxURL)
+	base, err := r.s.baseURL(shop)
 	if err != nil {
 		return "", err
 	}

@@ -58,6 +58,10 @@ type options struct {
 	// reconcileAhead sets the Reconciler's clock that far ahead, so that
 	// the orders just placed are old enough to move its mark.
 	reconcileAhead time.Duration
+	// tokenTTL is the sandbox's Options.TokenTTL.
+	tokenTTL time.Duration
+	// tokens is the token source (nil: one per engine).
+	tokens *shopify.Tokens
 }
 
 // callCounter counts what the client reports to metrics.
@@ -120,7 +124,7 @@ func setup(t testing.TB, o options) *bundle {
 		o.client = fastClient
 	}
 	b := &bundle{t: t, dir: t.TempDir(), opts: o, quiet: quietLogger()}
-	sb, err := sandbox.New(sandbox.Options{RestoreRate: o.restoreRate, Control: true, Logger: b.quiet})
+	sb, err := sandbox.New(sandbox.Options{RestoreRate: o.restoreRate, Control: true, Logger: b.quiet, TokenTTL: o.tokenTTL})
 	if err != nil {
 		t.Fatalf("sandbox: %v", err)
 	}
@@ -176,7 +180,7 @@ func (b *bundle) open() {
 	cfg := shopify.Config{
 		SandboxURL: b.srv.URL, HTTPClient: hc, Logger: b.quiet, Retry: b.opts.retry,
 		Client: b.opts.client, StaleRounds: b.opts.staleRounds, WebhookBaseURL: b.opts.webhooks,
-		Metrics: b.opts.metrics,
+		Metrics: b.opts.metrics, Tokens: b.opts.tokens,
 	}
 	if b.opts.reconcile {
 		b.rec = shopify.NewReconciler(b.opts.reconcileEvery)

@@ -108,6 +108,11 @@ func (sr *shopRun) ensureSetup(ctx context.Context) (*engine.ShopSetup, error) {
 		su.PublicationID = id
 	}
 	if base := sr.s.cfg.WebhookBaseURL; base != "" && !su.Webhooks {
+		if !sr.company.Shop.Sandbox {
+			if err := engine.CheckPublicURL(base); err != nil {
+				return nil, err
+			}
+		}
 		if err := sr.subscribeWebhooks(ctx, strings.TrimRight(base, "/")+"/webhooks/shopify/"); err != nil {
 			return nil, err
 		}

@@ -124,6 +124,9 @@ func (r *WebhookReceiver) ReceiveWebhook(ctx context.Context, topic string, head
 // each) it is for. See the contract above.
 func (r *WebhookReceiver) Receive(ctx context.Context, w Delivery) ([]*engine.WebhookOutcome, error) {
 	w.Topic = strings.Trim(strings.ToLower(strings.TrimSpace(w.Topic)), "/")
+	if isCompliance(w.Topic) {
+		return r.receiveCompliance(ctx, w)
+	}
 	companies, err := r.companies(w)
 	if err != nil {
 		return nil, err

@@ -47,6 +47,13 @@ type Config struct {
 	FulfillmentServiceName string
 	// Jitter is injected for exact tests (default math/rand).
 	Jitter func() float64
+	// DomainMap, when set, gives the base URL of a shop domain
+	// (NAME.myshopify.com) that is not served at https://NAME.myshopify.com:
+	// a sandbox, in development and tests (serve --shopify-domain-map).
+	DomainMap func(domain string) (base string, ok bool)
+	// Tokens is the token source, shared by every Works and ShopReader of
+	// the process (nil: one of their own).
+	Tokens *Tokens
 	// Metrics is told of every exchange with a shop (nil: nobody; the
 	// web package's Metrics.Shopify() is one).
 	Metrics CallMetrics
@@ -126,6 +133,9 @@ func newService(cfg Config) *service {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = nopMetrics{}
+	}
+	if cfg.Tokens == nil {
+		cfg.Tokens = NewTokens()
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -215,14 +225,14 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 		return nil, engine.Errorf(engine.CodeShopifyAuthRejected,
 			"the shop connection of company %d is revoked (the app was uninstalled): reconnect the shop", c.ID)
 	}
-	token, _, err := r.ShopCredentials(c.Shop)
+	sec, err := r.ShopSecrets(c.Shop)
 	if err != nil {
 		return nil, err
 	}
-	if token == "" {
+	if sec.AccessToken == "" && (sec.Auth == engine.ShopAuthToken || c.Shop.Sandbox) {
 		return nil, engine.Errorf(engine.CodeShopifyAuthRejected, "company %d has no access token for its shop", c.ID)
 	}
-	base, err := BaseURL(c.Shop, s.cfg.SandboxURL)
+	base, err := s.baseURL(c.Shop)
 	if err != nil {
 		return nil, engine.Errorf(engine.CodeShopifyUnavailable, "shop of company %d: %v", c.ID, err)
 	}
@@ -232,7 +242,23 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	}
 	log = log.With("shop", c.Shop.Domain)
 	ep := Endpoint(base)
-	return &shopRun{s: s, r: r, company: c, log: log, client: s.client(ep, token, log)}, nil
+	cl := s.client(ep, "", log)
+	st, co := phaseTokens{r}, c
+	cl.source = func(ctx context.Context, stale engine.Secret) (engine.Secret, error) {
+		return s.cfg.Tokens.token(ctx, st, s.http, base, co, stale)
+	}
+	return &shopRun{s: s, r: r, company: c, log: log, client: cl}, nil
+}
+
+// baseURL is where a shop's Admin API lives (see BaseURL), through the
+// domain map first.
+func (s *service) baseURL(shop *engine.Shop) (string, error) {
+	if s.cfg.DomainMap != nil && shop != nil && !shop.Sandbox {
+		if base, ok := s.cfg.DomainMap(normalDomain(shop.Domain)); ok {
+			return strings.TrimRight(base, "/"), nil
+		}
+	}
+	return BaseURL(shop, s.cfg.SandboxURL)
 }
 
 // client is a client of the shop at endpoint ep, paced by the service's
@@ -245,7 +271,7 @@ func (s *service) client(ep string, token engine.Secret, log *slog.Logger) *Clie
 // NewClient builds a client of one shop outside any phase (tools, tests).
 func NewClient(cfg Config, shop *engine.Shop, token engine.Secret) (*Client, error) {
 	s := newService(cfg)
-	base, err := BaseURL(shop, cfg.SandboxURL)
+	base, err := s.baseURL(shop)
 	if err != nil {
 		return nil, err
 	}

@@ -168,7 +168,7 @@ func (d *Dashboard) confirmRetry(c *fiber.Ctx, sess *staffSession, old *engine.O
 // connected". Secrets go straight into engine.Secret, which no log or
 // format prints.
 func shopForm(c *fiber.Ctx, companyName string) (*engine.ShopInput, string) {
-	in := &engine.ShopInput{Domain: strings.TrimSpace(c.FormValue("domain"))}
+	in := &engine.ShopInput{Domain: strings.Clone(strings.TrimSpace(c.FormValue("domain")))}
 	switch c.FormValue("shop") {
 	case "", "none":
 		return nil, "not connected"
@@ -179,8 +179,14 @@ func shopForm(c *fiber.Ctx, companyName string) (*engine.ShopInput, string) {
 		}
 		return in, "sandbox shop " + in.Domain
 	case "real":
-		in.AccessToken = engine.Secret(c.FormValue("token"))
-		in.WebhookSecret = engine.Secret(c.FormValue("webhook_secret"))
+		if c.FormValue("auth") == string(engine.ShopAuthClientCredentials) {
+			in.Auth = engine.ShopAuthClientCredentials
+			in.ClientID = strings.Clone(strings.TrimSpace(c.FormValue("client_id")))
+			in.ClientSecret = engine.Secret(strings.Clone(c.FormValue("client_secret")))
+			return in, "shop " + in.Domain + " (client-credentials)"
+		}
+		in.AccessToken = engine.Secret(strings.Clone(c.FormValue("token")))
+		in.WebhookSecret = engine.Secret(strings.Clone(c.FormValue("webhook_secret")))
 		return in, "shop " + in.Domain
 	}
 	return in, ""
@@ -194,9 +200,14 @@ func (d *Dashboard) createCompany(c *fiber.Ctx, sess *staffSession) error {
 	if desc == "" {
 		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "Choose how the company's shop is connected.")
 	}
-	if shop != nil && !shop.Sandbox && (shop.AccessToken == "" || shop.WebhookSecret == "") {
+	if shop != nil && !shop.Sandbox && shop.Auth == "" && (shop.AccessToken == "" || shop.WebhookSecret == "") {
 		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity,
 			"A real shop needs its Admin API access token and its webhook secret.")
+	}
+	if shop != nil && !shop.Sandbox && engine.ValidateShopInput(*shop) == nil {
+		if err := d.publicURLError(c); err != nil {
+			return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "The company was not created: "+err.Error())
+		}
 	}
 	co, err := d.eng.CreateCompany(ctx, name, shop)
 	target := ""
@@ -228,6 +239,11 @@ func (d *Dashboard) connectShop(c *fiber.Ctx, sess *staffSession) error {
 	shop, desc := shopForm(c, co.Name)
 	if shop == nil {
 		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "Choose the sandbox or a real shop to connect.")
+	}
+	if !shop.Sandbox && engine.ValidateShopInput(*shop) == nil {
+		if err := d.publicURLError(c); err != nil {
+			return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "The shop was not connected: "+err.Error())
+		}
 	}
 	_, err = d.eng.ConnectShop(ctx, id, *shop)
 	d.record(c, sess, "company.connect_shop", "company "+strconv.FormatUint(id, 10), desc, err)

@@ -78,6 +78,12 @@ type Options struct {
 	Storage StorageStats
 	// Sandbox feeds the sandbox page; nil shows "no sandbox".
 	Sandbox SandboxState
+	// ShopifyOAuth enables Connect with Shopify (nil: not offered).
+	ShopifyOAuth ShopifyOAuth
+	// ShopOrigins are the origins, besides https://*.myshopify.com, that
+	// Connect with Shopify may send the browser to (the CSP's form-action
+	// allows them): sandboxes of serve --shopify-domain-map.
+	ShopOrigins []string
 	// SessionIdle ends a session after this long without a request
 	// (default 2 h); SessionMax ends it this long after sign-in (12 h).
 	SessionIdle time.Duration
@@ -208,6 +214,8 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	app.Get("/companies", d.page(d.companies))
 	app.Post("/companies", d.form(true, d.createCompany))
 	app.Post("/companies/:id/shop", d.form(true, d.connectShop))
+	app.Post("/companies/:id/shopify", d.form(true, d.beginShopifyConnect))
+	app.Get("/shopify/callback", d.page(d.shopifyCallback))
 	app.Get("/keys", d.page(d.keys))
 	app.Post("/keys", d.form(true, d.createKey))
 	app.Post("/keys/:id/revoke", d.form(true, d.revokeKey))
@@ -324,8 +332,17 @@ func (d *Dashboard) headers(c *fiber.Ctx) {
 		}
 	}
 	connect += " " + ws
+	forms := "'self'"
+	if d.opts.ShopifyOAuth != nil {
+		// Connect with Shopify's form is answered with a redirect to the
+		// shop's authorize page, which form-action governs too.
+		forms += " https://*.myshopify.com"
+		for _, o := range d.opts.ShopOrigins {
+			forms += " " + o
+		}
+	}
 	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-		"connect-src "+connect+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		"connect-src "+connect+"; form-action "+forms+"; frame-ancestors 'none'; base-uri 'none'")
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("Referrer-Policy", "same-origin")

@@ -425,7 +425,7 @@ func (d *Dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int
 	}
 	p := d.pageOf(c, sess, "Companies", "companies", false)
 	return dashRender(c, status, views.CompaniesView(p, views.CompaniesPage{
-		Companies: cs, Admin: sess.admin(), CSRF: sess.csrf, Error: msg,
+		Companies: cs, Admin: sess.admin(), CSRF: sess.csrf, Error: msg, OAuth: d.opts.ShopifyOAuth != nil,
 	}))
 }
 

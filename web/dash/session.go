@@ -67,6 +67,9 @@ type sessionStore struct {
 	// the session's next /keys page and dropped as they are shown; only
 	// here, in memory, never in a URL, a cookie or the store.
 	flash map[string][]*views.CreatedKey
+	// oauth holds the Connect with Shopify flows under way, by session
+	// key and state (see shopify_connect.go): in memory only, like flash.
+	oauth map[string]oauthPending
 }
 
 func newSessionStore(store SessionStore, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessionStore {

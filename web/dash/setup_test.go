@@ -76,6 +76,8 @@ type dashSetupOptions struct {
 	public  string // PublicURL; with listen, the listener's URL by default
 	clock   bool   // an injected, settable clock
 	workers int
+	// engine adjusts the engine's configuration (a sealer, shop readers).
+	engine func(*engine.Config)
 }
 
 type dashOption func(*dashSetupOptions)
@@ -100,6 +102,10 @@ func dashPublicURL(u string) dashOption { return func(o *dashSetupOptions) { o.p
 func dashFakeClock() dashOption { return func(o *dashSetupOptions) { o.clock = true } }
 
 func dashWorkers(n int) dashOption { return func(o *dashSetupOptions) { o.workers = n } }
+
+func dashEngine(fn func(*engine.Config)) dashOption {
+	return func(o *dashSetupOptions) { o.engine = fn }
+}
 
 // dashClock is a settable clock for expiry tests.
 type dashClock struct {
@@ -136,6 +142,9 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	if o.clock {
 		f.clock = &dashClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 		ecfg.Clock, cfg.Clock = f.clock.Now, f.clock.Now
+	}
+	if o.engine != nil {
+		o.engine(&ecfg)
 	}
 	f.eng = engine.New(ecfg)
 	if err := f.eng.Start(context.Background()); err != nil {

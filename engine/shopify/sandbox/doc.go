@@ -46,6 +46,8 @@
 //	POST   /sandbox/shopify/{shop}/admin/api/{version}/graphql.json   the Admin API
 //	GET    /sandbox/shopify/state                     every shop's state, keyed by shop
 //	GET    /sandbox/shopify/{shop}/state              one shop's state
+//	POST   /sandbox/shopify/{shop}/admin/oauth/access_token   token grants (oauth.go)
+//	GET    /sandbox/shopify/{shop}/admin/oauth/authorize      the merchant approves (or declines) an install
 //
 // With Options.Control, and then only for loopback clients, requests whose
 // context carries ControlAccess, or requests Options.AuthorizeControl
@@ -61,6 +63,9 @@
 //	DELETE /sandbox/shopify/{shop}/products/{id}      a product deleted behind the app's back → 204
 //	POST   /sandbox/shopify/{shop}/products/{id}/handle {"handle": "..."}: a merchant's handle edit → 204
 //	POST   /sandbox/shopify/{shop}/revoke             the app uninstalled
+//	GET    /sandbox/shopify/{shop}/credentials        {admin_url, access_token, api_secret, client_id, client_secret}
+//	POST   /sandbox/shopify/{shop}/expire_tokens      every access token of the app's grants expires → {"expired": n}
+//	POST   /sandbox/shopify/{shop}/app                {"withhold_scopes": [...], "deny_install": bool}
 //	GET    /sandbox/shopify/{shop}/deliveries         webhook deliveries
 //	POST   /sandbox/shopify/{shop}/deliveries/{webhook id}/redeliver
 //
@@ -79,7 +84,7 @@
 // selected fields (aliases, variables, fragments, @skip/@include).
 // Versions 2025-10 to 2026-10 are served; any other is served as 2025-10.
 // Every answer carries X-Shopify-API-Version and X-Request-Id. A bad,
-// missing or revoked token is 401; an unknown shop 404. Ids are
+// missing, expired or revoked token is 401; an unknown shop 404. Ids are
 // gid://shopify/Type/N, numbered per shop from 1 in the order things are
 // made, so the same calls give the same ids. Each shop starts with
 // Location/1 ("Shop location") and Publication/1 ("Online Store", catalog

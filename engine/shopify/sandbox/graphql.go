@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,7 +184,7 @@ func (s *Sandbox) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 
 	token := r.Header.Get("X-Shopify-Access-Token")
 	sh.mu.Lock()
-	authorized := !sh.st.Meta.Revoked && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(sh.st.Meta.Token)) == 1
+	authorized := sh.st.tokenValid(token, s.now())
 	sh.mu.Unlock()
 	if !authorized {
 		reply(http.StatusUnauthorized, map[string]string{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})

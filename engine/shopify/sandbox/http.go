@@ -34,6 +34,8 @@ func (s *Sandbox) Handler() http.Handler {
 	mux.HandleFunc("/{shop}/admin/api/{version}/graphql.json", s.serveGraphQL)
 	mux.HandleFunc("GET /state", s.serveStates)
 	mux.HandleFunc("GET /{shop}/state", s.serveState)
+	mux.HandleFunc("POST /{shop}/admin/oauth/access_token", s.serveAccessToken)
+	mux.HandleFunc("GET /{shop}/admin/oauth/authorize", s.serveAuthorize)
 	if s.opts.Control {
 		mux.HandleFunc("GET /{shop}/calls", s.control(s.serveCalls))
 		mux.HandleFunc("GET /{shop}/faults", s.control(s.serveFaults))
@@ -45,6 +47,9 @@ func (s *Sandbox) Handler() http.Handler {
 		mux.HandleFunc("DELETE /{shop}/products/{id}", s.control(s.serveDeleteProduct))
 		mux.HandleFunc("POST /{shop}/products/{id}/handle", s.control(s.serveSetHandle))
 		mux.HandleFunc("POST /{shop}/revoke", s.control(s.serveRevoke))
+		mux.HandleFunc("GET /{shop}/credentials", s.control(s.serveCredentials))
+		mux.HandleFunc("POST /{shop}/expire_tokens", s.control(s.serveExpireTokens))
+		mux.HandleFunc("POST /{shop}/app", s.control(s.serveAppRules))
 		mux.HandleFunc("GET /{shop}/deliveries", s.control(s.serveDeliveries))
 		mux.HandleFunc("POST /{shop}/deliveries/{id}/redeliver", s.control(s.serveRedeliver))
 	}

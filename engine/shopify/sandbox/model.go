@@ -50,9 +50,11 @@ type shopMeta struct {
 	Revoked  bool   `json:"revoked"`
 	// NoAllOrders: the app was not granted read_all_orders, so orders
 	// placed more than 60 days ago are hidden from it (see visible).
-	NoAllOrders bool             `json:"no_all_orders,omitempty"`
-	Seq         map[string]int64 `json:"seq"`
-	CreatedAt   time.Time        `json:"created_at"`
+	NoAllOrders bool `json:"no_all_orders,omitempty"`
+	// Auth is what the app's OAuth grants issued (oauth.go).
+	Auth      *shopAuth        `json:"auth,omitempty"`
+	Seq       map[string]int64 `json:"seq"`
+	CreatedAt time.Time        `json:"created_at"`
 }
 
 type product struct {

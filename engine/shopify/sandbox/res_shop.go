@@ -4,6 +4,8 @@ package sandbox
 // publications and the app's catalog, and webhook subscriptions.
 
 import (
+	"strings"
+
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -157,4 +159,35 @@ func (r apiVersionR) field(_ *execCtx, f *ast.Field, _ map[string]any) (any, err
 		return isSupportedVersion(r.handle), nil
 	}
 	return nil, nil
+}
+
+// --- the app's installation ----------------------------------------------------------
+
+type appInstallationR struct{}
+
+func (appInstallationR) typeName() string { return "AppInstallation" }
+
+func (appInstallationR) field(x *execCtx, f *ast.Field, _ map[string]any) (any, error) {
+	switch f.Name {
+	case "id":
+		return gid("AppInstallation", x.st.Meta.Number), nil
+	case "accessScopes":
+		var out []resolver
+		for _, h := range x.st.grantedScopes() {
+			out = append(out, accessScopeR{h})
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+type accessScopeR struct{ handle string }
+
+func (accessScopeR) typeName() string { return "AccessScope" }
+
+func (a accessScopeR) field(_ *execCtx, f *ast.Field, _ map[string]any) (any, error) {
+	if f.Name == "handle" {
+		return a.handle, nil
+	}
+	return "The " + strings.ReplaceAll(a.handle, "_", " ") + " access scope", nil
 }

@@ -24,6 +24,8 @@ func (queryRoot) field(x *execCtx, f *ast.Field, a map[string]any) (any, error) 
 	switch f.Name {
 	case "shop":
 		return shopR{}, nil
+	case "currentAppInstallation":
+		return appInstallationR{}, nil
 	case "node":
 		return x.resolveGID(strArg(a, "id")), nil
 	case "nodes":

@@ -76,6 +76,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives the sandbox's logs (default: discarded).
 	Logger *slog.Logger
+	// TokenTTL is the life of the access tokens the app's grants issue
+	// (0: Shopify's, about a day for client credentials and an hour for
+	// expiring offline tokens), as --token-ttl.
+	TokenTTL time.Duration
 }
 
 // Defaults of the cost bucket: a Shopify Plus shop.
@@ -122,6 +126,7 @@ type Sandbox struct {
 	client *http.Client
 	now    func() time.Time
 	cache  *docCache
+	app    App
 
 	mu      sync.RWMutex
 	shops   map[string]*shop
@@ -190,6 +195,7 @@ func New(opts Options) (*Sandbox, error) {
 		s.now = time.Now
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.app = newApp()
 	if opts.Path != "" {
 		st, err := openStore(opts.Path)
 		if err != nil {
@@ -197,6 +203,10 @@ func New(opts Options) (*Sandbox, error) {
 		}
 		states, seq, err := st.load()
 		if err != nil {
+			st.close()
+			return nil, err
+		}
+		if s.app, err = st.loadApp(); err != nil {
 			st.close()
 			return nil, err
 		}
@@ -347,6 +357,9 @@ func (s *Sandbox) RotateToken(name string) (ShopCredentials, error) {
 	defer sh.mu.Unlock()
 	sh.st.Meta.Token = "shpat_" + randomHex(16)
 	sh.st.Meta.Revoked = false
+	if a := sh.st.Meta.Auth; a != nil {
+		a.AppSigned = false
+	}
 	sh.st.mark(keyMeta)
 	if err := s.commit(sh); err != nil {
 		return ShopCredentials{}, err

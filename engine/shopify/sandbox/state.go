@@ -7,11 +7,15 @@ import (
 // ShopState is what a shop holds, as GET /sandbox/shopify/{shop}/state
 // answers it: every list ordered by id, ids as gids. It holds no secret.
 type ShopState struct {
-	Name                string                    `json:"name"`
-	ID                  string                    `json:"id"`
-	Domain              string                    `json:"domain"`
-	Currency            string                    `json:"currency"`
-	Revoked             bool                      `json:"revoked"`
+	Name     string `json:"name"`
+	ID       string `json:"id"`
+	Domain   string `json:"domain"`
+	Currency string `json:"currency"`
+	Revoked  bool   `json:"revoked"`
+	// Scopes are the access scopes the app holds; TokenGrants counts the
+	// token requests answered, by grant type.
+	Scopes              []string                  `json:"scopes"`
+	TokenGrants         map[string]int            `json:"token_grants,omitempty"`
 	Products            []ProductState            `json:"products"`
 	Variants            []VariantState            `json:"variants"`
 	InventoryLevels     []InventoryLevelState     `json:"inventory_levels"`
@@ -186,6 +190,8 @@ func (st *shopState) view() ShopState {
 		Domain:              st.domain(),
 		Currency:            st.currency(),
 		Revoked:             st.Meta.Revoked,
+		Scopes:              st.grantedScopes(),
+		TokenGrants:         tokenGrants(st),
 		Products:            []ProductState{},
 		Variants:            []VariantState{},
 		InventoryLevels:     []InventoryLevelState{},
@@ -335,6 +341,17 @@ func (s *Sandbox) States() map[string]ShopState {
 		if st, err := s.State(name); err == nil {
 			out[name] = st
 		}
+	}
+	return out
+}
+
+func tokenGrants(st *shopState) map[string]int {
+	if st.Meta.Auth == nil || len(st.Meta.Auth.Grants) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(st.Meta.Auth.Grants))
+	for k, v := range st.Meta.Auth.Grants {
+		out[k] = v
 	}
 	return out
 }

@@ -202,7 +202,7 @@ func (q *deliveryQueue) attempt(seq int64) {
 		return
 	}
 	msg := *d
-	secret, domain := sh.st.Meta.Secret, sh.st.domain()
+	secret, domain := s.webhookSecret(sh.st), sh.st.domain()
 	sh.mu.Unlock()
 
 	status, err := s.post(s.ctx, &msg, secret, domain)
@@ -364,7 +364,7 @@ func (s *Sandbox) Redeliver(ctx context.Context, shopName, webhookID string) err
 		return fmt.Errorf("%w: webhook %s", ErrNotFound, webhookID)
 	}
 	msg := *found
-	secret, domain := sh.st.Meta.Secret, sh.st.domain()
+	secret, domain := s.webhookSecret(sh.st), sh.st.domain()
 	sh.mu.Unlock()
 
 	status, err := s.post(ctx, &msg, secret, domain)

@@ -1,0 +1,197 @@
+package dash
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"eventops/engine"
+)
+
+// Connect with Shopify (OAuth's authorization code grant), from the
+// Companies page: POST /companies/:id/shopify names the shop; the admin's
+// browser goes to the shop's /admin/oauth/authorize with a state bound to
+// this session; Shopify sends it back to GET /shopify/callback, which
+// checks the state (this session's, unused, recent), then the query's HMAC,
+// the shop (*.myshopify.com, the one asked for) and the merchant's
+// approval, exchanges the code, checks the scopes and stores the
+// connection. Any failed check shows the Companies page with the reason and
+// stores nothing.
+
+// ShopifyOAuth is the protocol side (engine/shopify's OAuth implements it;
+// serve wires it).
+type ShopifyOAuth interface {
+	// ShopDomain reads a typed shop domain ("" when it is not one).
+	ShopDomain(typed string) string
+	// Begin is the shop's authorize URL for state and redirectURI. app
+	// names a custom-distribution app of this connection; nil is the
+	// installation's app (eventops shopify-app set).
+	Begin(shop, state, redirectURI string, app *engine.AppCredentials) (string, error)
+	// VerifyCallback checks a callback's query and returns its shop.
+	VerifyCallback(q url.Values, app *engine.AppCredentials) (string, error)
+	// Finish exchanges a verified callback's code for the connection.
+	Finish(ctx context.Context, q url.Values, app *engine.AppCredentials) (*engine.ShopInput, error)
+}
+
+// oauthPending is a Connect with Shopify under way in a session.
+type oauthPending struct {
+	companyID uint64
+	shop      string
+	at        time.Time
+	// app is the custom-distribution app given with the shop (nil: the
+	// installation's); held in memory only, for the flow's length.
+	app *engine.AppCredentials
+}
+
+// oauthStateTTL bounds how long a merchant may take to approve.
+const oauthStateTTL = 15 * time.Minute
+
+func (st *sessionStore) putOAuth(s *staffSession, state string, p oauthPending) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.oauth == nil {
+		st.oauth = map[string]oauthPending{}
+	}
+	for k, v := range st.oauth {
+		if st.now().Sub(v.at) > oauthStateTTL {
+			delete(st.oauth, k)
+		}
+	}
+	st.oauth[s.key+"\x00"+state] = p
+}
+
+// takeOAuth returns the pending connection of state in session s, once.
+func (st *sessionStore) takeOAuth(s *staffSession, state string) (oauthPending, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	k := s.key + "\x00" + state
+	p, ok := st.oauth[k]
+	delete(st.oauth, k)
+	if ok && st.now().Sub(p.at) > oauthStateTTL {
+		return p, false
+	}
+	return p, ok
+}
+
+// refusal is a refused connection as the audit log records it.
+func refusal(msg string) error { return &engine.Error{Kind: engine.KindInvalid, Message: msg} }
+
+func (d *Dashboard) redirectURI(c *fiber.Ctx) string {
+	base := d.origin
+	if base == "" {
+		base = c.Protocol() + "://" + c.Hostname()
+	}
+	return base + "/shopify/callback"
+}
+
+// publicURLError is the refusal of a real shop's connection when webhooks
+// could not reach the server (see engine.CheckPublicURL).
+func (d *Dashboard) publicURLError(c *fiber.Ctx) error {
+	base := d.origin
+	if base == "" {
+		base = c.Protocol() + "://" + c.Hostname()
+	}
+	return engine.CheckPublicURL(base)
+}
+
+func (d *Dashboard) beginShopifyConnect(c *fiber.Ctx, sess *staffSession) error {
+	id, err := dashPathID(c, "id")
+	if err != nil {
+		return err
+	}
+	co, err := d.eng.Company(id)
+	if err != nil {
+		return err
+	}
+	fail := func(msg string) error {
+		d.record(c, sess, "company.shopify_connect", "company "+strconv.FormatUint(id, 10), "shop "+c.FormValue("shop"), refusal(msg))
+		return d.renderCompanies(c, sess, http.StatusUnprocessableEntity, "Connect with Shopify of "+co.Name+": "+msg)
+	}
+	if d.opts.ShopifyOAuth == nil {
+		return fail("this server has no Shopify app: run eventops shopify-app set, then restart it.")
+	}
+	if err := d.publicURLError(c); err != nil {
+		return fail(err.Error() + " [" + string(engine.CodeShopifyPublicURLInsecure) + "]")
+	}
+	shop := d.opts.ShopifyOAuth.ShopDomain(c.FormValue("shop"))
+	if shop == "" {
+		return fail("the shop must be a NAME.myshopify.com domain.")
+	}
+	var app *engine.AppCredentials
+	if id := strings.TrimSpace(c.FormValue("client_id")); id != "" {
+		secret := engine.Secret(strings.Clone(c.FormValue("client_secret")))
+		if secret == "" {
+			return fail("a custom app's client id needs its client secret.")
+		}
+		app = &engine.AppCredentials{ClientID: strings.Clone(id), ClientSecret: secret}
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	state := base64.RawURLEncoding.EncodeToString(raw)
+	to, err := d.opts.ShopifyOAuth.Begin(shop, state, d.redirectURI(c), app)
+	if err != nil {
+		return fail(err.Error())
+	}
+	d.sessions.putOAuth(sess, state, oauthPending{companyID: id, shop: shop, at: d.now(), app: app})
+	return c.Redirect(to, http.StatusSeeOther)
+}
+
+func (d *Dashboard) shopifyCallback(c *fiber.Ctx, sess *staffSession) error {
+	if !sess.admin() {
+		return dashForbidden("Only admins may connect shops: your role is viewer.")
+	}
+	q, err := url.ParseQuery(string(c.Request().URI().QueryString()))
+	if err != nil {
+		return d.renderCompanies(c, sess, http.StatusBadRequest, "Connect with Shopify failed: the callback's query is malformed.")
+	}
+	failed := func(target, msg string, _ error) error {
+		d.record(c, sess, "company.shopify_connect", target, "callback from "+q.Get("shop"), refusal(msg))
+		return d.renderCompanies(c, sess, http.StatusBadRequest, "Connect with Shopify failed: "+msg+" Nothing was stored.")
+	}
+	p, ok := d.sessions.takeOAuth(sess, q.Get("state"))
+	if !ok {
+		return failed("", "the state does not match a connection started in this session (or it is older than 15 minutes): start again from Companies.", errors.New("state mismatch"))
+	}
+	target := "company " + strconv.FormatUint(p.companyID, 10)
+	shop, err := d.opts.ShopifyOAuth.VerifyCallback(q, p.app)
+	if err != nil {
+		return failed(target, err.Error()+".", err)
+	}
+	if shop != p.shop {
+		return failed(target, "the callback names another shop ("+shop+") than the one asked for ("+p.shop+").", errors.New("shop mismatch"))
+	}
+	ctx, cancel := actionContext()
+	defer cancel()
+	in, err := d.opts.ShopifyOAuth.Finish(ctx, q, p.app)
+	if err != nil {
+		return failed(target, err.Error()+".", err)
+	}
+	co, err := d.eng.ConnectShop(ctx, p.companyID, *in)
+	if err != nil {
+		var ee *engine.Error
+		if errors.As(err, &ee) && ee.Kind != engine.KindInternal {
+			msg := ee.Message
+			if len(ee.Fields) > 0 {
+				msg = fieldMessages(ee)
+			}
+			if ee.Code != "" {
+				msg += " [" + string(ee.Code) + "]"
+			}
+			return failed(target, msg, err)
+		}
+		return err
+	}
+	d.record(c, sess, "company.shopify_connect", target, "oauth, shop "+shop+", scopes "+strings.Join(co.Shop.Scopes, ","), nil)
+	d.names.reload()
+	return c.Redirect("/companies#company-"+strconv.FormatUint(co.ID, 10), http.StatusSeeOther)
+}
