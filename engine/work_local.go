@@ -467,7 +467,7 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 	if err != nil {
 		return nil, false, err
 	}
-	s := &TicketStructure{EventID: ev.ID, Capacity: cloneInt(ev.Capacity), UpdatedAt: now,
+	s := &TicketStructure{EventID: ev.ID, Capacity: cloneInt(ev.Capacity), UpdatedAt: now, SoldAll: soldAll,
 		Types: make([]TicketLimit, 0, len(ev.RegistrationTypes))}
 	if old != nil {
 		s.Revision = old.Revision
@@ -540,6 +540,8 @@ func keepShopifyIDs(s, old *TicketStructure) {
 			if v, ok := vs[p.Variants[j].RegistrationTypeID]; ok {
 				p.Variants[j].ShopifyVariantID = v.ShopifyVariantID
 				p.Variants[j].InventoryItemID = v.InventoryItemID
+				p.Variants[j].ShopOffer = cloneInt(v.ShopOffer)
+				p.Variants[j].ShopOfferSold = v.ShopOfferSold
 			}
 		}
 	}
