@@ -338,6 +338,9 @@ type TicketLimit struct {
 	Quantity           *int   `json:"quantity"`
 	Sold               int    `json:"sold"`
 	Available          *int   `json:"available"`
+	// ShopSold is the part of Sold that was sold in the shop (what moved
+	// the shop's level, unlike box-office sales).
+	ShopSold int `json:"shop_sold,omitempty"`
 }
 
 // Available is what is left to sell of a registration type:

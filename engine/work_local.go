@@ -456,11 +456,15 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 		return nil, false, err
 	}
 	sold := map[uint64]int{}
+	shopSold := map[uint64]int{}
 	soldAll := 0
 	for _, o := range orders {
 		if o.Status == OrderPaid {
 			sold[o.RegistrationTypeID] += o.Quantity
 			soldAll += o.Quantity
+			if o.ShopifyOrderID != "" {
+				shopSold[o.RegistrationTypeID] += o.Quantity
+			}
 		}
 	}
 	loc, err := eventLocation(tx, ev)
@@ -477,7 +481,7 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 	for _, rt := range ev.RegistrationTypes {
 		avail := Available(rt.Quantity, sold[rt.ID], ev.Capacity, soldAll)
 		s.Types = append(s.Types, TicketLimit{RegistrationTypeID: rt.ID, Quantity: cloneInt(rt.Quantity),
-			Sold: sold[rt.ID], Available: avail})
+			Sold: sold[rt.ID], Available: avail, ShopSold: shopSold[rt.ID]})
 		variants = append(variants, Variant{RegistrationTypeID: rt.ID, Title: rt.Name, Price: rt.Price,
 			Available: cloneInt(avail)})
 	}

@@ -99,6 +99,7 @@ type service struct {
 	buckets map[string]*bucket     // by endpoint
 	setups  map[uint64]*sync.Mutex // by company
 	memory  map[uint64]*invMemory  // by inventory phase id
+	offers  map[string]offerMark   // by inventory item: last written
 }
 
 func newService(cfg Config) *service {
@@ -127,7 +128,7 @@ func newService(cfg Config) *service {
 	}
 	return &service{
 		cfg: cfg, log: cfg.Logger.With("component", "shopify"), http: hc,
-		buckets: map[string]*bucket{}, setups: map[uint64]*sync.Mutex{}, memory: map[uint64]*invMemory{},
+		buckets: map[string]*bucket{}, setups: map[uint64]*sync.Mutex{}, memory: map[uint64]*invMemory{}, offers: map[string]offerMark{},
 	}
 }
 
@@ -482,6 +483,11 @@ func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, va
 				v := &p.Variants[j]
 				ids := variants[v.RegistrationTypeID]
 				if v.ShopifyVariantID != ids[0] || v.InventoryItemID != ids[1] {
+					if v.InventoryItemID != ids[1] {
+						// Another inventory item (recreated): what was
+						// written for the old one says nothing of it.
+						v.ShopOffer, v.ShopOfferSold = nil, 0
+					}
 					v.ShopifyVariantID, v.InventoryItemID, changed = ids[0], ids[1], true
 				}
 				by := v.CreatedBy
