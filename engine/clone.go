@@ -84,7 +84,7 @@ func (s *TicketStructure) Clone() *TicketStructure {
 			if p.Variants != nil {
 				vs := make([]Variant, len(p.Variants))
 				for j, v := range p.Variants {
-					v.Available = cloneInt(v.Available)
+					v.Available, v.ShopOffer = cloneInt(v.Available), cloneInt(v.ShopOffer)
 					vs[j] = v
 				}
 				p.Variants = vs

@@ -220,7 +220,10 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				mark, known = offerMark{offer: *it.offer, sold: it.sold}, true
 			}
 			if known {
-				expected := mark.offer - max(shopSold[it.rt]-mark.sold, 0)
+				// mark.sold counts the units held back when it was
+				// written: while they are not recorded, shopSold is
+				// below it and they stay held.
+				expected := mark.offer - (shopSold[it.rt] - mark.sold)
 				if d := expected - *it.level; d > 0 {
 					held[it.rt] += d
 				}

@@ -1,0 +1,167 @@
+package shopify_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// What the shop offers for a shared capacity: buyers over HTTP against the
+// sandbox, their orders delivered to eventops by signed webhooks.
+
+// buy is a buyer's order through the sandbox's HTTP control route: true
+// when the shop accepted it, false when it refused it (not enough offered).
+func (h *hooked) buy(variantID string, quantity int) bool {
+	h.t.Helper()
+	raw, _ := json.Marshal(map[string]any{"variant_id": variantID, "quantity": quantity})
+	resp, err := http.Post(h.srv.URL+"/sandbox/shopify/"+h.shop.Name+"/orders", "application/json", bytes.NewReader(raw))
+	if err != nil {
+		h.t.Errorf("buy: %v", err)
+		return false
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode < 300:
+		return true
+	case resp.StatusCode == http.StatusUnprocessableEntity || resp.StatusCode == http.StatusBadRequest:
+		return false
+	default:
+		h.t.Errorf("buy: HTTP %d", resp.StatusCode)
+		return false
+	}
+}
+
+// settled waits until every inventory-only save of the event has ended.
+func (h *hooked) settled(eventID uint64) {
+	h.t.Helper()
+	until(h.t, 30*time.Second, func() bool {
+		for _, op := range h.inventoryOps(eventID) {
+			if !op.Status.Terminal() {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "inventory saves still running" })
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
+func (h *hooked) sold(eventID uint64) int {
+	h.t.Helper()
+	s := h.structure(eventID)
+	if s == nil {
+		h.t.Fatalf("no structure for event %d", eventID)
+	}
+	return s.SoldAll
+}
+
+// The case: capacity 50, two types of 40. The shop used to offer 40
+// and 40, and two buyers taking 40 each both succeeded: 80 sold for 50
+// seats. It now offers 25 and 25; after each recorded sale the rest is
+// rebalanced; the last seats sell, and nothing beyond them.
+func TestSharedCapacityIsNeverOversoldInTheShop(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{})
+	ev, op := h.create(h.input("Shared", ptr(50), regType{"A", 1000, ptr(40)}, regType{"B", 2000, ptr(40)}))
+	h.completed(op.ID)
+	if got := h.levels(ev.ID); fmt.Sprint(got) != "[25 25]" {
+		t.Fatalf("shop offers %v, want [25 25]", got)
+	}
+	vs := h.structure(ev.ID).Products[0].Variants
+	a, b := vs[0].ShopifyVariantID, vs[1].ShopifyVariantID
+	if h.buy(a, 40) && h.buy(b, 40) {
+		t.Fatal("two buyers took 40 and 40 of a capacity of 50")
+	}
+	if !h.buy(a, 25) {
+		t.Fatal("the shop refused 25 of the 25 it offers")
+	}
+	h.delivered("orders/create", 1)
+	h.settled(ev.ID)
+	// 25 left: A has 15 left of its own, B 40; one each, then 23 by what is
+	// left after it (14 and 39), by largest remainder.
+	if got := h.levels(ev.ID); fmt.Sprint(got) != "[9 16]" {
+		t.Fatalf("after 25 of A: shop offers %v, want [9 16]", got)
+	}
+	if h.buy(b, 17) {
+		t.Fatal("the shop sold 17 of B with 16 offered")
+	}
+	// Both at once (their webhooks held back: a rebalance in between
+	// would move seats from one type to the other, by the policy).
+	h.rc.hold.Store(true)
+	if !h.buy(b, 16) || !h.buy(a, 9) {
+		t.Fatal("the shop refused what it offers")
+	}
+	h.rc.hold.Store(false)
+	h.delivered("orders/create", 3)
+	h.settled(ev.ID)
+	if got := h.levels(ev.ID); sum(got) != 0 {
+		t.Errorf("sold out, yet the shop offers %v", got)
+	}
+	if h.buy(a, 1) || h.buy(b, 1) {
+		t.Error("the shop sold a 51st seat")
+	}
+	if n := h.sold(ev.ID); n != 50 {
+		t.Errorf("sold %d, want 50", n)
+	}
+}
+
+// Many buyers at once, each buying one or two of either type as fast as the
+// shop answers: whatever the interleaving of sales, webhooks and the
+// rebalancing saves they start, the shop never sells more than the
+// capacity, every sale is recorded, and every seat is sold in the end.
+func TestConcurrentBuyersNeverOversell(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{workers: 4})
+	const capacity = 50
+	ev, op := h.create(h.input("Rush", ptr(capacity), regType{"A", 1000, ptr(40)}, regType{"B", 2000, ptr(30)},
+		regType{"C", 3000, nil}))
+	h.completed(op.ID)
+	var variants []string
+	for _, v := range h.structure(ev.ID).Products[0].Variants {
+		variants = append(variants, v.ShopifyVariantID)
+	}
+	var accepted, orders atomic.Int64
+	deadline := time.Now().Add(60 * time.Second)
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; time.Now().Before(deadline); n++ {
+				if h.sold(ev.ID) >= capacity {
+					return
+				}
+				q := 1 + (i+n)%2
+				if h.buy(variants[(i+n)%len(variants)], q) {
+					accepted.Add(int64(q))
+					orders.Add(1)
+				} else {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	h.delivered("orders/create", int(orders.Load()))
+	h.settled(ev.ID)
+	if got := accepted.Load(); got > capacity {
+		t.Fatalf("the shop accepted %d seats of %d", got, capacity)
+	}
+	if got := h.sold(ev.ID); int64(got) != accepted.Load() || got != capacity {
+		t.Errorf("recorded %d sold, the shop accepted %d, capacity %d", got, accepted.Load(), capacity)
+	}
+	if got := h.levels(ev.ID); sum(got) != 0 {
+		t.Errorf("sold out, yet the shop offers %v", got)
+	}
+}
