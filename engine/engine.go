@@ -86,6 +86,7 @@ type Engine struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 	inFlight inFlight // attempts whose work is running, for Stop's log
+	rebal    rebalances
 }
 
 // New builds an engine; call Start to run it.

@@ -295,8 +295,10 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 		defer unlock()
 		shopOrderID := sale.OrderID
 		var out *WebhookOutcome
+		j := &joins{}
+		defer j.done()
 		err := e.store.Update(ctx, func(tx Tx) error {
-			out = &WebhookOutcome{CompanyID: companyID}
+			out = &WebhookOutcome{CompanyID: companyID, joins: j}
 			rec, cur, err := e.claimSale(tx, companyID, d, out)
 			if err != nil || rec == nil {
 				return err

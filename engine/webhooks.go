@@ -72,6 +72,8 @@ type WebhookOutcome struct {
 	Outcome    string
 	Orders     []*Order     // orders recorded or changed
 	Operations []*Operation // inventory-only saves started
+
+	joins *joins // queued inventory-only saves this delivery joined
 }
 
 // IgnoreShopDelivery remembers a delivery that asks nothing of the company
@@ -192,6 +194,12 @@ func (e *Engine) followSales(tx Tx, c *Company, eventIDs []uint64, now time.Time
 		}
 		if !slices.Contains(locked, ev.QueueID()) {
 			return &errQueuesChanged{queue: ev.QueueID()}
+		}
+		if joined, err := e.joinRebalance(tx, ev.ID, out.joins); err != nil || joined {
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		op, err := newOperation(tx, ActionSave, ev, c, now, true)
 		if err != nil {

@@ -2,13 +2,17 @@ package shopify_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"eventops/engine"
 )
 
 // What the shop offers for a shared capacity: buyers over HTTP against the
@@ -163,5 +167,56 @@ func TestConcurrentBuyersNeverOversell(t *testing.T) {
 	}
 	if got := h.levels(ev.ID); sum(got) != 0 {
 		t.Errorf("sold out, yet the shop offers %v", got)
+	}
+}
+
+// A burst of sales makes one rebalancing save, not one each: while the
+// event's queue is busy (a save held in catalog), ten recorded sales all
+// join the one inventory-only save queued behind it, which then pushes the
+// allocation after all ten.
+func TestRebalancesAreCoalesced(t *testing.T) {
+	t.Parallel()
+	g := &gate{held: make(chan struct{}), release: make(chan struct{}),
+		match: func(body string) bool { return strings.Contains(body, "mutation ProductSet") }}
+	h := setupHooked(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	ev, op := h.create(h.input("Burst", ptr(50), regType{"A", 1000, ptr(40)}, regType{"B", 2000, ptr(40)}))
+	h.completed(op.ID)
+	a := h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID
+	g.armed.Store(true)
+	_, save := h.update(ev.ID, engine.EventInput{Name: ptr("Burst (renamed)")})
+	select {
+	case <-g.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the save never reached catalog")
+	}
+	for range 10 {
+		if !h.buy(a, 1) {
+			t.Fatal("the shop refused a seat it offers")
+		}
+	}
+	h.delivered("orders/create", 10)
+	if ops := h.inventoryOps(ev.ID); len(ops) != 1 {
+		t.Errorf("%d inventory-only saves for 10 sales, want 1", len(ops))
+	}
+	// The reconciliation timer's entry point joins it too.
+	if op, err := h.eng.Rebalance(context.Background(), h.company.ID, ev.ID); err != nil || op != nil {
+		t.Errorf("Rebalance while a rebalance is queued: %v, %v; want it joined", op, err)
+	}
+	g.armed.Store(false)
+	close(g.release)
+	h.completed(save.ID)
+	h.settled(ev.ID)
+	// 40 left: A 30 of its own, B 40; one each, then 38 by 29 and 39.
+	if got := h.levels(ev.ID); fmt.Sprint(got) != "[17 23]" {
+		t.Errorf("after 10 sales of A: shop offers %v, want [17 23]", got)
+	}
+	// With nothing queued, it starts a save, which finds nothing to write.
+	rop, err := h.eng.Rebalance(context.Background(), h.company.ID, ev.ID)
+	if err != nil || rop == nil || !rop.InventoryOnly {
+		t.Fatalf("Rebalance: %v, %v", rop, err)
+	}
+	h.completed(rop.ID)
+	if got := h.levels(ev.ID); fmt.Sprint(got) != "[17 23]" {
+		t.Errorf("after a rebalance: shop offers %v, want [17 23]", got)
 	}
 }
