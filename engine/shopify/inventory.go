@@ -28,8 +28,8 @@ import (
 // INVENTORY_STALE; on the engine's last attempt INVENTORY_RECONCILE_RAISED,
 // so that a race that never stops is told apart from one that was
 // retried). And every level read is compared with the value eventops LAST
-// WROTE (Variant.ShopOffer, persisted with the phase's completion, and
-// remembered by the process meanwhile), less the shop sales recorded since:
+// WROTE (Variant.ShopOffer, committed as soon as the shop took it, see
+// note), less the shop sales recorded since:
 // a level below that is a sale our store does not know of yet (its webhook
 // late or lost). It is never written over: the phase asks the shop for its
 // missed orders (reconcileShop), reads again, and whatever is still
@@ -47,9 +47,10 @@ func (w inventoryWork) Expand(ctx context.Context, r *engine.PhaseRun) ([]*engin
 // this process): for variants without a known last written offer, the
 // sales seen in the shop that our store did not explain.
 type invMemory struct {
-	unexplained map[string]int     // by inventory item: units to hold back
-	sent        map[string]sentQty // the last batch refused as stale
-	refused     map[string]int     // batch digest: definitive refusals so far
+	unexplained map[string]int       // by inventory item: units to hold back
+	sent        map[string]sentQty   // the last batch refused as stale
+	refused     map[string]int       // batch digest: definitive refusals so far
+	marks       map[string]offerMark // by inventory item: written by this phase
 }
 
 type sentQty struct {
@@ -68,7 +69,8 @@ func (s *service) inventoryMemory(phaseID uint64) *invMemory {
 	defer s.mu.Unlock()
 	m := s.memory[phaseID]
 	if m == nil {
-		m = &invMemory{unexplained: map[string]int{}, sent: map[string]sentQty{}, refused: map[string]int{}}
+		m = &invMemory{unexplained: map[string]int{}, sent: map[string]sentQty{}, refused: map[string]int{},
+			marks: map[string]offerMark{}}
 		s.memory[phaseID] = m
 	}
 	return m
@@ -77,22 +79,6 @@ func (s *service) inventoryMemory(phaseID uint64) *invMemory {
 func (s *service) forgetInventory(phaseID uint64) {
 	s.mu.Lock()
 	delete(s.memory, phaseID)
-	s.mu.Unlock()
-}
-
-// lastOffer is what this process last wrote for an inventory item: newer
-// than the persisted Variant.ShopOffer until the phase that wrote it
-// completes (and also when that phase failed after the write landed).
-func (s *service) lastOffer(item string) (offerMark, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.offers[item]
-	return m, ok
-}
-
-func (s *service) noteOffer(item string, m offerMark) {
-	s.mu.Lock()
-	s.offers[item] = m
 	s.mu.Unlock()
 }
 
@@ -169,8 +155,10 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 	r := sr.r
 	mem := w.s.inventoryMemory(r.Phase.ID)
 	reconciled := false
-	written := map[string]offerMark{}
-	defer func() { w.stageOffers(r, occ.ID, written) }()
+	// Offers written as guesses (new variants) commit with the phase;
+	// the others are committed as soon as the shop took them (see note).
+	staged := map[string]offerMark{}
+	defer func() { w.stageOffers(r, occ.ID, staged) }()
 	for round := 1; ; round++ {
 		s, items, err := w.items(sr, occ.ID, mine)
 		if err != nil || len(items) == 0 {
@@ -192,9 +180,9 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				}
 				// Stocked afresh at 0: what was written before (at a
 				// level the merchant removed) no longer counts.
-				m := offerMark{sold: shopSoldOf(s, it.rt)}
-				w.s.noteOffer(it.id, m)
-				written[it.id] = m
+				if err := w.note(ctx, r, mem, occ.ID, map[string]offerMark{it.id: {sold: shopSoldOf(s, it.rt)}}, nil); err != nil {
+					return err
+				}
 				activated = true
 			}
 		}
@@ -215,7 +203,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			if it.level == nil {
 				continue
 			}
-			mark, known := w.s.lastOffer(it.id)
+			mark, known := mem.marks[it.id]
 			if !known && it.offer != nil {
 				mark, known = offerMark{offer: *it.offer, sold: it.sold}, true
 			}
@@ -274,6 +262,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			if len(b) == 0 {
 				continue
 			}
+			guessed := guess
 			ok, err := w.send(ctx, sr, su, mem, b, round, &guess)
 			if err != nil {
 				return err
@@ -282,10 +271,16 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				again = true
 				break
 			}
+			marks := map[string]offerMark{}
 			for _, bi := range b {
-				m := offerMark{offer: bi.want, sold: bi.sold}
-				w.s.noteOffer(bi.it.id, m)
-				written[bi.it.id] = m
+				marks[bi.it.id] = offerMark{offer: bi.want, sold: bi.sold}
+			}
+			if guessed {
+				if err := w.note(ctx, r, mem, occ.ID, marks, staged); err != nil {
+					return err
+				}
+			} else if err := w.note(ctx, r, mem, occ.ID, marks, nil); err != nil {
+				return err
 			}
 		}
 		if !again {
@@ -383,30 +378,55 @@ func (w inventoryWork) send(ctx context.Context, sr *shopRun, su *engine.ShopSet
 	}
 }
 
-// stageOffers persists, with the phase's completion, what was written.
-func (w inventoryWork) stageOffers(r *engine.PhaseRun, occID uint64, written map[string]offerMark) {
-	if len(written) == 0 {
+// note records offers the shop took: in the phase's memory at once, and
+// in the store, either into staged (committed with the phase's
+// completion: new variants, whose first write is a guess from 0 and
+// which have no earlier offer to mistake) or in a commit of their own
+// now. The latter is what keeps the compare-and-set against the last
+// written value true: a phase that fails or crashes after its write
+// would otherwise leave the previous offer on record, and every later
+// phase would hold the difference back as an unexplained sale.
+func (w inventoryWork) note(ctx context.Context, r *engine.PhaseRun, mem *invMemory, occID uint64, marks, staged map[string]offerMark) error {
+	for id, m := range marks {
+		mem.marks[id] = m
+	}
+	if staged != nil {
+		for id, m := range marks {
+			staged[id] = m
+		}
+		return nil
+	}
+	return r.Update(ctx, func(tx engine.Tx) error { return putOffers(tx, occID, marks) })
+}
+
+// stageOffers persists, with the phase's completion, the offers staged.
+func (w inventoryWork) stageOffers(r *engine.PhaseRun, occID uint64, staged map[string]offerMark) {
+	if len(staged) == 0 {
 		return
 	}
-	r.Stage(func(tx engine.Tx) error {
-		s, err := tx.TicketStructure(occID)
-		if err != nil || s == nil {
-			return err
-		}
-		changed := false
-		for i := range s.Products {
-			for j := range s.Products[i].Variants {
-				v := &s.Products[i].Variants[j]
-				if m, ok := written[v.InventoryItemID]; ok && v.InventoryItemID != "" {
-					v.ShopOffer, v.ShopOfferSold, changed = &m.offer, m.sold, true
-				}
+	r.Stage(func(tx engine.Tx) error { return putOffers(tx, occID, staged) })
+}
+
+// putOffers writes offers by inventory item into the occurrence's
+// structure.
+func putOffers(tx engine.Tx, occID uint64, marks map[string]offerMark) error {
+	s, err := tx.TicketStructure(occID)
+	if err != nil || s == nil {
+		return err
+	}
+	changed := false
+	for i := range s.Products {
+		for j := range s.Products[i].Variants {
+			v := &s.Products[i].Variants[j]
+			if m, ok := marks[v.InventoryItemID]; ok && v.InventoryItemID != "" {
+				v.ShopOffer, v.ShopOfferSold, changed = &m.offer, m.sold, true
 			}
 		}
-		if !changed {
-			return nil
-		}
-		return tx.PutTicketStructure(s)
-	})
+	}
+	if !changed {
+		return nil
+	}
+	return tx.PutTicketStructure(s)
 }
 
 // items lists the mirrored variants of every product of the occurrence as

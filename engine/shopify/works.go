@@ -99,7 +99,6 @@ type service struct {
 	buckets map[string]*bucket     // by endpoint
 	setups  map[uint64]*sync.Mutex // by company
 	memory  map[uint64]*invMemory  // by inventory phase id
-	offers  map[string]offerMark   // by inventory item: last written
 }
 
 func newService(cfg Config) *service {
@@ -128,7 +127,7 @@ func newService(cfg Config) *service {
 	}
 	return &service{
 		cfg: cfg, log: cfg.Logger.With("component", "shopify"), http: hc,
-		buckets: map[string]*bucket{}, setups: map[uint64]*sync.Mutex{}, memory: map[uint64]*invMemory{}, offers: map[string]offerMark{},
+		buckets: map[string]*bucket{}, setups: map[uint64]*sync.Mutex{}, memory: map[uint64]*invMemory{},
 	}
 }
 
