@@ -124,7 +124,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
-		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
+		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg),
+		Seats: shopify.Seats(shopCfg)})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}

@@ -39,6 +39,10 @@ type Config struct {
 	// Shops reads connected shops' currencies (nil: not read; the
 	// catalog phase reads a missing one itself). See shop_currency.go.
 	Shops ShopReader
+	// Seats takes seats off a shop's offer before a box-office sale
+	// commits (see CreateOrder); nil: box-office sales do not call the
+	// shop (the rebalancing save that follows lowers it).
+	Seats ShopSeats
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -59,6 +63,7 @@ type Engine struct {
 	store   Store
 	sealer  Sealer
 	shops   ShopReader
+	seats   ShopSeats
 	keys    keyCache
 	aliases aliasCounter
 	refs    refCache
@@ -95,6 +100,7 @@ func New(cfg Config) *Engine {
 		store:   cfg.Store,
 		sealer:  cfg.Sealer,
 		shops:   cfg.Shops,
+		seats:   cfg.Seats,
 		broker:  newBroker(),
 		work:    map[string]Work{},
 		refund:  cfg.Refund,

@@ -68,7 +68,7 @@ func setupShopIn(t *testing.T, currency string) *hookFixture {
 		Client: shopify.ClientPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, Deadline: 5 * time.Second, Timeout: 5 * time.Second}}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund, Retry: retry, Logger: quiet,
-		Shops: shopify.ShopReader(shopCfg)})
+		Shops: shopify.ShopReader(shopCfg), Seats: shopify.Seats(shopCfg)})
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

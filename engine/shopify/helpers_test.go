@@ -50,6 +50,9 @@ type options struct {
 	// noShopReader leaves engine.Config.Shops unset, as for an engine
 	// that does not read shop currencies at connect or start-up.
 	noShopReader bool
+	// noSeats leaves engine.Config.Seats unset: box-office sales do not
+	// lower the shop before they commit (as before they did).
+	noSeats bool
 }
 
 // callCounter counts what the client reports to metrics.
@@ -174,12 +177,16 @@ func (b *bundle) open() {
 	if !b.opts.noShopReader {
 		shops = shopify.ShopReader(cfg)
 	}
+	var seats engine.ShopSeats
+	if !b.opts.noSeats {
+		seats = shopify.Seats(cfg)
+	}
 	b.db = db
 	if err := db.View(func(tx engine.Tx) (err error) { b.inst, err = tx.InstallationID(); return err }); err != nil {
 		b.t.Fatalf("installation id: %v", err)
 	}
 	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
-		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops})
+		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops, Seats: seats})
 	if err := b.eng.Start(context.Background()); err != nil {
 		b.t.Fatalf("start engine: %v", err)
 	}

@@ -327,7 +327,7 @@ func (w inventoryWork) send(ctx context.Context, sr *shopRun, su *engine.ShopSet
 		// its key would answer the same refusal.
 		key = idemKey(base, n)
 	}
-	ue, err := w.set(ctx, sr, key, quantities)
+	ue, err := w.set(ctx, sr, key, globalID("eventops", "Operation", strconv.FormatUint(r.Op.ID, 10)), quantities)
 	if err != nil {
 		return false, err
 	}
@@ -547,7 +547,7 @@ func allCreatedHere(r *engine.PhaseRun, ts []*target) bool {
 
 // set sends one compare-and-set batch; it is resendable (absolute values,
 // compare-and-set and an idempotency key).
-func (w inventoryWork) set(ctx context.Context, sr *shopRun, key string, quantities []map[string]any) (UserErrors, error) {
+func (w inventoryWork) set(ctx context.Context, sr *shopRun, key, ref string, quantities []map[string]any) (UserErrors, error) {
 	var out struct {
 		InventorySetQuantities struct {
 			UserErrors UserErrors `json:"userErrors"`
@@ -557,7 +557,7 @@ func (w inventoryWork) set(ctx context.Context, sr *shopRun, key string, quantit
 		"key": key,
 		"input": map[string]any{
 			"name": "available", "reason": "correction",
-			"referenceDocumentUri": globalID("eventops", "Operation", strconv.FormatUint(sr.r.Op.ID, 10)),
+			"referenceDocumentUri": ref,
 			"quantities":           quantities,
 		},
 	}}, &out)
