@@ -322,6 +322,12 @@ type TicketStructure struct {
 	Capacity *int          `json:"capacity"`
 	Types    []TicketLimit `json:"types"`
 	Products []Product     `json:"products"`
+	// Dropped lists the inventory items of mirrored variants whose
+	// registration type was removed from the occurrence: the next save's
+	// first Shopify step sets them to 0 in the shop before its catalog
+	// step deletes them (the buyer could otherwise take a removed type
+	// meanwhile), and forgets them once catalog is done.
+	Dropped []string `json:"dropped_inventory_items,omitempty"`
 	// SoldAll is the paid quantity of the occurrence over all its types,
 	// retired ones included (what the capacity is shared by).
 	SoldAll   int       `json:"sold_all,omitempty"`

@@ -520,11 +520,29 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 	return s, len(orders) > 0, nil
 }
 
-// keepShopifyIDs carries mirrored ids over from the previous structure.
+// keepShopifyIDs carries mirrored ids over from the previous structure,
+// and lists the inventory items of mirrored variants it no longer holds in
+// Dropped.
 func keepShopifyIDs(s, old *TicketStructure) {
 	if old == nil {
 		return
 	}
+	kept := map[string]bool{}
+	defer func() {
+		s.Dropped = nil
+		for _, id := range old.Dropped {
+			if !kept[id] && !slices.Contains(s.Dropped, id) {
+				s.Dropped = append(s.Dropped, id)
+			}
+		}
+		for _, p := range old.Products {
+			for _, v := range p.Variants {
+				if id := v.InventoryItemID; id != "" && !kept[id] && !slices.Contains(s.Dropped, id) {
+					s.Dropped = append(s.Dropped, id)
+				}
+			}
+		}
+	}()
 	prev := map[string]*Product{}
 	for i := range old.Products {
 		prev[old.Products[i].Key] = &old.Products[i]
@@ -546,6 +564,9 @@ func keepShopifyIDs(s, old *TicketStructure) {
 				p.Variants[j].InventoryItemID = v.InventoryItemID
 				p.Variants[j].ShopOffer = cloneInt(v.ShopOffer)
 				p.Variants[j].ShopOfferSold = v.ShopOfferSold
+				if v.InventoryItemID != "" {
+					kept[v.InventoryItemID] = true
+				}
 			}
 		}
 	}

@@ -147,6 +147,7 @@ type item struct {
 	offer   *int // last written (persisted); nil: never
 	sold    int  // shop sales of its type recorded when offer was written
 	created uint64
+	dropped bool // its registration type was removed: set to 0, if still there
 }
 
 // reconcile brings the quantities of one occurrence's products to its
@@ -498,6 +499,9 @@ func (w inventoryWork) levels(ctx context.Context, sr *shopRun, su *engine.ShopS
 	for i, n := range out.Nodes {
 		if i >= len(items) {
 			break
+		}
+		if n == nil && items[i].dropped {
+			continue // deleted with its variant already
 		}
 		if n == nil {
 			return errVanished("product %q (its inventory item %s is gone)", items[i].product.Handle, ids[i])
