@@ -339,6 +339,10 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 					if err != nil {
 						return err
 					}
+					if ev.Capacity != nil {
+						before := max(sold[0]-*ev.Capacity, 0)
+						out.oversold += max(sold[0]+l.quantity-*ev.Capacity, 0) - before
+					}
 					if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < l.quantity {
 						e.log.Warn("shop sale exceeds what was left to sell: recorded all the same (the buyer paid)",
 							"company", companyID, "shop_order", shopOrderID, "event", ev.ID, "registration_type", rt.ID,
@@ -393,6 +397,7 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 		if err != nil {
 			return nil, err
 		}
+		e.observeOversold(out.oversold)
 		e.launchAll(ctx, out.Operations)
 		return out, nil
 	}

@@ -73,7 +73,8 @@ type WebhookOutcome struct {
 	Orders     []*Order     // orders recorded or changed
 	Operations []*Operation // inventory-only saves started
 
-	joins *joins // queued inventory-only saves this delivery joined
+	joins    *joins // queued inventory-only saves this delivery joined
+	oversold int    // seats recorded beyond an occurrence's capacity
 }
 
 // IgnoreShopDelivery remembers a delivery that asks nothing of the company
