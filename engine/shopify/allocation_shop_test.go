@@ -220,3 +220,48 @@ func TestRebalancesAreCoalesced(t *testing.T) {
 		t.Errorf("after a rebalance: shop offers %v, want [17 23]", got)
 	}
 }
+
+// A crash between the lowering and the raising of a rebalance: the shop
+// never offers more than exists meanwhile, the resumed save finishes the
+// job, and the lowering's offer, committed as soon as the shop took it, is
+// not mistaken after the restart for a sale to hold back.
+func TestRebalanceSurvivesACrashBetweenLoweringAndRaising(t *testing.T) {
+	t.Parallel()
+	g := &gate{held: make(chan struct{}), release: make(chan struct{}), unsent: true, match: func(body string) bool {
+		return strings.Contains(body, "mutation InventorySet") && strings.Contains(body, `"quantity":12`)
+	}}
+	h := setupHooked(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	ev, op := h.create(h.input("Crash", ptr(50), regType{"A", 1000, ptr(40)}, regType{"B", 2000, ptr(40)}))
+	h.completed(op.ID)
+	a := h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID
+	h.rc.hold.Store(true)
+	if !h.buy(a, 20) {
+		t.Fatal("the shop refused 20 of the 25 it offers")
+	}
+	if got := h.levels(ev.ID); fmt.Sprint(got) != "[5 25]" {
+		t.Fatalf("after the sale the shop offers %v", got)
+	}
+	// Recorded: 30 left, A 20 of its own; the rebalance lowers B to 18,
+	// then would raise A to 12, which is held, and eventops crashes.
+	g.armed.Store(true)
+	h.rc.hold.Store(false)
+	select {
+	case <-g.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the rebalance never raised A")
+	}
+	if got := h.levels(ev.ID); fmt.Sprint(got) != "[5 18]" {
+		t.Errorf("between lowering and raising the shop offers %v, want [5 18]", got)
+	}
+	h.crash()
+	g.armed.Store(false)
+	close(g.release)
+	h.start()
+	h.settled(ev.ID)
+	if got := h.levels(ev.ID); fmt.Sprint(got) != "[12 18]" {
+		t.Errorf("after the restart the shop offers %v, want [12 18]", got)
+	}
+	if n := h.sold(ev.ID); n != 20 {
+		t.Errorf("sold %d, want 20", n)
+	}
+}
