@@ -205,7 +205,10 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				continue
 			}
 			mark, known := mem.marks[it.id]
-			if !known && it.offer != nil {
+			// A variant this operation created holds, until its first
+			// write here, the offer catalog recorded for that write: not
+			// yet in the shop.
+			if !known && it.offer != nil && it.created != r.Op.ID {
 				mark, known = offerMark{offer: *it.offer, sold: it.sold}, true
 			}
 			if known {
@@ -277,6 +280,14 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				marks[bi.it.id] = offerMark{offer: bi.want, sold: bi.sold}
 			}
 			if guessed {
+				// Catalog recorded the offers these guesses write; only
+				// a different one needs recording (with the phase).
+				for _, bi := range b {
+					if bi.it.offer != nil && *bi.it.offer == bi.want && bi.it.sold == bi.sold {
+						delete(marks, bi.it.id)
+						mem.marks[bi.it.id] = offerMark{offer: bi.want, sold: bi.sold}
+					}
+				}
 				if err := w.note(ctx, r, mem, occ.ID, marks, staged); err != nil {
 					return err
 				}
