@@ -29,9 +29,9 @@ import (
 // so that a race that never stops is told apart from one that was
 // retried). And every level read is compared with the value eventops LAST
 // WROTE (Variant.ShopOffer, committed as soon as the shop took it, see
-// note), less the shop sales recorded since:
-// a level below that is a sale our store does not know of yet (its webhook
-// late or lost). It is never written over: the phase asks the shop for its
+// note; for a variant catalog just created, recorded by catalog for the
+// first write), less the shop sales recorded since: a level below that is
+// a sale our store does not know of yet (its webhook late or lost). It is never written over: the phase asks the shop for its
 // missed orders (reconcileShop), reads again, and whatever is still
 // unexplained is held back, counted as sold of its type in the allocation.
 // For a variant never written (created before offers were kept) the
