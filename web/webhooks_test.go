@@ -472,3 +472,34 @@ func TestShopUninstallAndReconnect(t *testing.T) {
 		t.Errorf("subscriptions after reconnecting: %+v", st.Webhooks)
 	}
 }
+
+// A box-office order of a shop company takes its seats off the shop's
+// offer before it commits; with the shop unreachable it is refused with
+// 503 shop_unavailable (code ORDER_SHOP_UNAVAILABLE, Retry-After) and
+// nothing is sold.
+func TestBoxOfficeOrderWithTheShopDown(t *testing.T) {
+	t.Parallel()
+	f := setupShop(t)
+	id, ev := f.mirrored()
+	_, _, variants := typeState(ev)
+	f.control("POST", "/faults", map[string]any{"rules": []any{map[string]any{"operation": "*", "fault": "http_503", "times": 1000}}})
+	body := fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, ev.RegistrationTypes[0].ID)
+	r := f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", id), f.keyA, body)
+	p := r.expectProblem(t, 503, httperr.TypeShopUnavailable)
+	if p.Code != string(engine.CodeOrderShopUnavailable) || r.Header.Get("Retry-After") == "" {
+		t.Errorf("refusal: code %q, Retry-After %q", p.Code, r.Header.Get("Retry-After"))
+	}
+	if os := f.orders(id); len(os) != 0 {
+		t.Fatalf("a refused order was recorded: %+v", os)
+	}
+	f.control("DELETE", "/faults", nil)
+	r = f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", id), f.keyA, body).expect(t, 201)
+	// Taken off the shop before the answer: 5 left of the capacity's 6.
+	if got := f.shopAvailable(variants); got[0]+got[1] > 5 {
+		t.Errorf("right after the box-office sale the shop offers %v, more than the 5 left", got)
+	}
+	f.waitTerminal(id, opHeader(t, r))
+	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[3 2]" || fmt.Sprint(shopOffers(f.getEvent(id))) != "[3 2]" {
+		t.Errorf("after the rebalance: shop %v, API shop_available %v; want [3 2]", got, shopOffers(f.getEvent(id)))
+	}
+}
