@@ -28,7 +28,7 @@ func TestDashboardFragments(t *testing.T) {
 	capacity, offer := 10, 4
 	oversold := &engine.EventView{Event: &engine.Event{ID: 8, Name: "y", Type: engine.EventDate},
 		Structure: &engine.TicketStructure{EventID: 8, Capacity: &capacity, SoldAll: 12,
-			Types: []engine.TicketLimit{{RegistrationTypeID: 1, Sold: 12}},
+			Types:    []engine.TicketLimit{{RegistrationTypeID: 1, Sold: 12}},
 			Products: []engine.Product{{Key: "e8", Title: "y", Variants: []engine.Variant{{RegistrationTypeID: 1, Title: "GA", ShopOffer: &offer}}}}}}
 
 	cases := []struct {
