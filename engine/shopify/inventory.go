@@ -191,9 +191,11 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			continue // read again: now stocked at our location
 		}
 		// Our side as it is after the levels were read: a sale recorded
-		// meanwhile is in both.
-		if s, err = w.structure(sr, occ.ID); err != nil || s == nil {
-			return err
+		// meanwhile is in both. (A guess read no levels: nothing to do.)
+		if !guess {
+			if s, err = w.structure(sr, occ.ID); err != nil || s == nil {
+				return err
+			}
 		}
 		shopSold := map[uint64]int{}
 		for _, t := range s.Types {

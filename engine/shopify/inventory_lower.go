@@ -27,6 +27,16 @@ func (w catalogWork) lowerFirst(ctx context.Context, sr *shopRun, ts []*target) 
 		sr.company.Shop.Setup.LocationID == "" {
 		return nil
 	}
+	mirrored := false
+	for _, t := range ts {
+		mirrored = mirrored || t.product.ShopifyProductID != ""
+		for _, v := range t.product.Variants {
+			mirrored = mirrored || v.InventoryItemID != ""
+		}
+	}
+	if !mirrored {
+		return nil // a new event: nothing in the shop to lower
+	}
 	su := sr.company.Shop.Setup
 	iw := inventoryWork{w.s}
 	defer w.s.forgetInventory(r.Phase.ID)
