@@ -76,6 +76,7 @@ func startAPI(t testing.TB, cfg web.Config, withShop ...bool) *apiServer {
 		shopCfg := shopify.Config{SandboxURL: shopSrv.URL, Logger: quiet}
 		ecfg.Work, ecfg.Refund = shopify.Works(shopCfg)
 		ecfg.Shops = shopify.ShopReader(shopCfg)
+		ecfg.Seats = shopify.Seats(shopCfg)
 		shopIn = &engine.ShopInput{Sandbox: true, Domain: creds.Name,
 			AccessToken: engine.Secret(creds.AccessToken), WebhookSecret: engine.Secret(creds.WebhookSecret)}
 	}

@@ -137,7 +137,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
-		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb}})
+		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
+		Seats: shopify.Seats(shopCfg)})
 	reconciler.Bind(eng)
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err

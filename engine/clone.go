@@ -5,6 +5,8 @@ package engine
 // caller may change it freely. A field added to these types must be copied
 // here too; clone_test.go fails until it is.
 
+import "slices"
+
 // Clone returns a deep copy of e.
 func (e *Event) Clone() *Event {
 	if e == nil {
@@ -85,6 +87,7 @@ func (s *TicketStructure) Clone() *TicketStructure {
 	}
 	c := *s
 	c.Capacity = cloneInt(s.Capacity)
+	c.Dropped = slices.Clone(s.Dropped)
 	if s.Types != nil {
 		c.Types = make([]TicketLimit, len(s.Types))
 		for i, t := range s.Types {
@@ -98,7 +101,7 @@ func (s *TicketStructure) Clone() *TicketStructure {
 			if p.Variants != nil {
 				vs := make([]Variant, len(p.Variants))
 				for j, v := range p.Variants {
-					v.Available = cloneInt(v.Available)
+					v.Available, v.ShopOffer = cloneInt(v.Available), cloneInt(v.ShopOffer)
 					vs[j] = v
 				}
 				p.Variants = vs

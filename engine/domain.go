@@ -335,17 +335,34 @@ type Variant struct {
 	// it first (a wrong guess is refused as stale, and the phase reads),
 	// and its delivery phase has nothing left to check.
 	CreatedBy uint64 `json:"created_by_op,omitempty"`
+	// ShopOffer is the quantity eventops last wrote for the variant in the
+	// shop (its allocation, see Allocate; nil: never written), and
+	// ShopOfferSold the recorded sold of its type when it was written. The
+	// inventory phase compares the shop's level with them: a level lower
+	// than ShopOffer minus the sales recorded since is a sale not recorded
+	// yet, never written over. The API shows ShopOffer as shop_available.
+	ShopOffer     *int `json:"shop_offer,omitempty"`
+	ShopOfferSold int  `json:"shop_offer_sold,omitempty"`
 }
 
 // TicketStructure is the tickets phase's record for one date event: per
 // registration type, its limit and what is sold, and the products to mirror.
 type TicketStructure struct {
-	EventID   uint64        `json:"event_id"`
-	Capacity  *int          `json:"capacity"`
-	Types     []TicketLimit `json:"types"`
-	Products  []Product     `json:"products"`
-	UpdatedBy uint64        `json:"updated_by_phase"` // phase id that wrote it
-	UpdatedAt time.Time     `json:"updated_at"`
+	EventID  uint64        `json:"event_id"`
+	Capacity *int          `json:"capacity"`
+	Types    []TicketLimit `json:"types"`
+	Products []Product     `json:"products"`
+	// Dropped lists the inventory items of mirrored variants whose
+	// registration type was removed from the occurrence: the next save's
+	// first Shopify step sets them to 0 in the shop before its catalog
+	// step deletes them (the buyer could otherwise take a removed type
+	// meanwhile), and forgets them once catalog is done.
+	Dropped []string `json:"dropped_inventory_items,omitempty"`
+	// SoldAll is the paid quantity of the occurrence over all its types,
+	// retired ones included (what the capacity is shared by).
+	SoldAll   int       `json:"sold_all,omitempty"`
+	UpdatedBy uint64    `json:"updated_by_phase"` // phase id that wrote it
+	UpdatedAt time.Time `json:"updated_at"`
 	// Revision counts rebuilds: every write bumps it, so a structure built
 	// outside a commit can tell whether it is still the current one.
 	Revision uint64 `json:"revision"`
@@ -357,6 +374,9 @@ type TicketLimit struct {
 	Quantity           *int   `json:"quantity"`
 	Sold               int    `json:"sold"`
 	Available          *int   `json:"available"`
+	// ShopSold is the part of Sold that was sold in the shop (what moved
+	// the shop's level, unlike box-office sales).
+	ShopSold int `json:"shop_sold,omitempty"`
 }
 
 // Available is what is left to sell of a registration type:

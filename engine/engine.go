@@ -42,6 +42,10 @@ type Config struct {
 	// Sandbox provisions built-in sandbox shops for connections made
 	// without a token (nil: such a connection has none).
 	Sandbox SandboxShops
+	// Seats takes seats off a shop's offer before a box-office sale
+	// commits (see CreateOrder); nil: box-office sales do not call the
+	// shop (the rebalancing save that follows lowers it).
+	Seats ShopSeats
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -63,6 +67,7 @@ type Engine struct {
 	sealer  Sealer
 	shops   ShopReader
 	sandbox SandboxShops
+	seats   ShopSeats
 	keys    keyCache
 	aliases aliasCounter
 	refs    refCache
@@ -90,6 +95,7 @@ type Engine struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 	inFlight inFlight // attempts whose work is running, for Stop's log
+	rebal    rebalances
 }
 
 // New builds an engine; call Start to run it.
@@ -99,6 +105,7 @@ func New(cfg Config) *Engine {
 		sealer:  cfg.Sealer,
 		shops:   cfg.Shops,
 		sandbox: cfg.Sandbox,
+		seats:   cfg.Seats,
 		broker:  newBroker(),
 		work:    map[string]Work{},
 		refund:  cfg.Refund,

@@ -37,6 +37,7 @@ const (
 	CodeOperationWorkMissing      Code = "OPERATION_WORK_MISSING"
 	CodeOperationWorkFailed       Code = "OPERATION_WORK_FAILED"
 	CodeOperationStorageFailed    Code = "OPERATION_STORAGE_FAILED"
+	CodeOrderShopUnavailable      Code = "ORDER_SHOP_UNAVAILABLE"
 )
 
 // PhaseCodes lists every phase/operation failure code with what it means, in
@@ -71,6 +72,7 @@ var PhaseCodes = []struct {
 	{CodeOperationWorkMissing, "this build has no work for the phase (e.g. Shopify phases before the Shopify client exists)"},
 	{CodeOperationWorkFailed, "the phase's work kept failing with an unexpected error; details in the log"},
 	{CodeOperationStorageFailed, "the data file could not be written"},
+	{CodeOrderShopUnavailable, "not a phase's: a box-office order (`POST /events/{id}/orders`) of a Shopify company answers 503 `shop_unavailable` with this code when the shop could not be asked to take the seats off its offer first; nothing was sold, send the order again"},
 }
 
 // Kind classifies domain errors for callers (the HTTP layer maps each kind to
@@ -85,6 +87,7 @@ const (
 	KindUnauthorized      // unknown or revoked credentials (401)
 	KindForbidden         // known, but not allowed (403)
 	KindOverloaded        // too much work pending: nothing done, retry later (503)
+	KindUnavailable       // an outside service (the shop) did not answer: nothing done, retry (503)
 )
 
 // FieldError is one invalid attribute of an input.

@@ -20,6 +20,9 @@ type EventView struct {
 	// Deletable is false while the event (or one of its occurrences) has
 	// paid orders.
 	Deletable bool
+	// Shop: the event's company is connected to a shop (what the shop
+	// offers is then shown).
+	Shop bool
 }
 
 // EventView reads a live event of a company with its venue, ticket
@@ -65,6 +68,11 @@ func eventView(tx Tx, ev *Event) (*EventView, error) {
 		return nil, err
 	}
 	v.Deletable = !paid
+	c, err := tx.Company(ev.CompanyID)
+	if err != nil {
+		return nil, err
+	}
+	v.Shop = c.Shopify()
 	if ev.Type == EventRecurring {
 		return v, nil
 	}

@@ -15,6 +15,19 @@ type Observer interface {
 	PhaseRetried(phase string, code Code)
 }
 
+// OversoldObserver is an Observer that is also told of shop sales recorded
+// beyond an occurrence's capacity (n seats), after their commit. Optional:
+// the engine finds it by a type assertion.
+type OversoldObserver interface {
+	ShopOversold(n int)
+}
+
+func (e *Engine) observeOversold(n int) {
+	if o, ok := e.obs.(OversoldObserver); ok && n > 0 {
+		o.ShopOversold(n)
+	}
+}
+
 type nopObserver struct{}
 
 func (nopObserver) OperationStarted(Action)                         {}

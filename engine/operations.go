@@ -40,6 +40,7 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 // launch is called once an operation's creation is durable: it is
 // published and queued.
 func (e *Engine) launch(ctx context.Context, op *Operation) {
+	e.notePending([]*Operation{op})
 	e.observe(nil, op)
 	e.broker.publish(op)
 	e.disp.Enqueue(op)

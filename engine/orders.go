@@ -5,9 +5,36 @@ import (
 	"fmt"
 )
 
+// ShopSeats takes seats off what a shop offers before the box office sells
+// them: Shopify has no pool shared with our box office, so a box-office
+// sale that committed first would leave the shop offering seats that no
+// longer exist until the rebalancing save lowered it.
+type ShopSeats interface {
+	// TakeSeats lowers the shop's levels of the occurrence's variants (only
+	// ever lowers, with compare-and-set) so that they fit the allocation
+	// as if quantity more of registration type rt were sold, and answers
+	// the offers it wrote, by inventory item, for the caller to record
+	// with the sale (ShopOffer, ShopOfferSold).
+	TakeSeats(ctx context.Context, shop *Shop, token Secret, s *TicketStructure, rt uint64, quantity int) (map[string]ShopOfferMark, error)
+}
+
+// ShopOfferMark is an offer written to the shop: the quantity and the shop
+// sales of the type it counted (Variant.ShopOffer and ShopOfferSold).
+type ShopOfferMark struct {
+	Offer, Sold int
+}
+
 // CreateOrder records a paid box-office sale of a date event. It may not sell
-// more than is left (DESIGN §2). For a Shopify company the shop's inventory
-// must follow, so the sale starts an inventory-only save in the same commit.
+// more than is left (DESIGN §2). For a Shopify company the seats are first
+// taken off the shop's offer (Config.Seats: the shop's levels lowered, with
+// compare-and-set, to the allocation as if the sale were made) and the sale
+// commits after, with the offers written and an inventory-only save that
+// rebalances the shop (the other types may be raised again). When the shop
+// cannot be reached the order is refused with KindUnavailable and
+// ORDER_SHOP_UNAVAILABLE, nothing sold; a crash between the shop's lowering
+// and the commit leaves the shop offering less, never more, until the next
+// rebalance. A company whose connection is revoked sells without the shop
+// step (its shop can no longer be written; the warning is logged).
 func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in OrderInput) (*Order, *Operation, error) {
 	queue, err := e.eventQueue(companyID, eventID)
 	if err != nil {
@@ -15,6 +42,10 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 	}
 	unlock := e.lockQueue(queue)
 	defer unlock()
+	marks, err := e.takeShopSeats(ctx, companyID, eventID, in)
+	if err != nil {
+		return nil, nil, err
+	}
 	var o *Order
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
@@ -22,38 +53,9 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		if err != nil {
 			return err
 		}
-		c, ev, err := liveEvent(tx, companyID, eventID)
+		c, ev, rt, err := checkOrder(tx, companyID, eventID, in)
 		if err != nil {
 			return err
-		}
-		if ev.Type == EventRecurring {
-			return Invalid(FieldError{Attribute: "event", Code: "invalid", Message: "orders are placed on an occurrence, not on the recurring template"})
-		}
-		var rt *RegistrationType
-		for i := range ev.RegistrationTypes {
-			if ev.RegistrationTypes[i].ID == in.RegistrationTypeID {
-				rt = &ev.RegistrationTypes[i]
-			}
-		}
-		var errs []FieldError
-		if rt == nil {
-			errs = append(errs, FieldError{Attribute: "registration_type_id", Code: "invalid", Message: "is not a registration type of this event"})
-		}
-		if in.Quantity < 1 {
-			errs = append(errs, FieldError{Attribute: "quantity", Code: "out_of_range", Message: "must be at least 1"})
-		} else if in.Quantity > MaxQuantity {
-			errs = append(errs, FieldError{Attribute: "quantity", Code: "out_of_range", Message: fmt.Sprintf("must be at most %d", MaxQuantity)})
-		}
-		if len(errs) > 0 {
-			return Invalid(errs...)
-		}
-		sold, err := soldCounts(tx, ev)
-		if err != nil {
-			return err
-		}
-		if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < in.Quantity {
-			return Invalid(FieldError{Attribute: "quantity", Code: "out_of_range",
-				Message: fmt.Sprintf("only %d left to sell", *left)})
 		}
 		now := e.now()
 		o = &Order{CompanyID: ev.CompanyID, EventID: ev.ID, RegistrationTypeID: rt.ID, Quantity: in.Quantity,
@@ -67,6 +69,9 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 			return err
 		}
 		if err := refreshAvailability(tx, ev.ID, now); err != nil {
+			return err
+		}
+		if err := putShopOffers(tx, ev.ID, marks); err != nil {
 			return err
 		}
 		var opID uint64
@@ -85,6 +90,109 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		e.launch(ctx, op)
 	}
 	return o, op, nil
+}
+
+// checkOrder validates a box-office order against the event as it is.
+func checkOrder(tx Tx, companyID, eventID uint64, in OrderInput) (*Company, *Event, *RegistrationType, error) {
+	c, ev, err := liveEvent(tx, companyID, eventID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ev.Type == EventRecurring {
+		return nil, nil, nil, Invalid(FieldError{Attribute: "event", Code: "invalid", Message: "orders are placed on an occurrence, not on the recurring template"})
+	}
+	rt := regType(ev, in.RegistrationTypeID)
+	var errs []FieldError
+	if rt == nil {
+		errs = append(errs, FieldError{Attribute: "registration_type_id", Code: "invalid", Message: "is not a registration type of this event"})
+	}
+	if in.Quantity < 1 {
+		errs = append(errs, FieldError{Attribute: "quantity", Code: "out_of_range", Message: "must be at least 1"})
+	} else if in.Quantity > MaxQuantity {
+		errs = append(errs, FieldError{Attribute: "quantity", Code: "out_of_range", Message: fmt.Sprintf("must be at most %d", MaxQuantity)})
+	}
+	if len(errs) > 0 {
+		return nil, nil, nil, Invalid(errs...)
+	}
+	sold, err := soldCounts(tx, ev)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < in.Quantity {
+		return nil, nil, nil, Invalid(FieldError{Attribute: "quantity", Code: "out_of_range",
+			Message: fmt.Sprintf("only %d left to sell", *left)})
+	}
+	return c, ev, rt, nil
+}
+
+// takeShopSeats is CreateOrder's first step for a Shopify company whose
+// event is mirrored: the shop's offer lowered (see ShopSeats). An order
+// that would be refused is refused here, before the shop is called.
+func (e *Engine) takeShopSeats(ctx context.Context, companyID, eventID uint64, in OrderInput) (map[string]ShopOfferMark, error) {
+	if e.seats == nil {
+		return nil, nil
+	}
+	var c *Company
+	var s *TicketStructure
+	var rt *RegistrationType
+	replay := false
+	if err := e.store.View(func(tx Tx) error {
+		if _, err := claimIdempotency(ctx, tx, e.now()); err != nil {
+			replay = true // answered (or refused) by the commit's own claim
+			return nil
+		}
+		var ev *Event
+		var err error
+		if c, ev, rt, err = checkOrder(tx, companyID, eventID, in); err != nil || !c.Shopify() {
+			return err
+		}
+		s, err = tx.TicketStructure(ev.ID)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if replay || s == nil || !c.Shopify() || c.Shop.Setup == nil || c.Shop.Setup.LocationID == "" {
+		return nil, nil // nothing mirrored: the shop offers none of it
+	}
+	if c.Shop.Revoked {
+		e.log.Warn("box-office sale of a company whose shop connection is revoked: the shop's offer is not lowered",
+			"company", c.ID, "event", eventID)
+		return nil, nil
+	}
+	token, _, err := e.OpenShopCredentials(c.Shop)
+	if err != nil {
+		return nil, err
+	}
+	marks, err := e.seats.TakeSeats(ctx, c.Shop, token, s, rt.ID, in.Quantity)
+	if err != nil {
+		e.log.Warn("box-office sale refused: the shop could not take the seats off its offer", "company", c.ID,
+			"event", eventID, "err", err)
+		return nil, &Error{Kind: KindUnavailable, Code: CodeOrderShopUnavailable,
+			Message: "the shop could not be reached to take these seats off its offer first; nothing was sold: send the order again"}
+	}
+	return marks, nil
+}
+
+// putShopOffers records offers written to the shop into the occurrence's
+// structure.
+func putShopOffers(tx Tx, eventID uint64, marks map[string]ShopOfferMark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	s, err := tx.TicketStructure(eventID)
+	if err != nil || s == nil {
+		return err
+	}
+	for i := range s.Products {
+		for j := range s.Products[i].Variants {
+			v := &s.Products[i].Variants[j]
+			if m, ok := marks[v.InventoryItemID]; ok && v.InventoryItemID != "" {
+				offer := m.Offer
+				v.ShopOffer, v.ShopOfferSold = &offer, m.Sold
+			}
+		}
+	}
+	return tx.PutTicketStructure(s)
 }
 
 // Orders lists the orders of a live event of a company: its own, and for a

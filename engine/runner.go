@@ -64,6 +64,7 @@ func (e *Engine) runOp(c *Claim) bool {
 	if op == nil || op.Status.Terminal() {
 		return true
 	}
+	e.beginRebalance(op)
 	r := &opRun{e: e, op: op, stored: op, claim: c, active: map[uint64]bool{}}
 	return r.run()
 }

@@ -223,8 +223,10 @@ func (e *Engine) changeShopOrderLocked(ctx context.Context, companyID uint64, d 
 	unlock := e.lockQueues(queues)
 	defer unlock()
 	var out *WebhookOutcome
+	j := &joins{}
+	defer j.done()
 	err := e.store.Update(ctx, func(tx Tx) error {
-		out = &WebhookOutcome{CompanyID: companyID}
+		out = &WebhookOutcome{CompanyID: companyID, joins: j}
 		rec, cur, err := e.claimSale(tx, companyID, d, out)
 		if err != nil || rec == nil {
 			return err

@@ -295,8 +295,10 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 		defer unlock()
 		shopOrderID := sale.OrderID
 		var out *WebhookOutcome
+		j := &joins{}
+		defer j.done()
 		err := e.store.Update(ctx, func(tx Tx) error {
-			out = &WebhookOutcome{CompanyID: companyID}
+			out = &WebhookOutcome{CompanyID: companyID, joins: j}
 			rec, cur, err := e.claimSale(tx, companyID, d, out)
 			if err != nil || rec == nil {
 				return err
@@ -336,6 +338,10 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 					sold, err := soldCounts(tx, ev)
 					if err != nil {
 						return err
+					}
+					if ev.Capacity != nil {
+						before := max(sold[0]-*ev.Capacity, 0)
+						out.oversold += max(sold[0]+l.quantity-*ev.Capacity, 0) - before
 					}
 					if left := Available(rt.Quantity, sold[rt.ID], ev.Capacity, sold[0]); left != nil && *left < l.quantity {
 						e.log.Warn("shop sale exceeds what was left to sell: recorded all the same (the buyer paid)",
@@ -395,6 +401,7 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 		if err != nil {
 			return nil, err
 		}
+		e.observeOversold(out.oversold)
 		e.launchAll(ctx, out.Operations)
 		return out, nil
 	}

@@ -78,6 +78,9 @@ type WebhookOutcome struct {
 	Outcome    string
 	Orders     []*Order     // orders recorded or changed
 	Operations []*Operation // inventory-only saves started
+
+	joins    *joins // queued inventory-only saves this delivery joined
+	oversold int    // seats recorded beyond an occurrence's capacity
 }
 
 // IgnoreShopDelivery remembers a delivery that asks nothing of the company
@@ -201,6 +204,12 @@ func (e *Engine) followSales(tx Tx, c *Company, eventIDs []uint64, now time.Time
 		}
 		if !slices.Contains(locked, ev.QueueID()) {
 			return &errQueuesChanged{queue: ev.QueueID()}
+		}
+		if joined, err := e.joinRebalance(tx, ev.ID, out.joins); err != nil || joined {
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		op, err := newOperation(tx, ActionSave, ev, c, now, true)
 		if err != nil {

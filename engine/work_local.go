@@ -456,18 +456,22 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 		return nil, false, err
 	}
 	sold := map[uint64]int{}
+	shopSold := map[uint64]int{}
 	soldAll := 0
 	for _, o := range orders {
 		if o.Status == OrderPaid {
 			sold[o.RegistrationTypeID] += o.Quantity
 			soldAll += o.Quantity
+			if o.ShopifyOrderID != "" {
+				shopSold[o.RegistrationTypeID] += o.Quantity
+			}
 		}
 	}
 	loc, err := eventLocation(tx, ev)
 	if err != nil {
 		return nil, false, err
 	}
-	s := &TicketStructure{EventID: ev.ID, Capacity: cloneInt(ev.Capacity), UpdatedAt: now,
+	s := &TicketStructure{EventID: ev.ID, Capacity: cloneInt(ev.Capacity), UpdatedAt: now, SoldAll: soldAll,
 		Types: make([]TicketLimit, 0, len(ev.RegistrationTypes))}
 	if old != nil {
 		s.Revision = old.Revision
@@ -477,7 +481,7 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 	for _, rt := range ev.RegistrationTypes {
 		avail := Available(rt.Quantity, sold[rt.ID], ev.Capacity, soldAll)
 		s.Types = append(s.Types, TicketLimit{RegistrationTypeID: rt.ID, Quantity: cloneInt(rt.Quantity),
-			Sold: sold[rt.ID], Available: avail})
+			Sold: sold[rt.ID], Available: avail, ShopSold: shopSold[rt.ID]})
 		variants = append(variants, Variant{RegistrationTypeID: rt.ID, Title: rt.Name, Price: rt.Price,
 			Available: cloneInt(avail)})
 	}
@@ -516,11 +520,29 @@ func buildStructure(tx Tx, ev *Event, old *TicketStructure, now time.Time) (*Tic
 	return s, len(orders) > 0, nil
 }
 
-// keepShopifyIDs carries mirrored ids over from the previous structure.
+// keepShopifyIDs carries mirrored ids over from the previous structure,
+// and lists the inventory items of mirrored variants it no longer holds in
+// Dropped.
 func keepShopifyIDs(s, old *TicketStructure) {
 	if old == nil {
 		return
 	}
+	kept := map[string]bool{}
+	defer func() {
+		s.Dropped = nil
+		for _, id := range old.Dropped {
+			if !kept[id] && !slices.Contains(s.Dropped, id) {
+				s.Dropped = append(s.Dropped, id)
+			}
+		}
+		for _, p := range old.Products {
+			for _, v := range p.Variants {
+				if id := v.InventoryItemID; id != "" && !kept[id] && !slices.Contains(s.Dropped, id) {
+					s.Dropped = append(s.Dropped, id)
+				}
+			}
+		}
+	}()
 	prev := map[string]*Product{}
 	for i := range old.Products {
 		prev[old.Products[i].Key] = &old.Products[i]
@@ -540,6 +562,11 @@ func keepShopifyIDs(s, old *TicketStructure) {
 			if v, ok := vs[p.Variants[j].RegistrationTypeID]; ok {
 				p.Variants[j].ShopifyVariantID = v.ShopifyVariantID
 				p.Variants[j].InventoryItemID = v.InventoryItemID
+				p.Variants[j].ShopOffer = cloneInt(v.ShopOffer)
+				p.Variants[j].ShopOfferSold = v.ShopOfferSold
+				if v.InventoryItemID != "" {
+					kept[v.InventoryItemID] = true
+				}
 			}
 		}
 	}

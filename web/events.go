@@ -18,6 +18,14 @@ import (
 //     and what is left to sell (DESIGN §2); available is null when no limit
 //     applies. Both are null on a recurring template: limits apply per
 //     occurrence, listed with filter[parent_event_id].
+//   - oversold: on a date event (an occurrence), the seats sold beyond its
+//     capacity (sold − capacity, 0 when not positive): shop sales that
+//     landed while a save was lowering the shop; null on a recurring
+//     template.
+//   - shop_available (per registration type): what the shop currently
+//     offers of the type, the allocation eventops last wrote there (see
+//     static/docs/shopify.md, "What the shop offers"); null for a company
+//     without a shop, on a recurring template, and until first written.
 //   - deletable: false while the event has paid orders (refund first).
 //   - kept_occurrence_ids: on a recurring event, the occurrences its rule no
 //     longer yields that stay because they were sold after the change was
@@ -40,6 +48,7 @@ type eventJSON struct {
 	Capacity          *int                   `json:"capacity"`
 	Sold              *int                   `json:"sold"`
 	Available         *int                   `json:"available"`
+	Oversold          *int                   `json:"oversold"`
 	SplitProducts     bool                   `json:"split_products"`
 	Recurrence        *recurrenceJSON        `json:"recurrence"`
 	RegistrationTypes []registrationTypeJSON `json:"registration_types"`
@@ -72,6 +81,7 @@ type registrationTypeJSON struct {
 	Quantity         *int      `json:"quantity"`
 	Sold             *int      `json:"sold"`
 	Available        *int      `json:"available"`
+	ShopAvailable    *int      `json:"shop_available"`
 	ShopifyProductID *string   `json:"shopify_product_id"`
 	ShopifyVariantID *string   `json:"shopify_variant_id"`
 }
@@ -116,7 +126,10 @@ func event(v *engine.EventView) eventJSON {
 		out.Recurrence = rj
 	}
 	// Mirrored ids by registration type, from the ticket structure.
-	type mirrored struct{ product, variant string }
+	type mirrored struct {
+		product, variant string
+		offer            *int
+	}
 	ids := map[uint64]mirrored{}
 	if st := v.Structure; st != nil {
 		for _, p := range st.Products {
@@ -124,7 +137,7 @@ func event(v *engine.EventView) eventJSON {
 				out.ShopifyProductIDs = append(out.ShopifyProductIDs, p.ShopifyProductID)
 			}
 			for _, vr := range p.Variants {
-				ids[vr.RegistrationTypeID] = mirrored{p.ShopifyProductID, vr.ShopifyVariantID}
+				ids[vr.RegistrationTypeID] = mirrored{p.ShopifyProductID, vr.ShopifyVariantID, vr.ShopOffer}
 			}
 		}
 	}
@@ -132,6 +145,8 @@ func event(v *engine.EventView) eventJSON {
 		all := v.Sold[0]
 		out.Sold = &all
 		out.Available = engine.Available(nil, 0, ev.Capacity, all)
+		over := v.Structure.Oversold()
+		out.Oversold = &over
 	}
 	for _, rt := range ev.RegistrationTypes {
 		r := registrationTypeJSON{ID: rt.ID, Name: rt.Name, TicketTypeID: rt.TicketTypeID,
@@ -144,6 +159,10 @@ func event(v *engine.EventView) eventJSON {
 		if m, ok := ids[rt.ID]; ok {
 			r.ShopifyProductID = nonEmpty(m.product)
 			r.ShopifyVariantID = nonEmpty(m.variant)
+			if v.Shop && m.offer != nil {
+				o := *m.offer
+				r.ShopAvailable = &o
+			}
 		}
 		out.RegistrationTypes = append(out.RegistrationTypes, r)
 	}

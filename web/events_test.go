@@ -30,6 +30,10 @@ func TestCreateEvent(t *testing.T) {
 	if rt.Sold == nil || *rt.Sold != 0 || rt.Available == nil || *rt.Available != 150 || rt.ShopifyVariantID != nil {
 		t.Errorf("registration type: %+v", rt)
 	}
+	// A company without a shop: nothing offered in a shop, nothing oversold.
+	if rt.ShopAvailable != nil || !intIs(ev.Oversold, 0) {
+		t.Errorf("shop_available %v, oversold %v; want null and 0", rt.ShopAvailable, ev.Oversold)
+	}
 	if !ev.Deletable || ev.Slug != "jazz-night" || ev.ParentEventID != nil {
 		t.Errorf("event: %+v", ev)
 	}
@@ -115,7 +119,7 @@ func TestRecurringEvent(t *testing.T) {
 	if rec := m.Recurrence; rec == nil || rec.Frequency != "weekly" || rec.Interval != 1 || rec.Count != 3 || rec.Until != "" {
 		t.Errorf("recurrence: %+v", rec)
 	}
-	if m.Sold != nil || m.RegistrationTypes[0].Available != nil {
+	if m.Sold != nil || m.Oversold != nil || m.RegistrationTypes[0].Available != nil {
 		t.Errorf("a template has no sold/available: %+v", m)
 	}
 	id := m.ID

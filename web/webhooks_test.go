@@ -68,7 +68,7 @@ func setupShopIn(t *testing.T, currency string) *hookFixture {
 		Client: shopify.ClientPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, Deadline: 5 * time.Second, Timeout: 5 * time.Second}}
 	works, refund := shopify.Works(shopCfg)
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund, Retry: retry, Logger: quiet,
-		Shops: shopify.ShopReader(shopCfg)})
+		Shops: shopify.ShopReader(shopCfg), Seats: shopify.Seats(shopCfg)})
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +139,15 @@ func (f *hookFixture) getEvent(id uint64) client.Event {
 
 // typeState is (sold, available, variant id) of the event's registration
 // types as the API shows them, 0 or "" where it shows none.
+// shopOffers is shop_available per registration type, as the API shows it.
+func shopOffers(ev client.Event) []int {
+	var out []int
+	for _, rt := range ev.RegistrationTypes {
+		out = append(out, deref(rt.ShopAvailable))
+	}
+	return out
+}
+
 func typeState(ev client.Event) (sold, avail []int, variants []string) {
 	for _, rt := range ev.RegistrationTypes {
 		sold, avail, variants = append(sold, deref(rt.Sold)), append(avail, deref(rt.Available)), append(variants, deref(rt.ShopifyVariantID))
@@ -289,8 +298,10 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if fmt.Sprint(sold, avail) != "[0 0] [6 4]" || variants[0] == "" || variants[1] == "" {
 		t.Fatalf("before any sale: %v %v %v", sold, avail, variants)
 	}
-	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[6 4]" {
-		t.Fatalf("shop before any sale: %v", got)
+	// The shop is offered the capacity's 6, allocated (never 6 and 4),
+	// and the API shows what it offers.
+	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[4 2]" || fmt.Sprint(shopOffers(ev)) != "[4 2]" {
+		t.Fatalf("shop before any sale: %v, API shop_available %v; want [4 2]", got, shopOffers(ev))
 	}
 
 	// Refused deliveries: a made-up order with a wrong or missing signature,
@@ -342,9 +353,10 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if fmt.Sprint(sold, avail) != "[3 0] [3 3]" || !intIs(ev.Sold, 3) || !intIs(ev.Available, 3) || ev.Deletable {
 		t.Fatalf("API event after the sale: sold %v available %v (event %v/%v, deletable %v)", sold, avail, deref(ev.Sold), deref(ev.Available), ev.Deletable)
 	}
-	// The shop sold GA itself; VIP followed our capacity in one operation.
-	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[3 3]" {
-		t.Fatalf("shop after the inventory save: %v", got)
+	// The shop sold GA itself; the 3 seats left were allocated again in
+	// one operation (VIP lowered first, GA raised).
+	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[2 1]" || fmt.Sprint(shopOffers(ev)) != "[2 1]" {
+		t.Fatalf("shop after the inventory save: %v, API shop_available %v; want [2 1]", got, shopOffers(ev))
 	}
 
 	// Redelivered: nothing changes.
@@ -389,8 +401,8 @@ func TestShopOrdersThroughWebhooks(t *testing.T) {
 	if fmt.Sprint(sold, avail) != "[2 0] [4 4]" {
 		t.Fatalf("API event after a partial refund: %v %v", sold, avail)
 	}
-	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[4 4]" {
-		t.Fatalf("shop after the partial refund: %v", got)
+	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[2 2]" {
+		t.Fatalf("shop after the partial refund: %v, want the 4 seats left allocated [2 2]", got)
 	}
 	f.do("DELETE", fmt.Sprintf("/api/v2/events/%d", id), f.keyA, nil).expectProblem(t, 409, httperr.TypeConflict)
 
@@ -458,5 +470,36 @@ func TestShopUninstallAndReconnect(t *testing.T) {
 	st, _ := f.sb.State(f.shop.Name)
 	if len(st.Webhooks) != 4 {
 		t.Errorf("subscriptions after reconnecting: %+v", st.Webhooks)
+	}
+}
+
+// A box-office order of a shop company takes its seats off the shop's
+// offer before it commits; with the shop unreachable it is refused with
+// 503 shop_unavailable (code ORDER_SHOP_UNAVAILABLE, Retry-After) and
+// nothing is sold.
+func TestBoxOfficeOrderWithTheShopDown(t *testing.T) {
+	t.Parallel()
+	f := setupShop(t)
+	id, ev := f.mirrored()
+	_, _, variants := typeState(ev)
+	f.control("POST", "/faults", map[string]any{"rules": []any{map[string]any{"operation": "*", "fault": "http_503", "times": 1000}}})
+	body := fmt.Sprintf(`{"order": {"registration_type_id": %d, "quantity": 1}}`, ev.RegistrationTypes[0].ID)
+	r := f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", id), f.keyA, body)
+	p := r.expectProblem(t, 503, httperr.TypeShopUnavailable)
+	if p.Code != string(engine.CodeOrderShopUnavailable) || r.Header.Get("Retry-After") == "" {
+		t.Errorf("refusal: code %q, Retry-After %q", p.Code, r.Header.Get("Retry-After"))
+	}
+	if os := f.orders(id); len(os) != 0 {
+		t.Fatalf("a refused order was recorded: %+v", os)
+	}
+	f.control("DELETE", "/faults", nil)
+	r = f.do("POST", fmt.Sprintf("/api/v2/events/%d/orders", id), f.keyA, body).expect(t, 201)
+	// Taken off the shop before the answer: 5 left of the capacity's 6.
+	if got := f.shopAvailable(variants); got[0]+got[1] > 5 {
+		t.Errorf("right after the box-office sale the shop offers %v, more than the 5 left", got)
+	}
+	f.waitTerminal(id, opHeader(t, r))
+	if got := f.shopAvailable(variants); fmt.Sprint(got) != "[3 2]" || fmt.Sprint(shopOffers(f.getEvent(id))) != "[3 2]" {
+		t.Errorf("after the rebalance: shop %v, API shop_available %v; want [3 2]", got, shopOffers(f.getEvent(id)))
 	}
 }

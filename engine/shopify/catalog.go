@@ -51,6 +51,9 @@ func (w catalogWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 	if err != nil {
 		return err
 	}
+	if err := w.lowerFirst(ctx, sr, ts); err != nil {
+		return err
+	}
 	if r.Phase.Subject == 0 {
 		if err := w.withdraw(ctx, sr); err != nil {
 			return err

@@ -62,6 +62,9 @@ type options struct {
 	tokenTTL time.Duration
 	// tokens is the token source (nil: one per engine).
 	tokens *shopify.Tokens
+	// noSeats leaves engine.Config.Seats unset: box-office sales do not
+	// lower the shop before they commit (as before they did).
+	noSeats bool
 }
 
 // callCounter counts what the client reports to metrics.
@@ -194,12 +197,16 @@ func (b *bundle) open() {
 	if !b.opts.noShopReader {
 		shops = shopify.ShopReader(cfg)
 	}
+	var seats engine.ShopSeats
+	if !b.opts.noSeats {
+		seats = shopify.Seats(cfg)
+	}
 	b.db = db
 	if err := db.View(func(tx engine.Tx) (err error) { b.inst, err = tx.InstallationID(); return err }); err != nil {
 		b.t.Fatalf("installation id: %v", err)
 	}
 	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
-		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops})
+		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops, Seats: seats})
 	if b.rec != nil {
 		b.rec.Bind(b.eng)
 	}

@@ -502,6 +502,7 @@ func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, va
 			return err
 		}
 		changed := false
+		var alloc map[uint64]*int
 		for i := range s.Products {
 			p := &s.Products[i]
 			if p.Key != key {
@@ -514,11 +515,28 @@ func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, va
 				v := &p.Variants[j]
 				ids := variants[v.RegistrationTypeID]
 				if v.ShopifyVariantID != ids[0] || v.InventoryItemID != ids[1] {
+					if v.InventoryItemID != ids[1] {
+						// Another inventory item (recreated): what was
+						// written for the old one says nothing of it.
+						v.ShopOffer, v.ShopOfferSold = nil, 0
+					}
 					v.ShopifyVariantID, v.InventoryItemID, changed = ids[0], ids[1], true
 				}
 				by := v.CreatedBy
 				if created[v.RegistrationTypeID] {
 					by = r.Op.ID
+					// What this operation's inventory phase will write
+					// from 0, recorded now (this commit exists anyway)
+					// so that its first write needs no commit of its own;
+					// inventory records another value if it writes one.
+					if alloc == nil {
+						alloc = engine.StructureAllocation(s, nil)
+					}
+					offer := UnlimitedQuantity
+					if a := alloc[v.RegistrationTypeID]; a != nil {
+						offer = min(*a, UnlimitedQuantity)
+					}
+					v.ShopOffer, v.ShopOfferSold, changed = &offer, shopSoldOf(s, v.RegistrationTypeID), true
 				} else if ids[0] == "" {
 					by = 0
 				}

@@ -446,6 +446,9 @@ type Problem struct {
 	Errors  *ProblemErrors `json:"errors,omitempty"`
 	// Successor names the replacement of a retired (410) alias.
 	Successor string `json:"successor,omitempty"`
+	// Code is the engine's error code of a refusal that has one (503
+	// shop_unavailable: ORDER_SHOP_UNAVAILABLE).
+	Code string `json:"code,omitempty"`
 }
 
 // ProblemErrors holds a validation error's attributes.

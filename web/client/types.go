@@ -110,20 +110,24 @@ type ZonedTime struct {
 
 // Event is an event as the API shows it.
 type Event struct {
-	ID                uint64             `json:"id"`
-	Type              string             `json:"type"`
-	ParentEventID     *uint64            `json:"parent_event_id"`
-	Name              string             `json:"name"`
-	Slug              string             `json:"slug"`
-	VenueID           uint64             `json:"venue_id"`
-	StartsAt          time.Time          `json:"starts_at"`
-	EndsAt            time.Time          `json:"ends_at"`
-	Start             ZonedTime          `json:"start"`
-	End               ZonedTime          `json:"end"`
-	PublishedAt       *time.Time         `json:"published_at"`
-	Capacity          *int               `json:"capacity"`
-	Sold              *int               `json:"sold"`
-	Available         *int               `json:"available"`
+	ID            uint64     `json:"id"`
+	Type          string     `json:"type"`
+	ParentEventID *uint64    `json:"parent_event_id"`
+	Name          string     `json:"name"`
+	Slug          string     `json:"slug"`
+	VenueID       uint64     `json:"venue_id"`
+	StartsAt      time.Time  `json:"starts_at"`
+	EndsAt        time.Time  `json:"ends_at"`
+	Start         ZonedTime  `json:"start"`
+	End           ZonedTime  `json:"end"`
+	PublishedAt   *time.Time `json:"published_at"`
+	Capacity      *int       `json:"capacity"`
+	Sold          *int       `json:"sold"`
+	Available     *int       `json:"available"`
+	// Oversold is, on a date event, the seats sold beyond its capacity
+	// (shop sales that landed while a save lowered the shop); null on a
+	// recurring template.
+	Oversold          *int               `json:"oversold"`
 	SplitProducts     bool               `json:"split_products"`
 	Recurrence        *Recurrence        `json:"recurrence"`
 	RegistrationTypes []RegistrationType `json:"registration_types"`
@@ -138,13 +142,16 @@ type Event struct {
 
 // RegistrationType is one of an event's registration types.
 type RegistrationType struct {
-	ID               uint64  `json:"id"`
-	Name             string  `json:"name"`
-	TicketTypeID     uint64  `json:"ticket_type_id"`
-	Price            Money   `json:"price"`
-	Quantity         *int    `json:"quantity"`
-	Sold             *int    `json:"sold"`
-	Available        *int    `json:"available"`
+	ID           uint64 `json:"id"`
+	Name         string `json:"name"`
+	TicketTypeID uint64 `json:"ticket_type_id"`
+	Price        Money  `json:"price"`
+	Quantity     *int   `json:"quantity"`
+	Sold         *int   `json:"sold"`
+	Available    *int   `json:"available"`
+	// ShopAvailable is what the shop currently offers of the type (the
+	// allocation last written there); null without a shop.
+	ShopAvailable    *int    `json:"shop_available"`
 	ShopifyProductID *string `json:"shopify_product_id"`
 	ShopifyVariantID *string `json:"shopify_variant_id"`
 }

@@ -25,6 +25,11 @@ func TestDashboardFragments(t *testing.T) {
 	overview := views.Overview{Failures: []*engine.Operation{{ID: 9, CompanyID: 1, Status: engine.StatusFailed,
 		Error: &engine.OpError{Code: engine.CodeTicketsStructureEmpty, Message: "nothing <to> sell"}}}, Names: names}
 	ev := &engine.EventView{Event: &engine.Event{ID: 7, Name: "x", Type: engine.EventDate}}
+	capacity, offer := 10, 4
+	oversold := &engine.EventView{Event: &engine.Event{ID: 8, Name: "y", Type: engine.EventDate},
+		Structure: &engine.TicketStructure{EventID: 8, Capacity: &capacity, SoldAll: 12,
+			Types:    []engine.TicketLimit{{RegistrationTypeID: 1, Sold: 12}},
+			Products: []engine.Product{{Key: "e8", Title: "y", Variants: []engine.Variant{{RegistrationTypeID: 1, Title: "GA", ShopOffer: &offer}}}}}}
 
 	cases := []struct {
 		name   string
@@ -52,6 +57,8 @@ func TestDashboardFragments(t *testing.T) {
 			[]string{`<table tabindex="0" id="failures" class="failures" hx-swap-oob="true">`, "TICKETS_STRUCTURE_EMPTY", "nothing &lt;to&gt; sell"}},
 		{"event", views.Push{Kind: views.PushEvent, Event: &views.EventView{View: ev}}, `<section id="event-live" hx-swap-oob="true">`,
 			[]string{"Not built yet"}},
+		{"event oversold", views.Push{Kind: views.PushEvent, Event: &views.EventView{View: oversold}}, `<section id="event-live" hx-swap-oob="true">`,
+			[]string{"Oversold by 2", "<th>Offered</th>", "<td>4</td>"}},
 	}
 	for _, tc := range cases {
 		var buf bytes.Buffer

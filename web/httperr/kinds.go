@@ -26,6 +26,7 @@ var kinds = map[engine.Kind]Class{
 	engine.KindUnauthorized: {http.StatusUnauthorized, TypeUnauthorized, "Not signed in"},
 	engine.KindForbidden:    {http.StatusForbidden, TypeForbidden, "Not allowed"},
 	engine.KindOverloaded:   {http.StatusServiceUnavailable, TypeOverloaded, "Too busy now"},
+	engine.KindUnavailable:  {http.StatusServiceUnavailable, TypeShopUnavailable, "Shop unreachable"},
 }
 
 // internal is the class of KindInternal and of any kind not in the table:

@@ -24,6 +24,7 @@ func TestKindsMapToStatuses(t *testing.T) {
 		{engine.KindUnauthorized, 401, "unauthorized", "Not signed in"},
 		{engine.KindForbidden, 403, "forbidden", "Not allowed"},
 		{engine.KindOverloaded, 503, "overloaded", "Too busy now"},
+		{engine.KindUnavailable, 503, "shop_unavailable", "Shop unreachable"},
 		{engine.KindInternal, 500, "internal_error", "Internal error"},
 		{engine.Kind(99), 500, "internal_error", "Internal error"},
 	} {

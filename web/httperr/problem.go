@@ -38,6 +38,7 @@ const (
 	TypeGone                  = "gone"
 	TypeTimeout               = "request_timeout"
 	TypeOverloaded            = "overloaded"
+	TypeShopUnavailable       = "shop_unavailable"
 	TypeInternal              = "internal_error"
 )
 
@@ -49,6 +50,9 @@ type Problem struct {
 	Detail    string
 	Fields    []engine.FieldError // 422 only
 	Successor string              // 410 only
+	// Code is the engine's error code when the refusal has one
+	// (ORDER_SHOP_UNAVAILABLE), sent as `code`.
+	Code string
 	// RetryAfter, when positive, is sent as Retry-After (seconds).
 	RetryAfter int
 }
@@ -84,11 +88,11 @@ func From(err error) *Problem {
 	var ee *engine.Error
 	if errors.As(err, &ee) && ee.Kind != engine.KindInternal {
 		class := Of(ee.Kind)
-		out := &Problem{Status: class.Status, Type: class.Type, Detail: ee.Message}
+		out := &Problem{Status: class.Status, Type: class.Type, Detail: ee.Message, Code: string(ee.Code)}
 		if ee.Kind == engine.KindInvalid {
 			out.Fields = ee.Fields
 		}
-		if ee.Kind == engine.KindOverloaded {
+		if ee.Kind == engine.KindOverloaded || ee.Kind == engine.KindUnavailable {
 			out.RetryAfter = OverloadedRetryAfter
 		}
 		return out
@@ -128,6 +132,7 @@ type body struct {
 	Message   string  `json:"message"`
 	Errors    *fields `json:"errors,omitempty"`
 	Successor string  `json:"successor,omitempty"`
+	Code      string  `json:"code,omitempty"`
 }
 
 type fields struct {
@@ -137,7 +142,7 @@ type fields struct {
 // Write answers p as application/problem+json.
 func Write(c *fiber.Ctx, p *Problem) error {
 	b := body{Type: p.Type, Title: http.StatusText(p.Status), Status: p.Status,
-		Detail: p.Detail, Message: p.Detail, Successor: p.Successor}
+		Detail: p.Detail, Message: p.Detail, Successor: p.Successor, Code: p.Code}
 	if p.Status == http.StatusUnprocessableEntity && p.Type == TypeValidation {
 		fs := p.Fields
 		if fs == nil {

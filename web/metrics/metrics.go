@@ -50,6 +50,7 @@ import (
 //	phase_retries_total{phase,code}             transient failures retried
 //	operations_pruned_total                     terminal operations deleted by retention
 //	idempotency_records_pruned_total            expired Idempotency-Key records deleted
+//	shop_oversold_seats_total                   shop sales recorded beyond an occurrence's capacity
 //	shopify_calls_total{operation,status}       Admin API calls by GraphQL operation
 //	shopify_cost_points_total{operation}        query cost the shop charged
 //	shopify_throttled_total                     THROTTLED answers and 429s
@@ -72,6 +73,7 @@ type Metrics struct {
 	phaseRetries  *prometheus.CounterVec
 	opsPruned     prometheus.Counter
 	idemPruned    prometheus.Counter
+	oversold      prometheus.Counter
 
 	shopifyCalls     *prometheus.CounterVec
 	shopifyCost      *prometheus.CounterVec
@@ -122,6 +124,8 @@ func New() *Metrics {
 			Name: "operations_pruned_total", Help: "Terminal operations deleted by retention."}),
 		idemPruned: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventops",
 			Name: "idempotency_records_pruned_total", Help: "Expired Idempotency-Key records deleted."}),
+		oversold: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventops",
+			Name: "shop_oversold_seats_total", Help: "Seats a shop sold beyond an occurrence's capacity (recorded: the buyers paid)."}),
 		shopifyCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "eventops",
 			Name: "shopify_calls_total", Help: "Shopify Admin API calls, by GraphQL operation and outcome."},
 			[]string{"operation", "status"}),
@@ -144,7 +148,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(
 		m.opsStarted, m.opsFinished, m.opsActive, m.opDuration, m.phaseDuration, m.phaseRetries,
-		m.opsPruned, m.idemPruned,
+		m.opsPruned, m.idemPruned, m.oversold,
 		m.shopifyCalls, m.shopifyCost, m.shopifyThrottled,
 		m.wsDropped, wsClientsCollector{m},
 		m.httpRequests, m.httpDuration,
@@ -233,6 +237,15 @@ func (m *Metrics) SeedActive(store engine.Store) error {
 func (m *Metrics) OperationsPruned(n int) {
 	if m != nil && n > 0 {
 		m.opsPruned.Add(float64(n))
+	}
+}
+
+// ShopOversold counts seats a shop sold beyond an occurrence's capacity
+// (recorded: the buyers paid; see the event's oversold). The engine finds
+// this method on its Observer by a type assertion.
+func (m *Metrics) ShopOversold(n int) {
+	if m != nil && n > 0 {
+		m.oversold.Add(float64(n))
 	}
 }
 

@@ -58,3 +58,32 @@ func TestLabelCapBoundsCardinality(t *testing.T) {
 		t.Fatal("phase labels are not bounded to the catalog")
 	}
 }
+
+// Seats sold beyond a capacity are counted, and Metrics is the engine's
+// OversoldObserver.
+func TestShopOversoldIsCounted(t *testing.T) {
+	t.Parallel()
+	var nilM *Metrics
+	nilM.ShopOversold(1)
+	m := New()
+	var o engine.Observer = m
+	oo, ok := o.(engine.OversoldObserver)
+	if !ok {
+		t.Fatal("Metrics is not an engine.OversoldObserver")
+	}
+	oo.ShopOversold(3)
+	oo.ShopOversold(2)
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "eventops_shop_oversold_seats_total" {
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != 5 {
+				t.Errorf("oversold seats = %v, want 5", got)
+			}
+			return
+		}
+	}
+	t.Error("no eventops_shop_oversold_seats_total series")
+}

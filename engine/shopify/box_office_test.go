@@ -1,0 +1,77 @@
+package shopify_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"eventops/engine"
+)
+
+// A box-office sale of a Shopify company takes its seats off the shop's
+// offer before it commits: the moment the API answers, the shop offers no
+// more than what is left, even while the rebalancing save that follows is
+// held up. When the shop cannot be reached, nothing is sold.
+func TestBoxOfficeTakesSeatsFromTheShopFirst(t *testing.T) {
+	t.Parallel()
+	g := &gate{held: make(chan struct{}), release: make(chan struct{}), unsent: true, match: func(body string) bool {
+		return strings.Contains(body, "mutation InventorySet") && strings.Contains(body, "gid://eventops/Operation/")
+	}}
+	b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	ev, op := b.create(b.input("Box office", ptr(10), regType{"A", 1000, ptr(10)}, regType{"B", 2000, ptr(10)}))
+	b.completed(op.ID)
+	levels := func() []int {
+		vs := byTitle(b.productByHandle(b.handleOf(ev.ID)))
+		loc := b.setupOf().LocationID
+		return []int{vs["A"].available()[loc], vs["B"].available()[loc]}
+	}
+	if got := levels(); fmt.Sprint(got) != "[5 5]" {
+		t.Fatalf("shop offers %v, want [5 5]", got)
+	}
+	g.armed.Store(true) // the rebalancing save's writes are held
+	_, iop, err := b.eng.CreateOrder(context.Background(), b.company.ID, ev.ID,
+		engine.OrderInput{RegistrationTypeID: ev.RegistrationTypes[0].ID, Quantity: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 seats left: A 6 of its own, B 10 (at most the 6); one each, then
+	// 4 by 5 and 5.
+	if got := levels(); fmt.Sprint(got) != "[3 3]" {
+		t.Errorf("right after the box-office sale the shop offers %v, want [3 3] (never more than the 6 left)", got)
+	}
+	v, err := b.eng.EventView(b.company.ID, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range v.Structure.Products {
+		for _, vr := range p.Variants {
+			if vr.ShopOffer == nil {
+				t.Errorf("variant %s: the offer written is not recorded", vr.Title)
+			}
+		}
+	}
+	g.armed.Store(false)
+	close(g.release)
+	b.completed(iop.ID)
+	if got := levels(); fmt.Sprint(got) != "[3 3]" {
+		t.Errorf("after the rebalance the shop offers %v, want [3 3]", got)
+	}
+
+	// The shop is down: the order is refused, nothing recorded, the shop
+	// unchanged.
+	b.faults(fault{Operation: "*", Fault: "http_503", Times: 1000})
+	_, _, err = b.eng.CreateOrder(context.Background(), b.company.ID, ev.ID,
+		engine.OrderInput{RegistrationTypeID: ev.RegistrationTypes[1].ID, Quantity: 1})
+	if engine.ErrorKind(err) != engine.KindUnavailable || engine.ErrorCode(err) != engine.CodeOrderShopUnavailable {
+		t.Fatalf("order with the shop down: %v, want ORDER_SHOP_UNAVAILABLE", err)
+	}
+	b.control(http.MethodDelete, "/faults", nil)
+	if os, _ := b.eng.Orders(b.company.ID, ev.ID); len(os) != 1 {
+		t.Errorf("%d orders after a refused one, want 1", len(os))
+	}
+	if got := levels(); fmt.Sprint(got) != "[3 3]" {
+		t.Errorf("after a refused order the shop offers %v, want [3 3]", got)
+	}
+}
