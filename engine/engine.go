@@ -39,6 +39,14 @@ type Config struct {
 	// Shops reads connected shops' currencies (nil: not read; the
 	// catalog phase reads a missing one itself). See shop_currency.go.
 	Shops ShopReader
+	// Webhooks sends outbound webhook deliveries (nil: they are queued
+	// but not sent); WebhookRetryScale scales their retry schedule (0: 1);
+	// WebhookWorkers bounds the sends in flight (default 32); URLGuard
+	// checks endpoint URLs (see webhook_endpoints.go).
+	Webhooks          WebhookSender
+	WebhookRetryScale float64
+	WebhookWorkers    int
+	URLGuard          URLGuard
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -70,6 +78,9 @@ type Engine struct {
 	now     func() time.Time
 	jitter  func() float64
 	log     *slog.Logger
+
+	outbox   *outbox
+	urlGuard URLGuard
 
 	workers int
 	// disp owns who runs which operation: queues, claims, cancels and
@@ -132,6 +143,11 @@ func New(cfg Config) *Engine {
 	for name, w := range cfg.Work {
 		e.work[name] = w
 	}
+	e.outbox = newOutbox(cfg.Webhooks, cfg.WebhookRetryScale, cfg.WebhookWorkers)
+	e.urlGuard = cfg.URLGuard
+	if e.store != nil {
+		e.store = kickingStore{Store: e.store, o: e.outbox}
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -182,6 +198,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.shops != nil {
 		e.wg.Add(1)
 		go e.fillShopCurrencies()
+	}
+	if e.outbox.sender != nil {
+		e.wg.Add(1)
+		go e.runOutbox()
 	}
 	return nil
 }

@@ -18,12 +18,14 @@ var (
 	tbOperations       = table{[]byte("operations"), "operation"}
 	tbIdempotency      = table{[]byte("idempotency"), "idempotency record"}
 	tbAliasUses        = table{[]byte("alias_uses"), "alias use"}
-	tbWebhooks         = table{[]byte("webhooks"), "webhook delivery"} // storage/webhooks.go
+	tbWebhooks         = table{[]byte("webhooks"), "webhook delivery"}          // storage/webhooks.go
+	tbEndpoints        = table{[]byte("webhook_endpoints"), "webhook endpoint"} // storage/outbox.go
+	tbDeliveries       = table{[]byte("webhook_deliveries"), "outbound delivery"}
 
 	tables = []table{
 		tbCompanies, tbAPIKeys, tbUsers, tbVenues, tbTicketTypes, tbEvents,
 		tbTicketStructures, tbOrders, tbOperations, tbIdempotency, tbAliasUses,
-		tbWebhooks,
+		tbWebhooks, tbEndpoints, tbDeliveries,
 	}
 )
 
@@ -59,6 +61,12 @@ const (
 	idxOpFinished
 	idxWebhookReceived // storage/webhooks.go
 	idxOrderShopify    // storage/webhooks.go
+	idxEndpointCompany // storage/outbox.go
+	idxDeliveryEndpoint
+	idxDeliveryCompany
+	idxDeliveryDue
+	idxDeliveryPending
+	idxDeliveryFinished
 )
 
 // indexBuckets names each index's bucket.
@@ -85,6 +93,12 @@ var indexBuckets = map[index][]byte{
 	idxOpFinished:         []byte("idx_op_finished"),
 	idxWebhookReceived:    []byte("idx_webhook_received"),
 	idxOrderShopify:       []byte("idx_order_shopify"),
+	idxEndpointCompany:    []byte("idx_endpoint_company"),
+	idxDeliveryEndpoint:   []byte("idx_delivery_endpoint"),
+	idxDeliveryCompany:    []byte("idx_delivery_company"),
+	idxDeliveryDue:        []byte("idx_delivery_due"),
+	idxDeliveryPending:    []byte("idx_delivery_pending"),
+	idxDeliveryFinished:   []byte("idx_delivery_finished"),
 }
 
 // allBuckets lists every top-level bucket Open makes sure exists.
