@@ -13,12 +13,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"eventops/engine"
+	"eventops/engine/outbound"
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
@@ -42,6 +44,8 @@ type serveConfig struct {
 	metricsPublic bool
 	sbControl     bool
 	sbRestoreRate float64
+	whRetryScale  float64
+	whPrivate     bool
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -62,6 +66,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.metricsPublic, "metrics-public", false, "let any client read /metrics (default: loopback clients only)")
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
 	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
+	fs.Float64Var(&cfg.whRetryScale, "webhooks-retry-scale", 1, "scales the outbound webhooks' retry schedule (about a day at 1; 0.001 for tests and demos)")
+	fs.BoolVar(&cfg.whPrivate, "webhooks-allow-private", false, "let webhook endpoints use http and loopback or private addresses (local development)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -123,8 +129,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Metrics: meter.Shopify(), HTTPClient: shopHTTP,
 	}
 	works, refund := shopify.Works(shopCfg)
+	guard := &outbound.Guard{AllowPrivate: cfg.whPrivate}
+	public := strings.TrimRight(cfg.publicURL, "/")
+	hooks := outbound.New(outbound.Options{Guard: guard, Render: func(m *engine.WebhookMessage) ([]byte, error) {
+		return web.WebhookPayload(public, m)
+	}})
+	defer hooks.CloseIdle()
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
-		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg)})
+		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg),
+		Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
@@ -258,6 +271,9 @@ func checkServeConfig(w io.Writer, cfg serveConfig) error {
 	}
 	if cfg.maxPending < 0 {
 		add("max-pending", cfg.maxPending, "must be 0 (no bound) or more operations")
+	}
+	if cfg.whRetryScale <= 0 {
+		add("webhooks-retry-scale", cfg.whRetryScale, "must be more than 0 (1 is the real schedule)")
 	}
 	if cfg.retention < 0 {
 		add("retention", cfg.retention, "must be 0 (keep every operation) or a positive duration such as 2160h")

@@ -461,3 +461,22 @@ func (e *Engine) pruneDeliveries(ctx context.Context, before time.Time) (int, er
 		}
 	}
 }
+
+// DeliveryMessage is d with its resource as it is now (no endpoint or
+// secrets: the feed's payload); nil when the resource is gone.
+func (e *Engine) DeliveryMessage(d *Delivery) (*WebhookMessage, error) {
+	m := &WebhookMessage{Delivery: d, At: e.now()}
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		if d.OperationID != 0 {
+			m.Operation, err = tx.Operation(d.OperationID)
+		} else {
+			m.Order, err = tx.Order(d.OrderID)
+		}
+		return err
+	})
+	if err != nil || (m.Operation == nil && m.Order == nil) {
+		return nil, err
+	}
+	return m, nil
+}
