@@ -132,6 +132,7 @@ func New(cfg Config) *Server {
 	if cfg.DataFile != nil {
 		s.metrics.WatchStorage(storageFigures(cfg.DataFile))
 	}
+	s.metrics.WatchWebhooks(s.webhookFigures)
 	s.newReqID = newRequestID
 	if s.now == nil {
 		s.now = time.Now

@@ -10,6 +10,7 @@ import (
 
 	"eventops/engine"
 	"eventops/web/httperr"
+	"eventops/web/metrics"
 )
 
 // Outbound webhooks (issue 17): a company's endpoints, their deliveries,
@@ -340,4 +341,12 @@ func (s *Server) deliveriesFeed(c *fiber.Ctx) error {
 	}
 	p.Cursor = "" // the feed always hands a cursor on, even when empty
 	return s.sendList(c, p, out, len(out), strconv.FormatUint(after, 10))
+}
+
+// webhookFigures are the webhook series of /metrics.
+func (s *Server) webhookFigures() (metrics.WebhookFigures, error) {
+	c := s.eng.DeliveryCounts()
+	age, err := s.eng.OldestPendingDelivery()
+	return metrics.WebhookFigures{Delivered: c.Delivered, Retried: c.Retried, Failed: c.Failed,
+		OldestPendingSeconds: age.Seconds()}, err
 }

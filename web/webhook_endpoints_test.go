@@ -118,7 +118,7 @@ func (f *fixture) deliveries(epID uint64) []client.WebhookDelivery {
 func TestWebhookRetriedUntilDelivered(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, 500, 500, 500)
-	f := setup(t, withHooks(&outbound.Guard{AllowPrivate: true}, rcv))
+	f := setup(t, withHooks(&outbound.Guard{AllowPrivate: true}, rcv), withConfig(func(c *Config) { c.MetricsPublic = true }))
 	ep := f.createEndpoint(f.keyA, rcv.srv.URL+"/hooks", "operation.completed")
 	if !strings.HasPrefix(ep.Secret, "whsec_") || !ep.Enabled {
 		t.Fatalf("created endpoint: %+v", ep)
@@ -177,6 +177,11 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 		ds[0].WebhookID != got[0].header.Get("webhook-id") || ds[0].LastResponseBody == nil || *ds[0].LastResponseBody != "answered 200" {
 		t.Fatalf("deliveries: %+v", ds)
 	}
+	m := scrape(t, f)
+	wantSeries(t, m, `eventops_webhook_deliveries_total{outcome="delivered"}`, 1)
+	wantSeries(t, m, `eventops_webhook_deliveries_total{outcome="retried"}`, 3)
+	wantSeries(t, m, `eventops_webhook_oldest_pending_seconds`, 0)
+
 	// A replay sends it again with the same webhook-id.
 	f.do("POST", fmt.Sprintf("/api/v2/webhook_endpoints/%d/deliveries/%d/retry", ep.ID, ds[0].ID), f.keyA, nil).expect(t, 202)
 	waitUntil(t, "the replay", func() bool { return len(rcv.requests()) == 5 })
