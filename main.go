@@ -9,6 +9,7 @@
 //	eventops import [flags] FILE        bulk import through the API
 //	eventops sandbox [flags]            the Shopify sandbox alone
 //	eventops version                    version, commit and Go version
+//	eventops webhooks listen --forward-to URL   forward webhook deliveries locally
 //
 // Package main is the composition root: the only package that imports
 // every other (engine, engine/shopify and its sandbox, storage, web), wires
@@ -55,6 +56,7 @@ commands:
   import            import events from a CSV or JSON Lines file through the API
   sandbox           run the Shopify sandbox alone (its own process and file)
   version           print the version, commit and Go version
+  webhooks listen   forward a company's webhook deliveries to a local URL (development)
 
 Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
 `
@@ -63,13 +65,14 @@ Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
 // command line. A command of two words (company create) is found by both.
 func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]string) error {
 	return map[string]func([]string) error{
-		"serve":          func(a []string) error { return cmdServe(a, stdout, stderr) },
-		"company create": func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
-		"apikey create":  func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
-		"user create":    func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
-		"import":         func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
-		"sandbox":        func(a []string) error { return cmdSandbox(a, stdout, stderr) },
-		"version":        func(a []string) error { return cmdVersion(a, stdout, stderr) },
+		"serve":           func(a []string) error { return cmdServe(a, stdout, stderr) },
+		"company create":  func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
+		"apikey create":   func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
+		"user create":     func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
+		"import":          func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
+		"sandbox":         func(a []string) error { return cmdSandbox(a, stdout, stderr) },
+		"version":         func(a []string) error { return cmdVersion(a, stdout, stderr) },
+		"webhooks listen": func(a []string) error { return cmdWebhooksListen(a, stdout, stderr) },
 	}
 }
 

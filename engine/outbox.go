@@ -58,7 +58,8 @@ type DeliveryQuery struct {
 	CompanyID  uint64
 	EndpointID uint64
 	Before     uint64 // newest first, ids below it (0: from the newest)
-	After      uint64 // oldest first, ids above it (the feed); wins over Before
+	After      uint64 // with Ascending: ids above it
+	Ascending  bool   // oldest first (the feed)
 	Limit      int
 }
 

@@ -14,7 +14,9 @@ import (
 // sendFunc is a WebhookSender made of a function.
 type sendFunc func(ctx context.Context, m *engine.WebhookMessage) engine.WebhookResult
 
-func (f sendFunc) Send(ctx context.Context, m *engine.WebhookMessage) engine.WebhookResult { return f(ctx, m) }
+func (f sendFunc) Send(ctx context.Context, m *engine.WebhookMessage) engine.WebhookResult {
+	return f(ctx, m)
+}
 
 // hookConfig is cfg with a sealer in dir and the sender.
 func hookConfig(t testing.TB, dir string, s engine.WebhookSender) engine.Config {
@@ -124,13 +126,12 @@ func TestOutboxQueuesOrdersAndPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.wait(ref.ID)
-	ds, err := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID, After: 0, Limit: 100})
+	ds, err := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID, Ascending: true, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var types []string
-	for i := len(ds) - 1; i >= 0; i-- {
-		d := ds[i]
+	for _, d := range ds {
 		types = append(types, d.Type+"/"+d.PhaseName)
 		if d.OrderID != 0 && d.OrderID != o.ID {
 			t.Errorf("delivery of order %d, want %d", d.OrderID, o.ID)

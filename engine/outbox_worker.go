@@ -374,7 +374,7 @@ func (e *Engine) WaitDeliveries(ctx context.Context, companyID, after uint64, li
 	defer t.Stop()
 	for {
 		ch := e.outbox.changedChan()
-		out, err := e.Deliveries(DeliveryQuery{CompanyID: companyID, After: after, Limit: limit})
+		out, err := e.Deliveries(DeliveryQuery{CompanyID: companyID, After: after, Ascending: true, Limit: limit})
 		if err != nil || len(out) > 0 || wait <= 0 {
 			return out, err
 		}

@@ -111,7 +111,7 @@ func (t *tx) OldestPendingDelivery() (*engine.Delivery, error) {
 }
 
 // Deliveries lists an endpoint's or a company's deliveries: newest first
-// below q.Before, or oldest first above q.After. Its cost follows q.Limit.
+// below q.Before, or (Ascending) oldest first above q.After. Its cost follows q.Limit.
 func (t *tx) Deliveries(q engine.DeliveryQuery) ([]*engine.Delivery, error) {
 	idx, prefix := idxDeliveryCompany, key(nil).u64(q.CompanyID)
 	if q.EndpointID != 0 {
@@ -126,7 +126,7 @@ func (t *tx) Deliveries(q engine.DeliveryQuery) ([]*engine.Delivery, error) {
 	c := ib.Cursor()
 	var k []byte
 	step := c.Next
-	if q.After != 0 {
+	if q.Ascending {
 		k, _ = c.Seek(append(clone(prefix), idKey(q.After+1)...))
 	} else {
 		step = c.Prev

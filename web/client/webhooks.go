@@ -101,7 +101,7 @@ func (e *WebhookEvent) Order() (*Order, error) {
 // shown this once.
 func (c *Client) CreateWebhookEndpoint(ctx context.Context, in WebhookEndpointInput) (*WebhookEndpoint, error) {
 	var ep WebhookEndpoint
-	if _, err := c.postJSON(ctx, "/api/v2/webhook_endpoints", "webhook_endpoint", in, "", &ep); err != nil {
+	if _, err := c.postJSON(ctx, "/webhook_endpoints", "webhook_endpoint", in, "", &ep); err != nil {
 		return nil, err
 	}
 	return &ep, nil
@@ -110,7 +110,7 @@ func (c *Client) CreateWebhookEndpoint(ctx context.Context, in WebhookEndpointIn
 // WebhookEndpoints lists the company's endpoints.
 func (c *Client) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error) {
 	var p Page[WebhookEndpoint]
-	if err := c.getJSON(ctx, "/api/v2/webhook_endpoints", nil, &p); err != nil {
+	if err := c.getJSON(ctx, "/webhook_endpoints", nil, &p); err != nil {
 		return nil, err
 	}
 	return p.Data, nil
@@ -119,7 +119,7 @@ func (c *Client) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error
 // WebhookDeliveries lists an endpoint's deliveries, newest first.
 func (c *Client) WebhookDeliveries(ctx context.Context, endpointID uint64, o ListOptions) (*Page[WebhookDelivery], error) {
 	var p Page[WebhookDelivery]
-	if err := c.getJSON(ctx, idPath("/api/v2/webhook_endpoints", endpointID)+"/deliveries", o.query(), &p); err != nil {
+	if err := c.getJSON(ctx, idPath("/webhook_endpoints", endpointID)+"/deliveries", o.query(), &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -136,7 +136,7 @@ func (c *Client) DeliveriesFeed(ctx context.Context, cursor string, wait time.Du
 	q.Set("page[size]", "100")
 	q.Set("wait", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	var p Page[WebhookDelivery]
-	if err := c.getJSON(ctx, "/api/v2/webhook_deliveries", q, &p); err != nil {
+	if err := c.getJSON(ctx, "/webhook_deliveries", q, &p); err != nil {
 		return nil, cursor, err
 	}
 	next := cursor
