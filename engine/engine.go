@@ -41,7 +41,7 @@ type Config struct {
 	Shops ShopReader
 	// Webhooks sends outbound webhook deliveries (nil: they are queued
 	// but not sent); WebhookRetryScale scales their retry schedule (0: 1);
-	// WebhookWorkers bounds the sends in flight (default 32); URLGuard
+	// WebhookWorkers bounds the sends in flight (default 64); URLGuard
 	// checks endpoint URLs (see webhook_endpoints.go).
 	Webhooks          WebhookSender
 	WebhookRetryScale float64

@@ -59,7 +59,7 @@ type outbox struct {
 
 func newOutbox(sender WebhookSender, scale float64, workers int) *outbox {
 	if workers <= 0 {
-		workers = 32
+		workers = 64
 	}
 	return &outbox{sender: sender, scale: scale, workers: workers,
 		kickc: make(chan struct{}, 1), inflight: map[uint64]bool{}, changed: make(chan struct{})}
@@ -138,7 +138,7 @@ func (e *Engine) runOutbox() {
 		if e.stopping() {
 			return
 		}
-		var due []*Delivery
+		var due []uint64
 		var next time.Time
 		err := e.store.View(func(tx Tx) error {
 			wtx, ok := tx.(WebhookTx)
@@ -146,25 +146,18 @@ func (e *Engine) runOutbox() {
 				return nil
 			}
 			var err error
-			due, err = wtx.DueDeliveries(e.now(), 4*o.workers)
-			if err == nil && len(due) == 0 {
-				var later []*Delivery
-				later, err = wtx.DueDeliveries(time.Unix(1<<40, 0), 1)
-				if len(later) > 0 {
-					next = later[0].NextAttemptAt
-				}
-			}
+			due, next, err = wtx.DueDeliveries(e.now(), 4*o.workers)
 			return err
 		})
 		if err != nil {
 			e.log.Error("webhooks: read due deliveries", "err", err)
 		}
 		started := 0
-		for _, d := range due {
+		for _, id := range due {
 			o.mu.Lock()
-			busy := o.inflight[d.ID]
+			busy := o.inflight[id]
 			if !busy {
-				o.inflight[d.ID] = true
+				o.inflight[id] = true
 			}
 			o.mu.Unlock()
 			if busy {
@@ -173,23 +166,29 @@ func (e *Engine) runOutbox() {
 			select {
 			case slots <- struct{}{}:
 			case <-e.soft:
+				o.mu.Lock()
+				delete(o.inflight, id)
+				o.mu.Unlock()
 				return
 			}
 			started++
 			e.wg.Add(1)
-			go func(d *Delivery) {
+			go func(id uint64) {
 				defer e.wg.Done()
 				defer func() { <-slots }()
-				e.deliver(d)
+				e.deliver(id)
 				o.mu.Lock()
-				delete(o.inflight, d.ID)
+				delete(o.inflight, id)
 				o.mu.Unlock()
-			}(d)
+			}(id)
 		}
 		if started > 0 {
 			continue
 		}
 		wait := time.Second
+		if len(due) > 0 { // all in flight: their ends kick
+			next = time.Time{}
+		}
 		if !next.IsZero() {
 			wait = min(max(next.Sub(e.now()), time.Millisecond), time.Second)
 		}
@@ -209,16 +208,18 @@ func (e *Engine) runOutbox() {
 	}
 }
 
-// deliver makes one attempt of d and commits how it ended.
-func (e *Engine) deliver(d *Delivery) {
+// deliver makes one attempt of delivery id and commits how it ended.
+func (e *Engine) deliver(id uint64) {
+	var d *Delivery
 	var m *WebhookMessage
 	var drop string
 	now := e.now()
 	err := e.store.View(func(tx Tx) error {
 		wtx := tx.(WebhookTx)
-		cur, err := wtx.Delivery(d.ID)
-		if err != nil || cur == nil || cur.Status != DeliveryPending {
-			d = nil
+		cur, err := wtx.Delivery(id)
+		// Not pending, or already rescheduled by an attempt that ended
+		// after the scan that found it: not due now.
+		if err != nil || cur == nil || cur.Status != DeliveryPending || cur.NextAttemptAt.After(now) {
 			return err
 		}
 		d = cur
@@ -246,7 +247,7 @@ func (e *Engine) deliver(d *Delivery) {
 		return err
 	})
 	if err != nil {
-		e.log.Error("webhooks: read delivery", "delivery", d.ID, "err", err)
+		e.log.Error("webhooks: read delivery", "delivery", id, "err", err)
 		return
 	}
 	if d == nil {

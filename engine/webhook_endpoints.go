@@ -119,9 +119,10 @@ type WebhookTx interface {
 
 	Delivery(id uint64) (*Delivery, error)
 	PutDelivery(d *Delivery) error
-	// DueDeliveries lists pending deliveries whose next attempt is at or
-	// before t, soonest first, at most limit.
-	DueDeliveries(t time.Time, limit int) ([]*Delivery, error)
+	// DueDeliveries lists the ids of pending deliveries whose next
+	// attempt is at or before t, soonest first, at most limit, and when the
+	// next one after them is due (zero when none is).
+	DueDeliveries(t time.Time, limit int) ([]uint64, time.Time, error)
 	// Deliveries lists deliveries newest first (EndpointID or CompanyID
 	// set), or, with After set, oldest first after that id.
 	Deliveries(q DeliveryQuery) ([]*Delivery, error)

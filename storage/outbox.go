@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -75,26 +76,26 @@ func (t *tx) PutDelivery(d *engine.Delivery) error {
 	return t.put(tbDeliveries, d.ID, d, entries)
 }
 
-// DueDeliveries lists pending deliveries due at or before now, soonest
-// first; its cost follows limit.
-func (t *tx) DueDeliveries(now time.Time, limit int) ([]*engine.Delivery, error) {
+// DueDeliveries lists the ids of pending deliveries due at or before now,
+// soonest first, and when the next one after those is due (zero: none).
+// It reads only the due index: its cost follows limit.
+func (t *tx) DueDeliveries(now time.Time, limit int) ([]uint64, time.Time, error) {
 	ib, err := t.bucket(indexBuckets[idxDeliveryDue])
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	end := key(nil).time(now).maxID()
-	var out []*engine.Delivery
+	var out []uint64
 	c := ib.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k, end) <= 0 && len(out) < limit; k, _ = c.Next() {
-		d, err := t.Delivery(idOf(k))
-		if err != nil {
-			return nil, err
-		}
-		if d != nil {
-			out = append(out, d)
-		}
+	k, _ := c.First()
+	for ; k != nil && bytes.Compare(k, end) <= 0 && len(out) < limit; k, _ = c.Next() {
+		out = append(out, idOf(k))
 	}
-	return out, nil
+	var next time.Time
+	if k != nil && len(k) == 16 {
+		next = time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])^(1<<63)))
+	}
+	return out, next, nil
 }
 
 // OldestPendingDelivery is the pending delivery with the smallest id.
