@@ -171,3 +171,80 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// testClock is a clock the test moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// An endpoint whose attempts fail for 5 days without a success is disabled,
+// its delivery given up; retention then prunes the finished delivery with
+// the operations of its time.
+func TestOutboxDisablesAnEndpointFailingForFiveDays(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	cfg := hookConfig(t, t.TempDir(), sendFunc(func(context.Context, *engine.WebhookMessage) engine.WebhookResult {
+		return engine.WebhookResult{Status: 500, Body: "down"}
+	}))
+	cfg.WebhookRetryScale = 1 // the real schedule, on the test's clock
+	cfg.Clock = clock.Now
+	b := setup(t, cfg)
+	ep := b.seedEndpoint(t, engine.EventOperationCompleted)
+	_, op := b.createDate("A", 5)
+	b.wait(op.ID)
+	delivery := func() *engine.Delivery {
+		ds, err := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries: %v %d", err, len(ds))
+		}
+		return ds[0]
+	}
+	waitFor(t, "the first failed attempt", func() bool { return delivery().Attempts == 1 })
+	d := delivery()
+	if d.Status != engine.DeliveryPending || d.LastStatus != 500 || d.LastResponse != "down" ||
+		!d.NextAttemptAt.After(clock.Now()) || d.NextAttemptAt.After(clock.Now().Add(6*time.Second)) {
+		t.Fatalf("after one failure: %+v", d)
+	}
+	cur, _ := b.eng.WebhookEndpoint(b.company.ID, ep.ID)
+	if !cur.Enabled || cur.FailingSince == nil || !cur.FailingSince.Equal(clock.Now()) {
+		t.Fatalf("endpoint after one failure: %+v", cur)
+	}
+
+	clock.Add(5*24*time.Hour + time.Minute)
+	waitFor(t, "the second attempt", func() bool { return delivery().Attempts == 2 })
+	d = delivery()
+	cur, _ = b.eng.WebhookEndpoint(b.company.ID, ep.ID)
+	if cur.Enabled || cur.DisabledReason != "failing" || d.Status != engine.DeliveryFailed {
+		t.Fatalf("after 5 days of failures: endpoint %+v, delivery %s", cur, d.Status)
+	}
+	age, err := b.eng.OldestPendingDelivery()
+	if err != nil || age != 0 {
+		t.Fatalf("oldest pending: %v %v", age, err)
+	}
+	// Nothing more is queued for the disabled endpoint.
+	_, op2 := b.createDate("B", 6)
+	b.wait(op2.ID)
+	if ds, _ := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID}); len(ds) != 1 {
+		t.Fatalf("%d deliveries after the endpoint was disabled, want 1", len(ds))
+	}
+
+	if _, err := b.eng.Prune(context.Background(), clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID}); len(ds) != 0 {
+		t.Fatalf("retention left %d finished deliveries", len(ds))
+	}
+}
