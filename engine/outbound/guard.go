@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Resolver resolves a host name (net.DefaultResolver; tests inject one).
@@ -62,6 +63,9 @@ func Classify(a netip.Addr) string {
 	return ""
 }
 
+// lookupTimeout bounds the resolution of a URL being checked.
+const lookupTimeout = 5 * time.Second
+
 // Guard checks endpoint URLs and connections.
 type Guard struct {
 	AllowPrivate bool
@@ -88,6 +92,8 @@ func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 	if u.Scheme != "https" {
 		return errors.New("must use https")
 	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	addrs, err := g.lookup(ctx, u.Hostname())
 	if err != nil {
 		return err
