@@ -26,6 +26,9 @@ type WebhookResult struct {
 	Status int
 	Body   string
 	Err    error
+	// Gone says the receiver asked never to be sent anything again (HTTP
+	// 410): the endpoint is disabled.
+	Gone bool
 }
 
 // OK reports a 2xx answer.
@@ -310,14 +313,14 @@ func (e *Engine) recordAttempt(id uint64, drop string, res WebhookResult) error 
 				if ep.FailingSince == nil {
 					ep.FailingSince, epChanged = &t, true
 				}
-				if res.Status == 410 {
+				if res.Gone {
 					ep.Enabled, ep.DisabledReason, epChanged = false, "gone", true
 				} else if now.Sub(*ep.FailingSince) >= scaleDuration(FailingLimit, e.outbox.scale) {
 					ep.Enabled, ep.DisabledReason, epChanged = false, "failing", true
 				}
 			}
 			delay, more := nextDelay(d.Attempts-d.ScheduleBase, e.outbox.scale, e.jitter())
-			if !more || res.Status == 410 || (ep != nil && !ep.Enabled) {
+			if !more || res.Gone || (ep != nil && !ep.Enabled) {
 				d.Status, d.FinishedAt, outcome = DeliveryFailed, &t, "failed"
 			} else {
 				d.NextAttemptAt, outcome = now.Add(delay), "retried"

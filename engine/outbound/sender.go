@@ -113,7 +113,7 @@ func (s *Sender) Send(ctx context.Context, m *engine.WebhookMessage) engine.Webh
 	}
 	defer resp.Body.Close()
 	kept, _ := io.ReadAll(io.LimitReader(resp.Body, engine.MaxDeliveryResponse))
-	return engine.WebhookResult{Status: resp.StatusCode, Body: string(kept)}
+	return engine.WebhookResult{Status: resp.StatusCode, Body: string(kept), Gone: resp.StatusCode == http.StatusGone}
 }
 
 // cleanErr drops the URL from a client error (the log already names the
