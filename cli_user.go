@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -131,4 +132,51 @@ func readNewPassword(stdin io.Reader, tty passwordTerminal, prompt io.Writer) (e
 		return "", fmt.Errorf("the two passwords differ; nothing was created")
 	}
 	return engine.Secret(first), nil
+}
+
+func cmdUserPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return userPassword(args, stdin, stdinTerminal(stdin), stdout, stderr)
+}
+
+// userPassword sets a staff user's new password, asked for as user create
+// asks (twice on a terminal, else the first line of stdin): the way back in
+// when the first start's password is lost. As for user create, a held
+// data file fails before the password is asked.
+func userPassword(args []string, stdin io.Reader, tty passwordTerminal, stdout, stderr io.Writer) error {
+	fs := newFlags("user password", "user password --email E  (password: prompted on a terminal, else one line of stdin)")
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "./data", "data folder")
+	email := fs.String("email", "", "the user's email (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		return fmt.Errorf("--email is required")
+	}
+	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	u, err := eng.UserByEmail(*email)
+	if err := errors.Join(err, db.Close()); err != nil {
+		return err
+	}
+	if u == nil { // said before anyone types a password for nothing
+		return fmt.Errorf("no staff user has the email %q (eventops user create makes one)", *email)
+	}
+	password, err := readNewPassword(stdin, tty, stderr)
+	if err != nil {
+		return err
+	}
+	db, eng, err = openData(*dir, newLogger(stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err = eng.SetPassword(context.Background(), *email, password)
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "new password set for %s (user %d)\n", u.Email, u.ID)
+	return nil
 }

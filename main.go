@@ -6,6 +6,8 @@
 //	eventops company create --name N    create a company; prints its id
 //	eventops apikey create --company ID --scopes read,write
 //	eventops user create --email E [--role admin|viewer]  (password: prompted on a terminal, else stdin)
+//	eventops admintoken create          an installation admin token, for scripts
+//	eventops backup --url URL > FILE     a running server's data file
 //	eventops import [flags] FILE        bulk import through the API
 //	eventops sandbox [flags]            the Shopify sandbox alone
 //	eventops version                    version, commit and Go version
@@ -53,6 +55,10 @@ commands:
   company create    create a company (prints its id)
   apikey create     create an API key (prints the key, once)
   user create       create a staff user (password prompted, or on stdin)
+  user password     set a staff user's new password (a lost one, too)
+  admintoken create create an installation admin token (prints it, once)
+  admintoken list   list the admin tokens; admintoken revoke --id ID revokes one
+  backup            download a running server's data file (admin token)
   import            import events from a CSV or JSON Lines file through the API
   sandbox           run the Shopify sandbox alone (its own process and file)
   version           print the version, commit and Go version
@@ -65,14 +71,19 @@ Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
 // command line. A command of two words (company create) is found by both.
 func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]string) error {
 	return map[string]func([]string) error{
-		"serve":           func(a []string) error { return cmdServe(a, stdout, stderr) },
-		"company create":  func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
-		"apikey create":   func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
-		"user create":     func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
-		"import":          func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
-		"sandbox":         func(a []string) error { return cmdSandbox(a, stdout, stderr) },
-		"version":         func(a []string) error { return cmdVersion(a, stdout, stderr) },
-		"webhooks listen": func(a []string) error { return cmdWebhooksListen(a, stdout, stderr) },
+		"serve":             func(a []string) error { return cmdServe(a, stdout, stderr) },
+		"company create":    func(a []string) error { return cmdCompanyCreate(a, stdin, stdout, stderr) },
+		"apikey create":     func(a []string) error { return cmdAPIKeyCreate(a, stdout, stderr) },
+		"user create":       func(a []string) error { return cmdUserCreate(a, stdin, stdout, stderr) },
+		"user password":     func(a []string) error { return cmdUserPassword(a, stdin, stdout, stderr) },
+		"admintoken create": func(a []string) error { return cmdAdminTokenCreate(a, stdout, stderr) },
+		"admintoken list":   func(a []string) error { return cmdAdminTokenList(a, stdout, stderr) },
+		"admintoken revoke": func(a []string) error { return cmdAdminTokenRevoke(a, stdout, stderr) },
+		"backup":            func(a []string) error { return cmdBackup(a, stdin, stdout, stderr) },
+		"import":            func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
+		"sandbox":           func(a []string) error { return cmdSandbox(a, stdout, stderr) },
+		"version":           func(a []string) error { return cmdVersion(a, stdout, stderr) },
+		"webhooks listen":   func(a []string) error { return cmdWebhooksListen(a, stdout, stderr) },
 	}
 }
 

@@ -197,12 +197,17 @@ func (e *Engine) RevokeAPIKey(ctx context.Context, id uint64) (*APIKey, error) {
 	return k, nil
 }
 
-// APIKeys lists the keys of a company (0: every company).
+// APIKeys lists the keys of a company (0: every company). Installation
+// admin tokens are not company keys and are not listed (AdminTokens).
 func (e *Engine) APIKeys(companyID uint64) ([]*APIKey, error) {
 	var ks []*APIKey
 	err := e.store.View(func(tx Tx) error {
-		var err error
-		ks, err = tx.APIKeys(companyID)
+		all, err := tx.APIKeys(companyID)
+		for _, k := range all {
+			if !k.adminToken() {
+				ks = append(ks, k)
+			}
+		}
 		return err
 	})
 	return ks, err
@@ -211,24 +216,38 @@ func (e *Engine) APIKeys(companyID uint64) ([]*APIKey, error) {
 // Authenticate finds the live key with this plain value; an unknown or
 // revoked key is Unauthorized. Keys are cached in memory, and their last use
 // is recorded in memory and written out in batches (FlushKeyUse).
+//
+// An installation admin token is not an API key: it is Unauthorized here,
+// so that a leaked operator script's token reads no company's data.
 func (e *Engine) Authenticate(plain string) (*APIKey, error) {
-	sum := sha256.Sum256([]byte(plain))
-	k, ok := e.keys.get(sum[:])
-	if !ok {
-		err := e.store.View(func(tx Tx) error {
-			var err error
-			k, err = tx.APIKeyByHash(sum[:])
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		e.keys.put(sum[:], k)
+	k, err := e.lookupKey(plain)
+	if err != nil {
+		return nil, err
 	}
-	if k == nil || k.RevokedAt != nil {
+	if k == nil || k.RevokedAt != nil || k.adminToken() {
 		return nil, Unauthorized("unknown or revoked API key")
 	}
 	e.keys.used(k.ID, e.now())
+	return k, nil
+}
+
+// lookupKey finds a key (or admin token) by its plain value through the
+// cache; (nil, nil) when none has it.
+func (e *Engine) lookupKey(plain string) (*APIKey, error) {
+	sum := sha256.Sum256([]byte(plain))
+	if k, ok := e.keys.get(sum[:]); ok {
+		return k, nil
+	}
+	var k *APIKey
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		k, err = tx.APIKeyByHash(sum[:])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.keys.put(sum[:], k)
 	return k, nil
 }
 
@@ -348,6 +367,47 @@ func (e *Engine) CreateUser(ctx context.Context, email string, role Role, passwo
 		if u.ID, err = tx.NextID(SeqUser); err != nil {
 			return err
 		}
+		return tx.PutUser(u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// UserByEmail finds a staff user by email (any case), or (nil, nil).
+func (e *Engine) UserByEmail(email string) (*User, error) {
+	var u *User
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		u, err = tx.UserByEmail(strings.ToLower(strings.TrimSpace(email)))
+		return err
+	})
+	return u, err
+}
+
+// SetPassword gives a staff user a new password: the way back in for an
+// operator who lost the one printed at first start (`eventops user
+// password`). An unknown email is NotFound; the rules are CreateUser's.
+func (e *Engine) SetPassword(ctx context.Context, email string, password Secret) (*User, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if len(password.Reveal()) < MinPasswordLen {
+		return nil, Invalid(FieldError{Attribute: "password", Code: "too_short", Message: "must have at least 12 characters"})
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password.Reveal()), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	var u *User
+	err = e.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if u, err = tx.UserByEmail(email); err != nil {
+			return err
+		}
+		if u == nil {
+			return NotFound("no staff user has the email %q", email)
+		}
+		u.PasswordHash = hash
 		return tx.PutUser(u)
 	})
 	if err != nil {

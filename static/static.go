@@ -19,6 +19,13 @@ import (
 //go:embed css js vendor
 var files embed.FS
 
+// Docs holds the reference documents (docs/*.md and the pictures under
+// docs/img), which the binary serves at /docs/ (web/docs), so that an
+// installation's documents always match its version.
+//
+//go:embed docs
+var Docs embed.FS
+
 // Asset is one embedded file.
 type Asset struct {
 	Name        string // e.g. "css/app.css"

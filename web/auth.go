@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"eventops/engine"
+	"eventops/web/docs"
 	"eventops/web/httperr"
 )
 
@@ -31,6 +32,28 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(apiKeyLocal{}, key)
+	return c.Next()
+}
+
+// operatorGuard admits, on the operator routes (GET /backup), a script
+// sending an installation admin token (`Authorization: Bearer <token>`,
+// from `eventops admintoken create`), else whoever Config.AdminGuard
+// admits (a signed-in admin). A request that sends a token is judged by
+// the token alone: a wrong one is 401, never a sign-in redirect.
+func (s *Server) operatorGuard(c *fiber.Ctx) error {
+	auth := strings.TrimSpace(c.Get(fiber.HeaderAuthorization))
+	if auth == "" {
+		return s.cfg.AdminGuard(c)
+	}
+	scheme, token, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Token") {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="eventops operator"`)
+		return httperr.New(http.StatusUnauthorized, httperr.TypeUnauthorized, "send an admin token as `Authorization: Bearer <token>`")
+	}
+	if _, err := s.eng.AuthenticateAdminToken(strings.TrimSpace(token)); err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="eventops operator"`)
+		return err
+	}
 	return c.Next()
 }
 
@@ -61,10 +84,21 @@ func (s *Server) getCompany(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, http.StatusOK, companyJSON{ID: co.ID, Name: co.Name})
+	return sendJSON(c, http.StatusOK, companyJSON{ID: co.ID, Name: co.Name, Links: companyLinks{
+		Docs:    s.url(docs.Prefix + "api"),
+		OpenAPI: s.url("/api/v2/openapi.json"),
+	}})
 }
 
 type companyJSON struct {
-	ID   uint64 `json:"id"`
-	Name string `json:"name"`
+	ID    uint64       `json:"id"`
+	Name  string       `json:"name"`
+	Links companyLinks `json:"links"`
+}
+
+// companyLinks point a newcomer exploring the API root at its reference:
+// the documents this server serves (web/docs) and the OpenAPI document.
+type companyLinks struct {
+	Docs    string `json:"docs"`
+	OpenAPI string `json:"openapi"`
 }

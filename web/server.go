@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 
 	"eventops/engine"
 	"eventops/web/dash"
+	"eventops/web/docs"
 	"eventops/web/metrics"
 	"eventops/web/ops"
 )
@@ -168,6 +170,7 @@ func New(cfg Config) *Server {
 		},
 	}))
 	s.app.Use(s.decodeBody) // before anything reads a body
+	mustDocs().Mount(s.app)
 	s.dash = s.newDashboard()
 	s.dash.Mount(s.app)
 	if s.cfg.AdminGuard == nil {
@@ -176,13 +179,23 @@ func New(cfg Config) *Server {
 	ops.Mount(s.app, ops.Config{
 		Engine: s.eng, Logger: s.log, Clock: s.now, Context: s.ctx,
 		Metrics: s.metrics, MetricsPublic: cfg.MetricsPublic,
-		DataFile: s.cfg.DataFile, AdminGuard: s.cfg.AdminGuard,
+		DataFile: s.cfg.DataFile, AdminGuard: s.operatorGuard,
 	})
 	s.mountAPI(s.app)
 	s.mountWebhooks(s.app)
 	s.mountSandbox(s.app)
 	return s
 }
+
+// mustDocs renders the embedded documents once per process: they are
+// compiled in, so a failure is a build defect, caught by any server test.
+var mustDocs = sync.OnceValue(func() *docs.Docs {
+	d, err := docs.Load()
+	if err != nil {
+		panic(err)
+	}
+	return d
+})
 
 // App returns the Fiber app, for Listen and for tests (app.Test).
 func (s *Server) App() *fiber.App { return s.app }
