@@ -97,7 +97,7 @@ func WebhooksView(p Page, d WebhooksPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</h1><p class=\"muted\">Endpoints are managed through the API (<code>/api/v2/webhook_endpoints</code>); see <code>static/docs/webhooks.md</code>.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</h1><p class=\"muted\">Endpoints are managed through the API (<code>/api/v2/webhook_endpoints</code>); see <a href=\"/docs/webhooks\">the webhooks document</a>.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
