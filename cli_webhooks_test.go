@@ -118,7 +118,11 @@ func TestWebhooksListenForwardsSignedDeliveries(t *testing.T) {
 	if err != nil || ev.Type != engine.EventOperationCompleted || o.ID != op {
 		t.Fatalf("forwarded %s of operation %d, want operation.completed of %d", ev.Type, o.ID, op)
 	}
-	if r.header.Get("webhook-id") != "msg_1" {
-		t.Errorf("webhook-id %q, want the delivery's msg_1", r.header.Get("webhook-id"))
+	inst, err := eng.InstallationID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "msg_" + inst + "_1"; r.header.Get("webhook-id") != want {
+		t.Errorf("webhook-id %q, want the delivery's %s", r.header.Get("webhook-id"), want)
 	}
 }

@@ -25,7 +25,10 @@ const MaxDeliveryResponse = 1 << 10
 
 // Delivery is one event queued for one endpoint, and its attempts.
 type Delivery struct {
-	ID          uint64 `json:"id"`
+	ID uint64 `json:"id"`
+	// WebhookID is the webhook-id of every attempt (MessageID), chosen
+	// when the delivery is queued.
+	WebhookID   string `json:"webhook_id,omitempty"`
 	CompanyID   uint64 `json:"company_id"`
 	EndpointID  uint64 `json:"endpoint_id"`
 	Type        string `json:"type"`
@@ -50,8 +53,16 @@ type Delivery struct {
 }
 
 // MessageID is the webhook-id of every attempt of d: stable across retries
-// and replays, so receivers deduplicate on it.
-func (d *Delivery) MessageID() string { return "msg_" + strconv.FormatUint(d.ID, 10) }
+// and replays, so receivers deduplicate on it. It names the installation
+// ("msg_<installation>_<id>") so that two installations (staging and
+// production, or a data folder started afresh) sending to one receiver
+// never share one.
+func (d *Delivery) MessageID() string {
+	if d.WebhookID != "" {
+		return d.WebhookID
+	}
+	return "msg_" + strconv.FormatUint(d.ID, 10)
+}
 
 // DeliveryQuery lists deliveries of one endpoint or one company.
 type DeliveryQuery struct {
@@ -116,6 +127,7 @@ func queueDeliveries(tx Tx, now time.Time, evs []outboxEvent) error {
 	if !ok {
 		return nil
 	}
+	var inst string // read once something is queued
 	var eps []*WebhookEndpoint
 	var loaded uint64
 	for _, ev := range evs {
@@ -134,9 +146,15 @@ func queueDeliveries(tx Tx, now time.Time, evs []outboxEvent) error {
 				OperationID: ev.opID, OrderID: ev.orderID, PhaseID: ev.phaseID, PhaseName: ev.phaseName,
 				Version: ev.version, Status: DeliveryPending, NextAttemptAt: now, CreatedAt: now}
 			var err error
+			if inst == "" {
+				if inst, err = tx.InstallationID(); err != nil {
+					return err
+				}
+			}
 			if d.ID, err = tx.NextID(SeqDelivery); err != nil {
 				return err
 			}
+			d.WebhookID = "msg_" + inst + "_" + strconv.FormatUint(d.ID, 10)
 			if err := wtx.PutDelivery(d); err != nil {
 				return err
 			}
