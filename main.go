@@ -12,6 +12,7 @@
 //	eventops import [flags] FILE        bulk import through the API
 //	eventops sandbox [flags]            the Shopify sandbox alone
 //	eventops version                    version, commit and Go version
+//	eventops webhooks listen --forward-to URL   forward webhook deliveries locally
 //
 // Package main is the composition root: the only package that imports
 // every other (engine, engine/shopify and its sandbox, storage, web), wires
@@ -65,6 +66,7 @@ commands:
   import            import events from a CSV or JSON Lines file through the API
   sandbox           run the Shopify sandbox alone (its own process and file)
   version           print the version, commit and Go version
+  webhooks listen   forward a company's webhook deliveries to a local URL (development)
 
 Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
 `
@@ -88,6 +90,7 @@ func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]strin
 		"sandbox":           func(a []string) error { return cmdSandbox(a, stdout, stderr) },
 		"version":           func(a []string) error { return cmdVersion(a, stdout, stderr) },
 		"user remove":       func(a []string) error { return cmdUserRemove(a, stdout, stderr) },
+		"webhooks listen":   func(a []string) error { return cmdWebhooksListen(a, stdout, stderr) },
 	}
 }
 

@@ -13,12 +13,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"eventops/engine"
+	"eventops/engine/outbound"
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
@@ -45,6 +47,8 @@ type serveConfig struct {
 	sbRestoreRate float64
 	sbTokenTTL    time.Duration
 	domainMap     domainMap
+	whRetryScale  float64
+	whPrivate     bool
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -68,6 +72,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
 	fs.DurationVar(&cfg.sbTokenTTL, "sandbox-token-ttl", 0, "life of the access tokens the sandbox's OAuth grants issue (0: Shopify's)")
 	fs.Var(&cfg.domainMap, "shopify-domain-map", "development and tests only: `NAME.myshopify.com=URL` serves that shop's Admin API and OAuth at URL (a sandbox run as its own process: http://127.0.0.1:8081/sandbox/shopify/NAME) (repeatable; comma-separated in the environment)")
+	fs.Float64Var(&cfg.whRetryScale, "webhooks-retry-scale", 1, "scales the outbound webhooks' retry schedule (about a day at 1; 0.001 for tests and demos)")
+	fs.BoolVar(&cfg.whPrivate, "webhooks-allow-private", false, "let webhook endpoints use http and loopback or private addresses (local development)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -136,9 +142,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		shopCfg.Tokens.AfterGrant = holdAfterGrant(os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT"))
 	}
 	works, refund := shopify.Works(shopCfg)
+	guard := &outbound.Guard{AllowPrivate: cfg.whPrivate}
+	public := strings.TrimRight(cfg.publicURL, "/")
+	hooks := outbound.New(outbound.Options{Guard: guard, Render: func(m *engine.WebhookMessage) ([]byte, error) {
+		return web.WebhookPayload(public, m)
+	}})
+	defer hooks.CloseIdle()
 	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
-		Seats: shopify.Seats(shopCfg)})
+		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
@@ -277,6 +289,9 @@ func checkServeConfig(w io.Writer, cfg serveConfig) error {
 	}
 	if cfg.maxPending < 0 {
 		add("max-pending", cfg.maxPending, "must be 0 (no bound) or more operations")
+	}
+	if cfg.whRetryScale <= 0 {
+		add("webhooks-retry-scale", cfg.whRetryScale, "must be more than 0 (1 is the real schedule)")
 	}
 	if cfg.retention < 0 {
 		add("retention", cfg.retention, "must be 0 (keep every operation) or a positive duration such as 2160h")

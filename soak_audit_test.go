@@ -23,6 +23,8 @@ type soakResult struct {
 	acknowledged, completed, failed int
 	codes                           map[string]int
 	duplicates, lost                int
+	webhooksMissing                 int // soak_webhooks_test.go
+	webhookDuplicates               int
 	interrupted, unfinished         int
 	engineOps                       int
 	problems                        []string // each one fails the soak
@@ -103,6 +105,7 @@ func (s *soak) audit(ctx context.Context) soakResult {
 		r.duplicates++
 		r.problem("operation %d (%s of event %d) was started by no acknowledged request", op.ID, op.Action, op.EventID)
 	}
+	s.auditWebhooks(ops, &r)
 
 	// Events: one per acknowledged create; deleted ones gone.
 	all, err := s.api.AllEvents(ctx, client.EventListOptions{})
@@ -346,8 +349,8 @@ func (s *soak) report(r soakResult) {
 	kills, faults := s.kills, s.faults
 	s.mu.Unlock()
 
-	summary := fmt.Sprintf("soak: acknowledged=%d completed=%d failed=%d (%s) duplicates=%d lost=%d",
-		r.acknowledged, r.completed, r.failed, failed, r.duplicates, r.lost)
+	summary := fmt.Sprintf("soak: acknowledged=%d completed=%d failed=%d (%s) duplicates=%d lost=%d webhooks_missing=%d webhook_duplicates=%d",
+		r.acknowledged, r.completed, r.failed, failed, r.duplicates, r.lost, r.webhooksMissing, r.webhookDuplicates)
 	details := fmt.Sprintf("soak: kills=%d faults=%d retried_writes=%d retried_reads=%d replayed=%d engine_operations=%d interrupted=%d unfinished=%d writes[%s] refused[%s] duration=%s seed=%d",
 		kills, faults, s.retried.Load(), s.reread.Load(), s.replays.Load(), r.engineOps, r.interrupted, r.unfinished,
 		strings.Join(counts, " "), strings.Join(refused, " "), r.duration.Round(time.Second), s.cfg.seed)

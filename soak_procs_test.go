@@ -45,6 +45,8 @@ type soak struct {
 	venue       uint64
 	ticketTypes [2]uint64
 
+	hooks *soakHooks // soak_webhooks_test.go
+
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
@@ -292,8 +294,9 @@ func (s *soak) startServer() {
 	}
 	s.serverStart++
 	fmt.Fprintf(logf, "==== start %d at %s\n", s.serverStart, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(s.bin, "serve", "--addr", s.serverAddr, "--data", s.data, "--rate-limit", "0",
-		"--public-url", s.serverURL, "--log-level", "info")
+	args := append([]string{"serve", "--addr", s.serverAddr, "--data", s.data, "--rate-limit", "0",
+		"--public-url", s.serverURL, "--log-level", "info"}, soakHookFlags()...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = soakEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p := soakStartProc(s.t, "serve", cmd, logf)

@@ -52,9 +52,13 @@ package main
 //   - the server stops cleanly on SIGTERM and the data file passes bbolt's
 //     consistency check with no operation left active.
 //
+//   - every operation that completed or failed was delivered at least
+//     once to the company's webhook endpoint, a local receiver that
+//     verifies each signature (soak_webhooks_test.go).
+//
 // It prints one summary line,
 //
-//	soak: acknowledged=N completed=N failed=N (CODE=n ...) duplicates=N lost=N
+//	soak: acknowledged=N completed=N failed=N (CODE=n ...) duplicates=N lost=N webhooks_missing=0 webhook_duplicates=N
 //
 // and a line of details, and fails on any loss, duplicate, interrupted or
 // unfinished operation, or mismatch between the shop and the API.
@@ -120,9 +124,11 @@ func TestSoak(t *testing.T) {
 	started := time.Now()
 
 	s.build()
+	s.startHookReceiver()
 	s.startSandbox()
 	s.connectCompany()
 	s.startServer()
+	s.createHookEndpoint(ctx)
 	s.setUpCatalog(ctx)
 
 	t.Logf("soak: seed=%d events=%d kills=%d parallel=%d restore_rate=%v dir=%s",

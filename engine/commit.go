@@ -92,6 +92,9 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 				return err
 			}
 		}
+		if err := queueOperation(tx, prev, next, now); err != nil {
+			return err
+		}
 		return tx.PutOperation(next)
 	})
 	if err != nil {

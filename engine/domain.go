@@ -284,6 +284,9 @@ type Order struct {
 	// order by a refund operation, persisted before it is first sent (see
 	// SaveShopRefund).
 	ShopifyRefund *ShopRefundInput `json:"shopify_refund,omitempty"`
+	// Version counts the order's writes (putOrder), so webhook receivers
+	// and pollers can order what they see (DESIGN §8).
+	Version uint64 `json:"version,omitempty"`
 }
 
 // SoldEventID is the date event (occurrence) the order sold: the one its

@@ -46,6 +46,14 @@ type Config struct {
 	// commits (see CreateOrder); nil: box-office sales do not call the
 	// shop (the rebalancing save that follows lowers it).
 	Seats ShopSeats
+	// Webhooks sends outbound webhook deliveries (nil: they are queued
+	// but not sent); WebhookRetryScale scales their retry schedule (0: 1);
+	// WebhookWorkers bounds the sends in flight (default 64); URLGuard
+	// checks endpoint URLs (see webhook_endpoints.go).
+	Webhooks          WebhookSender
+	WebhookRetryScale float64
+	WebhookWorkers    int
+	URLGuard          URLGuard
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -79,6 +87,9 @@ type Engine struct {
 	now     func() time.Time
 	jitter  func() float64
 	log     *slog.Logger
+
+	outbox   *outbox
+	urlGuard URLGuard
 
 	workers int
 	// disp owns who runs which operation: queues, claims, cancels and
@@ -144,6 +155,11 @@ func New(cfg Config) *Engine {
 	for name, w := range cfg.Work {
 		e.work[name] = w
 	}
+	e.outbox = newOutbox(cfg.Webhooks, cfg.WebhookRetryScale, cfg.WebhookWorkers)
+	e.urlGuard = cfg.URLGuard
+	if e.store != nil {
+		e.store = kickingStore{Store: e.store, o: e.outbox}
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -194,6 +210,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.shops != nil {
 		e.wg.Add(1)
 		go e.fillShopCurrencies()
+	}
+	if e.outbox.sender != nil {
+		e.wg.Add(1)
+		go e.runOutbox()
 	}
 	return nil
 }

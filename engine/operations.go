@@ -287,6 +287,9 @@ func (e *Engine) Prune(ctx context.Context, before time.Time) (int, error) {
 		})
 		total += n
 		if err != nil || n < batch {
+			if err == nil {
+				_, err = e.pruneDeliveries(ctx, before)
+			}
 			return total, err
 		}
 		if err := ctx.Err(); err != nil {

@@ -23,7 +23,7 @@ func MarkOrderRefunded(tx Tx, orderID uint64, now time.Time) (bool, error) {
 	}
 	t := now
 	o.Status, o.RefundedAt = OrderRefunded, &t
-	if err := tx.PutOrder(o); err != nil {
+	if err := putOrder(tx, o); err != nil {
 		return false, err
 	}
 	return true, refreshAvailability(tx, o.EventID, now)
@@ -51,7 +51,7 @@ func SaveShopRefund(tx Tx, orderIDs []uint64, opID uint64, input json.RawMessage
 			continue
 		}
 		o.ShopifyRefund = &ShopRefundInput{OperationID: opID, Input: append(json.RawMessage(nil), input...)}
-		if err := tx.PutOrder(o); err != nil {
+		if err := putOrder(tx, o); err != nil {
 			return err
 		}
 	}

@@ -65,7 +65,7 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		if o.ID, err = tx.NextID(SeqOrder); err != nil {
 			return err
 		}
-		if err := tx.PutOrder(o); err != nil {
+		if err := putOrder(tx, o); err != nil {
 			return err
 		}
 		if err := refreshAvailability(tx, ev.ID, now); err != nil {

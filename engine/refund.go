@@ -196,7 +196,7 @@ func refundOrdersLocally(tx Tx, eventID uint64, now time.Time, boxOfficeOnly boo
 		}
 		t := now
 		o.Status, o.RefundedAt = OrderRefunded, &t
-		if err := tx.PutOrder(o); err != nil {
+		if err := putOrder(tx, o); err != nil {
 			return n, err
 		}
 		touched[o.EventID] = true

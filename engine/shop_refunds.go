@@ -101,7 +101,7 @@ func refundLine(tx Tx, orders []*Order, line ShopRefundLine, refundID string, no
 		if take == o.Quantity {
 			o.Status, o.RefundedAt = OrderRefunded, &t
 			o.ShopifyRefundIDs = append(o.ShopifyRefundIDs, refundID)
-			if err := tx.PutOrder(o); err != nil {
+			if err := putOrder(tx, o); err != nil {
 				return nil, err
 			}
 			out.Orders = append(out.Orders, o)
@@ -124,10 +124,10 @@ func refundLine(tx Tx, orders []*Order, line ShopRefundLine, refundID string, no
 				return nil, err
 			}
 			o.Quantity, o.Amount.Amount = keep, kept
-			if err := tx.PutOrder(o); err != nil {
+			if err := putOrder(tx, o); err != nil {
 				return nil, err
 			}
-			if err := tx.PutOrder(part); err != nil {
+			if err := putOrder(tx, part); err != nil {
 				return nil, err
 			}
 			if err := tx.IndexShopOrder(part); err != nil {
@@ -162,7 +162,7 @@ func (e *Engine) CancelShopOrder(ctx context.Context, companyID uint64, d ShopDe
 					o.ShopifyRefundIDs = append(o.ShopifyRefundIDs, id)
 				}
 			}
-			if err := tx.PutOrder(o); err != nil {
+			if err := putOrder(tx, o); err != nil {
 				return nil, err
 			}
 			out.Orders = append(out.Orders, o)

@@ -375,7 +375,7 @@ func (e *Engine) RecordShopSale(ctx context.Context, companyID uint64, d ShopDel
 				if o.ID, err = tx.NextID(SeqOrder); err != nil {
 					return err
 				}
-				if err := tx.PutOrder(o); err != nil {
+				if err := putOrder(tx, o); err != nil {
 					return err
 				}
 				if err := tx.IndexShopOrder(o); err != nil {

@@ -18,13 +18,16 @@ var (
 	tbOperations       = table{[]byte("operations"), "operation"}
 	tbIdempotency      = table{[]byte("idempotency"), "idempotency record"}
 	tbAliasUses        = table{[]byte("alias_uses"), "alias use"}
-	tbWebhooks         = table{[]byte("webhooks"), "webhook delivery"} // storage/webhooks.go
-	tbSessions         = table{[]byte("sessions"), "staff session"}    // storage/sessions.go
+	tbWebhooks         = table{[]byte("webhooks"), "webhook delivery"}          // storage/webhooks.go
+	tbSessions         = table{[]byte("sessions"), "staff session"}             // storage/sessions.go
+	tbEndpoints        = table{[]byte("webhook_endpoints"), "webhook endpoint"} // storage/outbox.go
+	tbDeliveries       = table{[]byte("webhook_deliveries"), "outbound delivery"}
 
 	tables = []table{
 		tbCompanies, tbAPIKeys, tbUsers, tbVenues, tbTicketTypes, tbEvents,
 		tbTicketStructures, tbOrders, tbOperations, tbIdempotency, tbAliasUses,
 		tbWebhooks, tbSessions,
+		tbWebhooks, tbEndpoints, tbDeliveries,
 	}
 )
 
@@ -62,6 +65,12 @@ const (
 	idxOrderShopify    // storage/webhooks.go
 	idxSessionUser     // storage/sessions.go
 	idxSessionExpires  // storage/sessions.go
+	idxEndpointCompany // storage/outbox.go
+	idxDeliveryEndpoint
+	idxDeliveryCompany
+	idxDeliveryDue
+	idxDeliveryPending
+	idxDeliveryFinished
 )
 
 // indexBuckets names each index's bucket.
@@ -90,6 +99,12 @@ var indexBuckets = map[index][]byte{
 	idxOrderShopify:       []byte("idx_order_shopify"),
 	idxSessionUser:        []byte("idx_session_user"),
 	idxSessionExpires:     []byte("idx_session_expires"),
+	idxEndpointCompany:    []byte("idx_endpoint_company"),
+	idxDeliveryEndpoint:   []byte("idx_delivery_endpoint"),
+	idxDeliveryCompany:    []byte("idx_delivery_company"),
+	idxDeliveryDue:        []byte("idx_delivery_due"),
+	idxDeliveryPending:    []byte("idx_delivery_pending"),
+	idxDeliveryFinished:   []byte("idx_delivery_finished"),
 }
 
 // allBuckets lists every top-level bucket Open makes sure exists.

@@ -110,6 +110,8 @@ func (f *fixture) calls(t testing.TB, cs []call) {
 func TestOpenAPI(t *testing.T) {
 	t.Parallel()
 	f := setup(t, withConfig(func(c *Config) { c.RateLimit = 1000 }))
+	hook := `{"webhook_endpoint": {"url": "https://hooks.example/in", "events": ["order.created"], "description": "crm"}}`
+	f.do("POST", "/api/v2/webhook_endpoints", f.keyA, hook).expect(t, 201)
 	a := f.event(f.keyA)
 	f.waitTerminal(a.EventID, a.OpID)
 	ev := fmt.Sprint(a.EventID)
@@ -193,6 +195,27 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", syncJob, f.keyA, "", 200},
 		{"GET", syncJob, f.keyB, "", 404},
 		{"GET", syncJob + "?wait=x", f.keyA, "", 422},
+	})
+	f.calls(t, []call{
+		{"GET", "/api/v2/webhook_endpoints", f.keyA, "", 200},
+		{"GET", "/api/v2/webhook_endpoints?page[size]=0", f.keyA, "", 422},
+		{"POST", "/api/v2/webhook_endpoints", f.keyA, `{"webhook_endpoint": {"url": "ftp://x", "events": ["nope"]}}`, 422},
+		{"POST", "/api/v2/webhook_endpoints", f.keyRO, hook, 403},
+		{"GET", "/api/v2/webhook_endpoints/1", f.keyA, "", 200},
+		{"GET", "/api/v2/webhook_endpoints/1", f.keyB, "", 404},
+		{"PATCH", "/api/v2/webhook_endpoints/1", f.keyA, `{"webhook_endpoint": {"phases": ["tickets"], "events": ["order.created", "operation.phase_completed"]}}`, 200},
+		{"PATCH", "/api/v2/webhook_endpoints/1", f.keyA, `{"webhook_endpoint": {"secret": "x"}}`, 400},
+		{"POST", "/api/v2/webhook_endpoints/1/rotate_secret", f.keyA, "", 200},
+		{"POST", "/api/v2/webhook_endpoints/1/rotate_secret", f.keyB, "", 404},
+		{"GET", "/api/v2/webhook_endpoints/1/deliveries", f.keyA, "", 200},
+		{"GET", "/api/v2/webhook_endpoints/1/deliveries", f.keyB, "", 404},
+		{"POST", "/api/v2/webhook_endpoints/1/deliveries/1/retry", f.keyA, "", 202},
+		{"POST", "/api/v2/webhook_endpoints/1/deliveries/999/retry", f.keyA, "", 404},
+		{"GET", "/api/v2/webhook_deliveries", f.keyA, "", 200},
+		{"GET", "/api/v2/webhook_deliveries?wait=x", f.keyA, "", 422},
+		{"POST", "/api/v2/webhook_endpoints", f.keyA, hook, 201},
+		{"DELETE", "/api/v2/webhook_endpoints/2", f.keyA, "", 204},
+		{"DELETE", "/api/v2/webhook_endpoints/2", f.keyA, "", 404},
 	})
 	one := f.do("GET", op, f.keyA, nil).expect(t, 200)
 	f.do("GET", op, f.keyA, nil, hdr{"If-None-Match", one.Header.Get("ETag")}).expect(t, 304)

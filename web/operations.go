@@ -37,6 +37,12 @@ type operationJSON struct {
 	StartedAt  *timestamp       `json:"started_at"`
 	FinishedAt *timestamp       `json:"finished_at"`
 	Phases     []phaseJSON      `json:"phases"`
+	// Version is the number behind the ETag (DESIGN §8): it orders the
+	// states a poller or webhook receiver sees.
+	Version uint64 `json:"version"`
+	// PhasesTruncated is set on a webhook's copy whose phase children
+	// were cut (web/webhook_endpoints.go); never in the API.
+	PhasesTruncated bool `json:"phases_truncated,omitempty"`
 }
 
 type phaseJSON struct {
@@ -66,7 +72,7 @@ func operation(op *engine.Operation) operationJSON {
 		Progress: op.Progress, Error: opError(op.Error),
 		CreatedAt: ts(op.CreatedAt), UpdatedAt: ts(op.UpdatedAt),
 		StartedAt: tsPtr(op.StartedAt), FinishedAt: tsPtr(op.FinishedAt),
-		Phases: phases(op.Phases),
+		Phases: phases(op.Phases), Version: op.Version,
 	}
 }
 

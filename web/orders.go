@@ -31,6 +31,8 @@ type orderJSON struct {
 	UnitPrice            *moneyJSON `json:"unit_price"`
 	Retired              bool       `json:"retired"`
 	OccurrenceID         *uint64    `json:"occurrence_id"`
+	// Version counts the order's changes (DESIGN §8).
+	Version uint64 `json:"version"`
 }
 
 func order(o *engine.Order) orderJSON {
@@ -38,7 +40,7 @@ func order(o *engine.Order) orderJSON {
 		Quantity: o.Quantity, Amount: money(o.Amount), Status: o.Status,
 		ShopifyOrderID: nonEmpty(o.ShopifyOrderID), CreatedAt: ts(o.CreatedAt), RefundedAt: tsPtr(o.RefundedAt),
 		PresentmentAmount: moneyPtr(o.Presentment), RegistrationTypeName: nonEmpty(o.RegistrationTypeName),
-		UnitPrice: moneyPtr(o.UnitPrice), Retired: o.Retired}
+		UnitPrice: moneyPtr(o.UnitPrice), Retired: o.Retired, Version: o.Version}
 	if o.OccurrenceID != 0 {
 		occ := o.OccurrenceID
 		j.OccurrenceID = &occ

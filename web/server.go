@@ -134,6 +134,7 @@ func New(cfg Config) *Server {
 	if cfg.DataFile != nil {
 		s.metrics.WatchStorage(storageFigures(cfg.DataFile))
 	}
+	s.metrics.WatchWebhooks(s.webhookFigures)
 	s.newReqID = newRequestID
 	if s.now == nil {
 		s.now = time.Now
@@ -270,6 +271,18 @@ func (s *Server) mountAPI(app *fiber.App) {
 	api.Get("/operations", read, s.listOperations)
 	api.Post("/operations/retry", write, s.jsonBody, s.bulkRetry)
 	api.Post("/operations/cancel", write, s.jsonBody, s.bulkCancel)
+
+	// Outbound webhooks (web/webhook_endpoints.go). Their writes keep no
+	// idempotency record: a create's answer holds a secret shown once.
+	api.Get("/webhook_endpoints", read, s.listWebhookEndpoints)
+	api.Post("/webhook_endpoints", write, s.jsonBody, s.createWebhookEndpoint)
+	api.Get("/webhook_endpoints/:id", read, s.getWebhookEndpoint)
+	api.Patch("/webhook_endpoints/:id", write, s.jsonBody, s.updateWebhookEndpoint)
+	api.Delete("/webhook_endpoints/:id", write, s.jsonBody, s.deleteWebhookEndpoint)
+	api.Post("/webhook_endpoints/:id/rotate_secret", write, s.jsonBody, s.rotateWebhookSecret)
+	api.Get("/webhook_endpoints/:id/deliveries", read, s.listEndpointDeliveries)
+	api.Post("/webhook_endpoints/:id/deliveries/:delivery/retry", write, s.jsonBody, s.retryDelivery)
+	api.Get("/webhook_deliveries", read, s.deliveriesFeed)
 
 	// Deprecated names of the operations routes (DESIGN §3.1).
 	api.Get("/events/:id/sync_jobs", read, s.alias(operationsSuccessor), s.listEventOperations)

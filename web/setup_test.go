@@ -97,6 +97,7 @@ type options struct {
 	refund     engine.RefundWork
 	maxPending int
 	store      func(engine.Store) engine.Store
+	engine     []func(*engine.Config)
 }
 
 type option func(*options)
@@ -122,6 +123,11 @@ func withStore(wrap func(engine.Store) engine.Store) option {
 	return func(o *options) { o.store = wrap }
 }
 
+// withEngine changes the engine's configuration (webhooks' sender, guard).
+func withEngine(fn func(*engine.Config)) option {
+	return func(o *options) { o.engine = append(o.engine, fn) }
+}
+
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
@@ -140,8 +146,16 @@ func setup(t testing.TB, opts ...option) *fixture {
 	if o.store != nil {
 		store = o.store(db)
 	}
-	eng := engine.New(engine.Config{Store: store, Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
-		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}})
+	sealer, err := storage.LoadSealer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecfg := engine.Config{Store: store, Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
+		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
+	for _, fn := range o.engine {
+		fn(&ecfg)
+	}
+	eng := engine.New(ecfg)
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatalf("start engine: %v", err)
 	}

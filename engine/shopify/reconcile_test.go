@@ -185,9 +185,9 @@ func TestReconcileRecordsRefundsAndCancellationsOnce(t *testing.T) {
 	}
 	h.dropped("refunds/create", 1)
 	h.dropped("orders/cancelled", 1)
-	if p, r := h.paidRefunded(ev.ID); p != 9 || r != 0 {
-		t.Fatalf("paid %d refunded %d before the poll (the webhooks were dropped)", p, r)
-	}
+	// Nothing but a reconciliation pass can record them now: the explicit
+	// one below, or one that a rebalancing inventory phase asks for when it
+	// finds the shop's numbers other than expected (which may come first).
 
 	res, err := h.rec.Shop(context.Background(), h.company.ID)
 	if err != nil {

@@ -28,6 +28,8 @@ type Order struct {
 	// Retired marks a shop order recorded after its registration type or
 	// occurrence was gone (the buyer paid while the shop offered it).
 	Retired bool `json:"retired"`
+	// Version counts the order's changes (to order webhook deliveries).
+	Version uint64 `json:"version"`
 	// OccurrenceID names the gone occurrence of an order recorded against
 	// its recurring event (EventID); nil otherwise.
 	OccurrenceID *uint64 `json:"occurrence_id"`

@@ -205,6 +205,12 @@ type Operation struct {
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	Phases     []Phase    `json:"phases"`
+	// Version counts the operation's persisted changes: keep the highest
+	// seen and drop older states (webhooks are not ordered).
+	Version uint64 `json:"version"`
+	// PhasesTruncated is set in a webhook body whose phase children were
+	// cut; read the operation for the whole tree.
+	PhasesTruncated bool `json:"phases_truncated,omitempty"`
 }
 
 // Phase is a node of an operation's phase tree, of any depth.

@@ -216,6 +216,8 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	app.Post("/companies/:id/shop", d.form(true, d.connectShop))
 	app.Post("/companies/:id/shopify", d.form(true, d.beginShopifyConnect))
 	app.Get("/shopify/callback", d.page(d.shopifyCallback))
+	app.Get("/companies/:id/webhooks", d.page(d.webhooks))
+	app.Post("/companies/:id/webhooks/:ep/deliveries/:delivery/retry", d.form(true, d.retryDelivery))
 	app.Get("/keys", d.page(d.keys))
 	app.Post("/keys", d.form(true, d.createKey))
 	app.Post("/keys/:id/revoke", d.form(true, d.revokeKey))

@@ -136,8 +136,12 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 		t.Fatalf("open storage: %v", err)
 	}
 	f := &dashFixture{t: t, db: db}
+	sealer, err := storage.LoadSealer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ecfg := engine.Config{Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
-		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}}
+		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
 	cfg := Config{Logger: quietLogger(), PublicURL: o.public, Options: o.opts}
 	if o.clock {
 		f.clock = &dashClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}

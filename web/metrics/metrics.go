@@ -60,6 +60,7 @@ import (
 //	http_request_duration_seconds{method,route} time to answer (histogram; long-polls count their hold)
 //	storage_file_size_bytes, storage_free_pages, storage_open_read_transactions,
 //	storage_commits_total, storage_updates_total   the bbolt file, read at scrape time
+//	webhook_deliveries_total{outcome}, webhook_oldest_pending_seconds   outbound webhooks (webhooks.go)
 //
 // and the Go runtime's go_* and the process's process_* series.
 type Metrics struct {
@@ -85,7 +86,8 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 
-	storage atomic.Pointer[func() (StorageFigures, error)]
+	storage  atomic.Pointer[func() (StorageFigures, error)]
+	webhooks atomic.Pointer[func() (WebhookFigures, error)] // webhooks.go
 
 	// Label values that come from data are bounded (see labelCap).
 	codes, shopifyOps, shopifyStatuses *labelCap
@@ -152,7 +154,7 @@ func New() *Metrics {
 		m.shopifyCalls, m.shopifyCost, m.shopifyThrottled,
 		m.wsDropped, wsClientsCollector{m},
 		m.httpRequests, m.httpDuration,
-		storageCollector{m},
+		storageCollector{m}, webhookCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

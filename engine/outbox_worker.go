@@ -1,0 +1,486 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// WebhookMessage is what a WebhookSender sends: one attempt of a delivery.
+// Exactly one of Operation and Order is set (the resource as it is now).
+type WebhookMessage struct {
+	Delivery  *Delivery
+	Endpoint  *WebhookEndpoint
+	Secrets   []Secret // the current secret first; a rotated-out one while it overlaps
+	Operation *Operation
+	Order     *Order
+	At        time.Time // the time of this attempt (webhook-timestamp)
+}
+
+// WebhookResult is how an attempt ended: the receiver's status and the
+// start of its answer, or Err when no answer came (refused address,
+// timeout, connection failure).
+type WebhookResult struct {
+	Status int
+	Body   string
+	Err    error
+	// Gone says the receiver asked never to be sent anything again (HTTP
+	// 410): the endpoint is disabled.
+	Gone bool
+}
+
+// OK reports a 2xx answer.
+func (r WebhookResult) OK() bool { return r.Err == nil && r.Status >= 200 && r.Status < 300 }
+
+// WebhookSender sends one attempt (engine/outbound implements it over
+// HTTP). It returns when the attempt is over; ctx ends with the engine.
+type WebhookSender interface {
+	Send(ctx context.Context, m *WebhookMessage) WebhookResult
+}
+
+// DeliveryCounts are deliveries by how each attempt ended, since start.
+type DeliveryCounts struct {
+	Delivered, Retried, Failed uint64
+}
+
+// outbox is the delivery worker's state.
+type outbox struct {
+	sender  WebhookSender
+	scale   float64
+	workers int
+
+	kickc chan struct{} // a commit happened: look for due deliveries
+
+	mu       sync.Mutex
+	inflight map[uint64]bool
+	changed  chan struct{} // closed at the next kick (the feed's long-poll)
+
+	delivered, retried, failed atomic.Uint64
+}
+
+func newOutbox(sender WebhookSender, scale float64, workers int) *outbox {
+	if workers <= 0 {
+		workers = 64
+	}
+	return &outbox{sender: sender, scale: scale, workers: workers,
+		kickc: make(chan struct{}, 1), inflight: map[uint64]bool{}, changed: make(chan struct{})}
+}
+
+// kick wakes the worker and the feed's waiters; it never blocks.
+func (o *outbox) kick() {
+	if o == nil {
+		return
+	}
+	select {
+	case o.kickc <- struct{}{}:
+	default:
+	}
+	o.mu.Lock()
+	close(o.changed)
+	o.changed = make(chan struct{})
+	o.mu.Unlock()
+}
+
+func (o *outbox) changedChan() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.changed
+}
+
+// kickingStore wakes the outbox after every commit, since any commit may
+// have queued deliveries (commitOp, putOrder).
+type kickingStore struct {
+	Store
+	o *outbox
+}
+
+func (s kickingStore) Update(ctx context.Context, fn func(tx Tx) error) error {
+	err := s.Store.Update(ctx, fn)
+	if err == nil {
+		s.o.kick()
+	}
+	return err
+}
+
+// DeliveryCounts reports deliveries by outcome since start.
+func (e *Engine) DeliveryCounts() DeliveryCounts {
+	return DeliveryCounts{Delivered: e.outbox.delivered.Load(), Retried: e.outbox.retried.Load(), Failed: e.outbox.failed.Load()}
+}
+
+// OldestPendingDelivery is the age of the oldest pending delivery, 0 when
+// none waits.
+func (e *Engine) OldestPendingDelivery() (time.Duration, error) {
+	var d *Delivery
+	err := e.store.View(func(tx Tx) error {
+		wtx, ok := tx.(WebhookTx)
+		if !ok {
+			return nil
+		}
+		var err error
+		d, err = wtx.OldestPendingDelivery()
+		return err
+	})
+	if err != nil || d == nil {
+		return 0, err
+	}
+	return max(e.now().Sub(d.CreatedAt), 0), nil
+}
+
+// runOutbox sends due deliveries until the engine stops. A delivery being
+// sent when the engine stops stays pending and is sent again at the next
+// start: at least once.
+func (e *Engine) runOutbox() {
+	defer e.wg.Done()
+	o := e.outbox
+	slots := make(chan struct{}, o.workers)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if e.stopping() {
+			return
+		}
+		var due []uint64
+		var next time.Time
+		err := e.store.View(func(tx Tx) error {
+			wtx, ok := tx.(WebhookTx)
+			if !ok {
+				return nil
+			}
+			var err error
+			due, next, err = wtx.DueDeliveries(e.now(), 4*o.workers)
+			return err
+		})
+		if err != nil {
+			e.log.Error("webhooks: read due deliveries", "err", err)
+		}
+		started := 0
+		for _, id := range due {
+			o.mu.Lock()
+			busy := o.inflight[id]
+			if !busy {
+				o.inflight[id] = true
+			}
+			o.mu.Unlock()
+			if busy {
+				continue
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-e.soft:
+				o.mu.Lock()
+				delete(o.inflight, id)
+				o.mu.Unlock()
+				return
+			}
+			started++
+			e.wg.Add(1)
+			go func(id uint64) {
+				defer e.wg.Done()
+				defer func() { <-slots }()
+				e.deliver(id)
+				o.mu.Lock()
+				delete(o.inflight, id)
+				o.mu.Unlock()
+			}(id)
+		}
+		if started > 0 {
+			continue
+		}
+		wait := time.Second
+		if len(due) > 0 { // all in flight: their ends kick
+			next = time.Time{}
+		}
+		if !next.IsZero() {
+			wait = min(max(next.Sub(e.now()), time.Millisecond), time.Second)
+		}
+		timer.Reset(wait)
+		select {
+		case <-o.kickc:
+		case <-timer.C:
+		case <-e.soft:
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// deliver makes one attempt of delivery id and commits how it ended.
+func (e *Engine) deliver(id uint64) {
+	var d *Delivery
+	var m *WebhookMessage
+	var drop string
+	now := e.now()
+	err := e.store.View(func(tx Tx) error {
+		wtx := tx.(WebhookTx)
+		cur, err := wtx.Delivery(id)
+		// Not pending, or already rescheduled by an attempt that ended
+		// after the scan that found it: not due now.
+		if err != nil || cur == nil || cur.Status != DeliveryPending || cur.NextAttemptAt.After(now) {
+			return err
+		}
+		d = cur
+		ep, err := wtx.WebhookEndpoint(d.EndpointID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case ep == nil:
+			drop = "the endpoint was deleted"
+			return nil
+		case !ep.Enabled:
+			drop = "the endpoint is disabled"
+			return nil
+		}
+		m = &WebhookMessage{Delivery: d, Endpoint: ep, At: now}
+		if d.OperationID != 0 {
+			m.Operation, err = tx.Operation(d.OperationID)
+		} else {
+			m.Order, err = tx.Order(d.OrderID)
+		}
+		if err == nil && m.Operation == nil && m.Order == nil {
+			drop = "the resource no longer exists"
+		}
+		return err
+	})
+	if err != nil {
+		e.log.Error("webhooks: read delivery", "delivery", id, "err", err)
+		return
+	}
+	if d == nil {
+		return
+	}
+	var res WebhookResult
+	if drop == "" {
+		if m.Secrets, err = e.SigningSecrets(m.Endpoint, now); err != nil {
+			e.log.Error("webhooks: signing secrets", "endpoint", m.Endpoint.ID, "err", err)
+			return
+		}
+		if e.outbox.sender == nil {
+			return
+		}
+		res = e.outbox.sender.Send(e.ctx, m)
+		if e.ctx.Err() != nil {
+			return // stopped mid-send: it stays pending and goes again at the next start
+		}
+	}
+	if err := e.recordAttempt(d.ID, drop, res); err != nil && !errors.Is(err, context.Canceled) {
+		e.log.Error("webhooks: record attempt", "delivery", d.ID, "err", err)
+	}
+}
+
+// recordAttempt commits the end of an attempt (or the drop of a delivery
+// whose endpoint or resource is gone) and what it means for the endpoint.
+func (e *Engine) recordAttempt(id uint64, drop string, res WebhookResult) error {
+	now := e.now()
+	var outcome string
+	err := e.store.Update(context.Background(), func(tx Tx) error {
+		wtx := tx.(WebhookTx)
+		d, err := wtx.Delivery(id)
+		if err != nil || d == nil || d.Status != DeliveryPending {
+			return err
+		}
+		if drop != "" {
+			d.Status, d.LastError, d.FinishedAt, outcome = DeliveryFailed, drop, &now, "failed"
+			return wtx.PutDelivery(d)
+		}
+		d.Attempts++
+		t := now
+		d.LastAttemptAt = &t
+		d.LastStatus, d.LastResponse, d.LastError = res.Status, truncate(res.Body, MaxDeliveryResponse), ""
+		if res.Err != nil {
+			d.LastError = truncate(res.Err.Error(), 500)
+		}
+		ep, err := wtx.WebhookEndpoint(d.EndpointID)
+		if err != nil {
+			return err
+		}
+		epChanged := false
+		switch {
+		case res.OK():
+			d.Status, d.FinishedAt, outcome = DeliveryDelivered, &t, "delivered"
+			if ep != nil && ep.FailingSince != nil {
+				ep.FailingSince, epChanged = nil, true
+			}
+		default:
+			if ep != nil {
+				if ep.FailingSince == nil {
+					ep.FailingSince, epChanged = &t, true
+				}
+				if res.Gone {
+					ep.Enabled, ep.DisabledReason, epChanged = false, "gone", true
+				} else if now.Sub(*ep.FailingSince) >= scaleDuration(FailingLimit, e.outbox.scale) {
+					ep.Enabled, ep.DisabledReason, epChanged = false, "failing", true
+				}
+			}
+			delay, more := nextDelay(d.Attempts-d.ScheduleBase, e.outbox.scale, e.jitter())
+			if !more || res.Gone || (ep != nil && !ep.Enabled) {
+				d.Status, d.FinishedAt, outcome = DeliveryFailed, &t, "failed"
+			} else {
+				d.NextAttemptAt, outcome = now.Add(delay), "retried"
+			}
+		}
+		if epChanged {
+			ep.UpdatedAt = now
+			if err := wtx.PutWebhookEndpoint(ep); err != nil {
+				return err
+			}
+		}
+		return wtx.PutDelivery(d)
+	})
+	if err == nil {
+		switch outcome {
+		case "delivered":
+			e.outbox.delivered.Add(1)
+		case "retried":
+			e.outbox.retried.Add(1)
+		case "failed":
+			e.outbox.failed.Add(1)
+		}
+	}
+	return err
+}
+
+// Deliveries lists deliveries of a company's endpoint (EndpointID) or of
+// the company (the feed, with After).
+func (e *Engine) Deliveries(q DeliveryQuery) ([]*Delivery, error) {
+	if q.Limit <= 0 || q.Limit > 100 {
+		q.Limit = 25
+	}
+	var out []*Delivery
+	err := e.store.View(func(tx Tx) error {
+		if q.EndpointID != 0 {
+			if _, err := endpointOf(tx, q.CompanyID, q.EndpointID); err != nil {
+				return err
+			}
+		}
+		wtx, err := webhookTx(tx)
+		if err != nil {
+			return err
+		}
+		out, err = wtx.Deliveries(q)
+		return err
+	})
+	return out, err
+}
+
+// WaitDeliveries is the feed: the company's deliveries after the id after,
+// oldest first; when there are none it waits up to wait for one (or for
+// ctx, or the engine's stop).
+func (e *Engine) WaitDeliveries(ctx context.Context, companyID, after uint64, limit int, wait time.Duration) ([]*Delivery, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		ch := e.outbox.changedChan()
+		out, err := e.Deliveries(DeliveryQuery{CompanyID: companyID, After: after, Ascending: true, Limit: limit})
+		if err != nil || len(out) > 0 || wait <= 0 {
+			return out, err
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, nil
+		case <-e.soft:
+			return nil, nil
+		}
+	}
+}
+
+// Delivery reads one delivery of a company (0: any, for staff).
+func (e *Engine) Delivery(companyID, id uint64) (*Delivery, error) {
+	var d *Delivery
+	err := e.store.View(func(tx Tx) error {
+		wtx, err := webhookTx(tx)
+		if err != nil {
+			return err
+		}
+		d, err = wtx.Delivery(id)
+		return err
+	})
+	if err == nil && (d == nil || (companyID != 0 && d.CompanyID != companyID)) {
+		err = NotFound("webhook delivery %d not found", id)
+	}
+	return d, err
+}
+
+// RetryDelivery sends a delivery again now, whatever its status (a replay
+// keeps its webhook-id); a pending one is moved to now. It answers 409 for
+// a disabled endpoint.
+func (e *Engine) RetryDelivery(ctx context.Context, companyID, endpointID, id uint64) (*Delivery, error) {
+	now := e.now()
+	var out *Delivery
+	err := e.store.Update(ctx, func(tx Tx) error {
+		ep, err := endpointOf(tx, companyID, endpointID)
+		if err != nil {
+			return err
+		}
+		if !ep.Enabled {
+			return Conflict("webhook endpoint %d is disabled: enable it first", ep.ID)
+		}
+		wtx, _ := webhookTx(tx)
+		d, err := wtx.Delivery(id)
+		if err != nil {
+			return err
+		}
+		if d == nil || d.EndpointID != ep.ID {
+			return NotFound("webhook delivery %d not found", id)
+		}
+		if d.Status != DeliveryPending {
+			d.ScheduleBase = d.Attempts
+		}
+		d.Status, d.NextAttemptAt, d.FinishedAt = DeliveryPending, now, nil
+		out = d
+		return wtx.PutDelivery(d)
+	})
+	return out, err
+}
+
+// pruneDeliveries deletes finished deliveries older than before, in small
+// commits, beside Prune's operations.
+func (e *Engine) pruneDeliveries(ctx context.Context, before time.Time) (int, error) {
+	const batch = 500
+	total := 0
+	for {
+		var n int
+		err := e.store.Update(ctx, func(tx Tx) error {
+			wtx, ok := tx.(WebhookTx)
+			if !ok {
+				return nil
+			}
+			var err error
+			n, err = wtx.PruneDeliveries(before, batch)
+			return err
+		})
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
+}
+
+// DeliveryMessage is d with its resource as it is now (no endpoint or
+// secrets: the feed's payload); nil when the resource is gone.
+func (e *Engine) DeliveryMessage(d *Delivery) (*WebhookMessage, error) {
+	m := &WebhookMessage{Delivery: d, At: e.now()}
+	err := e.store.View(func(tx Tx) error {
+		var err error
+		if d.OperationID != 0 {
+			m.Operation, err = tx.Operation(d.OperationID)
+		} else {
+			m.Order, err = tx.Order(d.OrderID)
+		}
+		return err
+	})
+	if err != nil || (m.Operation == nil && m.Order == nil) {
+		return nil, err
+	}
+	return m, nil
+}
