@@ -59,14 +59,14 @@ commands:
   apikey create     create an API key (prints the key, once)
   user create       create a staff user (password prompted, or on stdin)
   user password     set a staff user's new password (a lost one, too)
+  user remove       remove a staff user and end their dashboard sessions
   admintoken create create an installation admin token (prints it, once)
   admintoken list   list the admin tokens; admintoken revoke --id ID revokes one
   backup            download a running server's data file (admin token)
-  user remove       remove a staff user and end their dashboard sessions
   import            import events from a CSV or JSON Lines file through the API
+  webhooks listen   forward a company's webhook deliveries to a local URL (development)
   sandbox           run the Shopify sandbox alone (its own process and file)
   version           print the version, commit and Go version
-  webhooks listen   forward a company's webhook deliveries to a local URL (development)
 
 Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
 `

@@ -36,7 +36,14 @@ func TestReadmeTour(t *testing.T) {
 	bin := buildEventops(t)
 	// The README's defaults but the address: rate limit on, as for a newcomer.
 	p := startServe(t, bin, t.TempDir(), "--rate-limit", "300")
-	key := regexp.MustCompile(`API key\s+(eo_\S+)`).FindStringSubmatch(p.stdout.String())
+	// stdout is copied by its own goroutine: the credentials may arrive
+	// just after the log line that says the server listens.
+	keyLine := regexp.MustCompile(`API key\s+(eo_\S+)`)
+	var key []string
+	pollUntil(10*time.Second, 10*time.Millisecond, func() bool {
+		key = keyLine.FindStringSubmatch(p.stdout.String())
+		return key != nil
+	})
 	if key == nil {
 		t.Fatalf("the first start printed no API key:\n%s", p.stdout.String())
 	}
