@@ -12,9 +12,14 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/eventops .
+# The data folder, owned by the runtime's non-root user: a new named volume
+# takes the owner of the folder it is mounted on, and distroless has no
+# shell to chown it at run time.
+RUN mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/eventops /usr/local/bin/eventops
+COPY --from=build --chown=65532:65532 /out/data /data
 # The data folder (eventops.db, sealer.key, sandbox.db): keep it on a volume.
 VOLUME /data
 ENV EVENTOPS_DATA=/data \
