@@ -1,6 +1,6 @@
 # eventops in a container: a static binary on a distroless base, run as a
 # non-root user, with the data folder on a volume. Not built in CI (no
-# container engine runs there); its build step is the one CI compiles with.
+# container engine runs there); CI runs its build command (CGO_ENABLED=0 go build).
 # See static/docs/deploying.md.
 #
 #   docker build -t eventops .
