@@ -113,16 +113,15 @@ func (r *Reconciler) fulfil(ctx context.Context, companyID uint64) (int, error) 
 	if c == nil || !c.Shopify() || c.Shop.Revoked || len(c.Shop.Unfulfilled) == 0 {
 		return 0, nil
 	}
-	token, _, err := eng.OpenShopCredentials(c.Shop)
-	if err != nil || token == "" {
-		return 0, err
-	}
-	base, err := BaseURL(c.Shop, s.cfg.SandboxURL)
-	if err != nil {
+	sec, err := eng.OpenShopSecrets(c.Shop)
+	if err != nil || !hasToken(c, sec) {
 		return 0, err
 	}
 	log := s.log.With("company", c.ID, "shop", c.Shop.Domain)
-	client := s.client(Endpoint(base), token, log)
+	client, err := s.shopClient(c, eng, log)
+	if err != nil {
+		return 0, err
+	}
 	location := ""
 	if c.Shop.Setup != nil {
 		location = c.Shop.Setup.LocationID
