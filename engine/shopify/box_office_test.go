@@ -75,3 +75,49 @@ func TestBoxOfficeTakesSeatsFromTheShopFirst(t *testing.T) {
 		t.Errorf("after a refused order the shop offers %v, want [3 3]", got)
 	}
 }
+
+// Two box-office sales from the same levels are two writes: the second
+// one's idempotency key is not the first one's (Shopify replays a key's
+// answer for 24 hours, and a replay writes nothing), so right after it
+// the shop offers what is left, not the seats it sold.
+func TestRepeatedBoxOfficeSaleFromTheSameLevelsLowersTheShop(t *testing.T) {
+	t.Parallel()
+	g := &gate{held: make(chan struct{}), release: make(chan struct{}), unsent: true, match: func(body string) bool {
+		return strings.Contains(body, "mutation InventorySet") && strings.Contains(body, "gid://eventops/Operation/")
+	}}
+	b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
+	ev, op := b.create(b.input("Repeat", ptr(10), regType{"A", 1000, nil}))
+	b.completed(op.ID)
+	if got := b.shopLevels(ev.ID, "A"); got != "[10]" {
+		t.Fatalf("shop offers %s, want [10]", got)
+	}
+	order := func() *engine.Operation {
+		t.Helper()
+		_, op, err := b.eng.CreateOrder(context.Background(), b.company.ID, ev.ID,
+			engine.OrderInput{RegistrationTypeID: ev.RegistrationTypes[0].ID, Quantity: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	b.completed(order().ID)
+	if got := b.shopLevels(ev.ID, "A"); got != "[8]" {
+		t.Fatalf("after the first sale the shop offers %s, want [8]", got)
+	}
+	_, op = b.update(ev.ID, engine.EventInput{Capacity: engine.Nullable[int]{Set: true, Value: ptr(12)}})
+	b.completed(op.ID)
+	if got := b.shopLevels(ev.ID, "A"); got != "[10]" {
+		t.Fatalf("after capacity 12 the shop offers %s, want [10]", got)
+	}
+	g.armed.Store(true) // the rebalancing save's writes are held
+	op = order()
+	if got := b.shopLevels(ev.ID, "A"); got != "[8]" {
+		t.Errorf("right after the second sale of 2 from 10 the shop offers %s, want [8] (8 are left)", got)
+	}
+	g.armed.Store(false)
+	close(g.release)
+	b.completed(op.ID)
+	if got := b.shopLevels(ev.ID, "A"); got != "[8]" {
+		t.Errorf("after the rebalance the shop offers %s, want [8]", got)
+	}
+}
