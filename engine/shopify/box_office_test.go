@@ -157,7 +157,10 @@ func TestBoxOfficeSaleDoesNotHoldUpShopWebhooks(t *testing.T) {
 		t.Fatalf("buyer: %v", err)
 	}
 	until(t, 20*time.Second, func() bool { p, _ := h.paidRefunded(ev.ID); return p == 2 },
-		func() string { p, _ := h.paidRefunded(ev.ID); return "paid while the box-office sale is held: " + strconv.Itoa(p) })
+		func() string {
+			p, _ := h.paidRefunded(ev.ID)
+			return "paid while the box-office sale is held: " + strconv.Itoa(p)
+		})
 	select {
 	case err := <-done:
 		t.Fatalf("the box-office sale ended before it was released: %v", err)
