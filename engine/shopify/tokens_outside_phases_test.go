@@ -40,3 +40,30 @@ func TestReconcileAndBoxOfficeAfterTokensExpire(t *testing.T) {
 		t.Errorf("after the box-office sale of 4 the shop offers %s, want [3 3]", got)
 	}
 }
+
+// With --shopify-domain-map, reconciliation and box-office sales reach the
+// mapped shop (the sandbox on loopback), as phases do, never the real
+// domain.
+func TestReconcileAndBoxOfficeThroughTheDomainMap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{reconcile: true, mapDomain: true})
+	in := b.oauthInput()
+	in.Domain = b.shop.Name + ".myshopify.com"
+	if _, err := b.eng.ConnectShop(context.Background(), b.company.ID, in); err != nil {
+		t.Fatal(err)
+	}
+	ev, op := b.create(b.input("Mapped", ptr(10), regType{"A", 1000, ptr(10)}, regType{"B", 2000, ptr(10)}))
+	b.completed(op.ID)
+	if _, err := b.rec.Shop(context.Background(), b.company.ID); err != nil {
+		t.Errorf("reconciliation of a mapped shop: %v", err)
+	}
+	_, op, err := b.eng.CreateOrder(context.Background(), b.company.ID, ev.ID,
+		engine.OrderInput{RegistrationTypeID: ev.RegistrationTypes[0].ID, Quantity: 4})
+	if err != nil {
+		t.Fatalf("box-office sale of a mapped shop: %v", err)
+	}
+	b.completed(op.ID)
+	if got := b.shopLevels(ev.ID, "A", "B"); got != "[3 3]" {
+		t.Errorf("after the box-office sale of 4 the shop offers %s, want [3 3]", got)
+	}
+}
