@@ -205,6 +205,8 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			shopSold[t.RegistrationTypeID] = t.ShopSold
 		}
 		held := map[uint64]int{}
+		unsure := false
+		adopt := map[string]offerMark{} // pending writes the levels show applied
 		for _, it := range items {
 			if it.level == nil {
 				continue
@@ -220,7 +222,17 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				// mark.sold counts the units held back when it was
 				// written: while they are not recorded, shopSold is
 				// below it and they stay held.
-				held[it.rt] += dropBelow(*it.level, shopSold[it.rt], mark, it.pendingMark())
+				d := dropBelow(*it.level, shopSold[it.rt], mark, it.pendingMark())
+				if d > 0 {
+					held[it.rt] += d
+				}
+				// A level that only our unanswered write explains could
+				// also be sales of the same size: read the shop's orders
+				// once before taking it for ours.
+				if dropBelow(*it.level, shopSold[it.rt], mark, nil) > d {
+					unsure = true
+					adopt[it.id] = *it.pendingMark()
+				}
 				continue
 			}
 			if sent, ok := mem.sent[it.id]; ok {
@@ -234,7 +246,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			}
 		}
 		clear(mem.sent)
-		if len(held) > 0 && !reconciled && !guess {
+		if (len(held) > 0 || unsure) && !reconciled && !guess {
 			// The shop sold what our store does not know of: ask the shop
 			// for its orders before anything is written, then read again.
 			reconciled = true
@@ -244,6 +256,14 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			}
 			round--
 			continue
+		}
+		if len(adopt) > 0 {
+			// Read after the shop's orders: those levels are our
+			// unanswered writes, applied. Recorded as the offers last
+			// written, so later reads need no reconciliation for them.
+			if err := w.note(ctx, r, mem, occ.ID, adopt, nil); err != nil {
+				return err
+			}
 		}
 		alloc := engine.StructureAllocation(s, held)
 		var lower, raise []batchItem

@@ -27,7 +27,7 @@ func (b *bundle) shopLevels(eventID uint64, titles ...string) string {
 // through later saves.
 func TestLostAnswerToALoweringIsNotTakenForASale(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
+	b := setup(t, options{reconcile: true})
 	ev, op := b.create(b.input("Lost answer", ptr(10), regType{"A", 1000, ptr(10)}, regType{"B", 2000, ptr(10)}))
 	b.completed(op.ID)
 	if got := b.shopLevels(ev.ID, "A", "B"); got != "[5 5]" {
@@ -39,11 +39,33 @@ func TestLostAnswerToALoweringIsNotTakenForASale(t *testing.T) {
 	if got := b.shopLevels(ev.ID, "A", "B"); got != "[3 3]" {
 		t.Errorf("after a lowering whose answer was lost the shop offers %s, want [3 3]", got)
 	}
-	// A later save (a name change) does not take it for a sale either.
+	// A later save (a name change) does not take it for a sale either,
+	// and needs no reading of the shop's orders to know it.
+	reads := countCalls(b.calls(), "orders")
 	_, op = b.update(ev.ID, engine.EventInput{Name: ptr("Lost answer, renamed")})
 	b.completed(op.ID)
 	if got := b.shopLevels(ev.ID, "A", "B"); got != "[3 3]" {
 		t.Errorf("after a later save the shop offers %s, want [3 3]", got)
+	}
+	if n := countCalls(b.calls(), "orders") - reads; n != 0 {
+		t.Errorf("a name save after the lost answer read the shop's orders %d times, want 0", n)
+	}
+	// Nor does a save that raises the capacity: 4 and 4, and still no
+	// reading of the orders (nothing in the shop is unexplained).
+	_, op = b.update(ev.ID, engine.EventInput{Capacity: engine.Nullable[int]{Set: true, Value: ptr(8)}})
+	b.completed(op.ID)
+	if got := b.shopLevels(ev.ID, "A", "B"); got != "[4 4]" {
+		t.Errorf("after capacity 8 the shop offers %s, want [4 4]", got)
+	}
+	if n := countCalls(b.calls(), "orders") - reads; n != 0 {
+		t.Errorf("later saves read the shop's orders %d times, want 0", n)
+	}
+	for _, p := range b.structure(ev.ID).Products {
+		for _, v := range p.Variants {
+			if v.ShopPending != nil || v.ShopOffer == nil || *v.ShopOffer != 4 {
+				t.Errorf("variant %s: offer %v, pending %v; want 4 recorded, none pending", v.Title, v.ShopOffer, v.ShopPending)
+			}
+		}
 	}
 }
 

@@ -69,7 +69,9 @@ func (x seats) TakeSeats(ctx context.Context, st engine.ShopTokenStore, c *engin
 		held := map[uint64]int{}
 		for _, it := range items {
 			if it.level != nil && it.offer != nil {
-				held[it.rt] += dropBelow(*it.level, shopSoldOf(ts, it.rt), offerMark{offer: *it.offer, sold: it.sold}, it.pendingMark())
+				if d := dropBelow(*it.level, shopSoldOf(ts, it.rt), offerMark{offer: *it.offer, sold: it.sold}, it.pendingMark()); d > 0 {
+					held[it.rt] += d
+				}
 			}
 		}
 		unexplained := map[uint64]int{}
