@@ -101,7 +101,7 @@ func (s *TicketStructure) Clone() *TicketStructure {
 			if p.Variants != nil {
 				vs := make([]Variant, len(p.Variants))
 				for j, v := range p.Variants {
-					v.Available, v.ShopOffer = cloneInt(v.Available), cloneInt(v.ShopOffer)
+					v.Available, v.ShopOffer, v.ShopPending = cloneInt(v.Available), cloneInt(v.ShopOffer), cloneInt(v.ShopPending)
 					vs[j] = v
 				}
 				p.Variants = vs

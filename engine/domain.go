@@ -346,6 +346,15 @@ type Variant struct {
 	// yet, never written over. The API shows ShopOffer as shop_available.
 	ShopOffer     *int `json:"shop_offer,omitempty"`
 	ShopOfferSold int  `json:"shop_offer_sold,omitempty"`
+	// ShopPending is a quantity eventops is writing (or wrote) for the
+	// variant whose answer it has not recorded: committed before the
+	// write is sent, cleared when its answer is recorded in ShopOffer.
+	// ShopPendingSold is the recorded sold of its type it counted. A
+	// write the shop applied but whose answer was lost leaves the level
+	// at ShopPending (less the sales since): the inventory phase takes
+	// such a level as eventops' own write, never as a sale.
+	ShopPending     *int `json:"shop_pending,omitempty"`
+	ShopPendingSold int  `json:"shop_pending_sold,omitempty"`
 }
 
 // TicketStructure is the tickets phase's record for one date event: per

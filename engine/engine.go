@@ -76,17 +76,21 @@ type Engine struct {
 	shops   ShopReader
 	sandbox SandboxShops
 	seats   ShopSeats
-	keys    keyCache
-	aliases aliasCounter
-	refs    refCache
-	obs     Observer
-	broker  *Broker
-	work    map[string]Work
-	refund  RefundWork
-	retry   RetryPolicy
-	now     func() time.Time
-	jitter  func() float64
-	log     *slog.Logger
+	// seatLocks serializes the box-office sales of one event (by event
+	// id: *sync.Mutex), shop step and commit, without the event's queue
+	// lock, which the shop's webhooks wait on (see CreateOrder).
+	seatLocks sync.Map
+	keys      keyCache
+	aliases   aliasCounter
+	refs      refCache
+	obs       Observer
+	broker    *Broker
+	work      map[string]Work
+	refund    RefundWork
+	retry     RetryPolicy
+	now       func() time.Time
+	jitter    func() float64
+	log       *slog.Logger
 
 	outbox   *outbox
 	urlGuard URLGuard

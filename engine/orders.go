@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // ShopSeats takes seats off what a shop offers before the box office sells
@@ -14,8 +15,23 @@ type ShopSeats interface {
 	// ever lowers, with compare-and-set) so that they fit the allocation
 	// as if quantity more of registration type rt were sold, and answers
 	// the offers it wrote, by inventory item, for the caller to record
-	// with the sale (ShopOffer, ShopOfferSold).
-	TakeSeats(ctx context.Context, shop *Shop, token Secret, s *TicketStructure, rt uint64, quantity int) (map[string]ShopOfferMark, error)
+	// with the sale (ShopOffer, ShopOfferSold). It calls the shop the
+	// way every phase does (the token source of the company's connection
+	// kind, through st; the domain map). Before each write it hands the
+	// offers it is about to write to pending, which must commit them
+	// (Variant.ShopPending): an applied write whose answer or commit is
+	// lost is then known for eventops' own. Refused writes are handed to
+	// pending as cleared.
+	TakeSeats(ctx context.Context, st ShopTokenStore, c *Company, s *TicketStructure, rt uint64, quantity int,
+		pending func(set map[string]ShopOfferMark, cleared []string) error) (map[string]ShopOfferMark, error)
+}
+
+// ShopTokenStore is what a shop client outside a phase reads and writes
+// to get a token for a company's connection (the Engine is one).
+type ShopTokenStore interface {
+	Company(id uint64) (*Company, error)
+	OpenShopSecrets(s *Shop) (ShopSecrets, error)
+	StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t ShopTokens) (bool, error)
 }
 
 // ShopOfferMark is an offer written to the shop: the quantity and the shop
@@ -31,21 +47,37 @@ type ShopOfferMark struct {
 // commits after, with the offers written and an inventory-only save that
 // rebalances the shop (the other types may be raised again). When the shop
 // cannot be reached the order is refused with KindUnavailable and
-// ORDER_SHOP_UNAVAILABLE, nothing sold; a crash between the shop's lowering
-// and the commit leaves the shop offering less, never more, until the next
-// rebalance. A company whose connection is revoked sells without the shop
-// step (its shop can no longer be written; the warning is logged).
+// ORDER_SHOP_UNAVAILABLE, nothing sold. Every lowering is recorded as
+// pending before it is sent (Variant.ShopPending), so a crash or a lost
+// answer between the shop's lowering and the commit leaves the shop
+// offering less for a while, and the next rebalance (a save, the
+// reconciliation timer) gives the seats back: they are never taken for a
+// sale. A company whose connection is revoked sells without the shop step
+// (its shop can no longer be written; the warning is logged).
+//
+// Locks: the shop step takes several Shopify calls, each with the
+// client's timeouts, and the event's queue lock is what its shop webhooks
+// wait on (Shopify gives a delivery 5 s). So the shop step runs outside
+// the queue lock, under a lock of its own that serializes the box-office
+// sales of the event (two of them lowering from the same levels could
+// otherwise leave the shop at the larger of the two offers); the queue
+// lock is taken only for the commit, which validates the order again
+// against the event as it is then (a shop sale recorded meanwhile may
+// leave too few seats: the order is refused, and the shop offers less
+// until the next rebalance, never more).
 func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in OrderInput) (*Order, *Operation, error) {
 	queue, err := e.eventQueue(companyID, eventID)
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock := e.lockQueue(queue)
-	defer unlock()
+	unlockSeats := e.lockSeats(eventID)
+	defer unlockSeats()
 	marks, err := e.takeShopSeats(ctx, companyID, eventID, in)
 	if err != nil {
 		return nil, nil, err
 	}
+	unlock := e.lockQueue(queue)
+	defer unlock()
 	var o *Order
 	var op *Operation
 	err = e.store.Update(ctx, func(tx Tx) error {
@@ -159,11 +191,9 @@ func (e *Engine) takeShopSeats(ctx context.Context, companyID, eventID uint64, i
 			"company", c.ID, "event", eventID)
 		return nil, nil
 	}
-	token, _, err := e.OpenShopCredentials(c.Shop)
-	if err != nil {
-		return nil, err
-	}
-	marks, err := e.seats.TakeSeats(ctx, c.Shop, token, s, rt.ID, in.Quantity)
+	marks, err := e.seats.TakeSeats(ctx, e, c, s, rt.ID, in.Quantity, func(set map[string]ShopOfferMark, cleared []string) error {
+		return e.store.Update(ctx, func(tx Tx) error { return putShopPending(tx, eventID, set, cleared) })
+	})
 	if err != nil {
 		e.log.Warn("box-office sale refused: the shop could not take the seats off its offer", "company", c.ID,
 			"event", eventID, "err", err)
@@ -189,10 +219,46 @@ func putShopOffers(tx Tx, eventID uint64, marks map[string]ShopOfferMark) error 
 			if m, ok := marks[v.InventoryItemID]; ok && v.InventoryItemID != "" {
 				offer := m.Offer
 				v.ShopOffer, v.ShopOfferSold = &offer, m.Sold
+				v.ShopPending, v.ShopPendingSold = nil, 0
 			}
 		}
 	}
 	return tx.PutTicketStructure(s)
+}
+
+// putShopPending records offers about to be written to the shop
+// (Variant.ShopPending), and forgets those the shop refused.
+func putShopPending(tx Tx, eventID uint64, set map[string]ShopOfferMark, cleared []string) error {
+	s, err := tx.TicketStructure(eventID)
+	if err != nil || s == nil {
+		return err
+	}
+	for i := range s.Products {
+		for j := range s.Products[i].Variants {
+			v := &s.Products[i].Variants[j]
+			if v.InventoryItemID == "" {
+				continue
+			}
+			if m, ok := set[v.InventoryItemID]; ok {
+				offer := m.Offer
+				v.ShopPending, v.ShopPendingSold = &offer, m.Sold
+			}
+			for _, id := range cleared {
+				if id == v.InventoryItemID {
+					v.ShopPending, v.ShopPendingSold = nil, 0
+				}
+			}
+		}
+	}
+	return tx.PutTicketStructure(s)
+}
+
+// lockSeats takes the box-office lock of an event (see CreateOrder).
+func (e *Engine) lockSeats(eventID uint64) func() {
+	m, _ := e.seatLocks.LoadOrStore(eventID, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // Orders lists the orders of a live event of a company: its own, and for a

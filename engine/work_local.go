@@ -564,6 +564,8 @@ func keepShopifyIDs(s, old *TicketStructure) {
 				p.Variants[j].InventoryItemID = v.InventoryItemID
 				p.Variants[j].ShopOffer = cloneInt(v.ShopOffer)
 				p.Variants[j].ShopOfferSold = v.ShopOfferSold
+				p.Variants[j].ShopPending = cloneInt(v.ShopPending)
+				p.Variants[j].ShopPendingSold = v.ShopPendingSold
 				if v.InventoryItemID != "" {
 					kept[v.InventoryItemID] = true
 				}

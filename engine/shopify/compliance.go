@@ -19,7 +19,10 @@ import (
 // the audit log. eventops keeps no customer data beyond what orders name
 // (ids and quantities), so customers/data_request and customers/redact are
 // recorded for the operator to act on; shop/redact erases the shop's
-// credentials from every company connected to it.
+// credentials from the companies connected to it through the app whose
+// secret verified the delivery (same client id): another app's connection
+// to the same shop, and a legacy token connection, are not that app's to
+// erase.
 
 // Compliance topics.
 const (
@@ -32,16 +35,23 @@ func isCompliance(topic string) bool {
 	return topic == TopicCustomersDataRequest || topic == TopicCustomersRedact || topic == TopicShopRedact
 }
 
+// signer is a client secret a compliance delivery may be signed with, and
+// the client id of its app.
+type signer struct {
+	secret   engine.Secret
+	clientID string
+}
+
 // complianceSecrets are the client secrets a compliance delivery may be
-// signed with.
-func (r *WebhookReceiver) complianceSecrets(domain string) ([]engine.Secret, []*engine.Company, error) {
-	var secrets []engine.Secret
+// signed with, and the companies connected to the shop.
+func (r *WebhookReceiver) complianceSecrets(domain string) ([]signer, []*engine.Company, error) {
+	var signers []signer
 	app, secret, err := r.eng.ShopifyApp()
 	if err != nil {
 		return nil, nil, err
 	}
 	if app != nil && secret != "" {
-		secrets = append(secrets, secret)
+		signers = append(signers, signer{secret, app.ClientID})
 	}
 	all, err := r.eng.Companies()
 	if err != nil {
@@ -57,10 +67,10 @@ func (r *WebhookReceiver) complianceSecrets(domain string) ([]engine.Secret, []*
 			continue
 		}
 		if _, s, err := r.eng.OpenShopCredentials(c.Shop); err == nil && s != "" {
-			secrets = append(secrets, s)
+			signers = append(signers, signer{s, c.Shop.ClientID})
 		}
 	}
-	return secrets, shops, nil
+	return signers, shops, nil
 }
 
 // receiveCompliance handles a compliance delivery (see above).
@@ -69,15 +79,19 @@ func (r *WebhookReceiver) receiveCompliance(ctx context.Context, w Delivery) ([]
 	if domain == "" || w.HMAC == "" {
 		return nil, ErrWebhookUnauthorized
 	}
-	secrets, companies, err := r.complianceSecrets(domain)
+	signers, companies, err := r.complianceSecrets(domain)
 	if err != nil {
 		return nil, err
 	}
-	verified := false
-	for _, s := range secrets {
-		verified = verified || validSignature(s, w.Body, w.HMAC)
+	// The apps whose secret verified the delivery: shop/redact concerns
+	// their connections only.
+	apps := map[string]bool{}
+	for _, s := range signers {
+		if validSignature(s.secret, w.Body, w.HMAC) {
+			apps[s.clientID] = true
+		}
 	}
-	if !verified {
+	if len(apps) == 0 {
 		r.log.Info("shopify webhook refused", "reason", "bad signature", "shop", domain, "topic", w.Topic)
 		return nil, ErrWebhookUnauthorized
 	}
@@ -105,6 +119,9 @@ func (r *WebhookReceiver) receiveCompliance(ctx context.Context, w Delivery) ([]
 		outcome = "no company is connected to this shop"
 		d := engine.ShopDelivery{ID: w.ID, Topic: w.Topic}
 		for _, c := range companies {
+			if c.Shop.Kind() == engine.ShopAuthToken || !apps[c.Shop.ClientID] {
+				continue // another app's connection, or a legacy token's
+			}
 			o, err := r.eng.EraseShopCredentials(ctx, c.ID, d, func(s *engine.Shop) bool { return slices.Contains(shopDomains(s), domain) })
 			if err != nil {
 				return out, err

@@ -76,3 +76,49 @@ func TestComplianceWebhooks(t *testing.T) {
 		t.Errorf("audit log: %v", got)
 	}
 }
+
+// shop/redact erases only the connections of the app whose secret
+// verified it: another app's connection to the same shop, and a token
+// connection, keep their credentials.
+func TestShopRedactErasesOnlyItsAppsConnections(t *testing.T) {
+	t.Parallel()
+	h := setupHooks(t)
+	ctx := context.Background()
+	const appSecret, otherSecret = engine.Secret("shpss_app_secret"), engine.Secret("shpss_other_secret")
+	if _, err := h.eng.SetShopifyApp(ctx, "app-id", appSecret, shopify.Scopes); err != nil {
+		t.Fatal(err)
+	}
+	const domain = "shared-shop.myshopify.com"
+	mine, err := h.eng.CreateCompany(ctx, "Ours", &engine.ShopInput{Domain: domain, Auth: engine.ShopAuthOAuth,
+		ClientID: "app-id", ClientSecret: appSecret, AccessToken: "shpat_a", RefreshToken: "shprt_r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := h.eng.CreateCompany(ctx, "Other app", &engine.ShopInput{Domain: domain, Auth: engine.ShopAuthOAuth,
+		ClientID: "other-id", ClientSecret: otherSecret, AccessToken: "shpat_b", RefreshToken: "shprt_s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := h.eng.CreateCompany(ctx, "Legacy", &engine.ShopInput{Domain: domain,
+		AccessToken: "shpat_legacy", WebhookSecret: "legacy_secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"shop_domain": "` + domain + `"}`
+	if _, err := h.rcv.Receive(ctx, shopify.Delivery{Topic: "shop/redact", ShopDomain: domain, ID: "r1",
+		HMAC: shopify.SignWebhook(appSecret, []byte(body)), Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id     uint64
+		name   string
+		erased bool
+	}{{mine.ID, "the app's own connection", true}, {other.ID, "another app's connection", false}, {legacy.ID, "a token connection", false}} {
+		c, _ := h.eng.Company(tc.id)
+		sec, _ := h.eng.OpenShopSecrets(c.Shop)
+		erased := c.Shop.Revoked && sec.AccessToken == ""
+		if erased != tc.erased {
+			t.Errorf("%s: erased %v, want %v", tc.name, erased, tc.erased)
+		}
+	}
+}

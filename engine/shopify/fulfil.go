@@ -2,6 +2,7 @@ package shopify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -42,6 +43,7 @@ const qFulfillmentOrders = `query FulfillmentOrders($id: ID!) {
       nodes {
         id
         status
+        requestStatus
         assignedLocation { location { id } }
         lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } }
       }
@@ -56,6 +58,20 @@ const mFulfillmentCreate = `mutation FulfillmentCreate($fulfillment: Fulfillment
     userErrors { field message }
   }
 }`
+
+// mAcceptFulfillmentRequest accepts the merchant's fulfillment request of
+// a fulfillment order assigned to our fulfillment service.
+const mAcceptFulfillmentRequest = `mutation AcceptFulfillmentRequest($id: ID!, $message: String) {
+  fulfillmentOrderAcceptFulfillmentRequest(id: $id, message: $message) {
+    fulfillmentOrder { id status requestStatus }
+    userErrors { field message }
+  }
+}`
+
+// errNotRequested: a fulfillment order of ours at our location has no
+// fulfillment request yet (UNSUBMITTED): the order stays listed, and a
+// later attempt fulfils it once the merchant has requested it.
+var errNotRequested = errors.New("no fulfillment request submitted yet")
 
 // kickFulfil fulfils the company's listed shop orders in the background,
 // one run at a time per company: a kick during a run makes one more run.
@@ -113,16 +129,15 @@ func (r *Reconciler) fulfil(ctx context.Context, companyID uint64) (int, error) 
 	if c == nil || !c.Shopify() || c.Shop.Revoked || len(c.Shop.Unfulfilled) == 0 {
 		return 0, nil
 	}
-	token, _, err := eng.OpenShopCredentials(c.Shop)
-	if err != nil || token == "" {
-		return 0, err
-	}
-	base, err := BaseURL(c.Shop, s.cfg.SandboxURL)
-	if err != nil {
+	sec, err := eng.OpenShopSecrets(c.Shop)
+	if err != nil || !hasToken(c, sec) {
 		return 0, err
 	}
 	log := s.log.With("company", c.ID, "shop", c.Shop.Domain)
-	client := s.client(Endpoint(base), token, log)
+	client, err := s.shopClient(c, eng, log)
+	if err != nil {
+		return 0, err
+	}
 	location := ""
 	if c.Shop.Setup != nil {
 		location = c.Shop.Setup.LocationID
@@ -143,6 +158,10 @@ func (r *Reconciler) fulfil(ctx context.Context, companyID uint64) (int, error) 
 			}
 		}
 		n, err := fulfilOrder(ctx, client, id, location, lines)
+		if errors.Is(err, errNotRequested) {
+			log.Info("ticket lines wait for the merchant's fulfillment request", "order", id)
+			continue
+		}
 		if err != nil {
 			return done, err
 		}
@@ -168,6 +187,7 @@ func fulfilOrder(ctx context.Context, client *Client, orderID, location string, 
 				Nodes []struct {
 					ID               string `json:"id"`
 					Status           string `json:"status"`
+					RequestStatus    string `json:"requestStatus"`
 					AssignedLocation struct {
 						Location *struct {
 							ID string `json:"id"`
@@ -195,6 +215,7 @@ func fulfilOrder(ctx context.Context, client *Client, orderID, location string, 
 	}
 	var groups []map[string]any
 	items := 0
+	waiting := false
 	for _, fo := range read.Order.FulfillmentOrders.Nodes {
 		if !slices.Contains([]string{"OPEN", "IN_PROGRESS"}, fo.Status) {
 			continue
@@ -203,17 +224,39 @@ func fulfilOrder(ctx context.Context, client *Client, orderID, location string, 
 			continue
 		}
 		var lines []map[string]any
+		n := 0
 		for _, li := range fo.LineItems.Nodes {
 			if ours[li.LineItem.ID] && li.RemainingQuantity > 0 {
 				lines = append(lines, map[string]any{"id": li.ID, "quantity": li.RemainingQuantity})
-				items += li.RemainingQuantity
+				n += li.RemainingQuantity
 			}
 		}
-		if len(lines) > 0 {
-			groups = append(groups, map[string]any{"fulfillmentOrderId": fo.ID, "fulfillmentOrderLineItems": lines})
+		if len(lines) == 0 {
+			continue
 		}
+		switch fo.RequestStatus {
+		case "SUBMITTED":
+			ok, err := acceptRequest(ctx, client, orderID, fo.ID)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				continue
+			}
+		case "UNSUBMITTED":
+			waiting = true
+			continue
+		case "ACCEPTED", "":
+		default:
+			continue // rejected, closed or being cancelled: not ours to fulfil
+		}
+		groups = append(groups, map[string]any{"fulfillmentOrderId": fo.ID, "fulfillmentOrderLineItems": lines})
+		items += n
 	}
 	if len(groups) == 0 {
+		if waiting {
+			return 0, errNotRequested
+		}
 		return 0, nil
 	}
 	var out struct {
@@ -235,4 +278,29 @@ func fulfilOrder(ctx context.Context, client *Client, orderID, location string, 
 		return 0, nil
 	}
 	return items, nil
+}
+
+// acceptRequest accepts the fulfillment request of a fulfillment order
+// assigned to our fulfillment service: a service fulfils only what it
+// accepted. It is not re-sent blindly (a second accept is refused): after
+// a lost answer the next attempt reads the fulfillment order again and
+// finds it ACCEPTED. A refusal is logged and reported false (left to the
+// merchant).
+func acceptRequest(ctx context.Context, client *Client, orderID, foID string) (bool, error) {
+	var out struct {
+		Accept struct {
+			UserErrors UserErrors `json:"userErrors"`
+		} `json:"fulfillmentOrderAcceptFulfillmentRequest"`
+	}
+	err := client.Do(ctx, Call{Name: "AcceptFulfillmentRequest", Query: mAcceptFulfillmentRequest, Variables: map[string]any{
+		"id": foID, "message": "Tickets: delivered digitally",
+	}}, &out)
+	if err != nil {
+		return false, fmt.Errorf("accept the fulfillment request of %s: %w", orderID, err)
+	}
+	if ue := out.Accept.UserErrors; len(ue) > 0 {
+		client.log.Warn("the shop refused our acceptance of a fulfillment request: left to the merchant", "order", orderID, "errors", ue.Error())
+		return false, nil
+	}
+	return true, nil
 }

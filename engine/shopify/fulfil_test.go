@@ -66,6 +66,9 @@ func TestTicketLinesAreFulfilledWithoutNotifyingTheBuyer(t *testing.T) {
 	if len(o.Fulfillments) != 1 || o.Fulfillments[0].NotifyCustomer || o.Fulfillments[0].Quantity != 3 || o.LineItems[0].Fulfilled != 3 {
 		t.Fatalf("fulfillments %+v, lines %+v: want one of 3 items, the buyer not notified", o.Fulfillments, o.LineItems)
 	}
+	if o.FulfillmentRequest != "ACCEPTED" {
+		t.Errorf("fulfillment request %q: our fulfillment service fulfilled without accepting it", o.FulfillmentRequest)
+	}
 	until(t, 30*time.Second, func() bool { return len(h.unfulfilled()) == 0 },
 		func() string { return fmt.Sprintf("still listed: %v", h.unfulfilled()) })
 
@@ -148,5 +151,68 @@ func TestTicketLinesFulfilledOnceAcrossALostAnswerAndACrash(t *testing.T) {
 	calls, _ := h.sb.Calls(h.shop.Name, "fulfillmentCreate")
 	if len(calls) != 1 {
 		t.Fatalf("%d fulfillmentCreate calls, want 1 (never re-sent blindly, never again once closed)", len(calls))
+	}
+}
+
+// A fulfillment order at our fulfillment service's location is ours to
+// fulfil only once we accepted its fulfillment request (Shopify's
+// lifecycle for service-managed locations): the sandbox refuses a
+// fulfillmentCreate before, as Shopify does, and accepts it after.
+func TestFulfillmentServiceFulfilsOnlyWhatItAccepted(t *testing.T) {
+	t.Parallel()
+	h := setupHooked(t, options{}) // no reconciler: nothing fulfils behind the test
+	ev, op := h.create(h.input("Requests", nil, regType{"GA", 1500, ptr(10)}))
+	h.completed(op.ID)
+	placed, err := h.sb.PlaceOrder(h.shop.Name, h.structure(ev.ID).Products[0].Variants[0].ShopifyVariantID, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := h.shopOrder(placed.ID); o.FulfillmentRequest != "SUBMITTED" || o.FulfillmentStatus != "OPEN" {
+		t.Fatalf("a new order at the service's location: request %q, status %q; want SUBMITTED, OPEN", o.FulfillmentRequest, o.FulfillmentStatus)
+	}
+	var read struct {
+		Order struct {
+			FulfillmentOrders struct {
+				Nodes []struct {
+					ID string `json:"id"`
+				} `json:"nodes"`
+			} `json:"fulfillmentOrders"`
+		} `json:"order"`
+	}
+	h.gql(`query($id: ID!) { order(id: $id) { fulfillmentOrders(first: 5) { nodes { id } } } }`, map[string]any{"id": placed.ID}, &read)
+	fo := read.Order.FulfillmentOrders.Nodes[0].ID
+	create := func() int {
+		var out struct {
+			FulfillmentCreate struct {
+				UserErrors []struct {
+					Message string `json:"message"`
+				} `json:"userErrors"`
+			} `json:"fulfillmentCreate"`
+		}
+		h.gql(`mutation($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) { fulfillment { id } userErrors { field message } } }`,
+			map[string]any{"f": map[string]any{"lineItemsByFulfillmentOrder": []any{map[string]any{"fulfillmentOrderId": fo}}}}, &out)
+		return len(out.FulfillmentCreate.UserErrors)
+	}
+	if n := create(); n != 1 {
+		t.Fatalf("fulfillmentCreate before the request was accepted: %d userErrors, want 1", n)
+	}
+	var acc struct {
+		Accept struct {
+			FulfillmentOrder struct {
+				Status        string `json:"status"`
+				RequestStatus string `json:"requestStatus"`
+			} `json:"fulfillmentOrder"`
+		} `json:"fulfillmentOrderAcceptFulfillmentRequest"`
+	}
+	h.gql(`mutation($id: ID!) { fulfillmentOrderAcceptFulfillmentRequest(id: $id) { fulfillmentOrder { status requestStatus } userErrors { field message } } }`,
+		map[string]any{"id": fo}, &acc)
+	if got := acc.Accept.FulfillmentOrder; got.Status != "IN_PROGRESS" || got.RequestStatus != "ACCEPTED" {
+		t.Fatalf("after accepting: %+v, want IN_PROGRESS, ACCEPTED", got)
+	}
+	if n := create(); n != 0 {
+		t.Fatalf("fulfillmentCreate after the request was accepted: %d userErrors", n)
+	}
+	if o := h.shopOrder(placed.ID); o.FulfillmentStatus != "CLOSED" {
+		t.Errorf("after fulfilling: %q, want CLOSED", o.FulfillmentStatus)
 	}
 }

@@ -65,6 +65,9 @@ type options struct {
 	// noSeats leaves engine.Config.Seats unset: box-office sales do not
 	// lower the shop before they commit (as before they did).
 	noSeats bool
+	// mapDomain maps the sandbox shop's NAME.myshopify.com to the sandbox
+	// (Config.DomainMap, as serve --shopify-domain-map does).
+	mapDomain bool
 }
 
 // callCounter counts what the client reports to metrics.
@@ -184,6 +187,14 @@ func (b *bundle) open() {
 		SandboxURL: b.srv.URL, HTTPClient: hc, Logger: b.quiet, Retry: b.opts.retry,
 		Client: b.opts.client, StaleRounds: b.opts.staleRounds, WebhookBaseURL: b.opts.webhooks,
 		Metrics: b.opts.metrics, Tokens: b.opts.tokens,
+	}
+	if b.opts.mapDomain {
+		cfg.DomainMap = func(d string) (string, bool) {
+			if d != b.shop.Name+".myshopify.com" {
+				return "", false
+			}
+			return b.srv.URL + "/sandbox/shopify/" + b.shop.Name, true
+		}
 	}
 	if b.opts.reconcile {
 		b.rec = shopify.NewReconciler(b.opts.reconcileEvery)

@@ -146,8 +146,11 @@ type item struct {
 	level   *int // in the shop; nil when not stocked at our location
 	offer   *int // last written (persisted); nil: never
 	sold    int  // shop sales of its type recorded when offer was written
-	created uint64
-	dropped bool // its registration type was removed: set to 0, if still there
+	// pending is a write sent whose answer was not recorded (nil: none).
+	pending     *int
+	pendingSold int
+	created     uint64
+	dropped     bool // its registration type was removed: set to 0, if still there
 }
 
 // reconcile brings the quantities of one occurrence's products to its
@@ -202,6 +205,8 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			shopSold[t.RegistrationTypeID] = t.ShopSold
 		}
 		held := map[uint64]int{}
+		unsure := false
+		adopt := map[string]offerMark{} // pending writes the levels show applied
 		for _, it := range items {
 			if it.level == nil {
 				continue
@@ -217,9 +222,16 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				// mark.sold counts the units held back when it was
 				// written: while they are not recorded, shopSold is
 				// below it and they stay held.
-				expected := mark.offer - (shopSold[it.rt] - mark.sold)
-				if d := expected - *it.level; d > 0 {
+				d := dropBelow(*it.level, shopSold[it.rt], mark, it.pendingMark())
+				if d > 0 {
 					held[it.rt] += d
+				}
+				// A level that only our unanswered write explains could
+				// also be sales of the same size: read the shop's orders
+				// once before taking it for ours.
+				if dropBelow(*it.level, shopSold[it.rt], mark, nil) > d {
+					unsure = true
+					adopt[it.id] = *it.pendingMark()
 				}
 				continue
 			}
@@ -234,7 +246,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			}
 		}
 		clear(mem.sent)
-		if len(held) > 0 && !reconciled && !guess {
+		if (len(held) > 0 || unsure) && !reconciled && !guess {
 			// The shop sold what our store does not know of: ask the shop
 			// for its orders before anything is written, then read again.
 			reconciled = true
@@ -244,6 +256,14 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			}
 			round--
 			continue
+		}
+		if len(adopt) > 0 {
+			// Read after the shop's orders: those levels are our
+			// unanswered writes, applied. Recorded as the offers last
+			// written, so later reads need no reconciliation for them.
+			if err := w.note(ctx, r, mem, occ.ID, adopt, nil); err != nil {
+				return err
+			}
 		}
 		alloc := engine.StructureAllocation(s, held)
 		var lower, raise []batchItem
@@ -263,13 +283,25 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				raise = append(raise, bi)
 			}
 		}
+		if !guess && len(lower)+len(raise) > 0 {
+			// What this round writes, recorded before it is sent (one
+			// commit for both batches): a write applied whose answer is
+			// lost is then known for ours (dropBelow).
+			pending := map[string]offerMark{}
+			for _, bi := range append(append([]batchItem{}, lower...), raise...) {
+				pending[bi.it.id] = offerMark{offer: bi.want, sold: bi.sold}
+			}
+			if err := r.Update(ctx, func(tx engine.Tx) error { return putPending(tx, occ.ID, pending) }); err != nil {
+				return err
+			}
+		}
 		again := false
 		for _, b := range [][]batchItem{lower, raise} {
 			if len(b) == 0 {
 				continue
 			}
 			guessed := guess
-			ok, err := w.send(ctx, sr, su, mem, b, round, &guess)
+			ok, err := w.send(ctx, sr, su, mem, occ.ID, b, round, &guess)
 			if err != nil {
 				return err
 			}
@@ -303,6 +335,30 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 	}
 }
 
+// pendingMark is the item's write whose answer was not recorded, if any.
+func (it *item) pendingMark() *offerMark {
+	if it.pending == nil {
+		return nil
+	}
+	return &offerMark{offer: *it.pending, sold: it.pendingSold}
+}
+
+// dropBelow is how far the shop's level of a variant is below what
+// eventops expects there: the offer last written less the shop sales
+// recorded since. That gap is a sale our store does not know of yet.
+// When a write was sent whose answer was not recorded (pending: its answer
+// lost, or the commit after it), the shop may have applied it: the level
+// is then measured against that write too, and the smaller gap is taken.
+// A level the pending write explains is eventops' own, never a sale: a
+// lost answer to a lowering must not hold its seats back for good.
+func dropBelow(level, shopSold int, mark offerMark, pending *offerMark) int {
+	d := mark.offer - (shopSold - mark.sold) - level
+	if pending != nil {
+		d = min(d, pending.offer-(shopSold-pending.sold)-level)
+	}
+	return max(d, 0)
+}
+
 func shopSoldOf(s *engine.TicketStructure, rt uint64) int {
 	for _, t := range s.Types {
 		if t.RegistrationTypeID == rt {
@@ -322,7 +378,7 @@ type batchItem struct {
 // send writes one batch with compare-and-set from the levels read. It
 // reports false when the round must read again (a refusal worth another
 // round), and an error when the attempt ends.
-func (w inventoryWork) send(ctx context.Context, sr *shopRun, su *engine.ShopSetup, mem *invMemory, b []batchItem, round int, guess *bool) (bool, error) {
+func (w inventoryWork) send(ctx context.Context, sr *shopRun, su *engine.ShopSetup, mem *invMemory, occID uint64, b []batchItem, round int, guess *bool) (bool, error) {
 	r := sr.r
 	quantities := make([]map[string]any, 0, len(b))
 	digest := []any{}
@@ -347,6 +403,17 @@ func (w inventoryWork) send(ctx context.Context, sr *shopRun, su *engine.ShopSet
 	}
 	if len(ue) == 0 {
 		return true, nil
+	}
+	// Refused: not applied, so the level says nothing of it (a pending
+	// write left on record would explain a racing sale away).
+	if !*guess {
+		ids := map[string]offerMark{}
+		for _, bi := range b {
+			ids[bi.it.id] = offerMark{}
+		}
+		if err := r.Update(ctx, func(tx engine.Tx) error { return clearPending(tx, occID, ids) }); err != nil {
+			return false, err
+		}
 	}
 	mem.refused[base]++
 	stale := ue.Has("CHANGE_FROM_QUANTITY_STALE") || ue.Has("COMPARE_QUANTITY_STALE")
@@ -421,28 +488,6 @@ func (w inventoryWork) stageOffers(r *engine.PhaseRun, occID uint64, staged map[
 	r.Stage(func(tx engine.Tx) error { return putOffers(tx, occID, staged) })
 }
 
-// putOffers writes offers by inventory item into the occurrence's
-// structure.
-func putOffers(tx engine.Tx, occID uint64, marks map[string]offerMark) error {
-	s, err := tx.TicketStructure(occID)
-	if err != nil || s == nil {
-		return err
-	}
-	changed := false
-	for i := range s.Products {
-		for j := range s.Products[i].Variants {
-			v := &s.Products[i].Variants[j]
-			if m, ok := marks[v.InventoryItemID]; ok && v.InventoryItemID != "" {
-				v.ShopOffer, v.ShopOfferSold, changed = &m.offer, m.sold, true
-			}
-		}
-	}
-	if !changed {
-		return nil
-	}
-	return tx.PutTicketStructure(s)
-}
-
 // items lists the mirrored variants of every product of the occurrence as
 // the store holds them now (variants without an inventory item, never
 // mirrored, are left out).
@@ -462,7 +507,8 @@ func (w inventoryWork) items(sr *shopRun, occID uint64, mine map[string]bool) (*
 				continue
 			}
 			items = append(items, &item{id: v.InventoryItemID, rt: v.RegistrationTypeID, product: p, mine: mine[p.Key],
-				offer: v.ShopOffer, sold: v.ShopOfferSold, created: v.CreatedBy})
+				offer: v.ShopOffer, sold: v.ShopOfferSold, pending: v.ShopPending, pendingSold: v.ShopPendingSold,
+				created: v.CreatedBy})
 		}
 	}
 	return s, items, nil

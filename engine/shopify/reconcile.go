@@ -379,19 +379,18 @@ func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResul
 	if c == nil || !c.Shopify() || c.Shop.Revoked {
 		return res, nil
 	}
-	token, _, err := eng.OpenShopCredentials(c.Shop)
+	sec, err := eng.OpenShopSecrets(c.Shop)
 	if err != nil {
 		return res, err
 	}
-	if token == "" {
+	if !hasToken(c, sec) {
 		return res, nil
 	}
-	base, err := BaseURL(c.Shop, s.cfg.SandboxURL)
-	if err != nil {
-		return res, engine.Errorf(engine.CodeShopifyUnavailable, "shop of company %d: %v", c.ID, err)
-	}
 	log := s.log.With("company", c.ID, "shop", c.Shop.Domain)
-	client := s.client(Endpoint(base), token, log)
+	client, err := s.shopClient(c, eng, log)
+	if err != nil {
+		return res, err
+	}
 	inst, err := eng.InstallationID()
 	if err != nil {
 		return res, err

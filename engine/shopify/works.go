@@ -229,25 +229,45 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	if err != nil {
 		return nil, err
 	}
-	if sec.AccessToken == "" && (sec.Auth == engine.ShopAuthToken || c.Shop.Sandbox) {
+	if !hasToken(c, sec) {
 		return nil, engine.Errorf(engine.CodeShopifyAuthRejected, "company %d has no access token for its shop", c.ID)
-	}
-	base, err := s.baseURL(c.Shop)
-	if err != nil {
-		return nil, engine.Errorf(engine.CodeShopifyUnavailable, "shop of company %d: %v", c.ID, err)
 	}
 	log := r.Log
 	if log == nil {
 		log = s.log
 	}
 	log = log.With("shop", c.Shop.Domain)
-	ep := Endpoint(base)
-	cl := s.client(ep, "", log)
-	st, co := phaseTokens{r}, c
+	cl, err := s.shopClient(c, phaseTokens{r}, log)
+	if err != nil {
+		return nil, err
+	}
+	return &shopRun{s: s, r: r, company: c, log: log, client: cl}, nil
+}
+
+// shopClient is the one way to build a client of a company's shop, for
+// phases and for the work outside them (reconciliation, fulfilment,
+// box-office sales): its base URL through the domain map, and its token
+// from the token source for the connection's kind (a client-credentials
+// or oauth token requested or refreshed ahead of expiry, and once more on
+// a 401), read and stored through st.
+func (s *service) shopClient(c *engine.Company, st TokenStore, log *slog.Logger) (*Client, error) {
+	base, err := s.baseURL(c.Shop)
+	if err != nil {
+		return nil, engine.Errorf(engine.CodeShopifyUnavailable, "shop of company %d: %v", c.ID, err)
+	}
+	cl := s.client(Endpoint(base), "", log)
+	co := c
 	cl.source = func(ctx context.Context, stale engine.Secret) (engine.Secret, error) {
 		return s.cfg.Tokens.token(ctx, st, s.http, base, co, stale)
 	}
-	return &shopRun{s: s, r: r, company: c, log: log, client: cl}, nil
+	return cl, nil
+}
+
+// hasToken reports whether a company's connection can have a token: a
+// token (or sandbox) connection without one cannot (it is skipped, or
+// fails with SHOPIFY_AUTH_REJECTED); the other kinds get one.
+func hasToken(c *engine.Company, sec engine.ShopSecrets) bool {
+	return sec.AccessToken != "" || (sec.Auth != engine.ShopAuthToken && !c.Shop.Sandbox)
 }
 
 // baseURL is where a shop's Admin API lives (see BaseURL), through the
@@ -519,6 +539,7 @@ func stageProductIDs(r *engine.PhaseRun, occID uint64, key, productID string, va
 						// Another inventory item (recreated): what was
 						// written for the old one says nothing of it.
 						v.ShopOffer, v.ShopOfferSold = nil, 0
+						v.ShopPending, v.ShopPendingSold = nil, 0
 					}
 					v.ShopifyVariantID, v.InventoryItemID, changed = ids[0], ids[1], true
 				}

@@ -176,7 +176,12 @@
 // <=, whole seconds), sorts by UPDATED_AT, CREATED_AT, PROCESSED_AT or ID
 // (ties by id) and pages with cursors holding the sort value. Each order
 // has one fulfillment order at its location (OPEN, IN_PROGRESS, CLOSED);
-// fulfillmentCreate fulfils its lines and refuses a CLOSED one.
+// fulfillmentCreate fulfils its lines and refuses a CLOSED one. At a
+// fulfillment service's location the fulfillment request is submitted with
+// the order (requestStatus SUBMITTED) and must be accepted
+// (fulfillmentOrderAcceptFulfillmentRequest: ACCEPTED, IN_PROGRESS) before
+// fulfillmentCreate takes it, as Shopify's lifecycle for service-managed
+// locations has it.
 //
 // # Inventory
 //

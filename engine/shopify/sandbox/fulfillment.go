@@ -19,6 +19,20 @@ import (
 //   - IN_PROGRESS when some was fulfilled and some is left;
 //   - OPEN otherwise.
 //
+// Fulfillment requests. A fulfillment order assigned to a fulfillment
+// service's location is the service's to fulfil only once it has accepted
+// the merchant's fulfillment request (Shopify's FulfillmentOrder
+// lifecycle: the merchant or an order management app submits a request,
+// the service accepts or rejects it, and after accepting it creates
+// fulfillments). The sandbox submits the request when the order is
+// created (as a shop that sends fulfillment requests on payment does), so
+// the order's fulfillment order starts OPEN with requestStatus SUBMITTED;
+// fulfillmentOrderAcceptFulfillmentRequest moves it to ACCEPTED (status
+// IN_PROGRESS), and fulfillmentCreate refuses, with a userError and
+// nothing applied, a service's fulfillment order whose request is not
+// accepted. One at a merchant's own location stays UNSUBMITTED and is
+// fulfilled directly.
+//
 // fulfillmentCreate fulfils quantities of fulfillment order line items
 // (all that is left of an order's when it names none) and refuses, with a
 // userError and nothing applied, a fulfillment order that is CLOSED, an
@@ -47,6 +61,10 @@ const (
 // openFulfillmentOrder gives a new order its fulfillment order.
 func (x *execCtx) openFulfillmentOrder(o *order) {
 	o.FulfillmentOrderID = x.st.next(seqFulfillmentOrder)
+	o.FulfillmentRequest = "UNSUBMITTED"
+	if x.st.atService(o) {
+		o.FulfillmentRequest = "SUBMITTED"
+	}
 	for i := range o.Lines {
 		o.Lines[i].FulfillmentLineID = x.st.next(seqFulfillmentOrderLine)
 	}
@@ -54,6 +72,24 @@ func (x *execCtx) openFulfillmentOrder(o *order) {
 
 // remaining is what is left to fulfil of a line.
 func (l *lineItem) unfulfilled() int64 { return max(0, l.Quantity-l.Refunded-l.Fulfilled) }
+
+// atService reports whether the order is fulfilled from a fulfillment
+// service's location.
+func (st *shopState) atService(o *order) bool {
+	l := st.Locations[o.LocationID]
+	return l != nil && l.ServiceID != 0
+}
+
+// requestStatus is the order's fulfillment order's request status.
+func (st *shopState) requestStatus(o *order) string {
+	switch {
+	case o.FulfillmentRequest != "":
+		return o.FulfillmentRequest
+	case st.atService(o):
+		return "ACCEPTED"
+	}
+	return "UNSUBMITTED"
+}
 
 func (o *order) fulfillmentStatus() string {
 	if o.CancelledAt != nil {
@@ -67,7 +103,7 @@ func (o *order) fulfillmentStatus() string {
 	switch {
 	case left == 0:
 		return "CLOSED"
-	case done > 0:
+	case done > 0, o.FulfillmentRequest == "ACCEPTED":
 		return "IN_PROGRESS"
 	}
 	return "OPEN"
@@ -122,6 +158,11 @@ func fulfillmentCreate(x *execCtx, a map[string]any) *mutResult {
 		if s := o.fulfillmentStatus(); s == "CLOSED" {
 			errs = append(errs, uerr("", fmt.Sprintf("Fulfillment order %s has an unfulfillable status= closed.", gid("FulfillmentOrder", foID)),
 				at("fulfillmentOrderId")...))
+			continue
+		}
+		if st.atService(o) && st.requestStatus(o) != "ACCEPTED" {
+			errs = append(errs, uerr("", fmt.Sprintf("Fulfillment order %s is assigned to a fulfillment service that has not accepted its fulfillment request.",
+				gid("FulfillmentOrder", foID)), at("fulfillmentOrderId")...))
 			continue
 		}
 		lines, named := listArg(g, "fulfillmentOrderLineItems")
@@ -183,6 +224,23 @@ func fulfillmentCreate(x *execCtx, a map[string]any) *mutResult {
 	return (&mutResult{}).ref("fulfillment", gid("Fulfillment", f.ID))
 }
 
+// fulfillmentOrderAcceptFulfillmentRequest accepts the submitted
+// fulfillment request of a fulfillment order at a service's location.
+func fulfillmentOrderAcceptFulfillmentRequest(x *execCtx, a map[string]any) *mutResult {
+	foID := idOf(a["id"], "FulfillmentOrder")
+	o := x.st.orderOfFulfillment(foID)
+	if o == nil || !x.visible(o) {
+		return failed(uerr("", "Fulfillment order does not exist.", "id"))
+	}
+	if !x.st.atService(o) || x.st.requestStatus(o) != "SUBMITTED" || o.fulfillmentStatus() == "CLOSED" {
+		return failed(uerr("", "Cannot accept fulfillment request for the fulfillment order.", "id"))
+	}
+	o.FulfillmentRequest = "ACCEPTED"
+	o.UpdatedAt = x.now
+	x.st.markID(kindOrder, o.ID)
+	return (&mutResult{}).ref("fulfillmentOrder", gid("FulfillmentOrder", foID))
+}
+
 // --- resolvers -------------------------------------------------------------------
 
 type fulfillmentOrderR struct{ o *order }
@@ -198,6 +256,8 @@ func (r fulfillmentOrderR) field(x *execCtx, f *ast.Field, a map[string]any) (an
 		return gid("Order", o.ID), nil
 	case "status":
 		return o.fulfillmentStatus(), nil
+	case "requestStatus":
+		return x.st.requestStatus(o), nil
 	case "assignedLocation":
 		return assignedLocationR{x.st.Locations[o.LocationID]}, nil
 	case "lineItems":

@@ -239,6 +239,10 @@ type order struct {
 	// the fulfillments made of it (fulfillment.go).
 	FulfillmentOrderID int64         `json:"fulfillment_order_id,omitempty"`
 	Fulfillments       []fulfillment `json:"fulfillments,omitempty"`
+	// FulfillmentRequest is its fulfillment order's request status
+	// (FulfillmentOrderRequestStatus; "": an order kept from before it was
+	// modelled, taken as ACCEPTED at a fulfillment service's location).
+	FulfillmentRequest string `json:"fulfillment_request,omitempty"`
 }
 
 func (o *order) name() string { return fmt.Sprintf("#%d", o.Number) }

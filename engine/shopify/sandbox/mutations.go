@@ -113,7 +113,9 @@ func init() {
 		"publishablePublish":        {run: publishablePublish, payload: "PublishablePublishPayload", errType: "UserError"},
 		"publishableUnpublish":      {run: publishableUnpublish, payload: "PublishableUnpublishPayload", errType: "UserError"},
 		"fulfillmentCreate":         {run: fulfillmentCreate, payload: "FulfillmentCreatePayload", errType: "UserError"},
-		"refundCreate":              {run: refundCreate, payload: "RefundCreatePayload", errType: "UserError", idempotent: true, requiredFrom: "2026-04"},
+		"fulfillmentOrderAcceptFulfillmentRequest": {run: fulfillmentOrderAcceptFulfillmentRequest,
+			payload: "FulfillmentOrderAcceptFulfillmentRequestPayload", errType: "UserError"},
+		"refundCreate": {run: refundCreate, payload: "RefundCreatePayload", errType: "UserError", idempotent: true, requiredFrom: "2026-04"},
 	}
 }
 

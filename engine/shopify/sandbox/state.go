@@ -136,6 +136,9 @@ type OrderState struct {
 	// was fulfilled of it.
 	FulfillmentStatus string             `json:"fulfillment_status,omitempty"`
 	Fulfillments      []FulfillmentState `json:"fulfillments,omitempty"`
+	// FulfillmentRequest is its request status (SUBMITTED at a
+	// fulfillment service's location until the service accepts it).
+	FulfillmentRequest string `json:"fulfillment_request,omitempty"`
 }
 
 // FulfillmentState is one fulfillment of an order.
@@ -295,6 +298,7 @@ func orderView(st *shopState, o *order) OrderState {
 	}
 	if o.FulfillmentOrderID != 0 {
 		os.FulfillmentStatus = o.fulfillmentStatus()
+		os.FulfillmentRequest = st.requestStatus(o)
 	}
 	for _, f := range o.Fulfillments {
 		fs := FulfillmentState{ID: gid("Fulfillment", f.ID), NotifyCustomer: f.NotifyCustomer}
