@@ -74,6 +74,7 @@ func (c *Company) Clone() *Company {
 		s.TokenExpiresAt = cloneTime(s.TokenExpiresAt)
 		s.RefreshExpiresAt = cloneTime(s.RefreshExpiresAt)
 		s.TokenRefreshedAt = cloneTime(s.TokenRefreshedAt)
+		s.TokenRefusedAt = cloneTime(s.TokenRefusedAt)
 		s.Scopes = append([]string(nil), s.Scopes...)
 		out.Shop = &s
 	}

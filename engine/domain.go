@@ -60,6 +60,13 @@ type Shop struct {
 	TokenExpiresAt   *time.Time `json:"token_expires_at,omitempty"`
 	RefreshExpiresAt *time.Time `json:"refresh_expires_at,omitempty"`
 	TokenRefreshedAt *time.Time `json:"token_refreshed_at,omitempty"`
+	// TokenRefused is set when the shop refused the last token request
+	// (a wrong or rotated client secret, an expired refresh token): until
+	// a grant succeeds or the shop is reconnected, every call fails with
+	// SHOPIFY_AUTH_REJECTED, and the dashboard says so on every page.
+	// It holds Shopify's refusal, never a secret.
+	TokenRefused   string     `json:"token_refused,omitempty"`
+	TokenRefusedAt *time.Time `json:"token_refused_at,omitempty"`
 	// Scopes are the access scopes the shop granted, as read at connect.
 	Scopes []string `json:"scopes,omitempty"`
 }

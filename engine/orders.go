@@ -32,6 +32,7 @@ type ShopTokenStore interface {
 	Company(id uint64) (*Company, error)
 	OpenShopSecrets(s *Shop) (ShopSecrets, error)
 	StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t ShopTokens) (bool, error)
+	NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error
 }
 
 // ShopOfferMark is an offer written to the shop: the quantity and the shop

@@ -276,10 +276,31 @@ func (e *Engine) StoreShopTokens(ctx context.Context, companyID uint64, domain, 
 			s.Scopes = append([]string(nil), t.Scopes...)
 		}
 		s.TokenRefreshedAt = &now
+		s.TokenRefused, s.TokenRefusedAt = "", nil
 		stored = true
 		return tx.PutCompany(c)
 	})
 	return stored, err
+}
+
+// NoteShopTokenRefused records on a company's connection (if it is still
+// the one to domain through clientID) that the shop refused a token
+// request, with Shopify's reason: the dashboard shows it on every page
+// until a grant succeeds (StoreShopTokens clears it) or the shop is
+// reconnected.
+func (e *Engine) NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error {
+	now := e.now().UTC()
+	return e.store.Update(ctx, func(tx Tx) error {
+		c, err := tx.Company(companyID)
+		if err != nil || c == nil || !c.Shopify() || c.Shop.Domain != domain || c.Shop.ClientID != clientID {
+			return err
+		}
+		if c.Shop.TokenRefused == reason && c.Shop.TokenRefusedAt != nil {
+			return nil // said already: no write per failing call
+		}
+		c.Shop.TokenRefused, c.Shop.TokenRefusedAt = reason, &now
+		return tx.PutCompany(c)
+	})
 }
 
 func timeOrNil(t time.Time) *time.Time {

@@ -74,6 +74,12 @@ func (r *PhaseRun) ShopCredentials(s *Shop) (token, webhookSecret Secret, err er
 // ShopSecrets opens every credential of a shop connection.
 func (r *PhaseRun) ShopSecrets(s *Shop) (ShopSecrets, error) { return r.engine.OpenShopSecrets(s) }
 
+// NoteShopTokenRefused records a refused token request (see
+// Engine.NoteShopTokenRefused).
+func (r *PhaseRun) NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error {
+	return r.engine.NoteShopTokenRefused(ctx, companyID, domain, clientID, reason)
+}
+
 // StoreShopTokens commits a token grant (see Engine.StoreShopTokens).
 func (r *PhaseRun) StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t ShopTokens) (bool, error) {
 	return r.engine.StoreShopTokens(ctx, companyID, domain, clientID, t)

@@ -35,6 +35,7 @@ type TokenStore interface {
 	Company(id uint64) (*engine.Company, error)
 	OpenShopSecrets(s *engine.Shop) (engine.ShopSecrets, error)
 	StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t engine.ShopTokens) (bool, error)
+	NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error
 }
 
 // Tokens is the token source shared by every phase and the connect
@@ -138,6 +139,11 @@ func (t *Tokens) token(ctx context.Context, st TokenStore, httpc *http.Client, b
 	}
 	g, err := t.request(ctx, httpc, base, form)
 	if err != nil {
+		if engine.ErrorCode(err) == engine.CodeShopifyAuthRejected {
+			// A refusal stays until someone acts: the dashboard says so.
+			// The error is the call's; a failure to note it is not.
+			_ = st.NoteShopTokenRefused(ctx, c.ID, cur.Shop.Domain, cur.Shop.ClientID, err.Error())
+		}
 		return "", err
 	}
 	if t.AfterGrant != nil {
@@ -251,6 +257,10 @@ func (p phaseTokens) Company(id uint64) (*engine.Company, error) {
 
 func (p phaseTokens) OpenShopSecrets(s *engine.Shop) (engine.ShopSecrets, error) {
 	return p.r.ShopSecrets(s)
+}
+
+func (p phaseTokens) NoteShopTokenRefused(ctx context.Context, id uint64, domain, clientID, reason string) error {
+	return p.r.NoteShopTokenRefused(ctx, id, domain, clientID, reason)
 }
 
 func (p phaseTokens) StoreShopTokens(ctx context.Context, id uint64, domain, clientID string, t engine.ShopTokens) (bool, error) {

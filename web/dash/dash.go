@@ -375,8 +375,12 @@ func (d *Dashboard) revokedShops() []views.RevokedShop {
 	}
 	var out []views.RevokedShop
 	for _, co := range cs {
-		if co.Shopify() && co.Shop.Revoked {
+		switch {
+		case !co.Shopify():
+		case co.Shop.Revoked:
 			out = append(out, views.RevokedShop{CompanyID: co.ID, Company: co.Name, Domain: co.Shop.Domain})
+		case co.Shop.TokenRefusedAt != nil:
+			out = append(out, views.RevokedShop{CompanyID: co.ID, Company: co.Name, Domain: co.Shop.Domain, Refused: co.Shop.TokenRefused})
 		}
 	}
 	return out

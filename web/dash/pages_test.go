@@ -472,3 +472,23 @@ func TestDashboardNameFieldsFollowTheEngineLimit(t *testing.T) {
 	f.admin().get("/companies").expect(t, http.StatusOK).contains(t, want)
 	f.admin().get("/keys").expect(t, http.StatusOK).contains(t, fmt.Sprintf(`name="name" maxlength="%d"`, engine.MaxNameLen))
 }
+
+// A shop that refuses eventops' token requests is named in a banner on
+// every page, with Shopify's reason, as a revoked one is.
+func TestDashboardBannerForARefusedToken(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t)
+	ctx := context.Background()
+	co, err := f.eng.CreateCompany(ctx, "Blue Note", &engine.ShopInput{Sandbox: true, Domain: "blue-note", AccessToken: "shpat_x", WebhookSecret: "whsec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.admin()
+	b.get("/").expect(t, http.StatusOK).lacks(t, "refuses eventops")
+	if err := f.eng.NoteShopTokenRefused(ctx, co.ID, co.Shop.Domain, co.Shop.ClientID, "the shop refused the token request (HTTP 400 invalid_grant: expired)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/operations", "/companies"} {
+		b.get(path).expect(t, http.StatusOK).contains(t, `class="banner"`, "Blue Note", "refuses eventops", "invalid_grant")
+	}
+}

@@ -450,6 +450,20 @@ func (s *Sandbox) ExpireTokens(shopName string) (int, error) {
 	return n, err
 }
 
+// ExpireRefreshTokens ends every refresh token of a shop's app at once, as
+// their 90 days running out would: the next refresh is refused with
+// invalid_grant, and only a new install gets the app tokens again.
+func (s *Sandbox) ExpireRefreshTokens(shopName string) error {
+	return s.act(shopName, func(x *execCtx) error {
+		a := x.st.auth()
+		for _, r := range a.Refresh {
+			r.Expires = x.now.Add(-time.Second)
+		}
+		x.st.mark(keyMeta)
+		return nil
+	})
+}
+
 func (s *Sandbox) serveExpireTokens(w http.ResponseWriter, r *http.Request) {
 	n, err := s.ExpireTokens(r.PathValue("shop"))
 	if err != nil {
