@@ -283,6 +283,22 @@ func (e *Engine) StoreShopTokens(ctx context.Context, companyID uint64, domain, 
 	return stored, err
 }
 
+// RememberShopSetup writes on a company's connection what the one-time
+// shop set-up made (its fulfillment service and location, publication,
+// webhook subscriptions), unless the company was connected to another shop
+// meanwhile.
+func (e *Engine) RememberShopSetup(ctx context.Context, companyID uint64, domain string, su *ShopSetup) error {
+	return e.store.Update(ctx, func(tx Tx) error {
+		c, err := tx.Company(companyID)
+		if err != nil || c == nil || c.Shop == nil || c.Shop.Domain != domain {
+			return err
+		}
+		cp := *su
+		c.Shop.Setup = &cp
+		return tx.PutCompany(c)
+	})
+}
+
 // NoteShopTokenRefused records on a company's connection (if it is still
 // the one to domain through clientID) that the shop refused a token
 // request, with Shopify's reason: the dashboard shows it on every page

@@ -74,6 +74,12 @@ func (r *PhaseRun) ShopCredentials(s *Shop) (token, webhookSecret Secret, err er
 // ShopSecrets opens every credential of a shop connection.
 func (r *PhaseRun) ShopSecrets(s *Shop) (ShopSecrets, error) { return r.engine.OpenShopSecrets(s) }
 
+// RememberShopSetup writes what the shop set-up made on the company (see
+// Engine.RememberShopSetup).
+func (r *PhaseRun) RememberShopSetup(ctx context.Context, companyID uint64, domain string, su *ShopSetup) error {
+	return r.engine.RememberShopSetup(ctx, companyID, domain, su)
+}
+
 // NoteShopTokenRefused records a refused token request (see
 // Engine.NoteShopTokenRefused).
 func (r *PhaseRun) NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error {

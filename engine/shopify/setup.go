@@ -40,7 +40,7 @@ func (sr *shopRun) ensureSetup(ctx context.Context) (*engine.ShopSetup, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	// Another phase may have finished it while we waited.
-	c, err := sr.r.Company()
+	c, err := sr.st.Company(sr.company.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -127,17 +127,7 @@ func (sr *shopRun) ensureSetup(ctx context.Context) (*engine.ShopSetup, error) {
 // rememberSetup writes su on the company, unless the company was connected
 // to another shop meanwhile.
 func (sr *shopRun) rememberSetup(ctx context.Context, su *engine.ShopSetup) error {
-	domain := sr.company.Shop.Domain
-	err := sr.r.Update(ctx, func(tx engine.Tx) error {
-		c, err := tx.Company(sr.company.ID)
-		if err != nil || c == nil || c.Shop == nil || c.Shop.Domain != domain {
-			return err
-		}
-		cp := *su
-		c.Shop.Setup = &cp
-		return tx.PutCompany(c)
-	})
-	if err != nil {
+	if err := sr.st.RememberShopSetup(ctx, sr.company.ID, sr.company.Shop.Domain, su); err != nil {
 		return err
 	}
 	cp := *su
@@ -206,4 +196,34 @@ func findOnlineStore(ns []publicationNode) string {
 		}
 	}
 	return ""
+}
+
+// setupStore is where the shop set-up reads its company again and
+// remembers what it made (with the token calls' needs: TokenStore).
+type setupStore interface {
+	TokenStore
+	RememberShopSetup(ctx context.Context, companyID uint64, domain string, su *engine.ShopSetup) error
+}
+
+// SetUpShop makes a freshly connected company's one-time shop set-up at
+// once (the fulfillment service and its location, the publication, the
+// webhook subscriptions), as Connect with Shopify promises, instead of at
+// the company's first save; the saves find it done. eng is the engine the
+// company lives in.
+func (o *OAuth) SetUpShop(ctx context.Context, eng *engine.Engine, companyID uint64) error {
+	c, err := eng.Company(companyID)
+	if err != nil {
+		return err
+	}
+	if !c.Shopify() || c.Shop.Revoked {
+		return engine.Errorf(engine.CodeShopifyAuthRejected, "company %d is not connected to a shop", companyID)
+	}
+	log := o.s.log.With("shop", c.Shop.Domain)
+	cl, err := o.s.shopClient(c, eng, log)
+	if err != nil {
+		return err
+	}
+	sr := &shopRun{s: o.s, st: eng, company: c, log: log, client: cl}
+	_, err = sr.ensureSetup(ctx)
+	return err
 }

@@ -259,6 +259,10 @@ func (p phaseTokens) OpenShopSecrets(s *engine.Shop) (engine.ShopSecrets, error)
 	return p.r.ShopSecrets(s)
 }
 
+func (p phaseTokens) RememberShopSetup(ctx context.Context, id uint64, domain string, su *engine.ShopSetup) error {
+	return p.r.RememberShopSetup(ctx, id, domain, su)
+}
+
 func (p phaseTokens) NoteShopTokenRefused(ctx context.Context, id uint64, domain, clientID, reason string) error {
 	return p.r.NoteShopTokenRefused(ctx, id, domain, clientID, reason)
 }

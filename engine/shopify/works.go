@@ -171,8 +171,11 @@ func (s *service) setupLock(companyID uint64) *sync.Mutex {
 
 // shopRun is one phase attempt's connection to its company's shop.
 type shopRun struct {
-	s       *service
-	r       *engine.PhaseRun
+	s *service
+	r *engine.PhaseRun
+	// st reads the company again and remembers the shop set-up: the
+	// phase's engine, or the engine itself outside phases (SetUpShop).
+	st      setupStore
 	company *engine.Company
 	client  *Client
 	log     *slog.Logger
@@ -241,7 +244,7 @@ func (s *service) connect(r *engine.PhaseRun, c *engine.Company) (*shopRun, erro
 	if err != nil {
 		return nil, err
 	}
-	return &shopRun{s: s, r: r, company: c, log: log, client: cl}, nil
+	return &shopRun{s: s, r: r, st: phaseTokens{r}, company: c, log: log, client: cl}, nil
 }
 
 // shopClient is the one way to build a client of a company's shop, for

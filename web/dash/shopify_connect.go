@@ -39,6 +39,8 @@ type ShopifyOAuth interface {
 	VerifyCallback(q url.Values, app *engine.AppCredentials) (string, error)
 	// Finish exchanges a verified callback's code for the connection.
 	Finish(ctx context.Context, q url.Values, app *engine.AppCredentials) (*engine.ShopInput, error)
+	// SetUpShop makes the connected company's one-time shop set-up.
+	SetUpShop(ctx context.Context, eng *engine.Engine, companyID uint64) error
 }
 
 // oauthPending is a Connect with Shopify under way in a session.
@@ -193,5 +195,12 @@ func (d *Dashboard) shopifyCallback(c *fiber.Ctx, sess *staffSession) error {
 	}
 	d.record(c, sess, "company.shopify_connect", target, "oauth, shop "+shop+", scopes "+strings.Join(co.Shop.Scopes, ","), nil)
 	d.names.reload()
+	// The shop set-up runs now, so that the shop is ready (and the page
+	// says so) before the first save; a failure keeps the connection,
+	// which the first save sets up again.
+	if err := d.opts.ShopifyOAuth.SetUpShop(ctx, d.eng, co.ID); err != nil {
+		d.log.Warn("shop set-up after Connect with Shopify", "company", co.ID, "shop", shop, "err", err)
+		return d.renderCompanies(c, sess, http.StatusOK, "Connected "+shop+", but its set-up failed ("+err.Error()+"); the company's first save sets it up again.")
+	}
 	return c.Redirect("/companies#company-"+strconv.FormatUint(co.ID, 10), http.StatusSeeOther)
 }

@@ -157,6 +157,10 @@ func TestConnectWithShopify(t *testing.T) {
 	if c.Shop.Kind() != engine.ShopAuthOAuth || c.Shop.Domain != "acme.myshopify.com" || c.Shop.TokenExpiresAt == nil || len(c.Shop.Scopes) == 0 {
 		t.Fatalf("connection: %+v", c.Shop)
 	}
+	// The shop was set up by the callback, before any save.
+	if su := c.Shop.Setup; su == nil || su.FulfillmentServiceID == "" || su.LocationID == "" {
+		t.Fatalf("no shop set-up after Connect with Shopify: %+v", su)
+	}
 	admin.get("/companies").expect(t, http.StatusOK).contains(t, "oauth", "write_products", "Connect with Shopify", "Reconnect")
 	callback(admin, q).expect(t, http.StatusBadRequest).contains(t, "the state does not match")
 	admin.get("/audit").expect(t, http.StatusOK).contains(t, "company.shopify_connect", "refused: the installation was not approved", "oauth, shop acme.myshopify.com")
