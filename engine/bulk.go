@@ -43,6 +43,11 @@ type BulkPreview struct {
 	More     bool
 	// Sample is the first few eligible operations.
 	Sample []*Operation
+	// Before bounds a confirmation to what this preview read: passed as
+	// OperationQuery.Before, operations created after the preview are
+	// left out (the newest read plus one; the query's own Before when
+	// nothing was read).
+	Before uint64
 }
 
 // bulkScan walks the operations q selects with a status the action takes
@@ -79,7 +84,7 @@ func (e *Engine) bulkScan(action string, q OperationQuery, visit func(op *Operat
 	curs := make([]*cursor, len(statuses))
 	for i, st := range statuses {
 		cq := q
-		cq.Status, cq.Limit, cq.Before = st, 100, 0
+		cq.Status, cq.Limit = st, 100 // q.Before, when set, bounds the scan
 		curs[i] = &cursor{q: cq}
 	}
 	fill := func(c *cursor) error {
@@ -162,7 +167,11 @@ func (e *Engine) PreviewBulk(action string, q OperationQuery) (BulkPreview, erro
 	}
 	limit := bulkLimit(q)
 	seen := 0
+	p.Before = q.Before
 	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
+		if seen == 0 {
+			p.Before = op.ID + 1
+		}
 		if seen++; seen > bulkExamine {
 			p.More = true
 			return false, nil

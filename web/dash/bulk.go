@@ -17,6 +17,13 @@ import (
 // through the engine and writes one audit entry, then redirects back to
 // the page with the outcome (a reload does not repeat it; repeating it
 // would skip what was done anyway).
+//
+// A confirmation acts on the set its preview showed, not on what the
+// filter selects by the time it is posted: the form carries the
+// preview's upper bound ("before": operations created later are left
+// out) and the count shown, the engine acts on at most that many below
+// the bound, and when more are eligible below it now than were shown
+// (a running one failed since) the preview is shown again instead.
 
 // bulkRequest reads a bulk form or query: the action ("retry" or
 // "cancel") and the list's filters, where "kind" is the operations'
@@ -33,7 +40,7 @@ func bulkRequest(get func(string) string) (string, opList, error) {
 		switch k {
 		case "action":
 			return get("kind")
-		case "status", "before":
+		case "status":
 			return ""
 		}
 		return get(k)
@@ -66,7 +73,13 @@ func (d *Dashboard) bulkPage(c *fiber.Ctx, sess *staffSession) error {
 		ids[i] = op.CompanyID
 	}
 	page := views.BulkPage{Action: action, Filter: l.filter, Preview: preview, Names: d.names.names(ids...),
-		Companies: cs, Codes: phaseCodes(), CSRF: sess.csrf}
+		Companies: cs, Codes: phaseCodes(), CSRF: sess.csrf, Before: l.q.Before}
+	if c.Query("changed") != "" {
+		page.Changed, _ = strconv.Atoi(c.Query("shown"))
+		if page.Changed < 1 {
+			page.Changed = 1
+		}
+	}
 	if c.Query("done") != "" {
 		n, _ := strconv.Atoi(c.Query("done"))
 		skipped, _ := strconv.Atoi(c.Query("skipped"))
@@ -82,11 +95,23 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	back := views.BulkURL(action, l.filter)
-	if c.FormValue("confirm") != "1" {
-		// Only the confirmation's form goes ahead: anything else shows
-		// the preview first.
+	shown, _ := strconv.Atoi(c.FormValue("shown"))
+	if c.FormValue("confirm") != "1" || l.q.Before == 0 || shown < 1 {
+		// Only the confirmation's form goes ahead, with the bound and
+		// count of the preview it confirms: anything else shows the
+		// preview first.
 		return c.Redirect(back, http.StatusSeeOther)
 	}
+	now, err := d.eng.PreviewBulk(action, l.q)
+	if err != nil {
+		return err
+	}
+	if now.Eligible > shown {
+		// More are eligible below the bound than the preview showed: the
+		// admin confirmed a smaller set, so they look again first.
+		return c.Redirect(back+"&changed=1&shown="+strconv.Itoa(shown), http.StatusSeeOther)
+	}
+	l.q.Limit = shown
 	ctx, cancel := actionContext()
 	defer cancel()
 	var res engine.BulkResult
@@ -95,7 +120,7 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 	} else {
 		res, err = d.eng.BulkRetry(ctx, l.q)
 	}
-	detail := bulkFilterText(l.filter)
+	detail := bulkFilterText(l.filter) + "; confirmed " + strconv.Itoa(shown) + " shown, ids below " + strconv.FormatUint(l.q.Before, 10)
 	if err == nil || len(res.Operations) > 0 {
 		var ids []string
 		for i, op := range res.Operations {

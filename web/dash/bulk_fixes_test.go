@@ -1,0 +1,106 @@
+package dash
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"eventops/engine"
+)
+
+// bulkForm is the confirmation form of a bulk preview page, as a browser
+// would post it.
+func bulkForm(t testing.TB, body string) url.Values {
+	t.Helper()
+	i := strings.Index(body, `id="bulk-form"`)
+	if i < 0 {
+		t.Fatalf("no confirmation form:\n%s", body)
+	}
+	form := url.Values{}
+	end := strings.Index(body[i:], "</form>")
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(body[i:i+end], -1) {
+		form.Set(m[1], m[2])
+	}
+	return form
+}
+
+// firstHeld fails every operation, the first one only once released.
+type firstHeld struct {
+	once    sync.Once
+	release chan struct{}
+	started chan struct{}
+}
+
+func (w *firstHeld) Run(ctx context.Context, r *engine.PhaseRun) error {
+	first := false
+	w.once.Do(func() { first = true })
+	if first {
+		close(w.started)
+		select {
+		case <-w.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return engine.Errorf(engine.CodeTicketsStructureEmpty, "nothing to sell")
+}
+
+// A bulk confirmation acts on the set its preview showed: a failure made
+// after the preview is left alone, and when more are eligible than were
+// shown (a running one failed since) nothing is done and the preview is
+// shown again. The audit says what was confirmed.
+func TestDashboardBulkConfirmActsOnThePreviewedSet(t *testing.T) {
+	t.Parallel()
+	w := &firstHeld{release: make(chan struct{}), started: make(chan struct{})}
+	f := setupDash(t, dashWork(engine.PhaseTickets, w))
+	_, held := f.createEvent("Held")
+	<-w.started
+	shown := f.failed(2)
+	admin := f.admin()
+
+	// The preview shows the two failures; the held one is still running.
+	body := admin.get("/bulk?action=retry").contains(t, "2 failed operations would be retried").Body
+	form := bulkForm(t, body)
+	// Meanwhile the held one fails: below the preview's bound, eligible,
+	// not shown.
+	close(w.release)
+	f.waitOp(held.ID, func(o *engine.Operation) bool { return o.Status.Terminal() })
+	r := admin.post("/bulk", form).expect(t, http.StatusSeeOther)
+	loc := r.Header.Get("Location")
+	if strings.Contains(loc, "done=") {
+		t.Fatalf("a confirmation of 2 acted when 3 were eligible: %s", loc)
+	}
+	admin.get(loc).contains(t, "Nothing was done: more operations are eligible now than the 2 you confirmed", "3 failed operations would be retried")
+	for _, op := range append(shown, held) {
+		if rs, _ := f.eng.RetriesOf(op); len(rs) != 0 {
+			t.Fatalf("operation %d was retried by a confirmation of another set", op.ID)
+		}
+	}
+
+	// Confirm the three; then a failure made after that preview is not
+	// acted on by its confirmation.
+	form = bulkForm(t, admin.get(loc).Body)
+	later := f.failed(1)[0]
+	r = admin.post("/bulk", form).expect(t, http.StatusSeeOther)
+	admin.get(r.Header.Get("Location")).contains(t, "Retried 3 operations; 0 skipped.")
+	if rs, _ := f.eng.RetriesOf(later); len(rs) != 0 {
+		t.Fatalf("a failure made after the preview was retried as %v", rs)
+	}
+	entries, _, err := f.eng.AuditLog(engine.AuditQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == "operation.bulk_retry" {
+			if want := "confirmed 3 shown, ids below " + form.Get("before") + "; 3 done"; !strings.Contains(e.Detail, want) {
+				t.Fatalf("audit %q lacks %q", e.Detail, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no audit entry of the bulk retry")
+}
