@@ -145,10 +145,16 @@ func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Ope
 	return e.retryOperation(ctx, companyID, id, false)
 }
 
-// retryOperation is RetryOperation; once refuses (a conflict) a failure that was
-// retried already, checked under the event queue's lock that every retry
-// of it takes, so that two bulk retries racing never retry one failure
-// twice.
+// RetryOperationOnce is RetryOperation refusing (a conflict naming the
+// retry) a failure that was retried already, checked under the event
+// queue's lock that every retry takes, so that two retries racing (two
+// clicks, two bulk calls) never retry one failure twice. The dashboard's
+// Retry button uses it unless the person confirmed a second retry.
+func (e *Engine) RetryOperationOnce(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	return e.retryOperation(ctx, companyID, id, true)
+}
+
+// retryOperation is RetryOperation; once is RetryOperationOnce's check.
 func (e *Engine) retryOperation(ctx context.Context, companyID, id uint64, once bool) (*Operation, error) {
 	admitted, err := e.admit()
 	if err != nil {

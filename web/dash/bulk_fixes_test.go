@@ -2,9 +2,12 @@ package dash
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,4 +106,56 @@ func TestDashboardBulkConfirmActsOnThePreviewedSet(t *testing.T) {
 		}
 	}
 	t.Fatal("no audit entry of the bulk retry")
+}
+
+// Two clicks on Retry (or two people) at once make one retry: the others
+// are asked whether to retry again, naming the retry made.
+func TestDashboardRetryTwiceAtOnceMakesOneRetry(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t, dashWork(engine.PhaseTickets, failingTickets{}))
+	op := f.failed(1)[0]
+	admin := f.admin()
+	tok := admin.token(opPage(op.ID))
+	const clicks = 8
+	var wg sync.WaitGroup
+	statuses := make([]int, clicks)
+	bodies := make([]string, clicks)
+	for i := range clicks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest("POST", opPage(op.ID)+"/retry", strings.NewReader(url.Values{"_csrf": {tok}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: admin.cookies[sessionCookie]})
+			res, err := f.app.Test(req, -1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer res.Body.Close()
+			raw, _ := io.ReadAll(res.Body)
+			statuses[i], bodies[i] = res.StatusCode, string(raw)
+		}()
+	}
+	wg.Wait()
+	rs, err := f.eng.RetriesOf(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		t.Fatalf("%d clicks at once made %d retries %v, want 1", clicks, len(rs), rs)
+	}
+	asked := 0
+	for i := range clicks {
+		switch {
+		case statuses[i] == http.StatusSeeOther:
+		case statuses[i] == http.StatusOK && strings.Contains(bodies[i], "was already retried as #"+strconv.FormatUint(rs[0], 10)):
+			asked++
+		default:
+			t.Fatalf("click %d: status %d\n%s", i, statuses[i], bodies[i])
+		}
+	}
+	if asked != clicks-1 {
+		t.Fatalf("%d of the %d later clicks were asked to confirm", asked, clicks-1)
+	}
 }
