@@ -18,8 +18,16 @@ const MaxBulk = 1000
 
 // bulkExamine bounds the operations one bulk call reads (acted on or
 // skipped), so that a filter matching a long history of skipped ones
-// answers in bounded time; More then says to call again.
+// answers in bounded time; More and Next then say where to go on
+// (Config.BulkExamine changes it).
 const bulkExamine = 10 * MaxBulk
+
+func (e *Engine) bulkExamine() int {
+	if e.examine > 0 {
+		return e.examine
+	}
+	return bulkExamine
+}
 
 // BulkResult is what a bulk retry or cancel did.
 type BulkResult struct {
@@ -29,9 +37,16 @@ type BulkResult struct {
 	// Skipped counts selected operations left alone: failures already
 	// retried, operations already asked to cancel.
 	Skipped int
-	// More is set when more operations are eligible than the call's limit
-	// let it act on: call again to go on.
+	// More is set when more operations may be eligible than the call
+	// acted on (its limit was reached, or it read as many as it may):
+	// call again with OperationQuery.Before set to Next to go on.
 	More bool
+	// Next, when More is set, is where the next call goes on: the id above
+	// the first operation this one did not handle, for
+	// OperationQuery.Before. A call from the top again would work too,
+	// but would read the skipped ones again and, when they fill a call's
+	// reading, never get further.
+	Next uint64
 }
 
 // BulkPreview is what a bulk call would do now, for a confirmation.
@@ -41,6 +56,8 @@ type BulkPreview struct {
 	Eligible int
 	Skipped  int
 	More     bool
+	// Next is BulkResult.Next: where to look further when More is set.
+	Next uint64
 	// Sample is the first few eligible operations.
 	Sample []*Operation
 	// Before bounds a confirmation to what this preview read: passed as
@@ -172,17 +189,13 @@ func (e *Engine) PreviewBulk(action string, q OperationQuery) (BulkPreview, erro
 		if seen == 0 {
 			p.Before = op.ID + 1
 		}
-		if seen++; seen > bulkExamine {
-			p.More = true
+		if seen++; seen > e.bulkExamine() || eligible && p.Eligible == limit {
+			p.More, p.Next = true, op.ID+1
 			return false, nil
 		}
 		if !eligible {
 			p.Skipped++
 			return true, nil
-		}
-		if p.Eligible == limit {
-			p.More = true
-			return false, nil
 		}
 		p.Eligible++
 		if len(p.Sample) < 10 {
@@ -221,17 +234,13 @@ func (e *Engine) bulk(ctx context.Context, action string, q OperationQuery, act 
 	ctx = WithoutIdempotency(ctx)
 	seen := 0
 	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
-		if seen++; seen > bulkExamine {
-			res.More = true
+		if seen++; seen > e.bulkExamine() || eligible && len(res.Operations) == limit {
+			res.More, res.Next = true, op.ID+1
 			return false, nil
 		}
 		if !eligible {
 			res.Skipped++
 			return true, nil
-		}
-		if len(res.Operations) == limit {
-			res.More = true
-			return false, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return false, err

@@ -141,7 +141,10 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 	}
 	v := url.Values{"done": {strconv.Itoa(len(res.Operations))}, "skipped": {strconv.Itoa(res.Skipped)}}
 	if res.More {
+		// The preview after it goes on where the call stopped, so that a
+		// run of skipped ones is not read again.
 		v.Set("more", "1")
+		v.Set("before", strconv.FormatUint(res.Next, 10))
 	}
 	return c.Redirect(back+"&"+v.Encode(), http.StatusSeeOther)
 }

@@ -159,3 +159,52 @@ func TestDashboardRetryTwiceAtOnceMakesOneRetry(t *testing.T) {
 		t.Fatalf("%d of the %d later clicks were asked to confirm", asked, clicks-1)
 	}
 }
+
+// failsOnce fails each event's first attempt at the phase; its retries
+// pass.
+type failsOnce struct {
+	mu   sync.Mutex
+	seen map[uint64]bool
+}
+
+func (w *failsOnce) Run(_ context.Context, r *engine.PhaseRun) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen[r.Op.EventID] {
+		return nil
+	}
+	w.seen[r.Op.EventID] = true
+	return engine.Errorf(engine.CodeTicketsStructureEmpty, "nothing to sell")
+}
+
+// When the preview's reading is filled by failures retried already, it
+// says so (not "More than 0") and offers to look further back, which
+// reaches the older failure.
+func TestDashboardBulkPreviewGoesOnPastSkippedOnes(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t, dashWork(engine.PhaseTickets, &failsOnce{seen: map[uint64]bool{}}),
+		dashEngine(func(c *engine.Config) { c.BulkExamine = 2 }))
+	ops := f.failed(3)
+	for _, op := range ops[1:] {
+		r, err := f.eng.RetryOperation(context.Background(), 0, op.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitOp(r.ID, func(o *engine.Operation) bool { return o.Status.Terminal() })
+	}
+	admin := f.admin()
+	body := admin.get("/bulk?action=retry").expect(t, http.StatusOK).
+		contains(t, "None of the 2 newest operations read can be acted on (all were retried already); older ones were not read yet.").
+		lacks(t, "More than 0", `id="bulk-form"`).Body
+	m := regexp.MustCompile(`<a href="([^"]+)" id="bulk-further">`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no link to look further:\n%s", body)
+	}
+	further := strings.ReplaceAll(m[1], "&amp;", "&")
+	body = admin.get(further).contains(t, "1 failed operations would be retried", "Retry these 1 failed operations").Body
+	r := admin.post("/bulk", bulkForm(t, body)).expect(t, http.StatusSeeOther)
+	admin.get(r.Header.Get("Location")).contains(t, "Retried 1 operations; 0 skipped.")
+	if rs, _ := f.eng.RetriesOf(ops[0]); len(rs) != 1 {
+		t.Fatalf("the oldest failure was retried %d times", len(rs))
+	}
+}
