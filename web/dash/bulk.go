@@ -1,6 +1,7 @@
 package dash
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,7 +84,7 @@ func (d *Dashboard) bulkPage(c *fiber.Ctx, sess *staffSession) error {
 	if c.Query("done") != "" {
 		n, _ := strconv.Atoi(c.Query("done"))
 		skipped, _ := strconv.Atoi(c.Query("skipped"))
-		page.Done = &views.BulkDone{Count: n, Skipped: skipped, More: c.Query("more") == "1"}
+		page.Done = &views.BulkDone{Count: n, Skipped: skipped, More: c.Query("more") == "1", Stopped: c.Query("stopped")}
 	}
 	p := d.pageOf(c, sess, "Bulk "+action, "operations", false)
 	return dashRender(c, http.StatusOK, views.BulkView(p, page))
@@ -112,7 +113,7 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 		return c.Redirect(back+"&changed=1&shown="+strconv.Itoa(shown), http.StatusSeeOther)
 	}
 	l.q.Limit = shown
-	ctx, cancel := actionContext()
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.BulkTimeout)
 	defer cancel()
 	var res engine.BulkResult
 	if action == "cancel" {
@@ -135,6 +136,13 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 			detail += " (" + strings.Join(ids, ", ") + ")"
 		}
 	}
+	// Out of time is a partial result, not a failure: what was done
+	// stays done, and the page says so and goes on from where it stopped.
+	stopped := err != nil && ctx.Err() != nil && res.More
+	if stopped {
+		err = nil
+		detail += "; stopped after " + d.opts.BulkTimeout.String()
+	}
 	d.record(c, sess, "operation.bulk_"+action, "operations", detail, err)
 	if err != nil {
 		return err
@@ -145,6 +153,9 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 		// run of skipped ones is not read again.
 		v.Set("more", "1")
 		v.Set("before", strconv.FormatUint(res.Next, 10))
+	}
+	if stopped {
+		v.Set("stopped", d.opts.BulkTimeout.String())
 	}
 	return c.Redirect(back+"&"+v.Encode(), http.StatusSeeOther)
 }

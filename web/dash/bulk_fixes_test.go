@@ -2,6 +2,7 @@ package dash
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"eventops/engine"
 )
@@ -206,5 +208,27 @@ func TestDashboardBulkPreviewGoesOnPastSkippedOnes(t *testing.T) {
 	admin.get(r.Header.Get("Location")).contains(t, "Retried 1 operations; 0 skipped.")
 	if rs, _ := f.eng.RetriesOf(ops[0]); len(rs) != 1 {
 		t.Fatalf("the oldest failure was retried %d times", len(rs))
+	}
+}
+
+// A bulk call that reaches its time limit shows what it did and goes on
+// from there, not an error page; the audit says it stopped.
+func TestDashboardBulkTimeLimitShowsThePartialResult(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t, dashWork(engine.PhaseTickets, failingTickets{}),
+		dashOpts(func(o *Options) { o.BulkTimeout = time.Nanosecond }))
+	ops := f.failed(2)
+	admin := f.admin()
+	r := admin.post("/bulk", bulkForm(t, admin.get("/bulk?action=retry").Body)).expect(t, http.StatusSeeOther)
+	loc := r.Header.Get("Location")
+	admin.get(loc).expect(t, http.StatusOK).
+		contains(t, "Stopped after 1ns (the time limit of one call): Retried 0 operations; 0 skipped. More may remain",
+			"2 failed operations would be retried", fmt.Sprintf(`name="before" value="%d"`, ops[1].ID+1))
+	entries, _, err := f.eng.AuditLog(engine.AuditQuery{Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || entries[0].Action != "operation.bulk_retry" || !strings.Contains(entries[0].Detail, "stopped after 1ns") || entries[0].Outcome != "ok" {
+		t.Fatalf("audit: %+v", entries[0])
 	}
 }

@@ -99,6 +99,10 @@ type Options struct {
 	// PingEvery is the websocket ping period (default 25 s); a client that
 	// answers no ping for two periods is disconnected.
 	PingEvery time.Duration
+	// BulkTimeout bounds one bulk retry or cancel (default 30 s): past
+	// it, the call stops and the page shows what was done and where the
+	// preview goes on.
+	BulkTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -119,6 +123,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PingEvery <= 0 {
 		o.PingEvery = 25 * time.Second
+	}
+	if o.BulkTimeout <= 0 {
+		o.BulkTimeout = 30 * time.Second
 	}
 	return o
 }
