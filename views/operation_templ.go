@@ -698,13 +698,13 @@ func OperationDelta(d OpDelta) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			for _, c := range shownKids(sp.Phase, false) {
+			for _, c := range shownKids(sp.Phase, d.View.All) {
 				templ_7745c5c3_Err = TimelineRows(d.View, PhaseAt{c, sp.Depth + 1}).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			if long(sp.Phase, false) {
+			if long(sp.Phase, d.View.All) {
 				templ_7745c5c3_Err = TimelineMore(sp.Phase, sp.Depth+1, InPage).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -167,17 +167,19 @@ type OpDelta struct {
 // when only a full render will do (the top-level phases changed).
 func DiffOperation(prev *engine.Operation, next OperationView) (OpDelta, bool) {
 	d := OpDelta{View: next}
-	if next.All || !diffPhases(prev.Phases, next.Op.Phases, nil, nil, 1, &d) {
+	if !diffPhases(prev.Phases, next.Op.Phases, nil, nil, 1, next.All, &d) {
 		return OpDelta{}, false
 	}
 	return d, true
 }
 
-func diffPhases(prev, next []*engine.Phase, pa, pb *engine.Phase, depth int, d *OpDelta) bool {
+func diffPhases(prev, next []*engine.Phase, pa, pb *engine.Phase, depth int, all bool, d *OpDelta) bool {
 	if len(prev) != len(next) {
 		return false
 	}
-	isLong := pb != nil && long(pb, false)
+	// Showing every phase (?phases=all), no list is long: no child comes
+	// into or leaves a shown few.
+	isLong := pb != nil && long(pb, all)
 	var before, after map[uint64]bool
 	if isLong {
 		before, after = shownSet(pa, false), shownSet(pb, false)
@@ -200,7 +202,7 @@ func diffPhases(prev, next []*engine.Phase, pa, pb *engine.Phase, depth int, d *
 		case !headEqual(a, b):
 			d.Heads = append(d.Heads, PhaseAt{b, depth})
 		}
-		if len(b.Phases) > 0 && !diffPhases(a.Phases, b.Phases, a, b, depth+1, d) {
+		if len(b.Phases) > 0 && !diffPhases(a.Phases, b.Phases, a, b, depth+1, all, d) {
 			return false
 		}
 	}
