@@ -32,8 +32,12 @@ const (
 // over its store (bbolt today; another store implements the few Tx methods
 // behind it). Kept this narrow on purpose.
 type SessionStore interface {
-	// PutSession writes a new session or a later Seen.
+	// PutSession writes a new session.
 	PutSession(ctx context.Context, s *engine.StaffSession) error
+	// TouchSession writes a later Seen in one transaction that reads the
+	// session again and writes only if it still exists (a sign-out or
+	// expiry committed meanwhile stays done).
+	TouchSession(ctx context.Context, hash []byte, seen time.Time) error
 	// Session returns a session and its user, or nils when either is gone.
 	Session(hash []byte) (*engine.StaffSession, *engine.User, error)
 	// EndSession deletes a session; an absent one is no error.
@@ -122,7 +126,7 @@ func (st *sessionStore) get(cookie string) *staffSession {
 	now := st.now()
 	if now.Sub(rec.Seen) >= engine.SessionTouchEvery {
 		rec.Seen = now
-		if err := st.store.PutSession(context.Background(), rec); err != nil {
+		if err := st.store.TouchSession(context.Background(), rec.Hash, now); err != nil {
 			st.log.Warn("dashboard: recording a session's use", "err", err)
 		}
 	}
