@@ -116,6 +116,16 @@ func (st *sessionStore) create(ctx context.Context, u *engine.User) (*staffSessi
 // get returns the live session of a cookie value and marks it used, or nil.
 // The use is written at most once a minute (engine.SessionTouchEvery).
 func (st *sessionStore) get(cookie string) *staffSession {
+	return st.session(cookie, true)
+}
+
+// peek is get without recording a use: a websocket's (re)connect is not a
+// sign of activity, so it must not keep an idle session alive.
+func (st *sessionStore) peek(cookie string) *staffSession {
+	return st.session(cookie, false)
+}
+
+func (st *sessionStore) session(cookie string, touch bool) *staffSession {
 	if cookie == "" {
 		return nil
 	}
@@ -124,6 +134,10 @@ func (st *sessionStore) get(cookie string) *staffSession {
 		return nil
 	}
 	now := st.now()
+	if !touch {
+		return &staffSession{key: string(rec.Hash), userID: u.ID, email: u.Email, role: u.Role,
+			csrf: csrfOf(cookie), created: rec.Created, seen: rec.Seen}
+	}
 	if now.Sub(rec.Seen) >= engine.SessionTouchEvery {
 		rec.Seen = now
 		if err := st.store.TouchSession(context.Background(), rec.Hash, now); err != nil {

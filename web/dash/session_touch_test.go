@@ -1,7 +1,12 @@
 package dash
 
 import (
+	"net/http"
+	"net/url"
+	"strings"
+
 	"context"
+	"github.com/fasthttp/websocket"
 	"testing"
 	"time"
 
@@ -48,5 +53,32 @@ func TestDashboardSessionTouchDoesNotUndoSignOut(t *testing.T) {
 	}
 	if rec, _, _ := f.eng.Session([]byte(dashTokenHash(other))); rec == nil || !rec.Seen.Equal(later) {
 		t.Fatalf("a live session's use was not recorded: %+v", rec)
+	}
+}
+
+// A page that only reconnects its websocket (network cuts, restarts) does
+// not keep an idle session alive: reconnects are no sign of activity.
+func TestDashboardWebsocketReconnectsAreNotActivity(t *testing.T) {
+	t.Parallel()
+	f := setupDash(t, dashListen(), dashFakeClock(), dashOpts(func(o *Options) {
+		o.SessionIdle, o.SessionMax = 10*time.Minute, 12*time.Hour
+	}))
+	admin := f.admin()
+	header := http.Header{}
+	header.Set("Origin", f.base)
+	header.Set("Cookie", sessionCookie+"="+admin.cookies[sessionCookie])
+	u := "ws" + strings.TrimPrefix(f.base, "http") + "/ws?page=" + url.QueryEscape("/operations")
+	for range 3 { // a reconnect every 3 minutes
+		f.clock.Add(3 * time.Minute)
+		conn, _, err := websocket.DefaultDialer.Dial(u, header)
+		if err != nil {
+			t.Fatalf("a reconnect while signed in: %v", err)
+		}
+		conn.Close()
+	}
+	f.clock.Add(2 * time.Minute) // 11 minutes since the last request
+	admin.get("/session").expect(t, http.StatusUnauthorized)
+	if _, res, err := websocket.DefaultDialer.Dial(u, header); err == nil || res == nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a reconnect after the idle limit: %v", err)
 	}
 }
