@@ -307,6 +307,27 @@ func phaseLabel(p *engine.Phase) string {
 // transition); a bigger one is offered as a download.
 const MaxInlineJSON = 8 << 10
 
+// minPhaseJSON is less than any phase's JSON takes (ten members, always
+// present, indented), so an operation of more than
+// MaxInlineJSON/minPhaseJSON phases has a JSON too big to show inline.
+const minPhaseJSON = 128
+
+// JSONSurelyBig reports, without building it, that op's JSON is over
+// MaxInlineJSON because of its number of phases alone.
+func JSONSurelyBig(op *engine.Operation) bool {
+	n, limit := 0, MaxInlineJSON/minPhaseJSON
+	var count func(ps []*engine.Phase) bool
+	count = func(ps []*engine.Phase) bool {
+		for _, p := range ps {
+			if n++; n > limit || count(p.Phases) {
+				return true
+			}
+		}
+		return false
+	}
+	return count(op.Phases)
+}
+
 func headID(id uint64) string   { return "phn-" + utoa(id) }
 func kidsID(id uint64) string   { return "phk-" + utoa(id) }
 func moreID(id uint64) string   { return "phm-" + utoa(id) }

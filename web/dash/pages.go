@@ -253,16 +253,21 @@ func (d *Dashboard) operationJSON(c *fiber.Ctx, _ *staffSession) error {
 // JSON is exactly what the API answers for it. all shows every child of
 // long phase lists.
 func (d *Dashboard) operationView(op *engine.Operation, all bool) views.OperationView {
-	raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
-	if err != nil {
-		raw = []byte(err.Error())
-	}
 	v := views.OperationView{
-		Op: op, JSON: string(raw),
+		Op: op,
 		Company: d.names.names(op.CompanyID).Company(op.CompanyID),
 		Event:   d.names.eventName(op),
 		All:     all,
 		Now:     d.now(),
+	}
+	// The JSON is built only when it may be shown inline: a big one is a
+	// download, and marshalling it on every push was most of a push's cost.
+	if v.JSONBig = views.JSONSurelyBig(op); !v.JSONBig {
+		raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
+		if err != nil {
+			raw = []byte(err.Error())
+		}
+		v.JSON = string(raw)
 	}
 	if op.Action == engine.ActionRefund {
 		v.Refunds = d.refundLines(op)

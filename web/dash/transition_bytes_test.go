@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,15 +61,15 @@ func (w *occurrenceWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 // transition, and how many frames after the first one rendered the whole
 // page rather than what changed. query is added to the page's address
 // ("?phases=all": every phase shown).
-func transitionBytes(tb testing.TB, n int, query string) (first int, frames []int, page string, fulls int) {
+func transitionBytes(tb testing.TB, n int, query string, extra ...dashOption) (first int, frames []int, page string, fulls int) {
 	tb.Helper()
 	gate := make(chan struct{})
 	cat := &occurrenceWork{name: engine.PhaseCatalog, go_: gate}
 	inv := &occurrenceWork{name: engine.PhaseInventory, go_: gate}
 	done := standIn(func(ctx context.Context, r *engine.PhaseRun) error { r.Progress(1, 1); return nil })
-	f := setupDash(tb, dashListen(), dashWorkers(4), dashWork(engine.PhaseCatalog, cat), dashWork(engine.PhaseInventory, inv),
+	f := setupDash(tb, append([]dashOption{dashListen(), dashWorkers(4), dashWork(engine.PhaseCatalog, cat), dashWork(engine.PhaseInventory, inv),
 		dashWork(engine.PhaseMetafields, done), dashWork(engine.PhaseDelivery, done), dashWork(engine.PhasePublish, done),
-		dashOpts(func(o *Options) { o.SendQueue = 4096 }))
+		dashOpts(func(o *Options) { o.SendQueue = 4096 })}, extra...)...)
 	ctx := context.Background()
 	shop, err := f.eng.CreateCompany(ctx, "Blue Note Presents", &engine.ShopInput{Sandbox: true, Domain: "blue-note"})
 	if err != nil {
@@ -181,5 +182,34 @@ func TestDashboardTransitionBytesAllPhases(t *testing.T) {
 	}
 	if fulls > 0 || total > len(frames)*len(page)/2 {
 		t.Fatalf("%d of %d transitions pushed the whole page; %d B in all (page %d B): frames %v", fulls, len(frames), total, len(page), frames)
+	}
+}
+
+// A big operation's JSON (a download, not shown inline) is not built for
+// each transition pushed: that marshalling was most of a push's cost.
+func TestDashboardBigOperationJSONNotBuiltPerPush(t *testing.T) {
+	t.Parallel()
+	var big atomic.Int64
+	count := func(op *engine.Operation) any {
+		n := 0
+		var walk func([]*engine.Phase)
+		walk = func(ps []*engine.Phase) {
+			for _, p := range ps {
+				n++
+				walk(p.Phases)
+			}
+		}
+		walk(op.Phases)
+		if n > 200 {
+			big.Add(1)
+		}
+		return op
+	}
+	_, frames, page, _ := transitionBytes(t, 120, "", dashOpJSON(count))
+	if !strings.Contains(page, "download the JSON") {
+		t.Fatalf("the big operation's page does not offer its JSON as a download:\n%s", page)
+	}
+	if n := big.Load(); n != 0 {
+		t.Fatalf("the JSON of a 120-occurrence operation was built %d times for %d pushes and its page", n, len(frames))
 	}
 }
