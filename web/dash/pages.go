@@ -254,7 +254,7 @@ func (d *Dashboard) operationJSON(c *fiber.Ctx, _ *staffSession) error {
 // long phase lists.
 func (d *Dashboard) operationView(op *engine.Operation, all bool) views.OperationView {
 	v := views.OperationView{
-		Op: op,
+		Op:      op,
 		Company: d.names.names(op.CompanyID).Company(op.CompanyID),
 		Event:   d.names.eventName(op),
 		All:     all,
