@@ -139,6 +139,8 @@ type Dashboard struct {
 	opts     Options
 	metrics  *metrics.Metrics
 	opJSON   func(*engine.Operation) any
+	// orders reads an event's orders (the engine's; a test counts the reads).
+	orders func(companyID, eventID uint64) ([]*engine.Order, error)
 	sessions *sessionStore
 	logins   *loginLimiter
 	tally    *liveTally
@@ -182,6 +184,7 @@ func New(cfg Config) *Dashboard {
 		names:    newNameCache(cfg.Engine),
 		origin:   urlOrigin(strings.TrimRight(cfg.PublicURL, "/")),
 	}
+	d.orders = cfg.Engine.Orders
 	if d.opJSON == nil {
 		d.opJSON = func(op *engine.Operation) any { return op }
 	}

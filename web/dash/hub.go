@@ -222,7 +222,11 @@ func (h *hub) pushOperation(op *engine.Operation) {
 		}
 		if f == nil {
 			if full[k] == nil {
-				full[k] = h.prepare(views.Push{Kind: views.PushOperation, Op: shown[k]})
+				fv := *shown[k]
+				if !op.Status.Terminal() {
+					h.d.addRefundLines(&fv) // a whole page shows them
+				}
+				full[k] = h.prepare(views.Push{Kind: views.PushOperation, Op: &fv})
 			}
 			f = full[k]
 		}
@@ -392,7 +396,7 @@ func (h *hub) join(c *wsClient) {
 			h.lastOp[op.ID] = op
 		}
 		c.opVersion = op.Version
-		view := h.d.operationView(op, v.all)
+		view := h.d.fullOperationView(op, v.all)
 		c.offer(h.prepare(views.Push{Kind: views.PushOperation, Op: &view}))
 	case pageEvent:
 		if pm := h.eventPush(v.eventID); pm != nil {

@@ -225,7 +225,7 @@ func (d *Dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	return dashRender(c, http.StatusOK, views.OperationPageView(p, views.OperationPage{
-		View: d.operationView(op, c.Query("phases") == "all"), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
+		View: d.fullOperationView(op, c.Query("phases") == "all"), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
 	}))
 }
 
@@ -269,10 +269,29 @@ func (d *Dashboard) operationView(op *engine.Operation, all bool) views.Operatio
 		}
 		v.JSON = string(raw)
 	}
-	if op.Action == engine.ActionRefund {
-		v.Refunds = d.refundLines(op)
+	if op.Status.Terminal() {
+		d.addRefundLines(&v)
 	}
 	return v
+}
+
+// fullOperationView is operationView for a whole page (a page load, a
+// page joining, a full push): with a refund's lines even while it runs.
+// Pushes of a running refund's transitions leave them out: loading every
+// order of the event per transition, in the hub's goroutine, was for lines
+// that a delta does not show.
+func (d *Dashboard) fullOperationView(op *engine.Operation, all bool) views.OperationView {
+	v := d.operationView(op, all)
+	if !op.Status.Terminal() {
+		d.addRefundLines(&v)
+	}
+	return v
+}
+
+func (d *Dashboard) addRefundLines(v *views.OperationView) {
+	if v.Op.Action == engine.ActionRefund {
+		v.Refunds = d.refundLines(v.Op)
+	}
 }
 
 // refundLines are the event's orders refunded while a refund operation
@@ -281,7 +300,7 @@ func (d *Dashboard) operationView(op *engine.Operation, all bool) views.Operatio
 // refund time is stamped in the commit that ends the operation, a moment
 // after its finish time: refundSlack allows for that.
 func (d *Dashboard) refundLines(op *engine.Operation) []views.RefundLine {
-	orders, err := d.eng.Orders(op.CompanyID, op.EventID)
+	orders, err := d.orders(op.CompanyID, op.EventID)
 	if err != nil {
 		return nil
 	}
