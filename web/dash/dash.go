@@ -133,14 +133,14 @@ func (o Options) withDefaults() Options {
 // Dashboard is the dashboard's state: sessions, the sign-in limiter, the
 // websocket hub, the tally and the caches of names.
 type Dashboard struct {
-	eng      *engine.Engine
-	log      *slog.Logger
-	now      func() time.Time
-	opts     Options
-	metrics  *metrics.Metrics
-	opJSON   func(*engine.Operation) any
+	eng     *engine.Engine
+	log     *slog.Logger
+	now     func() time.Time
+	opts    Options
+	metrics *metrics.Metrics
+	opJSON  func(*engine.Operation) any
 	// orders reads an event's orders (the engine's; a test counts the reads).
-	orders func(companyID, eventID uint64) ([]*engine.Order, error)
+	orders   func(companyID, eventID uint64) ([]*engine.Order, error)
 	sessions *sessionStore
 	logins   *loginLimiter
 	tally    *liveTally
