@@ -140,12 +140,15 @@ type Dashboard struct {
 	metrics *metrics.Metrics
 	opJSON  func(*engine.Operation) any
 	// orders reads an event's orders (the engine's; a test counts the reads).
-	orders   func(companyID, eventID uint64) ([]*engine.Order, error)
-	sessions *sessionStore
-	logins   *loginLimiter
-	tally    *liveTally
-	hub      *hub
-	names    *nameCache
+	orders func(companyID, eventID uint64) ([]*engine.Order, error)
+	// loadEventsList is eventsList, called off the hub's goroutine when an
+	// events list joins (a test holds it).
+	loadEventsList func(get func(string) string) (views.EventsPage, error)
+	sessions       *sessionStore
+	logins         *loginLimiter
+	tally          *liveTally
+	hub            *hub
+	names          *nameCache
 	// secure marks cookies Secure (PublicURL is https).
 	secure bool
 	// origin is PublicURL's origin, "" without one; wsSource is the
@@ -185,6 +188,7 @@ func New(cfg Config) *Dashboard {
 		origin:   urlOrigin(strings.TrimRight(cfg.PublicURL, "/")),
 	}
 	d.orders = cfg.Engine.Orders
+	d.loadEventsList = d.eventsList
 	if d.opJSON == nil {
 		d.opJSON = func(op *engine.Operation) any { return op }
 	}

@@ -43,8 +43,10 @@ type hub struct {
 
 	joins  chan *wsClient
 	leaves chan *wsClient
-	stop   chan struct{}
-	done   chan struct{}
+	// eventsLoads brings events lists loaded off the goroutine (hub_events.go).
+	eventsLoads chan eventsLoad
+	stop        chan struct{}
+	done        chan struct{}
 
 	// The registry of connected clients, for shutdown and sign-out.
 	rmu      sync.Mutex
@@ -79,6 +81,7 @@ func newHub(d *Dashboard) *hub {
 		eventsDirty: map[uint64]struct{}{},
 		joins:       make(chan *wsClient),
 		leaves:      make(chan *wsClient),
+		eventsLoads: make(chan eventsLoad),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		clients:     map[*wsClient]struct{}{},
@@ -126,6 +129,8 @@ func (h *hub) run(sub *engine.Subscription) {
 			h.join(c)
 		case c := <-h.leaves:
 			h.leave(c)
+		case l := <-h.eventsLoads:
+			h.joinedEventsList(l)
 		case <-tick.C:
 			h.flush()
 		case <-h.stop:
