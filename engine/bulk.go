@@ -326,6 +326,11 @@ func (e *Engine) bulk(ctx context.Context, action string, q OperationQuery, idx 
 			res.Skipped++ // it changed since it was read
 			return true, nil
 		}
+		if ctx.Err() != nil {
+			// Out of time within this one: the next call looks at it
+			// again (a retry made after all is skipped then).
+			res.More, res.Next = true, op.ID+1
+		}
 		return false, err
 	})
 	return res, err
