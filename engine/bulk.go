@@ -18,8 +18,16 @@ const MaxBulk = 1000
 
 // bulkExamine bounds the operations one bulk call reads (acted on or
 // skipped), so that a filter matching a long history of skipped ones
-// answers in bounded time; More then says to call again.
+// answers in bounded time; More and Next then say where to go on
+// (Config.BulkExamine changes it).
 const bulkExamine = 10 * MaxBulk
+
+func (e *Engine) bulkExamine() int {
+	if e.examine > 0 {
+		return e.examine
+	}
+	return bulkExamine
+}
 
 // BulkResult is what a bulk retry or cancel did.
 type BulkResult struct {
@@ -29,9 +37,16 @@ type BulkResult struct {
 	// Skipped counts selected operations left alone: failures already
 	// retried, operations already asked to cancel.
 	Skipped int
-	// More is set when more operations are eligible than the call's limit
-	// let it act on: call again to go on.
+	// More is set when more operations may be eligible than the call
+	// acted on (its limit was reached, or it read as many as it may):
+	// call again with OperationQuery.Before set to Next to go on.
 	More bool
+	// Next, when More is set, is where the next call goes on: the id above
+	// the first operation this one did not handle, for
+	// OperationQuery.Before. A call from the top again would work too,
+	// but would read the skipped ones again and, when they fill a call's
+	// reading, never get further.
+	Next uint64
 }
 
 // BulkPreview is what a bulk call would do now, for a confirmation.
@@ -41,8 +56,15 @@ type BulkPreview struct {
 	Eligible int
 	Skipped  int
 	More     bool
+	// Next is BulkResult.Next: where to look further when More is set.
+	Next uint64
 	// Sample is the first few eligible operations.
 	Sample []*Operation
+	// Before bounds a confirmation to what this preview read: passed as
+	// OperationQuery.Before, operations created after the preview are
+	// left out (the newest read plus one; the query's own Before when
+	// nothing was read).
+	Before uint64
 }
 
 // bulkScan walks the operations q selects with a status the action takes
@@ -50,7 +72,7 @@ type BulkPreview struct {
 // calling visit with each and whether it is eligible, until visit returns
 // false or nothing is left. The status filter, when q has one, must be
 // one the action takes, else the request is invalid.
-func (e *Engine) bulkScan(action string, q OperationQuery, visit func(op *Operation, eligible bool) (bool, error)) error {
+func (e *Engine) bulkScan(action string, q OperationQuery, idx *retriedIndex, visit func(op *Operation, eligible bool) (bool, error)) error {
 	var statuses []Status
 	switch action {
 	case "retry":
@@ -79,7 +101,7 @@ func (e *Engine) bulkScan(action string, q OperationQuery, visit func(op *Operat
 	curs := make([]*cursor, len(statuses))
 	for i, st := range statuses {
 		cq := q
-		cq.Status, cq.Limit, cq.Before = st, 100, 0
+		cq.Status, cq.Limit = st, 100 // q.Before, when set, bounds the scan
 		curs[i] = &cursor{q: cq}
 	}
 	fill := func(c *cursor) error {
@@ -109,7 +131,7 @@ func (e *Engine) bulkScan(action string, q OperationQuery, visit func(op *Operat
 		}
 		op := best.buf[0]
 		best.buf = best.buf[1:]
-		eligible, err := e.bulkEligible(action, op)
+		eligible, err := e.bulkEligible(action, op, idx)
 		if err != nil {
 			return err
 		}
@@ -119,15 +141,75 @@ func (e *Engine) bulkScan(action string, q OperationQuery, visit func(op *Operat
 	}
 }
 
-func (e *Engine) bulkEligible(action string, op *Operation) (bool, error) {
+func (e *Engine) bulkEligible(action string, op *Operation, idx *retriedIndex) (bool, error) {
 	if action == "cancel" {
 		return !op.Status.Terminal() && !op.CancelAsked, nil
 	}
 	if op.Status != StatusFailed {
 		return false, nil
 	}
-	retries, err := e.RetriesOf(op)
-	return len(retries) == 0, err
+	retried, err := idx.retried(e, op)
+	return !retried, err
+}
+
+// retriedIndex knows, per event, which of its operations were retried (the
+// RetryOf of its operations) as of the newest one read, so that a bulk
+// retry reads each event's history once, not once per failure of it
+// (RetriesOf per failure decoded every newer operation of the event each
+// time: a cost growing with the square of an event's history). Asked
+// again, it reads only the event's operations newer than it has seen:
+// under the queue lock, that check sees any retry made meanwhile.
+type retriedIndex struct {
+	events map[uint64]*eventRetries
+}
+
+type eventRetries struct {
+	retried map[uint64]bool // ids of the event's operations that were retried
+	top     uint64          // the newest operation id of the event read
+}
+
+func newRetriedIndex() *retriedIndex {
+	return &retriedIndex{events: map[uint64]*eventRetries{}}
+}
+
+// retried reads the operations of op's event newer than the index has
+// seen and reports whether op was retried.
+func (x *retriedIndex) retried(e *Engine, op *Operation) (bool, error) {
+	ev := x.events[op.EventID]
+	if ev == nil {
+		ev = &eventRetries{retried: map[uint64]bool{}}
+		x.events[op.EventID] = ev
+	}
+	// Pages newest first; once the event was read, the first page is one
+	// operation (usually one already seen, which ends the read), growing
+	// while new ones keep coming.
+	q := OperationQuery{EventID: op.EventID, Limit: 100}
+	if ev.top != 0 {
+		q.Limit = 1
+	}
+	top := ev.top
+	for {
+		ops, next, err := e.Operations(q)
+		if err != nil {
+			return false, err
+		}
+		for _, o := range ops {
+			if o.ID <= ev.top { // newest first: the rest were read before
+				next = 0
+				break
+			}
+			top = max(top, o.ID)
+			if o.RetryOf != 0 {
+				ev.retried[o.RetryOf] = true
+			}
+		}
+		if next == 0 || next <= ev.top+1 {
+			break
+		}
+		q.Before, q.Limit = next, min(100, q.Limit*10)
+	}
+	ev.top = top
+	return ev.retried[op.ID], nil
 }
 
 func joinStatuses(ss []Status) string {
@@ -162,18 +244,18 @@ func (e *Engine) PreviewBulk(action string, q OperationQuery) (BulkPreview, erro
 	}
 	limit := bulkLimit(q)
 	seen := 0
-	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
-		if seen++; seen > bulkExamine {
-			p.More = true
+	p.Before = q.Before
+	err := e.bulkScan(action, q, newRetriedIndex(), func(op *Operation, eligible bool) (bool, error) {
+		if seen == 0 {
+			p.Before = op.ID + 1
+		}
+		if seen++; seen > e.bulkExamine() || eligible && p.Eligible == limit {
+			p.More, p.Next = true, op.ID+1
 			return false, nil
 		}
 		if !eligible {
 			p.Skipped++
 			return true, nil
-		}
-		if p.Eligible == limit {
-			p.More = true
-			return false, nil
 		}
 		p.Eligible++
 		if len(p.Sample) < 10 {
@@ -190,8 +272,16 @@ func (e *Engine) PreviewBulk(action string, q OperationQuery) (BulkPreview, erro
 // An operation that cannot be retried any more (its event deleted, say)
 // is counted as skipped.
 func (e *Engine) BulkRetry(ctx context.Context, q OperationQuery) (BulkResult, error) {
-	return e.bulk(ctx, "retry", q, func(ctx context.Context, op *Operation) (*Operation, error) {
-		return e.retryOperation(ctx, op.CompanyID, op.ID, true)
+	idx := newRetriedIndex()
+	return e.bulk(ctx, "retry", q, idx, func(ctx context.Context, op *Operation) (*Operation, error) {
+		return e.retryOperation(ctx, op.CompanyID, op.ID, func(old *Operation) error {
+			// Under the queue lock: reads only what the event gained
+			// since the scan looked.
+			if retried, err := idx.retried(e, old); err != nil || !retried {
+				return err
+			}
+			return Conflict("operation %d was already retried", old.ID)
+		})
 	})
 }
 
@@ -199,32 +289,31 @@ func (e *Engine) BulkRetry(ctx context.Context, q OperationQuery) (BulkResult, e
 // as CancelOperation does, at most MaxBulk (or q.Limit) of them. One that
 // ended meanwhile is counted as skipped.
 func (e *Engine) BulkCancel(ctx context.Context, q OperationQuery) (BulkResult, error) {
-	return e.bulk(ctx, "cancel", q, func(ctx context.Context, op *Operation) (*Operation, error) {
+	return e.bulk(ctx, "cancel", q, nil, func(ctx context.Context, op *Operation) (*Operation, error) {
 		return e.CancelOperation(ctx, op.CompanyID, op.ID)
 	})
 }
 
-func (e *Engine) bulk(ctx context.Context, action string, q OperationQuery, act func(context.Context, *Operation) (*Operation, error)) (BulkResult, error) {
+func (e *Engine) bulk(ctx context.Context, action string, q OperationQuery, idx *retriedIndex, act func(context.Context, *Operation) (*Operation, error)) (BulkResult, error) {
 	var res BulkResult
 	limit := bulkLimit(q)
 	// Each operation is its own command: an idempotency key of the whole
 	// call must not be claimed by the first of them.
 	ctx = WithoutIdempotency(ctx)
 	seen := 0
-	err := e.bulkScan(action, q, func(op *Operation, eligible bool) (bool, error) {
-		if seen++; seen > bulkExamine {
-			res.More = true
+	err := e.bulkScan(action, q, idx, func(op *Operation, eligible bool) (bool, error) {
+		if seen++; seen > e.bulkExamine() || eligible && len(res.Operations) == limit {
+			res.More, res.Next = true, op.ID+1
 			return false, nil
 		}
 		if !eligible {
 			res.Skipped++
 			return true, nil
 		}
-		if len(res.Operations) == limit {
-			res.More = true
-			return false, nil
-		}
 		if err := ctx.Err(); err != nil {
+			// Out of time: what was done stays done; Next says where
+			// to go on.
+			res.More, res.Next = true, op.ID+1
 			return false, err
 		}
 		done, err := act(ctx, op)
@@ -236,6 +325,11 @@ func (e *Engine) bulk(ctx context.Context, action string, q OperationQuery, act 
 		case KindConflict, KindNotFound:
 			res.Skipped++ // it changed since it was read
 			return true, nil
+		}
+		if ctx.Err() != nil {
+			// Out of time within this one: the next call looks at it
+			// again (a retry made after all is skipped then).
+			res.More, res.Next = true, op.ID+1
 		}
 		return false, err
 	})

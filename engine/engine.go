@@ -21,6 +21,10 @@ type Config struct {
 	// starts itself after a sale or refund (inventory-only saves) are never
 	// refused, since a buyer has paid, but they count. 0 means no bound.
 	MaxPending int
+	// BulkExamine bounds the operations one bulk retry or cancel reads,
+	// acted on or skipped (default 10,000); a call that reaches it says
+	// where to go on (BulkResult.Next).
+	BulkExamine int
 	// Work maps a phase name to its work; the local phases (recurrence,
 	// tickets) are registered by New unless given here.
 	Work map[string]Work
@@ -111,6 +115,7 @@ type Engine struct {
 	wg       sync.WaitGroup
 	inFlight inFlight // attempts whose work is running, for Stop's log
 	rebal    rebalances
+	examine  int // Config.BulkExamine
 }
 
 // New builds an engine; call Start to run it.
@@ -130,6 +135,7 @@ func New(cfg Config) *Engine {
 		log:     cfg.Logger,
 		workers: cfg.Workers,
 		disp:    newMemDispatcher(cfg.MaxPending),
+		examine: cfg.BulkExamine,
 		soft:    make(chan struct{}),
 		halted:  make(chan struct{}),
 	}

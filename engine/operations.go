@@ -142,14 +142,31 @@ func cancelRecord(ctx context.Context, next *Operation, now time.Time) []func(Tx
 // (terminal operations are never reopened). A failed refund refunds what is
 // still unrefunded. Anything but a failed operation is a conflict.
 func (e *Engine) RetryOperation(ctx context.Context, companyID, id uint64) (*Operation, error) {
-	return e.retryOperation(ctx, companyID, id, false)
+	return e.retryOperation(ctx, companyID, id, nil)
 }
 
-// retryOperation is RetryOperation; once refuses (a conflict) a failure that was
-// retried already, checked under the event queue's lock that every retry
-// of it takes, so that two bulk retries racing never retry one failure
-// twice.
-func (e *Engine) retryOperation(ctx context.Context, companyID, id uint64, once bool) (*Operation, error) {
+// RetryOperationOnce is RetryOperation refusing (a conflict naming the
+// retry) a failure that was retried already, checked under the event
+// queue's lock that every retry takes, so that two retries racing (two
+// clicks, two bulk calls) never retry one failure twice. The dashboard's
+// Retry button uses it unless the person confirmed a second retry.
+func (e *Engine) RetryOperationOnce(ctx context.Context, companyID, id uint64) (*Operation, error) {
+	return e.retryOperation(ctx, companyID, id, func(old *Operation) error {
+		retries, err := e.RetriesOf(old)
+		if err != nil {
+			return err
+		}
+		if len(retries) > 0 {
+			return Conflict("operation %d was already retried as %d", id, retries[0])
+		}
+		return nil
+	})
+}
+
+// retryOperation is RetryOperation; once, when set, runs under the event
+// queue's lock that every retry takes and refuses the retry with its
+// error (RetryOperationOnce's check; a bulk retry's cheaper one).
+func (e *Engine) retryOperation(ctx context.Context, companyID, id uint64, once func(old *Operation) error) (*Operation, error) {
 	admitted, err := e.admit()
 	if err != nil {
 		return nil, err
@@ -164,13 +181,9 @@ func (e *Engine) retryOperation(ctx context.Context, companyID, id uint64, once 
 	}
 	unlock := e.lockQueue(old.QueueID)
 	defer unlock()
-	if once {
-		retries, err := e.RetriesOf(old)
-		if err != nil {
+	if once != nil {
+		if err := once(old); err != nil {
 			return nil, err
-		}
-		if len(retries) > 0 {
-			return nil, Conflict("operation %d was already retried as %d", id, retries[0])
 		}
 	}
 	var op *Operation

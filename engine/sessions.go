@@ -36,6 +36,21 @@ func (e *Engine) PutSession(ctx context.Context, s *StaffSession) error {
 	return e.store.Update(ctx, func(tx Tx) error { return tx.PutSession(s) })
 }
 
+// TouchSession records a session's use at seen, in one transaction that
+// reads the session again and writes only if it still exists (and seen is
+// later): a sign-out or expiry committed since the caller read it is never
+// undone by the touch.
+func (e *Engine) TouchSession(ctx context.Context, hash []byte, seen time.Time) error {
+	return e.store.Update(ctx, func(tx Tx) error {
+		s, err := tx.Session(hash)
+		if err != nil || s == nil || !seen.After(s.Seen) {
+			return err
+		}
+		s.Seen = seen
+		return tx.PutSession(s)
+	})
+}
+
 // Session returns a stored session and its user, or (nil, nil, nil) when
 // either is gone (signed out, pruned, or the user removed).
 func (e *Engine) Session(hash []byte) (*StaffSession, *User, error) {

@@ -26,8 +26,7 @@ var (
 	tables = []table{
 		tbCompanies, tbAPIKeys, tbUsers, tbVenues, tbTicketTypes, tbEvents,
 		tbTicketStructures, tbOrders, tbOperations, tbIdempotency, tbAliasUses,
-		tbWebhooks, tbSessions,
-		tbWebhooks, tbEndpoints, tbDeliveries,
+		tbWebhooks, tbSessions, tbEndpoints, tbDeliveries,
 	}
 )
 

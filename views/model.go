@@ -103,8 +103,12 @@ type OperationsPage struct {
 
 // OperationView is an operation as its page shows it.
 type OperationView struct {
-	Op      *engine.Operation
-	JSON    string // the API's representation, indented
+	Op   *engine.Operation
+	JSON string // the API's representation, indented
+	// JSONBig says the JSON is over MaxInlineJSON without it having been
+	// built (JSON is empty): an operation of many phases, whose JSON is a
+	// download and need not be marshalled on every push.
+	JSONBig bool
 	Company string
 	Event   string // the event's name, "" when unknown or deleted
 	// All shows every child of long lists (?phases=all); otherwise a long

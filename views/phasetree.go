@@ -167,17 +167,19 @@ type OpDelta struct {
 // when only a full render will do (the top-level phases changed).
 func DiffOperation(prev *engine.Operation, next OperationView) (OpDelta, bool) {
 	d := OpDelta{View: next}
-	if next.All || !diffPhases(prev.Phases, next.Op.Phases, nil, nil, 1, &d) {
+	if !diffPhases(prev.Phases, next.Op.Phases, nil, nil, 1, next.All, &d) {
 		return OpDelta{}, false
 	}
 	return d, true
 }
 
-func diffPhases(prev, next []*engine.Phase, pa, pb *engine.Phase, depth int, d *OpDelta) bool {
+func diffPhases(prev, next []*engine.Phase, pa, pb *engine.Phase, depth int, all bool, d *OpDelta) bool {
 	if len(prev) != len(next) {
 		return false
 	}
-	isLong := pb != nil && long(pb, false)
+	// Showing every phase (?phases=all), no list is long: no child comes
+	// into or leaves a shown few.
+	isLong := pb != nil && long(pb, all)
 	var before, after map[uint64]bool
 	if isLong {
 		before, after = shownSet(pa, false), shownSet(pb, false)
@@ -200,7 +202,7 @@ func diffPhases(prev, next []*engine.Phase, pa, pb *engine.Phase, depth int, d *
 		case !headEqual(a, b):
 			d.Heads = append(d.Heads, PhaseAt{b, depth})
 		}
-		if len(b.Phases) > 0 && !diffPhases(a.Phases, b.Phases, a, b, depth+1, d) {
+		if len(b.Phases) > 0 && !diffPhases(a.Phases, b.Phases, a, b, depth+1, all, d) {
 			return false
 		}
 	}
@@ -304,6 +306,27 @@ func phaseLabel(p *engine.Phase) string {
 // MaxInlineJSON is the largest raw JSON shown inline (and pushed with each
 // transition); a bigger one is offered as a download.
 const MaxInlineJSON = 8 << 10
+
+// minPhaseJSON is less than any phase's JSON takes (ten members, always
+// present, indented), so an operation of more than
+// MaxInlineJSON/minPhaseJSON phases has a JSON too big to show inline.
+const minPhaseJSON = 128
+
+// JSONSurelyBig reports, without building it, that op's JSON is over
+// MaxInlineJSON because of its number of phases alone.
+func JSONSurelyBig(op *engine.Operation) bool {
+	n, limit := 0, MaxInlineJSON/minPhaseJSON
+	var count func(ps []*engine.Phase) bool
+	count = func(ps []*engine.Phase) bool {
+		for _, p := range ps {
+			if n++; n > limit || count(p.Phases) {
+				return true
+			}
+		}
+		return false
+	}
+	return count(op.Phases)
+}
 
 func headID(id uint64) string   { return "phn-" + utoa(id) }
 func kidsID(id uint64) string   { return "phk-" + utoa(id) }

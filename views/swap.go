@@ -55,6 +55,7 @@ const (
 	IDFailureGroups = "failure-groups"
 	IDOpSummary     = "op-summary"
 	IDOpTree        = "op-tree"
+	IDOpRefunds     = "op-refunds"
 	IDOpTimeline    = "op-timeline"
 	IDOpJSON        = "op-json"
 	IDOpRows        = "op-rows"

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"net/http"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -16,13 +17,18 @@ import (
 // (query parameters, as on GET /operations, which previews the set). The
 // engine does the work; at most engine.MaxBulk operations per call, and a
 // failure already retried or an operation already asked to cancel is
-// skipped, so calling again carries on and never repeats.
+// skipped, so calling again carries on and never repeats. When meta.more
+// is true, meta.next is the "before" to call again with: only ids below
+// it, so a call goes on past a long run of skipped ones instead of
+// reading them again.
 
 // bulkMeta is the meta of a bulk answer.
 type bulkMeta struct {
 	Count   int  `json:"count"`
 	Skipped int  `json:"skipped"`
 	More    bool `json:"more"`
+	// Next is set with More: the "before" parameter of the next call.
+	Next uint64 `json:"next,omitempty"`
 }
 
 func (s *Server) bulkRetry(c *fiber.Ctx) error {
@@ -50,6 +56,11 @@ func (s *Server) bulkOperations(c *fiber.Ctx, act func(context.Context, engine.O
 		return err
 	}
 	q.Limit = engine.MaxBulk
+	if v := c.Query("before"); v != "" {
+		if q.Before, err = strconv.ParseUint(v, 10, 64); err != nil || q.Before == 0 {
+			return httperr.InvalidParam("before", "invalid", "must be an operation id: the meta.next of the call before")
+		}
+	}
 	res, err := act(c.UserContext(), q)
 	if err != nil {
 		return err
@@ -61,5 +72,5 @@ func (s *Server) bulkOperations(c *fiber.Ctx, act func(context.Context, engine.O
 	return sendJSON(c, http.StatusAccepted, struct {
 		Data []operationJSON `json:"data"`
 		Meta bulkMeta        `json:"meta"`
-	}{out, bulkMeta{Count: len(out), Skipped: res.Skipped, More: res.More}})
+	}{out, bulkMeta{Count: len(out), Skipped: res.Skipped, More: res.More, Next: res.Next}})
 }

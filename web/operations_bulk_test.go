@@ -15,9 +15,10 @@ import (
 type bulkAnswer struct {
 	Data []client.Operation `json:"data"`
 	Meta struct {
-		Count   int  `json:"count"`
-		Skipped int  `json:"skipped"`
-		More    bool `json:"more"`
+		Count   int    `json:"count"`
+		Skipped int    `json:"skipped"`
+		More    bool   `json:"more"`
+		Next    uint64 `json:"next"`
 	} `json:"meta"`
 }
 

@@ -7,7 +7,10 @@
 
   // Copy buttons: <button class="copy" data-copy="text"> copies its text;
   // data-copy-from="id" copies the text of that element instead (the raw
-  // JSON, which is swapped live). They are hidden until this script runs.
+  // JSON, which is swapped live); when that element is absent (a JSON too
+  // big to show inline) data-copy-url names where to fetch the text. A copy
+  // that fails says so on the button rather than "Copied". They are hidden
+  // until this script runs.
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
       return navigator.clipboard.writeText(text);
@@ -31,14 +34,23 @@
       return;
     }
     e.preventDefault();
+    var label = btn.getAttribute("data-label") || btn.getAttribute("aria-label") || "";
+    btn.setAttribute("data-label", label);
     var text = btn.getAttribute("data-copy");
     var from = btn.getAttribute("data-copy-from");
-    if (from) {
-      var el = document.getElementById(from);
-      text = el ? el.textContent : "";
+    var url = btn.getAttribute("data-copy-url");
+    var el = from ? document.getElementById(from) : null;
+    var done;
+    if (from && el) {
+      done = copyText(el.textContent);
+    } else if (url) {
+      done = copyFetched(url);
+    } else if (from || !text) {
+      done = Promise.reject(new Error("nothing to copy"));
+    } else {
+      done = copyText(text);
     }
-    var label = btn.getAttribute("aria-label") || "";
-    copyText(text || "").then(function () {
+    done.then(function () {
       btn.setAttribute("data-copied", "1");
       btn.setAttribute("aria-label", label.replace(/^Copy/, "Copied"));
       setTimeout(function () {
@@ -47,8 +59,27 @@
       }, 1500);
     }, function () {
       btn.setAttribute("data-copied", "0");
+      btn.setAttribute("aria-label", label.replace(/^Copy/, "Could not copy") + ": use the download");
     });
   });
+
+  // copyFetched copies what url answers. The clipboard is given a promise
+  // of the text, so that the click's permission to write holds while the
+  // text is fetched.
+  function copyFetched(url) {
+    var text = fetch(url, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) {
+        throw new Error("fetch " + url + ": " + r.status);
+      }
+      return r.text();
+    });
+    if (navigator.clipboard && window.isSecureContext && window.ClipboardItem) {
+      return navigator.clipboard.write([new ClipboardItem({
+        "text/plain": text.then(function (t) { return new Blob([t], { type: "text/plain" }); })
+      })]);
+    }
+    return text.then(copyText);
+  }
 
   // The title counts running and failed operations; the counts bar (#counts,
   // replaced live on the pages that show it) carries the numbers.

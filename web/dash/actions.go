@@ -115,20 +115,21 @@ func (d *Dashboard) retryOperation(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
-	if c.FormValue("confirm") != "1" {
-		old, err := d.eng.Operation(0, id)
-		if err != nil {
-			return err
-		}
-		retries, err := d.eng.RetriesOf(old)
-		if err != nil {
-			return err
-		}
-		if len(retries) > 0 && old.Status == engine.StatusFailed {
-			return d.confirmRetry(c, sess, old, retries)
+	// Without the confirmation, a failure retried already is refused
+	// under the event queue's lock (two clicks racing make one retry) and
+	// the person is asked instead.
+	retry := d.eng.RetryOperationOnce
+	if c.FormValue("confirm") == "1" {
+		retry = d.eng.RetryOperation
+	}
+	op, err := retry(ctx, 0, id)
+	if err != nil && engine.ErrorKind(err) == engine.KindConflict && c.FormValue("confirm") != "1" {
+		if old, lerr := d.eng.Operation(0, id); lerr == nil && old.Status == engine.StatusFailed {
+			if retries, rerr := d.eng.RetriesOf(old); rerr == nil && len(retries) > 0 {
+				return d.confirmRetry(c, sess, old, retries)
+			}
 		}
 	}
-	op, err := d.eng.RetryOperation(ctx, 0, id)
 	detail := ""
 	if err == nil {
 		detail = "new operation " + strconv.FormatUint(op.ID, 10)

@@ -283,7 +283,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func BenchmarkDashboardTransitionBytes(b *testing.B) {
 	var frames, total, largest, first, page int
 	for range b.N {
-		f, fr, p := transitionBytes(b, 120)
+		f, fr, p, _ := transitionBytes(b, 120, "")
 		first, page = f, len(p)
 		for _, n := range fr {
 			total += n

@@ -1,6 +1,7 @@
 package dash
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +18,13 @@ import (
 // through the engine and writes one audit entry, then redirects back to
 // the page with the outcome (a reload does not repeat it; repeating it
 // would skip what was done anyway).
+//
+// A confirmation acts on the set its preview showed, not on what the
+// filter selects by the time it is posted: the form carries the
+// preview's upper bound ("before": operations created later are left
+// out) and the count shown, the engine acts on at most that many below
+// the bound, and when more are eligible below it now than were shown
+// (a running one failed since) the preview is shown again instead.
 
 // bulkRequest reads a bulk form or query: the action ("retry" or
 // "cancel") and the list's filters, where "kind" is the operations'
@@ -33,7 +41,7 @@ func bulkRequest(get func(string) string) (string, opList, error) {
 		switch k {
 		case "action":
 			return get("kind")
-		case "status", "before":
+		case "status":
 			return ""
 		}
 		return get(k)
@@ -66,11 +74,17 @@ func (d *Dashboard) bulkPage(c *fiber.Ctx, sess *staffSession) error {
 		ids[i] = op.CompanyID
 	}
 	page := views.BulkPage{Action: action, Filter: l.filter, Preview: preview, Names: d.names.names(ids...),
-		Companies: cs, Codes: phaseCodes(), CSRF: sess.csrf}
+		Companies: cs, Codes: phaseCodes(), CSRF: sess.csrf, Before: l.q.Before}
+	if c.Query("changed") != "" {
+		page.Changed, _ = strconv.Atoi(c.Query("shown"))
+		if page.Changed < 1 {
+			page.Changed = 1
+		}
+	}
 	if c.Query("done") != "" {
 		n, _ := strconv.Atoi(c.Query("done"))
 		skipped, _ := strconv.Atoi(c.Query("skipped"))
-		page.Done = &views.BulkDone{Count: n, Skipped: skipped, More: c.Query("more") == "1"}
+		page.Done = &views.BulkDone{Count: n, Skipped: skipped, More: c.Query("more") == "1", Stopped: c.Query("stopped")}
 	}
 	p := d.pageOf(c, sess, "Bulk "+action, "operations", false)
 	return dashRender(c, http.StatusOK, views.BulkView(p, page))
@@ -82,12 +96,24 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	back := views.BulkURL(action, l.filter)
-	if c.FormValue("confirm") != "1" {
-		// Only the confirmation's form goes ahead: anything else shows
-		// the preview first.
+	shown, _ := strconv.Atoi(c.FormValue("shown"))
+	if c.FormValue("confirm") != "1" || l.q.Before == 0 || shown < 1 {
+		// Only the confirmation's form goes ahead, with the bound and
+		// count of the preview it confirms: anything else shows the
+		// preview first.
 		return c.Redirect(back, http.StatusSeeOther)
 	}
-	ctx, cancel := actionContext()
+	now, err := d.eng.PreviewBulk(action, l.q)
+	if err != nil {
+		return err
+	}
+	if now.Eligible > shown {
+		// More are eligible below the bound than the preview showed: the
+		// admin confirmed a smaller set, so they look again first.
+		return c.Redirect(back+"&changed=1&shown="+strconv.Itoa(shown), http.StatusSeeOther)
+	}
+	l.q.Limit = shown
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.BulkTimeout)
 	defer cancel()
 	var res engine.BulkResult
 	if action == "cancel" {
@@ -95,7 +121,7 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 	} else {
 		res, err = d.eng.BulkRetry(ctx, l.q)
 	}
-	detail := bulkFilterText(l.filter)
+	detail := bulkFilterText(l.filter) + "; confirmed " + strconv.Itoa(shown) + " shown, ids below " + strconv.FormatUint(l.q.Before, 10)
 	if err == nil || len(res.Operations) > 0 {
 		var ids []string
 		for i, op := range res.Operations {
@@ -110,13 +136,26 @@ func (d *Dashboard) bulkAction(c *fiber.Ctx, sess *staffSession) error {
 			detail += " (" + strings.Join(ids, ", ") + ")"
 		}
 	}
+	// Out of time is a partial result, not a failure: what was done
+	// stays done, and the page says so and goes on from where it stopped.
+	stopped := err != nil && ctx.Err() != nil && res.More
+	if stopped {
+		err = nil
+		detail += "; stopped after " + d.opts.BulkTimeout.String()
+	}
 	d.record(c, sess, "operation.bulk_"+action, "operations", detail, err)
 	if err != nil {
 		return err
 	}
 	v := url.Values{"done": {strconv.Itoa(len(res.Operations))}, "skipped": {strconv.Itoa(res.Skipped)}}
 	if res.More {
+		// The preview after it goes on where the call stopped, so that a
+		// run of skipped ones is not read again.
 		v.Set("more", "1")
+		v.Set("before", strconv.FormatUint(res.Next, 10))
+	}
+	if stopped {
+		v.Set("stopped", d.opts.BulkTimeout.String())
 	}
 	return c.Redirect(back+"&"+v.Encode(), http.StatusSeeOther)
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -56,9 +58,30 @@ func urlOrigin(raw string) string {
 }
 
 // safeLocalPath accepts a post-sign-in redirect only when it stays on this
-// site: a path, not a scheme-relative or absolute URL.
+// site: a path, not a scheme-relative or absolute URL. A control character,
+// raw or percent-encoded, refuses it: browsers drop tabs and newlines from a
+// Location, so "/\t/evil.com" would reach //evil.com; and so does anything
+// that, parsed or decoded, has a scheme or a host, or starts with "//".
 func safeLocalPath(p string) string {
-	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	if p == "" || p[0] != '/' {
+		return "/"
+	}
+	dec, err := url.PathUnescape(p)
+	if err != nil {
+		return "/"
+	}
+	for _, s := range []string{p, dec} {
+		if strings.HasPrefix(s, "//") || strings.ContainsRune(s, '\\') {
+			return "/"
+		}
+		for _, r := range s {
+			if unicode.IsControl(r) || r == utf8.RuneError {
+				return "/"
+			}
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
 	return p

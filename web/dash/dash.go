@@ -99,6 +99,10 @@ type Options struct {
 	// PingEvery is the websocket ping period (default 25 s); a client that
 	// answers no ping for two periods is disconnected.
 	PingEvery time.Duration
+	// BulkTimeout bounds one bulk retry or cancel (default 30 s): past
+	// it, the call stops and the page shows what was done and where the
+	// preview goes on.
+	BulkTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -120,23 +124,31 @@ func (o Options) withDefaults() Options {
 	if o.PingEvery <= 0 {
 		o.PingEvery = 25 * time.Second
 	}
+	if o.BulkTimeout <= 0 {
+		o.BulkTimeout = 30 * time.Second
+	}
 	return o
 }
 
 // Dashboard is the dashboard's state: sessions, the sign-in limiter, the
 // websocket hub, the tally and the caches of names.
 type Dashboard struct {
-	eng      *engine.Engine
-	log      *slog.Logger
-	now      func() time.Time
-	opts     Options
-	metrics  *metrics.Metrics
-	opJSON   func(*engine.Operation) any
-	sessions *sessionStore
-	logins   *loginLimiter
-	tally    *liveTally
-	hub      *hub
-	names    *nameCache
+	eng     *engine.Engine
+	log     *slog.Logger
+	now     func() time.Time
+	opts    Options
+	metrics *metrics.Metrics
+	opJSON  func(*engine.Operation) any
+	// orders reads an event's orders (the engine's; a test counts the reads).
+	orders func(companyID, eventID uint64) ([]*engine.Order, error)
+	// loadEventsList is eventsList, called off the hub's goroutine when an
+	// events list joins (a test holds it).
+	loadEventsList func(get func(string) string) (views.EventsPage, error)
+	sessions       *sessionStore
+	logins         *loginLimiter
+	tally          *liveTally
+	hub            *hub
+	names          *nameCache
 	// secure marks cookies Secure (PublicURL is https).
 	secure bool
 	// origin is PublicURL's origin, "" without one; wsSource is the
@@ -175,6 +187,8 @@ func New(cfg Config) *Dashboard {
 		names:    newNameCache(cfg.Engine),
 		origin:   urlOrigin(strings.TrimRight(cfg.PublicURL, "/")),
 	}
+	d.orders = cfg.Engine.Orders
+	d.loadEventsList = d.eventsList
 	if d.opJSON == nil {
 		d.opJSON = func(op *engine.Operation) any { return op }
 	}

@@ -43,8 +43,10 @@ type hub struct {
 
 	joins  chan *wsClient
 	leaves chan *wsClient
-	stop   chan struct{}
-	done   chan struct{}
+	// eventsLoads brings events lists loaded off the goroutine (hub_events.go).
+	eventsLoads chan eventsLoad
+	stop        chan struct{}
+	done        chan struct{}
 
 	// The registry of connected clients, for shutdown and sign-out.
 	rmu      sync.Mutex
@@ -79,6 +81,7 @@ func newHub(d *Dashboard) *hub {
 		eventsDirty: map[uint64]struct{}{},
 		joins:       make(chan *wsClient),
 		leaves:      make(chan *wsClient),
+		eventsLoads: make(chan eventsLoad),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		clients:     map[*wsClient]struct{}{},
@@ -126,6 +129,8 @@ func (h *hub) run(sub *engine.Subscription) {
 			h.join(c)
 		case c := <-h.leaves:
 			h.leave(c)
+		case l := <-h.eventsLoads:
+			h.joinedEventsList(l)
 		case <-tick.C:
 			h.flush()
 		case <-h.stop:
@@ -185,48 +190,50 @@ func (h *hub) prepare(p views.Push) wsFrame {
 // pushOperation brings every page of op up to its new state. A page that
 // shows the state the hub pushed last gets only what the transition changed
 // (views.DiffOperation: the phases whose line changed, the children that came
-// into or left a long list's shown few), one frame shared by all of them; a
-// page at another version, or one showing every phase, gets the whole.
+// into or left a long list's shown few), one frame shared by all pages of the
+// same view (collapsed, or every phase with ?phases=all); a page at another
+// version gets the whole.
 func (h *hub) pushOperation(op *engine.Operation) {
 	watchers := h.byOp[op.ID]
 	if len(watchers) == 0 {
 		return
 	}
 	prev := h.lastOp[op.ID]
-	var view, viewAll *views.OperationView
-	var delta, full, fullAll wsFrame
-	noDelta := false
+	// One of each per view: [0] collapsed, [1] every phase.
+	var shown [2]*views.OperationView
+	var delta, full [2]wsFrame
+	var noDelta [2]bool
 	for c := range watchers {
 		if op.Version <= c.opVersion {
 			continue // the client's state, read when it joined, is newer
 		}
-		if view == nil {
-			v := h.d.operationView(op, false)
-			view = &v
+		k := 0
+		if c.view.all {
+			k = 1
+		}
+		if shown[k] == nil {
+			v := h.d.operationView(op, k == 1)
+			shown[k] = &v
 		}
 		var f wsFrame
-		switch {
-		case c.view.all:
-			if fullAll == nil {
-				v := h.d.operationView(op, true)
-				viewAll = &v
-				fullAll = h.prepare(views.Push{Kind: views.PushOperation, Op: viewAll})
-			}
-			f = fullAll
-		case prev != nil && c.opVersion == prev.Version && !noDelta:
-			if delta == nil {
-				if dl, ok := views.DiffOperation(prev, *view); ok {
-					delta = h.prepare(views.Push{Kind: views.PushOperationDelta, Delta: &dl})
+		if prev != nil && c.opVersion == prev.Version && !noDelta[k] {
+			if delta[k] == nil {
+				if dl, ok := views.DiffOperation(prev, *shown[k]); ok {
+					delta[k] = h.prepare(views.Push{Kind: views.PushOperationDelta, Delta: &dl})
 				}
-				noDelta = delta == nil
+				noDelta[k] = delta[k] == nil
 			}
-			f = delta
+			f = delta[k]
 		}
 		if f == nil {
-			if full == nil {
-				full = h.prepare(views.Push{Kind: views.PushOperation, Op: view})
+			if full[k] == nil {
+				fv := *shown[k]
+				if !op.Status.Terminal() {
+					h.d.addRefundLines(&fv) // a whole page shows them
+				}
+				full[k] = h.prepare(views.Push{Kind: views.PushOperation, Op: &fv})
 			}
-			f = full
+			f = full[k]
 		}
 		if f == nil {
 			return
@@ -394,7 +401,7 @@ func (h *hub) join(c *wsClient) {
 			h.lastOp[op.ID] = op
 		}
 		c.opVersion = op.Version
-		view := h.d.operationView(op, v.all)
+		view := h.d.fullOperationView(op, v.all)
 		c.offer(h.prepare(views.Push{Kind: views.PushOperation, Op: &view}))
 	case pageEvent:
 		if pm := h.eventPush(v.eventID); pm != nil {

@@ -406,6 +406,26 @@ func TestDashboardPhaseTreeInBrowser(t *testing.T) {
 // lines, bars) add up, and none misses its target (htmx would log it).
 func TestDashboardLongSaveLiveInBrowser(t *testing.T) {
 	t.Parallel()
+	live := longSaveLive(t, "")
+	if !strings.Contains(live, "30 children: 30 completed") {
+		t.Fatalf("the long lists are not counted: %s", live)
+	}
+}
+
+// The same with every phase shown (?phases=all), which is pushed what
+// changed too: the children arrive with their parent's split and each
+// changes in place.
+func TestDashboardLongSaveAllPhasesLiveInBrowser(t *testing.T) {
+	t.Parallel()
+	live := longSaveLive(t, "?phases=all")
+	if n := strings.Count(live, "phn-"); n < 60 {
+		t.Fatalf("every phase shown, yet %d in the tree: %s", n, live)
+	}
+}
+
+// longSaveLive follows a 30-occurrence save on its page (with query) and
+// returns what the page shows at the end, checked against a fresh load.
+func longSaveLive(t *testing.T, query string) string {
 	gate := make(chan struct{})
 	done := standIn(func(ctx context.Context, r *engine.PhaseRun) error { r.Progress(1, 1); return nil })
 	f := setupDash(t, dashListen(), dashWorkers(2),
@@ -441,7 +461,7 @@ func TestDashboardLongSaveLiveInBrowser(t *testing.T) {
 	browser := startChromium(t)
 	page, log := tab(t, browser)
 	signInTab(t, page, f.base, dashAdmin)
-	run(t, page, "open the operation page", chromedp.Navigate(f.base+opPage(op.ID)), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
+	run(t, page, "open the operation page", chromedp.Navigate(f.base+opPage(op.ID)+query), chromedp.WaitVisible(chromedp.CSS("#op-tree")))
 	waitFor(t, page, "the page live", `document.querySelector("#conn").textContent === "live"`)
 	eval[bool](t, page, "window.__marker = true")
 	close(gate)
@@ -461,7 +481,5 @@ func TestDashboardLongSaveLiveInBrowser(t *testing.T) {
 	if fresh := eval[string](t, page, shown); fresh != live {
 		t.Fatalf("followed live the page shows\n%s\nloaded afresh\n%s", live, fresh)
 	}
-	if !strings.Contains(live, "30 children: 30 completed") {
-		t.Fatalf("the long lists are not counted: %s", live)
-	}
+	return live
 }

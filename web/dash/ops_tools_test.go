@@ -53,8 +53,8 @@ func TestDashboardBulkRetry(t *testing.T) {
 			t.Fatal("the preview retried something")
 		}
 	}
-	tok := admin.token("/")
-	form := url.Values{"_csrf": {tok}, "action": {"retry"}, "code": {"TICKETS_STRUCTURE_EMPTY"}}
+	form := bulkForm(t, admin.get("/bulk?action=retry&code=TICKETS_STRUCTURE_EMPTY").Body)
+	form.Del("confirm")
 	// Without the confirmation's field, nothing is done: back to the preview.
 	r := admin.post("/bulk", form).expect(t, http.StatusSeeOther)
 	if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, "/bulk?") || strings.Contains(loc, "done=") {
@@ -83,7 +83,7 @@ func TestDashboardBulkRetry(t *testing.T) {
 	}
 	found := false
 	for _, e := range entries {
-		if e.Action == "operation.bulk_retry" && e.Email == dashAdmin && strings.Contains(e.Detail, "code=TICKETS_STRUCTURE_EMPTY; 2 done, 0 skipped") {
+		if e.Action == "operation.bulk_retry" && e.Email == dashAdmin && strings.Contains(e.Detail, "code=TICKETS_STRUCTURE_EMPTY; confirmed 2 shown") && strings.Contains(e.Detail, "; 2 done, 0 skipped") {
 			found = true
 		}
 	}

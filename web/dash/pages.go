@@ -225,7 +225,7 @@ func (d *Dashboard) operation(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	return dashRender(c, http.StatusOK, views.OperationPageView(p, views.OperationPage{
-		View: d.operationView(op, c.Query("phases") == "all"), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
+		View: d.fullOperationView(op, c.Query("phases") == "all"), RetriedAs: retries, Admin: sess.admin(), CSRF: sess.csrf,
 	}))
 }
 
@@ -253,21 +253,45 @@ func (d *Dashboard) operationJSON(c *fiber.Ctx, _ *staffSession) error {
 // JSON is exactly what the API answers for it. all shows every child of
 // long phase lists.
 func (d *Dashboard) operationView(op *engine.Operation, all bool) views.OperationView {
-	raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
-	if err != nil {
-		raw = []byte(err.Error())
-	}
 	v := views.OperationView{
-		Op: op, JSON: string(raw),
+		Op:      op,
 		Company: d.names.names(op.CompanyID).Company(op.CompanyID),
 		Event:   d.names.eventName(op),
 		All:     all,
 		Now:     d.now(),
 	}
-	if op.Action == engine.ActionRefund {
-		v.Refunds = d.refundLines(op)
+	// The JSON is built only when it may be shown inline: a big one is a
+	// download, and marshalling it on every push was most of a push's cost.
+	if v.JSONBig = views.JSONSurelyBig(op); !v.JSONBig {
+		raw, err := json.MarshalIndent(d.opJSON(op), "", "  ")
+		if err != nil {
+			raw = []byte(err.Error())
+		}
+		v.JSON = string(raw)
+	}
+	if op.Status.Terminal() {
+		d.addRefundLines(&v)
 	}
 	return v
+}
+
+// fullOperationView is operationView for a whole page (a page load, a
+// page joining, a full push): with a refund's lines even while it runs.
+// Pushes of a running refund's transitions leave them out: loading every
+// order of the event per transition, in the hub's goroutine, was for lines
+// that a delta does not show.
+func (d *Dashboard) fullOperationView(op *engine.Operation, all bool) views.OperationView {
+	v := d.operationView(op, all)
+	if !op.Status.Terminal() {
+		d.addRefundLines(&v)
+	}
+	return v
+}
+
+func (d *Dashboard) addRefundLines(v *views.OperationView) {
+	if v.Op.Action == engine.ActionRefund {
+		v.Refunds = d.refundLines(v.Op)
+	}
 }
 
 // refundLines are the event's orders refunded while a refund operation
@@ -276,7 +300,7 @@ func (d *Dashboard) operationView(op *engine.Operation, all bool) views.Operatio
 // refund time is stamped in the commit that ends the operation, a moment
 // after its finish time: refundSlack allows for that.
 func (d *Dashboard) refundLines(op *engine.Operation) []views.RefundLine {
-	orders, err := d.eng.Orders(op.CompanyID, op.EventID)
+	orders, err := d.orders(op.CompanyID, op.EventID)
 	if err != nil {
 		return nil
 	}

@@ -32,8 +32,12 @@ const (
 // over its store (bbolt today; another store implements the few Tx methods
 // behind it). Kept this narrow on purpose.
 type SessionStore interface {
-	// PutSession writes a new session or a later Seen.
+	// PutSession writes a new session.
 	PutSession(ctx context.Context, s *engine.StaffSession) error
+	// TouchSession writes a later Seen in one transaction that reads the
+	// session again and writes only if it still exists (a sign-out or
+	// expiry committed meanwhile stays done).
+	TouchSession(ctx context.Context, hash []byte, seen time.Time) error
 	// Session returns a session and its user, or nils when either is gone.
 	Session(hash []byte) (*engine.StaffSession, *engine.User, error)
 	// EndSession deletes a session; an absent one is no error.
@@ -112,6 +116,16 @@ func (st *sessionStore) create(ctx context.Context, u *engine.User) (*staffSessi
 // get returns the live session of a cookie value and marks it used, or nil.
 // The use is written at most once a minute (engine.SessionTouchEvery).
 func (st *sessionStore) get(cookie string) *staffSession {
+	return st.session(cookie, true)
+}
+
+// peek is get without recording a use: a websocket's (re)connect is not a
+// sign of activity, so it must not keep an idle session alive.
+func (st *sessionStore) peek(cookie string) *staffSession {
+	return st.session(cookie, false)
+}
+
+func (st *sessionStore) session(cookie string, touch bool) *staffSession {
 	if cookie == "" {
 		return nil
 	}
@@ -120,9 +134,13 @@ func (st *sessionStore) get(cookie string) *staffSession {
 		return nil
 	}
 	now := st.now()
+	if !touch {
+		return &staffSession{key: string(rec.Hash), userID: u.ID, email: u.Email, role: u.Role,
+			csrf: csrfOf(cookie), created: rec.Created, seen: rec.Seen}
+	}
 	if now.Sub(rec.Seen) >= engine.SessionTouchEvery {
 		rec.Seen = now
-		if err := st.store.PutSession(context.Background(), rec); err != nil {
+		if err := st.store.TouchSession(context.Background(), rec.Hash, now); err != nil {
 			st.log.Warn("dashboard: recording a session's use", "err", err)
 		}
 	}

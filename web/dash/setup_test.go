@@ -78,6 +78,13 @@ type dashSetupOptions struct {
 	workers int
 	// engine adjusts the engine's configuration (a sealer, shop readers).
 	engine func(*engine.Config)
+	// opJSON is Config.OperationJSON.
+	opJSON func(*engine.Operation) any
+}
+
+// dashOpJSON sets how an operation's raw JSON is built (Config.OperationJSON).
+func dashOpJSON(fn func(*engine.Operation) any) dashOption {
+	return func(o *dashSetupOptions) { o.opJSON = fn }
 }
 
 type dashOption func(*dashSetupOptions)
@@ -142,7 +149,7 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	}
 	ecfg := engine.Config{Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
-	cfg := Config{Logger: quietLogger(), PublicURL: o.public, Options: o.opts}
+	cfg := Config{Logger: quietLogger(), PublicURL: o.public, Options: o.opts, OperationJSON: o.opJSON}
 	if o.clock {
 		f.clock = &dashClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 		ecfg.Clock, cfg.Clock = f.clock.Now, f.clock.Now

@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
 
 	"eventops/engine"
+	"eventops/views"
 )
 
 // occurrenceWork stands in for a Shopify phase that works per occurrence,
@@ -56,16 +58,18 @@ func (w *occurrenceWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 // transitionBytes runs a save of a recurring event of n occurrences while
 // one page watches it over a real websocket, and returns the size of the
 // page's first (full) frame and of every frame after it, one per pushed
-// transition.
-func transitionBytes(tb testing.TB, n int) (first int, frames []int, page string) {
+// transition, and how many frames after the first one rendered the whole
+// page rather than what changed. query is added to the page's address
+// ("?phases=all": every phase shown).
+func transitionBytes(tb testing.TB, n int, query string, extra ...dashOption) (first int, frames []int, page string, fulls int) {
 	tb.Helper()
 	gate := make(chan struct{})
 	cat := &occurrenceWork{name: engine.PhaseCatalog, go_: gate}
 	inv := &occurrenceWork{name: engine.PhaseInventory, go_: gate}
 	done := standIn(func(ctx context.Context, r *engine.PhaseRun) error { r.Progress(1, 1); return nil })
-	f := setupDash(tb, dashListen(), dashWorkers(4), dashWork(engine.PhaseCatalog, cat), dashWork(engine.PhaseInventory, inv),
+	f := setupDash(tb, append([]dashOption{dashListen(), dashWorkers(4), dashWork(engine.PhaseCatalog, cat), dashWork(engine.PhaseInventory, inv),
 		dashWork(engine.PhaseMetafields, done), dashWork(engine.PhaseDelivery, done), dashWork(engine.PhasePublish, done),
-		dashOpts(func(o *Options) { o.SendQueue = 4096 }))
+		dashOpts(func(o *Options) { o.SendQueue = 4096 })}, extra...)...)
 	ctx := context.Background()
 	shop, err := f.eng.CreateCompany(ctx, "Blue Note Presents", &engine.ShopInput{Sandbox: true, Domain: "blue-note"})
 	if err != nil {
@@ -96,7 +100,7 @@ func transitionBytes(tb testing.TB, n int) (first int, frames []int, page string
 	header := http.Header{}
 	header.Set("Origin", f.base)
 	header.Set("Cookie", sessionCookie+"="+admin.cookies[sessionCookie])
-	u := "ws" + strings.TrimPrefix(f.base, "http") + "/ws?page=" + url.QueryEscape(opPage(op.ID))
+	u := "ws" + strings.TrimPrefix(f.base, "http") + "/ws?page=" + url.QueryEscape(opPage(op.ID)+query)
 	conn, _, err := websocket.DefaultDialer.Dial(u, header)
 	if err != nil {
 		tb.Fatal(err)
@@ -119,24 +123,27 @@ func transitionBytes(tb testing.TB, n int) (first int, frames []int, page string
 			tb.Fatalf("reading pushes: %v", err)
 		}
 		frames = append(frames, len(msg))
+		if len(frames) > 1 && strings.Contains(string(msg), `id="`+views.IDOpTree+`"`) {
+			fulls++ // the whole page again, not what changed
+		}
 		if versionOf(msg) == final.Version {
 			break
 		}
 	}
-	page = admin.get(opPage(op.ID)).expect(tb, http.StatusOK).Body
+	page = admin.get(opPage(op.ID)+query).expect(tb, http.StatusOK).Body
 	// The full list is one link away.
 	all := admin.get(opPage(op.ID)+"?phases=all").expect(tb, http.StatusOK).Body
 	if got := strings.Count(all, `class="ph-node st-completed"`); got < 2*n {
 		tb.Fatalf("?phases=all shows %d completed phases, want at least %d", got, 2*n)
 	}
-	return first, frames, page
+	return first, frames, page, fulls
 }
 
 // A 120-occurrence save pushes each transition in under 20 KB, whatever
 // the operation's size: the page gets what changed, not the whole tree.
 func TestDashboardTransitionBytes(t *testing.T) {
 	t.Parallel()
-	first, frames, page := transitionBytes(t, 120)
+	first, frames, page, _ := transitionBytes(t, 120, "")
 	largest, total := 0, 0
 	for _, n := range frames {
 		largest = max(largest, n)
@@ -154,5 +161,55 @@ func TestDashboardTransitionBytes(t *testing.T) {
 	// are a count, in the tree and in the timeline.
 	if strings.Count(page, "120 children: 120 completed") != 4 || strings.Contains(page, "<details open") {
 		t.Fatalf("the completed save's page does not collapse its long lists:\n%s", page)
+	}
+}
+
+// With every phase shown (?phases=all) the page gets what changed too, not
+// the whole page on every transition: a frame carries the phases that
+// changed (many at once when a batch of children ends together), never the
+// whole tree again.
+func TestDashboardTransitionBytesAllPhases(t *testing.T) {
+	t.Parallel()
+	first, frames, page, fulls := transitionBytes(t, 120, "?phases=all")
+	total := 0
+	for _, n := range frames {
+		total += n
+	}
+	t.Logf("120 occurrences, every phase: page %d B, first frame %d B; %d transitions pushed, %d B in all, %d whole pages",
+		len(page), first, len(frames), total, fulls)
+	if len(frames) < 10 {
+		t.Fatalf("only %d transitions pushed: the page did not follow the save", len(frames))
+	}
+	if fulls > 0 || total > len(frames)*len(page)/2 {
+		t.Fatalf("%d of %d transitions pushed the whole page; %d B in all (page %d B): frames %v", fulls, len(frames), total, len(page), frames)
+	}
+}
+
+// A big operation's JSON (a download, not shown inline) is not built for
+// each transition pushed: that marshalling was most of a push's cost.
+func TestDashboardBigOperationJSONNotBuiltPerPush(t *testing.T) {
+	t.Parallel()
+	var big atomic.Int64
+	count := func(op *engine.Operation) any {
+		n := 0
+		var walk func([]*engine.Phase)
+		walk = func(ps []*engine.Phase) {
+			for _, p := range ps {
+				n++
+				walk(p.Phases)
+			}
+		}
+		walk(op.Phases)
+		if n > 200 {
+			big.Add(1)
+		}
+		return op
+	}
+	_, frames, page, _ := transitionBytes(t, 120, "", dashOpJSON(count))
+	if !strings.Contains(page, "download the JSON") {
+		t.Fatalf("the big operation's page does not offer its JSON as a download:\n%s", page)
+	}
+	if n := big.Load(); n != 0 {
+		t.Fatalf("the JSON of a 120-occurrence operation was built %d times for %d pushes and its page", n, len(frames))
 	}
 }

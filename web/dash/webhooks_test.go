@@ -31,9 +31,17 @@ func TestWebhooksPageShowsDeliveriesWithReplay(t *testing.T) {
 
 	admin := f.admin()
 	admin.get("/companies").expect(t, http.StatusOK).contains(t, `href="`+page+`"`)
-	admin.get(page).expect(t, http.StatusOK).contains(t, u, ds[0].MessageID(), "operation.completed", "pending", "Send again", `action="`+retry+`"`)
+	admin.get(page).expect(t, http.StatusOK).contains(t, u, ds[0].MessageID(), "operation.completed", "pending", "Send again", `action="`+retry+`"`,
+		// The button names the delivery it sends again.
+		`aria-label="Send delivery `+ds[0].MessageID()+` (operation.completed) again"`)
 	admin.post(retry, url.Values{"_csrf": {admin.token(page)}}).expect(t, http.StatusSeeOther)
 	admin.get("/audit").expect(t, http.StatusOK).contains(t, "webhook.retry")
+
+	// Its time is an operation time: in the browser's zone, not a UTC column.
+	admin.get(page).lacks(t, "Last attempt (UTC)")
+	if ds, _ = f.eng.Deliveries(engine.DeliveryQuery{CompanyID: f.company.ID, EndpointID: ep.ID}); ds[0].LastAttemptAt != nil {
+		admin.get(page).contains(t, `<time datetime="`+ds[0].LastAttemptAt.UTC().Format("2006-01-02T15:04:05"))
+	}
 
 	viewer := f.viewer()
 	viewer.get(page).expect(t, http.StatusOK).contains(t, ds[0].MessageID()).lacks(t, "Send again")

@@ -100,7 +100,9 @@ func (d *Dashboard) wsGuard(c *fiber.Ctx) error {
 	if c.Get(fiber.HeaderOrigin) != d.expectedOrigin(c) {
 		return c.Status(http.StatusForbidden).SendString("origin not allowed")
 	}
-	sess := d.sessions.get(c.Cookies(sessionCookie))
+	// Without touching: pages reconnect on their own (every network cut,
+	// every restart), which is no sign that someone is there.
+	sess := d.sessions.peek(c.Cookies(sessionCookie))
 	if sess == nil {
 		return c.Status(http.StatusUnauthorized).SendString("sign in first")
 	}
