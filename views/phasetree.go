@@ -236,36 +236,54 @@ func shownIDs(p *engine.Phase) []uint64 {
 // CriticalPath is the chain of phases that decided when the operation
 // ended (or, while it runs, that holds it up now): from the top-level
 // phase that finished last, back through the dependency that finished
-// last, each descending into the child that finished last.
+// last, each descending into the child that finished last. A failed
+// operation was ended by its root cause: the path leads to it, whatever
+// siblings still finished after it.
 func CriticalPath(op *engine.Operation, now time.Time) []*engine.Phase {
-	end := func(p *engine.Phase) time.Time {
-		switch {
-		case p.FinishedAt != nil:
-			return *p.FinishedAt
-		case p.StartedAt != nil:
-			return now
+	if op.Status == engine.StatusFailed && op.Error != nil && op.Error.PhaseID != nil {
+		if path := pathTo(op, *op.Error.PhaseID, now); path != nil {
+			return path
 		}
-		return time.Time{}
 	}
-	latest := func(ps []*engine.Phase) *engine.Phase {
-		var best *engine.Phase
-		for _, p := range ps {
-			if p.StartedAt != nil && (best == nil || end(p).After(end(best))) {
-				best = p
-			}
+	return chainBack(op.Phases, latest(op.Phases, now), now)
+}
+
+// end is when p ended, now while it runs, zero before it started.
+func end(p *engine.Phase, now time.Time) time.Time {
+	switch {
+	case p.FinishedAt != nil:
+		return *p.FinishedAt
+	case p.StartedAt != nil:
+		return now
+	}
+	return time.Time{}
+}
+
+// latest is the phase of ps that started and ended last.
+func latest(ps []*engine.Phase, now time.Time) *engine.Phase {
+	var best *engine.Phase
+	for _, p := range ps {
+		if p.StartedAt != nil && (best == nil || end(p, now).After(end(best, now))) {
+			best = p
 		}
-		return best
 	}
+	return best
+}
+
+// chainBack is the critical path ending at the top-level phase cur: back
+// through the dependency that finished last, each descending into the
+// child that finished last.
+func chainBack(top []*engine.Phase, cur *engine.Phase, now time.Time) []*engine.Phase {
 	byName := map[string]*engine.Phase{}
-	for _, p := range op.Phases {
+	for _, p := range top {
 		byName[p.Name] = p
 	}
 	var path []*engine.Phase
 	seen := map[uint64]bool{}
-	for cur := latest(op.Phases); cur != nil && !seen[cur.ID]; {
+	for cur != nil && !seen[cur.ID] {
 		seen[cur.ID] = true
 		chain := []*engine.Phase{cur}
-		for c := latest(cur.Phases); c != nil; c = latest(c.Phases) {
+		for c := latest(cur.Phases, now); c != nil; c = latest(c.Phases, now) {
 			chain = append(chain, c)
 		}
 		path = append(chain, path...)
@@ -275,9 +293,45 @@ func CriticalPath(op *engine.Operation, now time.Time) []*engine.Phase {
 				deps = append(deps, p)
 			}
 		}
-		cur = latest(deps)
+		cur = latest(deps, now)
 	}
 	return path
+}
+
+// pathTo is the chain of phases that led to the phase id: what led up to
+// its top-level phase (as chainBack goes back), then down to it. nil when
+// no phase has the id.
+func pathTo(op *engine.Operation, id uint64, now time.Time) []*engine.Phase {
+	var down func(p *engine.Phase) []*engine.Phase
+	down = func(p *engine.Phase) []*engine.Phase {
+		if p.ID == id {
+			return []*engine.Phase{p}
+		}
+		for _, c := range p.Phases {
+			if rest := down(c); rest != nil {
+				return append([]*engine.Phase{p}, rest...)
+			}
+		}
+		return nil
+	}
+	for _, top := range op.Phases {
+		chain := down(top)
+		if chain == nil {
+			continue
+		}
+		byName := map[string]*engine.Phase{}
+		for _, p := range op.Phases {
+			byName[p.Name] = p
+		}
+		var deps []*engine.Phase
+		for _, n := range top.DependsOn {
+			if p := byName[n]; p != nil {
+				deps = append(deps, p)
+			}
+		}
+		return append(chainBack(op.Phases, latest(deps, now), now), chain...)
+	}
+	return nil
 }
 
 func criticalIDs(ps []*engine.Phase) string {
