@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,8 @@ type outbox struct {
 
 	mu       sync.Mutex
 	inflight map[uint64]bool
-	changed  chan struct{} // closed at the next kick (the feed's long-poll)
+	held     map[uint64]hold // deliveries whose last try failed before an attempt could be recorded
+	changed  chan struct{}   // closed at the next kick (the feed's long-poll)
 
 	delivered, retried, failed atomic.Uint64
 }
@@ -65,7 +67,56 @@ func newOutbox(sender WebhookSender, scale float64, workers int) *outbox {
 		workers = 64
 	}
 	return &outbox{sender: sender, scale: scale, workers: workers,
-		kickc: make(chan struct{}, 1), inflight: map[uint64]bool{}, changed: make(chan struct{})}
+		kickc: make(chan struct{}, 1), inflight: map[uint64]bool{}, held: map[uint64]hold{}, changed: make(chan struct{})}
+}
+
+// hold keeps a delivery out of the worker's picks until a time: its last
+// try failed where no attempt could be recorded (the store failed to read
+// it or to commit the attempt's end), so the delivery is still pending and
+// due. Without it the worker would pick it again at once, in a tight loop.
+type hold struct {
+	until time.Time
+	n     int // failures in a row
+}
+
+// holdFor is how long a delivery is held after n failures in a row: 1 s,
+// doubling, at most a minute (not scaled: store failures are not receiver
+// failures and the retry schedule does not apply).
+func holdFor(n int) time.Duration {
+	if n > 6 {
+		return time.Minute
+	}
+	return min(time.Second<<(n-1), time.Minute)
+}
+
+// settle ends a try of delivery id: held again if it failed without a
+// recorded attempt, released otherwise.
+func (o *outbox) settle(id uint64, failed bool, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.inflight, id)
+	if !failed {
+		delete(o.held, id)
+		return
+	}
+	h := o.held[id]
+	h.n++
+	h.until = now.Add(holdFor(h.n))
+	o.held[id] = h
+}
+
+// take marks delivery id in flight unless it is already, or held at now.
+func (o *outbox) take(id uint64, now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.inflight[id] {
+		return false
+	}
+	if h, ok := o.held[id]; ok && now.Before(h.until) {
+		return false
+	}
+	o.inflight[id] = true
+	return true
 }
 
 // kick wakes the worker and the feed's waiters; it never blocks.
@@ -156,14 +207,9 @@ func (e *Engine) runOutbox() {
 			e.log.Error("webhooks: read due deliveries", "err", err)
 		}
 		started := 0
+		now := e.now()
 		for _, id := range due {
-			o.mu.Lock()
-			busy := o.inflight[id]
-			if !busy {
-				o.inflight[id] = true
-			}
-			o.mu.Unlock()
-			if busy {
+			if !o.take(id, now) {
 				continue
 			}
 			select {
@@ -179,17 +225,14 @@ func (e *Engine) runOutbox() {
 			go func(id uint64) {
 				defer e.wg.Done()
 				defer func() { <-slots }()
-				e.deliver(id)
-				o.mu.Lock()
-				delete(o.inflight, id)
-				o.mu.Unlock()
+				o.settle(id, !e.deliver(id), e.now())
 			}(id)
 		}
 		if started > 0 {
 			continue
 		}
 		wait := time.Second
-		if len(due) > 0 { // all in flight: their ends kick
+		if len(due) > 0 { // all in flight (their ends kick) or held (a second at most)
 			next = time.Time{}
 		}
 		if !next.IsZero() {
@@ -211,8 +254,10 @@ func (e *Engine) runOutbox() {
 	}
 }
 
-// deliver makes one attempt of delivery id and commits how it ended.
-func (e *Engine) deliver(id uint64) {
+// deliver makes one attempt of delivery id and commits how it ended. It
+// reports false when the delivery stays due with nothing recorded (the
+// store failed): the worker then holds it back for a while.
+func (e *Engine) deliver(id uint64) bool {
 	var d *Delivery
 	var m *WebhookMessage
 	var drop string
@@ -251,28 +296,37 @@ func (e *Engine) deliver(id uint64) {
 	})
 	if err != nil {
 		e.log.Error("webhooks: read delivery", "delivery", id, "err", err)
-		return
+		return false
 	}
 	if d == nil {
-		return
+		return true
 	}
 	var res WebhookResult
 	if drop == "" {
 		if m.Secrets, err = e.SigningSecrets(m.Endpoint, now); err != nil {
+			// Nothing can be signed (typically the data file was restored
+			// without its sealer.key): an attempt that failed, so the
+			// delivery follows the retry schedule and the endpoint's
+			// failing streak, and its log says why.
 			e.log.Error("webhooks: signing secrets", "endpoint", m.Endpoint.ID, "err", err)
-			return
-		}
-		if e.outbox.sender == nil {
-			return
-		}
-		res = e.outbox.sender.Send(e.ctx, m)
-		if e.ctx.Err() != nil {
-			return // stopped mid-send: it stays pending and goes again at the next start
+			res = WebhookResult{Err: fmt.Errorf("%w: rotate the endpoint's secret", err)}
+		} else {
+			if e.outbox.sender == nil {
+				return true
+			}
+			res = e.outbox.sender.Send(e.ctx, m)
+			if e.ctx.Err() != nil {
+				return true // stopped mid-send: it stays pending and goes again at the next start
+			}
 		}
 	}
-	if err := e.recordAttempt(d.ID, drop, res); err != nil && !errors.Is(err, context.Canceled) {
-		e.log.Error("webhooks: record attempt", "delivery", d.ID, "err", err)
+	if err := e.recordAttempt(d.ID, drop, res); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			e.log.Error("webhooks: record attempt", "delivery", d.ID, "err", err)
+		}
+		return false
 	}
+	return true
 }
 
 // recordAttempt commits the end of an attempt (or the drop of a delivery

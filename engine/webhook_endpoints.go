@@ -383,7 +383,8 @@ func (e *Engine) DeleteWebhookEndpoint(ctx context.Context, companyID, id uint64
 }
 
 // RotateWebhookSecret gives an endpoint a new secret, returned once; the
-// previous one keeps signing beside it for SecretOverlap.
+// previous one keeps signing beside it for SecretOverlap, unless it can no
+// longer be opened (the way out after sealer.key was lost).
 func (e *Engine) RotateWebhookSecret(ctx context.Context, companyID, id uint64) (*WebhookEndpoint, Secret, error) {
 	secret, err := newWebhookSecret()
 	if err != nil {
@@ -400,6 +401,12 @@ func (e *Engine) RotateWebhookSecret(ctx context.Context, companyID, id uint64) 
 	ep, err := e.changeEndpoint(ctx, companyID, id, func(ep *WebhookEndpoint) error {
 		until := now.Add(SecretOverlap)
 		ep.PrevSecret, ep.PrevUntil, ep.Secret, ep.UpdatedAt = ep.Secret, &until, sealed, now
+		if _, err := e.sealer.Open(ep.PrevSecret); err != nil {
+			// The old secret cannot be opened (sealer.key was lost or
+			// replaced): it cannot sign beside the new one, and keeping it
+			// would fail every send for the overlap.
+			ep.PrevSecret, ep.PrevUntil = nil, nil
+		}
 		return nil
 	})
 	if err != nil {

@@ -1,0 +1,184 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"eventops/engine"
+)
+
+// faultyStore is the real store with failures switched on by the test: a
+// delivery that cannot be read (failRead) or whose attempt cannot be
+// committed (failRecord). It counts the worker's scans for due deliveries
+// so that a test can wait for the worker to have looked again.
+type faultyStore struct {
+	engine.Store
+	failRead, failRecord atomic.Bool
+	reads, scans         atomic.Int64
+}
+
+type faultyTx struct {
+	engine.Tx
+	engine.WebhookTx
+	s *faultyStore
+}
+
+var errInjected = errors.New("injected store failure")
+
+func (t faultyTx) Delivery(id uint64) (*engine.Delivery, error) {
+	if t.s.failRead.Load() {
+		t.s.reads.Add(1)
+		return nil, errInjected
+	}
+	return t.WebhookTx.Delivery(id)
+}
+
+func (t faultyTx) PutDelivery(d *engine.Delivery) error {
+	if t.s.failRecord.Load() {
+		return errInjected
+	}
+	return t.WebhookTx.PutDelivery(d)
+}
+
+func (t faultyTx) DueDeliveries(now time.Time, limit int) ([]uint64, time.Time, error) {
+	t.s.scans.Add(1)
+	return t.WebhookTx.DueDeliveries(now, limit)
+}
+
+func (s *faultyStore) wrap(tx engine.Tx) engine.Tx {
+	return faultyTx{Tx: tx, WebhookTx: tx.(engine.WebhookTx), s: s}
+}
+
+func (s *faultyStore) View(fn func(tx engine.Tx) error) error {
+	return s.Store.View(func(tx engine.Tx) error { return fn(s.wrap(tx)) })
+}
+
+func (s *faultyStore) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	return s.Store.Update(ctx, func(tx engine.Tx) error { return fn(s.wrap(tx)) })
+}
+
+// waitScans waits until the worker has scanned for due deliveries n more
+// times.
+func waitScans(t *testing.T, s *faultyStore, n int64) {
+	t.Helper()
+	from := s.scans.Load()
+	waitFor(t, "the worker's next scans", func() bool { return s.scans.Load() >= from+n })
+}
+
+// A store failure while a delivery is read, or while its attempt is
+// committed, leaves the delivery pending and due; the worker holds it back
+// instead of trying it again at once in a tight loop (review finding: it
+// spun), and sends it once the store works again.
+func TestOutboxHoldsADeliveryTheStoreFailedOn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []string{"read", "record"} {
+		t.Run(tc, func(t *testing.T) {
+			t.Parallel()
+			keys := t.TempDir()
+			b := setup(t, hookConfig(t, keys, nil)) // queued, not sent
+			ep := b.seedEndpoint(t, engine.EventOperationCompleted)
+			_, op := b.createDate("A", 5)
+			b.wait(op.ID)
+			stopWithin(t, b.eng, safety)
+
+			var sends atomic.Int64
+			fs := &faultyStore{Store: b.db}
+			if tc == "read" {
+				fs.failRead.Store(true)
+			} else {
+				fs.failRecord.Store(true)
+			}
+			cfg := hookConfig(t, keys, sendFunc(func(context.Context, *engine.WebhookMessage) engine.WebhookResult {
+				sends.Add(1)
+				return engine.WebhookResult{Status: 204}
+			}))
+			clock := &testClock{now: time.Now().UTC().Add(time.Second)} // still while the store fails
+			cfg.Store, cfg.Logger, cfg.Retry, cfg.Clock = fs, quiet, fastRetry, clock.Now
+			b.eng = engine.New(cfg)
+			if err := b.eng.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			tries := func() int64 {
+				if tc == "read" {
+					return fs.reads.Load()
+				}
+				return sends.Load()
+			}
+			waitFor(t, "the first try", func() bool { return tries() >= 1 })
+			waitScans(t, fs, 3)
+			if n := tries(); n != 1 {
+				t.Fatalf("%d tries over the worker's next three scans, want 1 (held back, not retried at once)", n)
+			}
+			fs.failRead.Store(false)
+			fs.failRecord.Store(false)
+			clock.Add(time.Minute)
+			waitFor(t, "the delivery once the store works", func() bool {
+				ds, err := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID})
+				return err == nil && len(ds) == 1 && ds[0].Status == engine.DeliveryDelivered
+			})
+		})
+	}
+}
+
+// A signing secret that cannot be opened (eventops.db restored without its
+// sealer.key) is a failed attempt: recorded with the reason, rescheduled by
+// the retry schedule, never a tight loop of tries (review finding). Rotating
+// the secret is the way out: the new secret signs alone, since the old one
+// cannot be opened to sign beside it.
+func TestOutboxUnopenableSecretIsAFailedAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, hookConfig(t, t.TempDir(), nil)) // queued, not sent
+	ep := b.seedEndpoint(t, engine.EventOperationCompleted)
+	_, op := b.createDate("A", 5)
+	b.wait(op.ID)
+
+	var sends atomic.Int64
+	secrets := make(chan []engine.Secret, 1)
+	clock := &testClock{now: time.Now().UTC().Add(time.Second)}
+	cfg := hookConfig(t, t.TempDir(), sendFunc(func(_ context.Context, m *engine.WebhookMessage) engine.WebhookResult {
+		sends.Add(1)
+		secrets <- m.Secrets
+		return engine.WebhookResult{Status: 204}
+	})) // another sealer.key: the stored secret cannot be opened
+	cfg.WebhookRetryScale, cfg.Clock = 1, clock.Now
+	b.restart(cfg)
+
+	delivery := func() *engine.Delivery {
+		ds, err := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries: %v %d", err, len(ds))
+		}
+		return ds[0]
+	}
+	waitFor(t, "a failed attempt recorded", func() bool { return delivery().Attempts == 1 })
+	d := delivery()
+	if d.Status != engine.DeliveryPending || !d.NextAttemptAt.After(clock.Now()) ||
+		!strings.Contains(d.LastError, "secret") || sends.Load() != 0 {
+		t.Fatalf("after the secret could not be opened: %+v, %d sends", d, sends.Load())
+	}
+	cur, _ := b.eng.WebhookEndpoint(b.company.ID, ep.ID)
+	if cur.FailingSince == nil {
+		t.Fatal("the endpoint's failing streak did not start")
+	}
+
+	if _, secret, err := b.eng.RotateWebhookSecret(context.Background(), b.company.ID, ep.ID); err != nil || secret == "" {
+		t.Fatalf("rotate: %v", err)
+	}
+	clock.Add(time.Hour)
+	if _, err := b.eng.RetryDelivery(context.Background(), b.company.ID, ep.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-secrets:
+		if len(got) != 1 {
+			t.Fatalf("signed with %d secrets after the rotation, want the new one alone", len(got))
+		}
+	case <-time.After(safety):
+		t.Fatal("nothing sent after the rotation")
+	}
+	waitFor(t, "the delivery delivered", func() bool { return delivery().Status == engine.DeliveryDelivered })
+}
