@@ -105,12 +105,15 @@ func delivery(d *engine.Delivery) deliveryJSON {
 const MaxWebhookPhases = 100
 
 type webhookBody struct {
-	Type      string             `json:"type"`
-	Timestamp timestamp          `json:"timestamp"`
-	Version   uint64             `json:"version"`
-	Phase     *deliveryPhaseJSON `json:"phase,omitempty"`
-	Data      any                `json:"data"`
-	Links     map[string]string  `json:"links"`
+	Type      string    `json:"type"`
+	Timestamp timestamp `json:"timestamp"`
+	// Version is the rendered state's: events sent together (the last
+	// phase_completed and the completed of one commit) share it, so
+	// receivers drop only a lower one (webhooks.md, Ordering).
+	Version uint64             `json:"version"`
+	Phase   *deliveryPhaseJSON `json:"phase,omitempty"`
+	Data    any                `json:"data"`
+	Links   map[string]string  `json:"links"`
 }
 
 // WebhookPayload renders a delivery's body: the resource as the API
