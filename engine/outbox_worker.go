@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,18 @@ func (o *outbox) settle(id uint64, failed bool, now time.Time) {
 	o.held[id] = h
 }
 
+// sending lists the deliveries being sent, for Stop's log.
+func (o *outbox) sending() []uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]uint64, 0, len(o.inflight))
+	for id := range o.inflight {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // take marks delivery id in flight unless it is already, or held at now.
 func (o *outbox) take(id uint64, now time.Time) bool {
 	o.mu.Lock()
@@ -185,6 +198,18 @@ func (e *Engine) OldestPendingDelivery() (time.Duration, error) {
 func (e *Engine) runOutbox() {
 	defer e.wg.Done()
 	o := e.outbox
+	// Sends end when the stop begins, not at its deadline: a send cut off
+	// stays pending and goes again at the next start (its receiver
+	// deduplicates on webhook-id), so Stop never waits on a slow receiver.
+	sendCtx, cancelSends := context.WithCancel(e.ctx)
+	defer cancelSends()
+	go func() {
+		select {
+		case <-e.soft:
+		case <-sendCtx.Done():
+		}
+		cancelSends()
+	}()
 	slots := make(chan struct{}, o.workers)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -225,7 +250,7 @@ func (e *Engine) runOutbox() {
 			go func(id uint64) {
 				defer e.wg.Done()
 				defer func() { <-slots }()
-				o.settle(id, !e.deliver(id), e.now())
+				o.settle(id, !e.deliver(sendCtx, id), e.now())
 			}(id)
 		}
 		if started > 0 {
@@ -257,7 +282,7 @@ func (e *Engine) runOutbox() {
 // deliver makes one attempt of delivery id and commits how it ended. It
 // reports false when the delivery stays due with nothing recorded (the
 // store failed): the worker then holds it back for a while.
-func (e *Engine) deliver(id uint64) bool {
+func (e *Engine) deliver(ctx context.Context, id uint64) bool {
 	var d *Delivery
 	var m *WebhookMessage
 	var drop string
@@ -314,8 +339,8 @@ func (e *Engine) deliver(id uint64) bool {
 			if e.outbox.sender == nil {
 				return true
 			}
-			res = e.outbox.sender.Send(e.ctx, m)
-			if e.ctx.Err() != nil {
+			res = e.outbox.sender.Send(ctx, m)
+			if ctx.Err() != nil {
 				return true // stopped mid-send: it stays pending and goes again at the next start
 			}
 		}

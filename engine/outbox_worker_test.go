@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -181,4 +183,67 @@ func TestOutboxUnopenableSecretIsAFailedAttempt(t *testing.T) {
 		t.Fatal("nothing sent after the rotation")
 	}
 	waitFor(t, "the delivery delivered", func() bool { return delivery().Status == engine.DeliveryDelivered })
+}
+
+// Stop cancels webhook sends as it begins, not at its deadline, and its log
+// lists the sends it waits for (review finding: it waited for them
+// silently until the deadline). The send cut off stays pending, with no
+// attempt recorded, and goes again at the next start with its webhook-id.
+func TestStopCancelsWebhookSendsAndSaysSo(t *testing.T) {
+	t.Parallel()
+	keys := t.TempDir()
+	started := make(chan *engine.WebhookMessage, 1)
+	release := make(chan struct{})
+	log := &lockedBuffer{}
+	cfg := hookConfig(t, keys, sendFunc(func(ctx context.Context, m *engine.WebhookMessage) engine.WebhookResult {
+		started <- m
+		<-ctx.Done() // a receiver that never answers
+		<-release    // the send is slow to end: Stop's log must name it meanwhile
+		return engine.WebhookResult{Err: ctx.Err()}
+	}))
+	cfg.Logger = slog.New(slog.NewTextHandler(log, nil))
+	b := setup(t, cfg)
+	ep := b.seedEndpoint(t, engine.EventOperationCompleted)
+	_, op := b.createDate("A", 5)
+	b.wait(op.ID)
+	var m *engine.WebhookMessage
+	select {
+	case m = <-started:
+	case <-time.After(safety):
+		t.Fatal("no send started")
+	}
+
+	stopped := make(chan struct{})
+	go func() { b.eng.Stop(safety); close(stopped) }()
+	want := fmt.Sprintf("engine stop: waiting for webhook sends to end\" count=1 deliveries=[%d]", m.Delivery.ID)
+	waitFor(t, "Stop's log naming the send", func() bool { return strings.Contains(log.String(), want) })
+	close(release)
+	select {
+	case <-stopped:
+	case <-time.After(2 * safety):
+		t.Fatal("Stop did not return")
+	}
+	if strings.Contains(log.String(), "deadline passed") {
+		t.Fatalf("the stop reached its deadline:\n%s", log.String())
+	}
+	b.eng = nil
+
+	sent := make(chan *engine.WebhookMessage, 1)
+	b.restart(hookConfig(t, keys, sendFunc(func(_ context.Context, m *engine.WebhookMessage) engine.WebhookResult {
+		sent <- m
+		return engine.WebhookResult{Status: 204}
+	})))
+	select {
+	case again := <-sent:
+		if again.Delivery.MessageID() != m.Delivery.MessageID() || again.Delivery.Attempts != 0 {
+			t.Fatalf("after the restart: %s attempts %d, want %s with none recorded",
+				again.Delivery.MessageID(), again.Delivery.Attempts, m.Delivery.MessageID())
+		}
+	case <-time.After(safety):
+		t.Fatal("the send cut off was not sent again after the restart")
+	}
+	waitFor(t, "the delivery delivered", func() bool {
+		ds, err := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID})
+		return err == nil && len(ds) == 1 && ds[0].Status == engine.DeliveryDelivered && ds[0].Attempts == 1
+	})
 }
