@@ -247,3 +247,78 @@ func TestStopCancelsWebhookSendsAndSaysSo(t *testing.T) {
 		return err == nil && len(ds) == 1 && ds[0].Status == engine.DeliveryDelivered && ds[0].Attempts == 1
 	})
 }
+
+// gatedGuard is a URL guard that, once armed, holds each check until
+// released (a slow DNS answer), signalling when a check is held.
+type gatedGuard struct {
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedGuard) CheckURL(context.Context, string) error {
+	if g.armed.Load() {
+		g.held <- struct{}{}
+		<-g.release
+	}
+	return nil
+}
+
+// An edit of an endpoint that was being checked while the worker disabled
+// the endpoint (its receiver answered 410) keeps the disable: the edit's
+// fields are applied to the endpoint as it is in the commit (review
+// finding: the edit wrote back the copy it read before the check, enabling
+// the endpoint again).
+func TestEndpointEditKeepsWhatTheWorkerWrote(t *testing.T) {
+	t.Parallel()
+	guard := &gatedGuard{held: make(chan struct{}, 1), release: make(chan struct{})}
+	cfg := hookConfig(t, t.TempDir(), sendFunc(func(context.Context, *engine.WebhookMessage) engine.WebhookResult {
+		return engine.WebhookResult{Status: 410, Gone: true}
+	}))
+	cfg.URLGuard = guard
+	b := setup(t, cfg)
+	ep := b.seedEndpoint(t, engine.EventOperationCompleted)
+
+	guard.armed.Store(true)
+	type result struct {
+		ep  *engine.WebhookEndpoint
+		err error
+	}
+	edited := make(chan result, 1)
+	desc := "orders to the warehouse"
+	go func() {
+		got, err := b.eng.UpdateWebhookEndpoint(context.Background(), b.company.ID, ep.ID, engine.WebhookEndpointInput{Description: &desc})
+		edited <- result{got, err}
+	}()
+	select {
+	case <-guard.held:
+	case <-time.After(safety):
+		t.Fatal("the edit's check did not start")
+	}
+	_, op := b.createDate("A", 5)
+	b.wait(op.ID)
+	waitFor(t, "the worker disabling the endpoint (410)", func() bool {
+		cur, err := b.eng.WebhookEndpoint(b.company.ID, ep.ID)
+		return err == nil && !cur.Enabled
+	})
+	close(guard.release)
+	var r result
+	select {
+	case r = <-edited:
+	case <-time.After(safety):
+		t.Fatal("the edit did not end")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	cur, err := b.eng.WebhookEndpoint(b.company.ID, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range []*engine.WebhookEndpoint{r.ep, cur} {
+		if got.Enabled || got.DisabledReason != "gone" || got.FailingSince == nil || got.Description != desc {
+			t.Fatalf("after the edit: enabled %v, reason %q, failing since %v, description %q; want the 410 disable kept and the description changed",
+				got.Enabled, got.DisabledReason, got.FailingSince, got.Description)
+		}
+	}
+}
