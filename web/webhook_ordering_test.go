@@ -54,14 +54,16 @@ func TestWebhookReceiverRuleKeepsOperationCompleted(t *testing.T) {
 	f.createEndpoint(f.keyA, rcv.srv.URL+"/hooks", "operation.phase_completed", "operation.completed")
 	ev := f.event(f.keyA)
 	op := f.waitTerminal(ev.EventID, ev.OpID)
-	waitUntil(t, "the operation.completed delivery", func() bool {
+	last := op.Phases[len(op.Phases)-1].ID
+	waitUntil(t, "the last phase's and the operation's deliveries", func() bool {
+		n := 0
 		for _, r := range rcv.requests() {
 			var e client.WebhookEvent
-			if json.Unmarshal(r.body, &e) == nil && e.Type == "operation.completed" {
-				return true
+			if json.Unmarshal(r.body, &e) == nil && (e.Type == "operation.completed" || (e.Phase != nil && e.Phase.ID == last)) {
+				n++
 			}
 		}
-		return false
+		return n == 2
 	})
 	got := rcv.requests()
 	versions := map[string]uint64{}
@@ -70,7 +72,7 @@ func TestWebhookReceiverRuleKeepsOperationCompleted(t *testing.T) {
 		if err := json.Unmarshal(r.body, &e); err != nil {
 			t.Fatal(err)
 		}
-		if e.Type == "operation.completed" || (e.Phase != nil && e.Phase.ID == op.Phases[len(op.Phases)-1].ID) {
+		if e.Type == "operation.completed" || (e.Phase != nil && e.Phase.ID == last) {
 			versions[e.Type] = e.Version
 		}
 	}
