@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,9 +55,11 @@ type outbox struct {
 	kickc chan struct{} // a commit happened: look for due deliveries
 
 	mu       sync.Mutex
-	inflight map[uint64]bool
-	held     map[uint64]hold // deliveries whose last try failed before an attempt could be recorded
-	changed  chan struct{}   // closed at the next kick (the feed's long-poll)
+	inflight map[uint64]uint64 // delivery being sent -> its endpoint (0: unknown)
+	sends    map[uint64]int    // endpoint -> its deliveries being sent
+	epOf     map[uint64]uint64 // due delivery -> its endpoint, read once
+	held     map[uint64]hold   // deliveries whose last try failed before an attempt could be recorded
+	changed  chan struct{}     // closed at the next kick (the feed's long-poll)
 
 	delivered, retried, failed atomic.Uint64
 }
@@ -68,68 +69,8 @@ func newOutbox(sender WebhookSender, scale float64, workers int) *outbox {
 		workers = 64
 	}
 	return &outbox{sender: sender, scale: scale, workers: workers,
-		kickc: make(chan struct{}, 1), inflight: map[uint64]bool{}, held: map[uint64]hold{}, changed: make(chan struct{})}
-}
-
-// hold keeps a delivery out of the worker's picks until a time: its last
-// try failed where no attempt could be recorded (the store failed to read
-// it or to commit the attempt's end), so the delivery is still pending and
-// due. Without it the worker would pick it again at once, in a tight loop.
-type hold struct {
-	until time.Time
-	n     int // failures in a row
-}
-
-// holdFor is how long a delivery is held after n failures in a row: 1 s,
-// doubling, at most a minute (not scaled: store failures are not receiver
-// failures and the retry schedule does not apply).
-func holdFor(n int) time.Duration {
-	if n > 6 {
-		return time.Minute
-	}
-	return min(time.Second<<(n-1), time.Minute)
-}
-
-// settle ends a try of delivery id: held again if it failed without a
-// recorded attempt, released otherwise.
-func (o *outbox) settle(id uint64, failed bool, now time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.inflight, id)
-	if !failed {
-		delete(o.held, id)
-		return
-	}
-	h := o.held[id]
-	h.n++
-	h.until = now.Add(holdFor(h.n))
-	o.held[id] = h
-}
-
-// sending lists the deliveries being sent, for Stop's log.
-func (o *outbox) sending() []uint64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out := make([]uint64, 0, len(o.inflight))
-	for id := range o.inflight {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// take marks delivery id in flight unless it is already, or held at now.
-func (o *outbox) take(id uint64, now time.Time) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.inflight[id] {
-		return false
-	}
-	if h, ok := o.held[id]; ok && now.Before(h.until) {
-		return false
-	}
-	o.inflight[id] = true
-	return true
+		kickc: make(chan struct{}, 1), inflight: map[uint64]uint64{}, sends: map[uint64]int{}, epOf: map[uint64]uint64{},
+		held: map[uint64]hold{}, changed: make(chan struct{})}
 }
 
 // kick wakes the worker and the feed's waiters; it never blocks.
@@ -213,39 +154,28 @@ func (e *Engine) runOutbox() {
 	slots := make(chan struct{}, o.workers)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	base := 4 * o.workers
+	limit := base
+	var deepAt time.Time // when the last deep read began (the machine's clock: it spaces work)
 	for {
 		if e.stopping() {
 			return
 		}
-		var due []uint64
-		var next time.Time
-		err := e.store.View(func(tx Tx) error {
-			wtx, ok := tx.(WebhookTx)
-			if !ok {
-				return nil
-			}
-			var err error
-			due, next, err = wtx.DueDeliveries(e.now(), 4*o.workers)
-			return err
-		})
+		now := e.now()
+		due, next, n, err := e.dueDeliveries(now, limit)
 		if err != nil {
 			e.log.Error("webhooks: read due deliveries", "err", err)
 		}
-		started := 0
-		now := e.now()
-		for _, id := range due {
-			if !o.take(id, now) {
-				continue
-			}
+		picks := o.pick(due, now)
+		for i, id := range picks {
 			select {
 			case slots <- struct{}{}:
 			case <-e.soft:
-				o.mu.Lock()
-				delete(o.inflight, id)
-				o.mu.Unlock()
+				for _, id := range picks[i:] {
+					o.settle(id, false, now)
+				}
 				return
 			}
-			started++
 			e.wg.Add(1)
 			go func(id uint64) {
 				defer e.wg.Done()
@@ -253,15 +183,33 @@ func (e *Engine) runOutbox() {
 				o.settle(id, !e.deliver(sendCtx, id), e.now())
 			}(id)
 		}
-		if started > 0 {
+		if len(picks) > 0 {
 			continue
 		}
+		// Slots are free but the deliveries read were all in flight,
+		// held or of endpoints at their cap, and more are due behind
+		// them: read further (doubling), so that a slow endpoint's
+		// backlog never hides another endpoint's deliveries. A deep read
+		// costs in proportion to the backlog, so a new one starts at most
+		// every deepScanEvery.
 		wait := time.Second
-		if len(due) > 0 { // all in flight (their ends kick) or held (a second at most)
+		if n >= limit && o.free() > 0 && limit < maxDueScan {
+			if since := time.Since(deepAt); limit > base || since >= deepScanEvery {
+				if limit == base {
+					deepAt = time.Now()
+				}
+				limit = min(2*limit, maxDueScan)
+				continue
+			} else {
+				wait = deepScanEvery - since
+			}
+		}
+		limit = base
+		if len(due) > 0 { // in flight or capped (their ends kick) or held (a second at most)
 			next = time.Time{}
 		}
 		if !next.IsZero() {
-			wait = min(max(next.Sub(e.now()), time.Millisecond), time.Second)
+			wait = min(max(next.Sub(e.now()), time.Millisecond), wait)
 		}
 		timer.Reset(wait)
 		select {
