@@ -115,7 +115,9 @@ func (e *Engine) DeliveryCounts() DeliveryCounts {
 }
 
 // OldestPendingDelivery is the age of the oldest pending delivery, 0 when
-// none waits.
+// none waits: the one with the smallest id, aged from when it last became
+// pending (a replay of an old delivery counts from the replay, not from
+// its creation).
 func (e *Engine) OldestPendingDelivery() (time.Duration, error) {
 	var d *Delivery
 	err := e.store.View(func(tx Tx) error {
@@ -130,7 +132,7 @@ func (e *Engine) OldestPendingDelivery() (time.Duration, error) {
 	if err != nil || d == nil {
 		return 0, err
 	}
-	return max(e.now().Sub(d.CreatedAt), 0), nil
+	return max(e.now().Sub(d.PendingSince()), 0), nil
 }
 
 // runOutbox sends due deliveries until the engine stops. A delivery being
@@ -462,6 +464,7 @@ func (e *Engine) RetryDelivery(ctx context.Context, companyID, endpointID, id ui
 		}
 		if d.Status != DeliveryPending {
 			d.ScheduleBase = d.Attempts
+			d.ReplayedAt = &now
 		}
 		d.Status, d.NextAttemptAt, d.FinishedAt = DeliveryPending, now, nil
 		out = d

@@ -404,3 +404,43 @@ func TestOutboxSlowEndpointDoesNotStallAnother(t *testing.T) {
 		t.Fatalf("%d sends at once to the slow receiver, want 1 to %d", n, engine.MaxEndpointSends)
 	}
 }
+
+// Replaying a delivery finished long ago makes it pending again, but its
+// wait counts from the replay: the oldest-pending age (the
+// eventops_webhook_oldest_pending_seconds gauge) does not jump to the
+// delivery's creation (review finding).
+func TestOutboxReplayAgesFromTheReplay(t *testing.T) {
+	t.Parallel()
+	keys := t.TempDir()
+	clock := &testClock{now: time.Now().UTC().Add(time.Second)}
+	cfg := hookConfig(t, keys, sendFunc(func(context.Context, *engine.WebhookMessage) engine.WebhookResult {
+		return engine.WebhookResult{Status: 204}
+	}))
+	cfg.Clock = clock.Now
+	b := setup(t, cfg)
+	ep := b.seedEndpoint(t, engine.EventOperationCompleted)
+	_, op := b.createDate("A", 5)
+	b.wait(op.ID)
+	var d *engine.Delivery
+	waitFor(t, "the delivery delivered", func() bool {
+		ds, err := b.eng.Deliveries(engine.DeliveryQuery{CompanyID: b.company.ID, EndpointID: ep.ID})
+		if err != nil || len(ds) != 1 || ds[0].Status != engine.DeliveryDelivered {
+			return false
+		}
+		d = ds[0]
+		return true
+	})
+
+	nosend := hookConfig(t, keys, nil) // the replay stays pending
+	nosend.Clock = clock.Now
+	b.restart(nosend)
+	clock.Add(3 * time.Hour)
+	if _, err := b.eng.RetryDelivery(context.Background(), b.company.ID, ep.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Minute)
+	age, err := b.eng.OldestPendingDelivery()
+	if err != nil || age != time.Minute {
+		t.Fatalf("oldest pending a minute after the replay of a 3-hour-old delivery: %v (%v), want 1m0s", age, err)
+	}
+}

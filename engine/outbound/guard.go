@@ -37,7 +37,7 @@ var (
 		netip.MustParsePrefix("64:ff9b::/96"),   // well-known (RFC 6052)
 		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use (RFC 8215)
 	}
-	metadata    = []netip.Addr{
+	metadata = []netip.Addr{
 		netip.MustParseAddr("169.254.169.254"), // AWS, GCP, Azure, OpenStack
 		netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
 		netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
