@@ -399,15 +399,15 @@ func (e *Engine) Deliveries(q DeliveryQuery) ([]*Delivery, error) {
 	return out, err
 }
 
-// WaitDeliveries is the feed: the company's deliveries after the id after,
-// oldest first; when there are none it waits up to wait for one (or for
-// ctx, or the engine's stop).
-func (e *Engine) WaitDeliveries(ctx context.Context, companyID, after uint64, limit int, wait time.Duration) ([]*Delivery, error) {
+// WaitDeliveries is the feed: the company's deliveries (of its endpoint
+// endpointID only, unless 0) after the id after, oldest first; when there
+// are none it waits up to wait for one (or for ctx, or the engine's stop).
+func (e *Engine) WaitDeliveries(ctx context.Context, companyID, endpointID, after uint64, limit int, wait time.Duration) ([]*Delivery, error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		ch := e.outbox.changedChan()
-		out, err := e.Deliveries(DeliveryQuery{CompanyID: companyID, After: after, Ascending: true, Limit: limit})
+		out, err := e.Deliveries(DeliveryQuery{CompanyID: companyID, EndpointID: endpointID, After: after, Ascending: true, Limit: limit})
 		if err != nil || len(out) > 0 || wait <= 0 {
 			return out, err
 		}

@@ -125,11 +125,15 @@ func (c *Client) WebhookDeliveries(ctx context.Context, endpointID uint64, o Lis
 	return &p, nil
 }
 
-// DeliveriesFeed long-polls the company's deliveries after cursor ("": from
-// now on) for up to wait; it returns them with their payloads and the
-// cursor to pass next time.
-func (c *Client) DeliveriesFeed(ctx context.Context, cursor string, wait time.Duration) ([]WebhookDelivery, string, error) {
+// DeliveriesFeed long-polls the company's deliveries (of endpoint
+// endpointID only, unless 0) after cursor ("": from now on) for up to
+// wait; it returns them with their payloads and the cursor to pass next
+// time.
+func (c *Client) DeliveriesFeed(ctx context.Context, endpointID uint64, cursor string, wait time.Duration) ([]WebhookDelivery, string, error) {
 	q := url.Values{}
+	if endpointID != 0 {
+		q.Set("endpoint_id", strconv.FormatUint(endpointID, 10))
+	}
 	if cursor != "" {
 		q.Set("page[cursor]", cursor)
 	}
