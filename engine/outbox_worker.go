@@ -159,6 +159,7 @@ func (e *Engine) runOutbox() {
 	base := 4 * o.workers
 	limit := base
 	var deepAt time.Time // when the last deep read began (the machine's clock: it spaces work)
+	deepEvery := deepScanEvery
 	for {
 		if e.stopping() {
 			return
@@ -186,6 +187,9 @@ func (e *Engine) runOutbox() {
 			}(id)
 		}
 		if len(picks) > 0 {
+			if limit > base { // a deep read found work: the next may come soon
+				deepEvery = deepScanEvery
+			}
 			continue
 		}
 		// Slots are free but the deliveries read were all in flight,
@@ -193,18 +197,22 @@ func (e *Engine) runOutbox() {
 		// them: read further (doubling), so that a slow endpoint's
 		// backlog never hides another endpoint's deliveries. A deep read
 		// costs in proportion to the backlog, so a new one starts at most
-		// every deepScanEvery.
+		// every deepEvery: 50 ms, doubling up to a second while deep reads
+		// find nothing to send (one endpoint's backlog alone).
 		wait := time.Second
 		if n >= limit && o.free() > 0 && limit < maxDueScan {
-			if since := time.Since(deepAt); limit > base || since >= deepScanEvery {
+			if since := time.Since(deepAt); limit > base || since >= deepEvery {
 				if limit == base {
 					deepAt = time.Now()
 				}
 				limit = min(2*limit, maxDueScan)
 				continue
 			} else {
-				wait = deepScanEvery - since
+				wait = deepEvery - since
 			}
+		}
+		if limit > base {
+			deepEvery = min(2*deepEvery, time.Second)
 		}
 		limit = base
 		if len(due) > 0 { // in flight or capped (their ends kick) or held (a second at most)
