@@ -16,6 +16,11 @@ const MaxEndpointSends = 4
 // deepScanEvery spaces the reads past the soonest due deliveries.
 const deepScanEvery = 50 * time.Millisecond
 
+// readyPerEndpoint bounds the deliveries of one endpoint that a deep read
+// keeps for the next picks, so that an endpoint behind another's backlog
+// is fed between deep reads.
+const readyPerEndpoint = 16
+
 // maxDueScan bounds how far past the soonest due deliveries the worker
 // reads when those are all in flight, held or capped.
 const maxDueScan = 1 << 16
@@ -165,4 +170,35 @@ func (o *outbox) sending() []uint64 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// keepReady is what a deep read found and did not send: at most
+// readyPerEndpoint per endpoint, max in all, kept for the next picks (the
+// send checks again that each is still due).
+func keepReady(cands []dueCandidate, picks []uint64, max int) []dueCandidate {
+	picked := make(map[uint64]bool, len(picks))
+	for _, id := range picks {
+		picked[id] = true
+	}
+	per := map[uint64]int{}
+	var out []dueCandidate
+	for _, c := range cands {
+		if len(out) >= max {
+			break
+		}
+		if picked[c.id] || per[c.endpoint] >= readyPerEndpoint {
+			continue
+		}
+		per[c.endpoint]++
+		out = append(out, c)
+	}
+	return out
+}
+
+// dropPicked removes the picked deliveries from ready.
+func dropPicked(ready []dueCandidate, picks []uint64) []dueCandidate {
+	if len(picks) == 0 {
+		return ready
+	}
+	return slices.DeleteFunc(ready, func(c dueCandidate) bool { return slices.Contains(picks, c.id) })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,6 +161,7 @@ func (e *Engine) runOutbox() {
 	limit := base
 	var deepAt time.Time // when the last deep read began (the machine's clock: it spaces work)
 	deepEvery := deepScanEvery
+	var ready []dueCandidate // found by the last deep read, not sent yet
 	for {
 		if e.stopping() {
 			return
@@ -169,7 +171,16 @@ func (e *Engine) runOutbox() {
 		if err != nil {
 			e.log.Error("webhooks: read due deliveries", "err", err)
 		}
-		picks := o.pick(due, now)
+		cands := due
+		if limit == base && len(ready) > 0 {
+			cands = append(slices.Clip(due), ready...)
+		}
+		picks := o.pick(cands, now)
+		if limit > base {
+			ready = keepReady(due, picks, base)
+		} else {
+			ready = dropPicked(ready, picks)
+		}
 		for i, id := range picks {
 			select {
 			case slots <- struct{}{}:
@@ -188,7 +199,7 @@ func (e *Engine) runOutbox() {
 		}
 		if len(picks) > 0 {
 			if limit > base { // a deep read found work: the next may come soon
-				deepEvery = deepScanEvery
+				deepEvery, limit = deepScanEvery, base
 			}
 			continue
 		}
