@@ -42,9 +42,10 @@ func cmdAdminTokenCreate(args []string, stdout, stderr io.Writer) error {
 }
 
 // cmdAdminTokenRevoke revokes an admin token by its id (listed by
-// `admintoken list`).
+// `admintoken list`) with the server stopped; while it runs the
+// dashboard's API keys page does it (web/dash/admin_tokens.go).
 func cmdAdminTokenRevoke(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("admintoken revoke", "admintoken revoke --id ID")
+	fs := newFlags("admintoken revoke", "admintoken revoke --id ID  (server stopped; while it runs, revoke on the dashboard's API keys page)")
 	fs.SetOutput(stderr)
 	dir := fs.String("data", "./data", "data folder")
 	id := fs.Uint64("id", 0, "the token's id (required; see admintoken list)")

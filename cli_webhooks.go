@@ -26,17 +26,20 @@ import (
 // at start (the local receiver verifies with it). The API key comes from
 // EVENTOPS_TOKEN, never from a flag.
 
-const webhooksListenUsage = `webhooks listen --url URL --forward-to http://localhost:PORT/path
+const webhooksListenUsage = `webhooks listen --url URL --forward-to http://localhost:PORT/path [--endpoint ID]
 
 The feed lists the deliveries queued for the company's webhook endpoints:
 the company needs at least one enabled endpoint subscribed to the events
-to see. The key (scope read) comes from EVENTOPS_TOKEN.`
+to see. An event is queued once per endpoint that receives it, so with
+several endpoints it is forwarded once for each: --endpoint narrows the
+feed to one. The key (scope read) comes from EVENTOPS_TOKEN.`
 
 func cmdWebhooksListen(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("webhooks listen", webhooksListenUsage)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "the eventops server's base URL")
 	forward := fs.String("forward-to", "", "the local URL each delivery is POSTed to")
+	endpoint := fs.Uint64("endpoint", 0, "forward only this endpoint's deliveries (default: every endpoint's)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,14 +59,14 @@ func cmdWebhooksListen(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return listen(ctx, c, *forward, stdout, stderr)
+	return listen(ctx, c, *endpoint, *forward, stdout, stderr)
 }
 
 // listen forwards the feed until ctx ends. Each delivery is forwarded
 // once per run, signed by the listener's own secret with the delivery's
 // webhook-id; a local receiver that fails is told on stdout, not retried
 // (the endpoints' own deliveries carry on independently).
-func listen(ctx context.Context, c *client.Client, forward string, stdout, stderr io.Writer) error {
+func listen(ctx context.Context, c *client.Client, endpoint uint64, forward string, stdout, stderr io.Writer) error {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return err
@@ -73,15 +76,20 @@ func listen(ctx context.Context, c *client.Client, forward string, stdout, stder
 	if err != nil {
 		return err
 	}
-	if eps, err := c.WebhookEndpoints(ctx); err == nil && !anyEnabled(eps) {
-		fmt.Fprintln(stderr, "note: the company has no enabled webhook endpoint, so nothing is queued to forward; create one (POST /api/v2/webhook_endpoints)")
+	if eps, err := c.WebhookEndpoints(ctx); err == nil {
+		switch n := enabled(eps); {
+		case n == 0:
+			fmt.Fprintln(stderr, "note: the company has no enabled webhook endpoint, so nothing is queued to forward; create one (POST /api/v2/webhook_endpoints)")
+		case n > 1 && endpoint == 0:
+			fmt.Fprintf(stderr, "note: the company has %d enabled webhook endpoints and an event is forwarded once for each that receives it; pass --endpoint ID to follow one\n", n)
+		}
 	}
 	fmt.Fprintf(stdout, "Forwarding webhooks to %s\nSigning secret of this listener (verify with it): %s\n", forward, secret)
 	hc := &http.Client{Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	cursor := ""
 	for ctx.Err() == nil {
-		ds, next, err := c.DeliveriesFeed(ctx, cursor, 30*time.Second)
+		ds, next, err := c.DeliveriesFeed(ctx, endpoint, cursor, 30*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -106,13 +114,14 @@ func listen(ctx context.Context, c *client.Client, forward string, stdout, stder
 	return nil
 }
 
-func anyEnabled(eps []client.WebhookEndpoint) bool {
+func enabled(eps []client.WebhookEndpoint) int {
+	n := 0
 	for _, ep := range eps {
 		if ep.Enabled {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // forwardOne POSTs one payload, signed now, and says how it ended.

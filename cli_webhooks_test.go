@@ -87,7 +87,7 @@ func TestWebhooksListenForwardsSignedDeliveries(t *testing.T) {
 	lctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	errs := &syncBuffer{}
-	go func() { done <- listen(lctx, c, local.URL+"/hooks", out, errs) }()
+	go func() { done <- listen(lctx, c, 0, local.URL+"/hooks", out, errs) }()
 	t.Cleanup(func() { t.Log(out.String(), errs.String()) })
 	t.Cleanup(func() { stop(); <-done })
 	secretRE := regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+`)

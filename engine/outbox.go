@@ -49,7 +49,19 @@ type Delivery struct {
 	LastResponse  string     `json:"last_response,omitempty"` // at most MaxDeliveryResponse bytes of it
 	LastError     string     `json:"last_error,omitempty"`    // why the last attempt failed
 	CreatedAt     time.Time  `json:"created_at"`
-	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	// ReplayedAt is when a finished delivery was last sent again (POST
+	// …/retry): its wait as a pending delivery counts from then.
+	ReplayedAt *time.Time `json:"replayed_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// PendingSince is when d last became pending: its creation, or its
+// replay.
+func (d *Delivery) PendingSince() time.Time {
+	if d.ReplayedAt != nil && d.ReplayedAt.After(d.CreatedAt) {
+		return *d.ReplayedAt
+	}
+	return d.CreatedAt
 }
 
 // MessageID is the webhook-id of every attempt of d: stable across retries

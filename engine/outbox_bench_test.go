@@ -17,7 +17,7 @@ import (
 )
 
 // benchReceiver is a local http receiver answering 204 and counting.
-func benchReceiver(b *testing.B) (*httptest.Server, *atomic.Int64) {
+func benchReceiver(b testing.TB) (*httptest.Server, *atomic.Int64) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
@@ -43,25 +43,35 @@ func benchSender() engine.WebhookSender {
 // BenchmarkWebhookDeliveries: deliveries per second from the outbox to a
 // local receiver, through the real worker, signer, HTTP client and data
 // file (each attempt's end is a commit). b.N deliveries of one completed
-// operation are queued first; the clock runs from the engine's start to
-// the last delivery recorded as delivered.
-func BenchmarkWebhookDeliveries(b *testing.B) {
+// operation are queued first, spread over 16 endpoints of the receiver
+// (16 × MaxEndpointSends = the 64 send slots); the clock runs from the
+// engine's start to the last delivery recorded as delivered.
+func BenchmarkWebhookDeliveries(b *testing.B) { benchDeliveries(b, 16) }
+
+// BenchmarkWebhookDeliveriesOneEndpoint: the same to one endpoint, which
+// has at most MaxEndpointSends sends in flight.
+func BenchmarkWebhookDeliveriesOneEndpoint(b *testing.B) { benchDeliveries(b, 1) }
+
+func benchDeliveries(b *testing.B, endpoints int) {
 	rcv, got := benchReceiver(b)
 	keys := b.TempDir()
 	bb := setup(b, hookConfig(b, keys, nil))
-	ep := bb.seedEndpointURL(b, rcv.URL, engine.EventOperationCompleted)
+	var eps []*engine.WebhookEndpoint
+	for range endpoints {
+		eps = append(eps, bb.seedEndpointURL(b, rcv.URL, engine.EventOperationCompleted))
+	}
 	_, op := bb.createDate("Bench", 5)
 	bb.wait(op.ID)
-	// The save queued one delivery; queue the rest beside it.
+	// The save queued one delivery per endpoint; queue the rest beside them.
 	err := bb.db.Update(context.Background(), func(tx engine.Tx) error {
 		wtx := tx.(engine.WebhookTx)
 		now := time.Now()
-		for range b.N - 1 {
+		for i := range b.N - endpoints {
 			id, err := tx.NextID(engine.SeqDelivery)
 			if err != nil {
 				return err
 			}
-			d := &engine.Delivery{ID: id, CompanyID: bb.company.ID, EndpointID: ep.ID, Type: engine.EventOperationCompleted,
+			d := &engine.Delivery{ID: id, CompanyID: bb.company.ID, EndpointID: eps[i%endpoints].ID, Type: engine.EventOperationCompleted,
 				OperationID: op.ID, Version: 1, Status: engine.DeliveryPending, NextAttemptAt: now, CreatedAt: now}
 			if err := wtx.PutDelivery(d); err != nil {
 				return err
@@ -77,14 +87,14 @@ func BenchmarkWebhookDeliveries(b *testing.B) {
 	cfg.WebhookWorkers = 64
 	b.ResetTimer()
 	bb.open(cfg, true)
-	for bb.eng.DeliveryCounts().Delivered < uint64(b.N) {
+	for bb.eng.DeliveryCounts().Delivered < uint64(max(b.N, endpoints)) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
 	if n := got.Load(); n < int64(b.N) {
 		b.Fatalf("the receiver got %d of %d", n, b.N)
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(max(b.N, endpoints))/b.Elapsed().Seconds(), "deliveries/s")
 }
 
 // BenchmarkSaveRateWithWebhooks: the save rate the engine sustains at a

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +56,11 @@ type outbox struct {
 	kickc chan struct{} // a commit happened: look for due deliveries
 
 	mu       sync.Mutex
-	inflight map[uint64]bool
-	changed  chan struct{} // closed at the next kick (the feed's long-poll)
+	inflight map[uint64]uint64 // delivery being sent -> its endpoint (0: unknown)
+	sends    map[uint64]int    // endpoint -> its deliveries being sent
+	epOf     map[uint64]uint64 // due delivery -> its endpoint, read once
+	held     map[uint64]hold   // deliveries whose last try failed before an attempt could be recorded
+	changed  chan struct{}     // closed at the next kick (the feed's long-poll)
 
 	delivered, retried, failed atomic.Uint64
 }
@@ -65,7 +70,8 @@ func newOutbox(sender WebhookSender, scale float64, workers int) *outbox {
 		workers = 64
 	}
 	return &outbox{sender: sender, scale: scale, workers: workers,
-		kickc: make(chan struct{}, 1), inflight: map[uint64]bool{}, changed: make(chan struct{})}
+		kickc: make(chan struct{}, 1), inflight: map[uint64]uint64{}, sends: map[uint64]int{}, epOf: map[uint64]uint64{},
+		held: map[uint64]hold{}, changed: make(chan struct{})}
 }
 
 // kick wakes the worker and the feed's waiters; it never blocks.
@@ -110,7 +116,9 @@ func (e *Engine) DeliveryCounts() DeliveryCounts {
 }
 
 // OldestPendingDelivery is the age of the oldest pending delivery, 0 when
-// none waits.
+// none waits: the one with the smallest id, aged from when it last became
+// pending (a replay of an old delivery counts from the replay, not from
+// its creation).
 func (e *Engine) OldestPendingDelivery() (time.Duration, error) {
 	var d *Delivery
 	err := e.store.View(func(tx Tx) error {
@@ -125,7 +133,7 @@ func (e *Engine) OldestPendingDelivery() (time.Duration, error) {
 	if err != nil || d == nil {
 		return 0, err
 	}
-	return max(e.now().Sub(d.CreatedAt), 0), nil
+	return max(e.now().Sub(d.PendingSince()), 0), nil
 }
 
 // runOutbox sends due deliveries until the engine stops. A delivery being
@@ -134,66 +142,95 @@ func (e *Engine) OldestPendingDelivery() (time.Duration, error) {
 func (e *Engine) runOutbox() {
 	defer e.wg.Done()
 	o := e.outbox
+	// Sends end when the stop begins, not at its deadline: a send cut off
+	// stays pending and goes again at the next start (its receiver
+	// deduplicates on webhook-id), so Stop never waits on a slow receiver.
+	sendCtx, cancelSends := context.WithCancel(e.ctx)
+	defer cancelSends()
+	go func() {
+		select {
+		case <-e.soft:
+		case <-sendCtx.Done():
+		}
+		cancelSends()
+	}()
 	slots := make(chan struct{}, o.workers)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	base := 4 * o.workers
+	limit := base
+	var deepAt time.Time // when the last deep read began (the machine's clock: it spaces work)
+	deepEvery := deepScanEvery
+	var ready []dueCandidate // found by the last deep read, not sent yet
 	for {
 		if e.stopping() {
 			return
 		}
-		var due []uint64
-		var next time.Time
-		err := e.store.View(func(tx Tx) error {
-			wtx, ok := tx.(WebhookTx)
-			if !ok {
-				return nil
-			}
-			var err error
-			due, next, err = wtx.DueDeliveries(e.now(), 4*o.workers)
-			return err
-		})
+		now := e.now()
+		due, next, n, err := e.dueDeliveries(now, limit)
 		if err != nil {
 			e.log.Error("webhooks: read due deliveries", "err", err)
 		}
-		started := 0
-		for _, id := range due {
-			o.mu.Lock()
-			busy := o.inflight[id]
-			if !busy {
-				o.inflight[id] = true
-			}
-			o.mu.Unlock()
-			if busy {
-				continue
-			}
+		cands := due
+		if limit == base && len(ready) > 0 {
+			cands = append(slices.Clip(due), ready...)
+		}
+		picks := o.pick(cands, now)
+		if limit > base {
+			ready = keepReady(due, picks, base)
+		} else {
+			ready = dropPicked(ready, picks)
+		}
+		for i, id := range picks {
 			select {
 			case slots <- struct{}{}:
 			case <-e.soft:
-				o.mu.Lock()
-				delete(o.inflight, id)
-				o.mu.Unlock()
+				for _, id := range picks[i:] {
+					o.settle(id, false, now)
+				}
 				return
 			}
-			started++
 			e.wg.Add(1)
 			go func(id uint64) {
 				defer e.wg.Done()
 				defer func() { <-slots }()
-				e.deliver(id)
-				o.mu.Lock()
-				delete(o.inflight, id)
-				o.mu.Unlock()
+				o.settle(id, !e.deliver(sendCtx, id), e.now())
 			}(id)
 		}
-		if started > 0 {
+		if len(picks) > 0 {
+			if limit > base { // a deep read found work: the next may come soon
+				deepEvery, limit = deepScanEvery, base
+			}
 			continue
 		}
+		// Slots are free but the deliveries read were all in flight,
+		// held or of endpoints at their cap, and more are due behind
+		// them: read further (doubling), so that a slow endpoint's
+		// backlog never hides another endpoint's deliveries. A deep read
+		// costs in proportion to the backlog, so a new one starts at most
+		// every deepEvery: 50 ms, doubling up to a second while deep reads
+		// find nothing to send (one endpoint's backlog alone).
 		wait := time.Second
-		if len(due) > 0 { // all in flight: their ends kick
+		if n >= limit && o.free() > 0 && limit < maxDueScan {
+			if since := time.Since(deepAt); limit > base || since >= deepEvery {
+				if limit == base {
+					deepAt = time.Now()
+				}
+				limit = min(2*limit, maxDueScan)
+				continue
+			} else {
+				wait = deepEvery - since
+			}
+		}
+		if limit > base {
+			deepEvery = min(2*deepEvery, time.Second)
+		}
+		limit = base
+		if len(due) > 0 { // in flight or capped (their ends kick) or held (a second at most)
 			next = time.Time{}
 		}
 		if !next.IsZero() {
-			wait = min(max(next.Sub(e.now()), time.Millisecond), time.Second)
+			wait = min(max(next.Sub(e.now()), time.Millisecond), wait)
 		}
 		timer.Reset(wait)
 		select {
@@ -211,8 +248,10 @@ func (e *Engine) runOutbox() {
 	}
 }
 
-// deliver makes one attempt of delivery id and commits how it ended.
-func (e *Engine) deliver(id uint64) {
+// deliver makes one attempt of delivery id and commits how it ended. It
+// reports false when the delivery stays due with nothing recorded (the
+// store failed): the worker then holds it back for a while.
+func (e *Engine) deliver(ctx context.Context, id uint64) bool {
 	var d *Delivery
 	var m *WebhookMessage
 	var drop string
@@ -251,28 +290,37 @@ func (e *Engine) deliver(id uint64) {
 	})
 	if err != nil {
 		e.log.Error("webhooks: read delivery", "delivery", id, "err", err)
-		return
+		return false
 	}
 	if d == nil {
-		return
+		return true
 	}
 	var res WebhookResult
 	if drop == "" {
 		if m.Secrets, err = e.SigningSecrets(m.Endpoint, now); err != nil {
+			// Nothing can be signed (typically the data file was restored
+			// without its sealer.key): an attempt that failed, so the
+			// delivery follows the retry schedule and the endpoint's
+			// failing streak, and its log says why.
 			e.log.Error("webhooks: signing secrets", "endpoint", m.Endpoint.ID, "err", err)
-			return
-		}
-		if e.outbox.sender == nil {
-			return
-		}
-		res = e.outbox.sender.Send(e.ctx, m)
-		if e.ctx.Err() != nil {
-			return // stopped mid-send: it stays pending and goes again at the next start
+			res = WebhookResult{Err: fmt.Errorf("%w: rotate the endpoint's secret", err)}
+		} else {
+			if e.outbox.sender == nil {
+				return true
+			}
+			res = e.outbox.sender.Send(ctx, m)
+			if ctx.Err() != nil {
+				return true // stopped mid-send: it stays pending and goes again at the next start
+			}
 		}
 	}
-	if err := e.recordAttempt(d.ID, drop, res); err != nil && !errors.Is(err, context.Canceled) {
-		e.log.Error("webhooks: record attempt", "delivery", d.ID, "err", err)
+	if err := e.recordAttempt(d.ID, drop, res); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			e.log.Error("webhooks: record attempt", "delivery", d.ID, "err", err)
+		}
+		return false
 	}
+	return true
 }
 
 // recordAttempt commits the end of an attempt (or the drop of a delivery
@@ -370,15 +418,15 @@ func (e *Engine) Deliveries(q DeliveryQuery) ([]*Delivery, error) {
 	return out, err
 }
 
-// WaitDeliveries is the feed: the company's deliveries after the id after,
-// oldest first; when there are none it waits up to wait for one (or for
-// ctx, or the engine's stop).
-func (e *Engine) WaitDeliveries(ctx context.Context, companyID, after uint64, limit int, wait time.Duration) ([]*Delivery, error) {
+// WaitDeliveries is the feed: the company's deliveries (of its endpoint
+// endpointID only, unless 0) after the id after, oldest first; when there
+// are none it waits up to wait for one (or for ctx, or the engine's stop).
+func (e *Engine) WaitDeliveries(ctx context.Context, companyID, endpointID, after uint64, limit int, wait time.Duration) ([]*Delivery, error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		ch := e.outbox.changedChan()
-		out, err := e.Deliveries(DeliveryQuery{CompanyID: companyID, After: after, Ascending: true, Limit: limit})
+		out, err := e.Deliveries(DeliveryQuery{CompanyID: companyID, EndpointID: endpointID, After: after, Ascending: true, Limit: limit})
 		if err != nil || len(out) > 0 || wait <= 0 {
 			return out, err
 		}
@@ -435,6 +483,7 @@ func (e *Engine) RetryDelivery(ctx context.Context, companyID, endpointID, id ui
 		}
 		if d.Status != DeliveryPending {
 			d.ScheduleBase = d.Attempts
+			d.ReplayedAt = &now
 		}
 		d.Status, d.NextAttemptAt, d.FinishedAt = DeliveryPending, now, nil
 		out = d

@@ -66,15 +66,22 @@ func (e *Engine) backoff(ctx context.Context, d time.Duration) bool {
 }
 
 // logWaiting says at info level, once and then every stopLogEvery until
-// done closes, which phases the stop is waiting for.
+// done closes, which phases and webhook sends the stop is waiting for
+// (sends are cancelled when the stop begins: they are listed while they
+// end).
 func (e *Engine) logWaiting(done <-chan struct{}, timeout time.Duration) {
 	t := time.NewTicker(stopLogEvery)
 	defer t.Stop()
 	start := time.Now()
 	for {
+		cancelIn := (timeout - time.Since(start)).Round(time.Second).String()
 		if ids := e.inFlight.list(); len(ids) > 0 {
 			e.log.Info("engine stop: waiting for phases in flight", "count", len(ids), "phases", ids,
-				"cancel_in", (timeout - time.Since(start)).Round(time.Second).String())
+				"cancel_in", cancelIn)
+		}
+		if ids := e.outbox.sending(); len(ids) > 0 {
+			e.log.Info("engine stop: waiting for webhook sends to end", "count", len(ids), "deliveries", ids,
+				"cancel_in", cancelIn)
 		}
 		select {
 		case <-done:

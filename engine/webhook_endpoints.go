@@ -209,21 +209,7 @@ func dedupe(in []string) []string {
 func (e *Engine) CreateWebhookEndpoint(ctx context.Context, companyID uint64, in WebhookEndpointInput) (*WebhookEndpoint, Secret, error) {
 	now := e.now()
 	ep := &WebhookEndpoint{CompanyID: companyID, Enabled: true, CreatedAt: now, UpdatedAt: now}
-	if in.URL != nil {
-		ep.URL = strings.TrimSpace(*in.URL)
-	}
-	if in.Events != nil {
-		ep.Events = dedupe(*in.Events)
-	}
-	if in.Phases != nil {
-		ep.Phases = dedupe(*in.Phases)
-	}
-	if in.Description != nil {
-		ep.Description = strings.TrimSpace(*in.Description)
-	}
-	if in.Enabled != nil {
-		ep.Enabled = *in.Enabled
-	}
+	in.applyTo(ep)
 	if err := e.checkEndpoint(ctx, ep); err != nil {
 		return nil, "", err
 	}
@@ -309,43 +295,50 @@ func (e *Engine) WebhookEndpoints(companyID uint64) ([]*WebhookEndpoint, error) 
 
 // UpdateWebhookEndpoint changes an endpoint's url, events, phases,
 // description or enabled flag. Enabling it clears the reason it was
-// disabled and its failing streak.
+// disabled and its failing streak. The input is checked first (the URL
+// guard resolves names, outside any transaction), then applied to the
+// endpoint as it is in the commit: what the worker wrote meanwhile (a 410
+// disable, a failing streak) is kept.
 func (e *Engine) UpdateWebhookEndpoint(ctx context.Context, companyID, id uint64, in WebhookEndpointInput) (*WebhookEndpoint, error) {
 	cur, err := e.WebhookEndpoint(companyID, id)
 	if err != nil {
 		return nil, err
 	}
-	next := *cur
-	if in.URL != nil {
-		next.URL = strings.TrimSpace(*in.URL)
-	}
-	if in.Events != nil {
-		next.Events = dedupe(*in.Events)
-	}
-	if in.Phases != nil {
-		next.Phases = dedupe(*in.Phases)
-	}
-	if in.Description != nil {
-		next.Description = strings.TrimSpace(*in.Description)
-	}
-	if in.Enabled != nil {
-		next.Enabled = *in.Enabled
-		if next.Enabled {
-			next.DisabledReason, next.FailingSince = "", nil
-		}
-	}
 	if in.URL != nil || in.Events != nil || in.Phases != nil || in.Description != nil {
+		next := *cur
+		in.applyTo(&next)
 		if err := e.checkEndpoint(ctx, &next); err != nil {
 			return nil, err
 		}
 	}
-	next.UpdatedAt = e.now()
+	now := e.now()
 	return e.changeEndpoint(ctx, companyID, id, func(ep *WebhookEndpoint) error {
-		secret, prev, until := ep.Secret, ep.PrevSecret, ep.PrevUntil
-		*ep = next
-		ep.Secret, ep.PrevSecret, ep.PrevUntil = secret, prev, until
+		in.applyTo(ep)
+		ep.UpdatedAt = now
 		return nil
 	})
+}
+
+// applyTo sets the fields the input names on ep.
+func (in WebhookEndpointInput) applyTo(ep *WebhookEndpoint) {
+	if in.URL != nil {
+		ep.URL = strings.TrimSpace(*in.URL)
+	}
+	if in.Events != nil {
+		ep.Events = dedupe(*in.Events)
+	}
+	if in.Phases != nil {
+		ep.Phases = dedupe(*in.Phases)
+	}
+	if in.Description != nil {
+		ep.Description = strings.TrimSpace(*in.Description)
+	}
+	if in.Enabled != nil {
+		ep.Enabled = *in.Enabled
+		if ep.Enabled {
+			ep.DisabledReason, ep.FailingSince = "", nil
+		}
+	}
 }
 
 // changeEndpoint reads an endpoint, applies fn and writes it in one commit.
@@ -383,7 +376,8 @@ func (e *Engine) DeleteWebhookEndpoint(ctx context.Context, companyID, id uint64
 }
 
 // RotateWebhookSecret gives an endpoint a new secret, returned once; the
-// previous one keeps signing beside it for SecretOverlap.
+// previous one keeps signing beside it for SecretOverlap, unless it can no
+// longer be opened (the way out after sealer.key was lost).
 func (e *Engine) RotateWebhookSecret(ctx context.Context, companyID, id uint64) (*WebhookEndpoint, Secret, error) {
 	secret, err := newWebhookSecret()
 	if err != nil {
@@ -400,6 +394,12 @@ func (e *Engine) RotateWebhookSecret(ctx context.Context, companyID, id uint64) 
 	ep, err := e.changeEndpoint(ctx, companyID, id, func(ep *WebhookEndpoint) error {
 		until := now.Add(SecretOverlap)
 		ep.PrevSecret, ep.PrevUntil, ep.Secret, ep.UpdatedAt = ep.Secret, &until, sealed, now
+		if _, err := e.sealer.Open(ep.PrevSecret); err != nil {
+			// The old secret cannot be opened (sealer.key was lost or
+			// replaced): it cannot sign beside the new one, and keeping it
+			// would fail every send for the overlap.
+			ep.PrevSecret, ep.PrevUntil = nil, nil
+		}
 		return nil
 	})
 	if err != nil {

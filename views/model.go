@@ -201,6 +201,9 @@ type KeysPage struct {
 	CSRF      string
 	Created   []*CreatedKey
 	Error     string
+	// AdminTokens are the installation admin tokens, newest first (set
+	// for admins only).
+	AdminTokens []*engine.APIKey
 }
 
 // CreatedKey is a key just made, with its plain value.

@@ -105,12 +105,15 @@ func delivery(d *engine.Delivery) deliveryJSON {
 const MaxWebhookPhases = 100
 
 type webhookBody struct {
-	Type      string             `json:"type"`
-	Timestamp timestamp          `json:"timestamp"`
-	Version   uint64             `json:"version"`
-	Phase     *deliveryPhaseJSON `json:"phase,omitempty"`
-	Data      any                `json:"data"`
-	Links     map[string]string  `json:"links"`
+	Type      string    `json:"type"`
+	Timestamp timestamp `json:"timestamp"`
+	// Version is the rendered state's: events sent together (the last
+	// phase_completed and the completed of one commit) share it, so
+	// receivers drop only a lower one (webhooks.md, Ordering).
+	Version uint64             `json:"version"`
+	Phase   *deliveryPhaseJSON `json:"phase,omitempty"`
+	Data    any                `json:"data"`
+	Links   map[string]string  `json:"links"`
 }
 
 // WebhookPayload renders a delivery's body: the resource as the API
@@ -290,6 +293,8 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 // first, each with its payload as it would be sent now; with ?wait=N it
 // holds an empty answer up to N seconds for the next one. Without a cursor
 // it starts after the newest delivery: a listener sees what comes next.
+// ?endpoint_id=N narrows it to one endpoint's deliveries (an event is
+// queued once per endpoint that receives it).
 func (s *Server) deliveriesFeed(c *fiber.Ctx) error {
 	p, err := listParams(c)
 	if err != nil {
@@ -299,6 +304,12 @@ func (s *Server) deliveriesFeed(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	var epID uint64
+	if v := c.Query("endpoint_id"); v != "" {
+		if epID, err = strconv.ParseUint(v, 10, 64); err != nil || epID == 0 {
+			return httperr.InvalidParam("endpoint_id", "invalid", "must be the id of one of the company's webhook endpoints")
+		}
+	}
 	cid := companyID(c)
 	var after uint64
 	if p.Cursor != "" {
@@ -306,7 +317,7 @@ func (s *Server) deliveriesFeed(c *fiber.Ctx) error {
 			return httperr.InvalidParam("page[cursor]", "invalid", "is not a cursor of this list")
 		}
 	} else {
-		newest, err := s.eng.Deliveries(engine.DeliveryQuery{CompanyID: cid, Limit: 1})
+		newest, err := s.eng.Deliveries(engine.DeliveryQuery{CompanyID: cid, EndpointID: epID, Limit: 1})
 		if err != nil {
 			return err
 		}
@@ -314,7 +325,7 @@ func (s *Server) deliveriesFeed(c *fiber.Ctx) error {
 			after = newest[0].ID
 		}
 	}
-	ds, err := s.eng.WaitDeliveries(s.ctx, cid, after, p.Size, wait)
+	ds, err := s.eng.WaitDeliveries(s.ctx, cid, epID, after, p.Size, wait)
 	if err != nil {
 		return err
 	}

@@ -177,6 +177,10 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 		ds[0].WebhookID != got[0].header.Get("webhook-id") || ds[0].LastResponseBody == nil || *ds[0].LastResponseBody != "answered 200" {
 		t.Fatalf("deliveries: %+v", ds)
 	}
+	// The counters move just after the commit that readers see first.
+	waitUntil(t, "the delivered counter", func() bool {
+		return scrape(t, f)[`eventops_webhook_deliveries_total{outcome="delivered"}`] == 1
+	})
 	m := scrape(t, f)
 	wantSeries(t, m, `eventops_webhook_deliveries_total{outcome="delivered"}`, 1)
 	wantSeries(t, m, `eventops_webhook_deliveries_total{outcome="retried"}`, 3)

@@ -30,7 +30,14 @@ var ErrRefusedAddress = errors.New("address refused")
 var (
 	sharedSpace = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT
 	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-	metadata    = []netip.Addr{
+	// NAT64 prefixes embed an IPv4 address that a NAT64 gateway reaches
+	// for us, private or loopback ones included: refused whole, since the
+	// gateway decides where they lead.
+	nat64 = []netip.Prefix{
+		netip.MustParsePrefix("64:ff9b::/96"),   // well-known (RFC 6052)
+		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use (RFC 8215)
+	}
+	metadata = []netip.Addr{
 		netip.MustParseAddr("169.254.169.254"), // AWS, GCP, Azure, OpenStack
 		netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
 		netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
@@ -59,6 +66,11 @@ func Classify(a netip.Addr) string {
 		return "unspecified"
 	case a.IsMulticast() || a.IsInterfaceLocalMulticast():
 		return "multicast"
+	}
+	for _, p := range nat64 {
+		if p.Contains(a) {
+			return "nat64"
+		}
 	}
 	return ""
 }

@@ -125,18 +125,30 @@ func (c *Client) WebhookDeliveries(ctx context.Context, endpointID uint64, o Lis
 	return &p, nil
 }
 
-// DeliveriesFeed long-polls the company's deliveries after cursor ("": from
-// now on) for up to wait; it returns them with their payloads and the
-// cursor to pass next time.
-func (c *Client) DeliveriesFeed(ctx context.Context, cursor string, wait time.Duration) ([]WebhookDelivery, string, error) {
+// DeliveriesFeed long-polls the company's deliveries (of endpoint
+// endpointID only, unless 0) after cursor ("": from now on) for up to
+// wait; it returns them with their payloads and the cursor to pass next
+// time.
+func (c *Client) DeliveriesFeed(ctx context.Context, endpointID uint64, cursor string, wait time.Duration) ([]WebhookDelivery, string, error) {
 	q := url.Values{}
+	if endpointID != 0 {
+		q.Set("endpoint_id", strconv.FormatUint(endpointID, 10))
+	}
 	if cursor != "" {
 		q.Set("page[cursor]", cursor)
 	}
 	q.Set("page[size]", "100")
-	q.Set("wait", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	secs := min(max(int(math.Ceil(wait.Seconds())), 0), 60) // the server waits at most 60 s
+	q.Set("wait", strconv.Itoa(secs))
+	// The server may hold the answer for the whole wait: the try's timeout
+	// is the client's plus the wait, or every quiet poll would time out.
+	r := &request{method: http.MethodGet, path: "/webhook_deliveries", query: q, hold: time.Duration(secs) * time.Second}
+	res, err := c.do(ctx, r)
+	if err != nil {
+		return nil, cursor, err
+	}
 	var p Page[WebhookDelivery]
-	if err := c.getJSON(ctx, "/webhook_deliveries", q, &p); err != nil {
+	if err := decode(res, r.path, &p); err != nil {
 		return nil, cursor, err
 	}
 	next := cursor

@@ -235,6 +235,7 @@ func (d *Dashboard) Mount(app *fiber.App) {
 	app.Get("/keys", d.page(d.keys))
 	app.Post("/keys", d.form(true, d.createKey))
 	app.Post("/keys/:id/revoke", d.form(true, d.revokeKey))
+	app.Post("/admintokens/:id/revoke", d.form(true, d.revokeAdminToken))
 	app.Get("/aliases", d.page(d.aliases))
 	app.Get("/audit", d.page(d.audit))
 	app.Get("/storage", d.page(d.storage))

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -472,9 +473,17 @@ func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, cre
 	for i, k := range ks {
 		rows[len(ks)-1-i] = views.KeyRow{Key: k, Company: names.Company(k.CompanyID)}
 	}
+	var tokens []*engine.APIKey
+	if sess.admin() {
+		if tokens, err = d.eng.AdminTokens(); err != nil {
+			return err
+		}
+		slices.Reverse(tokens)
+	}
 	p := d.pageOf(c, sess, "API keys", "keys", false)
 	return dashRender(c, status, views.KeysView(p, views.KeysPage{
 		Keys: rows, Companies: cs, Admin: sess.admin(), CSRF: sess.csrf, Created: created, Error: msg,
+		AdminTokens: tokens,
 	}))
 }
 
