@@ -165,7 +165,7 @@ func (db *DB) runTx(reqs []*request) (failed int, fnErr, err error) {
 	failed = -1
 	err = db.bolt.Update(func(btx *bbolt.Tx) error {
 		for i, r := range reqs {
-			wrote, e := runSafe(btx, db.cache, r.fn)
+			wrote, e := runSafe(boltTx{btx}, db.cache, r.fn)
 			switch {
 			case e == nil:
 			case !wrote:
@@ -189,10 +189,10 @@ func (db *DB) runTx(reqs []*request) (failed int, fnErr, err error) {
 // runSafe runs an update function and reports whether it wrote, turning a
 // panic into its caller's error: the writer goroutine must survive any
 // function.
-func runSafe(btx *bbolt.Tx, cache *caches, fn func(engine.Tx) error) (wrote bool, err error) {
-	t := &tx{btx: btx, cache: cache}
+func runSafe(kv kvTx, cache *caches, fn func(engine.Tx) error) (wrote bool, err error) {
+	t := &tx{kv: kv, cache: cache}
 	defer func() {
-		t.btx = nil
+		t.kv = nil
 		wrote = t.wrote
 		if p := recover(); p != nil {
 			err = fmt.Errorf("storage: update function panicked: %v\n%s", p, debug.Stack())

@@ -241,7 +241,7 @@ func (db *DB) View(fn func(engine.Tx) error) error {
 	if closed {
 		return ErrClosed
 	}
-	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(btx, db.cache, fn) })
+	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(boltTx{btx}, db.cache, fn) })
 	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
 		return ErrClosed // Close won the race with the check above
 	}
