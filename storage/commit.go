@@ -162,6 +162,9 @@ func (db *DB) commit(batch []*request) {
 // after writing, runTx rolls back and reports which (failed >= 0) and its
 // error; otherwise it commits and reports failed = -1 and the commit's error.
 func (db *DB) runTx(reqs []*request) (failed int, fnErr, err error) {
+	if db.pg != nil {
+		return db.pg.runTx(reqs, db.cache)
+	}
 	failed = -1
 	err = db.bolt.Update(func(btx *bbolt.Tx) error {
 		for i, r := range reqs {
@@ -195,6 +198,10 @@ func runSafe(kv kvTx, cache *caches, fn func(engine.Tx) error) (wrote bool, err 
 		t.kv = nil
 		wrote = t.wrote
 		if p := recover(); p != nil {
+			if f, ok := p.(pgFault); ok {
+				err = f // the database failed, not the function
+				return
+			}
 			err = fmt.Errorf("storage: update function panicked: %v\n%s", p, debug.Stack())
 		}
 	}()

@@ -59,7 +59,8 @@ func (o Options) withDefaults() Options {
 // synced to disk (bbolt's NoSync stays false).
 type DB struct {
 	path string
-	bolt *bbolt.DB
+	bolt *bbolt.DB // nil on PostgreSQL
+	pg   *pgStore  // nil on bbolt (pg.go)
 	opts Options
 
 	// mu guards closed against a send on reqs racing Close.
@@ -224,6 +225,10 @@ func (db *DB) Close() error {
 		close(db.reqs)
 		db.mu.Unlock()
 		<-db.writerDone
+		if db.pg != nil {
+			db.closeErr = db.pg.close()
+			return
+		}
 		if err := db.bolt.Close(); err != nil {
 			db.closeErr = fmt.Errorf("close %s: %w", db.path, err)
 		}
@@ -240,6 +245,9 @@ func (db *DB) View(fn func(engine.Tx) error) error {
 	db.mu.RUnlock()
 	if closed {
 		return ErrClosed
+	}
+	if db.pg != nil {
+		return db.pg.view(db.cache, fn)
 	}
 	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(boltTx{btx}, db.cache, fn) })
 	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
@@ -259,6 +267,14 @@ type Stats struct {
 
 // Stats reports the file's size and bbolt's page and transaction counters.
 func (db *DB) Stats() (Stats, error) {
+	if db.pg != nil {
+		return Stats{
+			FileSize:    db.pg.size(),
+			OpenReadTxs: int(db.pg.pool.Stat().AcquiredConns()),
+			Commits:     db.commits.Load(),
+			Updates:     db.updates.Load(),
+		}, nil
+	}
 	fi, err := os.Stat(db.path)
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats %s: %w", db.path, err)
@@ -280,7 +296,12 @@ func (db *DB) Stats() (Stats, error) {
 // compares the pages it reaches with the database's live freelist, which a
 // concurrent commit changes under a read transaction, so a check beside
 // writers would report pages in flight as "unreachable unfreed".
+//
+// On PostgreSQL the server keeps its own pages: Check asks it to answer.
 func (db *DB) Check() error {
+	if db.pg != nil {
+		return db.View(func(engine.Tx) error { return nil })
+	}
 	return db.bolt.Update(func(btx *bbolt.Tx) error {
 		var errs []error
 		for err := range btx.Check() {
