@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +52,8 @@ type pgStore struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	node   *pgx.Conn // holds the node lock (LockNode)
+
+	retries atomic.Uint64 // batches run again after a serialization failure
 }
 
 // CheckURLFlag refuses a URL given on the command line that holds a
@@ -277,6 +280,7 @@ func (p *pgStore) runTx(reqs []*request, cache *caches) (failed int, fnErr, err 
 	for attempt := 1; ; attempt++ {
 		fails, err := p.attempt(reqs, cache)
 		if err != nil && retryable(err) && attempt < maxAttempts {
+			p.retries.Add(1)
 			time.Sleep(time.Duration(attempt) * time.Millisecond)
 			continue
 		}
