@@ -19,6 +19,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 	"eventops/web/client"
 )
 
@@ -138,7 +139,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 	for _, fn := range opts {
 		fn(&o)
 	}
-	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 // dashApp mounts a dashboard on an app configured as web.New configures
@@ -131,7 +132,7 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	for _, fn := range options {
 		fn(&o)
 	}
-	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}
