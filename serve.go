@@ -202,9 +202,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	var exitErr error
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
+	case <-db.NodeLockLost():
+		exitErr = fmt.Errorf("the database's node lock was lost to another node: %w", storage.ErrNodeRunning)
+		log.Error("shutting down", "err", exitErr)
 	case err := <-served:
 		if err != nil {
 			log.Error("server stopped", "err", err)
@@ -222,7 +226,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	bgWG.Wait()
 	flushAll(eng, log)
 	log.Info("stopped")
-	return nil
+	return exitErr
 }
 
 // shutdown stops the engine first, then the HTTP server, each for at most

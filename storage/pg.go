@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +52,9 @@ type pgStore struct {
 	where  string // host and database, without credentials
 	ctx    context.Context
 	cancel context.CancelFunc
-	node   *pgx.Conn // holds the node lock (LockNode)
+	nodeMu sync.Mutex
+	node   *pgx.Conn     // holds the node lock (LockNode)
+	lost   chan struct{} // closed when another node took the lock
 
 	retries atomic.Uint64 // batches run again after a serialization failure
 }
@@ -117,7 +120,7 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	bg, cancel := context.WithCancel(context.Background())
 	db := &DB{
 		path:       where,
-		pg:         &pgStore{pool: pool, where: where, ctx: bg, cancel: cancel},
+		pg:         &pgStore{pool: pool, where: where, ctx: bg, cancel: cancel, lost: make(chan struct{})},
 		opts:       opts,
 		reqs:       make(chan *request, opts.MaxBatch),
 		writerDone: make(chan struct{}),
@@ -184,26 +187,90 @@ func (db *DB) Postgres() bool { return db.pg != nil }
 
 // LockNode takes the session advisory lock that lets one serve node at a
 // time run on a database (until leases exist), or fails with ErrNodeRunning.
-// The lock is held until Close, or until the node's connection drops.
+// The lock lives as long as its connection: should the connection drop (the
+// database restarted, the network failed), a keeper takes it again when the
+// database answers, and closes NodeLockLost if another node took it first.
 func (db *DB) LockNode(ctx context.Context) error {
 	if db.pg == nil {
 		return nil
 	}
-	conn, err := pgx.ConnectConfig(ctx, db.pg.pool.Config().ConnConfig.Copy())
+	p := db.pg
+	conn, ok, err := p.tryNodeLock(ctx)
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", db.pg.where, err)
-	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `select pg_try_advisory_lock($1)`, nodeLockKey).Scan(&ok); err != nil {
-		conn.Close(ctx)
-		return fmt.Errorf("lock %s: %w", db.pg.where, err)
+		return fmt.Errorf("lock %s: %w", p.where, err)
 	}
 	if !ok {
-		conn.Close(ctx)
 		return ErrNodeRunning
 	}
-	db.pg.node = conn
+	p.nodeMu.Lock()
+	p.node = conn
+	p.nodeMu.Unlock()
+	go p.keepNodeLock()
 	return nil
+}
+
+// NodeLockLost is closed when the node lock was lost to another node (never
+// on bbolt, whose file lock cannot be lost).
+func (db *DB) NodeLockLost() <-chan struct{} {
+	if db.pg == nil {
+		return nil
+	}
+	return db.pg.lost
+}
+
+func (p *pgStore) tryNodeLock(ctx context.Context) (*pgx.Conn, bool, error) {
+	conn, err := pgx.ConnectConfig(ctx, p.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `select pg_try_advisory_lock($1)`, nodeLockKey).Scan(&ok); err != nil || !ok {
+		conn.Close(ctx)
+		return nil, false, err
+	}
+	return conn, true, nil
+}
+
+// keepNodeLock checks the lock's connection every second and takes the
+// lock again after the connection was lost.
+func (p *pgStore) keepNodeLock() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		p.nodeMu.Lock()
+		conn := p.node
+		p.nodeMu.Unlock()
+		if conn != nil {
+			ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+			err := conn.Ping(ctx)
+			cancel()
+			if err == nil {
+				continue
+			}
+			conn.Close(context.Background())
+			p.nodeMu.Lock()
+			p.node = nil
+			p.nodeMu.Unlock()
+		}
+		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+		conn, ok, err := p.tryNodeLock(ctx)
+		cancel()
+		switch {
+		case err != nil: // the database is still away: try again
+		case !ok:
+			close(p.lost)
+			return
+		default:
+			p.nodeMu.Lock()
+			p.node = conn
+			p.nodeMu.Unlock()
+		}
+	}
 }
 
 // size is the database's size in bytes (0 when it does not answer).
@@ -214,10 +281,13 @@ func (p *pgStore) size() int64 {
 }
 
 func (p *pgStore) close() error {
+	p.cancel()
+	p.nodeMu.Lock()
 	if p.node != nil {
 		p.node.Close(context.Background())
+		p.node = nil
 	}
-	p.cancel()
+	p.nodeMu.Unlock()
 	p.pool.Close()
 	return nil
 }

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"eventops/storage/pgtest"
+)
+
+// serve and the scripting commands on a PostgreSQL database: the flags'
+// rules, commands working while the server runs, one node per database, and
+// /readyz following the database's availability.
+func TestServeOnPostgres(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.Database(t)
+	bin := buildEventops(t)
+	data := t.TempDir()
+	keyFile := filepath.Join(t.TempDir(), "sealer.key")
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	if err := os.WriteFile(keyFile, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(env []string, args ...string) (string, string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(cleanEnv(), env...)
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		return strings.TrimSpace(out.String()), errOut.String(), err
+	}
+	pg := []string{"--data", data, "--database-url", dbURL, "--sealer-key-file", keyFile}
+
+	// A password in the flag is refused, and not echoed.
+	_, stderr, err := run(nil, "company", "create", "--database-url", "postgres://u:s3cr3t@db.example/x",
+		"--sealer-key-file", keyFile, "--name", "X")
+	if err == nil || !strings.Contains(stderr, "EVENTOPS_DATABASE_URL") || strings.Contains(stderr, "s3cr3t") {
+		t.Errorf("password in the flag: err %v, stderr %q", err, stderr)
+	}
+	// The sealing key file is required.
+	if _, stderr, err := run(nil, "company", "create", "--database-url", dbURL, "--name", "X"); err == nil ||
+		!strings.Contains(stderr, "--sealer-key-file") {
+		t.Errorf("no key file: err %v, stderr %q", err, stderr)
+	}
+
+	p := startServeEnv(t, bin, data, nil, pg[2:]...)
+
+	// The scripting commands work while the server runs (no file lock),
+	// one of them through the environment's URL.
+	id, stderr, err := run([]string{"EVENTOPS_DATABASE_URL=" + dbURL, "EVENTOPS_SEALER_KEY_FILE=" + keyFile},
+		"company", "create", "--name", "Local")
+	if err != nil {
+		t.Fatalf("company create while serving: %v\n%s", err, stderr)
+	}
+	key, stderr, err := run(nil, append([]string{"apikey", "create", "--company", id}, pg...)...)
+	if err != nil {
+		t.Fatalf("apikey create while serving: %v\n%s", err, stderr)
+	}
+	api := p.client(key)
+	getJSON[json.RawMessage](api, "/readyz", 200)
+	venue, tt := api.venueAndTicketType()
+	ev, op := api.createEvent(dateEvent(venue, tt))
+	waitAllCompleted(t, api, []evOp{{ev: ev, op: op}})
+
+	// The database goes away: /readyz says so, then recovers by itself.
+	u, _ := url.Parse(dbURL)
+	name := strings.TrimPrefix(u.Path, "/")
+	admin := func(sql string) {
+		t.Helper()
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, pgtest.Server(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin(`alter database ` + name + ` allow_connections false`)
+	admin(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '` + name + `'`)
+	if !pollUntil(30*time.Second, 50*time.Millisecond, func() bool {
+		res, _, err := api.request("GET", "/readyz", "")
+		return err == nil && res.StatusCode == 503
+	}) {
+		t.Fatal("/readyz did not fail while the database was unreachable")
+	}
+	admin(`alter database ` + name + ` allow_connections true`)
+	if !pollUntil(30*time.Second, 50*time.Millisecond, func() bool {
+		res, _, err := api.request("GET", "/readyz", "")
+		return err == nil && res.StatusCode == 200
+	}) {
+		t.Fatal("/readyz did not recover once the database was back")
+	}
+	ev, op = api.createEvent(dateEvent(venue, tt))
+	waitAllCompleted(t, api, []evOp{{ev: ev, op: op}})
+
+	// One node per database for now, also after the database came back
+	// (the node took its lock again).
+	time.Sleep(2 * time.Second)
+	_, stderr, err = run(nil, append([]string{"serve", "--addr", "127.0.0.1:0"},
+		"--data", t.TempDir(), "--database-url", dbURL, "--sealer-key-file", keyFile)...)
+	if err == nil || !strings.Contains(stderr, "one node per database") {
+		t.Errorf("second node: err %v, stderr %q", err, stderr)
+	}
+}
