@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"eventops/storage"
 	"eventops/storage/pgtest"
 )
 
@@ -113,4 +115,70 @@ func TestServeOnPostgres(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "one node per database") {
 		t.Errorf("second node: err %v, stderr %q", err, stderr)
 	}
+}
+
+// An installation moves from bbolt to PostgreSQL with store copy: what the
+// API showed before shows after, with the same installation id, the same
+// API key and sequences that go on where they were.
+func TestStoreCopyMovesAnInstallation(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.Database(t)
+	bin := buildEventops(t)
+	data := t.TempDir()
+	key := localCompanyKey(t, bin, data)
+	p := startServe(t, bin, data)
+	api := p.client(key)
+	venue, tt := api.venueAndTicketType()
+	var ops []evOp
+	for range 3 {
+		ev, op := api.createEvent(dateEvent(venue, tt))
+		ops = append(ops, evOp{ev: ev, op: op})
+	}
+	waitAllCompleted(t, api, ops)
+	before := make([]string, len(ops))
+	for i, o := range ops {
+		_, b := api.do("GET", opURL(o), "", 200)
+		before[i] = string(b)
+	}
+	inst, _ := p.line("eventops serving")["installation"].(string)
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("serve exited with %d", code)
+	}
+
+	copyCmd := func(to string) (string, string, error) {
+		cmd := exec.Command(bin, "store", "copy", "--data", data, "--to-database-url", to)
+		cmd.Env = cleanEnv()
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		return out.String(), errOut.String(), err
+	}
+	out, stderr, err := copyCmd(dbURL)
+	if err != nil {
+		t.Fatalf("store copy: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "copied and checked") || !strings.Contains(out, inst) {
+		t.Errorf("store copy printed:\n%s", out)
+	}
+	if _, stderr, err := copyCmd(dbURL); err == nil || !strings.Contains(stderr, "empty") {
+		t.Errorf("second copy into the same database: err %v, stderr %q", err, stderr)
+	}
+
+	q := startServe(t, bin, t.TempDir(), "--database-url", dbURL,
+		"--sealer-key-file", filepath.Join(data, storage.SealerKeyFile))
+	if got, _ := q.line("eventops serving")["installation"].(string); got != inst || inst == "" {
+		t.Errorf("installation %q on PostgreSQL, %q on bbolt", got, inst)
+	}
+	api = q.client(key)
+	for i, o := range ops {
+		if _, b := api.do("GET", opURL(o), "", 200); string(b) != before[i] {
+			t.Errorf("operation %d after the copy:\n%s\nbefore:\n%s", o.op, b, before[i])
+		}
+	}
+	ev, op := api.createEvent(dateEvent(venue, tt))
+	if op <= ops[len(ops)-1].op || ev <= ops[len(ops)-1].ev {
+		t.Errorf("new event %d / operation %d reuse ids of the copy", ev, op)
+	}
+	waitAllCompleted(t, api, []evOp{{ev: ev, op: op}})
 }

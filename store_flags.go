@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -39,17 +40,21 @@ var errSealerKeyFile = errors.New("--database-url needs --sealer-key-file: the 3
 // line (a process list shows it); the same URL from EVENTOPS_DATABASE_URL is
 // fine. Called by parse for every command that has the flag.
 func checkURLFlag(fs *flag.FlagSet, args []string) error {
-	f := fs.Lookup("database-url")
-	if f == nil || f.Value.String() == "" {
-		return nil
-	}
-	for _, a := range args {
-		if a == "--" {
-			break
+	for _, flagName := range []string{"database-url", "to-database-url"} {
+		f := fs.Lookup(flagName)
+		if f == nil || f.Value.String() == "" {
+			continue
 		}
-		name := strings.TrimLeft(a, "-")
-		if name == "database-url" || strings.HasPrefix(name, "database-url=") {
-			return storage.CheckURLFlag(f.Value.String())
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			name := strings.TrimLeft(a, "-")
+			if name == flagName || strings.HasPrefix(name, flagName+"=") {
+				if err := storage.CheckURLFlag(f.Value.String()); err != nil {
+					return fmt.Errorf("--%s: %w", flagName, err)
+				}
+			}
 		}
 	}
 	return nil
