@@ -12,6 +12,15 @@ import (
 // database's own tools (pg_dump, or base backups and WAL archiving).
 var ErrBackupPostgres = errors.New("backup: the store is PostgreSQL: back it up with pg_dump or the server's base backups")
 
+// BackupUnsupported says why Backup cannot copy this store ("" when it
+// can): GET /backup answers it.
+func (db *DB) BackupUnsupported() string {
+	if db.pg != nil {
+		return ErrBackupPostgres.Error()
+	}
+	return ""
+}
+
 // Backup writes a consistent snapshot of the data file to w while writers go
 // on, and returns the bytes written. The snapshot is the file as of one
 // committed state: bbolt copies it page by page inside one read transaction,
