@@ -263,6 +263,9 @@ type Stats struct {
 	OpenReadTxs int    // read transactions open now
 	Commits     uint64 // group commits since Open
 	Updates     uint64 // Update functions committed since Open
+	// PostgreSQL only: point reads and range reads sent to the database
+	// since Open (each a round trip; a transaction reads a key once).
+	Gets, Scans uint64
 }
 
 // Stats reports the file's size and bbolt's page and transaction counters.
@@ -273,6 +276,8 @@ func (db *DB) Stats() (Stats, error) {
 			OpenReadTxs: int(db.pg.pool.Stat().AcquiredConns()),
 			Commits:     db.commits.Load(),
 			Updates:     db.updates.Load(),
+			Gets:        db.pg.reads.gets.Load(),
+			Scans:       db.pg.reads.scans.Load(),
 		}, nil
 	}
 	fi, err := os.Stat(db.path)

@@ -57,6 +57,7 @@ type pgStore struct {
 	lost   chan struct{} // closed when another node took the lock
 
 	retries atomic.Uint64 // batches run again after a serialization failure
+	reads   pgCounters
 }
 
 // CheckURLFlag refuses a URL given on the command line that holds a
@@ -325,7 +326,7 @@ func (p *pgStore) view(cache *caches, fn func(engine.Tx) error) (err error) {
 		return p.closedOr(fmt.Errorf("view %s: %w", p.where, err))
 	}
 	defer ptx.Rollback(context.Background())
-	kv := &pgKV{ctx: p.ctx, q: ptx}
+	kv := &pgKV{ctx: p.ctx, q: ptx, stats: &p.reads}
 	defer catch(&err)
 	return run(kv, cache, fn)
 }
@@ -373,7 +374,7 @@ func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err er
 		return fails, err
 	}
 	defer ptx.Rollback(context.Background())
-	kv := &pgKV{ctx: p.ctx, q: ptx, ov: newOverlay()}
+	kv := &pgKV{ctx: p.ctx, q: ptx, ov: newOverlay(), stats: &p.reads}
 	for i, r := range reqs {
 		kv.ov.mark()
 		_, e := runSafe(kv, cache, r.fn)

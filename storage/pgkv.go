@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -19,6 +20,12 @@ type pgKV struct {
 	q     pgx.Tx
 	ov    *overlay // nil in a read-only transaction
 	reads map[string][]byte
+	stats *pgCounters
+}
+
+// pgCounters count the round trips of reads, for Stats.
+type pgCounters struct {
+	gets, scans atomic.Uint64
 }
 
 type pgBucket struct {
@@ -56,6 +63,7 @@ func (b *pgBucket) Get(k []byte) []byte {
 		return v
 	}
 	var v []byte
+	b.kv.stats.gets.Add(1)
 	err := b.kv.q.QueryRow(b.kv.ctx, `select v from kv where bucket = $1 and k = $2`, b.name, k).Scan(&v)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -341,6 +349,7 @@ func (c *pgCursor) fetch() {
 		sql = `select k, v from kv where bucket = $1 and k ` + op + ` $3 order by ` + order + ` limit $2`
 		args = append(args, c.from)
 	}
+	c.b.kv.stats.scans.Add(1)
 	rows, err := c.b.kv.q.Query(c.b.kv.ctx, sql, args...)
 	if err != nil {
 		fail(err)
