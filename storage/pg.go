@@ -320,15 +320,35 @@ func retryable(err error) bool {
 }
 
 // view runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot.
+// The begin rides with the first read, and the rollback is not waited for
+// (the connection goes back to the pool once it is done), so a View of one
+// read costs one round trip. A View that reads nothing still checks that
+// the database answers (/readyz relies on it).
 func (p *pgStore) view(cache *caches, fn func(engine.Tx) error) (err error) {
-	ptx, err := p.pool.BeginTx(p.ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	conn, err := p.pool.Acquire(p.ctx)
 	if err != nil {
 		return p.closedOr(fmt.Errorf("view %s: %w", p.where, err))
 	}
-	defer ptx.Rollback(context.Background())
-	kv := &pgKV{ctx: p.ctx, q: ptx, stats: &p.reads}
+	kv := &pgKV{ctx: p.ctx, conn: conn, stats: &p.reads,
+		begin: "begin isolation level repeatable read read only"}
+	defer func() {
+		if kv.begin != "" { // nothing was read
+			conn.Release()
+			return
+		}
+		go func() {
+			conn.Exec(context.Background(), "rollback")
+			conn.Release()
+		}()
+	}()
 	defer catch(&err)
-	return run(kv, cache, fn)
+	err = run(kv, cache, fn)
+	if kv.begin != "" && err == nil {
+		if perr := conn.Ping(p.ctx); perr != nil {
+			return p.closedOr(fmt.Errorf("view %s: %w", p.where, perr))
+		}
+	}
+	return err
 }
 
 func (p *pgStore) closedOr(err error) error {
@@ -369,12 +389,16 @@ func (p *pgStore) runTx(reqs []*request, cache *caches) (failed int, fnErr, err 
 
 func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err error) {
 	fails = make([]error, len(reqs))
-	ptx, err := p.pool.BeginTx(p.ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	conn, err := p.pool.Acquire(p.ctx)
 	if err != nil {
 		return fails, err
 	}
-	defer ptx.Rollback(context.Background())
-	kv := &pgKV{ctx: p.ctx, q: ptx, ov: newOverlay(), stats: &p.reads}
+	// Released after a failure in the middle of a transaction, the
+	// connection is closed by the pool (it is not idle), which ends the
+	// transaction.
+	defer conn.Release()
+	kv := &pgKV{ctx: p.ctx, conn: conn, ov: newOverlay(), stats: &p.reads,
+		begin: "begin isolation level serializable"}
 	for i, r := range reqs {
 		kv.ov.mark()
 		_, e := runSafe(kv, cache, r.fn)
@@ -387,8 +411,5 @@ func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err er
 			fails[i] = e
 		}
 	}
-	if err := kv.flush(); err != nil {
-		return fails, err
-	}
-	return fails, ptx.Commit(p.ctx)
+	return fails, kv.commit()
 }

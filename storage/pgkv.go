@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // pgKV is kvTx on one PostgreSQL transaction. Reads go to the database
@@ -16,8 +17,11 @@ import (
 // snapshot does not move); writes go to the overlay, which reads and
 // cursors see, and reach the database in one round trip at flush.
 type pgKV struct {
-	ctx   context.Context
-	q     pgx.Tx
+	ctx  context.Context
+	conn *pgxpool.Conn
+	// begin opens the transaction; it rides with the first query (one
+	// round trip for both) and is "" once sent.
+	begin string
 	ov    *overlay // nil in a read-only transaction
 	reads map[string][]byte
 	stats *pgCounters
@@ -44,6 +48,45 @@ func (p *pgKV) bucket(name []byte, write, create bool) (kvBucket, error) {
 	return b, nil
 }
 
+// read runs one query, opening the transaction first when it is not yet,
+// and hands its rows to each (rows are closed afterwards).
+func (p *pgKV) read(sql string, args []any, each func(pgx.Rows) error) error {
+	if p.begin == "" {
+		rows, err := p.conn.Query(p.ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if err := each(rows); err != nil {
+			return err
+		}
+		rows.Close()
+		return rows.Err()
+	}
+	b := &pgx.Batch{}
+	b.Queue(p.begin)
+	b.Queue(sql, args...)
+	p.begin = ""
+	br := p.conn.SendBatch(p.ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := each(rows); err != nil {
+		return err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return br.Close()
+}
+
 // fail hands a database error to catch (see pgFault).
 func fail(err error) { panic(pgFault{err}) }
 
@@ -64,14 +107,20 @@ func (b *pgBucket) Get(k []byte) []byte {
 	}
 	var v []byte
 	b.kv.stats.gets.Add(1)
-	err := b.kv.q.QueryRow(b.kv.ctx, `select v from kv where bucket = $1 and k = $2`, b.name, k).Scan(&v)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		v = nil
-	case err != nil:
+	err := b.kv.read(`select v from kv where bucket = $1 and k = $2`, []any{b.name, k}, func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return nil
+		}
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		if v == nil {
+			v = []byte{} // present and empty, as bbolt answers
+		}
+		return nil
+	})
+	if err != nil {
 		fail(err)
-	case v == nil:
-		v = []byte{} // present and empty, as bbolt answers
 	}
 	if b.kv.reads == nil {
 		b.kv.reads = map[string][]byte{}
@@ -187,8 +236,9 @@ func (b *ovBucket) settle() {
 	b.tail = b.tail[:0]
 }
 
-// flush sends every buffered write in one round trip.
-func (p *pgKV) flush() error {
+// commit sends every buffered write and the commit in one round trip (with
+// the transaction's begin, when nothing was read).
+func (p *pgKV) commit() error {
 	var ub []string
 	var uk, uv [][]byte
 	var db []string
@@ -202,7 +252,14 @@ func (p *pgKV) flush() error {
 			}
 		}
 	}
+	if len(ub)+len(db) == 0 && p.begin != "" {
+		return nil // nothing read, nothing written: no transaction
+	}
 	batch := &pgx.Batch{}
+	if p.begin != "" {
+		batch.Queue(p.begin)
+		p.begin = ""
+	}
 	if len(ub) > 0 {
 		batch.Queue(`insert into kv (bucket, k, v) select * from unnest($1::text[], $2::bytea[], $3::bytea[])
 			on conflict (bucket, k) do update set v = excluded.v`, ub, uk, uv)
@@ -210,10 +267,8 @@ func (p *pgKV) flush() error {
 	if len(db) > 0 {
 		batch.Queue(`delete from kv where (bucket, k) in (select * from unnest($1::text[], $2::bytea[]))`, db, dk)
 	}
-	if batch.Len() == 0 {
-		return nil
-	}
-	return p.q.SendBatch(p.ctx, batch).Close()
+	batch.Queue(`commit`)
+	return p.conn.SendBatch(p.ctx, batch).Close()
 }
 
 // ---- cursors: ordered range queries, fetched in growing batches ----
@@ -350,23 +405,21 @@ func (c *pgCursor) fetch() {
 		args = append(args, c.from)
 	}
 	c.b.kv.stats.scans.Add(1)
-	rows, err := c.b.kv.q.Query(c.b.kv.ctx, sql, args...)
-	if err != nil {
-		fail(err)
-	}
 	c.rows, c.pos = c.rows[:0], 0
-	for rows.Next() {
-		var r kvRow
-		if err := rows.Scan(&r.k, &r.v); err != nil {
-			rows.Close()
-			fail(err)
+	err := c.b.kv.read(sql, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r kvRow
+			if err := rows.Scan(&r.k, &r.v); err != nil {
+				return err
+			}
+			if r.v == nil {
+				r.v = []byte{}
+			}
+			c.rows = append(c.rows, r)
 		}
-		if r.v == nil {
-			r.v = []byte{}
-		}
-		c.rows = append(c.rows, r)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		fail(err)
 	}
 	if len(c.rows) < c.limit {
