@@ -107,6 +107,35 @@ func TestServeOnPostgres(t *testing.T) {
 	ev, op = api.createEvent(dateEvent(venue, tt))
 	waitAllCompleted(t, api, []evOp{{ev: ev, op: op}})
 
+	// An admin token revoked by a command while the server runs is refused
+	// at the next request (the server does not answer from a cache).
+	tok, stderr, err := run(nil, append([]string{"admintoken", "create", "--name", "ops"}, pg...)...)
+	if err != nil {
+		t.Fatalf("admintoken create: %v\n%s", err, stderr)
+	}
+	backup := func() int {
+		t.Helper()
+		res, b, err := p.client("").request("GET", "/backup", "", "Authorization", "Bearer "+tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode == 404 && !strings.Contains(string(b), "pg_dump") {
+			t.Errorf("GET /backup on PostgreSQL: %s", b)
+		}
+		return res.StatusCode
+	}
+	if code := backup(); code != 404 { // past the guard: no file to copy
+		t.Fatalf("GET /backup with a live admin token: %d", code)
+	}
+	list, _, _ := run(nil, append([]string{"admintoken", "list"}, pg...)...)
+	tokID := strings.Fields(list)[0]
+	if _, stderr, err := run(nil, append([]string{"admintoken", "revoke", "--id", tokID}, pg...)...); err != nil {
+		t.Fatalf("admintoken revoke: %v\n%s", err, stderr)
+	}
+	if code := backup(); code != 401 {
+		t.Errorf("GET /backup with the revoked admin token: %d, want 401", code)
+	}
+
 	// One node per database for now, also after the database came back
 	// (the node took its lock again).
 	time.Sleep(2 * time.Second)
