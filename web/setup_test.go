@@ -151,7 +151,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg := engine.Config{Store: store, Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
+	ecfg := engine.Config{Store: store, SharedStore: storetest.Postgres(), Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
 	for _, fn := range o.engine {
 		fn(&ecfg)

@@ -141,7 +141,7 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg := engine.Config{Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
+	ecfg := engine.Config{SharedStore: storetest.Postgres(), Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
 	cfg := Config{Logger: quietLogger(), PublicURL: o.public, Options: o.opts}
 	if o.clock {
