@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -157,7 +158,28 @@ func findBin() string {
 	return filepath.Dir(dirs[0])
 }
 
+// removeStale deletes the folders of clusters whose test binary died
+// before TestMain could stop them (their server went with it: Pdeathsig).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "eventops-pg-*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid"))
+		if err == nil {
+			line, _, _ := strings.Cut(string(raw), "\n")
+			if pid, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && syscall.Kill(pid, 0) == nil {
+				continue // its server still runs
+			}
+		}
+		os.RemoveAll(d)
+	}
+}
+
 func startCluster(bin string) error {
+	removeStale()
 	var err error
 	dir, err = os.MkdirTemp("", "eventops-pg-")
 	if err != nil {
