@@ -103,6 +103,11 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	if !strings.Contains(rawURL, "pool_max_conns") {
 		cfg.MaxConns = 16
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// An unreachable host must not hold a request (or /readyz)
+		// for the system's TCP timeout.
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
 	where := fmt.Sprintf("postgres %s/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Database)
 	openCtx, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelOpen()
