@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -211,6 +212,102 @@ func TestPostgresURLFlagWithPasswordIsRefused(t *testing.T) {
 	for _, u := range []string{"postgres://u@db/x", "postgres:///x?host=/tmp"} {
 		if err := CheckURLFlag(u); err != nil {
 			t.Errorf("CheckURLFlag(%q) = %v", u, err)
+		}
+	}
+}
+
+// The PostgreSQL primitives answer as bbolt's do: the same random puts,
+// deletes, gets and cursor walks (first, last, seek, next, prev, in any
+// mix, over committed rows and the transaction's buffered writes, with
+// some transactions failing after writing) give the same answers on both.
+// Next and Prev are used as bbolt defines them: on a cursor that sits on a
+// key, with no write since it was positioned (bbolt leaves a cursor moved
+// past an end, or over a changed bucket, undefined).
+func TestPostgresPrimitivesMatchBbolt(t *testing.T) {
+	t.Parallel()
+	bolt := setupBolt(t)
+	pg := openPG(t, pgtest.Database(t))
+	rng := rand.New(rand.NewPCG(19, 1))
+	name := indexBuckets[idxOpCode]
+	errFail := errors.New("fail")
+	for round := range 60 {
+		type op struct {
+			kind int
+			k    []byte
+			v    []byte
+		}
+		var ops []op
+		for range 40 {
+			k := []byte{byte(rng.IntN(6)), byte(rng.IntN(8))}
+			if rng.IntN(4) == 0 {
+				k = k[:1] // prefixes of other keys, too
+			}
+			ops = append(ops, op{kind: rng.IntN(9), k: k, v: []byte{byte(rng.IntN(256))}})
+		}
+		fails := rng.IntN(5) == 0
+		run := func(db *DB) []string {
+			var log []string
+			err := db.Update(context.Background(), func(etx engine.Tx) error {
+				log = log[:0] // a run again starts over
+				b, err := etx.(*tx).writable(name)
+				if err != nil {
+					return err
+				}
+				c := b.Cursor()
+				on := false // the cursor sits on a key, nothing written since
+				note := func(what string, k, v []byte) {
+					on = k != nil
+					log = append(log, fmt.Sprintf("%s %x=%x", what, k, v))
+				}
+				for _, o := range ops {
+					kind := o.kind
+					if (kind == 7 || kind == 8) && !on {
+						kind = 6
+					}
+					switch kind {
+					case 0, 1:
+						b.Put(o.k, o.v)
+						on = false
+					case 2:
+						b.Delete(o.k)
+						on = false
+					case 3:
+						log = append(log, fmt.Sprintf("get %x=%x", o.k, b.Get(o.k)))
+					case 4:
+						k, v := c.First()
+						note("first", k, v)
+					case 5:
+						k, v := c.Last()
+						note("last", k, v)
+					case 6:
+						k, v := c.Seek(o.k)
+						note("seek", k, v)
+					case 7:
+						k, v := c.Next()
+						note("next", k, v)
+					case 8:
+						k, v := c.Prev()
+						note("prev", k, v)
+					}
+				}
+				if fails {
+					return errFail
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errFail) {
+				t.Fatal(err)
+			}
+			return log
+		}
+		a, b := run(bolt), run(pg)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			for i := range min(len(a), len(b)) {
+				if a[i] != b[i] {
+					t.Fatalf("round %d, step %d: bbolt %s, PostgreSQL %s\nops: %v", round, i, a[i], b[i], ops)
+				}
+			}
+			t.Fatalf("round %d: %d answers on bbolt, %d on PostgreSQL", round, len(a), len(b))
 		}
 	}
 }
