@@ -7,52 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"eventops/engine"
-	"eventops/storage"
 )
 
 // dbFile is the data file inside the data folder.
 const dbFile = "eventops.db"
-
-// openData opens the data folder for a command. A server holding the file
-// makes it fail within a second, saying so.
-func openData(dir string, log *slog.Logger) (*storage.DB, *engine.Engine, error) {
-	path := filepath.Join(dir, dbFile)
-	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
-	if err != nil {
-		return nil, nil, heldBy(path, err)
-	}
-	sealer, err := storage.LoadSealer(dir)
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Logger: log})
-	return db, eng, nil
-}
-
-// openDataWith is openData with a shop reader, which checks a real shop
-// being connected (engine.ShopConnector).
-func openDataWith(dir string, log *slog.Logger, shops engine.ShopReader) (*storage.DB, *engine.Engine, error) {
-	if shops == nil {
-		return openData(dir, log)
-	}
-	path := filepath.Join(dir, dbFile)
-	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
-	if err != nil {
-		return nil, nil, heldBy(path, err)
-	}
-	sealer, err := storage.LoadSealer(dir)
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return db, engine.New(engine.Config{Store: db, Sealer: sealer, Logger: log, Shops: shops}), nil
-}
 
 // heldBy adds to a locked data file's error which process holds it, when
 // the system says (see lockHolder).
@@ -72,6 +33,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 		}
 		return errUsage
 	}
+	if err := checkURLFlag(fs, args); err != nil {
+		return err
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		fs.Usage()
@@ -83,7 +47,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("company create", "company create --name N [--shopify sandbox | --shopify-shop DOMAIN_OR_URL [--shopify-auth KIND]]")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
+	dir := &st.data
 	name := fs.String("name", "", "company name (required)")
 	sf := shopFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -93,7 +58,7 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	db, eng, err := openDataWith(*dir, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr))
+	db, eng, err := openDataWith(st, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr))
 	if err != nil {
 		return err
 	}
@@ -109,7 +74,7 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("apikey create", "apikey create --company ID [--scopes read,write] [--name N]")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	company := fs.Uint64("company", 0, "company id (required)")
 	scopes := fs.String("scopes", "read,write", "comma-separated scopes: read, write")
 	name := fs.String("name", "", "a name to recognise the key by")
@@ -122,7 +87,7 @@ func cmdAPIKeyCreate(args []string, stdout, stderr io.Writer) error {
 			ss = append(ss, engine.Scope(s))
 		}
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}

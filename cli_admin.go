@@ -23,12 +23,12 @@ import (
 func cmdAdminTokenCreate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("admintoken create", "admintoken create [--name N]  (prints the token, once)")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	name := fs.String("name", "", "a name to recognise the token by")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func cmdAdminTokenCreate(args []string, stdout, stderr io.Writer) error {
 func cmdAdminTokenRevoke(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("admintoken revoke", "admintoken revoke --id ID  (server stopped; while it runs, revoke on the dashboard's API keys page)")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	id := fs.Uint64("id", 0, "the token's id (required; see admintoken list)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -55,7 +55,7 @@ func cmdAdminTokenRevoke(args []string, stdout, stderr io.Writer) error {
 	if *id == 0 {
 		return fmt.Errorf("--id is required")
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -73,11 +73,11 @@ func cmdAdminTokenRevoke(args []string, stdout, stderr io.Writer) error {
 func cmdAdminTokenList(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("admintoken list", "admintoken list")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}

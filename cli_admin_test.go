@@ -125,7 +125,7 @@ func TestAdminTokenListAndRevoke(t *testing.T) {
 	if _, out, _ = runCLI(t, "", "admintoken", "list", "--data", dir); !strings.Contains(out, "revoked") {
 		t.Fatalf("after revoke: %q", out)
 	}
-	db, eng, err := openData(dir, nil)
+	db, eng, err := openData(&storeFlags{data: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestUserPasswordResetsALostPassword(t *testing.T) {
 		t.Fatalf("unknown email: %v after %d reads", err, tt.reads)
 	}
 	// A session signed in with the old password.
-	db, eng, err := openData(dir, nil)
+	db, eng, err := openData(&storeFlags{data: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestUserPasswordResetsALostPassword(t *testing.T) {
 	if code != 0 || !strings.Contains(out2, "ops@example.com") {
 		t.Fatalf("user password: %d %q %q", code, out2, errOut)
 	}
-	db, eng, err = openData(dir, nil)
+	db, eng, err = openData(&storeFlags{data: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

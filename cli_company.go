@@ -113,7 +113,8 @@ func twoSecrets(stdin io.Reader, env1, env2, need string) (engine.Secret, engine
 func cmdCompanyConnect(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("company connect", "company connect --company ID (--shopify sandbox | --shopify-shop DOMAIN_OR_URL [--shopify-auth KIND])")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
+	dir := &st.data
 	company := fs.Uint64("company", 0, "company id (required)")
 	sf := shopFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -125,7 +126,7 @@ func cmdCompanyConnect(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	if *sf.shopify == "" && *sf.shop == "" {
 		return fmt.Errorf("give --shopify sandbox or --shopify-shop DOMAIN_OR_URL")
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func cmdCompanyConnect(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	db, eng, err = openDataWith(*dir, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr))
+	db, eng, err = openDataWith(st, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr))
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func cmdCompanyConnect(args []string, stdin io.Reader, stdout, stderr io.Writer)
 func cmdShopifyAppSet(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("shopify-app set", "shopify-app set --client-id ID [--scopes S,S...]")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	clientID := fs.String("client-id", "", "the app's client id, from the Dev Dashboard (required); its client secret is read from stdin or EVENTOPS_SHOPIFY_CLIENT_SECRET")
 	scopes := fs.String("scopes", strings.Join(shopify.Scopes, ","), "the access scopes the app asks merchants for, comma-separated")
 	if err := parse(fs, args); err != nil {
@@ -176,7 +177,7 @@ func cmdShopifyAppSet(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if missing := shopify.MissingScopes(ss, shopify.Scopes); len(missing) > 0 {
 		return fmt.Errorf("--scopes lacks %s, which eventops needs", strings.Join(missing, ", "))
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}

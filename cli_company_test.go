@@ -70,7 +70,7 @@ func TestCLIConnectKinds(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "write_inventory") {
 		t.Errorf("shopify-app set with too few scopes: exit %d: %s", code, errOut)
 	}
-	db, eng, err := openData(dir, quiet())
+	db, eng, err := openData(&storeFlags{data: dir}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

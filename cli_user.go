@@ -30,7 +30,7 @@ func cmdUserCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 func userCreate(args []string, stdin io.Reader, tty passwordTerminal, stdout, stderr io.Writer) error {
 	fs := newFlags("user create", "user create --email E [--role admin|viewer]  (password: prompted on a terminal, else one line of stdin)")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	email := fs.String("email", "", "the user's email (required)")
 	role := fs.String("role", "viewer", "admin or viewer")
 	if err := parse(fs, args); err != nil {
@@ -46,7 +46,7 @@ func userCreate(args []string, stdin io.Reader, tty passwordTerminal, stdout, st
 	// A held data file fails before the password is asked; the file is not
 	// held while the prompt waits (a server started meanwhile must not
 	// find it locked), and is opened again for the write.
-	db, _, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, _, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func userCreate(args []string, stdin io.Reader, tty passwordTerminal, stdout, st
 	if err != nil {
 		return err
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func userCreate(args []string, stdin io.Reader, tty passwordTerminal, stdout, st
 func cmdUserRemove(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("user remove", "user remove --email E")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	email := fs.String("email", "", "the user's email (required)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -84,7 +84,7 @@ func cmdUserRemove(args []string, stdout, stderr io.Writer) error {
 	if strings.TrimSpace(*email) == "" {
 		return fmt.Errorf("--email is required")
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func cmdUserPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) e
 func userPassword(args []string, stdin io.Reader, tty passwordTerminal, stdout, stderr io.Writer) error {
 	fs := newFlags("user password", "user password --email E  (password: prompted on a terminal, else one line of stdin)")
 	fs.SetOutput(stderr)
-	dir := fs.String("data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	email := fs.String("email", "", "the user's email (required)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -180,7 +180,7 @@ func userPassword(args []string, stdin io.Reader, tty passwordTerminal, stdout, 
 	if strings.TrimSpace(*email) == "" {
 		return fmt.Errorf("--email is required")
 	}
-	db, eng, err := openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err := openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func userPassword(args []string, stdin io.Reader, tty passwordTerminal, stdout, 
 	if err != nil {
 		return err
 	}
-	db, eng, err = openData(*dir, newLogger(stderr, slog.LevelWarn))
+	db, eng, err = openData(st, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ commands:
   import            import events from a CSV or JSON Lines file through the API
   webhooks listen   forward a company's webhook deliveries to a local URL (development)
   sandbox           run the Shopify sandbox alone (its own process and file)
+  store copy        copy a stopped installation's data file into an empty PostgreSQL database
   version           print the version, commit and Go version
 
 Run 'eventops <command> -h' or 'eventops help <command>' for its flags.
@@ -88,6 +89,7 @@ func commands(stdin io.Reader, stdout, stderr io.Writer) map[string]func([]strin
 		"backup":            func(a []string) error { return cmdBackup(a, stdin, stdout, stderr) },
 		"import":            func(a []string) error { return cmdImport(a, stdin, stdout, stderr) },
 		"sandbox":           func(a []string) error { return cmdSandbox(a, stdout, stderr) },
+		"store copy":        func(a []string) error { return cmdStoreCopy(a, stdout, stderr) },
 		"version":           func(a []string) error { return cmdVersion(a, stdout, stderr) },
 		"user remove":       func(a []string) error { return cmdUserRemove(a, stdout, stderr) },
 		"webhooks listen":   func(a []string) error { return cmdWebhooksListen(a, stdout, stderr) },

@@ -56,7 +56,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "serve [flags]")
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address of the API and dashboard")
-	fs.StringVar(&cfg.data, "data", "./data", "data folder")
+	st := addStoreFlags(fs)
 	fs.StringVar(&cfg.publicURL, "public-url", "", "public base URL, for links and the websocket origin check (default http://ADDR)")
 	fs.IntVar(&cfg.workers, "workers", 64, "operations run at once")
 	fs.IntVar(&cfg.maxPending, "max-pending", engine.DefaultMaxPending, "unfinished operations held at most; past it, writes that would start one answer 503 overloaded (0: no bound)")
@@ -77,6 +77,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	cfg.data = st.data
 	if err := checkServeConfig(stderr, cfg); err != nil {
 		return err
 	}
@@ -97,13 +98,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	started := time.Now()
-	db, err := storage.Open(filepath.Join(cfg.data, dbFile), storage.Options{Timeout: time.Second})
+	db, sealer, err := st.open()
 	if err != nil {
-		return heldBy(filepath.Join(cfg.data, dbFile), err)
+		return err
 	}
 	defer db.Close()
-	sealer, err := storage.LoadSealer(cfg.data)
-	if err != nil {
+	// One node per database until leases exist (static/docs/postgres.md).
+	if err := db.LockNode(context.Background()); err != nil {
 		return err
 	}
 	// Listen first: the Shopify client reaches the in-process sandbox
@@ -148,7 +149,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return web.WebhookPayload(public, m)
 	}})
 	defer hooks.CloseIdle()
-	eng := engine.New(engine.Config{Store: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
+	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
@@ -178,7 +179,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
 			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins()},
 	}))
-	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "installation", inst,
+	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "store", st.where(), "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())
 
 	// Background bookkeeping written in batches, never per request.
@@ -201,9 +202,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	var exitErr error
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
+	case <-db.NodeLockLost():
+		exitErr = fmt.Errorf("the database's node lock was lost to another node: %w", storage.ErrNodeRunning)
+		log.Error("shutting down", "err", exitErr)
 	case err := <-served:
 		if err != nil {
 			log.Error("server stopped", "err", err)
@@ -221,7 +226,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	bgWG.Wait()
 	flushAll(eng, log)
 	log.Info("stopped")
-	return nil
+	return exitErr
 }
 
 // shutdown stops the engine first, then the HTTP server, each for at most

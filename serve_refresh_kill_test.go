@@ -122,7 +122,7 @@ func TestRefreshSurvivesSIGKILL(t *testing.T) {
 	sbURL := standaloneSandbox(t, bin, "acme")
 	data := t.TempDir()
 	in := installOAuth(t, sbURL, "acme")
-	db, eng, err := openData(data, quiet())
+	db, eng, err := openData(&storeFlags{data: data}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

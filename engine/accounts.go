@@ -247,10 +247,11 @@ func (e *Engine) Authenticate(plain string) (*APIKey, error) {
 }
 
 // lookupKey finds a key (or admin token) by its plain value through the
-// cache; (nil, nil) when none has it.
+// cache; (nil, nil) when none has it. On a shared store the cache is not
+// asked: another process may have revoked (or created) the key.
 func (e *Engine) lookupKey(plain string) (*APIKey, error) {
 	sum := sha256.Sum256([]byte(plain))
-	if k, ok := e.keys.get(sum[:]); ok {
+	if k, ok := e.keys.get(sum[:]); ok && !e.shared {
 		return k, nil
 	}
 	var k *APIKey

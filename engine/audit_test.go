@@ -9,11 +9,12 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 func TestAuditLogRecordsAndPages(t *testing.T) {
 	t.Parallel()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,11 @@ import (
 // Config wires an Engine. Store is required; everything else has a default.
 type Config struct {
 	Store Store
+	// SharedStore says that other processes write Store while this engine
+	// runs (PostgreSQL: the scripting commands, later other nodes): what
+	// only a store read can tell (is this key revoked?) is then read from
+	// the store at every use, never from a cache of this process.
+	SharedStore bool
 	// Workers bounds how many operations run at once (default 64).
 	Workers int
 	// MaxPending bounds the operations the engine holds unfinished
@@ -95,6 +100,7 @@ type Engine struct {
 	now       func() time.Time
 	jitter    func() float64
 	log       *slog.Logger
+	shared    bool // Config.SharedStore
 
 	outbox   *outbox
 	urlGuard URLGuard
@@ -122,6 +128,7 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	e := &Engine{
 		store:   cfg.Store,
+		shared:  cfg.SharedStore,
 		sealer:  cfg.Sealer,
 		shops:   cfg.Shops,
 		sandbox: cfg.Sandbox,

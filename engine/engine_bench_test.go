@@ -166,6 +166,10 @@ func benchSaves(b *testing.B, clients int) {
 	if st, err := bb.db.Stats(); err == nil && st.Commits > st0.Commits {
 		b.ReportMetric(float64(st.Updates-st0.Updates)/float64(len(lat)), "updates/save")
 		b.ReportMetric(float64(st.Updates-st0.Updates)/float64(st.Commits-st0.Commits), "updates/commit")
+		if st.Gets+st.Scans > 0 { // PostgreSQL: round trips of reads
+			b.ReportMetric(float64(st.Gets-st0.Gets)/float64(len(lat)), "gets/save")
+			b.ReportMetric(float64(st.Scans-st0.Scans)/float64(len(lat)), "scans/save")
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 // Tests of the engine on a real bbolt file. They live in package engine_test
@@ -58,7 +59,7 @@ func setup(t testing.TB, cfg engine.Config) *bundle {
 // open opens the data file and builds an engine on it, started when start.
 func (b *bundle) open(cfg engine.Config, start bool) {
 	b.t.Helper()
-	db, err := storage.Open(b.path, storage.Options{})
+	db, err := storetest.Open(b.t, b.path, storage.Options{})
 	if err != nil {
 		b.t.Fatalf("open store: %v", err)
 	}

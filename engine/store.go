@@ -7,12 +7,14 @@ import (
 )
 
 // Store is the durable state of an installation. The storage package
-// implements it on bbolt; the engine owns every rule about what is written.
+// implements it on bbolt and on PostgreSQL; the engine owns every rule about
+// what is written.
 type Store interface {
 	// Update runs fn in a read-write transaction and returns once the
 	// transaction is durably committed. Concurrent Updates share commits
 	// (group commit): fn may run more than once and must have no effect
-	// outside tx. An error from fn rolls back fn's writes only and is
+	// outside tx (on PostgreSQL it also runs again after a serialization
+	// failure). An error from fn rolls back fn's writes only and is
 	// returned as is.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	// View runs fn in a read-only transaction. Values returned by Tx

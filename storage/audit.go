@@ -20,14 +20,8 @@ func (t *tx) PutAudit(a *engine.AuditEntry) error {
 	if a == nil {
 		return errors.New("store audit entry: nil")
 	}
-	if t.btx == nil {
-		return errTxDone
-	}
-	if t.btx.Bucket(tbAudit.name) == nil {
-		t.wrote = true
-		if _, err := t.btx.CreateBucketIfNotExists(tbAudit.name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", tbAudit.name, err)
-		}
+	if _, err := t.open(tbAudit.name, true, true); err != nil {
+		return err
 	}
 	return t.put(tbAudit, a.ID, a, nil)
 }
@@ -37,12 +31,12 @@ func (t *tx) PutAudit(a *engine.AuditEntry) error {
 // id to pass as the next Before, 0 on the last page. Its cost follows the
 // limit, not the size of the log.
 func (t *tx) AuditEntries(q engine.AuditQuery) ([]*engine.AuditEntry, uint64, error) {
-	if t.btx == nil {
+	if t.kv == nil {
 		return nil, 0, errTxDone
 	}
-	b := t.btx.Bucket(tbAudit.name)
-	if b == nil {
-		return nil, 0, nil
+	b, err := t.kv.bucket(tbAudit.name, false, false)
+	if err != nil || b == nil {
+		return nil, 0, err
 	}
 	w := walk{b: b, desc: true}
 	if q.Before != 0 {

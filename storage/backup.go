@@ -8,6 +8,19 @@ import (
 	"go.etcd.io/bbolt"
 )
 
+// ErrBackupPostgres: a PostgreSQL installation is backed up with the
+// database's own tools (pg_dump, or base backups and WAL archiving).
+var ErrBackupPostgres = errors.New("backup: the store is PostgreSQL: back it up with pg_dump or the server's base backups")
+
+// BackupUnsupported says why Backup cannot copy this store ("" when it
+// can): GET /backup answers it.
+func (db *DB) BackupUnsupported() string {
+	if db.pg != nil {
+		return ErrBackupPostgres.Error()
+	}
+	return ""
+}
+
 // Backup writes a consistent snapshot of the data file to w while writers go
 // on, and returns the bytes written. The snapshot is the file as of one
 // committed state: bbolt copies it page by page inside one read transaction,
@@ -24,6 +37,9 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 	db.mu.RUnlock()
 	if closed {
 		return 0, ErrClosed
+	}
+	if db.pg != nil {
+		return 0, ErrBackupPostgres
 	}
 	var n int64
 	err := db.bolt.View(func(btx *bbolt.Tx) error {

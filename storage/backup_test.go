@@ -76,7 +76,7 @@ func (c *committingWriter) Write(p []byte) (int, error) {
 
 func TestBackupDuringWritesIsConsistent(t *testing.T) {
 	t.Parallel()
-	db := setup(t)
+	db := setupBolt(t)
 	ctx := context.Background()
 	before, err := putOps(ctx, db, 300)
 	if err != nil {

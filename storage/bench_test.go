@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"eventops/engine"
+	"eventops/storage/pgtest"
 )
 
 // benchValue makes a venue whose stored value is about 300 bytes.
@@ -18,8 +19,13 @@ func benchValue(id uint64) *engine.Venue {
 
 var benchName = strings.Repeat("n", 200)
 
+// openBench opens the store to measure: bbolt, or PostgreSQL with
+// EVENTOPS_TEST_STORE=postgres.
 func openBench(b *testing.B) *DB {
 	b.Helper()
+	if pgtest.Postgres() {
+		return setup(b)
+	}
 	db, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -75,4 +81,31 @@ func BenchmarkCommitSingle(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+}
+
+// BenchmarkViewRead measures read transactions of one record each (a GET
+// that misses the API's operation cache) from 64 goroutines at once.
+func BenchmarkViewRead(b *testing.B) {
+	db := openBench(b)
+	if err := db.Update(context.Background(), benchWrite); err != nil {
+		b.Fatal(err)
+	}
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			err := db.View(func(tx engine.Tx) error {
+				v, err := tx.Venue(1)
+				if err == nil && v == nil {
+					b.Error("venue 1 is missing")
+				}
+				return err
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "views/s")
 }

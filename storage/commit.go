@@ -162,10 +162,13 @@ func (db *DB) commit(batch []*request) {
 // after writing, runTx rolls back and reports which (failed >= 0) and its
 // error; otherwise it commits and reports failed = -1 and the commit's error.
 func (db *DB) runTx(reqs []*request) (failed int, fnErr, err error) {
+	if db.pg != nil {
+		return db.pg.runTx(reqs, db.cache)
+	}
 	failed = -1
 	err = db.bolt.Update(func(btx *bbolt.Tx) error {
 		for i, r := range reqs {
-			wrote, e := runSafe(btx, db.cache, r.fn)
+			wrote, e := runSafe(boltTx{btx}, db.cache, r.fn)
 			switch {
 			case e == nil:
 			case !wrote:
@@ -189,12 +192,16 @@ func (db *DB) runTx(reqs []*request) (failed int, fnErr, err error) {
 // runSafe runs an update function and reports whether it wrote, turning a
 // panic into its caller's error: the writer goroutine must survive any
 // function.
-func runSafe(btx *bbolt.Tx, cache *caches, fn func(engine.Tx) error) (wrote bool, err error) {
-	t := &tx{btx: btx, cache: cache}
+func runSafe(kv kvTx, cache *caches, fn func(engine.Tx) error) (wrote bool, err error) {
+	t := &tx{kv: kv, cache: cache}
 	defer func() {
-		t.btx = nil
+		t.kv = nil
 		wrote = t.wrote
 		if p := recover(); p != nil {
+			if f, ok := p.(pgFault); ok {
+				err = f // the database failed, not the function
+				return
+			}
 			err = fmt.Errorf("storage: update function panicked: %v\n%s", p, debug.Stack())
 		}
 	}()

@@ -59,7 +59,8 @@ func (o Options) withDefaults() Options {
 // synced to disk (bbolt's NoSync stays false).
 type DB struct {
 	path string
-	bolt *bbolt.DB
+	bolt *bbolt.DB // nil on PostgreSQL
+	pg   *pgStore  // nil on bbolt (pg.go)
 	opts Options
 
 	// mu guards closed against a send on reqs racing Close.
@@ -224,6 +225,10 @@ func (db *DB) Close() error {
 		close(db.reqs)
 		db.mu.Unlock()
 		<-db.writerDone
+		if db.pg != nil {
+			db.closeErr = db.pg.close()
+			return
+		}
 		if err := db.bolt.Close(); err != nil {
 			db.closeErr = fmt.Errorf("close %s: %w", db.path, err)
 		}
@@ -241,7 +246,10 @@ func (db *DB) View(fn func(engine.Tx) error) error {
 	if closed {
 		return ErrClosed
 	}
-	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(btx, db.cache, fn) })
+	if db.pg != nil {
+		return db.pg.view(db.cache, fn)
+	}
+	err := db.bolt.View(func(btx *bbolt.Tx) error { return run(boltTx{btx}, db.cache, fn) })
 	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
 		return ErrClosed // Close won the race with the check above
 	}
@@ -255,10 +263,23 @@ type Stats struct {
 	OpenReadTxs int    // read transactions open now
 	Commits     uint64 // group commits since Open
 	Updates     uint64 // Update functions committed since Open
+	// PostgreSQL only: point reads and range reads sent to the database
+	// since Open (each a round trip; a transaction reads a key once).
+	Gets, Scans uint64
 }
 
 // Stats reports the file's size and bbolt's page and transaction counters.
 func (db *DB) Stats() (Stats, error) {
+	if db.pg != nil {
+		return Stats{
+			FileSize:    db.pg.size(),
+			OpenReadTxs: int(db.pg.pool.Stat().AcquiredConns()),
+			Commits:     db.commits.Load(),
+			Updates:     db.updates.Load(),
+			Gets:        db.pg.reads.gets.Load(),
+			Scans:       db.pg.reads.scans.Load(),
+		}, nil
+	}
 	fi, err := os.Stat(db.path)
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats %s: %w", db.path, err)
@@ -280,7 +301,12 @@ func (db *DB) Stats() (Stats, error) {
 // compares the pages it reaches with the database's live freelist, which a
 // concurrent commit changes under a read transaction, so a check beside
 // writers would report pages in flight as "unreachable unfreed".
+//
+// On PostgreSQL the server keeps its own pages: Check asks it to answer.
 func (db *DB) Check() error {
+	if db.pg != nil {
+		return db.View(func(engine.Tx) error { return nil })
+	}
 	return db.bolt.Update(func(btx *bbolt.Tx) error {
 		var errs []error
 		for err := range btx.Check() {

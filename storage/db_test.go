@@ -55,7 +55,7 @@ func TestOpenRefusesNewerSchemaAndWritesNothing(t *testing.T) {
 
 func TestOpenLockedFile(t *testing.T) {
 	t.Parallel()
-	db := setup(t)
+	db := setupBolt(t)
 	timeout := 200 * time.Millisecond
 	start := time.Now()
 	second, err := Open(db.Path(), Options{Timeout: timeout})

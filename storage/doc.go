@@ -1,6 +1,8 @@
-// Package storage is the bbolt implementation of engine.Store: one file holds
-// an installation's whole state, and this is the only package that imports
-// bbolt.
+// Package storage implements engine.Store on bbolt (one file holds an
+// installation's whole state) and on PostgreSQL (pg.go: the same buckets as
+// rows of one table). The typed code is written once, on the bucket and
+// cursor primitives of kv.go, which each store implements; this is the only
+// package that imports bbolt or pgx.
 //
 // It imports engine (the Store and Tx it implements, and the records it
 // keeps) and nothing else of eventops. Only package main imports it, to open
@@ -67,5 +69,6 @@
 // # Writes
 //
 // Update is a group commit: one writer goroutine runs every queued update
-// function in one read-write transaction and commits once (see DB.Update).
+// function in one read-write transaction and commits once (see DB.Update;
+// on PostgreSQL, pg.go).
 package storage

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"eventops/engine"
 )
 
@@ -295,9 +293,13 @@ func TestPruneOperationsRemovesOldTerminalOnes(t *testing.T) {
 		return err
 	})
 	update(t, db, func(etx engine.Tx) error { return etx.(*tx).remove(tbOperations, idKey(3)) })
-	if err := db.bolt.View(func(btx *bbolt.Tx) error {
+	if err := db.View(func(etx engine.Tx) error {
 		for _, name := range indexBuckets {
-			if k, _ := btx.Bucket(name).Cursor().First(); k != nil {
+			b, err := etx.(*tx).bucket(name)
+			if err != nil {
+				return err
+			}
+			if k, _ := b.Cursor().First(); k != nil {
 				t.Errorf("index %s still holds %x", name, k)
 			}
 		}

@@ -131,15 +131,15 @@ func all[T any](t *tx, tb table) ([]*T, error) {
 		return nil, err
 	}
 	var out []*T
-	err = b.ForEach(func(k, v []byte) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		rec, err := decode[T](tb, k, v)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		out = append(out, rec)
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // byIndex loads the records whose ids end the keys under prefix in an index,

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 
-	"go.etcd.io/bbolt"
-
 	"eventops/engine"
 )
 
@@ -31,7 +29,7 @@ func clampLimit(n int) int {
 // walk is a bounded, resumable scan over a contiguous range of one bucket's
 // keys: those starting with prefix and within [lo, hi] when set.
 type walk struct {
-	b      *bbolt.Bucket
+	b      kvBucket
 	prefix []byte
 	lo, hi []byte // inclusive bounds, nil for none
 	desc   bool
@@ -39,7 +37,7 @@ type walk struct {
 }
 
 // start positions c on the first key of the walk.
-func (w *walk) start(c *bbolt.Cursor) ([]byte, []byte) {
+func (w *walk) start(c kvCursor) ([]byte, []byte) {
 	if !w.desc {
 		from, inclusive := w.lo, true
 		if from == nil {
@@ -74,7 +72,7 @@ func (w *walk) start(c *bbolt.Cursor) ([]byte, []byte) {
 	return c.Prev()
 }
 
-func (w *walk) step(c *bbolt.Cursor) ([]byte, []byte) {
+func (w *walk) step(c kvCursor) ([]byte, []byte) {
 	if w.desc {
 		return c.Prev()
 	}

@@ -45,6 +45,21 @@ func LoadSealer(dataDir string) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealer: %w", err)
 	}
+	return newSealer(path, k)
+}
+
+// LoadSealerFile reads a sealing key file that must exist (the PostgreSQL
+// store's --sealer-key-file: every node reads the same one, and nothing
+// creates it behind an operator's back, lest two nodes seal with two keys).
+func LoadSealerFile(path string) (*Sealer, error) {
+	k, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sealer: %w", err)
+	}
+	return newSealer(path, k)
+}
+
+func newSealer(path string, k []byte) (*Sealer, error) {
 	if len(k) != sealerKeySize {
 		return nil, fmt.Errorf("sealer: %s holds %d bytes, want %d", path, len(k), sealerKeySize)
 	}

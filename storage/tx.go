@@ -6,56 +6,55 @@ import (
 	"errors"
 	"fmt"
 
-	"go.etcd.io/bbolt"
-
 	"eventops/engine"
 )
 
 // errTxDone is returned by a Tx method called after its function returned.
 var errTxDone = errors.New("storage: transaction used after its function returned")
 
-// tx implements engine.Tx on one bbolt transaction. It is valid only while
-// the function it was handed to runs; afterwards every method fails with
-// errTxDone instead of touching a closed transaction.
+// tx implements engine.Tx on one transaction of either store (see kvTx). It
+// is valid only while the function it was handed to runs; afterwards every
+// method fails with errTxDone instead of touching a closed transaction.
 type tx struct {
-	btx   *bbolt.Tx
+	kv    kvTx
 	cache *caches
 	wrote bool // set before the first change, so a failed function that wrote nothing needs no rollback
 }
 
 var _ engine.Tx = (*tx)(nil)
 
-// run hands fn a tx on btx and invalidates it when fn returns.
-func run(btx *bbolt.Tx, cache *caches, fn func(engine.Tx) error) error {
-	t := &tx{btx: btx, cache: cache}
-	defer func() { t.btx = nil }()
+// run hands fn a tx on kv and invalidates it when fn returns.
+func run(kv kvTx, cache *caches, fn func(engine.Tx) error) error {
+	t := &tx{kv: kv, cache: cache}
+	defer func() { t.kv = nil }()
 	return fn(t)
 }
 
 // writable returns a top-level bucket to change, noting that the
 // transaction is about to be written.
-//
-// Records are keyed by ascending ids, so writes append: pages filled to 90 %
-// instead of bbolt's default half-split take a third less space and fewer
-// pages per commit.
-func (t *tx) writable(name []byte) (*bbolt.Bucket, error) {
-	b, err := t.bucket(name)
-	if err == nil {
-		t.wrote = true
-		b.FillPercent = 0.9
-	}
-	return b, err
+func (t *tx) writable(name []byte) (kvBucket, error) {
+	return t.open(name, true, false)
 }
 
 // bucket returns a top-level bucket; every method starts here, so it is
 // where a use after the function returned is caught.
-func (t *tx) bucket(name []byte) (*bbolt.Bucket, error) {
-	if t.btx == nil {
+func (t *tx) bucket(name []byte) (kvBucket, error) {
+	return t.open(name, false, false)
+}
+
+func (t *tx) open(name []byte, write, create bool) (kvBucket, error) {
+	if t.kv == nil {
 		return nil, errTxDone
 	}
-	b := t.btx.Bucket(name)
+	b, err := t.kv.bucket(name, write, create)
+	if err != nil {
+		return nil, fmt.Errorf("create bucket %s: %w", name, err)
+	}
 	if b == nil {
 		return nil, fmt.Errorf("storage: bucket %q is missing", name)
+	}
+	if write {
+		t.wrote = true
 	}
 	return b, nil
 }

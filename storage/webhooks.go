@@ -67,9 +67,6 @@ func (t *tx) IndexShopOrder(o *engine.Order) error {
 	if o.ID == 0 || o.CompanyID == 0 {
 		return errors.New("index shop order: order and company ids are required")
 	}
-	if t.btx == nil {
-		return errTxDone
-	}
 	ib, err := t.writable(indexBuckets[idxOrderShopify])
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 // healthAnswer is a probe's body. Probes are not part of the API, so
@@ -65,7 +66,7 @@ func TestReadinessEndsWhenShutdownBegins(t *testing.T) {
 
 func TestReadinessNeedsTheDataFile(t *testing.T) {
 	t.Parallel()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

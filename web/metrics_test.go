@@ -15,6 +15,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 	"eventops/web/client"
 	"eventops/web/dash"
 	"eventops/web/metrics"
@@ -42,7 +43,7 @@ type opsOptions struct {
 // work on it.
 func opsSetup(t testing.TB, o opsOptions) (*fixture, *metrics.Metrics) {
 	t.Helper()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}

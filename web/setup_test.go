@@ -19,6 +19,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 	"eventops/web/client"
 )
 
@@ -138,7 +139,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 	for _, fn := range opts {
 		fn(&o)
 	}
-	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}
@@ -150,7 +151,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg := engine.Config{Store: store, Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
+	ecfg := engine.Config{Store: store, SharedStore: storetest.Postgres(), Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
 	for _, fn := range o.engine {
 		fn(&ecfg)

@@ -18,6 +18,7 @@ import (
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
+	"eventops/storage/storetest"
 	"eventops/web/client"
 	"eventops/web/httperr"
 )
@@ -44,7 +45,7 @@ func setupShopIn(t *testing.T, currency string) *hookFixture {
 	t.Helper()
 	dir := t.TempDir()
 	quiet := quietLogger()
-	db, err := storage.Open(filepath.Join(dir, "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(dir, "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

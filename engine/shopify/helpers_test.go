@@ -21,6 +21,7 @@ import (
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 // fastRetry keeps phase retries quick in tests; the Shopify work is told
@@ -170,7 +171,7 @@ func setup(t testing.TB, o options) *bundle {
 // open opens the data file and starts an engine on it with the Shopify work.
 func (b *bundle) open() {
 	b.t.Helper()
-	db, err := storage.Open(filepath.Join(b.dir, "eventops.db"), storage.Options{})
+	db, err := storetest.Open(b.t, filepath.Join(b.dir, "eventops.db"), storage.Options{})
 	if err != nil {
 		b.t.Fatalf("open store: %v", err)
 	}

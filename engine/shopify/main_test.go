@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"eventops/storage/storetest"
 )
 
 // TestMain runs the package's tests, then, on a full run that passed,
@@ -16,7 +18,7 @@ import (
 // narrowed with -run or -skip exercises only part of the client and is not
 // judged.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := storetest.Main(m)
 	if code == 0 && flagValue("test.run") == "" && flagValue("test.skip") == "" {
 		if unsent := unsentDocuments(); len(unsent) > 0 {
 			sort.Strings(unsent)

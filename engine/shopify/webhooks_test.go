@@ -14,6 +14,7 @@ import (
 	"eventops/engine"
 	"eventops/engine/shopify"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 // Webhook deliveries handed to the receiver directly, signed as the shop
@@ -41,7 +42,7 @@ func setupHooks(t *testing.T) *hookBundle {
 	t.Helper()
 	b := &bundle{t: t, dir: t.TempDir(), quiet: quietLogger()}
 	h := &hookBundle{bundle: b}
-	db, err := storage.Open(filepath.Join(b.dir, "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(b.dir, "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 // Browser tests of the live operation page around its connection: a
@@ -36,7 +37,7 @@ type liveServer struct {
 
 func startLive(t *testing.T, dir, addr string, work map[string]engine.Work) (*liveServer, string) {
 	t.Helper()
-	db, err := storage.Open(filepath.Join(dir, "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(dir, "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}

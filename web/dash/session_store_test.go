@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"eventops/storage/storetest"
 )
 
 // Sessions live in the store: a new dashboard over the same store (a
@@ -24,12 +26,14 @@ func TestDashboardSessionsInStore(t *testing.T) {
 	token := admin.token("/operations")
 	admin.get("/session").expect(t, http.StatusNoContent)
 
-	raw, err := os.ReadFile(f.db.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(raw, []byte(cookie)) || bytes.Contains(raw, []byte(token)) {
-		t.Fatal("the data file holds a session's cookie or form token")
+	if !storetest.Postgres() { // the same records on PostgreSQL, in rows
+		raw, err := os.ReadFile(f.db.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte(cookie)) || bytes.Contains(raw, []byte(token)) {
+			t.Fatal("the data file holds a session's cookie or form token")
+		}
 	}
 
 	// A restart: another dashboard over the same store.

@@ -22,6 +22,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/storetest"
 )
 
 // dashApp mounts a dashboard on an app configured as web.New configures
@@ -138,7 +139,7 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	for _, fn := range options {
 		fn(&o)
 	}
-	db, err := storage.Open(filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}
@@ -147,7 +148,7 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg := engine.Config{Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
+	ecfg := engine.Config{SharedStore: storetest.Postgres(), Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
 	cfg := Config{Logger: quietLogger(), PublicURL: o.public, Options: o.opts, OperationJSON: o.opJSON}
 	if o.clock {

@@ -45,7 +45,7 @@ type Docs struct {
 
 // order is the reading order of the index; documents not named here follow
 // in name order.
-var order = []string{"api", "import", "shopify", "dashboard", "webhooks", "operating", "deploying", "performance", "design", "architecture"}
+var order = []string{"api", "import", "shopify", "dashboard", "webhooks", "operating", "deploying", "postgres", "performance", "design", "architecture"}
 
 // Load renders every document of static/docs.
 func Load() (*Docs, error) {

@@ -31,6 +31,13 @@ func (s *routes) backup(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		return c.SendStatus(http.StatusOK) // no snapshot for a HEAD
 	}
+	// A store with no file to copy (PostgreSQL) says so: it is backed up
+	// with the database's own tools.
+	if u, ok := s.cfg.DataFile.(interface{ BackupUnsupported() string }); ok {
+		if why := u.BackupUnsupported(); why != "" {
+			return httperr.New(http.StatusNotFound, httperr.TypeNotFound, why)
+		}
+	}
 	if !s.backupMu.TryLock() {
 		return httperr.New(http.StatusConflict, httperr.TypeConflict, "a backup is being taken; try again once it is done")
 	}
