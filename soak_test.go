@@ -14,7 +14,8 @@ package main
 //	EVENTOPS_SOAK=1 go test -run '^TestSoak$' -timeout 30m -v .
 //
 // Tuning (environment): EVENTOPS_SOAK_EVENTS (top-level events, default
-// 60), EVENTOPS_SOAK_KILLS (default 5), EVENTOPS_SOAK_PARALLEL (events
+// 60), EVENTOPS_SOAK_KILLS (default 5), EVENTOPS_SOAK_BUYERS (concurrent
+// shop buyers, default 4; soak_buyers_test.go), EVENTOPS_SOAK_PARALLEL (events
 // driven at once, default 12), EVENTOPS_SOAK_RESTORE_RATE (the sandbox
 // shop's cost bucket, points per second, default 300), EVENTOPS_SOAK_SEED
 // (the random seed; printed), EVENTOPS_SOAK_KEEP=1 keeps the temporary
@@ -74,6 +75,7 @@ import (
 type soakConfig struct {
 	events      int
 	kills       int
+	buyers      int
 	parallel    int
 	restoreRate float64
 	seed        uint64
@@ -82,7 +84,7 @@ type soakConfig struct {
 
 func soakConfigFromEnv(t *testing.T) soakConfig {
 	t.Helper()
-	cfg := soakConfig{events: 60, kills: 5, parallel: 12, restoreRate: 300, seed: uint64(time.Now().UnixNano())}
+	cfg := soakConfig{events: 60, kills: 5, buyers: 4, parallel: 12, restoreRate: 300, seed: uint64(time.Now().UnixNano())}
 	num := func(name string, dst *int) {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -94,6 +96,7 @@ func soakConfigFromEnv(t *testing.T) soakConfig {
 	}
 	num("EVENTOPS_SOAK_EVENTS", &cfg.events)
 	num("EVENTOPS_SOAK_KILLS", &cfg.kills)
+	num("EVENTOPS_SOAK_BUYERS", &cfg.buyers)
 	num("EVENTOPS_SOAK_PARALLEL", &cfg.parallel)
 	cfg.parallel = max(cfg.parallel, 1)
 	if v := os.Getenv("EVENTOPS_SOAK_RESTORE_RATE"); v != "" {
@@ -131,11 +134,17 @@ func TestSoak(t *testing.T) {
 	s.createHookEndpoint(ctx)
 	s.setUpCatalog(ctx)
 
-	t.Logf("soak: seed=%d events=%d kills=%d parallel=%d restore_rate=%v dir=%s",
-		s.cfg.seed, s.cfg.events, s.cfg.kills, s.cfg.parallel, s.cfg.restoreRate, s.dir)
+	t.Logf("soak: seed=%d events=%d kills=%d buyers=%d parallel=%d restore_rate=%v dir=%s",
+		s.cfg.seed, s.cfg.events, s.cfg.kills, s.cfg.buyers, s.cfg.parallel, s.cfg.restoreRate, s.dir)
 	s.drive(ctx)
 	s.settle(ctx)
+	var shop shopCounts
+	var early soakResult
+	s.awaitConvergence(ctx, &early, &shop)
 	r := s.audit(ctx)
+	r.problems = append(early.problems, r.problems...)
+	s.shopAudit(ctx, &r, &shop)
+	r.shop = shop
 	s.stopServer()
 	s.checkDataFile(&r)
 	s.stopSandbox()
