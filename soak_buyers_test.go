@@ -45,11 +45,11 @@ import (
 // soakBuyers is the buyers' shared state.
 type soakBuyers struct {
 	mu       sync.Mutex
-	open     map[uint64]bool   // events (date events, first occurrences) open for sale
-	inflight map[uint64]int    // buyer orders being placed, by event
-	parent   map[uint64]uint64 // occurrence → its recurring event
-	variants map[string]uint64 // variant gid → the event it sells (read by buyers and scripts)
-	refunded map[uint64]bool   // events an event refund ran for (their parent for occurrences)
+	open     map[uint64]bool      // events (date events, first occurrences) open for sale
+	inflight map[uint64]int       // buyer orders being placed, by event
+	parent   map[uint64]uint64    // occurrence → its recurring event
+	variants map[string]uint64    // variant gid → the event it sells (read by buyers and scripts)
+	refunded map[uint64]time.Time // events an event refund ran for, when the first was sent
 	placed   int
 	units    int
 	refused  int
@@ -61,7 +61,7 @@ type soakBuyers struct {
 
 func newSoakBuyers() *soakBuyers {
 	return &soakBuyers{open: map[uint64]bool{}, inflight: map[uint64]int{}, parent: map[uint64]uint64{},
-		variants: map[string]uint64{}, refunded: map[uint64]bool{}, stop: make(chan struct{})}
+		variants: map[string]uint64{}, refunded: map[uint64]time.Time{}, stop: make(chan struct{})}
 }
 
 // openForSale lets the buyers buy from event target (of recurring event
@@ -96,10 +96,22 @@ func (s *soak) closeForSale(ctx context.Context, target uint64) {
 	}
 }
 
-// markRefunded notes an event refund of event id.
+// markRefunded notes an event refund of event id, about to be sent: the
+// shop orders placed before it must be refunded in full (the shop may
+// sell again after it: the event stays on sale, and a sell_between fault
+// buys what a rebalance offers).
 func (s *soak) markRefunded(id uint64) {
 	s.buyers.mu.Lock()
-	s.buyers.refunded[id] = true
+	if _, ok := s.buyers.refunded[id]; !ok {
+		s.buyers.refunded[id] = time.Now()
+	}
+	s.buyers.mu.Unlock()
+}
+
+// noteParent remembers an occurrence's recurring event.
+func (s *soak) noteParent(occ, parent uint64) {
+	s.buyers.mu.Lock()
+	s.buyers.parent[occ] = parent
 	s.buyers.mu.Unlock()
 }
 
@@ -227,7 +239,7 @@ func soakCents(s string) int64 {
 	return int64(math.Round(f * 100))
 }
 
-// awaitConvergence waits (up to 3 minutes) until the shop's offers equal
+// awaitConvergence waits (up to 2 minutes) until the shop's offers equal
 // the allocation eventops reports, and returns how long after the last
 // sale that was; false when they never did (the differences are then
 // problems).
@@ -238,7 +250,7 @@ func (s *soak) awaitConvergence(ctx context.Context, r *soakResult, c *shopCount
 	if last.IsZero() {
 		last = time.Now()
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	var diffs []string
 	for {
 		diffs = s.offerDiffs(ctx)
@@ -366,9 +378,9 @@ func (s *soak) shopAudit(ctx context.Context, r *soakResult, c *shopCounts) {
 	for k, v := range b.parent {
 		parent[k] = v
 	}
-	refunded := make(map[uint64]bool, len(b.refunded))
-	for k := range b.refunded {
-		refunded[k] = true
+	refundedAt := make(map[uint64]time.Time, len(b.refunded))
+	for k, v := range b.refunded {
+		refundedAt[k] = v
 	}
 	b.mu.Unlock()
 
@@ -385,9 +397,17 @@ func (s *soak) shopAudit(ctx context.Context, r *soakResult, c *shopCounts) {
 		ordersOf[id] = o
 		return o
 	}
-	// The event a shop order sold: by its variant, live or remembered.
+	// The event a shop order sold: by its SKU (eventops-{installation}-
+	// {event}-{registration type}; the sandbox's sell_between fault buys
+	// too, and its orders are nobody's in the soak), else by its variant,
+	// live or remembered.
 	eventOf := func(o sandbox.OrderState) uint64 {
 		if len(o.LineItems) > 0 {
+			if f := strings.Split(o.LineItems[0].SKU, "-"); len(f) == 4 && f[0] == "eventops" {
+				if id, err := strconv.ParseUint(f[2], 10, 64); err == nil {
+					return id
+				}
+			}
 			if t, ok := variantType[o.LineItems[0].VariantID]; ok {
 				return t.event
 			}
@@ -466,11 +486,22 @@ func (s *soak) shopAudit(ctx context.Context, r *soakResult, c *shopCounts) {
 
 	// Refund mismatch: after an event refund the buyer got back what was
 	// paid; and what eventops marked refunded shows that money back.
+	// refundedBefore: the event refund of o's event (or its parent) was
+	// sent after o was placed.
+	refundedBefore := func(o sandbox.OrderState) bool {
+		id := eventOf(o)
+		for _, e := range []uint64{id, parent[id]} {
+			if at, ok := refundedAt[e]; ok && e != 0 && o.CreatedAt.Before(at) {
+				return true
+			}
+		}
+		return false
+	}
 	byID := map[string]sandbox.OrderState{}
 	for _, o := range st.Orders {
 		byID[o.ID] = o
 		id := eventOf(o)
-		if !refunded[id] && !refunded[parent[id]] {
+		if !refundedBefore(o) {
 			continue
 		}
 		if got, want := soakCents(o.TotalRefunded), soakCents(o.TotalPrice); got != want {
@@ -492,8 +523,7 @@ func (s *soak) shopAudit(ctx context.Context, r *soakResult, c *shopCounts) {
 			continue
 		}
 		if got := soakCents(o.TotalRefunded); got != amount {
-			id := eventOf(o)
-			if refunded[id] || refunded[parent[id]] {
+			if refundedBefore(o) {
 				continue // counted above
 			}
 			c.refundMismatch++

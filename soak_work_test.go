@@ -409,6 +409,7 @@ func (s *soak) deleteEvent(ctx context.Context, name string, id uint64, recurrin
 	}
 	if recurring {
 		for _, o := range s.occurrences(ctx, id) {
+			s.noteParent(o.ID, id)
 			collect(&o)
 		}
 	}
