@@ -337,6 +337,9 @@ func (s *soak) report(r soakResult) {
 	for _, u := range unexpected {
 		s.t.Logf("soak: unexpected: %s", u)
 	}
+	for _, d := range r.shop.unconverged {
+		s.t.Logf("soak: not converged: %s", d)
+	}
 	for _, p := range r.problems {
 		s.t.Errorf("soak: %s", p)
 	}
