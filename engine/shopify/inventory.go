@@ -202,6 +202,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			shopSold[t.RegistrationTypeID] = t.ShopSold
 		}
 		held := map[uint64]int{}
+		restocked := map[uint64]int{}
 		for _, it := range items {
 			if it.level == nil {
 				continue
@@ -220,6 +221,15 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				expected := mark.offer - (shopSold[it.rt] - mark.sold)
 				if d := expected - *it.level; d > 0 {
 					held[it.rt] += d
+				} else if d < 0 {
+					// The shop holds more than we wrote less the sales
+					// since: a refund or cancellation that restocked
+					// before its webhook is recorded. The offer written
+					// now is marked as if it were recorded, so that
+					// recording it later (shopSold down by as much) does
+					// not make the shop look as if it held more than it
+					// does, and that difference held back for good.
+					restocked[it.rt] += -d
 				}
 				continue
 			}
@@ -255,7 +265,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			if a := alloc[it.rt]; a != nil {
 				want = min(*a, UnlimitedQuantity)
 			}
-			bi := batchItem{it: it, want: want, sold: shopSold[it.rt] + held[it.rt]}
+			bi := batchItem{it: it, want: want, sold: shopSold[it.rt] + held[it.rt] - restocked[it.rt]}
 			switch {
 			case want < *it.level:
 				lower = append(lower, bi)
