@@ -45,7 +45,8 @@ type soak struct {
 	venue       uint64
 	ticketTypes [2]uint64
 
-	hooks *soakHooks // soak_webhooks_test.go
+	hooks  *soakHooks  // soak_webhooks_test.go
+	buyers *soakBuyers // soak_buyers_test.go
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -92,7 +93,7 @@ func newSoak(t *testing.T, cfg soakConfig) *soak {
 		hc:    &http.Client{Timeout: 30 * time.Second},
 		acked: map[uint64]soakAck{}, events: map[string]uint64{}, deleted: map[uint64][]string{},
 		boxOrders: map[uint64]int{}, shopOrders: map[string]uint64{}, refused: map[string]int{},
-		counts: map[string]int{},
+		counts: map[string]int{}, buyers: newSoakBuyers(),
 	}
 	t.Cleanup(func() {
 		s.procMu.Lock()

@@ -14,7 +14,8 @@ package main
 //	EVENTOPS_SOAK=1 go test -run '^TestSoak$' -timeout 30m -v .
 //
 // Tuning (environment): EVENTOPS_SOAK_EVENTS (top-level events, default
-// 60), EVENTOPS_SOAK_KILLS (default 5), EVENTOPS_SOAK_PARALLEL (events
+// 60), EVENTOPS_SOAK_KILLS (default 5), EVENTOPS_SOAK_BUYERS (concurrent
+// shop buyers, default 4; soak_buyers_test.go), EVENTOPS_SOAK_PARALLEL (events
 // driven at once, default 12), EVENTOPS_SOAK_RESTORE_RATE (the sandbox
 // shop's cost bucket, points per second, default 300), EVENTOPS_SOAK_SEED
 // (the random seed; printed), EVENTOPS_SOAK_KEEP=1 keeps the temporary
@@ -31,7 +32,8 @@ package main
 //
 // Its files: soak_test.go (configuration and the test), soak_procs_test.go
 // (the processes), soak_api_test.go (talking to the API and the shop),
-// soak_work_test.go (the workload, faults and kills) and
+// soak_work_test.go (the workload, faults and kills),
+// soak_buyers_test.go (the shop's buyers and what they show) and
 // soak_audit_test.go (the audit and the report).
 //
 // What it checks once everything has settled (faults cleared, every
@@ -47,8 +49,16 @@ package main
 //   - the shop holds exactly the products of the live events (one per
 //     date event or occurrence, one per registration type with
 //     split_products) and none of the deleted ones;
-//   - each mirrored variant's inventory at the app's fulfillment location
-//     equals what is left to sell (the API's `available`, DESIGN §2);
+//   - (reported, not asserted: converge) each mirrored variant's inventory
+//     at the app's fulfillment location equals what eventops reports the
+//     shop offers (the API's shop_available), which equals the allocation
+//     of what is sold (engine.Allocate: never more than is left,
+//     static/docs/shopify.md "What the shop offers"), and how long after
+//     the last sale it took; the offers still different after 2 minutes
+//     are logged;
+//   - with the buyers (soak_buyers_test.go): nothing oversold, no shop
+//     order unrecorded, and every event refund gave the buyers their money
+//     back;
 //   - the server stops cleanly on SIGTERM and the data file passes bbolt's
 //     consistency check with no operation left active.
 //
@@ -58,10 +68,11 @@ package main
 //
 // It prints one summary line,
 //
-//	soak: acknowledged=N completed=N failed=N (CODE=n ...) duplicates=N lost=N webhooks_missing=0 webhook_duplicates=N
+//	soak: acknowledged=N completed=N failed=N (CODE=n ...) duplicates=N lost=N webhooks_missing=0 webhook_duplicates=N oversold=0 unrecorded=0 refund_mismatch=0 converge=DURATION
 //
 // and a line of details, and fails on any loss, duplicate, interrupted or
-// unfinished operation, or mismatch between the shop and the API.
+// unfinished operation, mismatch between the shop's products and the API,
+// oversold seat, unrecorded shop order or refund that moved other money.
 
 import (
 	"context"
@@ -74,6 +85,7 @@ import (
 type soakConfig struct {
 	events      int
 	kills       int
+	buyers      int
 	parallel    int
 	restoreRate float64
 	seed        uint64
@@ -82,7 +94,7 @@ type soakConfig struct {
 
 func soakConfigFromEnv(t *testing.T) soakConfig {
 	t.Helper()
-	cfg := soakConfig{events: 60, kills: 5, parallel: 12, restoreRate: 300, seed: uint64(time.Now().UnixNano())}
+	cfg := soakConfig{events: 60, kills: 5, buyers: 4, parallel: 12, restoreRate: 300, seed: uint64(time.Now().UnixNano())}
 	num := func(name string, dst *int) {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -94,6 +106,7 @@ func soakConfigFromEnv(t *testing.T) soakConfig {
 	}
 	num("EVENTOPS_SOAK_EVENTS", &cfg.events)
 	num("EVENTOPS_SOAK_KILLS", &cfg.kills)
+	num("EVENTOPS_SOAK_BUYERS", &cfg.buyers)
 	num("EVENTOPS_SOAK_PARALLEL", &cfg.parallel)
 	cfg.parallel = max(cfg.parallel, 1)
 	if v := os.Getenv("EVENTOPS_SOAK_RESTORE_RATE"); v != "" {
@@ -131,11 +144,15 @@ func TestSoak(t *testing.T) {
 	s.createHookEndpoint(ctx)
 	s.setUpCatalog(ctx)
 
-	t.Logf("soak: seed=%d events=%d kills=%d parallel=%d restore_rate=%v dir=%s",
-		s.cfg.seed, s.cfg.events, s.cfg.kills, s.cfg.parallel, s.cfg.restoreRate, s.dir)
+	t.Logf("soak: seed=%d events=%d kills=%d buyers=%d parallel=%d restore_rate=%v dir=%s",
+		s.cfg.seed, s.cfg.events, s.cfg.kills, s.cfg.buyers, s.cfg.parallel, s.cfg.restoreRate, s.dir)
 	s.drive(ctx)
 	s.settle(ctx)
+	var shop shopCounts
+	s.awaitConvergence(ctx, &shop)
 	r := s.audit(ctx)
+	s.shopAudit(ctx, &r, &shop)
+	r.shop = shop
 	s.stopServer()
 	s.checkDataFile(&r)
 	s.stopSandbox()

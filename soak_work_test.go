@@ -42,6 +42,7 @@ func wrapped(name string, attrs any) map[string]any { return map[string]any{name
 // eventChange is the body of an event update: only what is set is sent.
 type eventChange struct {
 	Name              string                         `json:"name,omitempty"`
+	Capacity          *int                           `json:"capacity,omitempty"`
 	PublishedAt       *time.Time                     `json:"published_at,omitempty"`
 	RegistrationTypes []client.RegistrationTypeInput `json:"registration_types,omitempty"`
 }
@@ -67,6 +68,7 @@ func (s *soak) drive(ctx context.Context) {
 	go func() { defer wg.Done(); s.injectFaults(workCtx) }()
 	killed := make(chan struct{})
 	go func() { defer wg.Done(); defer close(killed); s.killer(ctx) }()
+	s.startBuyers(ctx, s.cfg.buyers)
 
 	progress := time.NewTicker(15 * time.Second)
 	defer progress.Stop()
@@ -98,12 +100,13 @@ func (s *soak) drive(ctx context.Context) {
 			s.t.Fatalf("the workload did not finish in time: %v", ctx.Err())
 		case <-progress.C:
 			s.mu.Lock()
-			s.t.Logf("soak: %d operations acknowledged, %d kills, %d faults, %d retried writes",
-				len(s.acked), s.kills, s.faults, s.retried.Load())
+			s.t.Logf("soak: %d operations acknowledged, %d kills, %d faults, %d retried writes, %d buyer orders",
+				len(s.acked), s.kills, s.faults, s.retried.Load(), s.counts["buyer order"])
 			s.mu.Unlock()
 		}
 	}
 	<-killed // all the kills happen while there is work, or right after
+	s.stopBuyers()
 	stopFaults()
 	wg.Wait()
 }
@@ -153,6 +156,15 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 		}
 		target = occ[0].ID
 	}
+	// The buyers buy from it from now on, while the PATCHes below run
+	// (kind 9 is deleted without sales).
+	if kind != 9 {
+		parent := uint64(0)
+		if recurring {
+			parent = id
+		}
+		s.openForSale(target, parent)
+	}
 
 	patch := func(what string, change eventChange) {
 		a, err := s.write(ctx, http.MethodPatch, fmt.Sprintf("/events/%d", id), wrapped("event", change))
@@ -177,7 +189,11 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 			}
 			rts = append(rts, in)
 		}
-		patch("reprice", eventChange{RegistrationTypes: rts})
+		change := eventChange{RegistrationTypes: rts}
+		if ev.Capacity != nil {
+			change.Capacity = ptr(*ev.Capacity + 5) // added capacity: never shrinks the pool
+		}
+		patch("reprice", change)
 	}
 
 	sells := kind != 9 // kind 9: a recurring event deleted without sales
@@ -220,6 +236,8 @@ func (s *soak) runEvent(ctx context.Context, i int) {
 		s.deleteEvent(ctx, name, id, recurring)
 	case !recurring && i%4 == 0:
 		waitStarted()
+		// No buyer order in flight, so that the refund covers them all.
+		s.closeForSale(ctx, target)
 		s.awaitShopOrders(ctx, name, target)
 		s.refund(ctx, name, id)
 		if i%8 == 0 {
@@ -262,6 +280,7 @@ func (s *soak) placeShopOrders(ctx context.Context, name string, target uint64, 
 	if ev == nil {
 		return nil
 	}
+	s.noteVariants(ev)
 	var variants []string
 	for _, rt := range ev.RegistrationTypes {
 		if rt.ShopifyVariantID != nil && *rt.ShopifyVariantID != "" {
@@ -357,6 +376,7 @@ func (s *soak) awaitShopOrders(ctx context.Context, name string, target uint64) 
 }
 
 func (s *soak) refund(ctx context.Context, name string, id uint64) {
+	s.markRefunded(id)
 	a, err := s.write(ctx, http.MethodPost, fmt.Sprintf("/events/%d/refund", id), nil)
 	switch {
 	case err != nil:
@@ -376,6 +396,7 @@ func (s *soak) refund(ctx context.Context, name string, id uint64) {
 func (s *soak) deleteEvent(ctx context.Context, name string, id uint64, recurring bool) {
 	var products []string
 	collect := func(ev *client.Event) {
+		s.noteVariants(ev)
 		products = append(products, ev.ShopifyProductIDs...)
 		for _, rt := range ev.RegistrationTypes {
 			if rt.ShopifyProductID != nil {
@@ -388,6 +409,7 @@ func (s *soak) deleteEvent(ctx context.Context, name string, id uint64, recurrin
 	}
 	if recurring {
 		for _, o := range s.occurrences(ctx, id) {
+			s.noteParent(o.ID, id)
 			collect(&o)
 		}
 	}

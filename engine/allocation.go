@@ -183,3 +183,24 @@ func (s *TicketStructure) Oversold() int {
 	}
 	return max(sold-*s.Capacity, 0)
 }
+
+// ShopOffered is what the shop offers now of a mirrored variant of the
+// structure, as eventops knows it: the offer it last wrote (ShopOffer)
+// less the shop sales of the type recorded since (each lowered the shop's
+// level by its quantity; a refund that restocks gives them back). nil when
+// no offer was written yet. This is the API's shop_available: right after a
+// shop sale that needs no write (the level it left is the allocation), it
+// is that level, not the offer written before the sale.
+func (s *TicketStructure) ShopOffered(v Variant) *int {
+	if v.ShopOffer == nil {
+		return nil
+	}
+	shopSold := 0
+	for _, t := range s.Types {
+		if t.RegistrationTypeID == v.RegistrationTypeID {
+			shopSold = t.ShopSold
+		}
+	}
+	o := max(*v.ShopOffer-(shopSold-v.ShopOfferSold), 0)
+	return &o
+}

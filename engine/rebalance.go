@@ -156,3 +156,62 @@ func (e *Engine) Rebalance(ctx context.Context, companyID, eventID uint64) (*Ope
 	e.launch(ctx, op)
 	return op, nil
 }
+
+// DriftedOffers lists the company's live date events (occurrences
+// included) whose shop offers differ from their allocation: a mirrored
+// variant whose offer (ShopOffered: the last written less the shop sales
+// recorded since) is not what Allocate gives for what is recorded now. The reconciliation timer rebalances them, so a
+// rebalance a crash or a lost race left undone is caught within one
+// interval. Variants never written yet and types without a limit are left
+// out (a pending save writes the first; the second have nothing to share).
+// It reads the store only.
+func (e *Engine) DriftedOffers(companyID uint64) ([]uint64, error) {
+	var out []uint64
+	err := e.store.View(func(tx Tx) error {
+		cursor := ""
+		for {
+			evs, next, err := tx.Events(EventQuery{CompanyID: companyID, Sort: SortID, Cursor: cursor, Limit: 500})
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				if ev.Deleted || ev.Type != EventDate {
+					continue
+				}
+				s, err := tx.TicketStructure(ev.ID)
+				if err != nil {
+					return err
+				}
+				if s != nil && offersDrifted(s) {
+					out = append(out, ev.ID)
+				}
+			}
+			if next == "" || len(evs) == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	})
+	return out, err
+}
+
+// offersDrifted reports whether a structure's written offers differ from
+// its allocation.
+func offersDrifted(s *TicketStructure) bool {
+	alloc := StructureAllocation(s, nil)
+	for _, p := range s.Products {
+		for _, v := range p.Variants {
+			if v.ShopifyVariantID == "" || v.ShopOffer == nil {
+				continue
+			}
+			want, ok := alloc[v.RegistrationTypeID]
+			if !ok || want == nil {
+				continue
+			}
+			if *s.ShopOffered(v) != *want {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -23,8 +23,9 @@ import (
 //     landed while a save was lowering the shop; null on a recurring
 //     template.
 //   - shop_available (per registration type): what the shop currently
-//     offers of the type, the allocation eventops last wrote there (see
-//     static/docs/shopify.md, "What the shop offers"); null for a company
+//     offers of the type: the allocation eventops last wrote there less
+//     the shop sales recorded since (see static/docs/shopify.md, "What the
+//     shop offers"); null for a company
 //     without a shop, on a recurring template, and until first written.
 //   - deletable: false while the event has paid orders (refund first).
 //   - kept_occurrence_ids: on a recurring event, the occurrences its rule no
@@ -137,7 +138,7 @@ func event(v *engine.EventView) eventJSON {
 				out.ShopifyProductIDs = append(out.ShopifyProductIDs, p.ShopifyProductID)
 			}
 			for _, vr := range p.Variants {
-				ids[vr.RegistrationTypeID] = mirrored{p.ShopifyProductID, vr.ShopifyVariantID, vr.ShopOffer}
+				ids[vr.RegistrationTypeID] = mirrored{p.ShopifyProductID, vr.ShopifyVariantID, st.ShopOffered(vr)}
 			}
 		}
 	}

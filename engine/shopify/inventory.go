@@ -207,6 +207,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 		held := map[uint64]int{}
 		unsure := false
 		adopt := map[string]offerMark{} // pending writes the levels show applied
+		restocked := map[uint64]int{}
 		for _, it := range items {
 			if it.level == nil {
 				continue
@@ -225,6 +226,15 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				d := dropBelow(*it.level, shopSold[it.rt], mark, it.pendingMark())
 				if d > 0 {
 					held[it.rt] += d
+				} else if d < 0 {
+					// The shop holds more than we wrote less the sales
+					// since: a refund or cancellation that restocked
+					// before its webhook is recorded. The offer written
+					// now is marked as if it were recorded, so that
+					// recording it later (shopSold down by as much) does
+					// not make the shop look as if it held more than it
+					// does, and that difference held back for good.
+					restocked[it.rt] += -d
 				}
 				// A level that only our unanswered write explains could
 				// also be sales of the same size: read the shop's orders
@@ -275,7 +285,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 			if a := alloc[it.rt]; a != nil {
 				want = min(*a, UnlimitedQuantity)
 			}
-			bi := batchItem{it: it, want: want, sold: shopSold[it.rt] + held[it.rt]}
+			bi := batchItem{it: it, want: want, sold: shopSold[it.rt] + held[it.rt] - restocked[it.rt]}
 			switch {
 			case want < *it.level:
 				lower = append(lower, bi)

@@ -68,8 +68,11 @@ func (w catalogWork) lowerFirst(ctx context.Context, sr *shopRun, ts []*target) 
 	return nil
 }
 
-// shrinks reports whether the allocation of s is below an offer last
-// written for one of its variants.
+// shrinks reports whether the allocation of s is below what the shop
+// offers now of one of its variants (the offer last written less the shop
+// sales recorded since: each sale lowered the shop's level and the
+// allocation alike, so comparing with the offer as written would find
+// every save after a sale shrinking).
 func shrinks(s *engine.TicketStructure) bool {
 	alloc := engine.StructureAllocation(s, nil)
 	for _, p := range s.Products {
@@ -77,7 +80,7 @@ func shrinks(s *engine.TicketStructure) bool {
 			if v.ShopOffer == nil || v.InventoryItemID == "" {
 				continue
 			}
-			if a := alloc[v.RegistrationTypeID]; a != nil && *a < *v.ShopOffer {
+			if a := alloc[v.RegistrationTypeID]; a != nil && *a < *s.ShopOffered(v) {
 				return true
 			}
 		}

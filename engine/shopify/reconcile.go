@@ -171,9 +171,46 @@ func (r *Reconciler) All(ctx context.Context) {
 		if !c.Shopify() || c.Shop.Revoked {
 			continue
 		}
-		if _, err := r.Shop(ctx, c.ID); err != nil && ctx.Err() == nil {
-			s.log.Warn("shop reconciliation failed: the next pass retries", "company", c.ID, "shop", c.Shop.Domain, "err", err)
+		if _, err := r.Shop(ctx, c.ID); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("shop reconciliation failed: the next pass retries", "company", c.ID, "shop", c.Shop.Domain, "err", err)
+			}
+			continue
 		}
+		r.rebalance(ctx, eng, s, c)
+	}
+}
+
+// rebalance starts (or joins) an inventory-only save for each of the
+// company's events whose shop offers differ from the allocation, after a
+// pass of the timer (issue 14: rebalance "on the reconciliation timer").
+// Sales, refunds and cancellations rebalance as they are recorded; this
+// catches what a crash or a race left behind, and seats a refund freed
+// that no save has offered again yet. Failures are logged: the next pass
+// looks again.
+func (r *Reconciler) rebalance(ctx context.Context, eng *engine.Engine, s *service, c *engine.Company) {
+	ids, err := eng.DriftedOffers(c.ID)
+	if err != nil {
+		s.log.Warn("shop rebalance: read the offers", "company", c.ID, "err", err)
+		return
+	}
+	started := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		op, err := eng.Rebalance(ctx, c.ID, id)
+		switch {
+		case engine.ErrorKind(err) == engine.KindNotFound:
+			// Deleted since it was read: nothing to offer.
+		case err != nil:
+			s.log.Warn("shop rebalance failed: the next pass retries", "company", c.ID, "event", id, "err", err)
+		case op != nil:
+			started++
+		}
+	}
+	if len(ids) > 0 {
+		s.log.Info("shop rebalance after reconciliation", "company", c.ID, "drifted", len(ids), "started", started)
 	}
 }
 
