@@ -205,7 +205,14 @@ func (e *Engine) takeShopSeats(ctx context.Context, companyID, eventID uint64, i
 }
 
 // putShopOffers records offers written to the shop into the occurrence's
-// structure.
+// structure: the sale's lowerings, each only while it is still the write
+// pending there. A rebalance that read the shop between the lowering and
+// this commit took the pending write for its own and recorded it, or
+// what it wrote after it: that newer offer is kept. Put back, the older
+// one would leave the shop holding more than eventops wrote, which the
+// inventory phase takes for a restock not recorded yet (restockAbove)
+// and counts as a refund to come, so the offer shown stays below the
+// shop's level for good.
 func putShopOffers(tx Tx, eventID uint64, marks map[string]ShopOfferMark) error {
 	if len(marks) == 0 {
 		return nil
@@ -217,11 +224,13 @@ func putShopOffers(tx Tx, eventID uint64, marks map[string]ShopOfferMark) error 
 	for i := range s.Products {
 		for j := range s.Products[i].Variants {
 			v := &s.Products[i].Variants[j]
-			if m, ok := marks[v.InventoryItemID]; ok && v.InventoryItemID != "" {
-				offer := m.Offer
-				v.ShopOffer, v.ShopOfferSold = &offer, m.Sold
-				v.ShopPending, v.ShopPendingSold = nil, 0
+			m, ok := marks[v.InventoryItemID]
+			if !ok || v.InventoryItemID == "" || v.ShopPending == nil || *v.ShopPending != m.Offer || v.ShopPendingSold != m.Sold {
+				continue
 			}
+			offer := m.Offer
+			v.ShopOffer, v.ShopOfferSold = &offer, m.Sold
+			v.ShopPending, v.ShopPendingSold = nil, 0
 		}
 	}
 	return tx.PutTicketStructure(s)

@@ -226,7 +226,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				d := dropBelow(*it.level, shopSold[it.rt], mark, it.pendingMark())
 				if d > 0 {
 					held[it.rt] += d
-				} else if d < 0 {
+				} else if up := restockAbove(*it.level, shopSold[it.rt], mark, it.pendingMark()); up > 0 {
 					// The shop holds more than we wrote less the sales
 					// since: a refund or cancellation that restocked
 					// before its webhook is recorded. The offer written
@@ -234,7 +234,9 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 					// recording it later (shopSold down by as much) does
 					// not make the shop look as if it held more than it
 					// does, and that difference held back for good.
-					restocked[it.rt] += -d
+					// (dropBelow is never below 0: the excess is
+					// measured apart, against the pending write too.)
+					restocked[it.rt] += up
 				}
 				// A level that only our unanswered write explains could
 				// also be sales of the same size: read the shop's orders
@@ -367,6 +369,19 @@ func dropBelow(level, shopSold int, mark offerMark, pending *offerMark) int {
 		d = min(d, pending.offer-(shopSold-pending.sold)-level)
 	}
 	return max(d, 0)
+}
+
+// restockAbove is how far the shop's level is above every level eventops
+// expects there (the offer last written and a pending write, each less
+// the shop sales recorded since): units the shop put back on sale (a
+// refund or cancellation) before our store recorded it. A level that a
+// pending write explains is ours, not a restock.
+func restockAbove(level, shopSold int, mark offerMark, pending *offerMark) int {
+	up := level - (mark.offer - (shopSold - mark.sold))
+	if pending != nil {
+		up = min(up, level-(pending.offer-(shopSold-pending.sold)))
+	}
+	return max(up, 0)
 }
 
 func shopSoldOf(s *engine.TicketStructure, rt uint64) int {
