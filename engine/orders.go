@@ -53,8 +53,12 @@ type ShopOfferMark struct {
 // answer between the shop's lowering and the commit leaves the shop
 // offering less for a while, and the next rebalance (a save, the
 // reconciliation timer) gives the seats back: they are never taken for a
-// sale. A company whose connection is revoked sells without the shop step
-// (its shop can no longer be written; the warning is logged).
+// sale. From before the shop's lowering until the commit (or the
+// refusal) the sale's seats are counted as sold by every rebalance of the
+// event (boxOfficeTakes): one that reads the shop in between never raises
+// it above what is left once the sale commits. A company whose connection
+// is revoked sells without the shop step (its shop can no longer be
+// written; the warning is logged).
 //
 // Locks: the shop step takes several Shopify calls, each with the
 // client's timeouts, and the event's queue lock is what its shop webhooks
@@ -73,6 +77,10 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 	}
 	unlockSeats := e.lockSeats(eventID)
 	defer unlockSeats()
+	// Held from before the shop's lowering until after the commit (or the
+	// refusal): a rebalance meanwhile counts these seats as sold.
+	releaseTake := e.takes.hold(eventID, in.RegistrationTypeID, in.Quantity)
+	defer releaseTake()
 	marks, err := e.takeShopSeats(ctx, companyID, eventID, in)
 	if err != nil {
 		return nil, nil, err
@@ -261,6 +269,74 @@ func putShopPending(tx Tx, eventID uint64, set map[string]ShopOfferMark, cleared
 		}
 	}
 	return tx.PutTicketStructure(s)
+}
+
+// boxOfficeTakes are the box-office sales in flight, by event: the seats
+// each took (or is taking) off the shop's offer and has not committed yet.
+// The inventory phase counts them as sold (PhaseRun.BoxOfficeTakes), so a
+// rebalance that reads the shop between a take and its commit never raises
+// the shop above what is left once the sale commits. They live in memory
+// only: a take left by a crash holds nothing back after the restart, and
+// its lowering is then an unanswered write like any other (the
+// lost-answer rules: the next rebalance takes it for its own and gives the
+// seats back).
+type boxOfficeTakes struct {
+	mu sync.Mutex
+	m  map[uint64]map[uint64]int // event id → registration type id → units
+}
+
+// hold notes a take of quantity units of registration type rt of the event
+// until the func it answers is called.
+func (t *boxOfficeTakes) hold(eventID, rt uint64, quantity int) func() {
+	if quantity <= 0 {
+		return func() {}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[uint64]map[uint64]int{}
+	}
+	if t.m[eventID] == nil {
+		t.m[eventID] = map[uint64]int{}
+	}
+	t.m[eventID][rt] += quantity
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.m[eventID][rt] -= quantity; t.m[eventID][rt] <= 0 {
+				delete(t.m[eventID], rt)
+			}
+			if len(t.m[eventID]) == 0 {
+				delete(t.m, eventID)
+			}
+		})
+	}
+}
+
+// of answers a copy of the takes in flight of the event (nil: none).
+func (t *boxOfficeTakes) of(eventID uint64) map[uint64]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.m[eventID]) == 0 {
+		return nil
+	}
+	out := make(map[uint64]int, len(t.m[eventID]))
+	for rt, q := range t.m[eventID] {
+		out[rt] = q
+	}
+	return out
+}
+
+// BoxOfficeTakes answers the box-office sales of the occurrence in flight:
+// units by registration type taken (or being taken) off the shop's offer
+// and not committed yet. The inventory phase reads them after the shop's
+// levels and before our side, and counts them as sold: a take that
+// lowered the shop before the levels were read is either still here or
+// committed (a sale in the structure read after).
+func (r *PhaseRun) BoxOfficeTakes(eventID uint64) map[uint64]int {
+	return r.engine.takes.of(eventID)
 }
 
 // lockSeats takes the box-office lock of an event (see CreateOrder).

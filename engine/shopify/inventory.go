@@ -193,6 +193,12 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 		if activated {
 			continue // read again: now stocked at our location
 		}
+		// Box-office sales in flight, read after the levels and before
+		// our side: one whose lowering the levels show is either still
+		// in flight (its seats counted as sold below, so the shop is
+		// not raised above what is left once it commits) or committed,
+		// and then in our side as read next.
+		takes := r.BoxOfficeTakes(occ.ID)
 		// Our side as it is after the levels were read: a sale recorded
 		// meanwhile is in both. (A guess read no levels: nothing to do.)
 		if !guess {
@@ -277,7 +283,7 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				return err
 			}
 		}
-		alloc := engine.StructureAllocation(s, held)
+		alloc := engine.StructureAllocation(s, withTakes(held, takes))
 		var lower, raise []batchItem
 		for _, it := range items {
 			if it.level == nil {

@@ -75,3 +75,20 @@ func clearPending(tx engine.Tx, occID uint64, ids map[string]offerMark) error {
 	}
 	return tx.PutTicketStructure(s)
 }
+
+// withTakes is held with the box-office takes in flight added: what the
+// allocation counts as sold beyond our side. The takes are not shop sales,
+// so the offers' marks (sold) count held alone.
+func withTakes(held, takes map[uint64]int) map[uint64]int {
+	if len(takes) == 0 {
+		return held
+	}
+	out := make(map[uint64]int, len(held)+len(takes))
+	for rt, q := range held {
+		out[rt] += q
+	}
+	for rt, q := range takes {
+		out[rt] += q
+	}
+	return out
+}

@@ -212,3 +212,62 @@ func TestRebalanceBetweenABoxOfficeTakeAndItsCommitLeavesTheOffersTrue(t *testin
 		}
 	}
 }
+
+// The same race, sampled while the sale is still between its take and its
+// commit: the rebalance that read the shop meanwhile must not raise it
+// above what is left once the sale commits. (It took the sale's lowering
+// for a write of its own and computed the allocation from recorded sales
+// alone: the shop offered 10 of 8 seats until the next rebalance, and a
+// buyer could oversell.)
+func TestRebalanceBetweenABoxOfficeTakeAndItsCommitNeverRaisesAboveWhatExists(t *testing.T) {
+	t.Parallel()
+	take := &answerDelayer{held: make(chan struct{}), release: make(chan struct{}),
+		match: func(body string) bool {
+			return strings.Contains(body, "mutation InventorySet") && strings.Contains(body, "gid://eventops/BoxOffice/")
+		}}
+	read := &delayer{held: make(chan struct{}), release: make(chan struct{}),
+		match: func(body string) bool { return strings.Contains(body, "query InventoryLevels") }}
+	b := setup(t, options{wrap: func(next http.RoundTripper) http.RoundTripper {
+		read.next = next
+		take.next = read
+		return take
+	}})
+	ev, op := b.create(b.input("Race", ptr(10), regType{"A", 1000, ptr(10)}, regType{"B", 2000, ptr(10)}))
+	b.completed(op.ID)
+	read.armed.Store(true)
+	take.armed.Store(true)
+	rop, err := b.eng.Rebalance(context.Background(), b.company.ID, ev.ID)
+	if err != nil || rop == nil {
+		t.Fatalf("Rebalance: %v, %v", rop, err)
+	}
+	select {
+	case <-read.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the rebalance never read the levels")
+	}
+	sold := make(chan error, 1)
+	go func() {
+		_, _, err := b.eng.CreateOrder(context.Background(), b.company.ID, ev.ID,
+			engine.OrderInput{RegistrationTypeID: ev.RegistrationTypes[0].ID, Quantity: 2})
+		sold <- err
+	}()
+	select {
+	case <-take.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the box office never took its seats")
+	}
+	close(read.release)
+	b.completed(rop.ID)
+	// The sale has taken its 2 seats in the shop and not committed yet:
+	// 8 seats are left once it does, and the shop must offer no more.
+	loc := b.setupOf().LocationID
+	vs := byTitle(b.productByHandle(b.handleOf(ev.ID)))
+	a, bl := vs["A"].available()[loc], vs["B"].available()[loc]
+	close(take.release)
+	if err := <-sold; err != nil {
+		t.Fatal(err)
+	}
+	if a+bl > 8 || a > 8 || bl > 10 {
+		t.Errorf("while the box-office sale of 2 of 10 seats was committing, the shop offered A %d and B %d (%d for 8 seats left)", a, bl, a+bl)
+	}
+}
