@@ -2,9 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"strings"
 )
 
@@ -31,14 +28,12 @@ func (e *Engine) CreateAdminToken(ctx context.Context, name string) (*APIKey, Se
 	if errs := CheckText("name", name, MaxNameLen); len(errs) > 0 {
 		return nil, "", Invalid(errs...)
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	plain, sum, err := newKey(adminTokenPrefix)
+	if err != nil {
 		return nil, "", err
 	}
-	plain := adminTokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	sum := sha256.Sum256([]byte(plain))
-	k := &APIKey{Name: name, Prefix: plain[:12], Hash: sum[:], Scopes: []Scope{ScopeAdmin}, CreatedAt: e.now()}
-	err := e.store.Update(ctx, func(tx Tx) error {
+	k := &APIKey{Name: name, Prefix: plain[:12], Hash: sum, Scopes: []Scope{ScopeAdmin}, CreatedAt: e.now()}
+	err = e.store.Update(ctx, func(tx Tx) error {
 		var err error
 		if k.ID, err = tx.NextID(SeqAPIKey); err != nil {
 			return err
