@@ -130,15 +130,6 @@ func (d *Docs) Mount(app *fiber.App) {
 	})
 }
 
-// Names lists the documents served, in reading order.
-func (d *Docs) Names() []string {
-	out := make([]string, len(d.index))
-	for i, l := range d.index {
-		out[i] = l.Name
-	}
-	return out
-}
-
 func (d *Docs) render(c *fiber.Ctx, status int, page templ.Component) error {
 	setHeaders(c)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
