@@ -75,12 +75,12 @@ func (f companyShopFlags) input(dir, slug string, stdin io.Reader, stderr io.Wri
 	return nil, nil
 }
 
-// connector checks a client-credentials connection at once (its first
-// token, its scopes): the CLI reaches the shop for it. A token connection
-// is stored as given, as before kinds existed; the server checks the
-// scopes of the connections it makes.
+// connector checks a real shop's connection at once, as the server does:
+// a client-credentials connection's first token, and for every kind the
+// scopes the app holds (SHOPIFY_SCOPES_MISSING names what is missing) and
+// the shop's currency. The CLI reaches the shop for it.
 func (f companyShopFlags) connector(in *engine.ShopInput, stderr io.Writer) engine.ShopReader {
-	if in == nil || in.Sandbox || in.Auth != engine.ShopAuthClientCredentials {
+	if in == nil || in.Sandbox {
 		return nil
 	}
 	return shopify.ShopReader(shopify.Config{Logger: newLogger(stderr, slog.LevelWarn)})

@@ -55,6 +55,15 @@ func TestCLIConnectKinds(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "write_inventory") {
 		t.Errorf("connect without scopes: exit %d: %s", code, errOut)
 	}
+	// A token connection is checked too: refused while scopes are withheld.
+	code, _, errOut = runCLI(t, creds.AccessToken+"\n"+creds.WebhookSecret+"\n", "company", "connect", "--data", dir, "--company", id,
+		"--shopify-shop", url)
+	if code == 0 || !strings.Contains(errOut, "write_inventory") {
+		t.Errorf("connect a token without scopes: exit %d: %s", code, errOut)
+	}
+	if err := sb.SetAppRules("acme", sandbox.AppRules{}); err != nil {
+		t.Fatal(err)
+	}
 	// Reconnected with a token connection.
 	code, out, errOut = runCLI(t, creds.AccessToken+"\n"+creds.WebhookSecret+"\n", "company", "connect", "--data", dir, "--company", id,
 		"--shopify-shop", url)

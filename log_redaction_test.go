@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"eventops/engine/shopify"
 	"eventops/web/client"
 )
 
@@ -46,6 +48,18 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	// the Shopify phases (once wired into serve) fail with the token sent.
 	var tokenSent atomic.Bool
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte("accessScopes")) {
+			// The connect check of `company create` (scopes): granted,
+			// so that the company is connected.
+			scopes := make([]string, len(shopify.Scopes))
+			for i, s := range shopify.Scopes {
+				scopes[i] = `{"handle":"` + s + `"}`
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"data":{"currentAppInstallation":{"accessScopes":[%s]}}}`, strings.Join(scopes, ","))
+			return
+		}
 		if r.Header.Get("X-Shopify-Access-Token") == secrets["shopify access token"] {
 			tokenSent.Store(true)
 		}
