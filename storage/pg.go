@@ -406,6 +406,15 @@ func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err er
 		begin: "begin isolation level serializable"}
 	for i, r := range reqs {
 		kv.ov.mark()
+		if f := engine.FenceOf(r.ctx); f != nil {
+			if e := kv.checkFence(f); e != nil {
+				if errors.Is(e, engine.ErrFenced) {
+					fails[i] = e
+					continue
+				}
+				return fails, e
+			}
+		}
 		_, e := runSafe(kv, cache, r.fn)
 		var f pgFault
 		if errors.As(e, &f) {
