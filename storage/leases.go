@@ -261,3 +261,36 @@ func (p *pgKV) checkFence(f *engine.Fence) error {
 	}
 	return nil
 }
+
+// indexActiveQueues gives the unfinished operations of an installation
+// written before idx_op_queue_active existed (a data file copied by
+// `store copy`) their entries, so that nodes find their queues. It costs one
+// count when nothing is missing.
+func indexActiveQueues(ctx context.Context, db *DB) error {
+	p := db.pg
+	var status, queued int
+	pending, running := key(nil).str(string(engine.StatusPending)), key(nil).str(string(engine.StatusRunning))
+	after := func(prefix key) []byte { // the first key past every key with prefix (its last byte is 0)
+		return append(clone(prefix[:len(prefix)-1]), 1)
+	}
+	err := p.pool.QueryRow(ctx, `select
+		(select count(*) from kv where bucket = $1 and (k >= $2 and k < $3 or k >= $4 and k < $5)),
+		(select count(*) from kv where bucket = $6)`,
+		string(indexBuckets[idxOpStatus]), []byte(pending), after(pending), []byte(running), after(running),
+		activeBucket).Scan(&status, &queued)
+	if err != nil || status == queued {
+		return err
+	}
+	return db.Update(ctx, func(t engine.Tx) error {
+		ops, err := t.ActiveOperations()
+		if err != nil {
+			return err
+		}
+		for _, op := range ops {
+			if err := t.PutOperation(op); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
