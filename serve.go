@@ -155,6 +155,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
+	meter.WatchLeases(func() metrics.LeaseFigures {
+		held, takeovers := eng.Leases()
+		return metrics.LeaseFigures{Held: held, Takeovers: takeovers}
+	})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}

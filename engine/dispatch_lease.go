@@ -520,11 +520,12 @@ func (d *leaseDispatcher) Pending() int {
 	return d.active
 }
 
-// LeasesHeld is the number of queues this node holds.
-func (d *leaseDispatcher) LeasesHeld() int {
+// leases is the number of queues this node holds and the number it took
+// over from dead nodes.
+func (d *leaseDispatcher) leases() (held int, takeovers uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.held)
+	return len(d.held), d.takeovers.Load()
 }
 
 func (d *leaseDispatcher) Close() {

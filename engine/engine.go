@@ -277,6 +277,15 @@ func (e *Engine) Stop(timeout time.Duration) {
 	<-e.halted
 }
 
+// Leases reports the queues this node holds by lease and how many it took
+// over from nodes whose lease expired (0, 0 in one process).
+func (e *Engine) Leases() (held int, takeovers uint64) {
+	if d, ok := e.disp.(*leaseDispatcher); ok {
+		return d.leases()
+	}
+	return 0, 0
+}
+
 // Running reports whether the engine is started and not stopped.
 func (e *Engine) Running() bool {
 	e.mu.Lock()
