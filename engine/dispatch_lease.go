@@ -81,6 +81,7 @@ type leaseDispatcher struct {
 	tries      map[uint64]int
 	closed     bool
 	takeovers  atomic.Uint64
+	gates      queueGates
 }
 
 func newLeaseDispatcher(ls LeaseStore, opt LeaseOptions, maxPending int, log *slog.Logger) *leaseDispatcher {
@@ -88,7 +89,7 @@ func newLeaseDispatcher(ls LeaseStore, opt LeaseOptions, maxPending int, log *sl
 		ls: ls, opt: opt.withDefaults(), log: log, maxPending: max(maxPending, 0),
 		base: time.Now(), wake: make(chan struct{}, 1),
 		held: map[uint64]*Claim{}, claims: map[uint64]*Claim{}, kept: map[uint64]*Operation{},
-		tries: map[uint64]int{}, owner: newOwner(),
+		tries: map[uint64]int{}, owner: newOwner(), gates: queueGates{gates: map[uint64]chan struct{}{}},
 	}
 	d.cond = sync.NewCond(&d.mu)
 	d.ctx, d.stop = context.WithCancel(context.Background())
@@ -344,14 +345,16 @@ func (d *leaseDispatcher) Admit() (func(), error) {
 	}, nil
 }
 
-// LockQueues needs no lock across nodes: operation ids come from one
-// sequence row that every creating transaction reads and writes, so under
-// SERIALIZABLE they are handed out in commit order, and a queue's head is
-// its lowest unfinished id: no creation can slip in before one that
-// committed first.
-func (d *leaseDispatcher) LockQueues(queues ...uint64) func() { return func() {} }
+// LockQueues serialises creations on a queue within this node, as in one
+// process. Across nodes no lock is needed for order: operation ids come
+// from one sequence row that every creating transaction reads and writes,
+// so under SERIALIZABLE they are handed out in commit order, and a queue's
+// head is its lowest unfinished id: no creation can slip in before one
+// that committed first. What a creation checks, it checks inside its
+// transaction, which SERIALIZABLE protects against other nodes' writes.
+func (d *leaseDispatcher) LockQueues(queues ...uint64) func() { return d.gates.lock(queues...) }
 
-func (d *leaseDispatcher) Reserve(queue uint64) func() { return func() {} }
+func (d *leaseDispatcher) Reserve(queue uint64) func() { return d.gates.reserve(queue) }
 
 // Enqueue claims the new operation's queue for this node when no live node
 // holds it; otherwise its holder reaches it after the operations before it.
@@ -411,6 +414,7 @@ func (d *leaseDispatcher) Finish(c *Claim) {
 	d.mu.Lock()
 	d.end(c)
 	delete(d.tries, c.Queue)
+	d.active = max(d.active-1, 0) // until the next count
 	lost := c.isLost() || d.closed
 	d.mu.Unlock()
 	if lost {
