@@ -149,7 +149,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return web.WebhookPayload(public, m)
 	}})
 	defer hooks.CloseIdle()
-	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
+	var notifier engine.Notifier // other nodes' transitions (PostgreSQL only)
+	if db.Postgres() {
+		notifier = db
+	}
+	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Notifier: notifier, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)

@@ -63,6 +63,12 @@ type Config struct {
 	WebhookRetryScale float64
 	WebhookWorkers    int
 	URLGuard          URLGuard
+	// Notifier carries committed transitions to the other nodes sharing
+	// Store, and theirs to this engine's broker (see announce.go); nil
+	// with one node. NodeID names this node in the announcements
+	// (default: random).
+	Notifier Notifier
+	NodeID   string
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -96,6 +102,7 @@ type Engine struct {
 	refs      refCache
 	obs       Observer
 	broker    *Broker
+	ann       *announcer
 	work      map[string]Work
 	refund    RefundWork
 	retry     RetryPolicy
@@ -136,6 +143,7 @@ func New(cfg Config) *Engine {
 		sandbox: cfg.Sandbox,
 		seats:   cfg.Seats,
 		broker:  newBroker(),
+		ann:     newAnnouncer(cfg.Notifier, cfg.NodeID),
 		work:    map[string]Work{},
 		refund:  cfg.Refund,
 		retry:   cfg.Retry,
@@ -222,6 +230,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if len(active) > 0 {
 		e.log.Info("resuming operations", "count", len(active))
 	}
+	e.startAnnouncing()
 	for i := 0; i < e.workers; i++ {
 		e.wg.Add(1)
 		go e.worker()
@@ -258,6 +267,9 @@ func (e *Engine) Stop(timeout time.Duration) {
 			<-done
 		}
 		e.cancel()
+		if e.ann.running.Load() {
+			<-e.ann.done // the last announcements are sent
+		}
 		close(e.halted)
 	})
 	<-e.halted
