@@ -194,6 +194,10 @@ func New(cfg Config) *Engine {
 // Broker returns the engine's broker, for subscribers.
 func (e *Engine) Broker() *Broker { return e.broker }
 
+// SharedStore reports whether other processes write the store while this
+// engine runs (Config.SharedStore).
+func (e *Engine) SharedStore() bool { return e.shared }
+
 // Store returns the engine's store.
 func (e *Engine) Store() Store { return e.store }
 
