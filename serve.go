@@ -147,11 +147,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return web.WebhookPayload(public, m)
 	}})
 	defer hooks.CloseIdle()
+	// Several nodes may share a PostgreSQL database: claims by lease,
+	// and the other nodes' transitions announced.
 	var leases engine.LeaseStore
-	if db.Postgres() { // several nodes may share the database
-		leases = db
+	var notifier engine.Notifier
+	if db.Postgres() {
+		leases, notifier = db, db
 	}
-	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
+	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Notifier: notifier,
+		Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
