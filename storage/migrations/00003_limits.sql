@@ -1,0 +1,107 @@
+-- Limits shared by every node of an installation (static/docs/postgres.md,
+-- "What is shared between nodes"). Both live outside the kv table: they are
+-- counters taken in one statement by any node, never part of a group
+-- commit's SERIALIZABLE batch, and losing them in `store copy` loses only a
+-- minute's counts.
+
+-- +goose Up
+
+-- rate_budget is the API rate limit's budget: one row per API key and
+-- fixed one-minute window (unix minute of the node's clock), the requests
+-- the nodes reserved of it. A node reserves blocks (rate_take), never past
+-- the limit, and spends them locally.
+create table rate_budget (
+	key text not null,
+	window_start bigint not null,
+	used integer not null,
+	primary key (key, window_start)
+);
+
+-- rate_take grants up to want requests of key's window w, of lim in all,
+-- and returns how many (0: the window is spent). Near the end of the budget
+-- it grants half of what is left (at least 1) so that few requests are left
+-- stranded in another node's block. The key's rows of older windows go
+-- when its first block of a window is taken.
+-- +goose StatementBegin
+create function rate_take(k text, w bigint, lim integer, want integer) returns integer
+language plpgsql as $$
+declare
+	old integer;
+	got integer;
+begin
+	insert into rate_budget (key, window_start, used) values (k, w, 0)
+		on conflict (key, window_start) do nothing;
+	if found then
+		delete from rate_budget where key = k and window_start < w;
+	end if;
+	select used into old from rate_budget where key = k and window_start = w for update;
+	got := greatest(0, least(want, lim - old, greatest(1, (lim - old) / 2)));
+	if got > 0 then
+		update rate_budget set used = used + got where key = k and window_start = w;
+	end if;
+	return got;
+end
+$$;
+-- +goose StatementEnd
+
+-- login_bucket is the dashboard's sign-in limiter: a token bucket per
+-- client IP and per email (key: the SHA-256 of "ip:…" or "email:…", so that
+-- the table keeps no address), refilled by the database's clock.
+create table login_bucket (
+	key bytea primary key,
+	tokens double precision not null,
+	at timestamptz not null
+);
+create index login_bucket_at on login_bucket (at);
+
+-- login_take takes a token from every key's bucket, or from none, and
+-- returns 0, or the seconds until the attempt would be allowed. Buckets
+-- full again (untouched for burst × refill) are deleted on the way.
+-- +goose StatementBegin
+create function login_take(ks bytea[], burst double precision, refill double precision) returns double precision
+language plpgsql as $$
+declare
+	t timestamptz := now();
+	wait double precision := 0;
+	r record;
+begin
+	delete from login_bucket where at < t - make_interval(secs => burst * refill);
+	insert into login_bucket (key, tokens, at)
+		select distinct k, burst, t from unnest(ks) as k
+		on conflict (key) do nothing;
+	for r in select key, least(burst, tokens + extract(epoch from t - at) / refill) as tokens
+		from login_bucket where key = any(ks) order by key for update
+	loop
+		if r.tokens < 1 then
+			wait := greatest(wait, (1 - r.tokens) * refill);
+		end if;
+	end loop;
+	if wait > 0 then
+		return wait;
+	end if;
+	update login_bucket set tokens = least(burst, tokens + extract(epoch from t - at) / refill) - 1, at = t
+		where key = any(ks);
+	return 0;
+end
+$$;
+-- +goose StatementEnd
+
+-- login_refund gives back the token a successful sign-in took.
+-- +goose StatementBegin
+create function login_refund(ks bytea[], burst double precision, refill double precision) returns void
+language plpgsql as $$
+declare
+	t timestamptz := now();
+begin
+	update login_bucket set tokens = least(burst, tokens + extract(epoch from t - at) / refill + 1), at = t
+		where key = any(ks);
+end
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+drop function login_refund(bytea[], double precision, double precision);
+drop function login_take(bytea[], double precision, double precision);
+drop table login_bucket;
+drop function rate_take(text, bigint, integer, integer);
+drop table rate_budget;
