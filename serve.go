@@ -170,8 +170,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sbHandler := sb.Handler()
+	var budget web.RateBudget // one node (bbolt): the limit counts in memory
+	if db.Postgres() {
+		budget = db
+	}
 	srv.Store(web.New(web.Config{
-		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
+		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit, RateBudget: budget,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,

@@ -25,21 +25,22 @@ const limitTimeout = 5 * time.Second
 
 // ReserveRate reserves up to want requests of key's budget in the fixed
 // window starting at window (any number that names the window, such as a
-// unix minute), of limit in all across every node, and returns how many
-// were granted: 0 once the window is spent. See rate_take in
+// unix minute), of limit in all across every node: got is how many were
+// granted (0 once the window is spent), used how many every node has
+// reserved of the window now, got included. See rate_take in
 // migrations/00003_limits.sql.
-func (db *DB) ReserveRate(ctx context.Context, key string, window int64, limit, want int) (int, error) {
+func (db *DB) ReserveRate(ctx context.Context, key string, window int64, limit, want int) (got, used int, err error) {
 	if db.pg == nil {
-		return 0, ErrNotShared
+		return 0, 0, ErrNotShared
 	}
 	ctx, cancel := context.WithTimeout(ctx, limitTimeout)
 	defer cancel()
-	var got int32
-	err := db.pg.pool.QueryRow(ctx, `select rate_take($1, $2, $3, $4)`, key, window, int32(limit), int32(want)).Scan(&got)
+	var g, u int32
+	err = db.pg.pool.QueryRow(ctx, `select granted, reserved from rate_take($1, $2, $3, $4)`, key, window, int32(limit), int32(want)).Scan(&g, &u)
 	if err != nil {
-		return 0, db.pg.closedOr(fmt.Errorf("rate limit %s: %w", db.pg.where, err))
+		return 0, 0, db.pg.closedOr(fmt.Errorf("rate limit %s: %w", db.pg.where, err))
 	}
-	return int(got), nil
+	return int(g), int(u), nil
 }
 
 // TakeLogin takes a sign-in attempt from the bucket of every key (a client

@@ -28,7 +28,7 @@ func TestPostgresRateBudgetIsSharedByStores(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				got, err := db.ReserveRate(context.Background(), "api:1", 1000, limit, 15)
+				got, used, err := db.ReserveRate(context.Background(), "api:1", 1000, limit, 15)
 				if err != nil {
 					t.Error(err)
 					return
@@ -36,8 +36,8 @@ func TestPostgresRateBudgetIsSharedByStores(t *testing.T) {
 				if got == 0 {
 					return
 				}
-				if got < 0 || got > 15 {
-					t.Errorf("granted %d of a block of 15", got)
+				if got < 0 || got > 15 || used > limit {
+					t.Errorf("granted %d of a block of 15, %d of %d reserved", got, used, limit)
 				}
 				granted.Add(int64(got))
 			}
@@ -47,14 +47,14 @@ func TestPostgresRateBudgetIsSharedByStores(t *testing.T) {
 	if g := granted.Load(); g != limit {
 		t.Errorf("granted %d in all, want the limit %d", g, limit)
 	}
-	if got, err := b.ReserveRate(context.Background(), "api:1", 1001, limit, 15); got != 15 || err != nil {
+	if got, used, err := b.ReserveRate(context.Background(), "api:1", 1001, limit, 15); got != 15 || used != 15 || err != nil {
 		t.Errorf("next window: granted %d (%v), want a whole block", got, err)
 	}
-	if got, err := a.ReserveRate(context.Background(), "api:2", 1000, limit, 15); got != 15 || err != nil {
+	if got, _, err := a.ReserveRate(context.Background(), "api:2", 1000, limit, 15); got != 15 || err != nil {
 		t.Errorf("another key: granted %d (%v), want a whole block", got, err)
 	}
 	// Near the end of the budget a block shrinks to half of what is left.
-	if got, _ := a.ReserveRate(context.Background(), "api:3", 1000, 10, 8); got != 5 {
+	if got, _, _ := a.ReserveRate(context.Background(), "api:3", 1000, 10, 8); got != 5 {
 		t.Errorf("first block of 8 of a limit of 10: granted %d, want 5 (half)", got)
 	}
 }
@@ -96,7 +96,7 @@ func TestBboltHasNoSharedLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.ReserveRate(context.Background(), "api:1", 1, 10, 1); !errors.Is(err, ErrNotShared) {
+	if _, _, err := db.ReserveRate(context.Background(), "api:1", 1, 10, 1); !errors.Is(err, ErrNotShared) {
 		t.Errorf("ReserveRate on bbolt: %v, want ErrNotShared", err)
 	}
 	if _, err := db.TakeLogin(context.Background(), []string{"ip:x"}, 1, time.Second); !errors.Is(err, ErrNotShared) {

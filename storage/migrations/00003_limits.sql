@@ -17,29 +17,29 @@ create table rate_budget (
 	primary key (key, window_start)
 );
 
--- rate_take grants up to want requests of key's window w, of lim in all,
--- and returns how many (0: the window is spent). Near the end of the budget
+-- rate_take grants up to want requests of key's window w, of lim in all:
+-- granted is how many (0: the window is spent), reserved how many every
+-- node has reserved now, this grant included. Near the end of the budget
 -- it grants half of what is left (at least 1) so that few requests are left
 -- stranded in another node's block. The key's rows of older windows go
 -- when its first block of a window is taken.
 -- +goose StatementBegin
-create function rate_take(k text, w bigint, lim integer, want integer) returns integer
+create function rate_take(k text, w bigint, lim integer, want integer, out granted integer, out reserved integer)
 language plpgsql as $$
 declare
 	old integer;
-	got integer;
 begin
 	insert into rate_budget (key, window_start, used) values (k, w, 0)
 		on conflict (key, window_start) do nothing;
 	if found then
 		delete from rate_budget where key = k and window_start < w;
 	end if;
-	select used into old from rate_budget where key = k and window_start = w for update;
-	got := greatest(0, least(want, lim - old, greatest(1, (lim - old) / 2)));
-	if got > 0 then
-		update rate_budget set used = used + got where key = k and window_start = w;
+	select r.used into old from rate_budget r where r.key = k and r.window_start = w for update;
+	granted := greatest(0, least(want, lim - old, greatest(1, (lim - old) / 2)));
+	reserved := old + granted;
+	if granted > 0 then
+		update rate_budget set used = reserved where key = k and window_start = w;
 	end if;
-	return got;
 end
 $$;
 -- +goose StatementEnd
@@ -103,5 +103,5 @@ $$;
 drop function login_refund(bytea[], double precision, double precision);
 drop function login_take(bytea[], double precision, double precision);
 drop table login_bucket;
-drop function rate_take(text, bigint, integer, integer);
+drop function rate_take(text, bigint, integer, integer, out integer, out integer);
 drop table rate_budget;
