@@ -19,7 +19,7 @@ type nodeClock struct {
 	t  time.Time
 }
 
-func (c *nodeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *nodeClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *nodeClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // twoEngines are two nodes' engines (not started: the bookkeeping needs no
