@@ -1,9 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,5 +157,94 @@ func TestRateLimitHoldsAcrossNodes(t *testing.T) {
 	clk.add(time.Minute)
 	for _, node := range []*fixture{a, b} {
 		node.do("GET", "/api/v2/", a.keyA, nil).expect(t, 200)
+	}
+}
+
+// send is do for any goroutine: it reports nothing to the test.
+func (f *fixture) send(method, path, key, body string, headers ...hdr) (*resp, error) {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Token "+key)
+	for _, h := range headers {
+		req.Header.Set(h.k, h.v)
+	}
+	res, err := f.srv.App().Test(req, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return &resp{Status: res.StatusCode, Header: res.Header, Body: b, req: req}, err
+}
+
+// One Idempotency-Key sent to two nodes at once does the work once: each
+// node claims the key in the write's commit, the commit that loses the
+// race runs again (a serialization failure) and finds the winner's record,
+// so every 2xx answer is the first one's, replayed. A node that is still
+// handling the key itself answers 409, as on one node.
+func TestIdempotencyHoldsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t)
+	v, tt := a.venue(a.keyA), a.ticketType(a.keyA)
+	for round, write := range []struct{ path, body string }{
+		{"/api/v2/events", eventBody(v, tt)},
+		{"/api/v2/venues", `{"venue": {"name": "Hall", "time_zone": "Europe/Paris"}}`},
+	} {
+		key := hdr{"Idempotency-Key", fmt.Sprint("row-", round)}
+		const tries = 8
+		answers := make([]*resp, tries)
+		var wg sync.WaitGroup
+		for i := range tries {
+			node := a
+			if i%2 == 1 {
+				node = b
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := node.send("POST", write.path, a.keyA, write.body, key)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				answers[i] = r
+			}()
+		}
+		wg.Wait()
+		var first *resp
+		fresh, conflicts := 0, 0
+		for i, r := range answers {
+			switch {
+			case r == nil:
+			case r.Status == http.StatusConflict:
+				conflicts++
+			case r.Status != http.StatusCreated:
+				t.Errorf("%s try %d: status %d\n%s", write.path, i, r.Status, r.Body)
+			default:
+				if r.Header.Get("Idempotent-Replayed") == "" {
+					fresh++
+				}
+				if first == nil {
+					first = r
+				} else if !bytes.Equal(first.Body, r.Body) || first.Header.Get(HeaderOperationID) != r.Header.Get(HeaderOperationID) {
+					t.Errorf("%s: two different answers to one key:\n%s\n%s", write.path, first.Body, r.Body)
+				}
+			}
+		}
+		t.Logf("%s: %d tries: 1 did the work, %d replayed, %d answered 409", write.path, tries, tries-fresh-conflicts, conflicts)
+		if fresh != 1 {
+			t.Errorf("%s: %d answers did the work, want 1", write.path, fresh)
+		}
+	}
+	for _, node := range []*fixture{a, b} {
+		if n := node.count("/api/v2/events", a.keyA); n != 1 {
+			t.Errorf("%d events, want 1", n)
+		}
+		if n := node.count("/api/v2/operations", a.keyA); n != 1 {
+			t.Errorf("%d operations, want 1", n)
+		}
+		if n := node.count("/api/v2/venues", a.keyA); n != 2 {
+			t.Errorf("%d venues, want 2 (the fixture's and the one written)", n)
+		}
 	}
 }
