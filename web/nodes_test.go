@@ -186,12 +186,22 @@ func TestIdempotencyHoldsAcrossNodes(t *testing.T) {
 	t.Parallel()
 	a, b := twoNodes(t)
 	v, tt := a.venue(a.keyA), a.ticketType(a.keyA)
-	for round, write := range []struct{ path, body string }{
-		{"/api/v2/events", eventBody(v, tt)},
-		{"/api/v2/venues", `{"venue": {"name": "Hall", "time_zone": "Europe/Paris"}}`},
-	} {
+	// An event (a write with an operation) tried 8 times, then venues
+	// tried once on each node: the closest race.
+	writes := []struct {
+		path, body string
+		tries      int
+	}{{"/api/v2/events", eventBody(v, tt), 8}}
+	const venues = 10
+	for range venues {
+		writes = append(writes, struct {
+			path, body string
+			tries      int
+		}{"/api/v2/venues", `{"venue": {"name": "Hall", "time_zone": "Europe/Paris"}}`, 2})
+	}
+	for round, write := range writes {
 		key := hdr{"Idempotency-Key", fmt.Sprint("row-", round)}
-		const tries = 8
+		tries := write.tries
 		answers := make([]*resp, tries)
 		var wg sync.WaitGroup
 		for i := range tries {
@@ -243,8 +253,8 @@ func TestIdempotencyHoldsAcrossNodes(t *testing.T) {
 		if n := node.count("/api/v2/operations", a.keyA); n != 1 {
 			t.Errorf("%d operations, want 1", n)
 		}
-		if n := node.count("/api/v2/venues", a.keyA); n != 2 {
-			t.Errorf("%d venues, want 2 (the fixture's and the one written)", n)
+		if n := node.count("/api/v2/venues", a.keyA); n != 1+venues {
+			t.Errorf("%d venues, want %d (the fixture's and one per key)", n, 1+venues)
 		}
 	}
 }
