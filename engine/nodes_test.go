@@ -164,3 +164,38 @@ func TestKeyLastUseSurvivesAFailedFlush(t *testing.T) {
 		t.Error("the use is lost: last used is empty after the failed flush and the next one")
 	}
 }
+
+// A key or admin token revoked on one node is refused by the other at its
+// next request, though that node had it cached: on a shared store every
+// request reads the key.
+func TestRevocationHoldsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _, _, co := twoEngines(t)
+	ctx := context.Background()
+	k, plain, err := a.CreateAPIKey(ctx, co.ID, "k", []engine.Scope{engine.ScopeRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, tokPlain, err := a.CreateAdminToken(ctx, "backups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(plain.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AuthenticateAdminToken(tokPlain.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RevokeAPIKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RevokeAdminToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(plain.Reveal()); engine.ErrorKind(err) != engine.KindUnauthorized {
+		t.Errorf("revoked key on the other node: %v, want unauthorized", err)
+	}
+	if _, err := b.AuthenticateAdminToken(tokPlain.Reveal()); engine.ErrorKind(err) != engine.KindUnauthorized {
+		t.Errorf("revoked admin token on the other node: %v, want unauthorized", err)
+	}
+}
