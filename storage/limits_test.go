@@ -103,3 +103,38 @@ func TestBboltHasNoSharedLimits(t *testing.T) {
 		t.Errorf("TakeLogin on bbolt: %v, want ErrNotShared", err)
 	}
 }
+
+// Attempts naming the same buckets in either order, at once on two stores,
+// neither deadlock nor take more than the buckets hold.
+func TestPostgresLoginBucketsUnderConcurrentAttempts(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	a, b := openPG(t, url), openPG(t, url)
+	const burst = 10
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		db, keys := a, []string{"ip:192.0.2.9", "email:c@example.com"}
+		if i%2 == 1 {
+			db, keys = b, []string{"email:c@example.com", "ip:192.0.2.9"}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				wait, err := db.TakeLogin(context.Background(), keys, burst, time.Hour)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if wait == 0 {
+					allowed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != burst {
+		t.Errorf("%d of 40 attempts allowed, want the burst of %d", n, burst)
+	}
+}

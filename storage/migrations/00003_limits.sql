@@ -56,7 +56,8 @@ create index login_bucket_at on login_bucket (at);
 
 -- login_take takes a token from every key's bucket, or from none, and
 -- returns 0, or the seconds until the attempt would be allowed. Buckets
--- full again (untouched for burst × refill) are deleted on the way.
+-- full again (untouched for burst × refill) are deleted after an allowed
+-- attempt.
 -- +goose StatementBegin
 create function login_take(ks bytea[], burst double precision, refill double precision) returns double precision
 language plpgsql as $$
@@ -65,9 +66,10 @@ declare
 	wait double precision := 0;
 	r record;
 begin
-	delete from login_bucket where at < t - make_interval(secs => burst * refill);
+	-- Rows are locked in key order (the inserts too), so that two attempts
+	-- naming the same keys in another order never deadlock.
 	insert into login_bucket (key, tokens, at)
-		select distinct k, burst, t from unnest(ks) as k
+		select k, burst, t from (select distinct k from unnest(ks) as k order by k) as sorted
 		on conflict (key) do nothing;
 	for r in select key, least(burst, tokens + extract(epoch from t - at) / refill) as tokens
 		from login_bucket where key = any(ks) order by key for update
@@ -81,6 +83,9 @@ begin
 	end if;
 	update login_bucket set tokens = least(burst, tokens + extract(epoch from t - at) / refill) - 1, at = t
 		where key = any(ks);
+	-- Buckets untouched for burst × refill are full again: forgetting
+	-- them changes nothing (those of this attempt were just touched).
+	delete from login_bucket where at < t - make_interval(secs => burst * refill);
 	return 0;
 end
 $$;
