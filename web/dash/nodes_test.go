@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/fasthttp/websocket"
 )
 
 // Sign-in attempts count together whichever node they reach: a password
@@ -70,4 +72,17 @@ func TestSessionsHoldAcrossNodes(t *testing.T) {
 	onB.post("/logout", url.Values{"_csrf": {onB.token("/")}}).expect(t, http.StatusSeeOther)
 	onA.cookies[sessionCookie] = cookie
 	onA.get("/").expect(t, http.StatusSeeOther)
+}
+
+// A live page open on one node closes (1008, no reconnect) when its
+// session signs out on another, at that node's next ping.
+func TestSignOutClosesSocketsOnOtherNodes(t *testing.T) {
+	t.Parallel()
+	a := setupDash(t, dashPostgres())
+	b := setupDash(t, dashNodeOf(a), dashListen(), dashOpts(func(o *Options) { o.PingEvery = 50 * time.Millisecond }))
+	onA := a.admin()
+	conn := b.mustDial(onA.on(b), "/")
+	readUntil(t, conn, `id="counts"`)
+	onA.post("/logout", url.Values{"_csrf": {onA.token("/")}}).expect(t, http.StatusSeeOther)
+	expectClose(t, conn, websocket.ClosePolicyViolation)
 }
