@@ -181,14 +181,22 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sbHandler := sb.Handler()
+	// Several nodes (PostgreSQL) share the rate limit's budget and the
+	// sign-in buckets; one node (bbolt) counts them in memory.
+	var budget web.RateBudget
+	var logins dash.LoginLimits
+	if db.Postgres() {
+		budget, logins = db, db
+	}
 	srv.Store(web.New(web.Config{
-		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
+		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit, RateBudget: budget,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log).FulfilWith(reconciler),
 		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
-			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins()},
+			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins(),
+			LoginLimits: logins},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "store", st.where(), "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())
