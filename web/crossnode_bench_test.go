@@ -52,7 +52,7 @@ func (w *tickWork) Run(ctx context.Context, r *engine.PhaseRun) error {
 func BenchmarkCrossNodeLag(b *testing.B) {
 	const viewers, window = 100, 2
 	work := &tickWork{ticks: make(chan struct{})}
-	nodeA, nodeB := twoNodes(b, work)
+	nodeA, nodeB := twoCrossNodes(b, work)
 	pubMu := sync.Mutex{}
 	pubAt := map[uint64]time.Time{}
 	progressAt := map[int]uint64{} // units reported → the version carrying them

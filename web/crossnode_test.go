@@ -75,9 +75,9 @@ type crossNode struct {
 	url      string // the database's
 }
 
-// twoNodes starts nodes A and B on one fresh database; work, if any, runs
+// twoCrossNodes starts nodes A and B on one fresh database; work, if any, runs
 // B's tickets phase. Both share the companies and keys made through A.
-func twoNodes(t testing.TB, work engine.Work) (a, b *crossNode) {
+func twoCrossNodes(t testing.TB, work engine.Work) (a, b *crossNode) {
 	t.Helper()
 	url := pgtest.Database(t)
 	sealer, err := storage.LoadSealer(t.TempDir())
@@ -178,7 +178,7 @@ func readFrame(t testing.TB, conn *websocket.Conn, parts ...string) string {
 func TestCrossNodeTransitionsReachClientsOfTheOtherNode(t *testing.T) {
 	t.Parallel()
 	g := newGate(engine.TicketsWork{})
-	a, b := twoNodes(t, g)
+	a, b := twoCrossNodes(t, g)
 	sub := a.eng.Broker().Subscribe(4096)
 	defer sub.Close()
 
@@ -243,7 +243,7 @@ func TestCrossNodeTransitionsReachClientsOfTheOtherNode(t *testing.T) {
 func TestCrossNodeLostNotificationsResync(t *testing.T) {
 	t.Parallel()
 	g := newGate(engine.TicketsWork{})
-	a, b := twoNodes(t, g)
+	a, b := twoCrossNodes(t, g)
 	c := b.event(b.keyA)
 	waitStarted(t, g)
 	conn := a.viewerSocket("viewer@example.com", fmt.Sprintf("/operations/%d", c.OpID))
