@@ -62,6 +62,10 @@ type leaseDispatcher struct {
 	base    time.Time    // origin of the monotonic readings below
 	renewed atomic.Int64 // ns after base at which the last good heartbeat was sent
 
+	// notify, when set, wakes other nodes at once: a cancel asked for
+	// their queue, a queue let go with work left (see leaseChannel).
+	notify Notifier
+
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -139,7 +143,52 @@ func (d *leaseDispatcher) start() error {
 	d.wg.Add(2)
 	go d.heartbeats()
 	go d.claimer()
+	if d.notify != nil {
+		d.wg.Add(1)
+		go d.listen()
+	}
 	return nil
+}
+
+// leaseChannel carries the nodes' wake-ups: "cancel" (a cancel request was
+// recorded for some node's queue: holders look at once rather than at their
+// next heartbeat) and "work" (a queue with work was let go: idle nodes
+// claim it at once rather than at their next poll).
+const leaseChannel = "eventops_leases"
+
+func (d *leaseDispatcher) listen() {
+	defer d.wg.Done()
+	l := d.notify.Listen(d.ctx, leaseChannel)
+	for n := range l.C {
+		switch {
+		case n.Resync, n.Payload == "work":
+			d.poke()
+		case n.Payload == "cancel":
+			d.takeCancels(d.currentOwner())
+		}
+	}
+}
+
+// wakeNodes tells the other nodes (best effort: they poll anyway).
+func (d *leaseDispatcher) wakeNodes(what string) {
+	if d.notify != nil {
+		d.notify.Notify(d.ctx, leaseChannel, what)
+	}
+}
+
+// takeCancels delivers the cancel requests recorded for owner's queues.
+func (d *leaseDispatcher) takeCancels(owner string) {
+	ids, err := d.ls.CancelAsks(d.ctx, owner)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		go func() {
+			if err := d.cancel(d.ctx, id); err != nil && d.ctx.Err() == nil {
+				d.log.Info("cancel asked by another node", "op", id, "err", err)
+			}
+		}()
+	}
 }
 
 func (d *leaseDispatcher) currentOwner() string {
@@ -182,15 +231,7 @@ func (d *leaseDispatcher) heartbeats() {
 			continue
 		}
 		d.renewed.Store(t)
-		if ids, err := d.ls.CancelAsks(d.ctx, owner); err == nil {
-			for _, id := range ids {
-				go func() {
-					if err := d.cancel(d.ctx, id); err != nil && d.ctx.Err() == nil {
-						d.log.Info("cancel asked by another node", "op", id, "err", err)
-					}
-				}()
-			}
-		}
+		d.takeCancels(owner)
 		if n, err := d.ls.CountActive(d.ctx); err == nil {
 			d.mu.Lock()
 			d.active = n
@@ -329,6 +370,12 @@ func (d *leaseDispatcher) release(f Fence, wait time.Duration) {
 		d.log.Warn("release queue", "queue", f.Queue, "err", err)
 	}
 	d.poke()
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		d.wakeNodes("work") // stopping: another node goes on at once
+	}
 }
 
 func (d *leaseDispatcher) Admit() (func(), error) {
@@ -509,6 +556,7 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			if err := d.ls.AskCancel(ctx, queue, id); err != nil {
 				return nil, err
 			}
+			d.wakeNodes("cancel")
 			asked = true
 		}
 		// The holder reads the request at its next heartbeat.
@@ -563,5 +611,7 @@ func (d *leaseDispatcher) leave() {
 	defer cancel()
 	if err := d.ls.Leave(ctx, d.currentOwner()); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("leave: the queues of this node wait for its lease to end", "err", err)
+	} else if d.notify != nil {
+		d.notify.Notify(ctx, leaseChannel, "work")
 	}
 }

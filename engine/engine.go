@@ -202,6 +202,7 @@ func New(cfg Config) *Engine {
 			return op, err
 		}
 		d.cancel = e.cancelAsked
+		d.notify = cfg.Notifier
 		e.disp = d
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
