@@ -525,7 +525,7 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 		if h := d.held[queue]; h != nil {
 			if h.ID != id { // running another: id waits behind it
 				d.mu.Unlock()
-				return write(WithFence(ctx, h.fence), true)
+				return d.ended(write(WithFence(ctx, h.fence), true))
 			}
 			// Claimed, not yet taken by a worker: held back while the
 			// request is written, then handed out to read it.
@@ -548,7 +548,7 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			return nil, err
 		}
 		if ok {
-			op, err := write(WithFence(ctx, &qc.Fence), qc.Head != 0 && qc.Head != id)
+			op, err := d.ended(write(WithFence(ctx, &qc.Fence), qc.Head != 0 && qc.Head != id))
 			d.release(qc.Fence, 0)
 			return op, err
 		}
@@ -579,6 +579,17 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			}
 		}
 	}
+}
+
+// ended counts out of --max-pending an operation a cancel ended (until the
+// next count).
+func (d *leaseDispatcher) ended(op *Operation, err error) (*Operation, error) {
+	if err == nil && op != nil && op.Status.Terminal() {
+		d.mu.Lock()
+		d.active = max(d.active-1, 0)
+		d.mu.Unlock()
+	}
+	return op, err
 }
 
 func (d *leaseDispatcher) Pending() int {
