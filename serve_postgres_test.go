@@ -161,13 +161,29 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("GET /backup with the revoked admin token: %d, want 401", code)
 	}
 
-	// One node per database for now, also after the database came back
-	// (the node took its lock again).
-	time.Sleep(2 * time.Second)
-	_, stderr, err = run(nil, append([]string{"serve", "--addr", "127.0.0.1:0"},
-		"--data", t.TempDir(), "--database-url", dbURL, "--sealer-key-file", keyFile)...)
-	if err == nil || !strings.Contains(stderr, "one node per database") {
-		t.Errorf("second node: err %v, stderr %q", err, stderr)
+	// A second node starts beside the first (several nodes per database:
+	// claims by lease) and stops cleanly.
+	second := exec.Command(bin, "serve", "--addr", "127.0.0.1:0",
+		"--data", t.TempDir(), "--database-url", dbURL, "--sealer-key-file", keyFile)
+	second.Env = cleanEnv()
+	var secondErr strings.Builder
+	second.Stderr = &secondErr
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- second.Wait() }()
+	select {
+	case err := <-exited:
+		t.Fatalf("second node exited: %v\n%s", err, secondErr.String())
+	case <-time.After(3 * time.Second):
+	}
+	second.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Errorf("second node stopped with %v\n%s", err, secondErr.String())
+	}
+	if !strings.Contains(secondErr.String(), "eventops serving") {
+		t.Errorf("second node never served:\n%s", secondErr.String())
 	}
 }
 
