@@ -103,10 +103,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	// One node per database until leases exist (static/docs/postgres.md).
-	if err := db.LockNode(context.Background()); err != nil {
-		return err
-	}
 	// Listen first: the Shopify client reaches the in-process sandbox
 	// through this address.
 	ln, err := net.Listen("tcp", cfg.addr)

@@ -20,7 +20,7 @@ import (
 )
 
 // serve and the scripting commands on a PostgreSQL database: the flags'
-// rules, commands working while the server runs, one node per database, and
+// rules, commands working while the server runs, and
 // /readyz following the database's availability.
 func TestServeOnPostgres(t *testing.T) {
 	t.Parallel()
@@ -134,15 +134,6 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	if code := backup(); code != 401 {
 		t.Errorf("GET /backup with the revoked admin token: %d, want 401", code)
-	}
-
-	// One node per database for now, also after the database came back
-	// (the node took its lock again).
-	time.Sleep(2 * time.Second)
-	_, stderr, err = run(nil, append([]string{"serve", "--addr", "127.0.0.1:0"},
-		"--data", t.TempDir(), "--database-url", dbURL, "--sealer-key-file", keyFile)...)
-	if err == nil || !strings.Contains(stderr, "one node per database") {
-		t.Errorf("second node: err %v, stderr %q", err, stderr)
 	}
 }
 
