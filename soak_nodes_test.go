@@ -64,6 +64,9 @@ func (s *soak) setUpNodes() {
 	for i := range s.cfg.nodes {
 		n := &soakNode{i: i, addr: soakFreePort(s.t), data: filepath.Join(s.dir, fmt.Sprintf("data-%d", i)),
 			log: filepath.Join(s.dir, fmt.Sprintf("serve-%d.log", i))}
+		if err := os.MkdirAll(n.data, 0o700); err != nil {
+			s.t.Fatal(err)
+		}
 		s.nodes = append(s.nodes, n)
 		backends = append(backends, n.addr)
 	}
