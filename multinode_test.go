@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -179,18 +180,30 @@ func TestMultiNode(t *testing.T) {
 		}
 		url := opURL(evOp{ev: id, op: second})
 		cAPI := s.nodeAPI(nodeC)
-		o := getJSON[client.Operation](cAPI, url, 200)
+		res, body = cAPI.do("GET", url, "", 200)
+		var o client.Operation
+		if err := json.Unmarshal(body, &o); err != nil {
+			t.Fatal(err)
+		}
 		if o.Status != client.StatusPending {
 			t.Fatalf("operation %d is %s on C while B still runs %d, want pending behind it", second, o.Status, first)
 		}
-		// A long-poll on C answers the change as it happens (B commits it,
-		// C is told), not when its wait runs out.
+		// A long-poll on C, held while the operation is as C showed it
+		// (If-None-Match), answers the change as it happens: B commits it,
+		// C is told. 304 is the wait running out with no change seen.
 		waited := time.Now()
-		o = getJSON[client.Operation](cAPI, url+"?wait=60", 200)
-		if o.Status == client.StatusPending {
-			t.Fatalf("the long-poll on C answered operation %d still pending after %v: C never saw B's commits",
-				second, time.Since(waited).Round(time.Millisecond))
+		res, body, err = cAPI.request("GET", url+"?wait=60", "", "If-None-Match", res.Header.Get("ETag"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("the long-poll on C answered %d after %v: C never saw B run operation %d",
+				res.StatusCode, time.Since(waited).Round(time.Millisecond), second)
+		}
+		if err := json.Unmarshal(body, &o); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("C saw operation %d %s after %v", second, o.Status, time.Since(waited).Round(time.Millisecond))
 		for !o.Terminal() {
 			v := o.Version
 			o = getJSON[client.Operation](cAPI, url+"?wait=60", 200)
