@@ -108,7 +108,7 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 // commit makes next the running operation's state (commitOp), current
 // once durable.
 func (r *opRun) commit(next *Operation, now time.Time, staged []func(Tx) error) error {
-	if err := r.e.commitOp(context.Background(), r.stored, next, now, staged); err != nil {
+	if err := r.e.commitOp(r.claim.under(context.Background()), r.stored, next, now, staged); err != nil {
 		return err
 	}
 	r.op, r.stored, r.dirty = next, next, false

@@ -66,7 +66,7 @@ type Dispatcher interface {
 	// write records it, with no claim possible meanwhile; behind tells it
 	// whether the operation waits behind another of its queue and so may
 	// end at once. write returns the operation as written.
-	Cancel(ctx context.Context, queue, id uint64, write func(behind bool) (*Operation, error)) (*Operation, error)
+	Cancel(ctx context.Context, queue, id uint64, write func(ctx context.Context, behind bool) (*Operation, error)) (*Operation, error)
 	// Pending is the number of operations queued or running.
 	Pending() int
 	// Close wakes every Claim with ok=false; nothing is claimed after.
@@ -86,6 +86,53 @@ type Claim struct {
 
 	cancels  chan CancelRequest // requests to the run
 	released chan struct{}      // closed when the claim ends
+
+	// Under a lease (dispatch_lease.go): the claim's fence, closed when
+	// its lease is lost, and the dispatcher's freshness check.
+	fence    *Fence
+	lost     chan struct{}
+	lostOnce sync.Once
+	guard    leaseGuard
+}
+
+// Lost is closed once the claim's lease is lost (never in one process):
+// the run stops without writing, and the queue runs wherever it is claimed
+// next.
+func (c *Claim) Lost() <-chan struct{} { return c.lost }
+
+func (c *Claim) markLost() {
+	if c.lost != nil {
+		c.lostOnce.Do(func() { close(c.lost) })
+	}
+}
+
+func (c *Claim) isLost() bool {
+	select {
+	case <-c.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// check is the claim's lease guard (CheckLease).
+func (c *Claim) check() error {
+	if c.isLost() {
+		return ErrLeaseExpired
+	}
+	if c.guard != nil {
+		return c.guard.check()
+	}
+	return nil
+}
+
+// under returns ctx carrying the claim's fence and lease guard, if it has
+// a lease.
+func (c *Claim) under(ctx context.Context) context.Context {
+	if c.fence == nil {
+		return ctx
+	}
+	return withGuard(WithFence(ctx, c.fence), c)
 }
 
 // NewClaim is a claim on operation id, the head of queue (op: the
@@ -344,7 +391,7 @@ func (d *memDispatcher) release(c *Claim) {
 // can claim it meanwhile, and commits that share write's (a create
 // reserving its queue, say) are not held up. The dispatcher changes only
 // once the write is durable, so a failed write leaves everything as it was.
-func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func(behind bool) (*Operation, error)) (*Operation, error) {
+func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func(ctx context.Context, behind bool) (*Operation, error)) (*Operation, error) {
 	for {
 		d.mu.Lock()
 		if f := d.fences[id]; f != nil { // another cancel is writing it
@@ -371,7 +418,7 @@ func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func
 		d.fences[id] = fence
 		d.mu.Unlock()
 
-		op, err := write(behind)
+		op, err := write(ctx, behind)
 
 		d.mu.Lock()
 		delete(d.fences, id)

@@ -59,6 +59,11 @@ type Config struct {
 	// but not sent); WebhookRetryScale scales their retry schedule (0: 1);
 	// WebhookWorkers bounds the sends in flight (default 64); URLGuard
 	// checks endpoint URLs (see webhook_endpoints.go).
+	// Leases, when set, makes this engine one node of several sharing
+	// Store: queues are claimed by lease (lease.go, dispatch_lease.go)
+	// instead of kept in memory; Lease tunes them.
+	Leases            LeaseStore
+	Lease             LeaseOptions
 	Webhooks          WebhookSender
 	WebhookRetryScale float64
 	WebhookWorkers    int
@@ -179,6 +184,18 @@ func New(cfg Config) *Engine {
 	if e.store != nil {
 		e.store = kickingStore{Store: e.store, o: e.outbox}
 	}
+	if cfg.Leases != nil {
+		d := newLeaseDispatcher(cfg.Leases, cfg.Lease, cfg.MaxPending, e.log)
+		d.read = func(id uint64) (op *Operation, err error) {
+			err = e.store.View(func(tx Tx) error {
+				op, err = tx.Operation(id)
+				return err
+			})
+			return op, err
+		}
+		d.cancel = e.cancelAsked
+		e.disp = d
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -208,19 +225,13 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 
-	var active []*Operation
-	if err := e.store.View(func(tx Tx) error {
-		var err error
-		active, err = tx.ActiveOperations()
+	if d, ok := e.disp.(*leaseDispatcher); ok {
+		// The queues are in the store: this node claims its share.
+		if err := d.start(); err != nil {
+			return err
+		}
+	} else if err := e.resumeQueued(); err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	for _, op := range active {
-		e.disp.Enqueue(op)
-	}
-	if len(active) > 0 {
-		e.log.Info("resuming operations", "count", len(active))
 	}
 	for i := 0; i < e.workers; i++ {
 		e.wg.Add(1)
@@ -258,9 +269,21 @@ func (e *Engine) Stop(timeout time.Duration) {
 			<-done
 		}
 		e.cancel()
+		if d, ok := e.disp.(*leaseDispatcher); ok {
+			d.leave()
+		}
 		close(e.halted)
 	})
 	<-e.halted
+}
+
+// Leases reports the queues this node holds by lease and how many it took
+// over from nodes whose lease expired (0, 0 in one process).
+func (e *Engine) Leases() (held int, takeovers uint64) {
+	if d, ok := e.disp.(*leaseDispatcher); ok {
+		return d.leases()
+	}
+	return 0, 0
 }
 
 // Running reports whether the engine is started and not stopped.
@@ -289,3 +312,24 @@ func (e *Engine) Pending() int { return e.disp.Pending() }
 // Commands call it before they store anything and call the returned
 // function once their operation is queued (or was not created).
 func (e *Engine) admit() (func(), error) { return e.disp.Admit() }
+
+// resumeQueued queues the operations that were pending or running when the store
+// was last closed, in creation order (one process: the queues are in
+// memory).
+func (e *Engine) resumeQueued() error {
+	var active []*Operation
+	if err := e.store.View(func(tx Tx) error {
+		var err error
+		active, err = tx.ActiveOperations()
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, op := range active {
+		e.disp.Enqueue(op)
+	}
+	if len(active) > 0 {
+		e.log.Info("resuming operations", "count", len(active))
+	}
+	return nil
+}

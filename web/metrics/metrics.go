@@ -82,6 +82,7 @@ type Metrics struct {
 
 	wsDropped prometheus.Counter
 	wsClients atomic.Pointer[func() int]
+	leases    atomic.Pointer[func() LeaseFigures]
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
@@ -152,7 +153,7 @@ func New() *Metrics {
 		m.opsStarted, m.opsFinished, m.opsActive, m.opDuration, m.phaseDuration, m.phaseRetries,
 		m.opsPruned, m.idemPruned, m.oversold,
 		m.shopifyCalls, m.shopifyCost, m.shopifyThrottled,
-		m.wsDropped, wsClientsCollector{m},
+		m.wsDropped, wsClientsCollector{m}, leaseCollector{&m.leases},
 		m.httpRequests, m.httpDuration,
 		storageCollector{m}, webhookCollector{m},
 		collectors.NewGoCollector(),
