@@ -28,11 +28,11 @@ const activeSaves = `eventops_operations_active{action="save"}`
 
 // newCluster starts the sandbox, three nodes on a fresh database and a
 // company connected to the sandbox's shop, with a venue and ticket types.
-func newCluster(t *testing.T, bin string, serveArgs ...string) *soak {
+func newCluster(t testing.TB, bin string, serveArgs ...string) *soak {
 	t.Helper()
 	pgtest.Server(t) // skips, saying why, without PostgreSQL
 	s := newSoak(t, soakConfig{nodes: 3, restoreRate: 0, seed: uint64(time.Now().UnixNano()),
-		serveArgs: append([]string{"--shop-reconcile-interval", "1h"}, serveArgs...)})
+		serveArgs: append([]string{"--shop-reconcile-interval", "1h", "--lease", "5s"}, serveArgs...)})
 	s.bin = bin
 	s.startSandbox()
 	s.connectCompany()

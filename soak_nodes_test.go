@@ -261,7 +261,7 @@ type soakLB struct {
 	stop     chan struct{}
 }
 
-func startSoakLB(t *testing.T, backends []string) *soakLB {
+func startSoakLB(t testing.TB, backends []string) *soakLB {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ import (
 )
 
 type soak struct {
-	t   *testing.T
+	t   testing.TB
 	cfg soakConfig
 	dir string // kept when the soak fails
 	bin string
@@ -87,7 +87,7 @@ type soakAck struct {
 	what  string
 }
 
-func newSoak(t *testing.T, cfg soakConfig) *soak {
+func newSoak(t testing.TB, cfg soakConfig) *soak {
 	dir, err := os.MkdirTemp("", "eventops-soak-")
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +141,10 @@ func newSoak(t *testing.T, cfg soakConfig) *soak {
 // less a minute for reporting, at most 25 minutes.
 func (s *soak) budget() time.Duration {
 	d := 25 * time.Minute
-	if dl, ok := s.t.Deadline(); ok {
-		d = min(d, time.Until(dl)-time.Minute)
+	if t, ok := s.t.(interface{ Deadline() (time.Time, bool) }); ok { // a test's, not a benchmark's
+		if dl, ok := t.Deadline(); ok {
+			d = min(d, time.Until(dl)-time.Minute)
+		}
 	}
 	if d < 2*time.Minute {
 		s.t.Fatalf("the test deadline leaves %v: run with -timeout 30m", d)
@@ -189,7 +191,7 @@ func soakEnv(extra ...string) []string {
 
 // freePort picks a loopback port for the server, which keeps it across
 // restarts (the sandbox's webhook URL names it).
-func soakFreePort(t *testing.T) string {
+func soakFreePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +400,7 @@ type soakProc struct {
 	err    error
 }
 
-func soakStartProc(t *testing.T, name string, cmd *exec.Cmd, log *os.File) *soakProc {
+func soakStartProc(t testing.TB, name string, cmd *exec.Cmd, log *os.File) *soakProc {
 	t.Helper()
 	p := &soakProc{name: name, cmd: cmd, log: log, exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {

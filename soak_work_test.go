@@ -49,7 +49,7 @@ type eventChange struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func soakID(t *testing.T, body []byte) uint64 {
+func soakID(t testing.TB, body []byte) uint64 {
 	var v struct {
 		ID uint64 `json:"id"`
 	}
