@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -331,7 +332,17 @@ func TestMultiNode(t *testing.T) {
 				others = append(others, n)
 			}
 		}
-		_, want := s.nodeAPI(others[0]).do("GET", opURL(evOp{ev: id, op: op}), "", 200)
+		stored := s.storedOperation(op)
+		if stored.Status != "completed" {
+			t.Fatalf("operation %d is %s in the database once the API answered it completed", op, stored.Status)
+		}
+		var want []byte
+		if !pollUntil(15*time.Second, 100*time.Millisecond, func() bool {
+			_, want = s.nodeAPI(others[0]).do("GET", opURL(evOp{ev: id, op: op}), "", 200)
+			return strings.Contains(string(want), `"status":"completed"`)
+		}) {
+			t.Fatalf("node %d answers operation %d as %s", others[0].i, op, want)
+		}
 
 		frozen.proc.cmd.Process.Signal(syscall.SIGCONT)
 		stopped = false
@@ -354,21 +365,22 @@ func TestMultiNode(t *testing.T) {
 				t.Errorf("a shop call after SIGCONT (%v after it): %s %s (fault %q)", c.Time.Sub(resumed).Round(time.Millisecond), c.Operation, c.RequestID, c.Fault)
 			}
 		}
-		// The successor's state stands in the database (read by the other
-		// nodes)...
-		for _, n := range others {
-			if _, got := s.nodeAPI(n).do("GET", opURL(evOp{ev: id, op: op}), "", 200); string(got) != string(want) {
-				t.Errorf("operation %d on node %d after SIGCONT:\n%s\nthe successor left:\n%s", op, n.i, got, want)
-			}
+		// The successor's state stands in the database...
+		if got := s.storedOperation(op); got.Status != stored.Status || got.Version != stored.Version ||
+			!got.UpdatedAt.Equal(stored.UpdatedAt) {
+			t.Errorf("operation %d in the database after SIGCONT: %s version %d (updated %v); the successor left %s version %d (updated %v)",
+				op, got.Status, got.Version, got.UpdatedAt, stored.Status, stored.Version, stored.UpdatedAt)
 		}
-		// ...and the woken node, whose operation cache held the state it
-		// last knew, shows it too once told (cross-node notifications).
-		var got []byte
-		if !pollUntil(15*time.Second, 100*time.Millisecond, func() bool {
-			_, got = s.nodeAPI(frozen).do("GET", opURL(evOp{ev: id, op: op}), "", 200)
-			return string(got) == string(want)
-		}) {
-			t.Errorf("the woken node still answers operation %d as\n%s\nthe successor left:\n%s", op, got, want)
+		// ...and every node, the woken one too, answers it (their
+		// operation caches are told by cross-node notifications).
+		for _, n := range s.nodes {
+			var got []byte
+			if !pollUntil(15*time.Second, 100*time.Millisecond, func() bool {
+				_, got = s.nodeAPI(n).do("GET", opURL(evOp{ev: id, op: op}), "", 200)
+				return string(got) == string(want)
+			}) {
+				t.Errorf("node %d (the frozen one: node %d) answers operation %d as\n%s\nthe successor left:\n%s", n.i, frozen.i, op, got, want)
+			}
 		}
 		if got := s.productsTitled(ctx, name); got != 1 {
 			t.Errorf("%d products titled %q in the shop, want 1", got, name)

@@ -227,6 +227,27 @@ func (s *soak) checkDatabase(r *soakResult) {
 	}
 }
 
+// storedOperation reads operation id from the database itself, past every
+// node's cache.
+func (s *soak) storedOperation(id uint64) *engine.Operation {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := storage.OpenPostgres(ctx, s.cfg.dbURL, storage.Options{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	var op *engine.Operation
+	if err := db.View(func(tx engine.Tx) error {
+		op, err = tx.Operation(id)
+		return err
+	}); err != nil {
+		s.t.Fatal(err)
+	}
+	return op
+}
+
 // nodeMetric reads one sample of node n's /metrics (a loopback client may):
 // the value of the line that starts with series, and whether there is one.
 func (s *soak) nodeMetric(n *soakNode, series string) (float64, bool) {
