@@ -24,8 +24,11 @@ import (
 	"eventops/web/client"
 )
 
-// activeSaves is the series a node's /metrics counts its running saves in.
-const activeSaves = `eventops_operations_active{action="save"}`
+// leasesHeld is the series of a node's /metrics that counts the operation
+// queues it holds by lease: the node running an event's saves holds its
+// queue. (operations_active is no such sign: a node counts there the
+// operations created on it, and finished on it, whichever node ran them.)
+const leasesHeld = "eventops_leases_held"
 
 // newCluster starts the sandbox, three nodes on a fresh database and a
 // company connected to the sandbox's shop, with a venue and ticket types.
@@ -49,7 +52,8 @@ func (s *soak) nodeAPI(n *soakNode) *apiClient {
 	return &apiClient{t: s.t, base: n.url(), key: s.key, http: &http.Client{Timeout: 90 * time.Second}}
 }
 
-// runner waits until exactly one node counts a running save and returns it.
+// runner waits until exactly one node holds a queue (the one event whose
+// save runs) and returns it.
 func (s *soak) runner(within time.Duration) *soakNode {
 	s.t.Helper()
 	var found *soakNode
@@ -59,7 +63,7 @@ func (s *soak) runner(within time.Duration) *soakNode {
 			if !n.running() {
 				continue
 			}
-			if v, _ := s.nodeMetric(n, activeSaves); v > 0 {
+			if v, _ := s.nodeMetric(n, leasesHeld); v > 0 {
 				if found != nil {
 					return false
 				}
@@ -68,7 +72,7 @@ func (s *soak) runner(within time.Duration) *soakNode {
 		}
 		return found != nil
 	}) {
-		s.t.Fatalf("no single node ran a save within %v", within)
+		s.t.Fatalf("no single node held a queue within %v", within)
 	}
 	return found
 }
