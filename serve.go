@@ -157,7 +157,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	reconciler.Bind(eng)
 	meter.WatchLeases(func() metrics.LeaseFigures {
 		held, takeovers := eng.Leases()
-		return metrics.LeaseFigures{Held: held, Takeovers: takeovers}
+		inUse, idle, bound := db.PoolStats()
+		return metrics.LeaseFigures{Held: held, Takeovers: takeovers, PoolInUse: inUse, PoolIdle: idle, PoolMax: bound}
 	})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -306,7 +307,6 @@ func (d *leaseDispatcher) newClaim(f *Fence, head uint64) *Claim {
 	c.lost = make(chan struct{})
 	c.guard = d
 	d.held[f.Queue] = c
-	d.claims[head] = c
 	return c
 }
 
@@ -402,6 +402,7 @@ func (d *leaseDispatcher) Claim() (*Claim, bool) {
 	}
 	c := d.ready[0]
 	d.ready = d.ready[1:]
+	d.claims[c.ID] = c
 	return c, true
 }
 
@@ -471,9 +472,23 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			continue
 		}
 		if h := d.held[queue]; h != nil {
-			f := h.fence
+			if h.ID != id { // running another: id waits behind it
+				d.mu.Unlock()
+				return write(WithFence(ctx, h.fence), true)
+			}
+			// Claimed, not yet taken by a worker: held back while the
+			// request is written, then handed out to read it.
+			d.ready = slices.DeleteFunc(d.ready, func(c *Claim) bool { return c == h })
 			d.mu.Unlock()
-			return write(WithFence(ctx, f), true)
+			op, err := write(WithFence(ctx, h.fence), false)
+			d.mu.Lock()
+			h.Op = nil
+			if d.held[queue] == h && !d.closed {
+				d.ready = append(d.ready, h)
+				d.cond.Signal()
+			}
+			d.mu.Unlock()
+			return op, err
 		}
 		owner := d.owner
 		d.mu.Unlock()

@@ -294,3 +294,13 @@ func indexActiveQueues(ctx context.Context, db *DB) error {
 		return nil
 	})
 }
+
+// PoolStats reports the PostgreSQL connection pool: connections in use,
+// idle, and its bound (zeros on bbolt).
+func (db *DB) PoolStats() (inUse, idle, max int) {
+	if db.pg == nil {
+		return 0, 0, 0
+	}
+	st := db.pg.pool.Stat()
+	return int(st.AcquiredConns()), int(st.IdleConns()), int(st.MaxConns())
+}

@@ -215,8 +215,12 @@ func (b *bundle) open() {
 	if err := db.View(func(tx engine.Tx) (err error) { b.inst, err = tx.InstallationID(); return err }); err != nil {
 		b.t.Fatalf("installation id: %v", err)
 	}
-	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
-		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops, Seats: seats})
+	ecfg := engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
+		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops, Seats: seats}
+	if storetest.Postgres() {
+		ecfg.SharedStore, ecfg.Leases = true, db // a node, as serve runs it on PostgreSQL
+	}
+	b.eng = engine.New(ecfg)
 	if b.rec != nil {
 		b.rec.Bind(b.eng)
 	}

@@ -6,10 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// LeaseFigures are a node's claims by lease (PostgreSQL, several nodes).
+// LeaseFigures are a node's claims by lease and its database connections
+// (PostgreSQL, several nodes; zero on bbolt).
 type LeaseFigures struct {
 	Held      int    // queues this node holds now
 	Takeovers uint64 // queues taken over from nodes whose lease expired
+	PoolInUse int    // database connections in use
+	PoolIdle  int    // database connections open and idle
+	PoolMax   int    // the pool's bound
 }
 
 var (
@@ -17,6 +21,10 @@ var (
 		"Operation queues this node holds by lease (PostgreSQL; 0 on bbolt).", nil, nil)
 	descLeaseTakeovers = prometheus.NewDesc("eventops_lease_takeovers_total",
 		"Operation queues this node took over from a node whose lease had expired.", nil, nil)
+	descPool = prometheus.NewDesc("eventops_db_pool_connections",
+		"PostgreSQL connections of this node's pool, by state (in_use, idle); 0 on bbolt.", []string{"state"}, nil)
+	descPoolMax = prometheus.NewDesc("eventops_db_pool_max_connections",
+		"The bound of this node's PostgreSQL connection pool; 0 on bbolt.", nil, nil)
 )
 
 // WatchLeases makes the lease series call figures at scrape time.
@@ -33,6 +41,8 @@ type leaseCollector struct {
 func (leaseCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLeasesHeld
 	ch <- descLeaseTakeovers
+	ch <- descPool
+	ch <- descPoolMax
 }
 
 func (c leaseCollector) Collect(ch chan<- prometheus.Metric) {
@@ -42,4 +52,7 @@ func (c leaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descLeasesHeld, prometheus.GaugeValue, float64(f.Held))
 	ch <- prometheus.MustNewConstMetric(descLeaseTakeovers, prometheus.CounterValue, float64(f.Takeovers))
+	ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(f.PoolInUse), "in_use")
+	ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(f.PoolIdle), "idle")
+	ch <- prometheus.MustNewConstMetric(descPoolMax, prometheus.GaugeValue, float64(f.PoolMax))
 }
