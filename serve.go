@@ -147,11 +147,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return web.WebhookPayload(public, m)
 	}})
 	defer hooks.CloseIdle()
+	// Several nodes may share a PostgreSQL database: claims by lease,
+	// and the other nodes' transitions announced.
 	var leases engine.LeaseStore
-	if db.Postgres() { // several nodes may share the database
-		leases = db
+	var notifier engine.Notifier
+	if db.Postgres() {
+		leases, notifier = db, db
 	}
-	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
+	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Notifier: notifier,
+		Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
@@ -177,14 +181,22 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sbHandler := sb.Handler()
+	// Several nodes (PostgreSQL) share the rate limit's budget and the
+	// sign-in buckets; one node (bbolt) counts them in memory.
+	var budget web.RateBudget
+	var logins dash.LoginLimits
+	if db.Postgres() {
+		budget, logins = db, db
+	}
 	srv.Store(web.New(web.Config{
-		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
+		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit, RateBudget: budget,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log).FulfilWith(reconciler),
 		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
-			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins()},
+			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins(),
+			LoginLimits: logins},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "store", st.where(), "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())

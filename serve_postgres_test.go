@@ -55,7 +55,7 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("no key file: err %v, stderr %q", err, stderr)
 	}
 
-	p := startServeEnv(t, bin, data, nil, pg[2:]...)
+	p := startServeEnv(t, bin, data, nil, append(pg[2:], "--rate-limit", "1000")...)
 
 	// The scripting commands work while the server runs (no file lock),
 	// one of them through the environment's URL.
@@ -73,6 +73,31 @@ func TestServeOnPostgres(t *testing.T) {
 	venue, tt := api.venueAndTicketType()
 	ev, op := api.createEvent(dateEvent(venue, tt))
 	waitAllCompleted(t, api, []evOp{{ev: ev, op: op}})
+
+	// The rate limit's budget is the database's, shared with any other
+	// node: the requests so far reserved blocks of it.
+	res, _, err := api.request("GET", "/api/v2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Header.Get("RateLimit-Limit"); got != "1000" {
+		t.Fatalf("GET /api/v2: RateLimit-Limit %q, want 1000", got)
+	}
+	var reserved int64
+	func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, `select coalesce(sum(used), 0) from rate_budget`).Scan(&reserved); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if reserved == 0 {
+		t.Error("serve on PostgreSQL reserved nothing of the shared rate budget: the limit is counted in memory")
+	}
 
 	// The database goes away: /readyz says so, then recovers by itself.
 	u, _ := url.Parse(dbURL)

@@ -101,7 +101,7 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 		return err
 	}
 	e.observe(prev, next)
-	e.broker.publish(next)
+	e.announce(next)
 	return nil
 }
 

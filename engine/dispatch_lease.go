@@ -62,6 +62,10 @@ type leaseDispatcher struct {
 	base    time.Time    // origin of the monotonic readings below
 	renewed atomic.Int64 // ns after base at which the last good heartbeat was sent
 
+	// notify, when set, wakes other nodes at once: a cancel asked for
+	// their queue, a queue let go with work left (see leaseChannel).
+	notify Notifier
+
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -81,6 +85,7 @@ type leaseDispatcher struct {
 	tries      map[uint64]int
 	closed     bool
 	takeovers  atomic.Uint64
+	gates      queueGates
 }
 
 func newLeaseDispatcher(ls LeaseStore, opt LeaseOptions, maxPending int, log *slog.Logger) *leaseDispatcher {
@@ -88,7 +93,7 @@ func newLeaseDispatcher(ls LeaseStore, opt LeaseOptions, maxPending int, log *sl
 		ls: ls, opt: opt.withDefaults(), log: log, maxPending: max(maxPending, 0),
 		base: time.Now(), wake: make(chan struct{}, 1),
 		held: map[uint64]*Claim{}, claims: map[uint64]*Claim{}, kept: map[uint64]*Operation{},
-		tries: map[uint64]int{}, owner: newOwner(),
+		tries: map[uint64]int{}, owner: newOwner(), gates: queueGates{gates: map[uint64]chan struct{}{}},
 	}
 	d.cond = sync.NewCond(&d.mu)
 	d.ctx, d.stop = context.WithCancel(context.Background())
@@ -138,7 +143,52 @@ func (d *leaseDispatcher) start() error {
 	d.wg.Add(2)
 	go d.heartbeats()
 	go d.claimer()
+	if d.notify != nil {
+		d.wg.Add(1)
+		go d.listen()
+	}
 	return nil
+}
+
+// leaseChannel carries the nodes' wake-ups: "cancel" (a cancel request was
+// recorded for some node's queue: holders look at once rather than at their
+// next heartbeat) and "work" (a queue with work was let go: idle nodes
+// claim it at once rather than at their next poll).
+const leaseChannel = "eventops_leases"
+
+func (d *leaseDispatcher) listen() {
+	defer d.wg.Done()
+	l := d.notify.Listen(d.ctx, leaseChannel)
+	for n := range l.C {
+		switch {
+		case n.Resync, n.Payload == "work":
+			d.poke()
+		case n.Payload == "cancel":
+			d.takeCancels(d.currentOwner())
+		}
+	}
+}
+
+// wakeNodes tells the other nodes (best effort: they poll anyway).
+func (d *leaseDispatcher) wakeNodes(what string) {
+	if d.notify != nil {
+		d.notify.Notify(d.ctx, leaseChannel, what)
+	}
+}
+
+// takeCancels delivers the cancel requests recorded for owner's queues.
+func (d *leaseDispatcher) takeCancels(owner string) {
+	ids, err := d.ls.CancelAsks(d.ctx, owner)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		go func() {
+			if err := d.cancel(d.ctx, id); err != nil && d.ctx.Err() == nil {
+				d.log.Info("cancel asked by another node", "op", id, "err", err)
+			}
+		}()
+	}
 }
 
 func (d *leaseDispatcher) currentOwner() string {
@@ -181,15 +231,7 @@ func (d *leaseDispatcher) heartbeats() {
 			continue
 		}
 		d.renewed.Store(t)
-		if ids, err := d.ls.CancelAsks(d.ctx, owner); err == nil {
-			for _, id := range ids {
-				go func() {
-					if err := d.cancel(d.ctx, id); err != nil && d.ctx.Err() == nil {
-						d.log.Info("cancel asked by another node", "op", id, "err", err)
-					}
-				}()
-			}
-		}
+		d.takeCancels(owner)
 		if n, err := d.ls.CountActive(d.ctx); err == nil {
 			d.mu.Lock()
 			d.active = n
@@ -328,6 +370,12 @@ func (d *leaseDispatcher) release(f Fence, wait time.Duration) {
 		d.log.Warn("release queue", "queue", f.Queue, "err", err)
 	}
 	d.poke()
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		d.wakeNodes("work") // stopping: another node goes on at once
+	}
 }
 
 func (d *leaseDispatcher) Admit() (func(), error) {
@@ -344,14 +392,16 @@ func (d *leaseDispatcher) Admit() (func(), error) {
 	}, nil
 }
 
-// LockQueues needs no lock across nodes: operation ids come from one
-// sequence row that every creating transaction reads and writes, so under
-// SERIALIZABLE they are handed out in commit order, and a queue's head is
-// its lowest unfinished id: no creation can slip in before one that
-// committed first.
-func (d *leaseDispatcher) LockQueues(queues ...uint64) func() { return func() {} }
+// LockQueues serialises creations on a queue within this node, as in one
+// process. Across nodes no lock is needed for order: operation ids come
+// from one sequence row that every creating transaction reads and writes,
+// so under SERIALIZABLE they are handed out in commit order, and a queue's
+// head is its lowest unfinished id: no creation can slip in before one
+// that committed first. What a creation checks, it checks inside its
+// transaction, which SERIALIZABLE protects against other nodes' writes.
+func (d *leaseDispatcher) LockQueues(queues ...uint64) func() { return d.gates.lock(queues...) }
 
-func (d *leaseDispatcher) Reserve(queue uint64) func() { return func() {} }
+func (d *leaseDispatcher) Reserve(queue uint64) func() { return d.gates.reserve(queue) }
 
 // Enqueue claims the new operation's queue for this node when no live node
 // holds it; otherwise its holder reaches it after the operations before it.
@@ -411,6 +461,7 @@ func (d *leaseDispatcher) Finish(c *Claim) {
 	d.mu.Lock()
 	d.end(c)
 	delete(d.tries, c.Queue)
+	d.active = max(d.active-1, 0) // until the next count
 	lost := c.isLost() || d.closed
 	d.mu.Unlock()
 	if lost {
@@ -474,7 +525,7 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 		if h := d.held[queue]; h != nil {
 			if h.ID != id { // running another: id waits behind it
 				d.mu.Unlock()
-				return write(WithFence(ctx, h.fence), true)
+				return d.ended(write(WithFence(ctx, h.fence), true))
 			}
 			// Claimed, not yet taken by a worker: held back while the
 			// request is written, then handed out to read it.
@@ -497,7 +548,7 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			return nil, err
 		}
 		if ok {
-			op, err := write(WithFence(ctx, &qc.Fence), qc.Head != 0 && qc.Head != id)
+			op, err := d.ended(write(WithFence(ctx, &qc.Fence), qc.Head != 0 && qc.Head != id))
 			d.release(qc.Fence, 0)
 			return op, err
 		}
@@ -505,6 +556,7 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			if err := d.ls.AskCancel(ctx, queue, id); err != nil {
 				return nil, err
 			}
+			d.wakeNodes("cancel")
 			asked = true
 		}
 		// The holder reads the request at its next heartbeat.
@@ -527,6 +579,17 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			}
 		}
 	}
+}
+
+// ended counts out of --max-pending an operation a cancel ended (until the
+// next count).
+func (d *leaseDispatcher) ended(op *Operation, err error) (*Operation, error) {
+	if err == nil && op != nil && op.Status.Terminal() {
+		d.mu.Lock()
+		d.active = max(d.active-1, 0)
+		d.mu.Unlock()
+	}
+	return op, err
 }
 
 func (d *leaseDispatcher) Pending() int {
@@ -559,5 +622,7 @@ func (d *leaseDispatcher) leave() {
 	defer cancel()
 	if err := d.ls.Leave(ctx, d.currentOwner()); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("leave: the queues of this node wait for its lease to end", "err", err)
+	} else if d.notify != nil {
+		d.notify.Notify(ctx, leaseChannel, "work")
 	}
 }

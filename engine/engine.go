@@ -68,6 +68,12 @@ type Config struct {
 	WebhookRetryScale float64
 	WebhookWorkers    int
 	URLGuard          URLGuard
+	// Notifier carries committed transitions to the other nodes sharing
+	// Store, and theirs to this engine's broker (see announce.go); nil
+	// with one node. NodeID names this node in the announcements
+	// (default: random).
+	Notifier Notifier
+	NodeID   string
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -101,6 +107,7 @@ type Engine struct {
 	refs      refCache
 	obs       Observer
 	broker    *Broker
+	ann       *announcer
 	work      map[string]Work
 	refund    RefundWork
 	retry     RetryPolicy
@@ -141,6 +148,7 @@ func New(cfg Config) *Engine {
 		sandbox: cfg.Sandbox,
 		seats:   cfg.Seats,
 		broker:  newBroker(),
+		ann:     newAnnouncer(cfg.Notifier, cfg.NodeID),
 		work:    map[string]Work{},
 		refund:  cfg.Refund,
 		retry:   cfg.Retry,
@@ -194,6 +202,7 @@ func New(cfg Config) *Engine {
 			return op, err
 		}
 		d.cancel = e.cancelAsked
+		d.notify = cfg.Notifier
 		e.disp = d
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -202,6 +211,10 @@ func New(cfg Config) *Engine {
 
 // Broker returns the engine's broker, for subscribers.
 func (e *Engine) Broker() *Broker { return e.broker }
+
+// SharedStore reports whether other processes write the store while this
+// engine runs (Config.SharedStore).
+func (e *Engine) SharedStore() bool { return e.shared }
 
 // Store returns the engine's store.
 func (e *Engine) Store() Store { return e.store }
@@ -233,6 +246,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	} else if err := e.resumeQueued(); err != nil {
 		return err
 	}
+	e.startAnnouncing()
 	for i := 0; i < e.workers; i++ {
 		e.wg.Add(1)
 		go e.worker()
@@ -271,6 +285,9 @@ func (e *Engine) Stop(timeout time.Duration) {
 		e.cancel()
 		if d, ok := e.disp.(*leaseDispatcher); ok {
 			d.leave()
+		}
+		if e.ann.running.Load() {
+			<-e.ann.done // the last announcements are sent
 		}
 		close(e.halted)
 	})

@@ -166,3 +166,43 @@ func TestLeaseStoppedNodeHandsOver(t *testing.T) {
 		t.Errorf("node B counts %d takeovers, want 0 (the queue was let go)", takeovers)
 	}
 }
+
+// With notifications, a cancel asked on another node is taken at once, not
+// at the holder's next heartbeat.
+func TestLeaseCancelWakesTheHolder(t *testing.T) {
+	url := pgtest.Database(t)
+	g := newGate()
+	slow := engine.LeaseOptions{Length: 30 * time.Second, Heartbeat: 10 * time.Second, Poll: 20 * time.Millisecond}
+	open := func(cfg engine.Config, like *bundle) *bundle {
+		db, err := storage.OpenPostgres(context.Background(), url, storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &bundle{t: t, db: db}
+		cfg.Store, cfg.Leases, cfg.Notifier, cfg.Lease, cfg.Logger, cfg.Retry = db, db, db, slow, quiet, fastRetry
+		b.eng = engine.New(cfg)
+		if err := b.eng.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.shutdown)
+		if like == nil {
+			b.seed(nil)
+		} else {
+			b.company, b.venue, b.ticketType = like.company, like.venue, like.ticketType
+		}
+		return b
+	}
+	a := open(engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}}, nil)
+	b := open(engine.Config{}, a)
+	_, op := a.createDate("Canceled from B", 5)
+	g.await(t, 1)
+	time.Sleep(300 * time.Millisecond) // both listeners listen
+	asked := time.Now()
+	if _, err := b.eng.CancelOperation(context.Background(), b.company.ID, op.ID); err != nil {
+		t.Fatalf("cancel on node B: %v", err)
+	}
+	if took := time.Since(asked); took > 5*time.Second {
+		t.Errorf("the cancel took %v, want well under the 10 s heartbeat", took)
+	}
+	checkCanceled(t, a.wait(op.ID))
+}

@@ -42,7 +42,7 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 func (e *Engine) launch(ctx context.Context, op *Operation) {
 	e.notePending([]*Operation{op})
 	e.observe(nil, op)
-	e.broker.publish(op)
+	e.announce(op)
 	e.disp.Enqueue(op)
 	// With ctx, the log handler adds the request id of the call that
 	// started it: the line that ties a request to its operation.

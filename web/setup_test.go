@@ -165,6 +165,9 @@ func setup(t testing.TB, opts ...option) *fixture {
 	}
 	cfg := o.cfg
 	cfg.Engine = eng
+	if db.Postgres() && cfg.RateBudget == nil { // as serve wires it
+		cfg.RateBudget = db
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
