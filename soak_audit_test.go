@@ -276,6 +276,10 @@ func (s *soak) audit(ctx context.Context) soakResult {
 // check passes and no operation is left active.
 func (s *soak) checkDataFile(r *soakResult) {
 	s.t.Helper()
+	if s.multi() {
+		s.checkDatabase(r)
+		return
+	}
 	db, err := storage.Open(filepath.Join(s.data, dbFile), storage.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		s.t.Fatalf("open the data file after the soak: %v", err)

@@ -22,16 +22,17 @@ import (
 	"testing"
 	"time"
 
+	"eventops/storage/pgtest"
 	"eventops/web/client"
 )
 
 type soak struct {
-	t   *testing.T
+	t   testing.TB
 	cfg soakConfig
 	dir string // kept when the soak fails
 	bin string
 
-	data       string // eventops' data folder
+	data       string // eventops' data folder (one node on bbolt)
 	serverAddr string // 127.0.0.1:port, the same across restarts
 	serverURL  string
 
@@ -44,6 +45,10 @@ type soak struct {
 
 	venue       uint64
 	ticketTypes [2]uint64
+
+	nodes   []*soakNode // several nodes on PostgreSQL (soak_nodes_test.go)
+	lb      *soakLB
+	keyFile string // their sealing key
 
 	hooks  *soakHooks  // soak_webhooks_test.go
 	buyers *soakBuyers // soak_buyers_test.go
@@ -82,7 +87,7 @@ type soakAck struct {
 	what  string
 }
 
-func newSoak(t *testing.T, cfg soakConfig) *soak {
+func newSoak(t testing.TB, cfg soakConfig) *soak {
 	dir, err := os.MkdirTemp("", "eventops-soak-")
 	if err != nil {
 		t.Fatal(err)
@@ -95,16 +100,31 @@ func newSoak(t *testing.T, cfg soakConfig) *soak {
 		boxOrders: map[uint64]int{}, shopOrders: map[string]uint64{}, refused: map[string]int{},
 		counts: map[string]int{}, buyers: newSoakBuyers(),
 	}
+	if cfg.nodes > 0 && cfg.dbURL == "" {
+		// Before the cleanup below, which kills the nodes first.
+		s.cfg.dbURL = pgtest.Database(t)
+	}
 	t.Cleanup(func() {
 		s.procMu.Lock()
-		for _, p := range []*soakProc{s.server, s.sandbox} {
+		procs := []*soakProc{s.server, s.sandbox}
+		for _, n := range s.nodes {
+			procs = append(procs, n.proc)
+		}
+		for _, p := range procs {
 			if p != nil {
 				p.kill()
 			}
 		}
 		s.procMu.Unlock()
 		if t.Failed() {
-			for _, name := range []string{"serve.log", "sandbox.log"} {
+			names := []string{"serve.log", "sandbox.log"}
+			for _, n := range s.nodes {
+				names = append(names, filepath.Base(n.log))
+			}
+			for _, name := range names {
+				if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+					continue
+				}
 				t.Logf("---- last lines of %s ----\n%s", name, soakTail(filepath.Join(dir, name), 60))
 			}
 			t.Logf("soak: kept %s (data files and logs)", dir)
@@ -121,8 +141,10 @@ func newSoak(t *testing.T, cfg soakConfig) *soak {
 // less a minute for reporting, at most 25 minutes.
 func (s *soak) budget() time.Duration {
 	d := 25 * time.Minute
-	if dl, ok := s.t.Deadline(); ok {
-		d = min(d, time.Until(dl)-time.Minute)
+	if t, ok := s.t.(interface{ Deadline() (time.Time, bool) }); ok { // a test's, not a benchmark's
+		if dl, ok := t.Deadline(); ok {
+			d = min(d, time.Until(dl)-time.Minute)
+		}
 	}
 	if d < 2*time.Minute {
 		s.t.Fatalf("the test deadline leaves %v: run with -timeout 30m", d)
@@ -142,6 +164,9 @@ func (s *soak) jitter(lo, hi time.Duration) time.Duration {
 
 func (s *soak) build() {
 	s.t.Helper()
+	if s.bin != "" {
+		return // built by the caller
+	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -166,7 +191,7 @@ func soakEnv(extra ...string) []string {
 
 // freePort picks a loopback port for the server, which keeps it across
 // restarts (the sandbox's webhook URL names it).
-func soakFreePort(t *testing.T) string {
+func soakFreePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -177,8 +202,12 @@ func soakFreePort(t *testing.T) string {
 
 func (s *soak) startSandbox() {
 	s.t.Helper()
-	s.serverAddr = soakFreePort(s.t)
-	s.serverURL = "http://" + s.serverAddr
+	if s.multi() {
+		s.setUpNodes()
+	} else {
+		s.serverAddr = soakFreePort(s.t)
+		s.serverURL = "http://" + s.serverAddr
+	}
 	logf, err := os.OpenFile(filepath.Join(s.dir, "sandbox.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatal(err)
@@ -234,11 +263,11 @@ func (s *soak) startSandbox() {
 // an API key.
 func (s *soak) connectCompany() {
 	s.t.Helper()
-	out := s.cli(soakEnv("EVENTOPS_SHOPIFY_TOKEN="+s.shop.token, "EVENTOPS_SHOPIFY_WEBHOOK_SECRET="+s.shop.secret),
-		"company", "create", "--data", s.data, "--name", "Soak", "--shopify-shop", s.shop.url)
+	out := s.cli(s.storeEnv("EVENTOPS_SHOPIFY_TOKEN="+s.shop.token, "EVENTOPS_SHOPIFY_WEBHOOK_SECRET="+s.shop.secret),
+		append([]string{"company", "create", "--name", "Soak", "--shopify-shop", s.shop.url}, s.storeArgs()...)...)
 	company := strings.TrimSpace(out)
-	s.key = strings.TrimSpace(s.cli(soakEnv(), "apikey", "create", "--data", s.data, "--company", company,
-		"--scopes", "read,write", "--name", "soak"))
+	s.key = strings.TrimSpace(s.cli(s.storeEnv(), append([]string{"apikey", "create", "--company", company,
+		"--scopes", "read,write", "--name", "soak"}, s.storeArgs()...)...))
 	var err error
 	s.api, err = client.New(s.serverURL, s.key, client.WithTimeout(40*time.Second),
 		client.WithRetry(client.RetryPolicy{Attempts: 60, Base: 100 * time.Millisecond, Max: time.Second}),
@@ -289,6 +318,10 @@ func (s *soak) cli(env []string, args ...string) string {
 
 func (s *soak) startServer() {
 	s.t.Helper()
+	if s.multi() {
+		s.startNodes()
+		return
+	}
 	logf, err := os.OpenFile(filepath.Join(s.dir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatal(err)
@@ -330,6 +363,10 @@ func (s *soak) startServer() {
 
 func (s *soak) stopServer() {
 	s.t.Helper()
+	if s.multi() {
+		s.stopNodes()
+		return
+	}
 	s.procMu.Lock()
 	p := s.server
 	s.procMu.Unlock()
@@ -363,7 +400,7 @@ type soakProc struct {
 	err    error
 }
 
-func soakStartProc(t *testing.T, name string, cmd *exec.Cmd, log *os.File) *soakProc {
+func soakStartProc(t testing.TB, name string, cmd *exec.Cmd, log *os.File) *soakProc {
 	t.Helper()
 	p := &soakProc{name: name, cmd: cmd, log: log, exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {

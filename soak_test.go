@@ -21,6 +21,13 @@ package main
 // (the random seed; printed), EVENTOPS_SOAK_KEEP=1 keeps the temporary
 // folder (data files and logs; it is always kept when the soak fails).
 //
+// EVENTOPS_SOAK_NODES=3 runs three serve nodes on one PostgreSQL database
+// instead of one node on bbolt: the database of EVENTOPS_DATABASE_URL (an
+// empty one), or else a fresh database of storage/pgtest's throwaway
+// cluster. A load balancer of the test's own stands in front of the nodes
+// (soak_nodes_test.go), and each SIGKILL hits a random node, which starts
+// again a moment later while the others take over its queues.
+//
 // The integration talks to the API through web/client only: every write
 // carries an Idempotency-Key, and a write whose answer was lost
 // (connection refused or reset while the server was being killed, a 5xx,
@@ -90,6 +97,13 @@ type soakConfig struct {
 	restoreRate float64
 	seed        uint64
 	keep        bool
+
+	// nodes > 0 runs that many serve nodes on one PostgreSQL database
+	// (dbURL, or a fresh database of storage/pgtest) behind a load
+	// balancer (soak_nodes_test.go); 0 is one node on bbolt.
+	nodes     int
+	dbURL     string
+	serveArgs []string // more serve flags, after the soak's own
 }
 
 func soakConfigFromEnv(t *testing.T) soakConfig {
@@ -108,6 +122,11 @@ func soakConfigFromEnv(t *testing.T) soakConfig {
 	num("EVENTOPS_SOAK_KILLS", &cfg.kills)
 	num("EVENTOPS_SOAK_BUYERS", &cfg.buyers)
 	num("EVENTOPS_SOAK_PARALLEL", &cfg.parallel)
+	num("EVENTOPS_SOAK_NODES", &cfg.nodes)
+	if cfg.nodes == 1 {
+		cfg.nodes = 0 // one node: the default soak, on bbolt
+	}
+	cfg.dbURL = os.Getenv("EVENTOPS_DATABASE_URL")
 	cfg.parallel = max(cfg.parallel, 1)
 	if v := os.Getenv("EVENTOPS_SOAK_RESTORE_RATE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
@@ -144,8 +163,8 @@ func TestSoak(t *testing.T) {
 	s.createHookEndpoint(ctx)
 	s.setUpCatalog(ctx)
 
-	t.Logf("soak: seed=%d events=%d kills=%d buyers=%d parallel=%d restore_rate=%v dir=%s",
-		s.cfg.seed, s.cfg.events, s.cfg.kills, s.cfg.buyers, s.cfg.parallel, s.cfg.restoreRate, s.dir)
+	t.Logf("soak: seed=%d events=%d kills=%d buyers=%d parallel=%d restore_rate=%v nodes=%d dir=%s",
+		s.cfg.seed, s.cfg.events, s.cfg.kills, s.cfg.buyers, s.cfg.parallel, s.cfg.restoreRate, max(s.cfg.nodes, 1), s.dir)
 	s.drive(ctx)
 	s.settle(ctx)
 	var shop shopCounts

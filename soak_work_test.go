@@ -49,7 +49,7 @@ type eventChange struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func soakID(t *testing.T, body []byte) uint64 {
+func soakID(t testing.TB, body []byte) uint64 {
 	var v struct {
 		ID uint64 `json:"id"`
 	}
@@ -499,6 +499,22 @@ func (s *soak) killer(ctx context.Context) {
 		// also cut writes whose answer is lost after, or before, their
 		// commit.
 		pollUntil(2*time.Second, time.Millisecond, func() bool { return s.writing.Load() > 0 })
+		if s.multi() {
+			// A random node dies; the others go on (the balancer skips
+			// it) and take over its queues once its lease has expired.
+			n := s.nodes[s.intn(len(s.nodes))]
+			s.killNode(n)
+			s.mu.Lock()
+			s.kills++
+			acked := len(s.acked)
+			s.mu.Unlock()
+			s.t.Logf("soak: kill %d (SIGKILL of node %d) with %d operations acknowledged", k+1, n.i, acked)
+			if soakSleep(ctx, s.jitter(0, 3*time.Second)) != nil {
+				return
+			}
+			s.startNode(n)
+			continue
+		}
 		s.procMu.Lock()
 		p := s.server
 		s.procMu.Unlock()
