@@ -140,6 +140,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT") != "" {
 		shopCfg.Tokens.AfterGrant = holdAfterGrant(os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT"))
 	}
+	// Each node paces its calls to a shop within its share of the shop's
+	// bucket (the engine, made below, counts the nodes).
+	var eng *engine.Engine
+	shopCfg.Nodes = func() int {
+		if eng == nil {
+			return 1
+		}
+		return eng.Nodes()
+	}
 	works, refund := shopify.Works(shopCfg)
 	guard := &outbound.Guard{AllowPrivate: cfg.whPrivate}
 	public := strings.TrimRight(cfg.publicURL, "/")
@@ -154,7 +163,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if db.Postgres() {
 		leases, notifier = db, db
 	}
-	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Notifier: notifier,
+	eng = engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Notifier: notifier,
 		Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})

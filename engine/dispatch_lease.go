@@ -85,6 +85,7 @@ type leaseDispatcher struct {
 	tries      map[uint64]int
 	closed     bool
 	takeovers  atomic.Uint64
+	nodes      atomic.Int64 // live nodes at the last heartbeat
 	gates      queueGates
 }
 
@@ -132,6 +133,10 @@ func (d *leaseDispatcher) start() error {
 		return err
 	}
 	d.renewed.Store(t)
+	d.nodes.Store(1)
+	if n, err := d.ls.LiveNodes(d.ctx); err == nil {
+		d.nodes.Store(int64(n))
+	}
 	if err := d.ls.SweepQueues(d.ctx); err != nil {
 		return err
 	}
@@ -236,6 +241,9 @@ func (d *leaseDispatcher) heartbeats() {
 			d.mu.Lock()
 			d.active = n
 			d.mu.Unlock()
+		}
+		if n, err := d.ls.LiveNodes(d.ctx); err == nil {
+			d.nodes.Store(int64(n))
 		}
 		if beats%3 == 0 {
 			if err := d.ls.SweepQueues(d.ctx); err == nil {

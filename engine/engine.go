@@ -303,6 +303,15 @@ func (e *Engine) Leases() (held int, takeovers uint64) {
 	return 0, 0
 }
 
+// Nodes is the number of nodes sharing the store, this one included, as of
+// the last heartbeat (1 in one process).
+func (e *Engine) Nodes() int {
+	if d, ok := e.disp.(*leaseDispatcher); ok {
+		return max(int(d.nodes.Load()), 1)
+	}
+	return 1
+}
+
 // Running reports whether the engine is started and not stopped.
 func (e *Engine) Running() bool {
 	e.mu.Lock()

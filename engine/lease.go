@@ -110,6 +110,8 @@ type LeaseStore interface {
 	SweepQueues(ctx context.Context) error
 	// CountActive is the number of unfinished operations.
 	CountActive(ctx context.Context) (int, error)
+	// LiveNodes is the number of nodes whose heartbeat has not expired.
+	LiveNodes(ctx context.Context) (int, error)
 	// AskCancel records a cancel request for operation id on its queue's
 	// row, for the owner to find at its next heartbeat.
 	AskCancel(ctx context.Context, queue, id uint64) error

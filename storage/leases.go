@@ -207,6 +207,18 @@ func (db *DB) CountActive(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+func (db *DB) LiveNodes(ctx context.Context) (int, error) {
+	p, err := db.leasePool()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := p.pool.QueryRow(ctx, `select count(*) from nodes where expires_at > now()`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count nodes: %w", err)
+	}
+	return n, nil
+}
+
 func (db *DB) AskCancel(ctx context.Context, queue, id uint64) error {
 	p, err := db.leasePool()
 	if err != nil {

@@ -20,6 +20,11 @@ const defaultCost = 10
 // that concurrent phases of one shop do not all rush into an empty bucket.
 // A shop that reports no restore rate (the sandbox's unlimited bucket) is
 // never paced.
+//
+// Several nodes calling one shop (PostgreSQL) each mirror the shop's
+// bucket from their own answers, and none sees the others' reservations:
+// so each spends only within its share, keeping (n−1)/n of the maximum for
+// the n−1 others. Throttling that remains is answered as the shop asks.
 type bucket struct {
 	mu          sync.Mutex
 	now         func() time.Time
@@ -29,6 +34,7 @@ type bucket struct {
 	restoreRate float64 // points per second
 	updated     time.Time
 	costs       map[string]float64 // last requested cost per call name
+	nodes       func() int         // nodes sharing the shop (nil: one)
 
 	versionWarned bool
 }
@@ -57,17 +63,21 @@ func (b *bucket) wait(ctx context.Context, cost float64) error {
 			b.mu.Unlock()
 			return ctx.Err()
 		}
-		if b.maximum > 0 && cost > b.maximum {
-			cost = b.maximum
+		reserve := 0.0 // kept for the other nodes
+		if n := b.share(); n > 1 && b.maximum > 0 {
+			reserve = b.maximum * float64(n-1) / float64(n)
+		}
+		if b.maximum > 0 && cost > b.maximum-reserve {
+			cost = b.maximum - reserve
 		}
 		now := b.now()
 		lvl := b.level(now)
-		if lvl >= cost {
+		if lvl-reserve >= cost {
 			b.available, b.updated = lvl-cost, now
 			b.mu.Unlock()
 			return nil
 		}
-		d := time.Duration((cost - lvl) / b.restoreRate * float64(time.Second))
+		d := time.Duration((cost + reserve - lvl) / b.restoreRate * float64(time.Second))
 		b.mu.Unlock()
 		if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
 			return errBudget
@@ -76,6 +86,14 @@ func (b *bucket) wait(ctx context.Context, cost float64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// share is the number of nodes calling the shop; b.mu held.
+func (b *bucket) share() int {
+	if b.nodes == nil {
+		return 1
+	}
+	return max(b.nodes(), 1)
 }
 
 // observe takes the shop's word for the bucket's state.

@@ -60,6 +60,10 @@ type Config struct {
 	// Reconciler, when set, reads the shops' orders that webhooks missed
 	// (reconcile.go); Works attaches it to the phases' service.
 	Reconciler *Reconciler
+	// Nodes, when set, is how many nodes share the shops' buckets now
+	// (engine.Engine.Nodes): each paces its calls within its share (see
+	// bucket).
+	Nodes func() int
 }
 
 // CallMetrics is told of every exchange with a shop, retries included: the
@@ -153,6 +157,7 @@ func (s *service) bucket(endpoint string) *bucket {
 	b := s.buckets[endpoint]
 	if b == nil {
 		b = newBucket(time.Now)
+		b.nodes = s.cfg.Nodes
 		s.buckets[endpoint] = b
 	}
 	return b
