@@ -176,7 +176,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
-	if err := meter.SeedActive(db); err != nil { // the operations Start resumes
+	if db.Postgres() {
+		// Several nodes: the gauge is the installation's count, read
+		// from the database (activeLoop) rather than counted here.
+		if counts, err := db.ActiveByAction(context.Background()); err == nil {
+			meter.SetActive(counts)
+		}
+	} else if err := meter.SeedActive(db); err != nil { // the operations Start resumes
 		return err
 	}
 	// The installation id names this installation's products in a shop
@@ -222,6 +228,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		defer bgWG.Done()
 		pruneLoop(bg, eng, cfg.retention, meter, log)
 	}()
+	if db.Postgres() {
+		bgWG.Add(1)
+		go func() {
+			defer bgWG.Done()
+			tick := time.NewTicker(5 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case <-tick.C:
+				}
+				if counts, err := db.ActiveByAction(bg); err == nil {
+					meter.SetActive(counts)
+				}
+			}
+		}()
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Load().App().Listener(ln) }()

@@ -316,3 +316,25 @@ func (db *DB) PoolStats() (inUse, idle, max int) {
 	st := db.pg.pool.Stat()
 	return int(st.AcquiredConns()), int(st.IdleConns()), int(st.MaxConns())
 }
+
+// ActiveByAction counts the installation's unfinished operations by action
+// (PostgreSQL: every node's, for the operations_active gauge). It probes
+// the action index once per unfinished operation.
+func (db *DB) ActiveByAction(ctx context.Context) (map[engine.Action]int, error) {
+	p, err := db.leasePool()
+	if err != nil {
+		return nil, err
+	}
+	out := map[engine.Action]int{}
+	for _, a := range []engine.Action{engine.ActionSave, engine.ActionDelete, engine.ActionRefund} {
+		var n int
+		err := p.pool.QueryRow(ctx, `select count(*) from kv q where q.bucket = $1
+			and exists (select 1 from kv a where a.bucket = $2 and a.k = $3::bytea || substring(q.k from 9 for 8))`,
+			activeBucket, string(indexBuckets[idxOpAction]), []byte(key(nil).str(string(a)))).Scan(&n)
+		if err != nil {
+			return nil, fmt.Errorf("count active operations: %w", err)
+		}
+		out[a] = n
+	}
+	return out, nil
+}

@@ -84,7 +84,9 @@ type Metrics struct {
 
 	wsDropped prometheus.Counter
 	wsClients atomic.Pointer[func() int]
-	leases    atomic.Pointer[func() LeaseFigures]
+	// sharedActive: operations_active is set from the store (SetActive).
+	sharedActive atomic.Bool
+	leases       atomic.Pointer[func() LeaseFigures]
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
@@ -197,7 +199,22 @@ func (m *Metrics) OperationStarted(a engine.Action) {
 		return
 	}
 	m.opsStarted.WithLabelValues(string(a)).Inc()
-	m.opsActive.WithLabelValues(string(a)).Inc()
+	if !m.sharedActive.Load() {
+		m.opsActive.WithLabelValues(string(a)).Inc()
+	}
+}
+
+// SetActive sets operations_active from the installation's counts by
+// action (several nodes: each node's own starts and ends would not add
+// up); from then on the gauge changes only by SetActive.
+func (m *Metrics) SetActive(counts map[engine.Action]int) {
+	if m == nil {
+		return
+	}
+	m.sharedActive.Store(true)
+	for a, n := range counts {
+		m.opsActive.WithLabelValues(string(a)).Set(float64(n))
+	}
 }
 
 // OperationFinished implements engine.Observer.
@@ -206,7 +223,9 @@ func (m *Metrics) OperationFinished(a engine.Action, s engine.Status, d time.Dur
 		return
 	}
 	m.opsFinished.WithLabelValues(string(a), string(s)).Inc()
-	m.opsActive.WithLabelValues(string(a)).Dec()
+	if !m.sharedActive.Load() {
+		m.opsActive.WithLabelValues(string(a)).Dec()
+	}
 	m.opDuration.WithLabelValues(string(a), string(s)).Observe(d.Seconds())
 }
 
