@@ -266,6 +266,11 @@ type Stats struct {
 	// PostgreSQL only: point reads and range reads sent to the database
 	// since Open (each a round trip; a transaction reads a key once).
 	Gets, Scans uint64
+	// PostgreSQL only: batches run again after a serialization failure.
+	Retries uint64
+	// PostgreSQL only: round trips of every transaction, and of the
+	// writer's (whose transactions run one at a time).
+	RoundTrips, WriterTrips uint64
 }
 
 // Stats reports the file's size and bbolt's page and transaction counters.
@@ -278,6 +283,9 @@ func (db *DB) Stats() (Stats, error) {
 			Updates:     db.updates.Load(),
 			Gets:        db.pg.reads.gets.Load(),
 			Scans:       db.pg.reads.scans.Load(),
+			Retries:     db.pg.retries.Load(),
+			RoundTrips:  db.pg.reads.trips.Load(),
+			WriterTrips: db.pg.reads.writerTrips.Load(),
 		}, nil
 	}
 	fi, err := os.Stat(db.path)

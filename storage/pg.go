@@ -324,6 +324,12 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
+// uniqueViolation reports a duplicate key (23505).
+func uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
 // view runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot.
 // The begin rides with the first read, and the rollback is not waited for
 // (the connection goes back to the pool once it is done), so a View of one
@@ -373,8 +379,16 @@ const maxAttempts = 20
 // reads are trustworthy only then. The contract is commit's: failed is
 // always -1 here.
 func (p *pgStore) runTx(reqs []*request, cache *caches) (failed int, fnErr, err error) {
+	assume := true
 	for attempt := 1; ; attempt++ {
-		fails, err := p.attempt(reqs, cache)
+		fails, err := p.attempt(reqs, cache, assume)
+		if err != nil && assume && uniqueViolation(err) && attempt < maxAttempts {
+			// A key taken absent was there (a record stored under
+			// an id its sequence had not handed out): run again,
+			// reading every key.
+			assume = false
+			continue
+		}
 		if err != nil && retryable(err) && attempt < maxAttempts {
 			p.retries.Add(1)
 			time.Sleep(time.Duration(attempt) * time.Millisecond)
@@ -392,7 +406,7 @@ func (p *pgStore) runTx(reqs []*request, cache *caches) (failed int, fnErr, err 
 	}
 }
 
-func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err error) {
+func (p *pgStore) attempt(reqs []*request, cache *caches, assume bool) (fails []error, err error) {
 	fails = make([]error, len(reqs))
 	conn, err := p.pool.Acquire(p.ctx)
 	if err != nil {
@@ -402,7 +416,7 @@ func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err er
 	// connection is closed by the pool (it is not idle), which ends the
 	// transaction.
 	defer conn.Release()
-	kv := &pgKV{ctx: p.ctx, conn: conn, ov: newOverlay(), stats: &p.reads,
+	kv := &pgKV{ctx: p.ctx, conn: conn, ov: newOverlay(), stats: &p.reads, assume: assume,
 		begin: "begin isolation level serializable"}
 	for i, r := range reqs {
 		kv.ov.mark()
