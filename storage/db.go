@@ -256,6 +256,25 @@ func (db *DB) View(fn func(engine.Tx) error) error {
 	return err
 }
 
+// ViewOne runs fn, which reads one thing (a key, an index entry and the
+// record it names, a page of a range), in a read-only snapshot. On
+// PostgreSQL its one statement needs no transaction around it, sparing the
+// begin and the rollback; a function that reads more is stopped at its
+// second read and runs again in a View, so fn may run twice (it must only
+// read). On bbolt it is View.
+func (db *DB) ViewOne(fn func(engine.Tx) error) error {
+	if db.pg == nil {
+		return db.View(fn)
+	}
+	db.mu.RLock()
+	closed := db.closed
+	db.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return db.pg.viewOne(db.cache, fn)
+}
+
 // Stats is a snapshot of the data file for the dashboard.
 type Stats struct {
 	FileSize    int64  // bytes on disk (the file never shrinks without a compaction)

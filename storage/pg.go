@@ -336,14 +336,32 @@ func uniqueViolation(err error) bool {
 // read costs one round trip. A View that reads nothing still checks that
 // the database answers (/readyz relies on it).
 func (p *pgStore) view(cache *caches, fn func(engine.Tx) error) (err error) {
+	return p.viewMode(cache, fn, false)
+}
+
+// viewOne runs fn, which reads once, without a transaction: its one
+// statement is its own snapshot, and no begin or rollback is sent. Should
+// fn read a second time, it is stopped and runs again in a view.
+func (p *pgStore) viewOne(cache *caches, fn func(engine.Tx) error) error {
+	err := p.viewMode(cache, fn, true)
+	if errors.Is(err, errSecondRead) {
+		return p.viewMode(cache, fn, false)
+	}
+	return err
+}
+
+func (p *pgStore) viewMode(cache *caches, fn func(engine.Tx) error, single bool) (err error) {
 	conn, err := p.pool.Acquire(p.ctx)
 	if err != nil {
 		return p.closedOr(fmt.Errorf("view %s: %w", p.where, err))
 	}
-	kv := &pgKV{ctx: p.ctx, conn: conn, stats: &p.reads,
+	kv := &pgKV{ctx: p.ctx, conn: conn, stats: &p.reads, single: single,
 		begin: "begin isolation level repeatable read read only"}
+	if single {
+		kv.begin = ""
+	}
 	defer func() {
-		if kv.begin != "" { // nothing was read
+		if kv.begin != "" || single { // no transaction open
 			conn.Release()
 			return
 		}
@@ -354,7 +372,7 @@ func (p *pgStore) view(cache *caches, fn func(engine.Tx) error) (err error) {
 	}()
 	defer catch(&err)
 	err = run(kv, cache, fn)
-	if kv.begin != "" && err == nil {
+	if (kv.begin != "" || (single && !kv.sent)) && err == nil {
 		if perr := conn.Ping(p.ctx); perr != nil {
 			return p.closedOr(fmt.Errorf("view %s: %w", p.where, perr))
 		}

@@ -43,7 +43,13 @@ type pgKV struct {
 	// fails the transaction, which runs again reading them.
 	fresh  map[string]bool
 	assume bool // NextID may mark fresh keys (the writer, first attempt)
+	// single: no transaction (viewOne); a second round trip stops the
+	// function with errSecondRead.
+	single, sent bool
 }
+
+// errSecondRead stops a function run by viewOne that reads twice.
+var errSecondRead = errors.New("storage: a second read outside a transaction")
 
 // pgCounters count the round trips of reads, for Stats.
 type pgCounters struct {
@@ -81,6 +87,12 @@ func (p *pgKV) bucket(name []byte, write, create bool) (kvBucket, error) {
 // the queued statements ride in the same round trip.
 func (p *pgKV) read(sql string, args []any, each func(pgx.Rows) error) error {
 	p.takeWant()
+	if p.single {
+		if p.sent || len(p.prelude) > 0 { // more than one statement: one snapshot needs a transaction
+			fail(errSecondRead)
+		}
+		p.sent = true
+	}
 	p.trip()
 	if p.begin == "" && len(p.prelude) == 0 {
 		rows, err := p.conn.Query(p.ctx, sql, args...)

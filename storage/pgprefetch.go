@@ -179,3 +179,51 @@ func (p *pgKV) assumeFresh(bucket string, k []byte) {
 	p.reads[rk] = nil
 	p.fresh[rk] = true
 }
+
+// follow reads a unique index entry and the record it names in one query
+// (lookup would read them one after the other), into reads. Nothing is
+// read when the entry is written or read already in this transaction.
+func (p *pgKV) follow(index string, k []byte, table string) {
+	if p.ov != nil {
+		if b := p.ov.buckets[index]; b != nil {
+			if _, ok := b.m[string(k)]; ok {
+				return
+			}
+		}
+	}
+	ik := readKey(index, k)
+	if _, ok := p.reads[ik]; ok {
+		return
+	}
+	p.stats.gets.Add(1)
+	err := p.read(`select i.v, r.v, r.k is not null from kv i left join kv r on r.bucket = $3 and r.k = i.v
+		where i.bucket = $1 and i.k = $2`, []any{index, k, table}, func(rows pgx.Rows) error {
+		if p.reads == nil {
+			p.reads = map[string][]byte{}
+		}
+		p.reads[ik] = nil
+		if !rows.Next() {
+			return nil
+		}
+		var pk, v []byte
+		var present bool
+		if err := rows.Scan(&pk, &v, &present); err != nil {
+			return err
+		}
+		if pk == nil {
+			pk = []byte{}
+		}
+		p.reads[ik] = pk
+		rk := readKey(table, pk)
+		if _, ok := p.reads[rk]; !ok {
+			if present && v == nil {
+				v = []byte{}
+			}
+			p.reads[rk] = v
+		}
+		return nil
+	})
+	if err != nil {
+		fail(err)
+	}
+}
