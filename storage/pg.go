@@ -366,6 +366,7 @@ func (p *pgStore) viewMode(cache *caches, fn func(engine.Tx) error, single bool)
 			return
 		}
 		go func() {
+			p.reads.trips.Add(1)
 			conn.Exec(context.Background(), "rollback")
 			conn.Release()
 		}()
