@@ -39,7 +39,25 @@ type scanKey struct {
 
 // queue adds a statement to the prelude of the transaction's next round
 // trip (see queued).
+//
+// A check that must fail one update function only (a fenced commit: this
+// queue's lease is no longer ours) records its outcome in each and returns
+// nil there; the function calls flushQueued before it returns (a no-op
+// when a read of its own carried the statement already) and fails with
+// the recorded outcome, so that only its writes are dropped. An error
+// returned by each fails the whole batch instead.
 func (p *pgKV) queue(q queued) { p.prelude = append(p.prelude, q) }
+
+// flushQueued sends what is queued now, with the begin when the
+// transaction is not open yet: one round trip, none when nothing waits.
+// Prefetches go too (see takeWant).
+func (p *pgKV) flushQueued() error {
+	p.takeWant()
+	if len(p.prelude) == 0 {
+		return nil
+	}
+	return p.read("", nil, nil)
+}
 
 // prefetch asks for k of bucket to be read with the transaction's next
 // round trip, unless it is read or written already.

@@ -261,3 +261,71 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// A check queued by one update function of a batch, recorded rather than
+// returned by its rows' function, fails that function alone: it flushes
+// the queue before returning, and the other functions of the batch commit.
+func TestPostgresQueuedCheckFailsOneFunctionOfABatch(t *testing.T) {
+	t.Parallel()
+	db := openPG(t, pgtest.Database(t))
+	errFenced := errors.New("fenced")
+	fenced := func(key string, owned bool) func(engine.Tx) error {
+		return func(etx engine.Tx) error {
+			p := etx.(*tx).kv.(*pgKV)
+			var ok bool
+			p.queue(queued{sql: `select $1::bool`, args: []any{owned}, each: func(rows pgx.Rows) error {
+				for rows.Next() {
+					if err := rows.Scan(&ok); err != nil {
+						return err
+					}
+				}
+				return nil
+			}})
+			b, err := etx.(*tx).writable([]byte("data"))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(key), []byte("v")); err != nil {
+				return err
+			}
+			if err := p.flushQueued(); err != nil {
+				return err
+			}
+			if !ok {
+				return errFenced
+			}
+			return nil
+		}
+	}
+	errs := make(chan error, 2)
+	for _, c := range []struct {
+		key   string
+		owned bool
+	}{{"mine", true}, {"lost", false}} {
+		go func() { errs <- db.Update(context.Background(), fenced(c.key, c.owned)) }()
+	}
+	var fencedN, okN int
+	for range 2 {
+		switch err := <-errs; {
+		case errors.Is(err, errFenced):
+			fencedN++
+		case err == nil:
+			okN++
+		default:
+			t.Fatalf("update: %v", err)
+		}
+	}
+	if fencedN != 1 || okN != 1 {
+		t.Fatalf("fenced=%d committed=%d, want one each", fencedN, okN)
+	}
+	view(t, db, func(etx engine.Tx) error {
+		b, err := etx.(*tx).bucket([]byte("data"))
+		if err != nil {
+			return err
+		}
+		if b.Get([]byte("mine")) == nil || b.Get([]byte("lost")) != nil {
+			t.Errorf("stored: mine=%q lost=%q, want only mine", b.Get([]byte("mine")), b.Get([]byte("lost")))
+		}
+		return nil
+	})
+}
