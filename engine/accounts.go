@@ -253,7 +253,7 @@ func (e *Engine) lookupKey(plain string) (*APIKey, error) {
 		return k, nil
 	}
 	var k *APIKey
-	err := e.store.View(func(tx Tx) error {
+	err := e.viewOne(func(tx Tx) error {
 		var err error
 		k, err = tx.APIKeyByHash(sum[:])
 		return err

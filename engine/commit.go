@@ -87,6 +87,9 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 	next.Version++
 	next.UpdatedAt = now
 	err := e.store.Update(ctx, func(tx Tx) error {
+		if p, ok := tx.(prefetcher); ok {
+			p.PrefetchOperation(next)
+		}
 		for _, fn := range staged {
 			if err := fn(tx); err != nil {
 				return err
@@ -103,6 +106,16 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 	e.observe(prev, next)
 	e.announce(next)
 	return nil
+}
+
+// prefetcher is a Tx that can read ahead (PostgreSQL, where each read is a
+// round trip): what a commit of o will read rides with its first read.
+// Reading ahead changes nothing of what a commit does.
+type prefetcher interface {
+	PrefetchOperation(o *Operation)
+	// PrefetchEvent reads ahead what building an event's ticket
+	// structure reads (the event, its structure, its orders).
+	PrefetchEvent(id uint64)
 }
 
 // commit makes next the running operation's state (commitOp), current

@@ -169,6 +169,9 @@ func benchSaves(b *testing.B, clients int) {
 		if st.Gets+st.Scans > 0 { // PostgreSQL: round trips of reads
 			b.ReportMetric(float64(st.Gets-st0.Gets)/float64(len(lat)), "gets/save")
 			b.ReportMetric(float64(st.Scans-st0.Scans)/float64(len(lat)), "scans/save")
+			b.ReportMetric(float64(st.Retries-st0.Retries)/float64(st.Commits-st0.Commits), "retries/commit")
+			b.ReportMetric(float64(st.RoundTrips-st0.RoundTrips)/float64(len(lat)), "trips/save")
+			b.ReportMetric(float64(st.WriterTrips-st0.WriterTrips)/float64(len(lat)), "writer-trips/save")
 		}
 	}
 }

@@ -52,7 +52,7 @@ func (e *Engine) launch(ctx context.Context, op *Operation) {
 // Operation reads one operation of a company (companyID 0: any company).
 func (e *Engine) Operation(companyID, id uint64) (*Operation, error) {
 	var op *Operation
-	err := e.store.View(func(tx Tx) error {
+	err := e.viewOne(func(tx Tx) error {
 		var err error
 		op, err = tx.Operation(id)
 		return err
@@ -64,6 +64,22 @@ func (e *Engine) Operation(companyID, id uint64) (*Operation, error) {
 		return nil, NotFound("operation %d not found", id)
 	}
 	return op, nil
+}
+
+// oneReader is a Store that runs a function reading one thing (a record, or
+// a unique index entry and its record) more cheaply than View: on
+// PostgreSQL, one statement without a transaction around it. fn may run
+// twice, and must only read.
+type oneReader interface {
+	ViewOne(fn func(tx Tx) error) error
+}
+
+// viewOne is View for a function that reads one thing (see oneReader).
+func (e *Engine) viewOne(fn func(tx Tx) error) error {
+	if o, ok := e.store.(oneReader); ok {
+		return o.ViewOne(fn)
+	}
+	return e.store.View(fn)
 }
 
 // Operations lists operations newest first; see OperationQuery.

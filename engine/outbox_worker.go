@@ -533,3 +533,12 @@ func (e *Engine) DeliveryMessage(d *Delivery) (*WebhookMessage, error) {
 	}
 	return m, nil
 }
+
+// ViewOne passes a one-read function on to the store's ViewOne (see
+// oneReader), which embedding the Store interface would hide.
+func (s kickingStore) ViewOne(fn func(tx Tx) error) error {
+	if o, ok := s.Store.(oneReader); ok {
+		return o.ViewOne(fn)
+	}
+	return s.Store.View(fn)
+}

@@ -297,6 +297,9 @@ func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 	now, phaseID := r.Now(), r.Phase.ID
 	var built []*builtStructure
 	err := r.View(func(tx Tx) error {
+		if p, ok := tx.(prefetcher); ok {
+			p.PrefetchEvent(r.Op.EventID)
+		}
 		ev, err := tx.Event(r.Op.EventID)
 		if err != nil || ev == nil {
 			return err

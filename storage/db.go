@@ -256,6 +256,25 @@ func (db *DB) View(fn func(engine.Tx) error) error {
 	return err
 }
 
+// ViewOne runs fn, which reads one thing (a key, an index entry and the
+// record it names, a page of a range), in a read-only snapshot. On
+// PostgreSQL its one statement needs no transaction around it, sparing the
+// begin and the rollback; a function that reads more is stopped at its
+// second read and runs again in a View, so fn may run twice (it must only
+// read). On bbolt it is View.
+func (db *DB) ViewOne(fn func(engine.Tx) error) error {
+	if db.pg == nil {
+		return db.View(fn)
+	}
+	db.mu.RLock()
+	closed := db.closed
+	db.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return db.pg.viewOne(db.cache, fn)
+}
+
 // Stats is a snapshot of the data file for the dashboard.
 type Stats struct {
 	FileSize    int64  // bytes on disk (the file never shrinks without a compaction)
@@ -266,6 +285,11 @@ type Stats struct {
 	// PostgreSQL only: point reads and range reads sent to the database
 	// since Open (each a round trip; a transaction reads a key once).
 	Gets, Scans uint64
+	// PostgreSQL only: batches run again after a serialization failure.
+	Retries uint64
+	// PostgreSQL only: round trips of every transaction, and of the
+	// writer's (whose transactions run one at a time).
+	RoundTrips, WriterTrips uint64
 }
 
 // Stats reports the file's size and bbolt's page and transaction counters.
@@ -278,6 +302,9 @@ func (db *DB) Stats() (Stats, error) {
 			Updates:     db.updates.Load(),
 			Gets:        db.pg.reads.gets.Load(),
 			Scans:       db.pg.reads.scans.Load(),
+			Retries:     db.pg.retries.Load(),
+			RoundTrips:  db.pg.reads.trips.Load(),
+			WriterTrips: db.pg.reads.writerTrips.Load(),
 		}, nil
 	}
 	fi, err := os.Stat(db.path)

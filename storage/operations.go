@@ -212,3 +212,34 @@ func (t *tx) ActiveOperations() ([]*engine.Operation, error) {
 	}
 	return out, nil
 }
+
+// PrefetchOperation reads ahead, on PostgreSQL, what a commit of o reads:
+// its stored record (which PutOperation reads for its index entries), its
+// event's ticket structure and the first page of the event's orders (a
+// ticket phase's commit reads both); they ride with the transaction's next
+// round trip. A no-op on bbolt.
+func (t *tx) PrefetchOperation(o *engine.Operation) {
+	p, ok := t.kv.(*pgKV)
+	if !ok || o == nil {
+		return
+	}
+	p.prefetch(string(tbOperations.name), idKey(o.ID))
+	if o.EventID != 0 {
+		p.prefetch(string(tbTicketStructures.name), idKey(o.EventID))
+		p.prefetchScan(string(indexBuckets[idxOrderEvent]), key(nil).u64(o.EventID))
+	}
+}
+
+// PrefetchEvent reads ahead, on PostgreSQL, what building the event's
+// ticket structure reads: the event, its structure, the first page of its
+// orders and the installation id. A no-op on bbolt.
+func (t *tx) PrefetchEvent(id uint64) {
+	p, ok := t.kv.(*pgKV)
+	if !ok || id == 0 {
+		return
+	}
+	p.prefetch(string(tbEvents.name), idKey(id))
+	p.prefetch(string(tbTicketStructures.name), idKey(id))
+	p.prefetch(string(bkMeta), keyInstallationID)
+	p.prefetchScan(string(indexBuckets[idxOrderEvent]), key(nil).u64(id))
+}

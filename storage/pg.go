@@ -327,31 +327,56 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
+// uniqueViolation reports a duplicate key (23505).
+func uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
 // view runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot.
 // The begin rides with the first read, and the rollback is not waited for
 // (the connection goes back to the pool once it is done), so a View of one
 // read costs one round trip. A View that reads nothing still checks that
 // the database answers (/readyz relies on it).
 func (p *pgStore) view(cache *caches, fn func(engine.Tx) error) (err error) {
+	return p.viewMode(cache, fn, false)
+}
+
+// viewOne runs fn, which reads once, without a transaction: its one
+// statement is its own snapshot, and no begin or rollback is sent. Should
+// fn read a second time, it is stopped and runs again in a view.
+func (p *pgStore) viewOne(cache *caches, fn func(engine.Tx) error) error {
+	err := p.viewMode(cache, fn, true)
+	if errors.Is(err, errSecondRead) {
+		return p.viewMode(cache, fn, false)
+	}
+	return err
+}
+
+func (p *pgStore) viewMode(cache *caches, fn func(engine.Tx) error, single bool) (err error) {
 	conn, err := p.pool.Acquire(p.ctx)
 	if err != nil {
 		return p.closedOr(fmt.Errorf("view %s: %w", p.where, err))
 	}
-	kv := &pgKV{ctx: p.ctx, conn: conn, stats: &p.reads,
+	kv := &pgKV{ctx: p.ctx, conn: conn, stats: &p.reads, single: single,
 		begin: "begin isolation level repeatable read read only"}
+	if single {
+		kv.begin = ""
+	}
 	defer func() {
-		if kv.begin != "" { // nothing was read
+		if kv.begin != "" || single { // no transaction open
 			conn.Release()
 			return
 		}
 		go func() {
+			p.reads.trips.Add(1)
 			conn.Exec(context.Background(), "rollback")
 			conn.Release()
 		}()
 	}()
 	defer catch(&err)
 	err = run(kv, cache, fn)
-	if kv.begin != "" && err == nil {
+	if (kv.begin != "" || (single && !kv.sent)) && err == nil {
 		if perr := conn.Ping(p.ctx); perr != nil {
 			return p.closedOr(fmt.Errorf("view %s: %w", p.where, perr))
 		}
@@ -376,8 +401,16 @@ const maxAttempts = 20
 // reads are trustworthy only then. The contract is commit's: failed is
 // always -1 here.
 func (p *pgStore) runTx(reqs []*request, cache *caches) (failed int, fnErr, err error) {
+	assume := true
 	for attempt := 1; ; attempt++ {
-		fails, err := p.attempt(reqs, cache)
+		fails, err := p.attempt(reqs, cache, assume)
+		if err != nil && assume && uniqueViolation(err) && attempt < maxAttempts {
+			// A key taken absent was there (a record stored under
+			// an id its sequence had not handed out): run again,
+			// reading every key.
+			assume = false
+			continue
+		}
 		if err != nil && retryable(err) && attempt < maxAttempts {
 			p.retries.Add(1)
 			time.Sleep(time.Duration(attempt) * time.Millisecond)
@@ -395,7 +428,7 @@ func (p *pgStore) runTx(reqs []*request, cache *caches) (failed int, fnErr, err 
 	}
 }
 
-func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err error) {
+func (p *pgStore) attempt(reqs []*request, cache *caches, assume bool) (fails []error, err error) {
 	fails = make([]error, len(reqs))
 	conn, err := p.pool.Acquire(p.ctx)
 	if err != nil {
@@ -405,7 +438,7 @@ func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err er
 	// connection is closed by the pool (it is not idle), which ends the
 	// transaction.
 	defer conn.Release()
-	kv := &pgKV{ctx: p.ctx, conn: conn, ov: newOverlay(), stats: &p.reads,
+	kv := &pgKV{ctx: p.ctx, conn: conn, ov: newOverlay(), stats: &p.reads, assume: assume,
 		begin: "begin isolation level serializable"}
 	for i, r := range reqs {
 		kv.ov.mark()

@@ -25,11 +25,45 @@ type pgKV struct {
 	ov    *overlay // nil in a read-only transaction
 	reads map[string][]byte
 	stats *pgCounters
+
+	// prelude are statements queued to ride with the next round trip
+	// (the begin, a read, or the commit), sent before its own query.
+	prelude []queued
+	// want are keys to read with the next round trip (prefetch), into
+	// reads: a typed method that knows what it will read next queues it.
+	want []wantKey
+	// scans remembers the first page of each range read (its snapshot
+	// does not move, and the overlay is merged in by the cursor), so that
+	// the writer's batch of update functions asking the same question
+	// (does this company have webhook endpoints?) asks the database once.
+	scans map[scanKey][]kvRow
+	// fresh are keys taken absent without reading them: records keyed by
+	// an id NextID has just handed out (see assumeFresh). The commit
+	// inserts them without ON CONFLICT, so that a row there after all
+	// fails the transaction, which runs again reading them.
+	fresh  map[string]bool
+	assume bool // NextID may mark fresh keys (the writer, first attempt)
+	// single: no transaction (viewOne); a second round trip stops the
+	// function with errSecondRead.
+	single, sent bool
 }
+
+// errSecondRead stops a function run by viewOne that reads twice.
+var errSecondRead = errors.New("storage: a second read outside a transaction")
 
 // pgCounters count the round trips of reads, for Stats.
 type pgCounters struct {
 	gets, scans atomic.Uint64
+	// round trips of every transaction, and of the writer's alone
+	trips, writerTrips atomic.Uint64
+}
+
+// trip counts one round trip.
+func (p *pgKV) trip() {
+	p.stats.trips.Add(1)
+	if p.ov != nil {
+		p.stats.writerTrips.Add(1)
+	}
 }
 
 type pgBucket struct {
@@ -49,42 +83,76 @@ func (p *pgKV) bucket(name []byte, write, create bool) (kvBucket, error) {
 }
 
 // read runs one query, opening the transaction first when it is not yet,
-// and hands its rows to each (rows are closed afterwards).
+// and hands its rows to each (rows are closed afterwards). The begin and
+// the queued statements ride in the same round trip.
 func (p *pgKV) read(sql string, args []any, each func(pgx.Rows) error) error {
-	if p.begin == "" {
+	p.takeWant()
+	if p.single {
+		if p.sent || len(p.prelude) > 0 { // more than one statement: one snapshot needs a transaction
+			fail(errSecondRead)
+		}
+		p.sent = true
+	}
+	p.trip()
+	if p.begin == "" && len(p.prelude) == 0 {
 		rows, err := p.conn.Query(p.ctx, sql, args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
+		return consume(rows, each)
+	}
+	b := &pgx.Batch{}
+	began := p.begin != ""
+	if began {
+		b.Queue(p.begin)
+		p.begin = ""
+	}
+	pre := p.prelude
+	p.prelude = nil
+	for _, q := range pre {
+		b.Queue(q.sql, q.args...)
+	}
+	if sql != "" {
+		b.Queue(sql, args...)
+	}
+	br := p.conn.SendBatch(p.ctx, b)
+	defer br.Close()
+	if began {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	for _, q := range pre {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		if err := consume(rows, q.each); err != nil {
+			return err
+		}
+	}
+	if sql != "" {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		if err := consume(rows, each); err != nil {
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// consume hands rows to each (nil: drop them) and closes them.
+func consume(rows pgx.Rows, each func(pgx.Rows) error) error {
+	defer rows.Close()
+	if each != nil {
 		if err := each(rows); err != nil {
 			return err
 		}
-		rows.Close()
-		return rows.Err()
-	}
-	b := &pgx.Batch{}
-	b.Queue(p.begin)
-	b.Queue(sql, args...)
-	p.begin = ""
-	br := p.conn.SendBatch(p.ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if err := each(rows); err != nil {
-		return err
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return br.Close()
+	return rows.Err()
 }
 
 // fail hands a database error to catch (see pgFault).
@@ -104,6 +172,14 @@ func (b *pgBucket) Get(k []byte) []byte {
 	rk := readKey(b.name, k)
 	if v, ok := b.kv.reads[rk]; ok {
 		return v
+	}
+	if len(b.kv.want) > 0 || len(b.kv.prelude) > 0 {
+		// One multi-key read for this key and the prefetched ones.
+		b.kv.want = append(b.kv.want, wantKey{b.name, k})
+		if err := b.kv.read("", nil, nil); err != nil {
+			fail(err)
+		}
+		return b.kv.reads[rk]
 	}
 	var v []byte
 	b.kv.stats.gets.Add(1)
@@ -243,8 +319,18 @@ func (p *pgKV) commit() error {
 	var uk, uv [][]byte
 	var db []string
 	var dk [][]byte
+	var fb []string
+	var fk, fv [][]byte
 	for name, b := range p.ov.buckets {
 		for k, e := range b.m {
+			if p.fresh[readKey(name, []byte(k))] {
+				// Inserted, even when deleted since: the insert
+				// checks that the key was absent.
+				fb, fk, fv = append(fb, name), append(fk, []byte(k)), append(fv, e.v)
+				if !e.del {
+					continue
+				}
+			}
 			if e.del {
 				db, dk = append(db, name), append(dk, []byte(k))
 			} else {
@@ -252,7 +338,16 @@ func (p *pgKV) commit() error {
 			}
 		}
 	}
-	if len(ub)+len(db) == 0 && p.begin != "" {
+	p.want = nil // prefetches nobody read
+	p.prelude = slices.DeleteFunc(p.prelude, func(q queued) bool { return q.optional() })
+	if len(p.prelude) > 0 {
+		// Checked before the COMMIT is sent: a failed check must not
+		// commit.
+		if err := p.read("", nil, nil); err != nil {
+			return err
+		}
+	}
+	if len(ub)+len(db)+len(fb) == 0 && p.begin != "" {
 		return nil // nothing read, nothing written: no transaction
 	}
 	batch := &pgx.Batch{}
@@ -264,10 +359,14 @@ func (p *pgKV) commit() error {
 		batch.Queue(`insert into kv (bucket, k, v) select * from unnest($1::text[], $2::bytea[], $3::bytea[])
 			on conflict (bucket, k) do update set v = excluded.v`, ub, uk, uv)
 	}
+	if len(fb) > 0 {
+		batch.Queue(`insert into kv (bucket, k, v) select * from unnest($1::text[], $2::bytea[], $3::bytea[])`, fb, fk, fv)
+	}
 	if len(db) > 0 {
 		batch.Queue(`delete from kv where (bucket, k) in (select * from unnest($1::text[], $2::bytea[]))`, db, dk)
 	}
 	batch.Queue(`commit`)
+	p.trip()
 	return p.conn.SendBatch(p.ctx, batch).Close()
 }
 
@@ -391,37 +490,34 @@ func (c *pgCursor) peekDB() *kvRow {
 }
 
 func (c *pgCursor) fetch() {
-	var sql string
-	args := []any{c.b.name, c.limit}
-	op := map[[2]bool]string{{true, true}: ">=", {true, false}: ">", {false, true}: "<=", {false, false}: "<"}[[2]bool{c.fwd, c.incl}]
-	order := "k"
-	if !c.fwd {
-		order = "k desc"
+	sql, args := scanSQL(c.b.name, c.fwd, c.from, c.incl, c.limit)
+	kv := c.b.kv
+	sk := scanKey{bucket: c.b.name, from: string(c.from), hasFrom: c.from != nil, fwd: c.fwd, incl: c.incl}
+	if rows, ok := kv.scans[sk]; ok && c.limit == firstFetch {
+		c.rows, c.pos = rows, 0
+		c.fetched()
+		return
 	}
-	if c.from == nil {
-		sql = `select k, v from kv where bucket = $1 order by ` + order + ` limit $2`
-	} else {
-		sql = `select k, v from kv where bucket = $1 and k ` + op + ` $3 order by ` + order + ` limit $2`
-		args = append(args, c.from)
-	}
-	c.b.kv.stats.scans.Add(1)
-	c.rows, c.pos = c.rows[:0], 0
-	err := c.b.kv.read(sql, args, func(rows pgx.Rows) error {
-		for rows.Next() {
-			var r kvRow
-			if err := rows.Scan(&r.k, &r.v); err != nil {
-				return err
-			}
-			if r.v == nil {
-				r.v = []byte{}
-			}
-			c.rows = append(c.rows, r)
-		}
-		return nil
+	kv.stats.scans.Add(1)
+	c.rows, c.pos = nil, 0 // a new slice: a remembered page is shared
+	err := kv.read(sql, args, func(rows pgx.Rows) (err error) {
+		c.rows, err = scanRows(rows)
+		return err
 	})
 	if err != nil {
 		fail(err)
 	}
+	if c.limit == firstFetch { // only first pages: a long walk keeps no memory
+		if kv.scans == nil {
+			kv.scans = map[scanKey][]kvRow{}
+		}
+		kv.scans[sk] = c.rows
+	}
+	c.fetched()
+}
+
+// fetched moves the bound of the next fetch past the rows just fetched.
+func (c *pgCursor) fetched() {
 	if len(c.rows) < c.limit {
 		c.done = true
 	} else {

@@ -172,6 +172,9 @@ func lookup[T any](t *tx, tb table, idx index, k []byte) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p, ok := t.kv.(*pgKV); ok {
+		p.follow(string(indexBuckets[idx]), k, string(tb.name)) // one round trip for both
+	}
 	pk := ib.Get(k)
 	if pk == nil {
 		return nil, nil

@@ -121,5 +121,27 @@ func (t *tx) NextID(seq engine.Sequence) (uint64, error) {
 	if err := b.Put([]byte(seq), idKey(n)); err != nil {
 		return 0, fmt.Errorf("next %s id: %w", seq, err)
 	}
+	if p, ok := t.kv.(*pgKV); ok {
+		if tb := seqTables[seq]; tb != "" {
+			// The record's Put reads its key first (for index entries
+			// of an older version): a new id's key is absent.
+			p.assumeFresh(tb, idKey(n))
+		}
+	}
 	return n, nil
+}
+
+// seqTables names the table whose records are keyed by each sequence's ids.
+var seqTables = map[engine.Sequence]string{
+	engine.SeqOperation:       string(tbOperations.name),
+	engine.SeqCompany:         string(tbCompanies.name),
+	engine.SeqAPIKey:          string(tbAPIKeys.name),
+	engine.SeqUser:            string(tbUsers.name),
+	engine.SeqVenue:           string(tbVenues.name),
+	engine.SeqTicketType:      string(tbTicketTypes.name),
+	engine.SeqEvent:           string(tbEvents.name),
+	engine.SeqOrder:           string(tbOrders.name),
+	engine.SeqAudit:           string(tbAudit.name),
+	engine.SeqWebhookEndpoint: string(tbEndpoints.name),
+	engine.SeqDelivery:        string(tbDeliveries.name),
 }
