@@ -251,27 +251,33 @@ func (db *DB) CancelAsks(ctx context.Context, owner string) ([]uint64, error) {
 	return ids, rows.Err()
 }
 
-// checkFence holds the row of f's queue (FOR SHARE, until the transaction
-// ends) and fails with engine.ErrFenced unless f is still its claim. A claim
+// fenced runs fn under fence f: the transaction holds the row of f's queue
+// (FOR SHARE, until it ends) and fn fails with engine.ErrFenced unless f is
+// still the queue's claim. The check rides with fn's first read. A claim
 // made after this transaction's snapshot makes the lock fail with a
 // serialization error, and the batch runs again on a newer snapshot, where
 // the fence fails: a commit never lands after its successor's claim.
-func (p *pgKV) checkFence(f *engine.Fence) error {
-	ok := false
-	err := p.read(`select true from queues where queue_id = $1 and owner = $2 and epoch = $3 for share`,
-		[]any{int64(f.Queue), f.Owner, f.Epoch}, func(rows pgx.Rows) error {
-			for rows.Next() {
-				ok = true
-			}
-			return nil
-		})
-	if err != nil {
-		return err
+func (p *pgKV) fenced(f *engine.Fence, fn func(engine.Tx) error) func(engine.Tx) error {
+	return func(t engine.Tx) error {
+		ok := false
+		p.queue(queued{sql: `select true from queues where queue_id = $1 and owner = $2 and epoch = $3 for share`,
+			args: []any{int64(f.Queue), f.Owner, f.Epoch}, each: func(rows pgx.Rows) error {
+				for rows.Next() {
+					ok = true
+				}
+				return nil
+			}})
+		if err := fn(t); err != nil {
+			return err
+		}
+		if err := p.flushQueued(); err != nil {
+			panic(pgFault{err}) // the batch's failure (run again if a serialization failure)
+		}
+		if !ok {
+			return fmt.Errorf("queue %d, epoch %d: %w", f.Queue, f.Epoch, engine.ErrFenced)
+		}
+		return nil
 	}
-	if !ok {
-		return fmt.Errorf("queue %d, epoch %d: %w", f.Queue, f.Epoch, engine.ErrFenced)
-	}
-	return nil
 }
 
 // indexActiveQueues gives the unfinished operations of an installation

@@ -442,16 +442,11 @@ func (p *pgStore) attempt(reqs []*request, cache *caches, assume bool) (fails []
 		begin: "begin isolation level serializable"}
 	for i, r := range reqs {
 		kv.ov.mark()
+		fn := r.fn
 		if f := engine.FenceOf(r.ctx); f != nil {
-			if e := kv.checkFence(f); e != nil {
-				if errors.Is(e, engine.ErrFenced) {
-					fails[i] = e
-					continue
-				}
-				return fails, e
-			}
+			fn = kv.fenced(f, fn)
 		}
-		_, e := runSafe(kv, cache, r.fn)
+		_, e := runSafe(kv, cache, fn)
 		var f pgFault
 		if errors.As(e, &f) {
 			return fails, f.err
