@@ -149,7 +149,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return web.WebhookPayload(public, m)
 	}})
 	defer hooks.CloseIdle()
-	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
+	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Locks: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
@@ -342,8 +342,22 @@ func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration,
 // pruneOnce is one round of retention, counted in the metrics
 // (eventops_operations_pruned_total, eventops_idempotency_records_pruned_total).
 // A retention of 0 keeps every operation; expired idempotency records and
-// webhook ids are pruned regardless.
+// webhook ids are pruned regardless. One node at a time runs it (the
+// "retention" lock, engine.Locks): a node that finds it held skips the
+// round, which the holder is doing.
 func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration, meter *metrics.Metrics, log *slog.Logger) {
+	held, ok, err := eng.Locks().TryLock(ctx, "retention")
+	if err != nil || !ok {
+		if err != nil && ctx.Err() == nil {
+			log.Warn("retention: take its lock", "err", err)
+		} else if !ok {
+			log.Debug("retention runs on another node: round skipped")
+		}
+		return
+	}
+	defer held.Unlock()
+	ctx, cancel := engine.Guard(ctx, held)
+	defer cancel()
 	if retention > 0 {
 		n, err := eng.Prune(ctx, eng.Now().Add(-retention))
 		meter.OperationsPruned(n) // what was deleted before an error counts too

@@ -63,6 +63,10 @@ type Config struct {
 	WebhookRetryScale float64
 	WebhookWorkers    int
 	URLGuard          URLGuard
+	// Locks are the named locks that hold across the nodes sharing Store
+	// (the storage.DB; see locks.go). Nil: locks of this process only,
+	// right for a store no other process writes.
+	Locks Locks
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -103,6 +107,7 @@ type Engine struct {
 	jitter    func() float64
 	log       *slog.Logger
 	shared    bool // Config.SharedStore
+	locks     Locks
 
 	outbox   *outbox
 	urlGuard URLGuard
@@ -131,6 +136,7 @@ func New(cfg Config) *Engine {
 	e := &Engine{
 		store:   cfg.Store,
 		shared:  cfg.SharedStore,
+		locks:   cfg.Locks,
 		sealer:  cfg.Sealer,
 		shops:   cfg.Shops,
 		sandbox: cfg.Sandbox,
@@ -147,6 +153,9 @@ func New(cfg Config) *Engine {
 		examine: cfg.BulkExamine,
 		soft:    make(chan struct{}),
 		halted:  make(chan struct{}),
+	}
+	if e.locks == nil {
+		e.locks = NewLocalLocks()
 	}
 	if e.workers <= 0 {
 		e.workers = 64

@@ -125,3 +125,10 @@ type heldLocal struct {
 
 func (h *heldLocal) Unlock()               { h.unlock() }
 func (h *heldLocal) Lost() <-chan struct{} { return nil }
+
+// Locks are the engine's named locks (Config.Locks).
+func (e *Engine) Locks() Locks { return e.locks }
+
+// Locks are the engine's named locks, for work that must run on one node
+// at a time (a shop's set-up, its token refresh).
+func (r *PhaseRun) Locks() Locks { return r.engine.locks }

@@ -33,6 +33,8 @@ type ShopTokenStore interface {
 	OpenShopSecrets(s *Shop) (ShopSecrets, error)
 	StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t ShopTokens) (bool, error)
 	NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error
+	// Locks make a token refresh single-flight across nodes.
+	Locks() Locks
 }
 
 // ShopOfferMark is an offer written to the shop: the quantity and the shop
