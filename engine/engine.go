@@ -89,12 +89,6 @@ type Engine struct {
 	shops   ShopReader
 	sandbox SandboxShops
 	seats   ShopSeats
-	// takes are the box-office sales in flight (see boxOfficeTakes).
-	takes boxOfficeTakes
-	// seatLocks serializes the box-office sales of one event (by event
-	// id: *sync.Mutex), shop step and commit, without the event's queue
-	// lock, which the shop's webhooks wait on (see CreateOrder).
-	seatLocks sync.Map
 	keys      keyCache
 	aliases   aliasCounter
 	refs      refCache

@@ -2,114 +2,46 @@ package shopify_test
 
 import (
 	"context"
-	"encoding/json"
-
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"eventops/engine"
 	"eventops/engine/shopify"
-	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
-	"eventops/storage/pgtest"
 )
 
-// node is one eventops node of a cluster test: its own storage.DB on the
-// shared PostgreSQL database, its own engine with the Shopify work, its
-// own token source.
+// node is a second eventops node beside a bundle's engine: its own
+// storage.DB on the bundle's PostgreSQL database (options.postgres), its
+// own engine and token source, the same sandbox and sealing key.
 type node struct {
 	db     *storage.DB
 	eng    *engine.Engine
 	tokens *shopify.Tokens
 }
 
-// cluster is several nodes on one database and one sandbox shop served
-// over HTTP.
-type cluster struct {
-	t     testing.TB
-	nodes []*node
-	sb    *sandbox.Sandbox
-	srv   *httptest.Server
-	shop  sandbox.ShopCredentials
-}
-
-// setupCluster starts n nodes on a fresh PostgreSQL database (skipped
-// without one). wrap, when set, wraps the sandbox's handler.
-func setupCluster(t *testing.T, n int, wrap func(http.Handler) http.Handler) *cluster {
-	t.Helper()
-	url := pgtest.Database(t)
-	quiet := quietLogger()
-	sb, err := sandbox.New(sandbox.Options{Control: true, Logger: quiet})
+// node starts another node on the bundle's database, stopped when the
+// test ends.
+func (b *bundle) node() *node {
+	b.t.Helper()
+	if b.pgURL == "" {
+		b.t.Fatal("a second node needs options.postgres")
+	}
+	db, err := storage.OpenPostgres(context.Background(), b.pgURL, storage.Options{})
 	if err != nil {
-		t.Fatal(err)
+		b.t.Fatal(err)
 	}
-	h := sb.Handler()
-	if wrap != nil {
-		h = wrap(h)
+	nd := &node{db: db, tokens: shopify.NewTokens()}
+	nd.eng = b.engineOn(db, nd.tokens, nil)
+	if err := nd.eng.Start(context.Background()); err != nil {
+		b.t.Fatal(err)
 	}
-	cl := &cluster{t: t, sb: sb, srv: httptest.NewServer(h)}
-	t.Cleanup(func() {
-		cl.srv.CloseClientConnections()
-		cl.srv.Close()
-		sb.Close()
+	b.t.Cleanup(func() {
+		nd.eng.Stop(5 * time.Second)
+		db.Close()
 	})
-	if cl.shop, err = sb.CreateShopWith("acme", sandbox.ShopOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir() // the sealing key every node reads
-	sealer, err := storage.LoadSealer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range n {
-		db, err := storage.OpenPostgres(context.Background(), url, storage.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nd := &node{db: db, tokens: shopify.NewTokens()}
-		cfg := shopify.Config{SandboxURL: cl.srv.URL, Logger: quiet, Retry: fastRetry, Client: fastClient, Tokens: nd.tokens}
-		works, refund := shopify.Works(cfg)
-		nd.eng = engine.New(engine.Config{Store: db, SharedStore: true, Locks: db, Sealer: sealer, Work: works, Refund: refund,
-			Retry: fastRetry, Logger: quiet, Shops: shopify.ShopReader(cfg), Seats: shopify.Seats(cfg)})
-		if err := nd.eng.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			nd.eng.Stop(5 * time.Second)
-			db.Close()
-		})
-		cl.nodes = append(cl.nodes, nd)
-	}
-	return cl
-}
-
-// credentials reads the shop's app credentials from the sandbox's control
-// route.
-func (cl *cluster) credentials() sandbox.AppCredentials {
-	cl.t.Helper()
-	resp, err := http.Get(cl.srv.URL + "/sandbox/shopify/" + cl.shop.Name + "/credentials")
-	if err != nil {
-		cl.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c sandbox.AppCredentials
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		cl.t.Fatal(err)
-	}
-	return c
-}
-
-// grants is how many token requests of the kind the sandbox answered.
-func (cl *cluster) grants(kind string) int {
-	cl.t.Helper()
-	g, err := cl.sb.TokenGrants(cl.shop.Name)
-	if err != nil {
-		cl.t.Fatal(err)
-	}
-	return g[kind]
+	return nd
 }
 
 // slowTokens holds each token request for d before the sandbox answers
@@ -131,49 +63,45 @@ func slowTokens(d time.Duration) func(http.Handler) http.Handler {
 // first stored, and uses it. One token request reaches the shop.
 func TestTokenRefreshOnceAcrossNodes(t *testing.T) {
 	t.Parallel()
-	cl := setupCluster(t, 2, slowTokens(300*time.Millisecond))
-	a, b := cl.nodes[0], cl.nodes[1]
+	tokensA := shopify.NewTokens()
+	b := setup(t, options{postgres: true, tokens: tokensA, serve: slowTokens(300 * time.Millisecond)})
+	nb := b.node()
 	ctx := context.Background()
-	c := cl.credentials()
-	co, err := a.eng.CreateCompany(ctx, "Acme", nil)
+	if _, err := b.eng.ConnectShop(ctx, b.company.ID, b.ccInput()); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := b.eng.Company(b.company.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.eng.ConnectShop(ctx, co.ID, engine.ShopInput{Domain: c.AdminURL, Auth: engine.ShopAuthClientCredentials,
-		ClientID: c.ClientID, ClientSecret: engine.Secret(c.ClientSecret)}); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := a.eng.Company(co.ID)
+	cb, err := nb.eng.Company(b.company.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := b.eng.Company(co.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, err := a.eng.OpenShopSecrets(ca.Shop)
+	sec, err := b.eng.OpenShopSecrets(ca.Shop)
 	if err != nil || sec.AccessToken == "" {
 		t.Fatalf("the connection's token: %v", err)
 	}
 	stale := sec.AccessToken
-	base, err := shopify.BaseURL(ca.Shop, cl.srv.URL)
+	base, err := shopify.BaseURL(ca.Shop, b.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := cl.grants("client_credentials")
+	before := b.grants("client_credentials")
 
 	type answer struct {
 		tok engine.Secret
 		err error
 	}
 	got := make(chan answer, 2)
-	for i, nd := range []*node{a, b} {
-		c := []*engine.Company{ca, cb}[i]
-		go func() {
-			tok, err := nd.tokens.TokenFor(ctx, nd.eng, base, c, stale)
-			got <- answer{tok, err}
-		}()
-	}
+	go func() {
+		tok, err := tokensA.TokenFor(ctx, b.eng, base, ca, stale)
+		got <- answer{tok, err}
+	}()
+	go func() {
+		tok, err := nb.tokens.TokenFor(ctx, nb.eng, base, cb, stale)
+		got <- answer{tok, err}
+	}()
 	var toks []engine.Secret
 	for range 2 {
 		ans := <-got
@@ -182,10 +110,87 @@ func TestTokenRefreshOnceAcrossNodes(t *testing.T) {
 		}
 		toks = append(toks, ans.tok)
 	}
-	if n := cl.grants("client_credentials") - before; n != 1 {
+	if n := b.grants("client_credentials") - before; n != 1 {
 		t.Errorf("%d token requests reached the shop for two nodes refreshing at once, want 1", n)
 	}
 	if toks[0] != toks[1] || toks[0] == stale {
 		t.Errorf("the nodes use different or stale tokens (same: %v, stale: %v)", toks[0] == toks[1], toks[0] == stale)
+	}
+}
+
+// A rebalance on one node that reads the shop's levels between a
+// box-office sale's taking its seats in the shop, on another node, and
+// that sale's commit counts the sale's seats as sold (its take is stored):
+// it leaves the shop offering no more than is left once the sale commits.
+// (Kept in memory, the take was invisible to the other node, whose
+// rebalance gave the seats back to the shop: [5 5] with 8 left.)
+func TestRebalanceOnAnotherNodeCountsABoxOfficeSaleInFlight(t *testing.T) {
+	t.Parallel()
+	take := &answerDelayer{held: make(chan struct{}), release: make(chan struct{}),
+		match: func(body string) bool {
+			return strings.Contains(body, "mutation InventorySet") && strings.Contains(body, "gid://eventops/BoxOffice/")
+		}}
+	read := &delayer{held: make(chan struct{}), release: make(chan struct{}),
+		match: func(body string) bool { return strings.Contains(body, "query InventoryLevels") }}
+	b := setup(t, options{postgres: true, wrap: func(next http.RoundTripper) http.RoundTripper {
+		read.next = next
+		take.next = read
+		return take
+	}})
+	nb := b.node()
+	ev, op := b.create(b.input("Race", ptr(10), regType{"A", 1000, ptr(10)}, regType{"B", 2000, ptr(10)}))
+	b.completed(op.ID)
+	if got := b.shopLevels(ev.ID, "A", "B"); got != "[5 5]" {
+		t.Fatalf("the shop offers %s, want [5 5]", got)
+	}
+	read.armed.Store(true)
+	take.armed.Store(true)
+	rop, err := b.eng.Rebalance(context.Background(), b.company.ID, ev.ID)
+	if err != nil || rop == nil {
+		t.Fatalf("Rebalance: %v, %v", rop, err)
+	}
+	select {
+	case <-read.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the rebalance never read the levels")
+	}
+	type result struct {
+		op  *engine.Operation
+		err error
+	}
+	sold := make(chan result, 1)
+	go func() {
+		_, iop, err := nb.eng.CreateOrder(context.Background(), b.company.ID, ev.ID,
+			engine.OrderInput{RegistrationTypeID: ev.RegistrationTypes[0].ID, Quantity: 2})
+		sold <- result{iop, err}
+	}()
+	select {
+	case <-take.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the box office never took its seats")
+	}
+	close(read.release) // the rebalance reads the levels the box office left
+	b.completed(rop.ID)
+	// The sale has not committed: 8 seats will be left once it does.
+	if got := b.shopLevels(ev.ID, "A", "B"); got != "[4 4]" {
+		t.Errorf("after a rebalance on node A during node B's sale of 2 of 10 the shop offers %s, want [4 4]", got)
+	}
+	close(take.release)
+	res := <-sold
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	ops, _, err := b.eng.Operations(engine.OperationQuery{CompanyID: b.company.ID, EventID: ev.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range ops {
+		b.wait(o.ID)
+	}
+	if got := b.shopLevels(ev.ID, "A", "B"); got != "[4 4]" {
+		t.Errorf("once settled the shop offers %s, want [4 4]", got)
+	}
+	if s := b.structure(ev.ID); len(s.Takes) != 0 {
+		t.Errorf("takes left after the sale committed: %+v", s.Takes)
 	}
 }
