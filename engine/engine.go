@@ -89,19 +89,19 @@ type Engine struct {
 	shops   ShopReader
 	sandbox SandboxShops
 	seats   ShopSeats
-	keys      keyCache
-	aliases   aliasCounter
-	refs      refCache
-	obs       Observer
-	broker    *Broker
-	work      map[string]Work
-	refund    RefundWork
-	retry     RetryPolicy
-	now       func() time.Time
-	jitter    func() float64
-	log       *slog.Logger
-	shared    bool // Config.SharedStore
-	locks     Locks
+	keys    keyCache
+	aliases aliasCounter
+	refs    refCache
+	obs     Observer
+	broker  *Broker
+	work    map[string]Work
+	refund  RefundWork
+	retry   RetryPolicy
+	now     func() time.Time
+	jitter  func() float64
+	log     *slog.Logger
+	shared  bool // Config.SharedStore
+	locks   Locks
 
 	outbox   *outbox
 	urlGuard URLGuard
