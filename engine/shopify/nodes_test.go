@@ -2,6 +2,7 @@ package shopify_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -192,5 +193,41 @@ func TestRebalanceOnAnotherNodeCountsABoxOfficeSaleInFlight(t *testing.T) {
 	}
 	if s := b.structure(ev.ID); len(s.Takes) != 0 {
 		t.Errorf("takes left after the sale committed: %+v", s.Takes)
+	}
+}
+
+// A shop's reconciliation runs on one node at a time: while another node
+// holds the shop's lock (its pass under way), a pass asked for here waits,
+// and runs once the lock is let go.
+func TestReconciliationWaitsForAnotherNodesPass(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{postgres: true, reconcile: true})
+	nb := b.node()
+	ctx := context.Background()
+	if _, err := b.rec.Shop(ctx, b.company.ID); err != nil { // the start-up pass is done too
+		t.Fatal(err)
+	}
+	held, err := nb.db.Lock(ctx, fmt.Sprintf("reconcile:%d", b.company.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.rec.Shop(ctx, b.company.ID)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a pass ran (%v) while another node held the shop's reconciliation", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	held.Unlock()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the pass after the other node's: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no pass 30 s after the other node let the shop go")
 	}
 }
