@@ -43,56 +43,17 @@ func (a *arrivals) list() []uint64 {
 }
 
 // Two nodes on one database send one endpoint's deliveries as one node
-// does: each once, at most MaxEndpointSends at once, in due order (a
-// delivery starts only once every delivery more than MaxEndpointSends
-// ahead of it was received).
+// does: each once, at most MaxEndpointSends at once, in due order (when a
+// delivery arrives, at most MaxEndpointSends-1 of those ahead of it have
+// not). Without the endpoint's lock across nodes both nodes sent: some
+// deliveries twice, and six at once.
 func TestOutboxEndpointIsSentByOneNodeAtATime(t *testing.T) {
 	t.Parallel()
-	url := pgtest.Database(t)
-	keys := t.TempDir()
-	ctx := context.Background()
-	open := func() *storage.DB {
-		db, err := storage.OpenPostgres(ctx, url, storage.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
 	rec := &arrivals{}
 	srv := httptest.NewServer(http.HandlerFunc(rec.handler))
 	t.Cleanup(srv.Close)
-
-	// Queue 200 deliveries with no sender.
-	b := &bundle{t: t, db: open()}
-	cfg := hookConfig(t, keys, nil)
-	cfg.Store, cfg.Locks, cfg.SharedStore, cfg.Logger, cfg.Retry = b.db, b.db, true, quiet, fastRetry
-	b.eng = engine.New(cfg)
-	if err := b.eng.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b.seed(nil)
-	_, op := b.createDate("A", 5)
-	b.wait(op.ID)
-	ep := b.seedEndpointURL(t, srv.URL, engine.EventOperationCompleted)
 	const n = 200
-	b.queueDeliveries(t, ep, op.ID, n)
-	stopWithin(t, b.eng, safety)
-
-	// Two nodes send them.
-	var engs []*engine.Engine
-	for _, db := range []*storage.DB{b.db, open()} {
-		cfg := hookConfig(t, keys, benchSender())
-		cfg.Store, cfg.Locks, cfg.SharedStore, cfg.Logger, cfg.Retry = db, db, true, quiet, fastRetry
-		e := engine.New(cfg)
-		engs = append(engs, e)
-	}
-	for _, e := range engs {
-		if err := e.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { stopWithin(t, e, safety) })
-	}
+	engs := outboxNodes(t, srv.URL, n)
 	waitFor(t, "every delivery recorded", func() bool {
 		var done uint64
 		for _, e := range engs {
@@ -141,5 +102,77 @@ func TestOutboxEndpointIsSentByOneNodeAtATime(t *testing.T) {
 	}
 	if late > 0 {
 		t.Errorf("%d deliveries arrived out of due order (more than %d ahead of them still to come)", late, engine.MaxEndpointSends-1)
+	}
+}
+
+// outboxNodes queues n deliveries of one completed operation to an
+// endpoint at url on a fresh PostgreSQL database, then starts two engines
+// (nodes) that send them, each on its own storage.DB.
+func outboxNodes(t *testing.T, url string, n int) []*engine.Engine {
+	t.Helper()
+	dbURL := pgtest.Database(t)
+	keys := t.TempDir()
+	ctx := context.Background()
+	open := func() *storage.DB {
+		db, err := storage.OpenPostgres(ctx, dbURL, storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	b := &bundle{t: t, db: open()}
+	cfg := hookConfig(t, keys, nil) // queued, not sent
+	cfg.Store, cfg.Locks, cfg.SharedStore, cfg.Logger, cfg.Retry = b.db, b.db, true, quiet, fastRetry
+	b.eng = engine.New(cfg)
+	if err := b.eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.seed(nil)
+	_, op := b.createDate("A", 5)
+	b.wait(op.ID)
+	ep := b.seedEndpointURL(t, url, engine.EventOperationCompleted)
+	b.queueDeliveries(t, ep, op.ID, n)
+	stopWithin(t, b.eng, safety)
+
+	var engs []*engine.Engine
+	for _, db := range []*storage.DB{b.db, open()} {
+		cfg := hookConfig(t, keys, benchSender())
+		cfg.Store, cfg.Locks, cfg.SharedStore, cfg.Logger, cfg.Retry = db, db, true, quiet, fastRetry
+		engs = append(engs, engine.New(cfg))
+	}
+	for _, e := range engs {
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stopWithin(t, e, safety) })
+	}
+	return engs
+}
+
+// The node sending an endpoint's deliveries stops halfway: the other node
+// takes the endpoint over and sends the rest.
+func TestOutboxAnotherNodeTakesAnEndpointOver(t *testing.T) {
+	t.Parallel()
+	rec := &arrivals{}
+	srv := httptest.NewServer(http.HandlerFunc(rec.handler))
+	t.Cleanup(srv.Close)
+	const n = 200
+	engs := outboxNodes(t, srv.URL, n)
+	waitFor(t, "the first deliveries", func() bool { return len(rec.list()) >= 40 })
+	sender, other := engs[0], engs[1]
+	if sender.DeliveryCounts().Delivered == 0 {
+		sender, other = other, sender
+	}
+	stopWithin(t, sender, safety)
+	waitFor(t, "the rest from the other node", func() bool {
+		seen := map[uint64]bool{}
+		for _, id := range rec.list() {
+			seen[id] = true
+		}
+		return len(seen) == n
+	})
+	if other.DeliveryCounts().Delivered == 0 {
+		t.Error("the other node sent nothing")
 	}
 }
