@@ -49,6 +49,7 @@ type serveConfig struct {
 	domainMap     domainMap
 	whRetryScale  float64
 	whPrivate     bool
+	lease         time.Duration
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -66,6 +67,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.retention, "retention", 90*24*time.Hour, "terminal operations older than this are pruned")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 20*time.Second, "how long running phases get to reach a safe point on shutdown")
 	fs.DurationVar(&cfg.reconcile, "shop-reconcile-interval", 5*time.Minute, "how often each connected shop's orders updated since the last one seen are read, to record what webhooks missed (also at start-up; 0: only at start-up and when a phase asks)")
+	fs.DurationVar(&cfg.lease, "lease", 10*time.Second, "PostgreSQL: how long a node's claims on operation queues outlive its last heartbeat (heartbeat every fifth of it); another node takes over a dead node's queues after it")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.metricsPublic, "metrics-public", false, "let any client read /metrics (default: loopback clients only)")
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
@@ -103,10 +105,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	// One node per database until leases exist (static/docs/postgres.md).
-	if err := db.LockNode(context.Background()); err != nil {
-		return err
-	}
 	// Listen first: the Shopify client reaches the in-process sandbox
 	// through this address.
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -149,10 +147,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return web.WebhookPayload(public, m)
 	}})
 	defer hooks.CloseIdle()
-	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Locks: db, Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
+	// Several nodes may share a PostgreSQL database: claims by lease,
+	// and the other nodes' transitions announced.
+	var leases engine.LeaseStore
+	var notifier engine.Notifier
+	if db.Postgres() {
+		leases, notifier = db, db
+	}
+	eng := engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Notifier: notifier,
+		Locks:  db,
+		Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
+	meter.WatchLeases(func() metrics.LeaseFigures {
+		held, takeovers := eng.Leases()
+		inUse, idle, bound := db.PoolStats()
+		return metrics.LeaseFigures{Held: held, Takeovers: takeovers, PoolInUse: inUse, PoolIdle: idle, PoolMax: bound}
+	})
 	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
 		return err
 	}
@@ -170,14 +182,22 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sbHandler := sb.Handler()
+	// Several nodes (PostgreSQL) share the rate limit's budget and the
+	// sign-in buckets; one node (bbolt) counts them in memory.
+	var budget web.RateBudget
+	var logins dash.LoginLimits
+	if db.Postgres() {
+		budget, logins = db, db
+	}
 	srv.Store(web.New(web.Config{
-		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit,
+		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit, RateBudget: budget,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
 		Sandbox:      sbHandler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log).FulfilWith(reconciler),
 		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
-			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins()},
+			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins(),
+			LoginLimits: logins},
 	}))
 	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "store", st.where(), "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())
@@ -206,9 +226,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
-	case <-db.NodeLockLost():
-		exitErr = fmt.Errorf("the database's node lock was lost to another node: %w", storage.ErrNodeRunning)
-		log.Error("shutting down", "err", exitErr)
 	case err := <-served:
 		if err != nil {
 			log.Error("server stopped", "err", err)
@@ -303,6 +320,9 @@ func checkServeConfig(w io.Writer, cfg serveConfig) error {
 	}
 	if cfg.shutdown <= 0 {
 		add("shutdown-timeout", cfg.shutdown, "must be a positive duration such as 20s")
+	}
+	if cfg.lease < time.Second {
+		add("lease", cfg.lease, "must be a duration of 1s or more such as 10s")
 	}
 	if r := cfg.reconcile; r < 0 || (r > 0 && r < time.Second) {
 		add("shop-reconcile-interval", r, "must be 0 (only at start-up) or a duration of 1s or more such as 5m")

@@ -55,7 +55,7 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("no key file: err %v, stderr %q", err, stderr)
 	}
 
-	p := startServeEnv(t, bin, data, nil, pg[2:]...)
+	p := startServeEnv(t, bin, data, nil, append(pg[2:], "--rate-limit", "1000")...)
 
 	// The scripting commands work while the server runs (no file lock),
 	// one of them through the environment's URL.
@@ -73,6 +73,31 @@ func TestServeOnPostgres(t *testing.T) {
 	venue, tt := api.venueAndTicketType()
 	ev, op := api.createEvent(dateEvent(venue, tt))
 	waitAllCompleted(t, api, []evOp{{ev: ev, op: op}})
+
+	// The rate limit's budget is the database's, shared with any other
+	// node: the requests so far reserved blocks of it.
+	res, _, err := api.request("GET", "/api/v2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Header.Get("RateLimit-Limit"); got != "1000" {
+		t.Fatalf("GET /api/v2: RateLimit-Limit %q, want 1000", got)
+	}
+	var reserved int64
+	func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, `select coalesce(sum(used), 0) from rate_budget`).Scan(&reserved); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if reserved == 0 {
+		t.Error("serve on PostgreSQL reserved nothing of the shared rate budget: the limit is counted in memory")
+	}
 
 	// The database goes away: /readyz says so, then recovers by itself.
 	u, _ := url.Parse(dbURL)
@@ -136,13 +161,29 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("GET /backup with the revoked admin token: %d, want 401", code)
 	}
 
-	// One node per database for now, also after the database came back
-	// (the node took its lock again).
-	time.Sleep(2 * time.Second)
-	_, stderr, err = run(nil, append([]string{"serve", "--addr", "127.0.0.1:0"},
-		"--data", t.TempDir(), "--database-url", dbURL, "--sealer-key-file", keyFile)...)
-	if err == nil || !strings.Contains(stderr, "one node per database") {
-		t.Errorf("second node: err %v, stderr %q", err, stderr)
+	// A second node starts beside the first (several nodes per database:
+	// claims by lease) and stops cleanly.
+	second := exec.Command(bin, "serve", "--addr", "127.0.0.1:0",
+		"--data", t.TempDir(), "--database-url", dbURL, "--sealer-key-file", keyFile)
+	second.Env = cleanEnv()
+	var secondErr strings.Builder
+	second.Stderr = &secondErr
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- second.Wait() }()
+	select {
+	case err := <-exited:
+		t.Fatalf("second node exited: %v\n%s", err, secondErr.String())
+	case <-time.After(3 * time.Second):
+	}
+	second.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Errorf("second node stopped with %v\n%s", err, secondErr.String())
+	}
+	if !strings.Contains(secondErr.String(), "eventops serving") {
+		t.Errorf("second node never served:\n%s", secondErr.String())
 	}
 }
 

@@ -266,19 +266,21 @@ func (e *Engine) lookupKey(plain string) (*APIKey, error) {
 }
 
 // FlushKeyUse writes the last-use times gathered since the last flush in one
-// commit.
+// commit. Each key's stored time is read in the commit and only ever moves
+// forward: another node (or an earlier flush) that wrote a later use keeps
+// it. Times that could not be written are kept for the next flush.
 func (e *Engine) FlushKeyUse(ctx context.Context) error {
 	used := e.keys.takeUsed()
 	if len(used) == 0 {
 		return nil
 	}
-	return e.store.Update(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		for id, t := range used {
 			k, err := tx.APIKey(id)
 			if err != nil {
 				return err
 			}
-			if k == nil {
+			if k == nil || (k.LastUsed != nil && !t.After(*k.LastUsed)) {
 				continue
 			}
 			t := t
@@ -289,6 +291,12 @@ func (e *Engine) FlushKeyUse(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		for id, t := range used {
+			e.keys.used(id, t)
+		}
+	}
+	return err
 }
 
 // keyCache holds looked-up keys (nil for unknown hashes, bounded) and
@@ -323,13 +331,16 @@ func (c *keyCache) forget(hash []byte) {
 	delete(c.byKey, string(hash))
 }
 
+// used records a use of key id at t (the latest of those recorded stays).
 func (c *keyCache) used(id uint64, t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.use == nil {
 		c.use = map[uint64]time.Time{}
 	}
-	c.use[id] = t
+	if old, ok := c.use[id]; !ok || t.After(old) {
+		c.use[id] = t
+	}
 }
 
 func (c *keyCache) takeUsed() map[uint64]time.Time {

@@ -42,7 +42,10 @@ func (e *Engine) RecordAliasUse(keyID uint64, path string) {
 }
 
 // FlushAliasUse adds the uses gathered since the last flush to the stored
-// counters, in one commit.
+// counters, in one commit: the stored count is read in the commit and the
+// delta added to it, so nodes flushing the same key's counter each add
+// theirs (on PostgreSQL a concurrent flush is a serialization failure and
+// runs again on the other's count), and the last seen use is the latest.
 func (e *Engine) FlushAliasUse(ctx context.Context) error {
 	c := &e.aliases
 	c.mu.Lock()
@@ -68,7 +71,9 @@ func (e *Engine) FlushAliasUse(ctx context.Context) error {
 			}
 			merged := *u
 			merged.Count += p.Count
-			merged.LastSeen, merged.LastPath = p.LastSeen, p.LastPath
+			if p.LastSeen.After(merged.LastSeen) { // another node's may be later
+				merged.LastSeen, merged.LastPath = p.LastSeen, p.LastPath
+			}
 			if err := tx.PutAliasUse(&merged); err != nil {
 				return err
 			}

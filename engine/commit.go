@@ -101,14 +101,14 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 		return err
 	}
 	e.observe(prev, next)
-	e.broker.publish(next)
+	e.announce(next)
 	return nil
 }
 
 // commit makes next the running operation's state (commitOp), current
 // once durable.
 func (r *opRun) commit(next *Operation, now time.Time, staged []func(Tx) error) error {
-	if err := r.e.commitOp(context.Background(), r.stored, next, now, staged); err != nil {
+	if err := r.e.commitOp(r.claim.under(context.Background()), r.stored, next, now, staged); err != nil {
 		return err
 	}
 	r.op, r.stored, r.dirty = next, next, false

@@ -15,25 +15,11 @@ import (
 // run that holds an operation or, when none does, to a direct write that
 // no run can race (Cancel).
 //
-// The engine's implementation (memDispatcher) keeps everything in memory
-// under one lock: a FIFO of ids per queue, the claims of running
-// operations, the creation gates of queues. A claim-by-lease
-// implementation (several processes sharing a PostgreSQL store) maps onto
-// it as follows:
-//
-//   - Admit counts unfinished operations in the store (or a counter row)
-//     against the bound;
-//   - LockQueues and Reserve take a transaction-scoped advisory lock per
-//     queue id inside the creating transaction;
-//   - Enqueue is a NOTIFY: the committed pending row is the queue entry;
-//   - Claim selects the lowest-id unfinished operation of a queue that has
-//     no live lease, FOR UPDATE SKIP LOCKED, and inserts a lease (owner,
-//     epoch, expiry) that the run renews while it runs; Finish deletes the
-//     lease, Defer lets it lapse with a not-before time;
-//   - Cancel, when a live lease exists, sets the operation's cancel request
-//     and notifies the owner, then waits for its acknowledgement (the
-//     owner's next epoch); otherwise it writes under the row lock, which
-//     keeps a claim out meanwhile.
+// Two implementations: memDispatcher keeps everything in memory under one
+// lock (a FIFO of ids per queue, the claims of running operations, the
+// creation gates of queues), for one process; leaseDispatcher
+// (dispatch_lease.go) keeps the queues in a store shared by several nodes
+// and claims them by lease.
 type Dispatcher interface {
 	// Admit reserves room for one operation a client's command is about
 	// to create, or fails with ErrOverloaded when the bound is reached;
@@ -66,7 +52,7 @@ type Dispatcher interface {
 	// write records it, with no claim possible meanwhile; behind tells it
 	// whether the operation waits behind another of its queue and so may
 	// end at once. write returns the operation as written.
-	Cancel(ctx context.Context, queue, id uint64, write func(behind bool) (*Operation, error)) (*Operation, error)
+	Cancel(ctx context.Context, queue, id uint64, write func(ctx context.Context, behind bool) (*Operation, error)) (*Operation, error)
 	// Pending is the number of operations queued or running.
 	Pending() int
 	// Close wakes every Claim with ok=false; nothing is claimed after.
@@ -86,6 +72,53 @@ type Claim struct {
 
 	cancels  chan CancelRequest // requests to the run
 	released chan struct{}      // closed when the claim ends
+
+	// Under a lease (dispatch_lease.go): the claim's fence, closed when
+	// its lease is lost, and the dispatcher's freshness check.
+	fence    *Fence
+	lost     chan struct{}
+	lostOnce sync.Once
+	guard    leaseGuard
+}
+
+// Lost is closed once the claim's lease is lost (never in one process):
+// the run stops without writing, and the queue runs wherever it is claimed
+// next.
+func (c *Claim) Lost() <-chan struct{} { return c.lost }
+
+func (c *Claim) markLost() {
+	if c.lost != nil {
+		c.lostOnce.Do(func() { close(c.lost) })
+	}
+}
+
+func (c *Claim) isLost() bool {
+	select {
+	case <-c.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// check is the claim's lease guard (CheckLease).
+func (c *Claim) check() error {
+	if c.isLost() {
+		return ErrLeaseExpired
+	}
+	if c.guard != nil {
+		return c.guard.check()
+	}
+	return nil
+}
+
+// under returns ctx carrying the claim's fence and lease guard, if it has
+// a lease.
+func (c *Claim) under(ctx context.Context) context.Context {
+	if c.fence == nil {
+		return ctx
+	}
+	return withGuard(WithFence(ctx, c.fence), c)
 }
 
 // NewClaim is a claim on operation id, the head of queue (op: the
@@ -158,7 +191,7 @@ type memDispatcher struct {
 	kept       map[uint64]*Operation // operations enqueued whole (≤ keptCap)
 	stale      map[uint64]bool       // canceled before Enqueue: read, not kept
 	claims     map[uint64]*Claim     // operation id → claim of its run
-	gates      map[uint64]chan struct{}
+	gates      queueGates
 	// fences are the operations a cancel is writing directly (closed when
 	// the write ended); a queue whose head is fenced is parked rather
 	// than claimed, and runnable again when the fence lifts.
@@ -178,7 +211,7 @@ func newMemDispatcher(maxPending int) *memDispatcher {
 		kept:       map[uint64]*Operation{},
 		stale:      map[uint64]bool{},
 		claims:     map[uint64]*Claim{},
-		gates:      map[uint64]chan struct{}{},
+		gates:      queueGates{gates: map[uint64]chan struct{}{}},
 		fences:     map[uint64]chan struct{}{},
 		parked:     map[uint64]bool{},
 	}
@@ -203,28 +236,36 @@ func (d *memDispatcher) Admit() (func(), error) {
 	}, nil
 }
 
-// LockQueues takes the gates in ascending order, so that two callers never
-// wait on each other.
-func (d *memDispatcher) LockQueues(queues ...uint64) func() {
+// queueGates are the creation locks of queues within one process
+// (Dispatcher.LockQueues and Reserve): a gate per locked queue, closed
+// when it is unlocked.
+type queueGates struct {
+	mu    sync.Mutex
+	gates map[uint64]chan struct{}
+}
+
+// lock takes the gates in ascending order, so that two callers never wait
+// on each other.
+func (g *queueGates) lock(queues ...uint64) func() {
 	queues = slices.Clone(queues)
 	slices.Sort(queues)
 	queues = slices.Compact(queues)
 	var releases []func()
 	for _, q := range queues {
-		d.mu.Lock()
+		g.mu.Lock()
 		for {
-			g, ok := d.gates[q]
+			gate, ok := g.gates[q]
 			if !ok {
 				break
 			}
-			d.mu.Unlock()
-			<-g
-			d.mu.Lock()
+			g.mu.Unlock()
+			<-gate
+			g.mu.Lock()
 		}
-		g := make(chan struct{})
-		d.gates[q] = g
-		d.mu.Unlock()
-		releases = append(releases, d.opener(q, g))
+		gate := make(chan struct{})
+		g.gates[q] = gate
+		g.mu.Unlock()
+		releases = append(releases, g.opener(q, gate))
 	}
 	return func() {
 		for i := len(releases) - 1; i >= 0; i-- {
@@ -233,26 +274,33 @@ func (d *memDispatcher) LockQueues(queues ...uint64) func() {
 	}
 }
 
-// Reserve may replace another Reserve's gate of the same id: a commit that
+// reserve may replace another reserve's gate of the same id: a commit that
 // ran again can allocate an id a rolled-back run allocated before.
-func (d *memDispatcher) Reserve(queue uint64) func() {
-	g := make(chan struct{})
-	d.mu.Lock()
-	d.gates[queue] = g
-	d.mu.Unlock()
-	return d.opener(queue, g)
+func (g *queueGates) reserve(queue uint64) func() {
+	gate := make(chan struct{})
+	g.mu.Lock()
+	if g.gates == nil {
+		g.gates = map[uint64]chan struct{}{}
+	}
+	g.gates[queue] = gate
+	g.mu.Unlock()
+	return g.opener(queue, gate)
 }
 
-func (d *memDispatcher) opener(queue uint64, g chan struct{}) func() {
+func (g *queueGates) opener(queue uint64, gate chan struct{}) func() {
 	return func() {
-		d.mu.Lock()
-		if d.gates[queue] == g {
-			delete(d.gates, queue)
+		g.mu.Lock()
+		if g.gates[queue] == gate {
+			delete(g.gates, queue)
 		}
-		d.mu.Unlock()
-		close(g)
+		g.mu.Unlock()
+		close(gate)
 	}
 }
+
+func (d *memDispatcher) LockQueues(queues ...uint64) func() { return d.gates.lock(queues...) }
+
+func (d *memDispatcher) Reserve(queue uint64) func() { return d.gates.reserve(queue) }
 
 // Enqueue appends op to its queue; callers enqueue in id order (LockQueues).
 func (d *memDispatcher) Enqueue(op *Operation) {
@@ -344,7 +392,7 @@ func (d *memDispatcher) release(c *Claim) {
 // can claim it meanwhile, and commits that share write's (a create
 // reserving its queue, say) are not held up. The dispatcher changes only
 // once the write is durable, so a failed write leaves everything as it was.
-func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func(behind bool) (*Operation, error)) (*Operation, error) {
+func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func(ctx context.Context, behind bool) (*Operation, error)) (*Operation, error) {
 	for {
 		d.mu.Lock()
 		if f := d.fences[id]; f != nil { // another cancel is writing it
@@ -371,7 +419,7 @@ func (d *memDispatcher) Cancel(ctx context.Context, queue, id uint64, write func
 		d.fences[id] = fence
 		d.mu.Unlock()
 
-		op, err := write(behind)
+		op, err := write(ctx, behind)
 
 		d.mu.Lock()
 		delete(d.fences, id)

@@ -127,8 +127,8 @@ func TestDispatcherReserveGatesLock(t *testing.T) {
 }
 
 func TestDispatcherCancel(t *testing.T) {
-	written := func(behind *bool) func(bool) (*Operation, error) {
-		return func(b bool) (*Operation, error) {
+	written := func(behind *bool) func(context.Context, bool) (*Operation, error) {
+		return func(_ context.Context, b bool) (*Operation, error) {
 			*behind = b
 			return &Operation{CancelAsked: true}, nil
 		}
@@ -164,7 +164,7 @@ func TestDispatcherCancel(t *testing.T) {
 					d.Enqueue(dispOp(1, id))
 				}
 				head := claimNow(t, d)
-				if _, err := d.Cancel(context.Background(), 1, 11, func(behind bool) (*Operation, error) {
+				if _, err := d.Cancel(context.Background(), 1, 11, func(_ context.Context, behind bool) (*Operation, error) {
 					if !behind {
 						t.Error("not behind when written")
 					}
@@ -221,7 +221,7 @@ func TestDispatcherCancel(t *testing.T) {
 			req := <-c.Cancels()
 			req.Reply <- CancelReply{Op: &Operation{ID: 10, CancelAsked: true}}
 		}()
-		got, err := d.Cancel(context.Background(), 1, 10, func(bool) (*Operation, error) {
+		got, err := d.Cancel(context.Background(), 1, 10, func(context.Context, bool) (*Operation, error) {
 			t.Error("written directly while a run holds it")
 			return nil, nil
 		})
@@ -238,7 +238,7 @@ func TestDispatcherCancel(t *testing.T) {
 			req := <-c.Cancels()
 			req.Reply <- CancelReply{Err: reused}
 		}()
-		_, err := d.Cancel(context.Background(), 1, 10, func(bool) (*Operation, error) {
+		_, err := d.Cancel(context.Background(), 1, 10, func(context.Context, bool) (*Operation, error) {
 			t.Error("written directly while a run holds it")
 			return nil, nil
 		})
@@ -253,7 +253,7 @@ func TestDispatcherCancel(t *testing.T) {
 		conflict := Conflict("operation 10 is already completed")
 		done := make(chan error, 1)
 		go func() {
-			_, err := d.Cancel(context.Background(), 1, 10, func(bool) (*Operation, error) { return nil, conflict })
+			_, err := d.Cancel(context.Background(), 1, 10, func(context.Context, bool) (*Operation, error) { return nil, conflict })
 			done <- err
 		}()
 		d.Finish(c) // the release is the signal: Cancel looks again

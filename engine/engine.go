@@ -59,10 +59,21 @@ type Config struct {
 	// but not sent); WebhookRetryScale scales their retry schedule (0: 1);
 	// WebhookWorkers bounds the sends in flight (default 64); URLGuard
 	// checks endpoint URLs (see webhook_endpoints.go).
+	// Leases, when set, makes this engine one node of several sharing
+	// Store: queues are claimed by lease (lease.go, dispatch_lease.go)
+	// instead of kept in memory; Lease tunes them.
+	Leases            LeaseStore
+	Lease             LeaseOptions
 	Webhooks          WebhookSender
 	WebhookRetryScale float64
 	WebhookWorkers    int
 	URLGuard          URLGuard
+	// Notifier carries committed transitions to the other nodes sharing
+	// Store, and theirs to this engine's broker (see announce.go); nil
+	// with one node. NodeID names this node in the announcements
+	// (default: random).
+	Notifier Notifier
+	NodeID   string
 	// Locks are the named locks that hold across the nodes sharing Store
 	// (the storage.DB; see locks.go). Nil: locks of this process only,
 	// right for a store no other process writes.
@@ -94,6 +105,7 @@ type Engine struct {
 	refs    refCache
 	obs     Observer
 	broker  *Broker
+	ann     *announcer
 	work    map[string]Work
 	refund  RefundWork
 	retry   RetryPolicy
@@ -136,6 +148,7 @@ func New(cfg Config) *Engine {
 		sandbox: cfg.Sandbox,
 		seats:   cfg.Seats,
 		broker:  newBroker(),
+		ann:     newAnnouncer(cfg.Notifier, cfg.NodeID),
 		work:    map[string]Work{},
 		refund:  cfg.Refund,
 		retry:   cfg.Retry,
@@ -182,12 +195,29 @@ func New(cfg Config) *Engine {
 	if e.store != nil {
 		e.store = kickingStore{Store: e.store, o: e.outbox}
 	}
+	if cfg.Leases != nil {
+		d := newLeaseDispatcher(cfg.Leases, cfg.Lease, cfg.MaxPending, e.log)
+		d.read = func(id uint64) (op *Operation, err error) {
+			err = e.store.View(func(tx Tx) error {
+				op, err = tx.Operation(id)
+				return err
+			})
+			return op, err
+		}
+		d.cancel = e.cancelAsked
+		d.notify = cfg.Notifier
+		e.disp = d
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
 }
 
 // Broker returns the engine's broker, for subscribers.
 func (e *Engine) Broker() *Broker { return e.broker }
+
+// SharedStore reports whether other processes write the store while this
+// engine runs (Config.SharedStore).
+func (e *Engine) SharedStore() bool { return e.shared }
 
 // Store returns the engine's store.
 func (e *Engine) Store() Store { return e.store }
@@ -211,20 +241,15 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 
-	var active []*Operation
-	if err := e.store.View(func(tx Tx) error {
-		var err error
-		active, err = tx.ActiveOperations()
+	if d, ok := e.disp.(*leaseDispatcher); ok {
+		// The queues are in the store: this node claims its share.
+		if err := d.start(); err != nil {
+			return err
+		}
+	} else if err := e.resumeQueued(); err != nil {
 		return err
-	}); err != nil {
-		return err
 	}
-	for _, op := range active {
-		e.disp.Enqueue(op)
-	}
-	if len(active) > 0 {
-		e.log.Info("resuming operations", "count", len(active))
-	}
+	e.startAnnouncing()
 	for i := 0; i < e.workers; i++ {
 		e.wg.Add(1)
 		go e.worker()
@@ -261,9 +286,24 @@ func (e *Engine) Stop(timeout time.Duration) {
 			<-done
 		}
 		e.cancel()
+		if d, ok := e.disp.(*leaseDispatcher); ok {
+			d.leave()
+		}
+		if e.ann.running.Load() {
+			<-e.ann.done // the last announcements are sent
+		}
 		close(e.halted)
 	})
 	<-e.halted
+}
+
+// Leases reports the queues this node holds by lease and how many it took
+// over from nodes whose lease expired (0, 0 in one process).
+func (e *Engine) Leases() (held int, takeovers uint64) {
+	if d, ok := e.disp.(*leaseDispatcher); ok {
+		return d.leases()
+	}
+	return 0, 0
 }
 
 // Running reports whether the engine is started and not stopped.
@@ -292,3 +332,24 @@ func (e *Engine) Pending() int { return e.disp.Pending() }
 // Commands call it before they store anything and call the returned
 // function once their operation is queued (or was not created).
 func (e *Engine) admit() (func(), error) { return e.disp.Admit() }
+
+// resumeQueued queues the operations that were pending or running when the store
+// was last closed, in creation order (one process: the queues are in
+// memory).
+func (e *Engine) resumeQueued() error {
+	var active []*Operation
+	if err := e.store.View(func(tx Tx) error {
+		var err error
+		active, err = tx.ActiveOperations()
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, op := range active {
+		e.disp.Enqueue(op)
+	}
+	if len(active) > 0 {
+		e.log.Info("resuming operations", "count", len(active))
+	}
+	return nil
+}

@@ -65,6 +65,10 @@ func (b *bundle) open(cfg engine.Config, start bool) {
 	}
 	b.db = db
 	cfg.Store = db
+	if storetest.Postgres() && cfg.Leases == nil {
+		// On PostgreSQL the engine runs as a node would: claims by lease.
+		cfg.Leases = db
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
 	}

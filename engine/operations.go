@@ -42,7 +42,7 @@ func newOperation(tx Tx, action Action, ev *Event, c *Company, now time.Time, in
 func (e *Engine) launch(ctx context.Context, op *Operation) {
 	e.notePending([]*Operation{op})
 	e.observe(nil, op)
-	e.broker.publish(op)
+	e.announce(op)
 	e.disp.Enqueue(op)
 	// With ctx, the log handler adds the request id of the call that
 	// started it: the line that ties a request to its operation.
@@ -96,7 +96,7 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 	if op.Status.Terminal() {
 		return nil, Conflict("operation %d is already %s", id, op.Status)
 	}
-	return e.disp.Cancel(ctx, op.QueueID, id, func(behind bool) (*Operation, error) {
+	return e.disp.Cancel(ctx, op.QueueID, id, func(ctx context.Context, behind bool) (*Operation, error) {
 		// No run can hold the operation while this runs (the dispatcher
 		// fences it), and nothing else writes a created operation: what
 		// is read here is what the commit replaces.
@@ -120,6 +120,26 @@ func (e *Engine) CancelOperation(ctx context.Context, companyID, id uint64) (*Op
 		}
 		return next, nil
 	})
+}
+
+// cancelAsked cancels operation id on this node for a cancel request made
+// on another node while this one held the operation's queue. No idempotency
+// key rides along: the asking node answers its client once it reads the
+// request recorded.
+func (e *Engine) cancelAsked(ctx context.Context, id uint64) error {
+	var op *Operation
+	if err := e.store.View(func(tx Tx) error {
+		var err error
+		op, err = tx.Operation(id)
+		return err
+	}); err != nil {
+		return err
+	}
+	if op == nil || op.Status.Terminal() || op.CancelAsked {
+		return nil
+	}
+	_, err := e.CancelOperation(ctx, op.CompanyID, id)
+	return err
 }
 
 // cancelRecord is the write that records a cancel request's idempotency

@@ -13,7 +13,7 @@ import (
 // reaches a phase.
 func (r *opRun) runRefund() bool {
 	e := r.e
-	ctx, cancel := context.WithCancel(e.ctx)
+	ctx, cancel := context.WithCancel(r.claim.under(e.ctx))
 	defer cancel()
 	started := e.now()
 	events := make(chan phaseEvent, 64)
@@ -43,6 +43,14 @@ func (r *opRun) runRefund() bool {
 				canceling = true
 				cancel()
 			}
+		case <-r.claim.Lost():
+			cancel()
+			for ev := range events { // its end; another node's run redoes it
+				if ev.kind != evRetrying && ev.kind != evProgress {
+					break
+				}
+			}
+			return false
 		}
 	}
 	if canceling && end.kind != evDone {

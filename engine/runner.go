@@ -89,7 +89,7 @@ func (r *opRun) run() bool {
 	if r.op.Leaf() {
 		return r.runRefund()
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
+	ctx, cancel := context.WithCancel(r.claim.under(e.ctx))
 	defer cancel()
 	events := make(chan phaseEvent, 64)
 	canceling := false
@@ -167,6 +167,13 @@ func (r *opRun) run() bool {
 				canceling = true
 				cancel()
 			}
+		case <-r.claim.Lost():
+			// Another node may hold the queue now: stop without
+			// writing; it resumes from what was committed.
+			e.log.Warn("lease lost: stopping the operation's run here", "op", r.op.ID)
+			cancel()
+			r.drain(events)
+			return false
 		}
 	}
 }

@@ -70,6 +70,9 @@ const (
 	idxDeliveryDue
 	idxDeliveryPending
 	idxDeliveryFinished
+	// idxOpQueueActive holds (queue, id) of every unfinished operation: a
+	// queue's head is its first key (storage/leases.go).
+	idxOpQueueActive
 )
 
 // indexBuckets names each index's bucket.
@@ -104,6 +107,7 @@ var indexBuckets = map[index][]byte{
 	idxDeliveryDue:        []byte("idx_delivery_due"),
 	idxDeliveryPending:    []byte("idx_delivery_pending"),
 	idxDeliveryFinished:   []byte("idx_delivery_finished"),
+	idxOpQueueActive:      []byte("idx_op_queue_active"),
 }
 
 // allBuckets lists every top-level bucket Open makes sure exists.

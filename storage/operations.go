@@ -47,6 +47,9 @@ func opEntries(o *engine.Operation) []entry {
 		entry{idx: idxOpCompanyAction, key: key(nil).u64(c).str(ac).u64(id)},
 		entry{idx: idxOpAction, key: key(nil).str(ac).u64(id)},
 	)
+	if !o.Status.Terminal() {
+		es = append(es, entry{idx: idxOpQueueActive, key: key(nil).u64(o.QueueID).u64(id)})
+	}
 	if o.Status.Terminal() && o.FinishedAt != nil {
 		es = append(es, entry{idx: idxOpFinished, key: key(nil).time(*o.FinishedAt).u64(id)})
 	}

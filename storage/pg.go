@@ -40,8 +40,7 @@ var ErrPasswordInURL = errors.New("the database URL holds a password: pass it in
 
 // ErrNodeRunning is returned by LockNode when another serve node holds the
 // database.
-var ErrNodeRunning = errors.New("another eventops serve node is using this database: " +
-	"one node per database for now (several nodes need leases, not built yet)")
+var ErrNodeRunning = errors.New("another eventops process holds this database's copy lock (store copy)")
 
 // nodeLockKey is the session advisory lock a serve node holds.
 const nodeLockKey int64 = 0x6576656e746f7073 // "eventops"
@@ -133,6 +132,10 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 		cache:      newCaches(),
 	}
 	go db.writer()
+	if err := indexActiveQueues(openCtx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", where, err)
+	}
 	return db, nil
 }
 
@@ -406,6 +409,15 @@ func (p *pgStore) attempt(reqs []*request, cache *caches) (fails []error, err er
 		begin: "begin isolation level serializable"}
 	for i, r := range reqs {
 		kv.ov.mark()
+		if f := engine.FenceOf(r.ctx); f != nil {
+			if e := kv.checkFence(f); e != nil {
+				if errors.Is(e, engine.ErrFenced) {
+					fails[i] = e
+					continue
+				}
+				return fails, e
+			}
+		}
 		_, e := runSafe(kv, cache, r.fn)
 		var f pgFault
 		if errors.As(e, &f) {

@@ -24,6 +24,18 @@ import (
 // buffer filled between reads), we subscribe again before forgetting
 // everything.
 //
+// On a shared store (PostgreSQL, several nodes) the broker learns of other
+// nodes' transitions only through their announcements, which arrive a few
+// milliseconds after the commit, or never while the listener is away. A
+// cached state could then be older than one another node already answered,
+// so there the cache is trusted without a store read only for terminal
+// operations, whose state never changes again; any other operation is read
+// from the store at every GET (one point read, in a snapshot that includes
+// every commit answered before the request began) and the cache gives its
+// rendering when that version is the one cached. A long-poll's wait reads
+// the store too (engine.Wait). What the cache saves there is the rendering,
+// not the read: the price of "never older than another node answered".
+//
 // Operations deleted by retention pruning stay readable from the cache until
 // they are evicted or the server restarts.
 type opCache struct {
@@ -147,7 +159,7 @@ const (
 func (s *Server) cachedOperation(companyID, id uint64) (*cachedOp, error) {
 	s.ops.feed()
 	e, gen := s.ops.get(id)
-	if e == nil {
+	if e == nil || (s.eng.SharedStore() && !e.op.Status.Terminal()) {
 		op, err := s.eng.Operation(companyID, id)
 		if err != nil {
 			return nil, err

@@ -45,6 +45,9 @@ type Config struct {
 	PublicURL string
 	// RateLimit is requests per minute per API key; 0 switches it off.
 	RateLimit int
+	// RateBudget makes the rate limit one budget shared by every node of
+	// the installation (see rateLimiter); nil counts in this process alone.
+	RateBudget RateBudget
 	// AliasSunset is the announced end of the deprecated sync-job aliases
 	// (DESIGN §3.1); the zero value means DefaultAliasSunset.
 	AliasSunset time.Time
@@ -142,7 +145,7 @@ func New(cfg Config) *Server {
 	if s.cfg.AliasSunset.IsZero() {
 		s.cfg.AliasSunset = DefaultAliasSunset
 	}
-	s.limiter = newRateLimiter(cfg.RateLimit, s.now)
+	s.limiter = newRateLimiter(cfg.RateLimit, s.now, cfg.RateBudget)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ops = newOpCache(s.eng.Broker(), opCacheSize)
 	s.app = fiber.New(fiber.Config{

@@ -153,6 +153,9 @@ func setup(t testing.TB, opts ...option) *fixture {
 	}
 	ecfg := engine.Config{Store: store, SharedStore: storetest.Postgres(), Work: o.work, Refund: o.refund, Logger: quietLogger(), MaxPending: o.maxPending,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
+	if storetest.Postgres() {
+		ecfg.Leases = db // a node, as serve runs it on PostgreSQL
+	}
 	for _, fn := range o.engine {
 		fn(&ecfg)
 	}
@@ -162,6 +165,9 @@ func setup(t testing.TB, opts ...option) *fixture {
 	}
 	cfg := o.cfg
 	cfg.Engine = eng
+	if db.Postgres() && cfg.RateBudget == nil { // as serve wires it
+		cfg.RateBudget = db
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}

@@ -302,6 +302,12 @@ func (c *Client) send(ctx context.Context, call Call, body []byte, out any, toke
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-Shopify-Access-Token", token.Reveal())
+	// A run whose lease may have lapsed (a node frozen, or cut off from
+	// the database) must not act on the shop: another node may own the
+	// operation now. Nothing was sent, so nothing is lost.
+	if err := engine.CheckLease(ctx); err != nil {
+		return result{status: "lease", err: err}
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return result{status: "transport", err: transportError(err), lost: true}

@@ -251,8 +251,12 @@ func (b *bundle) engineOn(db *storage.DB, tokens *shopify.Tokens, rec *shopify.R
 	if !b.opts.noSeats {
 		seats = shopify.Seats(cfg)
 	}
-	return engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Locks: db, Sealer: sealer, Work: works, Refund: refund,
-		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops, Seats: seats})
+	ecfg := engine.Config{Store: db, Locks: db, Sealer: sealer, Work: works, Refund: refund,
+		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops, Seats: seats}
+	if db.Postgres() {
+		ecfg.SharedStore, ecfg.Leases = true, db // a node, as serve runs it on PostgreSQL
+	}
+	return engine.New(ecfg)
 }
 
 // close stops the engine softly and closes the data file after a

@@ -283,8 +283,11 @@ func TestReconcileResumesAfterACrashMidPass(t *testing.T) {
 	if len(orders) != 3 {
 		t.Fatalf("%d orders, want 3: %+v", len(orders), orders)
 	}
+	// A later pass may read an order again (its fulfilment, done after
+	// it was recorded, moved its updated_at past the mark) but records
+	// nothing.
 	res, err := h.rec.Shop(context.Background(), h.company.ID)
-	if err != nil || res.Orders != 0 {
+	if err != nil || res.Recorded != 0 {
 		t.Fatalf("a pass after everything was read: %+v, %v", res, err)
 	}
 }

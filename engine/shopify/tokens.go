@@ -221,6 +221,9 @@ func (t *Tokens) request(ctx context.Context, httpc *http.Client, base string, f
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if err := engine.CheckLease(ctx); err != nil {
+		return nil, engine.Transientf(engine.CodeShopifyUnavailable, "token request: %v", err)
+	}
 	resp, err := httpc.Do(req)
 	if err != nil {
 		return nil, engine.Transientf(engine.CodeShopifyUnavailable, "token request: %v", transportError(err))

@@ -38,15 +38,31 @@ type phaseFunc func(ctx context.Context, r *engine.PhaseRun) error
 
 func (f phaseFunc) Run(ctx context.Context, r *engine.PhaseRun) error { return f(ctx, r) }
 
-func setupHooks(t *testing.T) *hookBundle {
+func setupHooks(t *testing.T) *hookBundle { return setupHooksOn(t, "", nil) }
+
+// setupHooksOn is setupHooks on the PostgreSQL database at url ("": the
+// test's store); with first, it is a second node of first's installation
+// (its own store on first's database, engine and receiver, and first's
+// sealing key and records).
+func setupHooksOn(t *testing.T, url string, first *hookBundle) *hookBundle {
 	t.Helper()
 	b := &bundle{t: t, dir: t.TempDir(), quiet: quietLogger()}
 	h := &hookBundle{bundle: b}
-	db, err := storetest.Open(t, filepath.Join(b.dir, "eventops.db"), storage.Options{})
+	var db *storage.DB
+	var err error
+	if url != "" {
+		db, err = storage.OpenPostgres(context.Background(), url, storage.Options{})
+	} else {
+		db, err = storetest.Open(t, filepath.Join(b.dir, "eventops.db"), storage.Options{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := storage.LoadSealer(b.dir)
+	sealDir := b.dir
+	if first != nil {
+		sealDir = first.dir
+	}
+	sealer, err := storage.LoadSealer(sealDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +75,16 @@ func setupHooks(t *testing.T) *hookBundle {
 		return nil
 	})
 	b.db = db
-	b.eng = engine.New(engine.Config{Store: db, Sealer: sealer, Work: work, Retry: fastRetry, Logger: b.quiet})
+	b.eng = engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Sealer: sealer, Work: work, Retry: fastRetry, Logger: b.quiet})
 	if err := b.eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.close)
 	h.rcv = shopify.NewWebhookReceiver(b.eng, b.quiet)
+	if first != nil {
+		b.company, b.venue, b.tickets = first.company, first.venue, first.tickets
+		return h
+	}
 	ctx := context.Background()
 	if b.company, err = b.eng.CreateCompany(ctx, "Blue Note", &engine.ShopInput{Sandbox: true, Domain: "acme",
 		AccessToken: "shpat_x", WebhookSecret: hookSecret}); err != nil {

@@ -240,3 +240,25 @@ func startCluster(bin string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Terminate ends, with pg_terminate_backend, the connections to the
+// database at url whose application_name is app (a lost connection, as a
+// network failure or a database restart makes one), and returns how many
+// it ended.
+func Terminate(t testing.TB, url, app string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `select count(pg_terminate_backend(pid)) from pg_stat_activity
+		where datname = current_database() and application_name = $1 and pid <> pg_backend_pid()`, app).Scan(&n)
+	if err != nil {
+		t.Fatalf("pgtest: terminate %q: %v", app, err)
+	}
+	return n
+}

@@ -52,7 +52,11 @@ func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 		return dashForbidden("The sign-in form's security token is missing or stale. Reload the sign-in page and try again.")
 	}
 	limits := []string{"ip:" + c.IP(), "email:" + email}
-	if ok, wait := d.logins.allow(limits...); !ok {
+	ok, wait, err := d.logins.allow(c.UserContext(), limits...)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		secs := int((wait + time.Second - 1) / time.Second)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 		d.log.Warn("sign-in throttled", "email", email, "ip", c.IP())
@@ -67,7 +71,11 @@ func (d *Dashboard) login(c *fiber.Ctx, _ *staffSession) error {
 	if err != nil {
 		return err
 	}
-	d.logins.refund(limits...)
+	if err := d.logins.refund(c.UserContext(), limits...); err != nil {
+		// The sign-in stands: a refund lost costs one attempt of the
+		// bucket, never access.
+		d.log.Warn("sign-in limit refund", "err", err)
+	}
 	sess, id, err := d.sessions.create(c.UserContext(), u)
 	if err != nil {
 		return err

@@ -93,6 +93,10 @@ type Options struct {
 	// successful sign-in gives its attempt back: only failures count.
 	LoginBurst  int
 	LoginRefill time.Duration
+	// LoginLimits keeps the sign-in buckets where every node of the
+	// installation sees them (storage.DB on PostgreSQL); nil keeps them in
+	// this process (one node, bbolt).
+	LoginLimits LoginLimits
 	// SendQueue is each websocket client's queue of messages (default
 	// 64); a client whose queue is full is disconnected.
 	SendQueue int
@@ -182,7 +186,7 @@ func New(cfg Config) *Dashboard {
 		metrics:  cfg.Metrics,
 		opJSON:   cfg.OperationJSON,
 		sessions: newSessionStore(sessions, log, opts.SessionIdle, opts.SessionMax, now),
-		logins:   newLoginLimiter(opts.LoginBurst, opts.LoginRefill, now),
+		logins:   newLoginLimiter(opts.LoginBurst, opts.LoginRefill, now, opts.LoginLimits),
 		tally:    newLiveTally(cfg.Engine, now),
 		names:    newNameCache(cfg.Engine),
 		origin:   urlOrigin(strings.TrimRight(cfg.PublicURL, "/")),

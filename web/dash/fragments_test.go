@@ -124,3 +124,21 @@ func TestDashboardTally(t *testing.T) {
 		t.Fatalf("a day later: %+v", c)
 	}
 }
+
+// An operation another node runs may be published here first past its
+// creation (its announcements batched, the store read later): it still
+// counts as created, once, unless the seed already counted it.
+func TestDashboardTallyCountsOperationsFirstSeenPastCreation(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 12, 30, 0, 0, time.UTC)
+	tl := newTally()
+	tl.seenUntil = now.Add(time.Minute)
+	tl.seen[9] = 2 // counted by the seed (created before it)
+	tl.apply(&engine.Operation{ID: 7, Version: 3, Status: engine.StatusRunning, CreatedAt: now}, now)
+	tl.apply(&engine.Operation{ID: 7, Version: 5, Status: engine.StatusCompleted, CreatedAt: now, FinishedAt: &now}, now)
+	tl.apply(&engine.Operation{ID: 8, Version: 4, Status: engine.StatusFailed, CreatedAt: now, FinishedAt: &now}, now)
+	tl.apply(&engine.Operation{ID: 9, Version: 3, Status: engine.StatusCompleted, CreatedAt: now, FinishedAt: &now}, now)
+	if last := tl.chart(now).Minutes[59]; last.Created != 2 {
+		t.Fatalf("created %d in the last minute, want 2 (7 and 8; 9 was counted by the seed)", last.Created)
+	}
+}

@@ -215,23 +215,24 @@ func TestDashboardSignInRateLimit(t *testing.T) {
 func TestLoginLimiterPerEmailAndPerIP(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newLoginLimiter(2, 10*time.Second, func() time.Time { return now })
+	l := newLoginLimiter(2, 10*time.Second, func() time.Time { return now }, nil)
+	ctx := context.Background()
 	// Two attempts against one email from different addresses use up the
 	// email's bucket.
 	for _, ip := range []string{"ip:10.0.0.1", "ip:10.0.0.2"} {
-		if ok, _ := l.allow(ip, "email:a@example.com"); !ok {
+		if ok, _, _ := l.allow(ctx, ip, "email:a@example.com"); !ok {
 			t.Fatal("refused within the burst")
 		}
 	}
-	if ok, wait := l.allow("ip:10.0.0.3", "email:a@example.com"); ok || wait != 10*time.Second {
+	if ok, wait, _ := l.allow(ctx, "ip:10.0.0.3", "email:a@example.com"); ok || wait != 10*time.Second {
 		t.Fatalf("third attempt on one email: ok %v wait %v", ok, wait)
 	}
 	// A refused attempt takes nothing: the fresh address still has both.
-	if ok, _ := l.allow("ip:10.0.0.3", "email:b@example.com"); !ok {
+	if ok, _, _ := l.allow(ctx, "ip:10.0.0.3", "email:b@example.com"); !ok {
 		t.Fatal("another email from a fresh address refused")
 	}
 	now = now.Add(10 * time.Second)
-	if ok, _ := l.allow("ip:10.0.0.4", "email:a@example.com"); !ok {
+	if ok, _, _ := l.allow(ctx, "ip:10.0.0.4", "email:a@example.com"); !ok {
 		t.Fatal("not refilled")
 	}
 }

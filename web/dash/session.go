@@ -203,6 +203,15 @@ func (st *sessionStore) expired(s *engine.StaffSession, now time.Time) bool {
 	return now.Sub(s.Seen) > st.idle || now.Sub(s.Created) > st.max
 }
 
+// LoginLimits are sign-in buckets shared by the nodes of an installation:
+// TakeLogin takes an attempt from every key's bucket, or from none and
+// says how long until one would be allowed; RefundLogin gives it back.
+// Buckets hold burst attempts and regain one per refill.
+type LoginLimits interface {
+	TakeLogin(ctx context.Context, keys []string, burst int, refill time.Duration) (time.Duration, error)
+	RefundLogin(ctx context.Context, keys []string, burst int, refill time.Duration) error
+}
+
 // loginLimiter throttles sign-in attempts per client IP and per email with
 // token buckets: burst attempts at once, then one more every refill. Both
 // buckets must have a token; every attempt takes one from each, so a
@@ -211,12 +220,17 @@ func (st *sessionStore) expired(s *engine.StaffSession, now time.Time) bool {
 // back (refund): colleagues signing in from one office address never use up
 // its bucket, and once the refill after a run of failures has passed, each
 // correct password gets in rather than racing the others for one token.
+//
+// With shared LoginLimits (several nodes) the buckets are the database's,
+// one round trip per attempt (a sign-in's bcrypt costs more): guesses spread
+// over the nodes count together. Otherwise they are in this process.
 type loginLimiter struct {
 	mu      sync.Mutex
 	buckets map[string]*loginBucket
 	burst   float64
 	refill  time.Duration
 	now     func() time.Time
+	shared  LoginLimits
 }
 
 type loginBucket struct {
@@ -228,13 +242,18 @@ type loginBucket struct {
 // first, since forgetting them changes nothing.
 const maxLoginBuckets = 100000
 
-func newLoginLimiter(burst int, refill time.Duration, now func() time.Time) *loginLimiter {
-	return &loginLimiter{buckets: map[string]*loginBucket{}, burst: float64(burst), refill: refill, now: now}
+func newLoginLimiter(burst int, refill time.Duration, now func() time.Time, shared LoginLimits) *loginLimiter {
+	return &loginLimiter{buckets: map[string]*loginBucket{}, burst: float64(burst), refill: refill, now: now, shared: shared}
 }
 
 // allow takes a token from every key's bucket, or none of them and reports
-// how long until the attempt would be allowed.
-func (l *loginLimiter) allow(keys ...string) (bool, time.Duration) {
+// how long until the attempt would be allowed. An error is the shared
+// buckets': the attempt is not allowed.
+func (l *loginLimiter) allow(ctx context.Context, keys ...string) (bool, time.Duration, error) {
+	if l.shared != nil {
+		wait, err := l.shared.TakeLogin(ctx, keys, int(l.burst), l.refill)
+		return err == nil && wait <= 0, wait, err
+	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -257,17 +276,20 @@ func (l *loginLimiter) allow(keys ...string) (bool, time.Duration) {
 		bs[i] = b
 	}
 	if wait > 0 {
-		return false, wait
+		return false, wait, nil
 	}
 	for _, b := range bs {
 		b.tokens--
 	}
-	return true, 0
+	return true, 0, nil
 }
 
 // refund gives back the token an allowed attempt took from each key's
 // bucket: the attempt succeeded, so it was no guess.
-func (l *loginLimiter) refund(keys ...string) {
+func (l *loginLimiter) refund(ctx context.Context, keys ...string) error {
+	if l.shared != nil {
+		return l.shared.RefundLogin(ctx, keys, int(l.burst), l.refill)
+	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -277,6 +299,7 @@ func (l *loginLimiter) refund(keys ...string) {
 			b.tokens = min(l.burst, b.tokens+1)
 		}
 	}
+	return nil
 }
 
 func (l *loginLimiter) fill(b *loginBucket, now time.Time) {

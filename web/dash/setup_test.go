@@ -22,6 +22,7 @@ import (
 
 	"eventops/engine"
 	"eventops/storage"
+	"eventops/storage/pgtest"
 	"eventops/storage/storetest"
 )
 
@@ -62,6 +63,8 @@ type dashFixture struct {
 	tt      *engine.TicketType
 	// base is the server's URL when it listens on a real socket.
 	base string
+	// url is the PostgreSQL database of a dashPostgres fixture.
+	url string
 }
 
 const (
@@ -81,6 +84,23 @@ type dashSetupOptions struct {
 	engine func(*engine.Config)
 	// opJSON is Config.OperationJSON.
 	opJSON func(*engine.Operation) any
+	// postgres puts the installation on a fresh PostgreSQL database
+	// whatever EVENTOPS_TEST_STORE says, with the limits shared;
+	// nodeOf makes this fixture a second node of another's installation.
+	postgres bool
+	nodeOf   *dashFixture
+}
+
+// dashPostgres runs the fixture on a PostgreSQL database of its own (it
+// skips without PostgreSQL), as a node of several would: SharedStore and
+// the shared sign-in limits.
+func dashPostgres() dashOption { return func(o *dashSetupOptions) { o.postgres = true } }
+
+// dashNodeOf makes the fixture a second node of first's installation (a
+// dashPostgres one): its own store on the same database, engine and
+// dashboard, and first's company, venue, ticket type and users.
+func dashNodeOf(first *dashFixture) dashOption {
+	return func(o *dashSetupOptions) { o.postgres, o.nodeOf = true, first }
 }
 
 // dashOpJSON sets how an operation's raw JSON is built (Config.OperationJSON).
@@ -139,18 +159,34 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	for _, fn := range options {
 		fn(&o)
 	}
-	db, err := storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	f := &dashFixture{t: t}
+	var db *storage.DB
+	var err error
+	switch {
+	case o.nodeOf != nil:
+		f.url = o.nodeOf.url
+	case o.postgres:
+		f.url = pgtest.Database(t)
+	}
+	if f.url != "" {
+		db, err = storage.OpenPostgres(context.Background(), f.url, storage.Options{})
+	} else {
+		db, err = storetest.Open(t, filepath.Join(t.TempDir(), "eventops.db"), storage.Options{})
+	}
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}
-	f := &dashFixture{t: t, db: db}
+	f.db = db
 	sealer, err := storage.LoadSealer(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg := engine.Config{SharedStore: storetest.Postgres(), Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
+	ecfg := engine.Config{SharedStore: db.Postgres(), Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
 		Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}, Sealer: sealer}
 	cfg := Config{Logger: quietLogger(), PublicURL: o.public, Options: o.opts, OperationJSON: o.opJSON}
+	if o.postgres {
+		cfg.Options.LoginLimits = db
+	}
 	if o.clock {
 		f.clock = &dashClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 		ecfg.Clock, cfg.Clock = f.clock.Now, f.clock.Now
@@ -199,6 +235,10 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 		}
 	})
 
+	if o.nodeOf != nil {
+		f.company, f.venue, f.tt = o.nodeOf.company, o.nodeOf.venue, o.nodeOf.tt
+		return f
+	}
 	ctx := context.Background()
 	if f.company, err = f.eng.CreateCompany(ctx, "Acme Events", nil); err != nil {
 		t.Fatal(err)
@@ -325,6 +365,12 @@ type browser struct {
 
 func (f *dashFixture) browser() *browser {
 	return &browser{f: f, cookies: map[string]string{}, origin: "http://example.com"}
+}
+
+// on is the same browser (its cookies) sending to another node, as a load
+// balancer would.
+func (b *browser) on(f *dashFixture) *browser {
+	return &browser{f: f, cookies: b.cookies, origin: b.origin}
 }
 
 // do sends a request; form, when not nil, is posted urlencoded.

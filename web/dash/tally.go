@@ -184,7 +184,10 @@ func (t *tally) apply(op *engine.Operation, now time.Time) {
 	if known && op.Version <= prev.version {
 		return
 	}
-	if !known && op.Version == 1 {
+	// An operation unknown here is new since the seed: at its first
+	// version, or later when another node ran it (this node published it
+	// first past its creation), unless the seed counted it already.
+	if _, seeded := t.seen[op.ID]; !known && (op.Version == 1 || !seeded) {
 		t.bucket(op.CreatedAt, now).created++
 	}
 	if op.Status.Terminal() {

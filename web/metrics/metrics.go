@@ -61,6 +61,7 @@ import (
 //	storage_file_size_bytes, storage_free_pages, storage_open_read_transactions,
 //	storage_commits_total, storage_updates_total   the bbolt file, read at scrape time
 //	webhook_deliveries_total{outcome}, webhook_oldest_pending_seconds   outbound webhooks (webhooks.go)
+//	notification_lag_seconds         a transition committed on another node to its publish here (histogram; PostgreSQL)
 //
 // and the Go runtime's go_* and the process's process_* series.
 type Metrics struct {
@@ -75,6 +76,7 @@ type Metrics struct {
 	opsPruned     prometheus.Counter
 	idemPruned    prometheus.Counter
 	oversold      prometheus.Counter
+	notifyLag     prometheus.Histogram
 
 	shopifyCalls     *prometheus.CounterVec
 	shopifyCost      *prometheus.CounterVec
@@ -82,6 +84,7 @@ type Metrics struct {
 
 	wsDropped prometheus.Counter
 	wsClients atomic.Pointer[func() int]
+	leases    atomic.Pointer[func() LeaseFigures]
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
@@ -93,7 +96,10 @@ type Metrics struct {
 	codes, shopifyOps, shopifyStatuses *labelCap
 }
 
-var _ engine.Observer = (*Metrics)(nil)
+var (
+	_ engine.Observer             = (*Metrics)(nil)
+	_ engine.NotificationObserver = (*Metrics)(nil)
+)
 
 // durationBuckets suit phases and operations: a local phase takes
 // milliseconds, a Shopify one seconds to minutes when throttled.
@@ -101,6 +107,10 @@ var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 
 // httpBuckets reach 60 s: a long-poll is held up to that long.
 var httpBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// lagBuckets suit the notification lag between nodes: milliseconds on a
+// quiet network, seconds when a listener was away.
+var lagBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // New builds the collectors on a private registry.
 func New() *Metrics {
@@ -128,6 +138,9 @@ func New() *Metrics {
 			Name: "idempotency_records_pruned_total", Help: "Expired Idempotency-Key records deleted."}),
 		oversold: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventops",
 			Name: "shop_oversold_seats_total", Help: "Seats a shop sold beyond an occurrence's capacity (recorded: the buyers paid)."}),
+		notifyLag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "eventops",
+			Name: "notification_lag_seconds", Help: "Time from a transition's commit on another node (its UpdatedAt) to its publish on this one.",
+			Buckets: lagBuckets}),
 		shopifyCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "eventops",
 			Name: "shopify_calls_total", Help: "Shopify Admin API calls, by GraphQL operation and outcome."},
 			[]string{"operation", "status"}),
@@ -150,9 +163,9 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(
 		m.opsStarted, m.opsFinished, m.opsActive, m.opDuration, m.phaseDuration, m.phaseRetries,
-		m.opsPruned, m.idemPruned, m.oversold,
+		m.opsPruned, m.idemPruned, m.oversold, m.notifyLag,
 		m.shopifyCalls, m.shopifyCost, m.shopifyThrottled,
-		m.wsDropped, wsClientsCollector{m},
+		m.wsDropped, wsClientsCollector{m}, leaseCollector{&m.leases},
 		m.httpRequests, m.httpDuration,
 		storageCollector{m}, webhookCollector{m},
 		collectors.NewGoCollector(),
@@ -248,6 +261,15 @@ func (m *Metrics) OperationsPruned(n int) {
 func (m *Metrics) ShopOversold(n int) {
 	if m != nil && n > 0 {
 		m.oversold.Add(float64(n))
+	}
+}
+
+// NotificationLag records how long a transition committed on another node
+// took to be published here. The engine finds this method on its Observer
+// by a type assertion (engine.NotificationObserver).
+func (m *Metrics) NotificationLag(d time.Duration) {
+	if m != nil {
+		m.notifyLag.Observe(d.Seconds())
 	}
 }
 

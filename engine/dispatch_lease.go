@@ -1,0 +1,628 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LeaseOptions tune claims by lease (see lease.go). The zero value is what
+// production uses.
+type LeaseOptions struct {
+	// Length is how long a node's claims outlive its last heartbeat
+	// (default 10 s): a takeover of a dead node's queues waits that long.
+	Length time.Duration
+	// Heartbeat is how often a node renews its lease (default Length/5).
+	Heartbeat time.Duration
+	// Margin is how long before the lease's end, counted from the start of
+	// its last renewal, a run stops calling outside (default Length/4).
+	Margin time.Duration
+	// Poll is how often idle workers look for queues to claim when nothing
+	// woke them (default 250 ms).
+	Poll time.Duration
+}
+
+func (o LeaseOptions) withDefaults() LeaseOptions {
+	if o.Length <= 0 {
+		o.Length = 10 * time.Second
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = o.Length / 5
+	}
+	if o.Margin <= 0 {
+		o.Margin = o.Length / 4
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	return o
+}
+
+// leaseDispatcher is the Dispatcher of a node sharing its store with
+// others. The queues live in the store (idx_op_queue_active and the queues
+// table); this node holds the ones it claimed, one claim at a time per queue
+// (its head, oldest first), and keeps each while the queue has work: a
+// finished head hands the queue to its next operation without a new claim.
+type leaseDispatcher struct {
+	ls   LeaseStore
+	opt  LeaseOptions
+	log  *slog.Logger
+	read func(id uint64) (*Operation, error)
+	// cancel cancels operation id on this node as a client's cancel would
+	// (without its idempotency key): a cancel asked on another node.
+	cancel func(ctx context.Context, id uint64) error
+
+	base    time.Time    // origin of the monotonic readings below
+	renewed atomic.Int64 // ns after base at which the last good heartbeat was sent
+
+	// notify, when set, wakes other nodes at once: a cancel asked for
+	// their queue, a queue let go with work left (see leaseChannel).
+	notify Notifier
+
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	wake chan struct{}
+
+	mu         sync.Mutex
+	cond       *sync.Cond
+	owner      string // this node's incarnation: a new one after losing its lease
+	maxPending int
+	active     int // unfinished operations of the installation, last counted, plus admissions since
+	admitting  int
+	ready      []*Claim
+	waiting    int               // workers blocked in Claim
+	held       map[uint64]*Claim // queue → the claim of its head (ready or running)
+	claims     map[uint64]*Claim // operation id → claim
+	kept       map[uint64]*Operation
+	tries      map[uint64]int
+	closed     bool
+	takeovers  atomic.Uint64
+	gates      queueGates
+}
+
+func newLeaseDispatcher(ls LeaseStore, opt LeaseOptions, maxPending int, log *slog.Logger) *leaseDispatcher {
+	d := &leaseDispatcher{
+		ls: ls, opt: opt.withDefaults(), log: log, maxPending: max(maxPending, 0),
+		base: time.Now(), wake: make(chan struct{}, 1),
+		held: map[uint64]*Claim{}, claims: map[uint64]*Claim{}, kept: map[uint64]*Operation{},
+		tries: map[uint64]int{}, owner: newOwner(), gates: queueGates{gates: map[uint64]chan struct{}{}},
+	}
+	d.cond = sync.NewCond(&d.mu)
+	d.ctx, d.stop = context.WithCancel(context.Background())
+	return d
+}
+
+// newOwner names one incarnation of this node: host, process and a random
+// part, so that an operator can tell whose lease a row is.
+func newOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return host + "/" + itoa(uint64(os.Getpid())) + "/" + hex.EncodeToString(b)
+}
+
+func itoa(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func (d *leaseDispatcher) mono() int64 { return int64(time.Since(d.base)) }
+
+// start joins the node and starts the heartbeat and the claimer.
+func (d *leaseDispatcher) start() error {
+	t := d.mono()
+	if _, err := d.ls.Heartbeat(d.ctx, d.currentOwner(), d.opt.Length, true); err != nil {
+		return err
+	}
+	d.renewed.Store(t)
+	if err := d.ls.SweepQueues(d.ctx); err != nil {
+		return err
+	}
+	if n, err := d.ls.CountActive(d.ctx); err == nil {
+		d.mu.Lock()
+		d.active = n
+		d.mu.Unlock()
+	}
+	d.wg.Add(2)
+	go d.heartbeats()
+	go d.claimer()
+	if d.notify != nil {
+		d.wg.Add(1)
+		go d.listen()
+	}
+	return nil
+}
+
+// leaseChannel carries the nodes' wake-ups: "cancel" (a cancel request was
+// recorded for some node's queue: holders look at once rather than at their
+// next heartbeat) and "work" (a queue with work was let go: idle nodes
+// claim it at once rather than at their next poll).
+const leaseChannel = "eventops_leases"
+
+func (d *leaseDispatcher) listen() {
+	defer d.wg.Done()
+	l := d.notify.Listen(d.ctx, leaseChannel)
+	for n := range l.C {
+		switch {
+		case n.Resync, n.Payload == "work":
+			d.poke()
+		case n.Payload == "cancel":
+			d.takeCancels(d.currentOwner())
+		}
+	}
+}
+
+// wakeNodes tells the other nodes (best effort: they poll anyway).
+func (d *leaseDispatcher) wakeNodes(what string) {
+	if d.notify != nil {
+		d.notify.Notify(d.ctx, leaseChannel, what)
+	}
+}
+
+// takeCancels delivers the cancel requests recorded for owner's queues.
+func (d *leaseDispatcher) takeCancels(owner string) {
+	ids, err := d.ls.CancelAsks(d.ctx, owner)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		go func() {
+			if err := d.cancel(d.ctx, id); err != nil && d.ctx.Err() == nil {
+				d.log.Info("cancel asked by another node", "op", id, "err", err)
+			}
+		}()
+	}
+}
+
+func (d *leaseDispatcher) currentOwner() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.owner
+}
+
+// fresh reports whether the lease may be relied on for an outside call.
+func (d *leaseDispatcher) fresh() bool {
+	return time.Duration(d.mono()-d.renewed.Load()) < d.opt.Length-d.opt.Margin
+}
+
+// heartbeats renews the node's lease, collects cancel requests for its
+// queues, recounts the unfinished operations and sweeps for queues without
+// a row.
+func (d *leaseDispatcher) heartbeats() {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.opt.Heartbeat)
+	defer tick.Stop()
+	beats := 0
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		beats++
+		owner := d.currentOwner()
+		t := d.mono()
+		ok, err := d.ls.Heartbeat(d.ctx, owner, d.opt.Length, false)
+		if err != nil {
+			if d.ctx.Err() == nil {
+				d.log.Warn("lease heartbeat failed", "err", err)
+			}
+			continue
+		}
+		if !ok {
+			d.lose(owner)
+			continue
+		}
+		d.renewed.Store(t)
+		d.takeCancels(owner)
+		if n, err := d.ls.CountActive(d.ctx); err == nil {
+			d.mu.Lock()
+			d.active = n
+			d.mu.Unlock()
+		}
+		if beats%3 == 0 {
+			if err := d.ls.SweepQueues(d.ctx); err == nil {
+				d.poke()
+			}
+		}
+	}
+}
+
+// lose ends every claim of an incarnation whose lease expired (the process
+// was frozen, or cut off from the database longer than the lease): another
+// node may hold those queues now. Runs see their claims lost and stop; the
+// node joins again under a new name and claims afresh.
+func (d *leaseDispatcher) lose(old string) {
+	t := d.mono()
+	d.mu.Lock()
+	if d.owner != old {
+		d.mu.Unlock()
+		return
+	}
+	d.owner = newOwner()
+	owner := d.owner
+	lost := len(d.held)
+	for q, c := range d.held {
+		c.markLost()
+		delete(d.held, q)
+		delete(d.claims, c.ID)
+	}
+	for _, c := range d.ready {
+		c.End() // never handed to a worker
+	}
+	d.ready = d.ready[:0]
+	d.mu.Unlock()
+	d.log.Warn("lease expired: this node's claims are lost; joining again", "claims", lost, "node", owner)
+	if _, err := d.ls.Heartbeat(d.ctx, owner, d.opt.Length, true); err == nil {
+		d.renewed.Store(t)
+	}
+}
+
+// poke wakes the claimer.
+func (d *leaseDispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// claimer claims queues for the workers waiting in Claim.
+func (d *leaseDispatcher) claimer() {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.opt.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-tick.C:
+		case <-d.wake:
+		}
+		for d.ctx.Err() == nil {
+			d.mu.Lock()
+			need, owner := d.waiting-len(d.ready), d.owner
+			d.mu.Unlock()
+			if need <= 0 || !d.fresh() {
+				break
+			}
+			need = min(need, 32)
+			got, err := d.ls.ClaimQueues(d.ctx, owner, need)
+			if err != nil {
+				if d.ctx.Err() == nil {
+					d.log.Warn("claim queues", "err", err)
+				}
+				break
+			}
+			for _, qc := range got {
+				d.take(qc)
+			}
+			if len(got) < need {
+				break
+			}
+		}
+	}
+}
+
+// take makes a claimed queue's head ready for a worker, or releases a
+// queue whose work is done.
+func (d *leaseDispatcher) take(qc QueueClaim) {
+	if qc.Takeover {
+		d.takeovers.Add(1)
+		d.log.Info("took over a queue from a node whose lease expired", "queue", qc.Fence.Queue, "op", qc.Head)
+	}
+	if qc.Head == 0 {
+		d.release(qc.Fence, 0)
+		return
+	}
+	f := qc.Fence
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owner != f.Owner || d.closed {
+		return // lost meanwhile: the row is anyone's
+	}
+	d.ready = append(d.ready, d.newClaim(&f, qc.Head))
+	d.cond.Signal()
+}
+
+// newClaim registers a claim of head under f; d.mu held.
+func (d *leaseDispatcher) newClaim(f *Fence, head uint64) *Claim {
+	c := NewClaim(f.Queue, head, d.kept[head], d.tries[f.Queue])
+	delete(d.kept, head)
+	c.fence = f
+	c.lost = make(chan struct{})
+	c.guard = d
+	d.held[f.Queue] = c
+	return c
+}
+
+// check is the lease guard of every claim of this dispatcher (see
+// CheckLease); the claim's own loss is checked by Claim.check.
+func (d *leaseDispatcher) check() error {
+	if !d.fresh() {
+		return ErrLeaseExpired
+	}
+	return nil
+}
+
+// release ends a claim in the store; a queue that still has work is free
+// for any node, this one included.
+func (d *leaseDispatcher) release(f Fence, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 5*time.Second)
+	defer cancel()
+	if err := d.ls.ReleaseQueue(ctx, f, wait); err != nil {
+		d.log.Warn("release queue", "queue", f.Queue, "err", err)
+	}
+	d.poke()
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		d.wakeNodes("work") // stopping: another node goes on at once
+	}
+}
+
+func (d *leaseDispatcher) Admit() (func(), error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.maxPending > 0 && d.active+d.admitting >= d.maxPending {
+		return nil, ErrOverloaded
+	}
+	d.admitting++
+	return func() {
+		d.mu.Lock()
+		d.admitting--
+		d.mu.Unlock()
+	}, nil
+}
+
+// LockQueues serialises creations on a queue within this node, as in one
+// process. Across nodes no lock is needed for order: operation ids come
+// from one sequence row that every creating transaction reads and writes,
+// so under SERIALIZABLE they are handed out in commit order, and a queue's
+// head is its lowest unfinished id: no creation can slip in before one
+// that committed first. What a creation checks, it checks inside its
+// transaction, which SERIALIZABLE protects against other nodes' writes.
+func (d *leaseDispatcher) LockQueues(queues ...uint64) func() { return d.gates.lock(queues...) }
+
+func (d *leaseDispatcher) Reserve(queue uint64) func() { return d.gates.reserve(queue) }
+
+// Enqueue claims the new operation's queue for this node when no live node
+// holds it; otherwise its holder reaches it after the operations before it.
+func (d *leaseDispatcher) Enqueue(op *Operation) {
+	d.mu.Lock()
+	d.active++
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	if d.held[op.QueueID] != nil {
+		if len(d.kept) < keptCap {
+			d.kept[op.ID] = op
+		}
+		d.mu.Unlock()
+		return
+	}
+	owner := d.owner
+	d.mu.Unlock()
+	qc, ok, err := d.ls.ClaimQueue(d.ctx, owner, op.QueueID)
+	if err != nil || !ok {
+		// Held elsewhere, or the store did not answer: the sweep makes
+		// sure the queue has a row that some node claims.
+		d.poke()
+		return
+	}
+	if qc.Head == op.ID {
+		d.mu.Lock()
+		if len(d.kept) < keptCap {
+			d.kept[op.ID] = op
+		}
+		d.mu.Unlock()
+	}
+	d.take(qc)
+}
+
+func (d *leaseDispatcher) Claim() (*Claim, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.waiting++
+	d.poke()
+	for len(d.ready) == 0 && !d.closed {
+		d.cond.Wait()
+	}
+	d.waiting--
+	if d.closed {
+		return nil, false
+	}
+	c := d.ready[0]
+	d.ready = d.ready[1:]
+	d.claims[c.ID] = c
+	return c, true
+}
+
+// Finish hands the queue to its next operation, or releases it.
+func (d *leaseDispatcher) Finish(c *Claim) {
+	d.mu.Lock()
+	d.end(c)
+	delete(d.tries, c.Queue)
+	d.active = max(d.active-1, 0) // until the next count
+	lost := c.isLost() || d.closed
+	d.mu.Unlock()
+	if lost {
+		return
+	}
+	head, err := d.ls.QueueHead(d.ctx, c.Queue)
+	if err == nil && head != 0 {
+		d.mu.Lock()
+		if d.owner == c.fence.Owner && !d.closed {
+			d.ready = append(d.ready, d.newClaim(c.fence, head))
+			d.cond.Signal()
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+	}
+	d.release(*c.fence, 0)
+}
+
+// Defer lets the queue go with a not-before time: any node may claim it
+// after wait (this one included).
+func (d *leaseDispatcher) Defer(c *Claim, wait time.Duration) {
+	d.mu.Lock()
+	d.end(c)
+	d.tries[c.Queue] = c.Tries + 1
+	lost := c.isLost()
+	if d.closed {
+		wait = 0 // stopping: another node may go on at once
+	}
+	d.mu.Unlock()
+	if !lost {
+		d.release(*c.fence, wait)
+	}
+}
+
+// end forgets a claim; d.mu held.
+func (d *leaseDispatcher) end(c *Claim) {
+	delete(d.claims, c.ID)
+	if d.held[c.Queue] == c {
+		delete(d.held, c.Queue)
+	}
+	c.End()
+}
+
+// Cancel delivers to this node's run of the operation, writes under this
+// node's claim of the queue (held, or claimed for the write), or asks the
+// node holding the queue and waits until its run recorded the request (or
+// the holder died: then the queue is claimed here).
+func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write func(ctx context.Context, behind bool) (*Operation, error)) (*Operation, error) {
+	asked := false
+	for {
+		d.mu.Lock()
+		if c := d.claims[id]; c != nil {
+			d.mu.Unlock()
+			op, ok, err := c.Deliver(ctx)
+			if ok {
+				return op, err
+			}
+			continue
+		}
+		if h := d.held[queue]; h != nil {
+			if h.ID != id { // running another: id waits behind it
+				d.mu.Unlock()
+				return d.ended(write(WithFence(ctx, h.fence), true))
+			}
+			// Claimed, not yet taken by a worker: held back while the
+			// request is written, then handed out to read it.
+			d.ready = slices.DeleteFunc(d.ready, func(c *Claim) bool { return c == h })
+			d.mu.Unlock()
+			op, err := write(WithFence(ctx, h.fence), false)
+			d.mu.Lock()
+			h.Op = nil
+			if d.held[queue] == h && !d.closed {
+				d.ready = append(d.ready, h)
+				d.cond.Signal()
+			}
+			d.mu.Unlock()
+			return op, err
+		}
+		owner := d.owner
+		d.mu.Unlock()
+		qc, ok, err := d.ls.ClaimQueue(ctx, owner, queue)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			op, err := d.ended(write(WithFence(ctx, &qc.Fence), qc.Head != 0 && qc.Head != id))
+			d.release(qc.Fence, 0)
+			return op, err
+		}
+		if !asked {
+			if err := d.ls.AskCancel(ctx, queue, id); err != nil {
+				return nil, err
+			}
+			d.wakeNodes("cancel")
+			asked = true
+		}
+		// The holder reads the request at its next heartbeat.
+		deadline := time.Now().Add(d.opt.Length)
+		for time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			op, err := d.read(id)
+			if err != nil {
+				return nil, err
+			}
+			if op == nil {
+				return nil, NotFound("operation %d not found", id)
+			}
+			if op.CancelAsked || op.Status.Terminal() {
+				return op, nil
+			}
+		}
+	}
+}
+
+// ended counts out of --max-pending an operation a cancel ended (until the
+// next count).
+func (d *leaseDispatcher) ended(op *Operation, err error) (*Operation, error) {
+	if err == nil && op != nil && op.Status.Terminal() {
+		d.mu.Lock()
+		d.active = max(d.active-1, 0)
+		d.mu.Unlock()
+	}
+	return op, err
+}
+
+func (d *leaseDispatcher) Pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.active
+}
+
+// leases is the number of queues this node holds and the number it took
+// over from dead nodes.
+func (d *leaseDispatcher) leases() (held int, takeovers uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.held), d.takeovers.Load()
+}
+
+func (d *leaseDispatcher) Close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.cond.Broadcast()
+}
+
+// leave frees this node's queues for the others at once and stops the
+// heartbeat; called once the workers have stopped.
+func (d *leaseDispatcher) leave() {
+	d.stop()
+	d.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.ls.Leave(ctx, d.currentOwner()); err != nil && !errors.Is(err, context.Canceled) {
+		d.log.Warn("leave: the queues of this node wait for its lease to end", "err", err)
+	} else if d.notify != nil {
+		d.notify.Notify(ctx, leaseChannel, "work")
+	}
+}

@@ -1,0 +1,208 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"eventops/engine"
+	"eventops/storage"
+	"eventops/storage/pgtest"
+)
+
+// Two engines on one PostgreSQL database are two nodes: these tests run
+// whenever a PostgreSQL server is at hand (pgtest), whatever store the
+// other tests use.
+
+// quickLease makes takeovers quick enough for a test.
+var quickLease = engine.LeaseOptions{Length: time.Second, Heartbeat: 100 * time.Millisecond,
+	Margin: 300 * time.Millisecond, Poll: 20 * time.Millisecond}
+
+// cutOff is a node's lease store whose heartbeats can be cut off, as a
+// network partition or a frozen process would: everything else reaches the
+// database.
+type cutOff struct {
+	engine.LeaseStore
+	off atomic.Bool
+}
+
+func (c *cutOff) Heartbeat(ctx context.Context, owner string, lease time.Duration, join bool) (bool, error) {
+	if c.off.Load() {
+		return false, errors.New("cut off")
+	}
+	return c.LeaseStore.Heartbeat(ctx, owner, lease, join)
+}
+
+// node opens a store on url and starts an engine on it with cfg, as a node
+// (claims by lease through cut, if not nil); like gives the company, venue
+// and ticket type, else they are made.
+func node(t *testing.T, url string, cfg engine.Config, cut *cutOff, like *bundle) *bundle {
+	t.Helper()
+	db, err := storage.OpenPostgres(context.Background(), url, storage.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	b := &bundle{t: t, db: db, cfg: cfg}
+	cfg.Store = db
+	cfg.Leases = db
+	if cut != nil {
+		cut.LeaseStore = db
+		cfg.Leases = cut
+	}
+	cfg.Lease = quickLease
+	cfg.Logger = quiet
+	cfg.Retry = fastRetry
+	b.eng = engine.New(cfg)
+	if err := b.eng.Start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(b.shutdown)
+	if like == nil {
+		b.seed(nil)
+	} else {
+		b.company, b.venue, b.ticketType = like.company, like.venue, like.ticketType
+	}
+	return b
+}
+
+// A node cut off from the database past its lease loses its queue to
+// another node, which finishes the operation; the cut-off node's run, when
+// it goes on, may not call outside (CheckLease) and cannot commit (fenced):
+// the operation stays as its successor left it, its work done once.
+func TestLeaseTakeoverFencesTheNodeThatLostIt(t *testing.T) {
+	url := pgtest.Database(t)
+	g := newGate()
+	checked := make(chan error, 1)
+	held := counted(workFunc(func(ctx context.Context, r *engine.PhaseRun) error {
+		if err := g.hold(ctx, r); err != nil {
+			return err
+		}
+		checked <- engine.CheckLease(ctx)
+		return engine.TicketsWork{}.Run(ctx, r)
+	}))
+	cut := &cutOff{}
+	a := node(t, url, engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: held}}, cut, nil)
+	_, op := a.createDate("Taken over", 5)
+	g.await(t, 1) // node A runs it
+
+	cut.off.Store(true)
+	time.Sleep(quickLease.Length + 200*time.Millisecond) // A's lease ends in the database
+	b := node(t, url, engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: counted(engine.TicketsWork{})}}, nil, a)
+	done := b.wait(op.ID)
+	if done.Status != engine.StatusCompleted {
+		t.Fatalf("operation = %s, want completed by node B", done.Status)
+	}
+	if _, takeovers := b.eng.Leases(); takeovers != 1 {
+		t.Errorf("node B counts %d takeovers, want 1", takeovers)
+	}
+
+	g.open() // node A's run goes on
+	select {
+	case err := <-checked:
+		if !errors.Is(err, engine.ErrLeaseExpired) {
+			t.Errorf("CheckLease on the node that lost its lease = %v, want ErrLeaseExpired", err)
+		}
+	case <-time.After(safety):
+		t.Fatal("node A's work never went on")
+	}
+	// A's completion is refused; give it time to try.
+	deadline := time.Now().Add(safety)
+	for {
+		if held, _ := a.eng.Leases(); held == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node A still holds the queue")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := b.stored(op.ID)
+	if after.Version != done.Version || after.Status != engine.StatusCompleted {
+		t.Errorf("after node A's late completion: version %d %s, want version %d completed (node B's)",
+			after.Version, after.Status, done.Version)
+	}
+	if n := b.effects(done.Phases[0].ID); n != 1 {
+		t.Errorf("tickets took effect %d times, want once", n)
+	}
+	cut.off.Store(false) // A learns it lost its lease and joins again
+}
+
+// A cancel asked on one node reaches the run on another, which records it
+// and ends the operation canceled.
+func TestLeaseCancelReachesTheRunOnAnotherNode(t *testing.T) {
+	url := pgtest.Database(t)
+	g := newGate()
+	a := node(t, url, engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}}, nil, nil)
+	b := node(t, url, engine.Config{}, nil, a)
+	_, op := a.createDate("Canceled from B", 5)
+	g.await(t, 1)
+	got, err := b.eng.CancelOperation(context.Background(), b.company.ID, op.ID)
+	if err != nil {
+		t.Fatalf("cancel on node B: %v", err)
+	}
+	if !got.CancelAsked {
+		t.Errorf("cancel answered cancel_requested=false, want the request recorded")
+	}
+	checkCanceled(t, a.wait(op.ID))
+}
+
+// A node that stops lets its queues go at once: another node resumes them
+// without waiting for the lease to end.
+func TestLeaseStoppedNodeHandsOver(t *testing.T) {
+	url := pgtest.Database(t)
+	g := newGate()
+	a := node(t, url, engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}}, nil, nil)
+	b := node(t, url, engine.Config{}, nil, a)
+	_, op := a.createDate("Handed over", 5)
+	g.await(t, 1)
+	stopWithin(t, a.eng, 50*time.Millisecond) // the held phase is cut off
+	a.eng = nil
+	if done := b.wait(op.ID); done.Status != engine.StatusCompleted {
+		t.Errorf("operation = %s, want completed by node B", done.Status)
+	}
+	if _, takeovers := b.eng.Leases(); takeovers != 0 {
+		t.Errorf("node B counts %d takeovers, want 0 (the queue was let go)", takeovers)
+	}
+}
+
+// With notifications, a cancel asked on another node is taken at once, not
+// at the holder's next heartbeat.
+func TestLeaseCancelWakesTheHolder(t *testing.T) {
+	url := pgtest.Database(t)
+	g := newGate()
+	slow := engine.LeaseOptions{Length: 30 * time.Second, Heartbeat: 10 * time.Second, Poll: 20 * time.Millisecond}
+	open := func(cfg engine.Config, like *bundle) *bundle {
+		db, err := storage.OpenPostgres(context.Background(), url, storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &bundle{t: t, db: db}
+		cfg.Store, cfg.Leases, cfg.Notifier, cfg.Lease, cfg.Logger, cfg.Retry = db, db, db, slow, quiet, fastRetry
+		b.eng = engine.New(cfg)
+		if err := b.eng.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.shutdown)
+		if like == nil {
+			b.seed(nil)
+		} else {
+			b.company, b.venue, b.ticketType = like.company, like.venue, like.ticketType
+		}
+		return b
+	}
+	a := open(engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}}, nil)
+	b := open(engine.Config{}, a)
+	_, op := a.createDate("Canceled from B", 5)
+	g.await(t, 1)
+	time.Sleep(300 * time.Millisecond) // both listeners listen
+	asked := time.Now()
+	if _, err := b.eng.CancelOperation(context.Background(), b.company.ID, op.ID); err != nil {
+		t.Fatalf("cancel on node B: %v", err)
+	}
+	if took := time.Since(asked); took > 5*time.Second {
+		t.Errorf("the cancel took %v, want well under the 10 s heartbeat", took)
+	}
+	checkCanceled(t, a.wait(op.ID))
+}
