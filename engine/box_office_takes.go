@@ -69,8 +69,8 @@ func changeTakes(tx Tx, eventID uint64, add BoxOfficeTake, drop string, now time
 }
 
 // holdTake stores a take of quantity units of rt on the occurrence before
-// the sale's shop step; the func it answers removes it (when the sale is
-// refused: the commit removes it itself, with dropTakeIn).
+// the sale's shop step and answers its id: the sale's commit removes it
+// (changeTakes), or releaseTake when the sale is refused.
 func (e *Engine) holdTake(ctx context.Context, eventID, rt uint64, quantity int) (string, error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
