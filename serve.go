@@ -164,6 +164,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		leases, notifier = db, db
 	}
 	eng = engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Notifier: notifier,
+		Locks:  db,
 		Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
 		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
@@ -178,7 +179,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if db.Postgres() {
 		// Several nodes: the gauge is the installation's count, read
-		// from the database (activeLoop) rather than counted here.
+		// from the database every 5 s rather than counted here.
 		if counts, err := db.ActiveByAction(context.Background()); err == nil {
 			meter.SetActive(counts)
 		}
@@ -394,8 +395,22 @@ func pruneLoop(ctx context.Context, eng *engine.Engine, retention time.Duration,
 // pruneOnce is one round of retention, counted in the metrics
 // (eventops_operations_pruned_total, eventops_idempotency_records_pruned_total).
 // A retention of 0 keeps every operation; expired idempotency records and
-// webhook ids are pruned regardless.
+// webhook ids are pruned regardless. One node at a time runs it (the
+// "retention" lock, engine.Locks): a node that finds it held skips the
+// round, which the holder is doing.
 func pruneOnce(ctx context.Context, eng *engine.Engine, retention time.Duration, meter *metrics.Metrics, log *slog.Logger) {
+	held, ok, err := eng.Locks().TryLock(ctx, "retention")
+	if err != nil || !ok {
+		if err != nil && ctx.Err() == nil {
+			log.Warn("retention: take its lock", "err", err)
+		} else if !ok {
+			log.Debug("retention runs on another node: round skipped")
+		}
+		return
+	}
+	defer held.Unlock()
+	ctx, cancel := engine.Guard(ctx, held)
+	defer cancel()
 	if retention > 0 {
 		n, err := eng.Prune(ctx, eng.Now().Add(-retention))
 		meter.OperationsPruned(n) // what was deleted before an error counts too

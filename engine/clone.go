@@ -89,6 +89,7 @@ func (s *TicketStructure) Clone() *TicketStructure {
 	c := *s
 	c.Capacity = cloneInt(s.Capacity)
 	c.Dropped = slices.Clone(s.Dropped)
+	c.Takes = slices.Clone(s.Takes)
 	if s.Types != nil {
 		c.Types = make([]TicketLimit, len(s.Types))
 		for i, t := range s.Types {

@@ -377,6 +377,9 @@ type TicketStructure struct {
 	// step deletes them (the buyer could otherwise take a removed type
 	// meanwhile), and forgets them once catalog is done.
 	Dropped []string `json:"dropped_inventory_items,omitempty"`
+	// Takes are the box-office sales in flight (box_office_takes.go):
+	// written only by them; a rebuild keeps them (putStructure).
+	Takes []BoxOfficeTake `json:"box_office_takes,omitempty"`
 	// SoldAll is the paid quantity of the occurrence over all its types,
 	// retired ones included (what the capacity is shared by).
 	SoldAll   int       `json:"sold_all,omitempty"`

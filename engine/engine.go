@@ -74,6 +74,10 @@ type Config struct {
 	// (default: random).
 	Notifier Notifier
 	NodeID   string
+	// Locks are the named locks that hold across the nodes sharing Store
+	// (the storage.DB; see locks.go). Nil: locks of this process only,
+	// right for a store no other process writes.
+	Locks Locks
 }
 
 // DefaultMaxPending is the default bound on unfinished operations
@@ -96,25 +100,20 @@ type Engine struct {
 	shops   ShopReader
 	sandbox SandboxShops
 	seats   ShopSeats
-	// takes are the box-office sales in flight (see boxOfficeTakes).
-	takes boxOfficeTakes
-	// seatLocks serializes the box-office sales of one event (by event
-	// id: *sync.Mutex), shop step and commit, without the event's queue
-	// lock, which the shop's webhooks wait on (see CreateOrder).
-	seatLocks sync.Map
-	keys      keyCache
-	aliases   aliasCounter
-	refs      refCache
-	obs       Observer
-	broker    *Broker
-	ann       *announcer
-	work      map[string]Work
-	refund    RefundWork
-	retry     RetryPolicy
-	now       func() time.Time
-	jitter    func() float64
-	log       *slog.Logger
-	shared    bool // Config.SharedStore
+	keys    keyCache
+	aliases aliasCounter
+	refs    refCache
+	obs     Observer
+	broker  *Broker
+	ann     *announcer
+	work    map[string]Work
+	refund  RefundWork
+	retry   RetryPolicy
+	now     func() time.Time
+	jitter  func() float64
+	log     *slog.Logger
+	shared  bool // Config.SharedStore
+	locks   Locks
 
 	outbox   *outbox
 	urlGuard URLGuard
@@ -143,6 +142,7 @@ func New(cfg Config) *Engine {
 	e := &Engine{
 		store:   cfg.Store,
 		shared:  cfg.SharedStore,
+		locks:   cfg.Locks,
 		sealer:  cfg.Sealer,
 		shops:   cfg.Shops,
 		sandbox: cfg.Sandbox,
@@ -160,6 +160,9 @@ func New(cfg Config) *Engine {
 		examine: cfg.BulkExamine,
 		soft:    make(chan struct{}),
 		halted:  make(chan struct{}),
+	}
+	if e.locks == nil {
+		e.locks = NewLocalLocks()
 	}
 	if e.workers <= 0 {
 		e.workers = 64

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"sync"
 )
 
 // ShopSeats takes seats off what a shop offers before the box office sells
@@ -33,6 +32,8 @@ type ShopTokenStore interface {
 	OpenShopSecrets(s *Shop) (ShopSecrets, error)
 	StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t ShopTokens) (bool, error)
 	NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error
+	// Locks make a token refresh single-flight across nodes.
+	Locks() Locks
 }
 
 // ShopOfferMark is an offer written to the shop: the quantity and the shop
@@ -55,8 +56,9 @@ type ShopOfferMark struct {
 // reconciliation timer) gives the seats back: they are never taken for a
 // sale. From before the shop's lowering until the commit (or the
 // refusal) the sale's seats are counted as sold by every rebalance of the
-// event (boxOfficeTakes): one that reads the shop in between never raises
-// it above what is left once the sale commits. A company whose connection
+// event, on any node (a BoxOfficeTake stored on the occurrence): one that
+// reads the shop in between never raises it above what is left once the
+// sale commits. A company whose connection
 // is revoked sells without the shop step (its shop can no longer be
 // written; the warning is logged).
 //
@@ -64,7 +66,7 @@ type ShopOfferMark struct {
 // client's timeouts, and the event's queue lock is what its shop webhooks
 // wait on (Shopify gives a delivery 5 s). So the shop step runs outside
 // the queue lock, under a lock of its own that serializes the box-office
-// sales of the event (two of them lowering from the same levels could
+// sales of the event across the nodes (engine.Locks, "seats:{event id}") (two of them lowering from the same levels could
 // otherwise leave the shop at the larger of the two offers); the queue
 // lock is taken only for the commit, which validates the order again
 // against the event as it is then (a shop sale recorded meanwhile may
@@ -75,15 +77,22 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 	if err != nil {
 		return nil, nil, err
 	}
-	unlockSeats := e.lockSeats(eventID)
+	ctx, unlockSeats, err := e.lockSeats(ctx, eventID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("wait for the event's box office: %w", err)
+	}
 	defer unlockSeats()
-	// Held from before the shop's lowering until after the commit (or the
-	// refusal): a rebalance meanwhile counts these seats as sold.
-	releaseTake := e.takes.hold(eventID, in.RegistrationTypeID, in.Quantity)
-	defer releaseTake()
-	marks, err := e.takeShopSeats(ctx, companyID, eventID, in)
+	marks, take, err := e.takeShopSeats(ctx, companyID, eventID, in)
 	if err != nil {
 		return nil, nil, err
+	}
+	committed := false
+	if take != "" {
+		defer func() {
+			if !committed {
+				e.releaseTake(eventID, take)
+			}
+		}()
 	}
 	unlock := e.lockQueue(queue)
 	defer unlock()
@@ -115,6 +124,11 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 		if err := putShopOffers(tx, ev.ID, marks); err != nil {
 			return err
 		}
+		if take != "" {
+			if err := changeTakes(tx, ev.ID, BoxOfficeTake{}, take, now); err != nil {
+				return err
+			}
+		}
 		var opID uint64
 		if c.Shopify() {
 			if op, err = newOperation(tx, ActionSave, ev, c, now, true); err != nil {
@@ -127,6 +141,7 @@ func (e *Engine) CreateOrder(ctx context.Context, companyID, eventID uint64, in 
 	if err != nil {
 		return nil, nil, err
 	}
+	committed = true
 	if op != nil {
 		e.launch(ctx, op)
 	}
@@ -169,9 +184,9 @@ func checkOrder(tx Tx, companyID, eventID uint64, in OrderInput) (*Company, *Eve
 // takeShopSeats is CreateOrder's first step for a Shopify company whose
 // event is mirrored: the shop's offer lowered (see ShopSeats). An order
 // that would be refused is refused here, before the shop is called.
-func (e *Engine) takeShopSeats(ctx context.Context, companyID, eventID uint64, in OrderInput) (map[string]ShopOfferMark, error) {
+func (e *Engine) takeShopSeats(ctx context.Context, companyID, eventID uint64, in OrderInput) (map[string]ShopOfferMark, string, error) {
 	if e.seats == nil {
-		return nil, nil
+		return nil, "", nil
 	}
 	var c *Company
 	var s *TicketStructure
@@ -190,26 +205,36 @@ func (e *Engine) takeShopSeats(ctx context.Context, companyID, eventID uint64, i
 		s, err = tx.TicketStructure(ev.ID)
 		return err
 	}); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if replay || s == nil || !c.Shopify() || c.Shop.Setup == nil || c.Shop.Setup.LocationID == "" {
-		return nil, nil // nothing mirrored: the shop offers none of it
+		return nil, "", nil // nothing mirrored: the shop offers none of it
 	}
 	if c.Shop.Revoked {
 		e.log.Warn("box-office sale of a company whose shop connection is revoked: the shop's offer is not lowered",
 			"company", c.ID, "event", eventID)
-		return nil, nil
+		return nil, "", nil
 	}
-	marks, err := e.seats.TakeSeats(ctx, e, c, s, rt.ID, in.Quantity, func(set map[string]ShopOfferMark, cleared []string) error {
+	// Stored from before the shop's lowering until the commit (or the
+	// refusal): a rebalance meanwhile, on any node, counts these seats as
+	// sold (BoxOfficeTake).
+	take, err := e.holdTake(ctx, eventID, rt.ID, in.Quantity)
+	if err != nil {
+		return nil, "", err
+	}
+	shopCtx, cancel := context.WithTimeout(ctx, boxOfficeTakeLife/2)
+	defer cancel()
+	marks, err := e.seats.TakeSeats(shopCtx, e, c, s, rt.ID, in.Quantity, func(set map[string]ShopOfferMark, cleared []string) error {
 		return e.store.Update(ctx, func(tx Tx) error { return putShopPending(tx, eventID, set, cleared) })
 	})
 	if err != nil {
+		e.releaseTake(eventID, take)
 		e.log.Warn("box-office sale refused: the shop could not take the seats off its offer", "company", c.ID,
 			"event", eventID, "err", err)
-		return nil, &Error{Kind: KindUnavailable, Code: CodeOrderShopUnavailable,
+		return nil, "", &Error{Kind: KindUnavailable, Code: CodeOrderShopUnavailable,
 			Message: "the shop could not be reached to take these seats off its offer first; nothing was sold: send the order again"}
 	}
-	return marks, nil
+	return marks, take, nil
 }
 
 // putShopOffers records offers written to the shop into the occurrence's
@@ -271,80 +296,16 @@ func putShopPending(tx Tx, eventID uint64, set map[string]ShopOfferMark, cleared
 	return tx.PutTicketStructure(s)
 }
 
-// boxOfficeTakes are the box-office sales in flight, by event: the seats
-// each took (or is taking) off the shop's offer and has not committed yet.
-// The inventory phase counts them as sold (PhaseRun.BoxOfficeTakes), so a
-// rebalance that reads the shop between a take and its commit never raises
-// the shop above what is left once the sale commits. They live in memory
-// only: a take left by a crash holds nothing back after the restart, and
-// its lowering is then an unanswered write like any other (the
-// lost-answer rules: the next rebalance takes it for its own and gives the
-// seats back).
-type boxOfficeTakes struct {
-	mu sync.Mutex
-	m  map[uint64]map[uint64]int // event id → registration type id → units
-}
-
-// hold notes a take of quantity units of registration type rt of the event
-// until the func it answers is called.
-func (t *boxOfficeTakes) hold(eventID, rt uint64, quantity int) func() {
-	if quantity <= 0 {
-		return func() {}
+// lockSeats takes the box-office lock of an event (see CreateOrder), which
+// holds across the nodes sharing the store; the context it answers ends
+// with ctx or when the lock is lost.
+func (e *Engine) lockSeats(ctx context.Context, eventID uint64) (context.Context, func(), error) {
+	l, err := e.locks.Lock(ctx, seatLockName(eventID))
+	if err != nil {
+		return nil, nil, err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.m == nil {
-		t.m = map[uint64]map[uint64]int{}
-	}
-	if t.m[eventID] == nil {
-		t.m[eventID] = map[uint64]int{}
-	}
-	t.m[eventID][rt] += quantity
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			if t.m[eventID][rt] -= quantity; t.m[eventID][rt] <= 0 {
-				delete(t.m[eventID], rt)
-			}
-			if len(t.m[eventID]) == 0 {
-				delete(t.m, eventID)
-			}
-		})
-	}
-}
-
-// of answers a copy of the takes in flight of the event (nil: none).
-func (t *boxOfficeTakes) of(eventID uint64) map[uint64]int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.m[eventID]) == 0 {
-		return nil
-	}
-	out := make(map[uint64]int, len(t.m[eventID]))
-	for rt, q := range t.m[eventID] {
-		out[rt] = q
-	}
-	return out
-}
-
-// BoxOfficeTakes answers the box-office sales of the occurrence in flight:
-// units by registration type taken (or being taken) off the shop's offer
-// and not committed yet. The inventory phase reads them after the shop's
-// levels and before our side, and counts them as sold: a take that
-// lowered the shop before the levels were read is either still here or
-// committed (a sale in the structure read after).
-func (r *PhaseRun) BoxOfficeTakes(eventID uint64) map[uint64]int {
-	return r.engine.takes.of(eventID)
-}
-
-// lockSeats takes the box-office lock of an event (see CreateOrder).
-func (e *Engine) lockSeats(eventID uint64) func() {
-	m, _ := e.seatLocks.LoadOrStore(eventID, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+	ctx, cancel := Guard(ctx, l)
+	return ctx, func() { cancel(); l.Unlock() }, nil
 }
 
 // Orders lists the orders of a live event of a company: its own, and for a

@@ -56,11 +56,13 @@ type outbox struct {
 	kickc chan struct{} // a commit happened: look for due deliveries
 
 	mu       sync.Mutex
-	inflight map[uint64]uint64 // delivery being sent -> its endpoint (0: unknown)
-	sends    map[uint64]int    // endpoint -> its deliveries being sent
-	epOf     map[uint64]uint64 // due delivery -> its endpoint, read once
-	held     map[uint64]hold   // deliveries whose last try failed before an attempt could be recorded
-	changed  chan struct{}     // closed at the next kick (the feed's long-poll)
+	inflight map[uint64]uint64    // delivery being sent -> its endpoint (0: unknown)
+	sends    map[uint64]int       // endpoint -> its deliveries being sent
+	epOf     map[uint64]uint64    // due delivery -> its endpoint, read once
+	held     map[uint64]hold      // deliveries whose last try failed before an attempt could be recorded
+	changed  chan struct{}        // closed at the next kick (the feed's long-poll)
+	owned    map[uint64]Lock      // endpoints whose deliveries this node sends (outbox_claims.go)
+	refused  map[uint64]time.Time // endpoints another node holds: not tried again before then
 
 	delivered, retried, failed atomic.Uint64
 }
@@ -71,7 +73,7 @@ func newOutbox(sender WebhookSender, scale float64, workers int) *outbox {
 	}
 	return &outbox{sender: sender, scale: scale, workers: workers,
 		kickc: make(chan struct{}, 1), inflight: map[uint64]uint64{}, sends: map[uint64]int{}, epOf: map[uint64]uint64{},
-		held: map[uint64]hold{}, changed: make(chan struct{})}
+		held: map[uint64]hold{}, changed: make(chan struct{}), owned: map[uint64]Lock{}, refused: map[uint64]time.Time{}}
 }
 
 // kick wakes the worker and the feed's waiters; it never blocks.
@@ -155,6 +157,15 @@ func (e *Engine) runOutbox() {
 		cancelSends()
 	}()
 	slots := make(chan struct{}, o.workers)
+	defer func() {
+		// The endpoints are let go once their sends have ended (they
+		// end at once: the stop cancels them), never under a send.
+		cancelSends()
+		for range o.workers {
+			slots <- struct{}{}
+		}
+		o.releaseEndpoints()
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	base := 4 * o.workers
@@ -175,6 +186,7 @@ func (e *Engine) runOutbox() {
 		if limit == base && len(ready) > 0 {
 			cands = append(slices.Clip(due), ready...)
 		}
+		cands = e.claimEndpoints(cands, now)
 		picks := o.pick(cands, now)
 		if limit > base {
 			ready = keepReady(due, picks, base)
@@ -263,6 +275,9 @@ func (e *Engine) deliver(ctx context.Context, id uint64) bool {
 		// after the scan that found it: not due now.
 		if err != nil || cur == nil || cur.Status != DeliveryPending || cur.NextAttemptAt.After(now) {
 			return err
+		}
+		if !e.outbox.owns(cur.EndpointID) {
+			return nil // picked before its endpoint was known: the next scan claims it
 		}
 		d = cur
 		ep, err := wtx.WebhookEndpoint(d.EndpointID)

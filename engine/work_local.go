@@ -205,6 +205,9 @@ func dropStructure(tx Tx, eventID uint64) error {
 // one that the new one no longer holds but the shop does are withdrawn
 // (see Event.Withdrawn).
 func putStructure(tx Tx, s, old *TicketStructure) error {
+	if old != nil {
+		s.Takes = slices.Clone(old.Takes) // the sales in flight are theirs
+	}
 	if err := withdraw(tx, s.EventID, old, s); err != nil {
 		return err
 	}

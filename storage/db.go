@@ -73,6 +73,9 @@ type DB struct {
 
 	cache *caches
 
+	locksOnce sync.Once
+	locks     *locker // named locks (locks.go)
+
 	commits atomic.Uint64 // successful group commits
 	updates atomic.Uint64 // update functions durably committed
 }
@@ -225,6 +228,7 @@ func (db *DB) Close() error {
 		close(db.reqs)
 		db.mu.Unlock()
 		<-db.writerDone
+		db.locker().close()
 		if db.pg != nil {
 			db.closeErr = db.pg.close()
 			return

@@ -1,6 +1,12 @@
 package shopify
 
-import "time"
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"eventops/engine"
+)
 
 // NextPassAsked is how many callers wait for the pass that follows the
 // one running for the company (single-flight tests).
@@ -18,4 +24,10 @@ func (r *Reconciler) SetClock(now func() time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clock = now
+}
+
+// TokenFor is the token source's answer for company c on a shop at base
+// (stale: a token the shop just refused), as a phase gets it.
+func (t *Tokens) TokenFor(ctx context.Context, st TokenStore, base string, c *engine.Company, stale engine.Secret) (engine.Secret, error) {
+	return t.token(ctx, st, http.DefaultClient, base, c, stale)
 }

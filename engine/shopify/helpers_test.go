@@ -19,6 +19,7 @@ import (
 	"eventops/engine/shopify"
 	"eventops/engine/shopify/sandbox"
 	"eventops/storage"
+	"eventops/storage/pgtest"
 	"eventops/storage/storetest"
 )
 
@@ -67,6 +68,12 @@ type options struct {
 	// mapDomain maps the sandbox shop's NAME.myshopify.com to the sandbox
 	// (Config.DomainMap, as serve --shopify-domain-map does).
 	mapDomain bool
+	// postgres opens the store on a fresh PostgreSQL database whatever
+	// EVENTOPS_TEST_STORE says (skipped without one), so that more nodes
+	// can share it (b.node, nodes_test.go).
+	postgres bool
+	// serve wraps the sandbox's HTTP handler.
+	serve func(http.Handler) http.Handler
 }
 
 // callCounter counts what the client reports to metrics.
@@ -111,6 +118,7 @@ type bundle struct {
 	quiet   *slog.Logger
 	inst    string // the data file's installation id
 	rec     *shopify.Reconciler
+	pgURL   string // options.postgres: the database
 }
 
 func quietLogger() *slog.Logger {
@@ -134,7 +142,11 @@ func setup(t testing.TB, o options) *bundle {
 		t.Fatalf("sandbox: %v", err)
 	}
 	b.sb = sb
-	b.srv = httptest.NewServer(sb.Handler())
+	h := sb.Handler()
+	if o.serve != nil {
+		h = o.serve(h)
+	}
+	b.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
 		b.srv.CloseClientConnections()
 		b.srv.Close()
@@ -169,10 +181,45 @@ func setup(t testing.TB, o options) *bundle {
 // open opens the data file and starts an engine on it with the Shopify work.
 func (b *bundle) open() {
 	b.t.Helper()
-	db, err := storetest.Open(b.t, filepath.Join(b.dir, "eventops.db"), storage.Options{})
+	var db *storage.DB
+	var err error
+	if b.opts.postgres {
+		if b.pgURL == "" {
+			b.pgURL = pgtest.Database(b.t)
+		}
+		db, err = storage.OpenPostgres(context.Background(), b.pgURL, storage.Options{})
+	} else {
+		db, err = storetest.Open(b.t, filepath.Join(b.dir, "eventops.db"), storage.Options{})
+	}
 	if err != nil {
 		b.t.Fatalf("open store: %v", err)
 	}
+	b.db = db
+	if err := db.View(func(tx engine.Tx) (err error) { b.inst, err = tx.InstallationID(); return err }); err != nil {
+		b.t.Fatalf("installation id: %v", err)
+	}
+	if b.opts.reconcile {
+		b.rec = shopify.NewReconciler(b.opts.reconcileEvery)
+		if ahead := b.opts.reconcileAhead; ahead != 0 {
+			b.rec.SetClock(func() time.Time { return time.Now().Add(ahead) })
+		}
+	}
+	b.eng = b.engineOn(db, b.opts.tokens, b.rec)
+	if b.rec != nil {
+		b.rec.Bind(b.eng)
+	}
+	if err := b.eng.Start(context.Background()); err != nil {
+		b.t.Fatalf("start engine: %v", err)
+	}
+	if b.rec != nil {
+		b.rec.Start()
+	}
+}
+
+// engineOn builds (does not start) an engine on db with the Shopify work
+// against the bundle's sandbox, its token source tokens (nil: its own).
+func (b *bundle) engineOn(db *storage.DB, tokens *shopify.Tokens, rec *shopify.Reconciler) *engine.Engine {
+	b.t.Helper()
 	sealer, err := storage.LoadSealer(b.dir)
 	if err != nil {
 		b.t.Fatalf("sealer: %v", err)
@@ -185,7 +232,7 @@ func (b *bundle) open() {
 	cfg := shopify.Config{
 		SandboxURL: b.srv.URL, HTTPClient: hc, Logger: b.quiet, Retry: b.opts.retry,
 		Client: b.opts.client, StaleRounds: b.opts.staleRounds, WebhookBaseURL: b.opts.webhooks,
-		Metrics: b.opts.metrics, Tokens: b.opts.tokens,
+		Metrics: b.opts.metrics, Tokens: tokens, Reconciler: rec,
 	}
 	if b.opts.mapDomain {
 		cfg.DomainMap = func(d string) (string, bool) {
@@ -194,13 +241,6 @@ func (b *bundle) open() {
 			}
 			return b.srv.URL + "/sandbox/shopify/" + b.shop.Name, true
 		}
-	}
-	if b.opts.reconcile {
-		b.rec = shopify.NewReconciler(b.opts.reconcileEvery)
-		if ahead := b.opts.reconcileAhead; ahead != 0 {
-			b.rec.SetClock(func() time.Time { return time.Now().Add(ahead) })
-		}
-		cfg.Reconciler = b.rec
 	}
 	works, refund := shopify.Works(cfg)
 	var shops engine.ShopReader
@@ -211,25 +251,12 @@ func (b *bundle) open() {
 	if !b.opts.noSeats {
 		seats = shopify.Seats(cfg)
 	}
-	b.db = db
-	if err := db.View(func(tx engine.Tx) (err error) { b.inst, err = tx.InstallationID(); return err }); err != nil {
-		b.t.Fatalf("installation id: %v", err)
-	}
-	ecfg := engine.Config{Store: db, Sealer: sealer, Work: works, Refund: refund,
+	ecfg := engine.Config{Store: db, Locks: db, Sealer: sealer, Work: works, Refund: refund,
 		Retry: b.opts.retry, Logger: b.quiet, Workers: b.opts.workers, Shops: shops, Seats: seats}
-	if storetest.Postgres() {
+	if db.Postgres() {
 		ecfg.SharedStore, ecfg.Leases = true, db // a node, as serve runs it on PostgreSQL
 	}
-	b.eng = engine.New(ecfg)
-	if b.rec != nil {
-		b.rec.Bind(b.eng)
-	}
-	if err := b.eng.Start(context.Background()); err != nil {
-		b.t.Fatalf("start engine: %v", err)
-	}
-	if b.rec != nil {
-		b.rec.Start()
-	}
+	return engine.New(ecfg)
 }
 
 // close stops the engine softly and closes the data file after a

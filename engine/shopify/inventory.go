@@ -193,12 +193,6 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 		if activated {
 			continue // read again: now stocked at our location
 		}
-		// Box-office sales in flight, read after the levels and before
-		// our side: one whose lowering the levels show is either still
-		// in flight (its seats counted as sold below, so the shop is
-		// not raised above what is left once it commits) or committed,
-		// and then in our side as read next.
-		takes := r.BoxOfficeTakes(occ.ID)
 		// Our side as it is after the levels were read: a sale recorded
 		// meanwhile is in both. (A guess read no levels: nothing to do.)
 		if !guess {
@@ -206,6 +200,12 @@ func (w inventoryWork) reconcile(ctx context.Context, sr *shopRun, su *engine.Sh
 				return err
 			}
 		}
+		// Box-office sales in flight on any node, read with our side,
+		// after the levels: one whose lowering the levels show stored
+		// its take before it lowered, so it is either still in flight
+		// (its seats counted as sold below, so the shop is not raised
+		// above what is left once it commits) or committed, in our side.
+		takes := s.TakesInFlight(r.Now())
 		shopSold := map[uint64]int{}
 		for _, t := range s.Types {
 			shopSold[t.RegistrationTypeID] = t.ShopSold

@@ -42,6 +42,9 @@ import (
 //     read in the second of its update could change again unseen under
 //     the same updatedAt; newer orders are recorded at once and read again
 //     by the next pass.
+//   - One node at a time per shop: a pass holds the company's lock
+//     (engine.Locks, "reconcile:{company id}") across the nodes sharing
+//     the store, and reads the mark once it holds it.
 //   - Single flight per shop: one pass at a time per company; a caller
 //     arriving while a pass runs waits for the next pass (which starts
 //     after the running one and serves every caller that arrived during
@@ -405,10 +408,23 @@ const markSettle = time.Minute
 // by order would cost hours of query budget for nothing.
 const firstPassWindow = 60 * 24 * time.Hour
 
+// reconcileLockName names the lock of a company's reconciliation passes.
+func reconcileLockName(companyID uint64) string { return fmt.Sprintf("reconcile:%d", companyID) }
+
 // pass reads the company's shop from its mark and records what it finds.
 func (r *Reconciler) pass(ctx context.Context, companyID uint64) (ReconcileResult, error) {
 	var res ReconcileResult
 	eng, s := r.bound()
+	// One node at a time per shop: the pass reads the mark once the lock
+	// is held, so a pass that waited for another node's starts where that
+	// one left the mark.
+	held, err := eng.Locks().Lock(ctx, reconcileLockName(companyID))
+	if err != nil {
+		return res, fmt.Errorf("wait for the shop's reconciliation on another node: %w", err)
+	}
+	defer held.Unlock()
+	ctx, cancel := engine.Guard(ctx, held)
+	defer cancel()
 	c, err := eng.Company(companyID)
 	if err != nil {
 		return res, err

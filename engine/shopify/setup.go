@@ -2,6 +2,7 @@ package shopify
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"eventops/engine"
@@ -39,7 +40,17 @@ func (sr *shopRun) ensureSetup(ctx context.Context) (*engine.ShopSetup, error) {
 	mu := sr.s.setupLock(sr.company.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	// Another phase may have finished it while we waited.
+	// One node at a time too: the lookups and creations below are not
+	// safe to interleave with another node's for the same shop.
+	held, err := sr.st.Locks().Lock(ctx, fmt.Sprintf("shop-setup:%d", sr.company.ID))
+	if err != nil {
+		return nil, engine.Transientf(engine.CodeShopifyUnavailable, "wait for the shop's set-up on another node: %v", err)
+	}
+	defer held.Unlock()
+	ctx, cancel := engine.Guard(ctx, held)
+	defer cancel()
+	// Another phase (here or on another node) may have finished it while
+	// we waited.
 	c, err := sr.st.Company(sr.company.ID)
 	if err != nil {
 		return nil, err

@@ -8,8 +8,10 @@ package shopify
 // ahead of expiry (when a phase starts with a token in the last tenth of
 // its life, at most five minutes), and once more when the shop answers
 // 401 to a token eventops believed valid; never two at once for a shop
-// (one lock per company, and a token another holder just got is used
-// rather than requested again). Every grant is committed to the store
+// (one lock per company, in this process and across the nodes sharing
+// the store, TokenStore.Locks: "shop-token:{company id}"; the token is
+// read from the store again once the lock is held, and a token another
+// holder, on any node, just got is used rather than requested again). Every grant is committed to the store
 // (sealed) before its token is used: for a rotating refresh token, a crash
 // between Shopify's answer and the commit leaves the old refresh token
 // stored, which Shopify keeps valid until its replacement is first used, so
@@ -19,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -36,6 +39,8 @@ type TokenStore interface {
 	OpenShopSecrets(s *engine.Shop) (engine.ShopSecrets, error)
 	StoreShopTokens(ctx context.Context, companyID uint64, domain, clientID string, t engine.ShopTokens) (bool, error)
 	NoteShopTokenRefused(ctx context.Context, companyID uint64, domain, clientID, reason string) error
+	// Locks make a refresh (and a shop's set-up) one node at a time.
+	Locks() engine.Locks
 }
 
 // Tokens is the token source shared by every phase and the connect
@@ -108,7 +113,15 @@ func (t *Tokens) token(ctx context.Context, st TokenStore, httpc *http.Client, b
 	m := t.lock(c.ID)
 	m.Lock()
 	defer m.Unlock()
-	// Another holder of the lock may have got one meanwhile.
+	held, err := st.Locks().Lock(ctx, tokenLockName(c.ID))
+	if err != nil {
+		return "", engine.Transientf(engine.CodeShopifyUnavailable, "wait for company %d's token refresh: %v", c.ID, err)
+	}
+	defer held.Unlock()
+	ctx, cancel := engine.Guard(ctx, held)
+	defer cancel()
+	// Another holder of the lock, here or on another node, may have got
+	// one meanwhile.
 	cur, err := st.Company(c.ID)
 	if err != nil {
 		return "", err
@@ -158,6 +171,9 @@ func (t *Tokens) token(ctx context.Context, st TokenStore, httpc *http.Client, b
 	}
 	return g.AccessToken, nil
 }
+
+// tokenLockName names the lock of a company's token refresh.
+func tokenLockName(companyID uint64) string { return fmt.Sprintf("shop-token:%d", companyID) }
 
 // grant is Shopify's answer to a token request.
 type grant struct {
@@ -257,6 +273,8 @@ func (p phaseTokens) Company(id uint64) (*engine.Company, error) {
 	}
 	return c, err
 }
+
+func (p phaseTokens) Locks() engine.Locks { return p.r.Locks() }
 
 func (p phaseTokens) OpenShopSecrets(s *engine.Shop) (engine.ShopSecrets, error) {
 	return p.r.ShopSecrets(s)
