@@ -62,6 +62,8 @@ import (
 //	storage_commits_total, storage_updates_total   the bbolt file, read at scrape time
 //	webhook_deliveries_total{outcome}, webhook_oldest_pending_seconds   outbound webhooks (webhooks.go)
 //	notification_lag_seconds         a transition committed on another node to its publish here (histogram; PostgreSQL)
+//	leases_held, lease_takeovers_total, db_pool_connections{state}, db_pool_max_connections
+//	                                 claims by lease and the connection pool (leases.go; PostgreSQL)
 //
 // and the Go runtime's go_* and the process's process_* series.
 type Metrics struct {
