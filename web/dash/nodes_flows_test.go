@@ -36,14 +36,14 @@ func TestNewKeyShownOnceAcrossNodes(t *testing.T) {
 	create("ci")
 	create("second tab") // made before the page loaded: both wait
 	sealed := onA.cookies[keyFlashCookie]
-	if sealed == "" {
-		t.Fatal("no cookie carries the new keys to the next page")
-	}
 
 	page := onB.get("/keys").expect(t, http.StatusOK).contains(t, "Copy it now", "ci", "second tab")
 	shown := newKeyShown.FindAllStringSubmatch(page.Body, -1)
 	if len(shown) != 2 {
 		t.Fatalf("node B showed %d new keys, want 2", len(shown))
+	}
+	if sealed == "" {
+		t.Fatal("no cookie carried the new keys to the next page")
 	}
 	for _, m := range shown {
 		plain := m[1]
