@@ -2,11 +2,14 @@ package dash
 
 import (
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"eventops/engine"
@@ -115,4 +118,23 @@ func TestConnectWithShopifyAcrossNodes(t *testing.T) {
 	q = a.begin(onB, "acme")
 	onA.get("/shopify/callback?"+q.Encode()).expect(t, http.StatusSeeOther)
 	onB.get("/companies").expect(t, http.StatusOK).contains(t, "oauth", "Reconnect")
+
+	// One callback sent to both nodes at once (a double submit through
+	// the load balancer): one completes it, the other is refused.
+	q = a.begin(onA, "acme")
+	var wg sync.WaitGroup
+	statuses := make([]int, 2)
+	for i, node := range []*dashFixture{a.dashFixture, b} {
+		br := &browser{f: node, cookies: maps.Clone(onA.cookies), origin: onA.origin} // a map each
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = br.get("/shopify/callback?" + q.Encode()).Status
+		}()
+	}
+	wg.Wait()
+	slices.Sort(statuses)
+	if statuses[0] != http.StatusSeeOther || statuses[1] != http.StatusBadRequest {
+		t.Fatalf("one callback on both nodes at once answered %v, want one 303 and one 400", statuses)
+	}
 }
