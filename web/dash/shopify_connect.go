@@ -46,12 +46,11 @@ type ShopifyOAuth interface {
 // oauthStateTTL bounds how long a merchant may take to approve.
 const oauthStateTTL = 15 * time.Minute
 
-// The flow's state is stored with the admin's session
-// (engine.PutConnectFlow: the state hashed, a custom app's client secret
-// sealed, an expiry), not in this node's memory: behind a load balancer the
-// shop's callback may reach another node, which completes it. The callback
-// takes it (single use) whichever node it reaches.
-
+// putOAuth stores a flow with the admin's session (engine.PutConnectFlow:
+// the state hashed, a custom app's client secret sealed, an expiry), not in
+// this node's memory: behind a load balancer the shop's callback may reach
+// another node, which completes it. The callback takes it (single use)
+// whichever node it reaches; on bbolt the one node does as before.
 func (st *sessionStore) putOAuth(ctx context.Context, s *staffSession, state string, p engine.ConnectStart) error {
 	return st.store.PutConnectFlow(ctx, []byte(s.key), state, p)
 }
