@@ -22,6 +22,10 @@ type StaffSession struct {
 	// Expires is when the session ends at the latest, idle or not; the
 	// store prunes sessions by it.
 	Expires time.Time `json:"expires"`
+	// Connects are the session's Connect with Shopify flows under way
+	// (connect_flows.go): kept with the session they are bound to, so
+	// that whichever node the shop's callback reaches completes them.
+	Connects []ConnectFlow `json:"connects,omitempty"`
 }
 
 // SessionTouchEvery is how stale a session's Seen may be before a request

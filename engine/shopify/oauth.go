@@ -22,8 +22,8 @@ import (
 // installation's app; Finish checks the callback (the query's HMAC under
 // the app's client secret, a *.myshopify.com shop, no error) and exchanges
 // the code for the connection's first tokens. The state that binds the
-// callback to the admin's session is the caller's (web/dash keeps it in
-// the session).
+// callback to the admin's session is the caller's (web/dash stores it with
+// the session, so that any node completes the flow).
 
 // ErrNoApp is Begin's error when no app is set (eventops shopify-app set).
 var ErrNoApp = errors.New("no Shopify app is set: run eventops shopify-app set --client-id ID first")

@@ -95,6 +95,7 @@ func (d *Dashboard) logout(c *fiber.Ctx, sess *staffSession) error {
 		return err
 	}
 	d.hub.signedOut(sess)
+	d.clearKeyFlash(c)
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HTTPOnly: true, Secure: d.secure, SameSite: fiber.CookieSameSiteLaxMode})
 	d.record(c, sess, "session.sign_out", "", "", nil)
@@ -292,11 +293,11 @@ func (d *Dashboard) createKey(c *fiber.Ctx, sess *staffSession) error {
 	if err != nil {
 		return err
 	}
-	// Post/redirect/get: the key is flashed in the session and shown by
-	// the /keys page the redirect loads, so a reload neither creates a
-	// second key nor shows this one again.
-	names := d.names.names(k.CompanyID)
-	d.sessions.flashKey(sess, &views.CreatedKey{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()})
+	// Post/redirect/get through a sealed cookie (key_flash.go).
+	if !d.flashKey(c, sess, k.ID, plain.Reveal()) {
+		names := d.names.names(k.CompanyID)
+		return d.renderKeys(c, sess, http.StatusOK, []*views.CreatedKey{{Key: k, Company: names.Company(k.CompanyID), Plain: plain.Reveal()}}, "")
+	}
 	return c.Redirect("/keys", http.StatusSeeOther)
 }
 

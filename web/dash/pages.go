@@ -455,7 +455,11 @@ func (d *Dashboard) renderCompanies(c *fiber.Ctx, sess *staffSession, status int
 }
 
 func (d *Dashboard) keys(c *fiber.Ctx, sess *staffSession) error {
-	return d.renderKeys(c, sess, http.StatusOK, d.sessions.takeKeys(sess), "")
+	created, err := d.takeKeys(c, sess)
+	if err != nil {
+		return err
+	}
+	return d.renderKeys(c, sess, http.StatusOK, created, "")
 }
 
 func (d *Dashboard) renderKeys(c *fiber.Ctx, sess *staffSession, status int, created []*views.CreatedKey, msg string) error {

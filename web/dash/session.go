@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"eventops/engine"
-	"eventops/views"
 )
 
 // Dashboard sessions live in the store (SessionStore), so that a restart
@@ -42,6 +41,10 @@ type SessionStore interface {
 	Session(hash []byte) (*engine.StaffSession, *engine.User, error)
 	// EndSession deletes a session; an absent one is no error.
 	EndSession(ctx context.Context, hash []byte) error
+	// PutConnectFlow and TakeConnectFlow keep a session's Connect with
+	// Shopify flows (shopify_connect.go).
+	PutConnectFlow(ctx context.Context, hash []byte, state string, f engine.ConnectStart) error
+	TakeConnectFlow(ctx context.Context, hash []byte, state string) (*engine.ConnectStart, error)
 }
 
 // staffSession is one signed-in staff member, as a request sees it.
@@ -57,27 +60,17 @@ type staffSession struct {
 
 func (s *staffSession) admin() bool { return s.role == engine.RoleAdmin }
 
-// sessionStore reads and writes sessions through a SessionStore and holds
-// what must never be stored: the one-time flash of new API keys.
+// sessionStore reads and writes sessions through a SessionStore.
 type sessionStore struct {
 	store SessionStore
 	log   *slog.Logger
 	idle  time.Duration
 	max   time.Duration
 	now   func() time.Time
-
-	mu sync.Mutex
-	// flash holds, per session key, the API keys just created, shown by
-	// the session's next /keys page and dropped as they are shown; only
-	// here, in memory, never in a URL, a cookie or the store.
-	flash map[string][]*views.CreatedKey
-	// oauth holds the Connect with Shopify flows under way, by session
-	// key and state (see shopify_connect.go): in memory only, like flash.
-	oauth map[string]oauthPending
 }
 
 func newSessionStore(store SessionStore, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessionStore {
-	return &sessionStore{store: store, log: log, idle: idle, max: max, now: now, flash: map[string][]*views.CreatedKey{}}
+	return &sessionStore{store: store, log: log, idle: idle, max: max, now: now}
 }
 
 // dashToken is 256 random bits as URL-safe text.
@@ -174,28 +167,8 @@ func (st *sessionStore) alive(s *staffSession) bool {
 	return rec != nil
 }
 
-// flashKey keeps a new key for the session's next /keys page. Keys made
-// before that page loads (two tabs) wait together: none is dropped unseen.
-func (st *sessionStore) flashKey(s *staffSession, k *views.CreatedKey) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.flash[s.key] = append(st.flash[s.key], k)
-}
-
-// takeKeys returns the flashed keys, once: a reload shows them no more.
-func (st *sessionStore) takeKeys(s *staffSession) []*views.CreatedKey {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	ks := st.flash[s.key]
-	delete(st.flash, s.key)
-	return ks
-}
-
 // delete ends a session (sign-out).
 func (st *sessionStore) delete(ctx context.Context, s *staffSession) error {
-	st.mu.Lock()
-	delete(st.flash, s.key)
-	st.mu.Unlock()
 	return st.store.EndSession(ctx, []byte(s.key))
 }
 

@@ -65,6 +65,9 @@ type dashFixture struct {
 	base string
 	// url is the PostgreSQL database of a dashPostgres fixture.
 	url string
+	// sealer is the installation's: a dashNodeOf fixture uses its first
+	// node's, as every node of an installation has the same key.
+	sealer engine.Sealer
 }
 
 const (
@@ -177,8 +180,10 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 		t.Fatalf("open storage: %v", err)
 	}
 	f.db = db
-	sealer, err := storage.LoadSealer(t.TempDir())
-	if err != nil {
+	var sealer engine.Sealer
+	if o.nodeOf != nil {
+		sealer = o.nodeOf.sealer
+	} else if sealer, err = storage.LoadSealer(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	ecfg := engine.Config{SharedStore: db.Postgres(), Store: db, Work: o.work, Logger: quietLogger(), Workers: o.workers,
@@ -194,6 +199,7 @@ func setupDash(t testing.TB, options ...dashOption) *dashFixture {
 	if o.engine != nil {
 		o.engine(&ecfg)
 	}
+	f.sealer = ecfg.Sealer
 	f.eng = engine.New(ecfg)
 	if err := f.eng.Start(context.Background()); err != nil {
 		t.Fatalf("start engine: %v", err)

@@ -43,44 +43,22 @@ type ShopifyOAuth interface {
 	SetUpShop(ctx context.Context, eng *engine.Engine, companyID uint64) error
 }
 
-// oauthPending is a Connect with Shopify under way in a session.
-type oauthPending struct {
-	companyID uint64
-	shop      string
-	at        time.Time
-	// app is the custom-distribution app given with the shop (nil: the
-	// installation's); held in memory only, for the flow's length.
-	app *engine.AppCredentials
-}
-
 // oauthStateTTL bounds how long a merchant may take to approve.
 const oauthStateTTL = 15 * time.Minute
 
-func (st *sessionStore) putOAuth(s *staffSession, state string, p oauthPending) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.oauth == nil {
-		st.oauth = map[string]oauthPending{}
-	}
-	for k, v := range st.oauth {
-		if st.now().Sub(v.at) > oauthStateTTL {
-			delete(st.oauth, k)
-		}
-	}
-	st.oauth[s.key+"\x00"+state] = p
+// putOAuth stores a flow with the admin's session (engine.PutConnectFlow:
+// the state hashed, a custom app's client secret sealed, an expiry), not in
+// this node's memory: behind a load balancer the shop's callback may reach
+// another node, which completes it. The callback takes it (single use)
+// whichever node it reaches; on bbolt the one node does as before.
+func (st *sessionStore) putOAuth(ctx context.Context, s *staffSession, state string, p engine.ConnectStart) error {
+	return st.store.PutConnectFlow(ctx, []byte(s.key), state, p)
 }
 
-// takeOAuth returns the pending connection of state in session s, once.
-func (st *sessionStore) takeOAuth(s *staffSession, state string) (oauthPending, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	k := s.key + "\x00" + state
-	p, ok := st.oauth[k]
-	delete(st.oauth, k)
-	if ok && st.now().Sub(p.at) > oauthStateTTL {
-		return p, false
-	}
-	return p, ok
+// takeOAuth returns the flow of state in session s, once; nil when there
+// is none or it has expired.
+func (st *sessionStore) takeOAuth(ctx context.Context, s *staffSession, state string) (*engine.ConnectStart, error) {
+	return st.store.TakeConnectFlow(ctx, []byte(s.key), state)
 }
 
 // refusal is a refused connection as the audit log records it.
@@ -144,7 +122,11 @@ func (d *Dashboard) beginShopifyConnect(c *fiber.Ctx, sess *staffSession) error 
 	if err != nil {
 		return fail(err.Error())
 	}
-	d.sessions.putOAuth(sess, state, oauthPending{companyID: id, shop: shop, at: d.now(), app: app})
+	ctx, cancel := actionContext()
+	defer cancel()
+	if err := d.sessions.putOAuth(ctx, sess, state, engine.ConnectStart{CompanyID: id, Shop: shop, App: app, Expires: d.now().Add(oauthStateTTL)}); err != nil {
+		return err
+	}
 	return c.Redirect(to, http.StatusSeeOther)
 }
 
@@ -160,25 +142,28 @@ func (d *Dashboard) shopifyCallback(c *fiber.Ctx, sess *staffSession) error {
 		d.record(c, sess, "company.shopify_connect", target, "callback from "+q.Get("shop"), refusal(msg))
 		return d.renderCompanies(c, sess, http.StatusBadRequest, "Connect with Shopify failed: "+msg+" Nothing was stored.")
 	}
-	p, ok := d.sessions.takeOAuth(sess, q.Get("state"))
-	if !ok {
-		return failed("", "the state does not match a connection started in this session (or it is older than 15 minutes): start again from Companies.", errors.New("state mismatch"))
-	}
-	target := "company " + strconv.FormatUint(p.companyID, 10)
-	shop, err := d.opts.ShopifyOAuth.VerifyCallback(q, p.app)
-	if err != nil {
-		return failed(target, err.Error()+".", err)
-	}
-	if shop != p.shop {
-		return failed(target, "the callback names another shop ("+shop+") than the one asked for ("+p.shop+").", errors.New("shop mismatch"))
-	}
 	ctx, cancel := actionContext()
 	defer cancel()
-	in, err := d.opts.ShopifyOAuth.Finish(ctx, q, p.app)
+	p, err := d.sessions.takeOAuth(ctx, sess, q.Get("state"))
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return failed("", "the state does not match a connection started in this session (or it is older than 15 minutes): start again from Companies.", errors.New("state mismatch"))
+	}
+	target := "company " + strconv.FormatUint(p.CompanyID, 10)
+	shop, err := d.opts.ShopifyOAuth.VerifyCallback(q, p.App)
 	if err != nil {
 		return failed(target, err.Error()+".", err)
 	}
-	co, err := d.eng.ConnectShop(ctx, p.companyID, *in)
+	if shop != p.Shop {
+		return failed(target, "the callback names another shop ("+shop+") than the one asked for ("+p.Shop+").", errors.New("shop mismatch"))
+	}
+	in, err := d.opts.ShopifyOAuth.Finish(ctx, q, p.App)
+	if err != nil {
+		return failed(target, err.Error()+".", err)
+	}
+	co, err := d.eng.ConnectShop(ctx, p.CompanyID, *in)
 	if err != nil {
 		var ee *engine.Error
 		if errors.As(err, &ee) && ee.Kind != engine.KindInternal {

@@ -23,6 +23,7 @@ type oauthFixture struct {
 	*dashFixture
 	sb  *sandbox.Sandbox
 	srv *httptest.Server
+	cfg shopify.Config
 }
 
 func setupOAuth(t *testing.T, options ...dashOption) *oauthFixture {
@@ -49,7 +50,7 @@ func setupOAuth(t *testing.T, options ...dashOption) *oauthFixture {
 	}
 	options = append(options, dashOpts(func(o *Options) { o.ShopifyOAuth, o.ShopOrigins = oauth, []string{srv.URL} }),
 		dashEngine(func(c *engine.Config) { c.Sealer, c.Shops = sealer, shopify.ShopReader(cfg) }))
-	f := &oauthFixture{dashFixture: setupDash(t, options...), sb: sb, srv: srv}
+	f := &oauthFixture{dashFixture: setupDash(t, options...), sb: sb, srv: srv, cfg: cfg}
 	eng = f.eng
 	app := sb.App()
 	if _, err := f.eng.SetShopifyApp(t.Context(), app.ClientID, engine.Secret(app.ClientSecret), shopify.Scopes); err != nil {
