@@ -507,7 +507,9 @@ func (d *leaseDispatcher) Defer(c *Claim, wait time.Duration) {
 
 // end forgets a claim; d.mu held.
 func (d *leaseDispatcher) end(c *Claim) {
-	delete(d.claims, c.ID)
+	if d.claims[c.ID] == c { // a claim lost with its lease may have a successor here
+		delete(d.claims, c.ID)
+	}
 	if d.held[c.Queue] == c {
 		delete(d.held, c.Queue)
 	}
