@@ -207,6 +207,9 @@ func (e *Engine) receiveAnnouncements(l *Listener) {
 				break drain
 			}
 		}
+		// Another node committed: deliveries it queued may be this
+		// node's to send, and the feed's long-polls look again.
+		e.outbox.kick()
 		if resync {
 			e.log.Info("notifications from other nodes were lost; resyncing live views")
 			e.broker.resync()
