@@ -95,7 +95,7 @@ func twoCrossNodes(t testing.TB, work engine.Work) (a, b *crossNode) {
 		if work != nil {
 			works[engine.PhaseTickets] = work
 		}
-		eng := engine.New(engine.Config{Store: db, SharedStore: true, Notifier: n, NodeID: name,
+		eng := engine.New(engine.Config{Store: db, SharedStore: true, Leases: db, Notifier: n, NodeID: name,
 			Work: works, Logger: quietLogger(), Sealer: sealer, Observer: m,
 			Retry: engine.RetryPolicy{Base: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 2}})
 		if err := eng.Start(context.Background()); err != nil {
@@ -263,8 +263,9 @@ func TestCrossNodeLostNotificationsResync(t *testing.T) {
 	}
 
 	a.notifier.deaf.Store(false)
-	if n := pgtest.Terminate(t, a.url, storage.ListenerApplicationName); n != 2 {
-		t.Fatalf("terminated %d listener connections, want A's and B's", n)
+	// Each node listens twice: announcements and lease wake-ups.
+	if n := pgtest.Terminate(t, a.url, storage.ListenerApplicationName); n != 4 {
+		t.Fatalf("terminated %d listener connections, want A's and B's two each", n)
 	}
 	readFrame(t, conn, `st-completed`)
 }
