@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // unit is what one attempt loop runs: a leaf phase, or a refund operation
@@ -40,6 +41,15 @@ func (r *opRun) attempt(ctx context.Context, u unit, events chan<- phaseEvent) {
 		case err == nil:
 			events <- phaseEvent{phaseID: u.phaseID, kind: evDone, progress: run.prog, staged: run.staged}
 		case ctx.Err() != nil:
+			events <- phaseEvent{phaseID: u.phaseID, kind: evAborted}
+		case errors.Is(err, ErrLeaseExpired):
+			// Refused before any outside call: the lease may have
+			// lapsed. Not a failed attempt: wait until it is renewed
+			// (a lost claim ends ctx) and run the same attempt again.
+			if e.waitLease(ctx) {
+				n--
+				continue
+			}
 			events <- phaseEvent{phaseID: u.phaseID, kind: evAborted}
 		case !isTransient(err) || n >= e.retry.Attempts:
 			events <- phaseEvent{phaseID: u.phaseID, kind: evFailed, err: err, progress: run.prog}
@@ -126,6 +136,23 @@ func isTransient(err error) bool {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Transient
+	}
+	return true
+}
+
+// waitLease waits until the lease ctx runs under is fresh again; false when
+// ctx ended or the engine is stopping first.
+func (e *Engine) waitLease(ctx context.Context) bool {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for CheckLease(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-e.soft:
+			return false
+		case <-tick.C:
+		}
 	}
 	return true
 }

@@ -59,8 +59,9 @@ type leaseDispatcher struct {
 	// (without its idempotency key): a cancel asked on another node.
 	cancel func(ctx context.Context, id uint64) error
 
-	base    time.Time    // origin of the monotonic readings below
-	renewed atomic.Int64 // ns after base at which the last good heartbeat was sent
+	base        time.Time    // origin of the monotonic readings below
+	renewed     atomic.Int64 // ns after base at which the last good heartbeat was sent
+	renewedWall atomic.Int64 // its wall time (Unix ns)
 
 	// notify, when set, wakes other nodes at once: a cancel asked for
 	// their queue, a queue let go with work left (see leaseChannel).
@@ -78,9 +79,10 @@ type leaseDispatcher struct {
 	active     int // unfinished operations of the installation, last counted, plus admissions since
 	admitting  int
 	ready      []*Claim
-	waiting    int               // workers blocked in Claim
-	held       map[uint64]*Claim // queue → the claim of its head (ready or running)
-	claims     map[uint64]*Claim // operation id → claim
+	waiting    int                      // workers blocked in Claim
+	held       map[uint64]*Claim        // queue → the claim of its head (ready or running)
+	claims     map[uint64]*Claim        // operation id → claim
+	writing    map[uint64]chan struct{} // operations a cancel is writing (fence)
 	kept       map[uint64]*Operation
 	tries      map[uint64]int
 	closed     bool
@@ -94,7 +96,8 @@ func newLeaseDispatcher(ls LeaseStore, opt LeaseOptions, maxPending int, log *sl
 		ls: ls, opt: opt.withDefaults(), log: log, maxPending: max(maxPending, 0),
 		base: time.Now(), wake: make(chan struct{}, 1),
 		held: map[uint64]*Claim{}, claims: map[uint64]*Claim{}, kept: map[uint64]*Operation{},
-		tries: map[uint64]int{}, owner: newOwner(), gates: queueGates{gates: map[uint64]chan struct{}{}},
+		writing: map[uint64]chan struct{}{},
+		tries:   map[uint64]int{}, owner: newOwner(), gates: queueGates{gates: map[uint64]chan struct{}{}},
 	}
 	d.cond = sync.NewCond(&d.mu)
 	d.ctx, d.stop = context.WithCancel(context.Background())
@@ -128,11 +131,11 @@ func (d *leaseDispatcher) mono() int64 { return int64(time.Since(d.base)) }
 
 // start joins the node and starts the heartbeat and the claimer.
 func (d *leaseDispatcher) start() error {
-	t := d.mono()
+	t, wall := d.mono(), time.Now().UnixNano()
 	if _, err := d.ls.Heartbeat(d.ctx, d.currentOwner(), d.opt.Length, true); err != nil {
 		return err
 	}
-	d.renewed.Store(t)
+	d.renewedAt(t, wall)
 	d.nodes.Store(1)
 	if n, err := d.ls.LiveNodes(d.ctx); err == nil {
 		d.nodes.Store(int64(n))
@@ -145,8 +148,9 @@ func (d *leaseDispatcher) start() error {
 		d.active = n
 		d.mu.Unlock()
 	}
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go d.heartbeats()
+	go d.bookkeeping()
 	go d.claimer()
 	if d.notify != nil {
 		d.wg.Add(1)
@@ -202,29 +206,41 @@ func (d *leaseDispatcher) currentOwner() string {
 	return d.owner
 }
 
-// fresh reports whether the lease may be relied on for an outside call.
+// fresh reports whether the lease may be relied on for an outside call:
+// by the monotonic clock (which runs through a SIGSTOP) and by the wall
+// clock (which runs through a suspended virtual machine, when the
+// monotonic one may not).
 func (d *leaseDispatcher) fresh() bool {
-	return time.Duration(d.mono()-d.renewed.Load()) < d.opt.Length-d.opt.Margin
+	limit := d.opt.Length - d.opt.Margin
+	return time.Duration(d.mono()-d.renewed.Load()) < limit &&
+		time.Duration(time.Now().UnixNano()-d.renewedWall.Load()) < limit
 }
 
-// heartbeats renews the node's lease, collects cancel requests for its
-// queues, recounts the unfinished operations and sweeps for queues without
-// a row.
+// renewedAt records a heartbeat sent at monotonic reading t and wall
+// time wall that succeeded.
+func (d *leaseDispatcher) renewedAt(t, wall int64) {
+	d.renewed.Store(t)
+	d.renewedWall.Store(wall)
+}
+
+// heartbeats renews the node's lease, and nothing else, so that no slow
+// query delays it; each renewal may take until the lease is no longer
+// fresh.
 func (d *leaseDispatcher) heartbeats() {
 	defer d.wg.Done()
 	tick := time.NewTicker(d.opt.Heartbeat)
 	defer tick.Stop()
-	beats := 0
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-tick.C:
 		}
-		beats++
 		owner := d.currentOwner()
-		t := d.mono()
-		ok, err := d.ls.Heartbeat(d.ctx, owner, d.opt.Length, false)
+		t, wall := d.mono(), time.Now().UnixNano()
+		ctx, cancel := context.WithTimeout(d.ctx, d.opt.Length-d.opt.Margin)
+		ok, err := d.ls.Heartbeat(ctx, owner, d.opt.Length, false)
+		cancel()
 		if err != nil {
 			if d.ctx.Err() == nil {
 				d.log.Warn("lease heartbeat failed", "err", err)
@@ -235,7 +251,26 @@ func (d *leaseDispatcher) heartbeats() {
 			d.lose(owner)
 			continue
 		}
-		d.renewed.Store(t)
+		d.renewedAt(t, wall)
+	}
+}
+
+// bookkeeping runs at the heartbeat's pace beside it: it collects cancel
+// requests for this node's queues, recounts unfinished operations and live
+// nodes, sweeps for queues without a row, and lets go of claims the store
+// holds for this node that it does not run (a release that failed).
+func (d *leaseDispatcher) bookkeeping() {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.opt.Heartbeat)
+	defer tick.Stop()
+	orphans := map[uint64]int64{} // queue → epoch, seen not held at the last round
+	for rounds := 1; ; rounds++ {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		owner := d.currentOwner()
 		d.takeCancels(owner)
 		if n, err := d.ls.CountActive(d.ctx); err == nil {
 			d.mu.Lock()
@@ -245,10 +280,30 @@ func (d *leaseDispatcher) heartbeats() {
 		if n, err := d.ls.LiveNodes(d.ctx); err == nil {
 			d.nodes.Store(int64(n))
 		}
-		if beats%3 == 0 {
+		if rounds%3 == 0 {
 			if err := d.ls.SweepQueues(d.ctx); err == nil {
 				d.poke()
 			}
+		}
+		if owned, err := d.ls.OwnedQueues(d.ctx, owner); err == nil {
+			seen := map[uint64]int64{}
+			for _, f := range owned {
+				d.mu.Lock()
+				h := d.held[f.Queue]
+				d.mu.Unlock()
+				if h != nil && h.fence.Epoch == f.Epoch {
+					continue
+				}
+				// Not held here: a cancel's brief claim, or a release
+				// that failed. Let it go when seen twice.
+				if e, ok := orphans[f.Queue]; ok && e == f.Epoch {
+					d.log.Info("letting go of a queue claim this node no longer runs", "queue", f.Queue)
+					d.release(f, 0)
+					continue
+				}
+				seen[f.Queue] = f.Epoch
+			}
+			orphans = seen
 		}
 	}
 }
@@ -258,7 +313,7 @@ func (d *leaseDispatcher) heartbeats() {
 // node may hold those queues now. Runs see their claims lost and stop; the
 // node joins again under a new name and claims afresh.
 func (d *leaseDispatcher) lose(old string) {
-	t := d.mono()
+	t, wall := d.mono(), time.Now().UnixNano()
 	d.mu.Lock()
 	if d.owner != old {
 		d.mu.Unlock()
@@ -276,10 +331,11 @@ func (d *leaseDispatcher) lose(old string) {
 		c.End() // never handed to a worker
 	}
 	d.ready = d.ready[:0]
+	clear(d.kept) // others may have moved these on
 	d.mu.Unlock()
 	d.log.Warn("lease expired: this node's claims are lost; joining again", "claims", lost, "node", owner)
 	if _, err := d.ls.Heartbeat(d.ctx, owner, d.opt.Length, true); err == nil {
-		d.renewed.Store(t)
+		d.renewedAt(t, wall)
 	}
 }
 
@@ -372,6 +428,9 @@ func (d *leaseDispatcher) check() error {
 // release ends a claim in the store; a queue that still has work is free
 // for any node, this one included.
 func (d *leaseDispatcher) release(f Fence, wait time.Duration) {
+	d.mu.Lock()
+	d.forgetKept(f.Queue)
+	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 5*time.Second)
 	defer cancel()
 	if err := d.ls.ReleaseQueue(ctx, f, wait); err != nil {
@@ -475,9 +534,19 @@ func (d *leaseDispatcher) Finish(c *Claim) {
 	if lost {
 		return
 	}
-	head, err := d.ls.QueueHead(d.ctx, c.Queue)
-	if err == nil && head != 0 {
+	for {
+		head, err := d.ls.QueueHead(d.ctx, c.Queue)
+		if err != nil || head == 0 {
+			break
+		}
 		d.mu.Lock()
+		if w := d.writing[head]; w != nil {
+			// A cancel is writing the next head: claim it once the
+			// write is decided (it may end it).
+			d.mu.Unlock()
+			<-w
+			continue
+		}
 		if d.owner == c.fence.Owner && !d.closed {
 			d.ready = append(d.ready, d.newClaim(c.fence, head))
 			d.cond.Signal()
@@ -485,6 +554,7 @@ func (d *leaseDispatcher) Finish(c *Claim) {
 			return
 		}
 		d.mu.Unlock()
+		break
 	}
 	d.release(*c.fence, 0)
 }
@@ -495,6 +565,7 @@ func (d *leaseDispatcher) Defer(c *Claim, wait time.Duration) {
 	d.mu.Lock()
 	d.end(c)
 	d.tries[c.Queue] = c.Tries + 1
+	d.forgetKept(c.Queue)
 	lost := c.isLost()
 	if d.closed {
 		wait = 0 // stopping: another node may go on at once
@@ -502,6 +573,17 @@ func (d *leaseDispatcher) Defer(c *Claim, wait time.Duration) {
 	d.mu.Unlock()
 	if !lost {
 		d.release(*c.fence, wait)
+	}
+}
+
+// forgetKept drops the operations of queue kept whole (d.mu held): once
+// this node lets the queue go, another may move them on, and a copy from
+// before must never be run from.
+func (d *leaseDispatcher) forgetKept(queue uint64) {
+	for id, op := range d.kept {
+		if op.QueueID == queue {
+			delete(d.kept, id)
+		}
 	}
 }
 
@@ -521,55 +603,78 @@ func (d *leaseDispatcher) end(c *Claim) {
 // node holding the queue and waits until its run recorded the request (or
 // the holder died: then the queue is claimed here).
 func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write func(ctx context.Context, behind bool) (*Operation, error)) (*Operation, error) {
-	asked := false
 	for {
 		d.mu.Lock()
+		if w := d.writing[id]; w != nil { // another cancel is writing it
+			d.mu.Unlock()
+			select {
+			case <-w:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		if c := d.claims[id]; c != nil {
 			d.mu.Unlock()
 			op, ok, err := c.Deliver(ctx)
-			if ok {
+			if ok && !errors.Is(err, ErrFenced) {
 				return op, err
 			}
-			continue
+			continue // the run ended first, or lost its queue: look again
 		}
 		if h := d.held[queue]; h != nil {
-			if h.ID != id { // running another: id waits behind it
-				d.mu.Unlock()
-				return d.ended(write(WithFence(ctx, h.fence), true))
+			behind := h.ID != id // running (or ready) another: id waits behind it
+			if !behind {
+				// Claimed, not yet taken by a worker: held back while
+				// the request is written, then handed out to read it.
+				d.ready = slices.DeleteFunc(d.ready, func(c *Claim) bool { return c == h })
 			}
-			// Claimed, not yet taken by a worker: held back while the
-			// request is written, then handed out to read it.
-			d.ready = slices.DeleteFunc(d.ready, func(c *Claim) bool { return c == h })
+			done := d.fence(id)
 			d.mu.Unlock()
-			op, err := write(WithFence(ctx, h.fence), false)
+			op, err := write(WithFence(context.WithoutCancel(ctx), h.fence), behind)
 			d.mu.Lock()
-			h.Op = nil
-			if d.held[queue] == h && !d.closed {
-				d.ready = append(d.ready, h)
-				d.cond.Signal()
+			if !behind {
+				h.Op = nil
+				if d.held[queue] == h && !d.closed && !slices.Contains(d.ready, h) {
+					d.ready = append(d.ready, h)
+					d.cond.Signal()
+				}
 			}
 			d.mu.Unlock()
-			return op, err
+			done()
+			if errors.Is(err, ErrFenced) {
+				continue // the queue moved on: look again
+			}
+			return d.ended(op, err)
 		}
 		owner := d.owner
+		done := d.fence(id)
 		d.mu.Unlock()
-		qc, ok, err := d.ls.ClaimQueue(ctx, owner, queue)
+		// Claimed and let go whatever the client does meanwhile: a claim
+		// left behind would hold the queue until this node dies.
+		bg := context.WithoutCancel(ctx)
+		qc, ok, err := d.ls.ClaimQueue(bg, owner, queue)
 		if err != nil {
+			done()
 			return nil, err
 		}
 		if ok {
-			op, err := d.ended(write(WithFence(ctx, &qc.Fence), qc.Head != 0 && qc.Head != id))
+			op, err := write(WithFence(bg, &qc.Fence), qc.Head != 0 && qc.Head != id)
 			d.release(qc.Fence, 0)
-			return op, err
-		}
-		if !asked {
-			if err := d.ls.AskCancel(ctx, queue, id); err != nil {
-				return nil, err
+			done()
+			if errors.Is(err, ErrFenced) {
+				continue
 			}
-			d.wakeNodes("cancel")
-			asked = true
+			return d.ended(op, err)
 		}
-		// The holder reads the request at its next heartbeat.
+		done()
+		// Another live node holds the queue: ask it (again at every round:
+		// a request it took but could not deliver is gone) and wait until
+		// its run records the request, or the holder dies.
+		if err := d.ls.AskCancel(ctx, queue, id); err != nil {
+			return nil, err
+		}
+		d.wakeNodes("cancel")
 		deadline := time.Now().Add(d.opt.Length)
 		for time.Now().Before(deadline) {
 			select {
@@ -588,6 +693,23 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 				return op, nil
 			}
 		}
+	}
+}
+
+// fence marks operation id as being written by a cancel (d.mu held): a
+// second cancel waits, and no claim of it is made meanwhile (Finish waits).
+// The returned function lifts it and drops the copy kept of the operation,
+// which the write made stale.
+func (d *leaseDispatcher) fence(id uint64) func() {
+	w := make(chan struct{})
+	d.writing[id] = w
+	delete(d.kept, id)
+	return func() {
+		d.mu.Lock()
+		delete(d.writing, id)
+		delete(d.kept, id)
+		d.mu.Unlock()
+		close(w)
 	}
 }
 
@@ -619,6 +741,13 @@ func (d *leaseDispatcher) leases() (held int, takeovers uint64) {
 func (d *leaseDispatcher) Close() {
 	d.mu.Lock()
 	d.closed = true
+	for _, c := range d.ready { // never handed to a worker: let go at leave
+		if d.held[c.Queue] == c {
+			delete(d.held, c.Queue)
+		}
+		c.End()
+	}
+	d.ready = nil
 	d.mu.Unlock()
 	d.cond.Broadcast()
 }

@@ -105,6 +105,8 @@ type LeaseStore interface {
 	// ReleaseQueue ends claim f: the queue's row goes when the queue has
 	// no unfinished operation, else it is free to claim after wait.
 	ReleaseQueue(ctx context.Context, f Fence, wait time.Duration) error
+	// OwnedQueues lists the claims the store holds for owner.
+	OwnedQueues(ctx context.Context, owner string) ([]Fence, error)
 	// SweepQueues makes a row for every queue with unfinished operations
 	// that has none (a node that died between a creation and its claim).
 	SweepQueues(ctx context.Context) error

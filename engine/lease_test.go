@@ -45,7 +45,11 @@ func node(t *testing.T, url string, cfg engine.Config, cut *cutOff, like *bundle
 		t.Fatalf("open: %v", err)
 	}
 	b := &bundle{t: t, db: db, cfg: cfg}
-	cfg.Store = db
+	if cfg.Store == nil {
+		cfg.Store = db
+	} else if slow, ok := cfg.Store.(*slowStore); ok {
+		slow.Store = db
+	}
 	cfg.Leases = db
 	if cut != nil {
 		cut.LeaseStore = db
@@ -205,4 +209,60 @@ func TestLeaseCancelWakesTheHolder(t *testing.T) {
 		t.Errorf("the cancel took %v, want well under the 10 s heartbeat", took)
 	}
 	checkCanceled(t, a.wait(op.ID))
+}
+
+// Two cancels at once of an operation claimed by this node but not yet
+// taken by a worker record the request once, and the operation runs (and
+// ends canceled) once: the claim is never handed out twice.
+func TestLeaseTwoCancelsOfAClaimedHead(t *testing.T) {
+	url := pgtest.Database(t)
+	g := newGate()
+	slow := &slowStore{}
+	a := node(t, url, engine.Config{Store: slow, Workers: 1, Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}}, nil, nil)
+	_, busy := a.createDate("Busy", 5)
+	g.await(t, 1) // the only worker is held
+	_, op := a.createDate("Claimed, waiting for a worker", 6)
+	slow.delay.Store(int64(200 * time.Millisecond)) // the two cancels' writes overlap
+	start := make(chan struct{})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			<-start
+			_, err := a.eng.CancelOperation(context.Background(), a.company.ID, op.ID)
+			errs <- err
+		}()
+	}
+	close(start)
+	for range 2 {
+		if err := <-errs; err != nil && !isConflict(err) {
+			t.Errorf("cancel: %v", err)
+		}
+	}
+	slow.delay.Store(0)
+	g.open()
+	a.wait(busy.ID)
+	checkCanceled(t, a.wait(op.ID))
+	// The one worker reaches a later operation only after whatever else
+	// was handed to it (a second copy of the claim, before the fix).
+	_, later := a.createDate("Later", 7)
+	a.wait(later.ID)
+	for _, r := range drain(g.entered) {
+		if r.Op.ID == op.ID {
+			t.Errorf("the canceled operation ran its phase")
+		}
+	}
+}
+
+// slowStore makes every commit wait first while delay is set, so that
+// writes which race in production overlap in a test.
+type slowStore struct {
+	engine.Store
+	delay atomic.Int64
+}
+
+func (s *slowStore) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	return s.Store.Update(ctx, fn)
 }

@@ -159,12 +159,17 @@ func (db *DB) ReleaseQueue(ctx context.Context, f engine.Fence, wait time.Durati
 		return err
 	}
 	q := int64(f.Queue)
-	tag, err := p.pool.Exec(ctx, `delete from queues where queue_id = $1 and owner = $2 and epoch = $3
-		and `+headSQL("$1::bigint")+` is null`, q, f.Owner, f.Epoch)
+	// The row goes with the cancel requests left for it (their operations
+	// ended before the holder read them).
+	var deleted int
+	err = p.pool.QueryRow(ctx, `with d as (delete from queues where queue_id = $1 and owner = $2 and epoch = $3
+			and `+headSQL("$1::bigint")+` is null returning queue_id),
+		a as (delete from cancel_asks where queue_id in (select queue_id from d))
+		select count(*) from d`, q, f.Owner, f.Epoch).Scan(&deleted)
 	if err != nil {
 		return fmt.Errorf("release queue %d: %w", f.Queue, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if deleted == 0 {
 		_, err = p.pool.Exec(ctx, `update queues set owner = null, not_before = now() + make_interval(secs => $4)
 			where queue_id = $1 and owner = $2 and epoch = $3`, q, f.Owner, f.Epoch, wait.Seconds())
 		if err != nil {
@@ -178,6 +183,29 @@ func (db *DB) ReleaseQueue(ctx context.Context, f engine.Fence, wait time.Durati
 		return fmt.Errorf("release queue %d: %w", f.Queue, err)
 	}
 	return nil
+}
+
+func (db *DB) OwnedQueues(ctx context.Context, owner string) ([]engine.Fence, error) {
+	p, err := db.leasePool()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, `select queue_id, epoch from queues where owner = $1`, owner)
+	if err != nil {
+		return nil, fmt.Errorf("owned queues: %w", err)
+	}
+	defer rows.Close()
+	var out []engine.Fence
+	for rows.Next() {
+		f := engine.Fence{Owner: owner}
+		var q int64
+		if err := rows.Scan(&q, &f.Epoch); err != nil {
+			return nil, err
+		}
+		f.Queue = uint64(q)
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }
 
 func (db *DB) SweepQueues(ctx context.Context) error {

@@ -188,6 +188,9 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 				"%s: the shop's cost budget did not recover before the deadline", call.Name)
 		}
 		res := c.send(ctx, call, body, out, token)
+		if errors.Is(res.err, engine.ErrLeaseExpired) {
+			return res.err // nothing sent: the attempt waits for the lease (engine/attempt.go)
+		}
 		c.metrics.CallDone(call.Name, res.status, res.cost)
 		if res.throttled {
 			c.metrics.Throttled()

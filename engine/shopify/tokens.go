@@ -222,7 +222,7 @@ func (t *Tokens) request(ctx context.Context, httpc *http.Client, base string, f
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	if err := engine.CheckLease(ctx); err != nil {
-		return nil, engine.Transientf(engine.CodeShopifyUnavailable, "token request: %v", err)
+		return nil, err // nothing sent: the attempt waits for the lease
 	}
 	resp, err := httpc.Do(req)
 	if err != nil {
