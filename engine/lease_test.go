@@ -16,6 +16,9 @@ import (
 // whenever a PostgreSQL server is at hand (pgtest), whatever store the
 // other tests use.
 
+// notifyOwn asks node for the node's own store as its notifier.
+var notifyOwn engine.Notifier = (*storage.DB)(nil)
+
 // quickLease makes takeovers quick enough for a test.
 var quickLease = engine.LeaseOptions{Length: time.Second, Heartbeat: 100 * time.Millisecond,
 	Margin: 300 * time.Millisecond, Poll: 20 * time.Millisecond}
@@ -55,7 +58,12 @@ func node(t *testing.T, url string, cfg engine.Config, cut *cutOff, like *bundle
 		cut.LeaseStore = db
 		cfg.Leases = cut
 	}
-	cfg.Lease = quickLease
+	if cfg.Lease == (engine.LeaseOptions{}) {
+		cfg.Lease = quickLease
+	}
+	if cfg.Notifier != nil {
+		cfg.Notifier = db // this node's own listener
+	}
 	cfg.Logger = quiet
 	cfg.Retry = fastRetry
 	b.eng = engine.New(cfg)
@@ -177,27 +185,9 @@ func TestLeaseCancelWakesTheHolder(t *testing.T) {
 	url := pgtest.Database(t)
 	g := newGate()
 	slow := engine.LeaseOptions{Length: 30 * time.Second, Heartbeat: 10 * time.Second, Poll: 20 * time.Millisecond}
-	open := func(cfg engine.Config, like *bundle) *bundle {
-		db, err := storage.OpenPostgres(context.Background(), url, storage.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &bundle{t: t, db: db}
-		cfg.Store, cfg.Leases, cfg.Notifier, cfg.Lease, cfg.Logger, cfg.Retry = db, db, db, slow, quiet, fastRetry
-		b.eng = engine.New(cfg)
-		if err := b.eng.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.shutdown)
-		if like == nil {
-			b.seed(nil)
-		} else {
-			b.company, b.venue, b.ticketType = like.company, like.venue, like.ticketType
-		}
-		return b
-	}
-	a := open(engine.Config{Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}}, nil)
-	b := open(engine.Config{}, a)
+	// Notifier set: each node gets its own store's (see node).
+	a := node(t, url, engine.Config{Lease: slow, Notifier: notifyOwn, Work: map[string]engine.Work{engine.PhaseTickets: g.wrap(engine.TicketsWork{})}}, nil, nil)
+	b := node(t, url, engine.Config{Lease: slow, Notifier: notifyOwn}, nil, a)
 	_, op := a.createDate("Canceled from B", 5)
 	g.await(t, 1)
 	time.Sleep(300 * time.Millisecond) // both listeners listen
