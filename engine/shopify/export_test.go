@@ -19,6 +19,9 @@ func (r *Reconciler) NextPassAsked(companyID uint64) int {
 	return 0
 }
 
+// StartedUp is closed once the start-up pass over every shop is done.
+func (r *Reconciler) StartedUp() <-chan struct{} { return r.startedUp }
+
 // SetClock replaces the reconciler's clock (the engine's by default).
 func (r *Reconciler) SetClock(now func() time.Time) {
 	r.mu.Lock()

@@ -72,6 +72,7 @@ type Reconciler struct {
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	started    bool
+	startedUp  chan struct{} // closed once the start-up pass over every shop is done
 }
 
 // shopFlights is one company's running pass and the pass waiting for it.
@@ -96,7 +97,8 @@ type ReconcileResult struct {
 // started (0: only at start-up and when asked).
 func NewReconciler(interval time.Duration) *Reconciler {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Reconciler{interval: interval, pageSize: 50, flights: map[uint64]*shopFlights{}, ctx: ctx, cancel: cancel}
+	return &Reconciler{interval: interval, pageSize: 50, flights: map[uint64]*shopFlights{}, ctx: ctx, cancel: cancel,
+		startedUp: make(chan struct{})}
 }
 
 // attach gives the reconciler the works' service (its clients share the
@@ -132,6 +134,7 @@ func (r *Reconciler) Start() {
 	go func() {
 		defer r.wg.Done()
 		r.All(r.ctx)
+		close(r.startedUp)
 		if r.interval <= 0 {
 			return
 		}

@@ -300,7 +300,15 @@ func TestReconcileIsSingleFlightPerShop(t *testing.T) {
 		match: func(body string) bool { return strings.Contains(body, "query OrdersSince") }}
 	h := setupHooked(t, options{reconcile: true, wrap: func(next http.RoundTripper) http.RoundTripper { g.next = next; return g }})
 	ctx := context.Background()
-	if _, err := h.rec.Shop(ctx, h.company.ID); err != nil { // after the start-up pass
+	// The start-up pass runs on its own goroutine: on a loaded machine it
+	// may still be to come. Wait for it, so that the gate holds the pass
+	// this test starts.
+	select {
+	case <-h.rec.StartedUp():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the start-up pass never ended")
+	}
+	if _, err := h.rec.Shop(ctx, h.company.ID); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := h.sb.Calls(h.shop.Name, "orders")
