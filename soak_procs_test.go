@@ -189,15 +189,24 @@ func soakEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// freePort picks a loopback port for the server, which keeps it across
-// restarts (the sandbox's webhook URL names it).
+// soakFreePort picks a loopback port for a server, which keeps it across
+// restarts (the sandbox's webhook URL names it). It is picked below the
+// system's ephemeral range (32768 and up on Linux), from which every
+// listener on port 0 (the sandbox, the load balancer, other tests) is
+// served: a port closed here and bound by the server a moment later can
+// then not be handed to one of them meanwhile.
 func soakFreePort(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken
+		}
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
 
 func (s *soak) startSandbox() {
