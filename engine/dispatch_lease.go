@@ -659,6 +659,9 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 			return nil, err
 		}
 		if ok {
+			if qc.Takeover {
+				d.takeovers.Add(1)
+			}
 			op, err := write(WithFence(bg, &qc.Fence), qc.Head != 0 && qc.Head != id)
 			d.release(qc.Fence, 0)
 			done()

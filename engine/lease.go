@@ -98,7 +98,8 @@ type LeaseStore interface {
 	// owner, with their heads.
 	ClaimQueues(ctx context.Context, owner string, n int) ([]QueueClaim, error)
 	// ClaimQueue claims one queue for owner if no live node holds it
-	// (making its row if it has none); ok=false when another does.
+	// (making its row if it has none); ok=false when another does. Its
+	// Takeover says that a dead node held it.
 	ClaimQueue(ctx context.Context, owner string, queue uint64) (c QueueClaim, ok bool, err error)
 	// QueueHead is the oldest unfinished operation of a queue, or 0.
 	QueueHead(ctx context.Context, queue uint64) (uint64, error)

@@ -119,10 +119,14 @@ func (db *DB) ClaimQueue(ctx context.Context, owner string, queue uint64) (engin
 		return c, false, err
 	}
 	var head []byte
-	err = p.pool.QueryRow(ctx, `insert into queues as q (queue_id, owner, epoch) values ($2, $1, 1)
+	// prev is the owner before this statement (its snapshot): a dead
+	// node's, when the claim is a takeover.
+	err = p.pool.QueryRow(ctx, `with prev as (select owner from queues where queue_id = $2)
+		insert into queues as q (queue_id, owner, epoch) values ($2, $1, 1)
 		on conflict (queue_id) do update set owner = $1, epoch = q.epoch + 1, not_before = '-infinity'
 			where q.owner is null or not `+liveOwner+`
-		returning q.epoch, `+headSQL("q.queue_id"), owner, int64(queue)).Scan(&c.Fence.Epoch, &head)
+		returning q.epoch, `+headSQL("q.queue_id")+`, coalesce((select owner from prev) <> $1, false)`,
+		owner, int64(queue)).Scan(&c.Fence.Epoch, &head, &c.Takeover)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, false, nil
 	}

@@ -76,4 +76,17 @@ func TestPostgresQueueClaims(t *testing.T) {
 		again[0].Fence.Epoch != q1.Epoch+1 {
 		t.Fatalf("after node a let queue 1 go, node b claimed %+v, %v", again, err)
 	}
+
+	// Node b dies (its heartbeat ends at once): a claim of its queue by a
+	// new operation's node is a takeover; of a free queue, not.
+	if _, err := db.Heartbeat(ctx, "b", time.Millisecond, true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if c, ok, err := db.ClaimQueue(ctx, "a", 1); err != nil || !ok || !c.Takeover || c.Head != 10 {
+		t.Fatalf("node a's claim of dead node b's queue: %+v, %v, %v; want a takeover", c, ok, err)
+	}
+	if c, ok, err := db.ClaimQueue(ctx, "a", 9); err != nil || !ok || c.Takeover {
+		t.Fatalf("node a's claim of a queue without a row: %+v, %v, %v; want a claim, not a takeover", c, ok, err)
+	}
 }
