@@ -31,6 +31,9 @@ func (e *Engine) WaitPending(ctx context.Context, n int) error {
 	}
 }
 
+// DeliveriesInFlight is the number of outbound deliveries being tried.
+func (e *Engine) DeliveriesInFlight() int { return len(e.outbox.sending()) }
+
 // ScaleAmount and TimesQuantity expose the order-splitting arithmetic to
 // the table tests.
 var (

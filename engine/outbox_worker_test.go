@@ -113,7 +113,11 @@ func TestOutboxHoldsADeliveryTheStoreFailedOn(t *testing.T) {
 				return sends.Load()
 			}
 			waitFor(t, "the first try", func() bool { return tries() >= 1 })
+			// A scan starts its tries before the worker scans again, and a
+			// try may end after that next scan began: count from once the
+			// first try has ended (the delivery is held then).
 			waitScans(t, fs, 1)
+			waitFor(t, "the first try to end", func() bool { return b.eng.DeliveriesInFlight() == 0 })
 			first := tries()
 			waitScans(t, fs, 3)
 			if n := tries(); n != first {
