@@ -425,8 +425,10 @@ func TestDashboardRetryLinksInBrowser(t *testing.T) {
 	if _, err := f.eng.CancelOperation(context.Background(), 0, op.ID); err != nil {
 		t.Fatal(err)
 	}
-	gate.open()
+	// The cancel ends the held phase; opened before it has, the gate
+	// could let the phase complete first (a completion wins that race).
 	f.waitOp(op.ID, func(o *engine.Operation) bool { return o.Status == engine.StatusFailed })
+	gate.open() // for the retries
 
 	browser := startChromium(t)
 	admin, adminLog := tab(t, browser)
