@@ -86,10 +86,13 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 	next.Rollup(now)
 	next.Version++
 	next.UpdatedAt = now
-	err := e.store.Update(ctx, func(tx Tx) error {
+	ahead := func(tx Tx) {
 		if p, ok := tx.(prefetcher); ok {
 			p.PrefetchOperation(next)
 		}
+	}
+	err := e.store.Update(WithReadAhead(ctx, ahead), func(tx Tx) error {
+		ahead(tx) // a no-op when the store read ahead already
 		for _, fn := range staged {
 			if err := fn(tx); err != nil {
 				return err
@@ -106,6 +109,23 @@ func (e *Engine) commitOp(ctx context.Context, prev, next *Operation, now time.T
 	e.observe(prev, next)
 	e.announce(next)
 	return nil
+}
+
+type readAheadKey struct{}
+
+// WithReadAhead returns ctx carrying ahead, which names what an Update under
+// ctx will read through a prefetcher's methods (it must neither read nor
+// write). A store whose every read is a round trip (PostgreSQL) calls the
+// ahead of every Update in a batch before running any, so that the whole
+// batch's reads take one round trip; bbolt ignores it.
+func WithReadAhead(ctx context.Context, ahead func(Tx)) context.Context {
+	return context.WithValue(ctx, readAheadKey{}, ahead)
+}
+
+// ReadAheadOf returns the read-ahead ctx carries, or nil.
+func ReadAheadOf(ctx context.Context) func(Tx) {
+	f, _ := ctx.Value(readAheadKey{}).(func(Tx))
+	return f
 }
 
 // prefetcher is a Tx that can read ahead (PostgreSQL, where each read is a

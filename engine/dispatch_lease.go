@@ -54,6 +54,9 @@ type leaseDispatcher struct {
 	// cancel cancels operation id on this node as a client's cancel would
 	// (without its idempotency key): a cancel asked on another node.
 	cancel func(ctx context.Context, id uint64) error
+	// answered records, with ctx's idempotency key, the answer to a cancel
+	// that another node's run recorded (op as read once it had).
+	answered func(ctx context.Context, op *Operation) error
 
 	base        time.Time    // origin of the monotonic readings below
 	renewed     atomic.Int64 // ns after base at which the last good heartbeat was sent
@@ -220,13 +223,22 @@ func (d *leaseDispatcher) check() error {
 // for any node, this one included.
 func (d *leaseDispatcher) release(f Fence, wait time.Duration) {
 	d.mu.Lock()
-	d.forgetKept(f.Queue)
+	d.forgetKept(f.Queue) // before another node may move them on
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 5*time.Second)
 	defer cancel()
 	if err := d.ls.ReleaseQueue(ctx, f, wait); err != nil {
 		d.log.Warn("release queue", "queue", f.Queue, "err", err)
 	}
+	d.released(f.Queue)
+}
+
+// released follows the end of a claim in the store: a free worker may claim
+// another queue, and a stopping node has the others take its queues at once.
+func (d *leaseDispatcher) released(queue uint64) {
+	d.mu.Lock()
+	d.forgetKept(queue) // copies of what ended there, or that another node may move on
+	d.mu.Unlock()
 	d.poke()
 	d.mu.Lock()
 	closed := d.closed
@@ -326,9 +338,13 @@ func (d *leaseDispatcher) Finish(c *Claim) {
 		return
 	}
 	for {
-		head, err := d.ls.QueueHead(d.ctx, c.Queue)
-		if err != nil || head == 0 {
+		head, err := d.ls.FinishQueue(d.ctx, *c.fence)
+		if err != nil {
 			break
+		}
+		if head == 0 {
+			d.released(c.Queue)
+			return
 		}
 		d.mu.Lock()
 		if w := d.writing[head]; w != nil {

@@ -102,6 +102,11 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 				return nil, NotFound("operation %d not found", id)
 			}
 			if op.CancelAsked || op.Status.Terminal() {
+				if d.answered != nil {
+					if err := d.answered(context.WithoutCancel(ctx), op); err != nil {
+						return nil, err
+					}
+				}
 				return op, nil
 			}
 		}

@@ -205,6 +205,7 @@ func New(cfg Config) *Engine {
 			return op, err
 		}
 		d.cancel = e.cancelAsked
+		d.answered = e.cancelAnswered
 		d.notify = cfg.Notifier
 		e.disp = d
 	}

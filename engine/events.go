@@ -20,8 +20,11 @@ func (e *Engine) CreateEvent(ctx context.Context, companyID uint64, in EventInpu
 	}
 	defer admitted()
 	var c *Company
-	tmpl := &Event{CompanyID: companyID, RegistrationTypes: []RegistrationType{}}
-	err = e.store.View(func(tx Tx) error {
+	tmpl := &Event{}
+	// Usually one read (the company; the event's references are cached):
+	// see viewOne, which may run the function twice.
+	err = e.viewOne(func(tx Tx) error {
+		*tmpl = Event{CompanyID: companyID, RegistrationTypes: []RegistrationType{}}
 		var err error
 		if c, err = tx.Company(companyID); err != nil {
 			return err

@@ -101,8 +101,10 @@ type LeaseStore interface {
 	// (making its row if it has none); ok=false when another does. Its
 	// Takeover says that a dead node held it.
 	ClaimQueue(ctx context.Context, owner string, queue uint64) (c QueueClaim, ok bool, err error)
-	// QueueHead is the oldest unfinished operation of a queue, or 0.
-	QueueHead(ctx context.Context, queue uint64) (uint64, error)
+	// FinishQueue is called by claim f once its operation ended: it
+	// returns the queue's oldest unfinished operation (the claim goes on
+	// to it), or 0 once the queue, left without work, is let go.
+	FinishQueue(ctx context.Context, f Fence) (uint64, error)
 	// ReleaseQueue ends claim f: the queue's row goes when the queue has
 	// no unfinished operation, else it is free to claim after wait.
 	ReleaseQueue(ctx context.Context, f Fence, wait time.Duration) error

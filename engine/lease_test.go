@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,7 +151,12 @@ func TestLeaseCancelReachesTheRunOnAnotherNode(t *testing.T) {
 	b := node(t, url, engine.Config{}, nil, a)
 	_, op := a.createDate("Canceled from B", 5)
 	g.await(t, 1)
-	got, err := b.eng.CancelOperation(context.Background(), b.company.ID, op.ID)
+	k := engine.IdempotencyKey{Scope: "1 POST cancel", Key: "cancel-1", RequestHash: []byte{1}}
+	render := func(r engine.WriteResult) ([]byte, error) {
+		return fmt.Appendf(nil, "operation %d cancel_requested=%v", r.Operation.ID, r.Operation.CancelAsked), nil
+	}
+	ctx := engine.WithIdempotency(context.Background(), k, render)
+	got, err := b.eng.CancelOperation(ctx, b.company.ID, op.ID)
 	if err != nil {
 		t.Fatalf("cancel on node B: %v", err)
 	}
@@ -158,6 +164,15 @@ func TestLeaseCancelReachesTheRunOnAnotherNode(t *testing.T) {
 		t.Errorf("cancel answered cancel_requested=false, want the request recorded")
 	}
 	checkCanceled(t, a.wait(op.ID))
+	// The client retries its request (on either node): the answer it got
+	// (the API looks the key up before it calls the command).
+	for _, n := range []*bundle{b, a} {
+		err := n.eng.CheckIdempotency(ctx)
+		replay, ok := engine.AsReplay(err)
+		if want := fmt.Sprintf("operation %d cancel_requested=true", op.ID); !ok || string(replay.Answer) != want {
+			t.Errorf("retried cancel: %v, %+v; want the first answer %q", err, replay, want)
+		}
+	}
 }
 
 // A node that stops lets its queues go at once: another node resumes them

@@ -158,6 +158,17 @@ func (e *Engine) cancelAsked(ctx context.Context, id uint64) error {
 	return err
 }
 
+// cancelAnswered records ctx's idempotency key (if any) with the answer to
+// a cancel request that the run on another node recorded: a retry of the
+// request gets the same answer from any node.
+func (e *Engine) cancelAnswered(ctx context.Context, op *Operation) error {
+	rec := cancelRecord(ctx, op, e.now())
+	if len(rec) == 0 {
+		return nil
+	}
+	return e.store.Update(ctx, rec[0])
+}
+
 // cancelRecord is the write that records a cancel request's idempotency
 // key (none without one) in the commit that records the request, with the
 // answer rendered from the operation as that commit leaves it.

@@ -31,3 +31,12 @@ func (c *refCache) ticketType(tx Tx, id uint64) (*TicketType, error) {
 	}
 	return t, err
 }
+
+// refTx reads venues through the cache (see refCache); it serves a View's
+// function, whose reads are all committed, so what it caches exists.
+type refTx struct {
+	Tx
+	refs *refCache
+}
+
+func (t refTx) Venue(id uint64) (*Venue, error) { return t.refs.venue(t.Tx, id) }

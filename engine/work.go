@@ -97,6 +97,12 @@ func (r *PhaseRun) Now() time.Time { return r.engine.now() }
 // View reads the store.
 func (r *PhaseRun) View(fn func(tx Tx) error) error { return r.engine.store.View(fn) }
 
+// ViewOne is View for a function whose reads all ride with its first (it
+// reads ahead the rest): on PostgreSQL one statement, without a transaction
+// around it. fn may run twice (see Engine.viewOne), so it must only read
+// and set its results afresh.
+func (r *PhaseRun) ViewOne(fn func(tx Tx) error) error { return r.engine.viewOne(fn) }
+
 // Update writes to the store now, outside the phase's completion. Work uses
 // it for progress it must not lose, such as a refund done in the shop.
 func (r *PhaseRun) Update(ctx context.Context, fn func(tx Tx) error) error {

@@ -299,7 +299,8 @@ func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 	}
 	now, phaseID := r.Now(), r.Phase.ID
 	var built []*builtStructure
-	err := r.View(func(tx Tx) error {
+	err := r.ViewOne(func(tx Tx) error {
+		built = nil
 		if p, ok := tx.(prefetcher); ok {
 			p.PrefetchEvent(r.Op.EventID)
 		}
@@ -307,6 +308,7 @@ func (TicketsWork) Run(ctx context.Context, r *PhaseRun) error {
 		if err != nil || ev == nil {
 			return err
 		}
+		tx = refTx{tx, &r.engine.refs} // the venue's time zone, usually without a read
 		if len(ev.RegistrationTypes) == 0 {
 			return Errorf(CodeTicketsStructureEmpty, "event %d has no registration types", r.Op.EventID)
 		}

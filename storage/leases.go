@@ -112,48 +112,6 @@ func (db *DB) ClaimQueues(ctx context.Context, owner string, n int) ([]engine.Qu
 	return out, nil
 }
 
-func (db *DB) ClaimQueue(ctx context.Context, owner string, queue uint64) (engine.QueueClaim, bool, error) {
-	c := engine.QueueClaim{Fence: engine.Fence{Queue: queue, Owner: owner}}
-	p, err := db.leasePool()
-	if err != nil {
-		return c, false, err
-	}
-	var head []byte
-	// prev is the owner before this statement (its snapshot): a dead
-	// node's, when the claim is a takeover.
-	err = p.pool.QueryRow(ctx, `with prev as (select owner from queues where queue_id = $2)
-		insert into queues as q (queue_id, owner, epoch) values ($2, $1, 1)
-		on conflict (queue_id) do update set owner = $1, epoch = q.epoch + 1, not_before = '-infinity'
-			where q.owner is null or not `+liveOwner+`
-		returning q.epoch, `+headSQL("q.queue_id")+`, coalesce((select owner from prev) <> $1, false)`,
-		owner, int64(queue)).Scan(&c.Fence.Epoch, &head, &c.Takeover)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, false, nil
-	}
-	if err != nil {
-		return c, false, fmt.Errorf("claim queue %d: %w", queue, err)
-	}
-	if len(head) == 8 {
-		c.Head = idOf(head)
-	}
-	return c, true, nil
-}
-
-func (db *DB) QueueHead(ctx context.Context, queue uint64) (uint64, error) {
-	p, err := db.leasePool()
-	if err != nil {
-		return 0, err
-	}
-	var head []byte
-	if err := p.pool.QueryRow(ctx, `select `+headSQL("$1::bigint"), int64(queue)).Scan(&head); err != nil {
-		return 0, fmt.Errorf("queue %d head: %w", queue, err)
-	}
-	if len(head) != 8 {
-		return 0, nil
-	}
-	return idOf(head), nil
-}
-
 // ReleaseQueue deletes the row of a queue left without work, then looks
 // again: an operation created meanwhile (its creation committed while the
 // delete ran on an older snapshot) gets a row back, free to claim.
@@ -283,29 +241,52 @@ func (db *DB) CancelAsks(ctx context.Context, owner string) ([]uint64, error) {
 	return ids, rows.Err()
 }
 
-// fenced runs fn under fence f: the transaction holds the row of f's queue
-// (FOR SHARE, until it ends) and fn fails with engine.ErrFenced unless f is
-// still the queue's claim. The check rides with fn's first read. A claim
-// made after this transaction's snapshot makes the lock fail with a
+// queueFences asks, with the batch's first round trip, whether each fence
+// the batch's functions run under is still its queue's claim, and holds
+// those queues' rows (FOR SHARE, until the transaction ends). A claim made
+// after this transaction's snapshot makes the lock fail with a
 // serialization error, and the batch runs again on a newer snapshot, where
-// the fence fails: a commit never lands after its successor's claim.
-func (p *pgKV) fenced(f *engine.Fence, fn func(engine.Tx) error) func(engine.Tx) error {
-	return func(t engine.Tx) error {
-		ok := false
-		p.queue(queued{sql: `select true from queues where queue_id = $1 and owner = $2 and epoch = $3 for share`,
-			args: []any{int64(f.Queue), f.Owner, f.Epoch}, each: func(rows pgx.Rows) error {
-				for rows.Next() {
-					ok = true
+// the fence fails: a commit never lands after its successor's claim. The
+// answer fills the returned set once the statement has run.
+func (p *pgKV) queueFences(fs []engine.Fence) map[engine.Fence]bool {
+	held := make(map[engine.Fence]bool, len(fs))
+	if len(fs) == 0 {
+		return held
+	}
+	ids, owners, epochs := make([]int64, len(fs)), make([]string, len(fs)), make([]int64, len(fs))
+	for i, f := range fs {
+		ids[i], owners[i], epochs[i] = int64(f.Queue), f.Owner, f.Epoch
+	}
+	p.queue(queued{sql: `select q.queue_id, q.owner, q.epoch from unnest($1::bigint[], $2::text[], $3::bigint[]) f(id, owner, epoch)
+		join lateral (select queue_id, owner, epoch from queues where queue_id = f.id and owner = f.owner and epoch = f.epoch
+			limit 1 for share) q on true`,
+		args: []any{ids, owners, epochs}, each: func(rows pgx.Rows) error {
+			for rows.Next() {
+				var f engine.Fence
+				var id int64
+				if err := rows.Scan(&id, &f.Owner, &f.Epoch); err != nil {
+					return err
 				}
-				return nil
-			}})
+				f.Queue = uint64(id)
+				held[f] = true
+			}
+			return nil
+		}})
+	return held
+}
+
+// fenced runs fn under fence f, whose check queueFences queued: fn fails
+// with engine.ErrFenced (its writes dropped) unless f is still the queue's
+// claim. The check rides with the first read of the batch.
+func (p *pgKV) fenced(f *engine.Fence, held map[engine.Fence]bool, fn func(engine.Tx) error) func(engine.Tx) error {
+	return func(t engine.Tx) error {
 		if err := fn(t); err != nil {
 			return err
 		}
 		if err := p.flushQueued(); err != nil {
 			panic(pgFault{err}) // the batch's failure (run again if a serialization failure)
 		}
-		if !ok {
+		if !held[*f] {
 			return fmt.Errorf("queue %d, epoch %d: %w", f.Queue, f.Epoch, engine.ErrFenced)
 		}
 		return nil

@@ -90,3 +90,75 @@ func TestPostgresQueueClaims(t *testing.T) {
 		t.Fatalf("node a's claim of a queue without a row: %+v, %v, %v; want a claim, not a takeover", c, ok, err)
 	}
 }
+
+// A queue let go with a backoff (its head failed and waits to be retried)
+// is not claimed before the backoff ends, not even by the claim a new
+// operation on it makes; a finished claim hands over its queue's next head,
+// or deletes the queue's row when no work is left.
+func TestPostgresQueueBackoffAndFinish(t *testing.T) {
+	t.Parallel()
+	db := openPG(t, pgtest.Database(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	put := func(ops ...*engine.Operation) {
+		t.Helper()
+		if err := db.Update(ctx, func(tx engine.Tx) error {
+			for _, op := range ops {
+				if err := tx.PutOperation(op); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := func(id, queue uint64, st engine.Status) *engine.Operation {
+		return &engine.Operation{ID: id, QueueID: queue, CompanyID: 1, EventID: queue, Action: engine.ActionSave, Status: st, CreatedAt: now}
+	}
+	put(op(10, 1, engine.StatusPending), op(11, 1, engine.StatusPending))
+	if _, err := db.Heartbeat(ctx, "a", time.Minute, true); err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err := db.ClaimQueue(ctx, "a", 1)
+	if err != nil || !ok || c.Head != 10 {
+		t.Fatalf("claim: %+v, %v, %v; want queue 1 with head 10", c, ok, err)
+	}
+	if err := db.ReleaseQueue(ctx, c.Fence, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := db.ClaimQueue(ctx, "a", 1); err != nil || ok {
+		t.Errorf("a new operation's claim during the backoff: ok=%v, %v; want refused", ok, err)
+	}
+	if got, err := db.ClaimQueues(ctx, "a", 10); err != nil || len(got) != 0 {
+		t.Errorf("free claims during the backoff: %+v, %v; want none", got, err)
+	}
+
+	put(op(20, 2, engine.StatusPending), op(21, 2, engine.StatusPending))
+	c2, ok, err := db.ClaimQueue(ctx, "a", 2)
+	if err != nil || !ok || c2.Head != 20 {
+		t.Fatalf("claim queue 2: %+v, %v, %v", c2, ok, err)
+	}
+	put(op(20, 2, engine.StatusCompleted))
+	if head, err := db.FinishQueue(ctx, c2.Fence); err != nil || head != 21 {
+		t.Fatalf("finish with work left: head %d, %v; want 21", head, err)
+	}
+	put(op(21, 2, engine.StatusCompleted))
+	if head, err := db.FinishQueue(ctx, c2.Fence); err != nil || head != 0 {
+		t.Fatalf("finish without work: head %d, %v; want 0", head, err)
+	}
+	owned, err := db.OwnedQueues(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range owned {
+		if f.Queue == 2 {
+			t.Errorf("queue 2 still held after its last operation finished: %+v", owned)
+		}
+	}
+	// A new operation on it: its claim makes the row again.
+	put(op(22, 2, engine.StatusPending))
+	if c, ok, err := db.ClaimQueue(ctx, "a", 2); err != nil || !ok || c.Head != 22 {
+		t.Errorf("claim after finish: %+v, %v, %v; want head 22", c, ok, err)
+	}
+}

@@ -55,6 +55,9 @@ type pgStore struct {
 	node   *pgx.Conn     // holds the node lock (LockNode)
 	lost   chan struct{} // closed when another node took the lock
 
+	claims   batcher[*claimReq] // leases_claims.go
+	finishes batcher[*finishReq]
+
 	retries atomic.Uint64 // batches run again after a serialization failure
 	reads   pgCounters
 }
@@ -101,6 +104,13 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	}
 	if !strings.Contains(rawURL, "pool_max_conns") {
 		cfg.MaxConns = 16
+	}
+	// Every statement goes by the primary key and a statement's plan
+	// never depends on its arguments: plan once per connection rather
+	// than on each of a prepared statement's first runs (which cost as
+	// much as running it).
+	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// An unreachable host must not hold a request (or /readyz)
@@ -440,11 +450,25 @@ func (p *pgStore) attempt(reqs []*request, cache *caches, assume bool) (fails []
 	defer conn.Release()
 	kv := &pgKV{ctx: p.ctx, conn: conn, ov: newOverlay(), stats: &p.reads, assume: assume,
 		begin: "begin isolation level serializable"}
+	// What every function will read, and the fences they run under, go
+	// in one round trip with the batch's first read.
+	var fences []engine.Fence
+	for _, r := range reqs {
+		if f := engine.FenceOf(r.ctx); f != nil {
+			fences = append(fences, *f)
+		}
+		if ahead := engine.ReadAheadOf(r.ctx); ahead != nil {
+			if err := run(kv, cache, func(t engine.Tx) error { ahead(t); return nil }); err != nil {
+				return fails, err
+			}
+		}
+	}
+	held := kv.queueFences(fences)
 	for i, r := range reqs {
 		kv.ov.mark()
 		fn := r.fn
 		if f := engine.FenceOf(r.ctx); f != nil {
-			fn = kv.fenced(f, fn)
+			fn = kv.fenced(f, held, fn)
 		}
 		_, e := runSafe(kv, cache, fn)
 		var f pgFault

@@ -32,6 +32,8 @@ type pgKV struct {
 	// want are keys to read with the next round trip (prefetch), into
 	// reads: a typed method that knows what it will read next queues it.
 	want []wantKey
+	// wantScans are first pages to read with the next round trip.
+	wantScans []scanKey
 	// scans remembers the first page of each range read (its snapshot
 	// does not move, and the overlay is merged in by the cursor), so that
 	// the writer's batch of update functions asking the same question
@@ -88,7 +90,11 @@ func (p *pgKV) bucket(name []byte, write, create bool) (kvBucket, error) {
 func (p *pgKV) read(sql string, args []any, each func(pgx.Rows) error) error {
 	p.takeWant()
 	if p.single {
-		if p.sent || len(p.prelude) > 0 { // more than one statement: one snapshot needs a transaction
+		n := len(p.prelude)
+		if sql != "" {
+			n++
+		}
+		if p.sent || n > 1 { // more than one statement: one snapshot needs a transaction
 			fail(errSecondRead)
 		}
 		p.sent = true
@@ -173,7 +179,7 @@ func (b *pgBucket) Get(k []byte) []byte {
 	if v, ok := b.kv.reads[rk]; ok {
 		return v
 	}
-	if len(b.kv.want) > 0 || len(b.kv.prelude) > 0 {
+	if len(b.kv.want) > 0 || len(b.kv.wantScans) > 0 || len(b.kv.prelude) > 0 {
 		// One multi-key read for this key and the prefetched ones.
 		b.kv.want = append(b.kv.want, wantKey{b.name, k})
 		if err := b.kv.read("", nil, nil); err != nil {
@@ -338,8 +344,8 @@ func (p *pgKV) commit() error {
 			}
 		}
 	}
-	p.want = nil // prefetches nobody read
-	p.prelude = slices.DeleteFunc(p.prelude, func(q queued) bool { return q.optional() })
+	p.want, p.wantScans = nil, nil // prefetches nobody read
+	p.prelude = slices.DeleteFunc(p.prelude, func(q queued) bool { return q.opt })
 	if len(p.prelude) > 0 {
 		// Checked before the COMMIT is sent: a failed check must not
 		// commit.
@@ -493,6 +499,11 @@ func (c *pgCursor) fetch() {
 	sql, args := scanSQL(c.b.name, c.fwd, c.from, c.incl, c.limit)
 	kv := c.b.kv
 	sk := scanKey{bucket: c.b.name, from: string(c.from), hasFrom: c.from != nil, fwd: c.fwd, incl: c.incl}
+	if c.limit == firstFetch && slices.Contains(kv.wantScans, sk) {
+		if err := kv.read("", nil, nil); err != nil { // the page asked for, with what else waits
+			fail(err)
+		}
+	}
 	if rows, ok := kv.scans[sk]; ok && c.limit == firstFetch {
 		c.rows, c.pos = rows, 0
 		c.fetched()

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -15,16 +17,14 @@ import (
 // each reads its rows; an error from each fails the transaction (the read
 // that carried it panics with a pgFault). A statement still queued at the
 // commit is sent (with the begin) before the writes and checked before the
-// COMMIT is sent, so a failed check never commits.
+// COMMIT is sent, so a failed check never commits; a read ahead (opt) is
+// dropped instead.
 type queued struct {
 	sql  string
 	args []any
 	each func(pgx.Rows) error
-	scan scanKey // a prefetched page (see prefetchScan)
+	opt  bool // a read ahead, dropped when the commit comes first
 }
-
-// optional reports a prefetch, dropped when the commit comes first.
-func (q queued) optional() bool { return q.scan != (scanKey{}) }
 
 type wantKey struct {
 	bucket string
@@ -75,44 +75,79 @@ func (p *pgKV) prefetch(bucket string, k []byte) {
 	p.want = append(p.want, wantKey{bucket, k})
 }
 
-// takeWant turns the wanted keys into queued point reads (one statement
-// each, on the primary key: a multi-key query could be planned as a scan,
-// whose predicate lock on the whole table would make every serializable
-// transaction conflict with this one).
+// takeWant turns the keys and pages asked for into one queued statement,
+// whatever their number and buckets: a function reading ahead everything it
+// will read (see ViewOne) needs no transaction. Each goes by the primary
+// key: a lateral subquery with a limit runs once per key (it cannot be
+// planned as a join that scans the table, whose predicate lock would make
+// every serializable transaction conflict with this one). Its rows are
+// numbered: key i as i, page i as -i.
 func (p *pgKV) takeWant() {
-	if len(p.want) == 0 {
-		return
-	}
 	if p.reads == nil {
 		p.reads = map[string][]byte{}
 	}
+	var bs []string
+	var ks [][]byte
+	var rks []string
 	for _, w := range p.want {
 		rk := readKey(w.bucket, w.k)
 		if _, ok := p.reads[rk]; ok {
 			continue
 		}
-		p.reads[rk] = nil // absent unless the row says otherwise
-		p.stats.gets.Add(1)
-		p.queue(queued{
-			sql:  `select v from kv where bucket = $1 and k = $2`,
-			args: []any{w.bucket, w.k},
-			each: func(rows pgx.Rows) error {
-				if !rows.Next() {
-					return nil
-				}
-				var v []byte
-				if err := rows.Scan(&v); err != nil {
-					return err
-				}
-				if v == nil {
-					v = []byte{}
-				}
-				p.reads[rk] = v
-				return nil
-			},
-		})
+		p.reads[rk] = nil // absent unless a row says otherwise
+		bs, ks, rks = append(bs, w.bucket), append(ks, w.k), append(rks, rk)
 	}
 	p.want = p.want[:0]
+	sks := p.wantScans
+	p.wantScans = nil
+	if len(bs) == 0 && len(sks) == 0 {
+		return
+	}
+	var parts []string
+	var args []any
+	if len(bs) > 0 {
+		p.stats.gets.Add(1)
+		parts = append(parts, `select w.i, null::bytea, r.v from unnest($1::text[], $2::bytea[]) with ordinality w(b, k, i)
+			cross join lateral (select v from kv where bucket = w.b and k = w.k limit 1) r`)
+		args = append(args, bs, ks)
+	}
+	if len(sks) > 0 {
+		p.stats.scans.Add(1)
+		sbs, froms := make([]string, len(sks)), make([][]byte, len(sks))
+		for i, sk := range sks {
+			sbs[i], froms[i] = sk.bucket, []byte(sk.from)
+		}
+		n := len(args)
+		parts = append(parts, fmt.Sprintf(`select -w.i, r.k, r.v from unnest($%d::text[], $%d::bytea[]) with ordinality w(b, f, i)
+			cross join lateral (select k, v from kv where bucket = w.b and k >= w.f order by k limit %d) r`, n+1, n+2, firstFetch))
+		args = append(args, sbs, froms)
+	}
+	pages := make([][]kvRow, len(sks))
+	p.queue(queued{opt: true, sql: strings.Join(parts, " union all "), args: args,
+		each: func(rows pgx.Rows) error {
+			for rows.Next() {
+				var i int64
+				var r kvRow
+				if err := rows.Scan(&i, &r.k, &r.v); err != nil {
+					return err
+				}
+				if r.v == nil {
+					r.v = []byte{} // present and empty, as bbolt answers
+				}
+				if i > 0 {
+					p.reads[rks[i-1]] = r.v
+				} else {
+					pages[-i-1] = append(pages[-i-1], r)
+				}
+			}
+			if len(sks) > 0 && p.scans == nil {
+				p.scans = map[scanKey][]kvRow{}
+			}
+			for i, sk := range sks {
+				p.scans[sk] = pages[i]
+			}
+			return nil
+		}})
 }
 
 // scanSQL is the query of one page of a range read: the rows of bucket past
@@ -152,27 +187,10 @@ func scanRows(rows pgx.Rows) ([]kvRow, error) {
 // cursor that then seeks there finds it among the remembered pages.
 func (p *pgKV) prefetchScan(bucket string, prefix []byte) {
 	sk := scanKey{bucket: bucket, from: string(prefix), hasFrom: true, fwd: true, incl: true}
-	if _, ok := p.scans[sk]; ok {
+	if _, ok := p.scans[sk]; ok || slices.Contains(p.wantScans, sk) {
 		return
 	}
-	for _, q := range p.prelude {
-		if q.scan == sk {
-			return
-		}
-	}
-	sql, args := scanSQL(bucket, true, prefix, true, firstFetch)
-	p.stats.scans.Add(1)
-	p.queue(queued{sql: sql, args: args, scan: sk, each: func(rows pgx.Rows) error {
-		page, err := scanRows(rows)
-		if err != nil {
-			return err
-		}
-		if p.scans == nil {
-			p.scans = map[scanKey][]kvRow{}
-		}
-		p.scans[sk] = page
-		return nil
-	}})
+	p.wantScans = append(p.wantScans, sk)
 }
 
 // assumeFresh takes k of bucket as absent without reading it: k is the key
