@@ -71,10 +71,12 @@ type ShopConnector interface {
 	Authorize(ctx context.Context, in *ShopInput) error
 }
 
-// SandboxShops provisions a shop of the built-in sandbox for a company
-// being connected to it: created, or (a reconnection) reinstalled with a
-// fresh token, keeping its webhook secret. main implements it
-// (Config.Sandbox).
+// SandboxShops provisions a shop of the sandbox for a company being
+// connected to it: created, or (a reconnection) reinstalled with a fresh
+// token, keeping its webhook secret. main implements it (Config.Sandbox):
+// in the built-in sandbox, or over HTTP in the `eventops sandbox` process
+// that PostgreSQL nodes share. An *Error it returns reaches the caller as
+// it is; any other error is a validation error naming it.
 type SandboxShops interface {
 	ProvisionShop(name, currency string) (*ShopInput, error)
 }
