@@ -491,13 +491,21 @@ func (f dataFile) StorageHealth() (dash.StorageHealth, error) {
 // connected to a shop of the sandbox (the built-in one, or on PostgreSQL the
 // process of --sandbox-url), an admin user and an API key, and prints the
 // credentials once: only their hashes are stored. On PostgreSQL without a
-// sandbox the demo company has no shop.
+// sandbox the demo company has no shop. Nodes started together on an empty
+// database take turns (the "bootstrap" lock): one makes the demo company,
+// the others find it made.
 func bootstrap(eng *engine.Engine, publicURL string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	held, err := eng.Locks().Lock(ctx, "bootstrap")
+	if err != nil {
+		return fmt.Errorf("first start: take the bootstrap lock: %w", err)
+	}
+	defer held.Unlock()
 	cs, err := eng.Companies()
 	if err != nil || len(cs) > 0 {
 		return err
 	}
-	ctx := context.Background()
 	shopNote := ""
 	c, err := eng.CreateCompany(ctx, "Demo Company", &engine.ShopInput{Sandbox: true, Domain: "demo"})
 	if engine.ErrorCode(err) == engine.CodeShopifySandboxMissing {

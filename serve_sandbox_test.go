@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,6 +260,77 @@ func TestSandboxOnPostgres(t *testing.T) {
 		}
 		noSandboxFile(t, dataA)
 		noSandboxFile(t, dataB)
+	})
+
+	// Nodes first started together on an empty database: one of them
+	// makes the demo company and its shop in the sandbox process, the
+	// others find it made (one demo shop, whose token is the company's).
+	t.Run("nodes first started together", func(t *testing.T) {
+		t.Parallel()
+		db := pgtest.Database(t)
+		sb := startSandboxProcess(t, bin)
+		pg := []string{"--database-url", db, "--sealer-key-file", keyFile, "--sandbox-url", sb}
+		procs := make([]*process, 3)
+		var wg sync.WaitGroup
+		for i := range procs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p := &process{t: t, exited: make(chan struct{})}
+				p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, pg...)...)
+				p.cmd.Env = cleanEnv()
+				p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+				if err := p.cmd.Start(); err != nil {
+					t.Error(err)
+					return
+				}
+				go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+				procs[i] = p
+			}()
+		}
+		wg.Wait()
+		t.Cleanup(func() {
+			for _, p := range procs {
+				if p != nil {
+					_ = p.cmd.Process.Kill()
+					<-p.exited
+				}
+			}
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		var keys []string
+		for i, p := range procs {
+			if !pollUntil(60*time.Second, 20*time.Millisecond, func() bool {
+				select {
+				case <-p.exited:
+					return true
+				default:
+				}
+				return p.line("eventops serving") != nil
+			}) || p.line("eventops serving") == nil {
+				t.Fatalf("node %d did not serve: %v\n%s", i, p.err, p.stderr.String())
+			}
+			p.addr, _ = p.line("eventops serving")["addr"].(string)
+			if strings.Contains(p.stdout.String(), "First start") {
+				_, key := firstStart(t, p)
+				keys = append(keys, key)
+			}
+		}
+		if len(keys) != 1 {
+			t.Fatalf("%d nodes made the demo company, want one", len(keys))
+		}
+		// The demo company's save reaches the one demo shop: its token is
+		// the one the sandbox holds.
+		api := procs[0].client(keys[0])
+		venue, tt := api.venueAndTicketType()
+		ev, op := api.createEvent(dateEvent(venue, tt))
+		waitAllCompleted(t, api, []evOp{{ev: ev, op: op}})
+		st := sandboxStates(t, sb)
+		if len(st) != 1 || len(st["demo"].Products) != 1 {
+			t.Fatalf("the sandbox holds %d shops, demo with %d products; want the one demo shop with the save's product", len(st), len(st["demo"].Products))
+		}
 	})
 
 	// Without --sandbox-url: serve says so once, keeps no sandbox, and a
