@@ -109,13 +109,16 @@ type remoteSandbox struct {
 	base string // without /sandbox/shopify
 	http *http.Client
 	// tries bounds the attempts of one provisioning, wait the pause
-	// between them (a sandbox starting beside the nodes).
-	tries int
-	wait  time.Duration
+	// between them (a sandbox starting beside the nodes), within (about)
+	// its whole time: no attempt starts after it.
+	tries  int
+	wait   time.Duration
+	within time.Duration
 }
 
 func newRemoteSandbox(base string) *remoteSandbox {
-	return &remoteSandbox{base: base, http: &http.Client{Timeout: 15 * time.Second}, tries: 5, wait: 500 * time.Millisecond}
+	return &remoteSandbox{base: base, http: &http.Client{Timeout: 10 * time.Second},
+		tries: 5, wait: 500 * time.Millisecond, within: 10 * time.Second}
 }
 
 // maxStateBody bounds the state read for the dashboard.
@@ -123,8 +126,8 @@ const maxStateBody = 64 << 20
 
 // ProvisionShop creates the shop in the sandbox process, or reinstalls the
 // app on it (a new token) when it exists. A sandbox that cannot be reached
-// or answers 5xx is tried again a few times, then refused as unavailable
-// (503: nothing was stored); a sandbox that refuses (no --control, not a
+// or answers 5xx is tried again a few times (for about 10 s at most), then
+// refused as unavailable (503: nothing was stored); a sandbox that refuses (no --control, not a
 // loopback client, a bad name) is a validation error saying so. Sending it
 // again is safe: the shop is then reinstalled, and the last credentials
 // answered are the ones that work.
@@ -132,8 +135,12 @@ func (r *remoteSandbox) ProvisionShop(name, currency string) (*engine.ShopInput,
 	body, _ := json.Marshal(map[string]string{"name": name, "currency": currency})
 	endpoint := r.base + sandbox.Prefix + "shops"
 	var last error
+	start := time.Now()
 	for try := range r.tries {
 		if try > 0 {
+			if time.Since(start)+r.wait > r.within {
+				break
+			}
 			time.Sleep(r.wait)
 		}
 		res, err := r.http.Post(endpoint, "application/json", bytes.NewReader(body))
