@@ -48,17 +48,20 @@ func cmdCompanyCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	fs := newFlags("company create", "company create --name N [--shopify sandbox | --shopify-shop DOMAIN_OR_URL [--shopify-auth KIND]]")
 	fs.SetOutput(stderr)
 	st := addStoreFlags(fs)
-	dir := &st.data
 	name := fs.String("name", "", "company name (required)")
 	sf := shopFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	in, err := sf.input(*dir, engine.Slugify(*name), stdin, stderr)
+	in, err := sf.input(st, engine.Slugify(*name), stdin, stderr)
 	if err != nil {
 		return err
 	}
-	db, eng, err := openDataWith(st, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr))
+	sb, err := sf.sandbox(st)
+	if err != nil {
+		return err
+	}
+	db, eng, err := openDataFor(st, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr), sb)
 	if err != nil {
 		return err
 	}

@@ -20,34 +20,43 @@ import (
 // connect. Secrets never come from a flag: from stdin (two lines) or the
 // environment.
 type companyShopFlags struct {
-	shopify  *string
-	currency *string
-	shop     *string
-	auth     *string
+	shopify    *string
+	currency   *string
+	shop       *string
+	auth       *string
+	sandboxURL *string
 }
 
 func shopFlags(fs *flag.FlagSet) companyShopFlags {
 	return companyShopFlags{
-		shopify:  fs.String("shopify", "", `"sandbox" to connect the company to a shop of the built-in sandbox`),
-		currency: fs.String("shop-currency", "", "with --shopify sandbox: the new shop's currency, an ISO 4217 code (default USD)"),
-		shop:     fs.String("shopify-shop", "", "a real shop's domain (name.myshopify.com) or Admin API base URL; its credentials are read from stdin (two lines) or the environment (see --shopify-auth)"),
-		auth:     fs.String("shopify-auth", "token", "with --shopify-shop: token (stdin: the access token and the API secret, or EVENTOPS_SHOPIFY_TOKEN and EVENTOPS_SHOPIFY_WEBHOOK_SECRET) or client-credentials (stdin: the Dev Dashboard app's client id and client secret, or EVENTOPS_SHOPIFY_CLIENT_ID and EVENTOPS_SHOPIFY_CLIENT_SECRET)"),
+		shopify:    fs.String("shopify", "", `"sandbox" to connect the company to a shop of the sandbox: the built-in one's file DATA/`+sandboxFile+` (with the server stopped), or with --database-url the process of --sandbox-url`),
+		currency:   fs.String("shop-currency", "", "with --shopify sandbox: the new shop's currency, an ISO 4217 code (default USD)"),
+		shop:       fs.String("shopify-shop", "", "a real shop's domain (name.myshopify.com) or Admin API base URL; its credentials are read from stdin (two lines) or the environment (see --shopify-auth)"),
+		sandboxURL: fs.String("sandbox-url", "", sandboxURLUsage),
+		auth:       fs.String("shopify-auth", "token", "with --shopify-shop: token (stdin: the access token and the API secret, or EVENTOPS_SHOPIFY_TOKEN and EVENTOPS_SHOPIFY_WEBHOOK_SECRET) or client-credentials (stdin: the Dev Dashboard app's client id and client secret, or EVENTOPS_SHOPIFY_CLIENT_ID and EVENTOPS_SHOPIFY_CLIENT_SECRET)"),
 	}
 }
 
-// input builds the connection the flags ask for (nil: none).
-func (f companyShopFlags) input(dir, slug string, stdin io.Reader, stderr io.Writer) (*engine.ShopInput, error) {
+// input builds the connection the flags ask for (nil: none). A sandbox
+// shop on bbolt is provisioned here, in the built-in sandbox's file; on
+// PostgreSQL the engine provisions it (in.Sandbox without a token) through
+// f.sandbox.
+func (f companyShopFlags) input(st *storeFlags, slug string, stdin io.Reader, stderr io.Writer) (*engine.ShopInput, error) {
 	switch {
+	case *f.sandboxURL != "" && *f.shopify == "sandbox" && !st.postgres():
+		return nil, fmt.Errorf("--sandbox-url is for --database-url: on bbolt the sandbox's shops are in DATA/%s", sandboxFile)
 	case *f.shopify != "" && *f.shop != "":
 		return nil, fmt.Errorf("--shopify and --shopify-shop exclude each other")
 	case *f.shopify != "" && *f.shopify != "sandbox":
 		return nil, fmt.Errorf(`--shopify takes only "sandbox"`)
 	case *f.currency != "" && *f.shopify != "sandbox":
 		return nil, fmt.Errorf("--shop-currency is for --shopify sandbox (a real shop's currency is read from the shop)")
+	case *f.shopify == "sandbox" && st.postgres():
+		return &engine.ShopInput{Sandbox: true, Domain: slug, Currency: *f.currency}, nil
 	case *f.shopify == "sandbox":
 		// A shop of the built-in sandbox, named after the company, in
 		// the sandbox's own file (held by a running server too).
-		sb, err := sandbox.New(sandbox.Options{Path: filepath.Join(dir, sandboxFile), Logger: newLogger(stderr, slog.LevelWarn)})
+		sb, err := sandbox.New(sandbox.Options{Path: filepath.Join(st.data, sandboxFile), Logger: newLogger(stderr, slog.LevelWarn)})
 		if err != nil {
 			return nil, fmt.Errorf("%w (the sandbox's file is in use by another eventops process, or unreadable)", err)
 		}
@@ -73,6 +82,23 @@ func (f companyShopFlags) input(dir, slug string, stdin io.Reader, stderr io.Wri
 		return &engine.ShopInput{Domain: *f.shop, AccessToken: token, WebhookSecret: secret}, nil
 	}
 	return nil, nil
+}
+
+// sandbox provisions the shop of --shopify sandbox on PostgreSQL: in the
+// `eventops sandbox` process of --sandbox-url, or nowhere (refused with
+// SHOPIFY_SANDBOX_MISSING). nil on bbolt, where input provisioned it.
+func (f companyShopFlags) sandbox(st *storeFlags) (engine.SandboxShops, error) {
+	if *f.shopify != "sandbox" || !st.postgres() {
+		return nil, nil
+	}
+	if *f.sandboxURL == "" {
+		return engine.NoSandbox{}, nil
+	}
+	u, err := parseSandboxURL(*f.sandboxURL)
+	if err != nil {
+		return nil, fmt.Errorf("--sandbox-url %q: %v", *f.sandboxURL, err)
+	}
+	return newRemoteSandbox(u), nil
 }
 
 // connector checks a real shop's connection at once, as the server does:
@@ -114,7 +140,6 @@ func cmdCompanyConnect(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	fs := newFlags("company connect", "company connect --company ID (--shopify sandbox | --shopify-shop DOMAIN_OR_URL [--shopify-auth KIND])")
 	fs.SetOutput(stderr)
 	st := addStoreFlags(fs)
-	dir := &st.data
 	company := fs.Uint64("company", 0, "company id (required)")
 	sf := shopFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -135,11 +160,15 @@ func cmdCompanyConnect(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	in, err := sf.input(*dir, engine.Slugify(co.Name), stdin, stderr)
+	in, err := sf.input(st, engine.Slugify(co.Name), stdin, stderr)
 	if err != nil {
 		return err
 	}
-	db, eng, err = openDataWith(st, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr))
+	sb, err := sf.sandbox(st)
+	if err != nil {
+		return err
+	}
+	db, eng, err = openDataFor(st, newLogger(stderr, slog.LevelWarn), sf.connector(in, stderr), sb)
 	if err != nil {
 		return err
 	}

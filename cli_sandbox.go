@@ -103,7 +103,7 @@ func parseSandboxFlags(args []string, stderr io.Writer) (sandboxConfig, error) {
 	fs.Float64Var(&cfg.restoreRate, "restore-rate", sandbox.DefaultRestoreRate, "each shop's cost bucket restore rate, points per second (0: unlimited)")
 	fs.Float64Var(&cfg.retryScale, "webhook-retry-scale", 0,
 		"retry failed webhooks on Shopify's schedule (8 retries over 4 hours) with every wait multiplied by this (1: Shopify's; 0.001: about 14 s); 0 keeps the quick schedule (5 attempts, from 1 s doubling)")
-	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds...) for loopback clients")
+	fs.BoolVar(&cfg.control, "control", false, "enable the control routes (faults, call log, buyer orders, admin refunds..., and making shops for the serve nodes whose --sandbox-url names this sandbox) for loopback clients")
 	fs.Var(&cfg.shops, "shop", "a shop to create when missing, `NAME` or NAME:CURRENCY (an ISO 4217 code; default USD) (repeatable; EVENTOPS_SHOP takes a comma-separated list)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long requests in flight get to finish on shutdown")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")

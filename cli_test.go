@@ -143,6 +143,13 @@ func TestServeRefusesMeaninglessFlagValues(t *testing.T) {
 		{[]string{"--addr", ""}, "--addr"},
 		{[]string{"--shop-reconcile-interval", "-5m"}, "--shop-reconcile-interval"},
 		{[]string{"--shop-reconcile-interval", "10ms"}, "--shop-reconcile-interval"},
+		// --sandbox-url is PostgreSQL's; there the built-in sandbox's
+		// flags mean nothing (the database is never reached).
+		{[]string{"--sandbox-url", "http://127.0.0.1:8081"}, "--sandbox-url"},
+		{[]string{"--database-url", "postgres://eventops@127.0.0.1:1/x", "--sandbox-url", "ftp://127.0.0.1:8081"}, "--sandbox-url"},
+		{[]string{"--database-url", "postgres://eventops@127.0.0.1:1/x", "--sandbox-control"}, "--sandbox-control"},
+		{[]string{"--database-url", "postgres://eventops@127.0.0.1:1/x", "--sandbox-restore-rate", "0"}, "--sandbox-restore-rate"},
+		{[]string{"--database-url", "postgres://eventops@127.0.0.1:1/x", "--sandbox-token-ttl", "1m"}, "--sandbox-token-ttl"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +45,8 @@ type serveConfig struct {
 	sbControl     bool
 	sbRestoreRate float64
 	sbTokenTTL    time.Duration
+	sandboxURL    string // --sandbox-url, checked (parseSandboxURL)
+	database      bool   // --database-url given: PostgreSQL
 	domainMap     domainMap
 	whRetryScale  float64
 	whPrivate     bool
@@ -73,14 +74,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.sbControl, "sandbox-control", false, "enable the sandbox's control routes (faults, orders, revoke...) for loopback clients and admins")
 	fs.Float64Var(&cfg.sbRestoreRate, "sandbox-restore-rate", sandbox.DefaultRestoreRate, "the sandbox shops' cost bucket restore rate in points per second (0: unlimited)")
 	fs.DurationVar(&cfg.sbTokenTTL, "sandbox-token-ttl", 0, "life of the access tokens the sandbox's OAuth grants issue (0: Shopify's)")
+	fs.StringVar(&cfg.sandboxURL, "sandbox-url", "", sandboxURLUsage)
 	fs.Var(&cfg.domainMap, "shopify-domain-map", "development and tests only: `NAME.myshopify.com=URL` serves that shop's Admin API and OAuth at URL (a sandbox run as its own process: http://127.0.0.1:8081/sandbox/shopify/NAME) (repeatable; comma-separated in the environment)")
 	fs.Float64Var(&cfg.whRetryScale, "webhooks-retry-scale", 1, "scales the outbound webhooks' retry schedule (about a day at 1; 0.001 for tests and demos)")
 	fs.BoolVar(&cfg.whPrivate, "webhooks-allow-private", false, "let webhook endpoints use http and loopback or private addresses (local development)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg.data = st.data
-	if err := checkServeConfig(stderr, cfg); err != nil {
+	cfg.data, cfg.database = st.data, st.postgres()
+	if err := checkServeConfig(stderr, &cfg); err != nil {
 		return err
 	}
 	sunset, err := time.Parse(time.DateOnly, cfg.aliasSunset)
@@ -113,14 +115,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 
-	// The built-in sandbox keeps its shops in its own file, committed
-	// before it answers, like a real shop that outlives a crash of ours.
+	// The built-in sandbox on bbolt; on PostgreSQL the `eventops
+	// sandbox` process of --sandbox-url, or none (serve_sandbox.go).
 	var srv atomic.Pointer[web.Server]
-	sb, err := sandbox.New(sandbox.Options{
-		Path: filepath.Join(cfg.data, sandboxFile), RestoreRate: cfg.sbRestoreRate, Control: cfg.sbControl,
-		WebhookURL: cfg.publicURL + "/webhooks/shopify", Logger: log, TokenTTL: cfg.sbTokenTTL,
-		AuthorizeControl: func(r *http.Request) bool { s := srv.Load(); return s != nil && s.AdminRequest(r) },
-	})
+	self := "http://" + ln.Addr().String()
+	sb, err := openServeSandbox(cfg, db.Postgres(), self, log,
+		func(r *http.Request) bool { s := srv.Load(); return s != nil && s.AdminRequest(r) })
 	if err != nil {
 		return err
 	}
@@ -133,9 +133,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	// and when a phase asks); stopped before the engine.
 	reconciler := shopify.NewReconciler(cfg.reconcile)
 	shopCfg := shopify.Config{
-		SandboxURL: "http://" + ln.Addr().String(), WebhookBaseURL: cfg.publicURL, Logger: log,
+		SandboxURL: sb.url, WebhookBaseURL: cfg.publicURL, Logger: log,
 		Metrics: meter.Shopify(), HTTPClient: shopHTTP, Tokens: shopify.NewTokens(), Reconciler: reconciler,
-		DomainMap: cfg.domainMap.resolver(sb, "http://"+ln.Addr().String(), cfg.sbControl),
+		DomainMap: cfg.domainMap.resolver(sb.builtin, self, cfg.sbControl),
 	}
 	if os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT") != "" {
 		shopCfg.Tokens.AfterGrant = holdAfterGrant(os.Getenv("EVENTOPS_TEST_HOLD_AFTER_GRANT"))
@@ -166,7 +166,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	eng = engine.New(engine.Config{Store: db, SharedStore: db.Postgres(), Leases: leases, Lease: engine.LeaseOptions{Length: cfg.lease}, Notifier: notifier,
 		Locks:  db,
 		Sealer: sealer, Workers: cfg.workers, MaxPending: cfg.maxPending, Logger: log, Observer: meter,
-		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sandboxShops{sb},
+		Work: works, Refund: refund, Shops: shopify.ShopReader(shopCfg), Sandbox: sb.shops,
 		Seats: shopify.Seats(shopCfg), Webhooks: hooks, WebhookRetryScale: cfg.whRetryScale, URLGuard: guard})
 	reconciler.Bind(eng)
 	meter.WatchLeases(func() metrics.LeaseFigures {
@@ -174,7 +174,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		inUse, idle, bound := db.PoolStats()
 		return metrics.LeaseFigures{Held: held, Takeovers: takeovers, PoolInUse: inUse, PoolIdle: idle, PoolMax: bound}
 	})
-	if err := bootstrap(eng, sb, cfg.publicURL, stdout); err != nil {
+	if err := bootstrap(eng, cfg.publicURL, stdout); err != nil {
 		return err
 	}
 	if db.Postgres() {
@@ -196,7 +196,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := eng.Start(context.Background()); err != nil {
 		return err
 	}
-	sbHandler := sb.Handler()
 	// Several nodes (PostgreSQL) share the rate limit's budget and the
 	// sign-in buckets; one node (bbolt) counts them in memory.
 	var budget web.RateBudget
@@ -208,13 +207,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Engine: eng, Logger: log, PublicURL: cfg.publicURL, RateLimit: cfg.rateLimit, RateBudget: budget,
 		AliasSunset: sunset, EnforceSunset: cfg.enforceSunset,
 		Metrics: meter, MetricsPublic: cfg.metricsPublic, DataFile: dataFile{db},
-		Sandbox:      sbHandler,
+		Sandbox:      sb.handler,
 		ShopWebhooks: shopify.NewWebhookReceiver(eng, log).FulfilWith(reconciler),
-		Dashboard: dash.Options{Sandbox: dash.SandboxStateFromHandler(sbHandler, "/sandbox/shopify/state"),
+		Dashboard: dash.Options{Sandbox: sb.state,
 			ShopifyOAuth: shopify.NewOAuth(shopCfg, eng.ShopifyApp), ShopOrigins: cfg.domainMap.origins(),
 			LoginLimits: logins},
 	}))
-	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "store", st.where(), "installation", inst,
+	log.Info("eventops serving", "addr", ln.Addr().String(), "data", cfg.data, "store", st.where(), "sandbox", sb.where, "installation", inst,
 		"startup", time.Since(started).Round(time.Millisecond).String())
 
 	// Background bookkeeping written in batches, never per request.
@@ -328,7 +327,7 @@ func flushLoop(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 // variable, and serve exits with status 2 (errUsage). Zero stays meaningful
 // where the flag says so (--rate-limit 0 is off, --retention 0 keeps every
 // operation, --sandbox-restore-rate 0 is unlimited).
-func checkServeConfig(w io.Writer, cfg serveConfig) error {
+func checkServeConfig(w io.Writer, cfg *serveConfig) error {
 	var bad []string
 	add := func(flag string, value any, want string) {
 		bad = append(bad, fmt.Sprintf("invalid value %q for --%s (%s): %s", fmt.Sprint(value), flag, envName(flag), want))
@@ -362,6 +361,31 @@ func checkServeConfig(w io.Writer, cfg serveConfig) error {
 	}
 	if r := cfg.sbRestoreRate; math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
 		add("sandbox-restore-rate", r, "must be 0 (unlimited) or more points per second")
+	}
+	if cfg.database {
+		// The built-in sandbox does not run on PostgreSQL: its flags
+		// belong to the `eventops sandbox` process (serve_sandbox.go).
+		builtin := func(flag string, value any, own string) {
+			add(flag, value, "the built-in sandbox does not run with --database-url: give "+own+" to the `eventops sandbox` process that --sandbox-url names")
+		}
+		if cfg.sbControl {
+			builtin("sandbox-control", cfg.sbControl, "--control")
+		}
+		if cfg.sbRestoreRate != sandbox.DefaultRestoreRate {
+			builtin("sandbox-restore-rate", cfg.sbRestoreRate, "--restore-rate")
+		}
+		if cfg.sbTokenTTL != 0 {
+			builtin("sandbox-token-ttl", cfg.sbTokenTTL, "--token-ttl")
+		}
+	}
+	if cfg.sandboxURL != "" {
+		if !cfg.database {
+			add("sandbox-url", cfg.sandboxURL, "is for --database-url (several nodes sharing one `eventops sandbox`); on bbolt serve runs the built-in sandbox")
+		} else if u, err := parseSandboxURL(cfg.sandboxURL); err != nil {
+			add("sandbox-url", cfg.sandboxURL, err.Error())
+		} else {
+			cfg.sandboxURL = u
+		}
 	}
 	if cfg.publicURL != "" {
 		if u, err := url.Parse(cfg.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -464,21 +488,32 @@ func (f dataFile) StorageHealth() (dash.StorageHealth, error) {
 }
 
 // bootstrap creates, on first start with empty data, a demo company
-// connected to a shop of the built-in sandbox, an admin user and an API key,
-// and prints the credentials once: only their hashes are stored.
-func bootstrap(eng *engine.Engine, sb *sandbox.Sandbox, publicURL string, out io.Writer) error {
+// connected to a shop of the sandbox (the built-in one, or on PostgreSQL the
+// process of --sandbox-url), an admin user and an API key, and prints the
+// credentials once: only their hashes are stored. On PostgreSQL without a
+// sandbox the demo company has no shop. Nodes started together on an empty
+// database take turns (the "bootstrap" lock): one makes the demo company,
+// the others find it made.
+func bootstrap(eng *engine.Engine, publicURL string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	held, err := eng.Locks().Lock(ctx, "bootstrap")
+	if err != nil {
+		return fmt.Errorf("first start: take the bootstrap lock: %w", err)
+	}
+	defer held.Unlock()
 	cs, err := eng.Companies()
 	if err != nil || len(cs) > 0 {
 		return err
 	}
-	ctx := context.Background()
-	shop, err := sandboxShop(sb, "demo", "")
-	if err != nil {
-		return err
+	shopNote := ""
+	c, err := eng.CreateCompany(ctx, "Demo Company", &engine.ShopInput{Sandbox: true, Domain: "demo"})
+	if engine.ErrorCode(err) == engine.CodeShopifySandboxMissing {
+		shopNote = "\n  The demo company has no shop: " + engine.NoSandboxMessage + ".\n"
+		c, err = eng.CreateCompany(ctx, "Demo Company", nil)
 	}
-	c, err := eng.CreateCompany(ctx, "Demo Company", shop)
 	if err != nil {
-		return err
+		return fmt.Errorf("first start: the demo company: %w", err)
 	}
 	password, err := engine.RandomSecret(18)
 	if err != nil {
@@ -502,34 +537,9 @@ These credentials are shown once and never again; store them now.
   API key     %s   (company %d, scopes read,write)
 
   curl -H "Authorization: Token %s" %s/api/v2
-
-`, publicURL, email, password.Reveal(), key.Reveal(), c.ID, key.Reveal(), publicURL)
+%s
+`, publicURL, email, password.Reveal(), key.Reveal(), c.ID, key.Reveal(), publicURL, shopNote)
 	return nil
-}
-
-// sandboxShop creates a shop in the built-in sandbox, in currency ("":
-// USD), or rotates the token of an existing one (which keeps its
-// currency), and returns the connection for a company, with the shop's
-// currency: the sandbox is in this process, so it is known without a
-// call (which, during start-up, no server would answer yet).
-func sandboxShop(sb *sandbox.Sandbox, name, currency string) (*engine.ShopInput, error) {
-	creds, err := sb.CreateShopWith(name, sandbox.ShopOptions{Currency: currency})
-	if errors.Is(err, sandbox.ErrShopExists) {
-		creds, err = sb.RotateToken(name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &engine.ShopInput{Sandbox: true, Domain: creds.Name, Currency: creds.Currency,
-		AccessToken: engine.Secret(creds.AccessToken), WebhookSecret: engine.Secret(creds.WebhookSecret)}, nil
-}
-
-// sandboxShops provisions built-in sandbox shops for the engine (a company
-// connected or reconnected to the sandbox from the dashboard or the API).
-type sandboxShops struct{ sb *sandbox.Sandbox }
-
-func (p sandboxShops) ProvisionShop(name, currency string) (*engine.ShopInput, error) {
-	return sandboxShop(p.sb, name, currency)
 }
 
 // holdAfterGrant is a test hook (EVENTOPS_TEST_HOLD_AFTER_GRANT=FILE): the

@@ -55,7 +55,8 @@ func (m *domainMap) Set(v string) error {
 
 // resolver is the shops' domain map: the flag's entries, then, with the
 // sandbox's control routes on (a development or test server), the built-in
-// sandbox's shops by NAME.myshopify.com. Without control on, a real shop
+// sandbox's shops by NAME.myshopify.com (sb nil: no built-in sandbox, as
+// on PostgreSQL). Without control on, a real shop
 // that happens to share a sandbox shop's name is never routed to the
 // sandbox.
 func (m domainMap) resolver(sb *sandbox.Sandbox, self string, sandboxDomains bool) func(string) (string, bool) {
@@ -63,7 +64,7 @@ func (m domainMap) resolver(sb *sandbox.Sandbox, self string, sandboxDomains boo
 		if base, ok := m[domain]; ok {
 			return base, true
 		}
-		if !sandboxDomains {
+		if !sandboxDomains || sb == nil {
 			return "", false
 		}
 		name, ok := strings.CutSuffix(domain, ".myshopify.com")

@@ -112,7 +112,7 @@ func (s *soak) startNode(n *soakNode) {
 	n.starts++
 	fmt.Fprintf(logf, "==== start %d at %s\n", n.starts, time.Now().Format(time.RFC3339Nano))
 	args := append([]string{"serve", "--addr", n.addr, "--data", n.data, "--rate-limit", "0",
-		"--public-url", s.serverURL, "--log-level", "info"}, s.storeArgs()...)
+		"--public-url", s.serverURL, "--log-level", "info", "--sandbox-url", s.sandboxURL}, s.storeArgs()...)
 	args = append(append(args, soakHookFlags()...), s.cfg.serveArgs...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Env = s.storeEnv()

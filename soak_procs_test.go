@@ -267,13 +267,22 @@ func (s *soak) startSandbox() {
 	}()
 }
 
-// connectCompany creates the company connected to the sandbox's shop by
-// its URL, as a real shop is (token and secret from the environment), and
-// an API key.
+// connectCompany creates the company connected to the sandbox's shop, and
+// an API key. One node connects it by its URL, as a real shop is (token
+// and secret from the environment); several nodes on PostgreSQL share the
+// sandbox process as their sandbox (--sandbox-url), and the company is
+// connected to it as a sandbox shop, provisioned there (the shop the
+// sandbox made with --shop, reinstalled with a new token).
 func (s *soak) connectCompany() {
 	s.t.Helper()
-	out := s.cli(s.storeEnv("EVENTOPS_SHOPIFY_TOKEN="+s.shop.token, "EVENTOPS_SHOPIFY_WEBHOOK_SECRET="+s.shop.secret),
-		append([]string{"company", "create", "--name", "Soak", "--shopify-shop", s.shop.url}, s.storeArgs()...)...)
+	var out string
+	if s.multi() {
+		out = s.cli(s.storeEnv(), append([]string{"company", "create", "--name", "Soak", "--shopify", "sandbox",
+			"--sandbox-url", s.sandboxURL}, s.storeArgs()...)...)
+	} else {
+		out = s.cli(s.storeEnv("EVENTOPS_SHOPIFY_TOKEN="+s.shop.token, "EVENTOPS_SHOPIFY_WEBHOOK_SECRET="+s.shop.secret),
+			append([]string{"company", "create", "--name", "Soak", "--shopify-shop", s.shop.url}, s.storeArgs()...)...)
+	}
 	company := strings.TrimSpace(out)
 	s.key = strings.TrimSpace(s.cli(s.storeEnv(), append([]string{"apikey", "create", "--company", company,
 		"--scopes", "read,write", "--name", "soak"}, s.storeArgs()...)...))

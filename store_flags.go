@@ -111,11 +111,17 @@ func openData(st *storeFlags, log *slog.Logger) (*storage.DB, *engine.Engine, er
 // openDataWith is openData with a shop reader, which checks a real shop
 // being connected (engine.ShopConnector).
 func openDataWith(st *storeFlags, log *slog.Logger, shops engine.ShopReader) (*storage.DB, *engine.Engine, error) {
+	return openDataFor(st, log, shops, nil)
+}
+
+// openDataFor is openDataWith with the sandbox that provisions a sandbox
+// shop being connected (nil: none, the shop comes with its token).
+func openDataFor(st *storeFlags, log *slog.Logger, shops engine.ShopReader, sb engine.SandboxShops) (*storage.DB, *engine.Engine, error) {
 	db, sealer, err := st.open()
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := engine.Config{Store: db, Sealer: sealer, Logger: log}
+	cfg := engine.Config{Store: db, Sealer: sealer, Logger: log, Sandbox: sb}
 	if shops != nil {
 		cfg.Shops = shops
 	}

@@ -48,8 +48,9 @@ type Config struct {
 	// Shops reads connected shops' currencies (nil: not read; the
 	// catalog phase reads a missing one itself). See shop_currency.go.
 	Shops ShopReader
-	// Sandbox provisions built-in sandbox shops for connections made
-	// without a token (nil: such a connection has none).
+	// Sandbox provisions sandbox shops for connections made without a
+	// token: the built-in sandbox's, or on PostgreSQL the shared sandbox
+	// process's, or NoSandbox (refused); nil: such a connection has none.
 	Sandbox SandboxShops
 	// Seats takes seats off a shop's offer before a box-office sale
 	// commits (see CreateOrder); nil: box-office sales do not call the

@@ -64,6 +64,7 @@ var PhaseCodes = []struct {
 	{CodeShopifyThrottledExhausted, "the shop kept throttling past the retry deadline"},
 	{CodeShopifyUnavailable, "the shop kept failing (5xx, timeouts) past the retry deadline"},
 	{CodeShopifyScopesMissing, "connecting a shop was refused: the app lacks access scopes eventops needs (each one is named; a granted `write_X` counts as `read_X`)"},
+	{CodeShopifySandboxMissing, "connecting a company to the sandbox was refused: the server has no sandbox (on PostgreSQL the nodes share one `eventops sandbox` process, named by `serve --sandbox-url`); nothing was stored"},
 	{CodeShopifyPublicURLInsecure, "a real shop's webhooks cannot be subscribed: the server's `--public-url` is not https (loopback http is allowed for development); set it, then save again or reconnect"},
 	{CodeShopifyCurrencyMismatch, "the event's prices are in another currency than the shop's: change them to the shop's currency"},
 	{CodeOperationCanceled, "the operation was canceled"},

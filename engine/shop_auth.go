@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 )
@@ -70,13 +71,36 @@ type ShopConnector interface {
 	Authorize(ctx context.Context, in *ShopInput) error
 }
 
-// SandboxShops provisions a shop of the built-in sandbox for a company
-// being connected to it: created, or (a reconnection) reinstalled with a
-// fresh token, keeping its webhook secret. main implements it
-// (Config.Sandbox).
+// SandboxShops provisions a shop of the sandbox for a company being
+// connected to it: created, or (a reconnection) reinstalled with a fresh
+// token, keeping its webhook secret. main implements it (Config.Sandbox):
+// in the built-in sandbox, or over HTTP in the `eventops sandbox` process
+// that PostgreSQL nodes share. An *Error it returns reaches the caller as
+// it is; any other error is a validation error naming it.
 type SandboxShops interface {
 	ProvisionShop(name, currency string) (*ShopInput, error)
 }
+
+// CodeShopifySandboxMissing refuses a connection to the sandbox on a server
+// that has none: on PostgreSQL no node runs the built-in sandbox (each node
+// would hold shops of its own), and the one the nodes share runs as its own
+// process (`eventops sandbox`) that they are told of with --sandbox-url.
+const CodeShopifySandboxMissing Code = "SHOPIFY_SANDBOX_MISSING"
+
+// NoSandboxMessage says why, and what to do.
+const NoSandboxMessage = "no sandbox in database mode: run `eventops sandbox` and pass --sandbox-url"
+
+// ErrNoSandbox is the refusal (422) of a sandbox connection on a server
+// without a sandbox; nothing is stored.
+var ErrNoSandbox = &Error{Kind: KindInvalid, Code: CodeShopifySandboxMissing, Message: NoSandboxMessage,
+	Fields: []FieldError{{Attribute: "shop", Code: "sandbox_missing", Message: "can't be a sandbox shop: " + NoSandboxMessage}}}
+
+// NoSandbox is the SandboxShops of a server without a sandbox: every
+// provisioning is refused with ErrNoSandbox.
+type NoSandbox struct{}
+
+// ProvisionShop refuses.
+func (NoSandbox) ProvisionShop(string, string) (*ShopInput, error) { return nil, ErrNoSandbox }
 
 // ShopSecrets are a connection's opened credentials.
 type ShopSecrets struct {
@@ -168,6 +192,10 @@ func (e *Engine) prepareShop(ctx context.Context, in *ShopInput) (*Shop, error) 
 	if in.Sandbox && in.AccessToken == "" && e.sandbox != nil {
 		name := strings.TrimSpace(in.Domain)
 		p, err := e.sandbox.ProvisionShop(name, in.Currency)
+		var typed *Error
+		if errors.As(err, &typed) {
+			return nil, err // the provisioner's own refusal (ErrNoSandbox, a sandbox that did not answer)
+		}
 		if err != nil {
 			return nil, Invalid(FieldError{Attribute: "shop", Code: "invalid", Message: "the sandbox shop could not be set up: " + err.Error()})
 		}

@@ -1631,7 +1631,7 @@ func SandboxView(p Page, d SandboxPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Missing {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 140, "<p class=\"muted\">No sandbox: this server does not run the built-in Shopify sandbox.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 140, "<p class=\"muted\">No sandbox: this server runs none. On PostgreSQL the nodes share one <code>eventops sandbox --control</code> process, named on each node with <code>--sandbox-url</code>.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

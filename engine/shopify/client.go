@@ -427,7 +427,7 @@ func BaseURL(shop *engine.Shop, sandboxURL string) (string, error) {
 	d := strings.TrimSpace(shop.Domain)
 	if shop.Sandbox {
 		if sandboxURL == "" {
-			return "", errors.New("sandbox shop but no sandbox URL configured")
+			return "", errors.New("a sandbox shop, and this server has no sandbox (" + engine.NoSandboxMessage + ")")
 		}
 		return strings.TrimRight(sandboxURL, "/") + "/sandbox/shopify/" + url.PathEscape(d), nil
 	}

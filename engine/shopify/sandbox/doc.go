@@ -53,6 +53,7 @@
 // context carries ControlAccess, or requests Options.AuthorizeControl
 // accepts (403 otherwise; 404 without Control):
 //
+//	POST   /sandbox/shopify/shops                     {"name": "acme"[, "currency": "EUR"]}: the shop created (201) or, when it exists, its app reinstalled with a new token (200) → {"shop": ProvisionedShop}, the credentials included: how eventops serve nodes on PostgreSQL (--sandbox-url) connect companies to the one sandbox they share
 //	GET    /sandbox/shopify/{shop}/calls[?operation=productSet]   the call log
 //	GET    /sandbox/shopify/{shop}/faults             pending fault rules
 //	POST   /sandbox/shopify/{shop}/faults             {"rules": [FaultRule...]}, appended

@@ -37,6 +37,7 @@ func (s *Sandbox) Handler() http.Handler {
 	mux.HandleFunc("POST /{shop}/admin/oauth/access_token", s.serveAccessToken)
 	mux.HandleFunc("GET /{shop}/admin/oauth/authorize", s.serveAuthorize)
 	if s.opts.Control {
+		mux.HandleFunc("POST /shops", s.control(s.serveProvision))
 		mux.HandleFunc("GET /{shop}/calls", s.control(s.serveCalls))
 		mux.HandleFunc("GET /{shop}/faults", s.control(s.serveFaults))
 		mux.HandleFunc("POST /{shop}/faults", s.control(s.serveAddFaults))
