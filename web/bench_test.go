@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"eventops/engine"
+	"eventops/storage"
 )
 
 // BenchmarkOperationGet measures GET /api/v2/events/{id}/operations/{op}
@@ -74,12 +75,17 @@ func BenchmarkOperationGet(b *testing.B) {
 			// machine does weighs on both alike.
 			const rounds = 10
 			var apiTime, bareTime time.Duration
+			var trips, reads uint64 // the store's, during the API's rounds
 			for r := 0; r < rounds; r++ {
 				n := b.N / rounds
 				if r < b.N%rounds {
 					n++
 				}
+				before := dbStats(b, f)
 				apiTime += load(b, api, "Token "+f.keyA, n, len(body))
+				after := dbStats(b, f)
+				trips += after.RoundTrips - before.RoundTrips
+				reads += after.Gets + after.Scans - before.Gets - before.Scans
 				bareTime += load(b, bareURL, "", n, len(body))
 			}
 			apiRate := float64(b.N) / apiTime.Seconds()
@@ -88,9 +94,22 @@ func BenchmarkOperationGet(b *testing.B) {
 			b.ReportMetric(bareRate, "bare_req/s")
 			b.ReportMetric(apiRate/bareRate, "ratio")
 			b.ReportMetric(float64(len(body)), "body_bytes")
+			if f.db.Postgres() {
+				b.ReportMetric(float64(trips)/float64(b.N), "trips/GET")
+				b.ReportMetric(float64(reads)/float64(b.N), "reads/GET")
+			}
 		})
 		_ = bare.Shutdown()
 	}
+}
+
+// dbStats is the store's counters (round trips and reads on PostgreSQL).
+func dbStats(b *testing.B, f *fixture) storage.Stats {
+	s, err := f.db.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 // load sends n GETs to url over 64 connections and returns the time taken.
