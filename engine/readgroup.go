@@ -42,11 +42,12 @@ type readBatch[K comparable, V any] struct {
 	err  error
 }
 
-// Read groups' sizes: two reads on their way at once, so that a statement
-// is being sent while the previous one's answer is decoded; at most 500
-// keys a statement.
+// Read groups' sizes: one read on its way at a time, as the writer's one
+// transaction at a time (on two shared cores it sent fewer statements and
+// answered more GETs than two at a time: BenchmarkOperationGet, 0.07 round
+// trips a GET against 0.10-0.16); at most 500 keys a statement.
 const (
-	readParallel = 2
+	readParallel = 1
 	readMaxBatch = 500
 )
 
