@@ -23,8 +23,10 @@ import (
 // rendering) against a bare Fiber handler that returns a constant JSON body
 // of the same size, both over a real 127.0.0.1 listener with 64 concurrent
 // connections, in one run. It reports api_req/s, bare_req/s and their ratio
-// (the target is at least 0.5; on PostgreSQL, issue 19 asks 0.3). The client shares the machine with both
-// servers, so absolute figures are lower than wrk's; the ratio is the point.
+// (the target is at least 0.5; on PostgreSQL, issue 19 asks 0.3), and on
+// PostgreSQL the store's round trips and reads per GET. The client shares
+// the machine with both servers, so absolute figures are lower than wrk's;
+// the ratio is the point.
 //
 //	go test ./web -run '^$' -bench OperationGet -benchtime 100000x
 //
