@@ -39,6 +39,9 @@ import (
 // EVENTOPS_BENCH_KEYS=64 gives each connection a key of its own (on
 // PostgreSQL, a coalesced key read then asks for several keys at once).
 //
+// EVENTOPS_BENCH_UNFINISHED=1 measures an operation held running instead
+// of a finished one: on PostgreSQL every GET then reads its version too.
+//
 // With wrk, against a running server (go run . serve, the rate limit off):
 //
 //	wrk -t2 -c64 -d30s -H 'Authorization: Token KEY' \
@@ -55,10 +58,17 @@ func BenchmarkOperationGet(b *testing.B) {
 			sizes = append(sizes, n)
 		}
 	}
+	unfinished := os.Getenv("EVENTOPS_BENCH_UNFINISHED") != ""
 	for _, stored := range sizes {
-		f := setup(b)
+		g := newGate(engine.TicketsWork{})
+		f := setup(b, withWork(engine.PhaseTickets, g))
 		c := f.event(f.keyA)
-		f.waitTerminal(c.EventID, c.OpID)
+		if unfinished {
+			waitStarted(b, g)
+		} else {
+			g.open()
+			f.waitTerminal(c.EventID, c.OpID)
+		}
 		storeOperations(b, f, c.OpID, stored)
 		path := opPath(c.EventID, c.OpID)
 		body := f.do("GET", path, f.keyA, nil).expect(b, 200).Body
@@ -120,6 +130,7 @@ func BenchmarkOperationGet(b *testing.B) {
 			}
 		})
 		_ = bare.Shutdown()
+		g.open()
 	}
 }
 
