@@ -246,9 +246,14 @@ func (e *Engine) Authenticate(plain string) (*APIKey, error) {
 
 // lookupKey finds a key (or admin token) by its plain value through the
 // cache; (nil, nil) when none has it. On a shared store the cache is not
-// asked: another process may have revoked (or created) the key.
+// asked: another process may have revoked (or created) the key. There the
+// key is read at every call, in a read sent after the call began that
+// concurrent calls share (see readGroup).
 func (e *Engine) lookupKey(plain string) (*APIKey, error) {
 	sum := sha256.Sum256([]byte(plain))
+	if e.keyReads != nil {
+		return e.keyReads.get(sum)
+	}
 	if k, ok := e.keys.get(sum[:]); ok && !e.shared {
 		return k, nil
 	}

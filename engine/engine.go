@@ -115,6 +115,10 @@ type Engine struct {
 	log     *slog.Logger
 	shared  bool // Config.SharedStore
 	locks   Locks
+	// On a shared store that reads many at once (manyReader): the API
+	// keys and operations read by concurrent callers, coalesced.
+	keyReads *readGroup[[32]byte, *APIKey]
+	opReads  *readGroup[uint64, *Operation]
 
 	outbox   *outbox
 	urlGuard URLGuard
@@ -193,6 +197,16 @@ func New(cfg Config) *Engine {
 	}
 	e.outbox = newOutbox(cfg.Webhooks, cfg.WebhookRetryScale, cfg.WebhookWorkers)
 	e.urlGuard = cfg.URLGuard
+	if m, ok := e.store.(manyReader); ok && e.shared {
+		e.keyReads = newReadGroup(func(sums [][32]byte) ([]*APIKey, error) {
+			hashes := make([][]byte, len(sums))
+			for i := range sums {
+				hashes[i] = sums[i][:]
+			}
+			return m.APIKeysByHash(hashes)
+		})
+		e.opReads = newReadGroup(m.OperationsByID)
+	}
 	if e.store != nil {
 		e.store = kickingStore{Store: e.store, o: e.outbox}
 	}

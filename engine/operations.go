@@ -50,13 +50,21 @@ func (e *Engine) launch(ctx context.Context, op *Operation) {
 }
 
 // Operation reads one operation of a company (companyID 0: any company).
+//
+// On a shared store the reads of concurrent callers are coalesced (see
+// readGroup): the operation is shared with them and must not be modified.
 func (e *Engine) Operation(companyID, id uint64) (*Operation, error) {
 	var op *Operation
-	err := e.viewOne(func(tx Tx) error {
-		var err error
-		op, err = tx.Operation(id)
-		return err
-	})
+	var err error
+	if e.opReads != nil {
+		op, err = e.opReads.get(id)
+	} else {
+		err = e.viewOne(func(tx Tx) error {
+			var err error
+			op, err = tx.Operation(id)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +80,14 @@ func (e *Engine) Operation(companyID, id uint64) (*Operation, error) {
 // twice, and must only read.
 type oneReader interface {
 	ViewOne(fn func(tx Tx) error) error
+}
+
+// manyReader is a Store that reads many API keys or operations in one
+// statement (storage.DB), for the read groups of a shared store. The values
+// come in the order of the keys asked, nil where there is none.
+type manyReader interface {
+	APIKeysByHash(hashes [][]byte) ([]*APIKey, error)
+	OperationsByID(ids []uint64) ([]*Operation, error)
 }
 
 // viewOne is View for a function that reads one thing (see oneReader).

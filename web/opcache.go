@@ -30,9 +30,10 @@ import (
 // cached state could then be older than one another node already answered,
 // so there the cache is trusted without a store read only for terminal
 // operations, whose state never changes again; any other operation is read
-// from the store at every GET (one point read, in a snapshot that includes
-// every commit answered before the request began) and the cache gives its
-// rendering when that version is the one cached. A long-poll's wait reads
+// from the store at every GET (a point read sent after the request began,
+// shared with the other reads in flight: engine's readGroup; its snapshot
+// includes every commit answered before the request began) and the cache
+// gives its rendering when that version is the one cached. A long-poll's wait reads
 // the store too (engine.Wait). What the cache saves there is the rendering,
 // not the read: the price of "never older than another node answered".
 //
