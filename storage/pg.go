@@ -303,7 +303,13 @@ func (p *pgStore) close() error {
 	p.cancel()
 	p.nodeMu.Lock()
 	if p.node != nil {
-		p.node.Close(context.Background())
+		// Unlocked before the connection goes: the server frees a
+		// closed connection's locks only once it has seen it close,
+		// and another process may take the lock at once.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		p.node.Exec(ctx, `select pg_advisory_unlock($1)`, nodeLockKey)
+		p.node.Close(ctx)
+		cancel()
 		p.node = nil
 	}
 	p.nodeMu.Unlock()
