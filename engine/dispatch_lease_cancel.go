@@ -62,7 +62,7 @@ func (d *leaseDispatcher) Cancel(ctx context.Context, queue, id uint64, write fu
 		// Claimed and let go whatever the client does meanwhile: a claim
 		// left behind would hold the queue until this node dies.
 		bg := context.WithoutCancel(ctx)
-		qc, ok, err := d.ls.ClaimQueue(bg, owner, queue)
+		qc, ok, err := d.ls.ClaimQueueNow(bg, owner, queue)
 		if err != nil {
 			done()
 			return nil, err

@@ -101,6 +101,9 @@ type LeaseStore interface {
 	// (making its row if it has none); ok=false when another does. Its
 	// Takeover says that a dead node held it.
 	ClaimQueue(ctx context.Context, owner string, queue uint64) (c QueueClaim, ok bool, err error)
+	// ClaimQueueNow is ClaimQueue for a cancel, which does not wait out a
+	// queue's backoff (its run reads the request as soon as it is claimed).
+	ClaimQueueNow(ctx context.Context, owner string, queue uint64) (c QueueClaim, ok bool, err error)
 	// FinishQueue is called by claim f once its operation ended: it
 	// returns the queue's oldest unfinished operation (the claim goes on
 	// to it), or 0 once the queue, left without work, is let go.

@@ -35,11 +35,12 @@ type readGroup[K comparable, V any] struct {
 }
 
 type readBatch[K comparable, V any] struct {
-	keys []K
-	at   map[K]int
-	done chan struct{}
-	vals []V
-	err  error
+	keys    []K
+	at      map[K]int
+	callers int // joined so far
+	done    chan struct{}
+	vals    []V
+	err     error
 }
 
 // Read groups' sizes: one read on its way at a time, as the writer's one
@@ -63,6 +64,7 @@ func (g *readGroup[K, V]) get(k K) (V, error) {
 		b = &readBatch[K, V]{at: map[K]int{}, done: make(chan struct{})}
 		g.next = b
 	}
+	b.callers++
 	i, ok := b.at[k]
 	if !ok {
 		i = len(b.keys)

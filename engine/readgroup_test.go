@@ -55,6 +55,27 @@ func joined(t *testing.T, g *readGroup[string, int64], keys int) {
 	}
 }
 
+// callersJoined waits until n callers have joined g's next read.
+func callersJoined(t *testing.T, g *readGroup[string, int64], n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		got := 0
+		if g.next != nil {
+			got = g.next.callers
+		}
+		g.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callers joined the next read, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // A call that arrives while a read of its key is on its way is not answered
 // by that read, which may predate a commit the caller has seen: it joins
 // the next read, sent once the one on its way returns.
@@ -108,8 +129,7 @@ func TestReadGroupCallersShareTheNextRead(t *testing.T) {
 			}
 		}()
 	}
-	joined(t, g, 2)
-	time.Sleep(10 * time.Millisecond) // the last callers join too
+	callersJoined(t, g, 10)
 	h.release <- struct{}{}
 	<-done
 	keys := <-h.sent

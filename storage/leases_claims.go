@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -84,6 +86,7 @@ type claimReq struct {
 	ctx   context.Context
 	owner string
 	queue uint64
+	now   bool          // a cancel's claim: taken during a backoff too
 	done  chan claimAns // buffered
 }
 
@@ -94,11 +97,19 @@ type claimAns struct {
 }
 
 func (db *DB) ClaimQueue(ctx context.Context, owner string, queue uint64) (engine.QueueClaim, bool, error) {
+	return db.claimQueue(ctx, owner, queue, false)
+}
+
+func (db *DB) ClaimQueueNow(ctx context.Context, owner string, queue uint64) (engine.QueueClaim, bool, error) {
+	return db.claimQueue(ctx, owner, queue, true)
+}
+
+func (db *DB) claimQueue(ctx context.Context, owner string, queue uint64, now bool) (engine.QueueClaim, bool, error) {
 	p, err := db.leasePool()
 	if err != nil {
 		return engine.QueueClaim{}, false, err
 	}
-	r := &claimReq{ctx: ctx, owner: owner, queue: queue, done: make(chan claimAns, 1)}
+	r := &claimReq{ctx: ctx, owner: owner, queue: queue, now: now, done: make(chan claimAns, 1)}
 	if err := p.claims.do(ctx, p.ctx, r, p.claimBatch); err != nil {
 		return engine.QueueClaim{}, false, err
 	}
@@ -127,33 +138,51 @@ func (p *pgStore) claimBatch(batch []*claimReq) {
 	}
 }
 
+// leaseTimeout bounds a batched lease statement: a statement stuck on a
+// dead connection must not hold every claim (or finish) of the node.
+const leaseTimeout = 10 * time.Second
+
 // claimQueues claims each request's queue for owner unless a live node
 // holds it or its not-before time is to come (a queue let go after a
-// failure waits out its backoff, whoever claims it), making rows for
-// queues that have none. Two requests for one queue: the first may get it,
-// the second finds it held.
+// failure waits out its backoff, whoever claims it, but a cancel's claim),
+// making rows for queues that have none. It never waits for a row another
+// transaction holds (a node's committing writer holds its queues' rows
+// FOR SHARE): such a queue is not claimed now, and its caller relies on the
+// claim polls, as for a queue held elsewhere. Two requests for one queue:
+// the first may get it, the second finds it held.
 func (p *pgStore) claimQueues(owner string, reqs []*claimReq) {
-	var ids []int64
+	var ids, now []int64
 	for _, r := range reqs {
 		if r.ctx.Err() == nil && !slices.Contains(ids, int64(r.queue)) {
 			ids = append(ids, int64(r.queue))
 		}
+		if r.now {
+			now = append(now, int64(r.queue))
+		}
 	}
+	slices.Sort(ids)
 	got := map[uint64]engine.QueueClaim{}
 	var err error
 	if len(ids) > 0 {
-		// prev is each row's owner before this statement (its
-		// snapshot): a dead node's, when the claim is a takeover.
+		ctx, cancel := context.WithTimeout(p.ctx, leaseTimeout)
+		defer cancel()
+		// A row the insert makes is not seen by free (one snapshot);
+		// prev is a row's owner before the claim: a dead node's, when
+		// the claim is a takeover.
 		var rows pgx.Rows
-		rows, err = p.pool.Query(p.ctx, `with want as (select unnest($2::bigint[]) as queue_id),
-			prev as (select q.queue_id, q.owner from queues q join want using (queue_id)),
-			up as (insert into queues as q (queue_id, owner, epoch) select queue_id, $1, 1 from want
-				on conflict (queue_id) do update set owner = $1, epoch = q.epoch + 1, not_before = '-infinity'
-					where (q.owner is null or not `+liveOwner+`) and q.not_before <= now()
-				returning q.queue_id, q.epoch)
-			select up.queue_id, up.epoch, `+headSQL("up.queue_id")+`,
-				coalesce((select prev.owner from prev where prev.queue_id = up.queue_id) <> $1, false)
-			from up`, owner, ids)
+		rows, err = p.pool.Query(ctx, `with want as (select unnest($2::bigint[]) as queue_id),
+			ins as (insert into queues (queue_id, owner, epoch) select queue_id, $1, 1 from want
+				on conflict (queue_id) do nothing returning queue_id, epoch),
+			free as (select q.queue_id, q.owner as prev from queues q
+				where q.queue_id = any($2) and (q.owner is null or not `+liveOwner+`)
+					and (q.not_before <= now() or q.queue_id = any($3))
+				order by q.queue_id for update of q skip locked),
+			up as (update queues q set owner = $1, epoch = q.epoch + 1, not_before = '-infinity'
+				from free where q.queue_id = free.queue_id
+				returning q.queue_id, q.epoch, coalesce(free.prev <> $1, false) as takeover)
+			select queue_id, epoch, `+headSQL("queue_id")+`, false from ins
+			union all
+			select queue_id, epoch, `+headSQL("queue_id")+`, takeover from up`, owner, ids, now)
 		if err == nil {
 			for rows.Next() {
 				var id int64
@@ -178,6 +207,8 @@ func (p *pgStore) claimQueues(owner string, reqs []*claimReq) {
 	// node's bookkeeping lets go.
 	for _, r := range reqs {
 		switch c, ok := got[r.queue]; {
+		case r.ctx.Err() != nil:
+			r.done <- claimAns{err: r.ctx.Err()} // the claim, if any, goes to a caller still there
 		case err != nil:
 			r.done <- claimAns{err: fmt.Errorf("claim queue %d: %w", r.queue, err)}
 		case ok:
@@ -219,12 +250,13 @@ func (db *DB) FinishQueue(ctx context.Context, f engine.Fence) (uint64, error) {
 	return a.head, a.err
 }
 
-// finishQueues sends a batch of finishes in one round trip: the first
+// finishQueues sends a batch of finishes, in queue order: the first
 // statement reads each queue's head and deletes the rows of those left
 // without work (with the cancel requests left for them: their operations
 // ended before the holder read them); the second, on a newer snapshot,
 // gives a row back to any that got work meanwhile.
 func (p *pgStore) finishQueues(reqs []*finishReq) {
+	slices.SortFunc(reqs, func(a, b *finishReq) int { return cmp.Compare(a.f.Queue, b.f.Queue) })
 	ids, owners, epochs := make([]int64, len(reqs)), make([]string, len(reqs)), make([]int64, len(reqs))
 	for i, r := range reqs {
 		ids[i], owners[i], epochs[i] = int64(r.f.Queue), r.f.Owner, r.f.Epoch
@@ -249,10 +281,16 @@ func (p *pgStore) finishQueues(reqs []*finishReq) {
 		}
 		return rows.Err()
 	})
-	b.Queue(`insert into queues (queue_id) select id from unnest($1::bigint[]) id
-		where not exists (select 1 from queues where queue_id = id) and `+headSQL("id")+` is not null
-		on conflict do nothing`, ids)
-	err := p.pool.SendBatch(p.ctx, b).Close()
+	ctx, cancel := context.WithTimeout(p.ctx, leaseTimeout)
+	defer cancel()
+	err := p.pool.SendBatch(ctx, b).Close()
+	if err == nil {
+		// Its own transaction: a claim inserting a row the delete took
+		// waits for the delete to commit, never the other way round.
+		_, err = p.pool.Exec(ctx, `insert into queues (queue_id) select id from unnest($1::bigint[]) id
+			where not exists (select 1 from queues where queue_id = id) and `+headSQL("id")+` is not null
+			on conflict do nothing`, ids)
+	}
 	for i, r := range reqs {
 		if err != nil {
 			r.done <- finishAns{err: fmt.Errorf("finish queue %d: %w", r.f.Queue, err)}

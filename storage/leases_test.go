@@ -2,8 +2,11 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"eventops/engine"
 	"eventops/storage/pgtest"
@@ -133,6 +136,10 @@ func TestPostgresQueueBackoffAndFinish(t *testing.T) {
 	if got, err := db.ClaimQueues(ctx, "a", 10); err != nil || len(got) != 0 {
 		t.Errorf("free claims during the backoff: %+v, %v; want none", got, err)
 	}
+	// A cancel does not wait it out: its run reads the request at once.
+	if c, ok, err := db.ClaimQueueNow(ctx, "a", 1); err != nil || !ok || c.Head != 10 {
+		t.Errorf("a cancel's claim during the backoff: %+v, %v, %v; want queue 1 with head 10", c, ok, err)
+	}
 
 	put(op(20, 2, engine.StatusPending), op(21, 2, engine.StatusPending))
 	c2, ok, err := db.ClaimQueue(ctx, "a", 2)
@@ -160,5 +167,81 @@ func TestPostgresQueueBackoffAndFinish(t *testing.T) {
 	put(op(22, 2, engine.StatusPending))
 	if c, ok, err := db.ClaimQueue(ctx, "a", 2); err != nil || !ok || c.Head != 22 {
 		t.Errorf("claim after finish: %+v, %v, %v; want head 22", c, ok, err)
+	}
+}
+
+// A claim never waits for a queue's row that another transaction holds: a
+// node's writer commits under its fences holding its queues' rows FOR
+// SHARE, in one statement for several queues, so a claim of several queues
+// waiting there could close a cycle with it (a deadlock, and a stalled
+// writer). A row so held is not claimed now; a free one is, once let go.
+func TestPostgresClaimsNeverWaitForAHeldRow(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	db := openPG(t, url)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := db.Update(ctx, func(tx engine.Tx) error {
+		for _, q := range []uint64{5, 9} {
+			op := &engine.Operation{ID: q * 10, QueueID: q, CompanyID: 1, EventID: q, Action: engine.ActionSave,
+				Status: engine.StatusPending, CreatedAt: now}
+			if err := tx.PutOperation(op); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"a", "b"} {
+		if _, err := db.Heartbeat(ctx, owner, time.Minute, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, ok, err := db.ClaimQueue(ctx, "a", 9)
+	if err != nil || !ok {
+		t.Fatalf("claim: %v, %v", ok, err)
+	}
+	if err := db.ReleaseQueue(ctx, c.Fence, 0); err != nil { // free, its row kept (work left)
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `select 1 from queues where queue_id = 9 for share`); err != nil {
+		t.Fatal(err)
+	}
+	quick, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	results := make(chan error, 2)
+	for _, q := range []uint64{9, 5} {
+		go func() {
+			c, ok, err := db.ClaimQueue(quick, "b", q)
+			switch {
+			case err != nil:
+				results <- fmt.Errorf("claim of queue %d: %w (it waited for the held row)", q, err)
+			case q == 9 && ok:
+				results <- fmt.Errorf("claim of held queue 9 = %+v, want not claimed now", c)
+			case q == 5 && !ok:
+				results <- fmt.Errorf("claim of queue 5 refused, want claimed")
+			default:
+				results <- nil
+			}
+		}()
+	}
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	tx.Rollback(ctx)
+	if _, ok, err := db.ClaimQueue(ctx, "b", 9); err != nil || !ok {
+		t.Errorf("claim once the row is let go: %v, %v; want claimed", ok, err)
 	}
 }

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -63,6 +65,9 @@ func (db *DB) OperationsByID(ids []uint64) ([]*engine.Operation, error) {
 	return out, nil
 }
 
+// sharedReadTimeout bounds a read of many keys (see preload).
+const sharedReadTimeout = 10 * time.Second
+
 // preload names the rows a function run by viewMany reads: keys of table,
 // or, with index, the entries keys of that unique index and the records of
 // table they name.
@@ -108,7 +113,13 @@ func (p *pgStore) viewMany(cache *caches, pre preload, fn func(engine.Tx) error)
 
 // preload reads pre's rows into a transaction's read map (an absent key
 // maps to nil, as a point read that found nothing leaves it).
+//
+// The statement is bounded (sharedReadTimeout): every request of the node
+// that needs a key or an operation waits on it, and one stuck on a dead
+// connection must not hold them all.
 func (p *pgStore) preload(pre preload) (map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, sharedReadTimeout)
+	defer cancel()
 	reads := make(map[string][]byte, 2*len(pre.keys))
 	p.reads.trips.Add(1)
 	p.reads.gets.Add(1)
@@ -118,14 +129,14 @@ func (p *pgStore) preload(pre preload) (map[string][]byte, error) {
 		for _, k := range pre.keys {
 			reads[readKey(pre.index, k)] = nil
 		}
-		rows, err = p.pool.Query(p.ctx, `select i.k, i.v, r.v, r.k is not null from kv i
+		rows, err = p.pool.Query(ctx, `select i.k, i.v, r.v, r.k is not null from kv i
 			left join kv r on r.bucket = $3 and r.k = i.v
 			where i.bucket = $1 and i.k = any($2::bytea[])`, pre.index, pre.keys, pre.table)
 	} else {
 		for _, k := range pre.keys {
 			reads[readKey(pre.table, k)] = nil
 		}
-		rows, err = p.pool.Query(p.ctx, `select k, v from kv where bucket = $1 and k = any($2::bytea[])`,
+		rows, err = p.pool.Query(ctx, `select k, v from kv where bucket = $1 and k = any($2::bytea[])`,
 			pre.table, pre.keys)
 	}
 	if err != nil {

@@ -1,12 +1,14 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -458,7 +460,7 @@ func (p *pgStore) attempt(reqs []*request, cache *caches, assume bool) (fails []
 		begin: "begin isolation level serializable"}
 	// What every function will read, and the fences they run under, go
 	// in one round trip with the batch's first read.
-	var fences []engine.Fence
+	var fences []engine.Fence // held in queue order, as every statement locking several queues does
 	for _, r := range reqs {
 		if f := engine.FenceOf(r.ctx); f != nil {
 			fences = append(fences, *f)
@@ -469,6 +471,7 @@ func (p *pgStore) attempt(reqs []*request, cache *caches, assume bool) (fails []
 			}
 		}
 	}
+	slices.SortFunc(fences, func(a, b engine.Fence) int { return cmp.Compare(a.Queue, b.Queue) })
 	held := kv.queueFences(fences)
 	for i, r := range reqs {
 		kv.ov.mark()

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -144,6 +145,9 @@ func (p *pgKV) takeWant() {
 				p.scans = map[scanKey][]kvRow{}
 			}
 			for i, sk := range sks {
+				// Rows come in key order as planned, which
+				// nothing promises: a cursor needs it.
+				slices.SortFunc(pages[i], func(a, b kvRow) int { return bytes.Compare(a.k, b.k) })
 				p.scans[sk] = pages[i]
 			}
 			return nil
