@@ -12,6 +12,21 @@ import (
 	"eventops/storage/pgtest"
 )
 
+// putOperations stores ops in one update.
+func putOperations(t *testing.T, db *DB, ops ...*engine.Operation) {
+	t.Helper()
+	if err := db.Update(context.Background(), func(tx engine.Tx) error {
+		for _, op := range ops {
+			if err := tx.PutOperation(op); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The queues of unfinished operations are claimed by one live node at a
 // time, head first; a released queue with work is claimable again; the
 // installation's unfinished operations are counted by action.
@@ -26,16 +41,7 @@ func TestPostgresQueueClaims(t *testing.T) {
 		{ID: 20, QueueID: 2, CompanyID: 1, EventID: 2, Action: engine.ActionRefund, Status: engine.StatusRunning, CreatedAt: now},
 		{ID: 5, QueueID: 3, CompanyID: 1, EventID: 3, Action: engine.ActionDelete, Status: engine.StatusCompleted, CreatedAt: now, FinishedAt: &now},
 	}
-	if err := db.Update(ctx, func(tx engine.Tx) error {
-		for _, op := range ops {
-			if err := tx.PutOperation(op); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putOperations(t, db, ops...)
 	counts, err := db.ActiveByAction(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -103,19 +109,7 @@ func TestPostgresQueueBackoffAndFinish(t *testing.T) {
 	db := openPG(t, pgtest.Database(t))
 	ctx := context.Background()
 	now := time.Now().UTC()
-	put := func(ops ...*engine.Operation) {
-		t.Helper()
-		if err := db.Update(ctx, func(tx engine.Tx) error {
-			for _, op := range ops {
-				if err := tx.PutOperation(op); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(ops ...*engine.Operation) { t.Helper(); putOperations(t, db, ops...) }
 	op := func(id, queue uint64, st engine.Status) *engine.Operation {
 		return &engine.Operation{ID: id, QueueID: queue, CompanyID: 1, EventID: queue, Action: engine.ActionSave, Status: st, CreatedAt: now}
 	}
@@ -181,17 +175,9 @@ func TestPostgresClaimsNeverWaitForAHeldRow(t *testing.T) {
 	db := openPG(t, url)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	if err := db.Update(ctx, func(tx engine.Tx) error {
-		for _, q := range []uint64{5, 9} {
-			op := &engine.Operation{ID: q * 10, QueueID: q, CompanyID: 1, EventID: q, Action: engine.ActionSave,
-				Status: engine.StatusPending, CreatedAt: now}
-			if err := tx.PutOperation(op); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	for _, q := range []uint64{5, 9} {
+		putOperations(t, db, &engine.Operation{ID: q * 10, QueueID: q, CompanyID: 1, EventID: q,
+			Action: engine.ActionSave, Status: engine.StatusPending, CreatedAt: now})
 	}
 	for _, owner := range []string{"a", "b"} {
 		if _, err := db.Heartbeat(ctx, owner, time.Minute, true); err != nil {
