@@ -35,7 +35,8 @@ import (
 
 // sandboxURLUsage is --sandbox-url's help, shared by serve and the
 // commands that connect companies.
-const sandboxURLUsage = "with --database-url: the base URL of the `eventops sandbox --control` process every node shares (its `listening` line, e.g. http://127.0.0.1:8081); sandbox shops are made and reached there. Without it, on PostgreSQL, connecting a company to the sandbox is refused"
+// (flag's help takes a back-quoted word as the value's name: `URL`.)
+const sandboxURLUsage = "with --database-url: the base `URL` of the eventops sandbox --control process every node shares (its listening line, e.g. http://127.0.0.1:8081); sandbox shops are made and reached there. Without it, on PostgreSQL, connecting a company to the sandbox is refused"
 
 // parseSandboxURL checks --sandbox-url: an absolute http(s) URL, returned
 // without a trailing slash and without the sandbox's own path
