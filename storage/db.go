@@ -261,11 +261,12 @@ func (db *DB) View(fn func(engine.Tx) error) error {
 }
 
 // ViewOne runs fn, which reads one thing (a key, an index entry and the
-// record it names, a page of a range), in a read-only snapshot. On
+// record it names, a page of a range) or reads ahead everything it reads
+// (its first read carries them all), in a read-only snapshot. On
 // PostgreSQL its one statement needs no transaction around it, sparing the
 // begin and the rollback; a function that reads more is stopped at its
-// second read and runs again in a View, so fn may run twice (it must only
-// read). On bbolt it is View.
+// second statement and runs again in a View, so fn may run twice (it must
+// only read). On bbolt it is View.
 func (db *DB) ViewOne(fn func(engine.Tx) error) error {
 	if db.pg == nil {
 		return db.View(fn)

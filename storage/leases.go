@@ -112,35 +112,19 @@ func (db *DB) ClaimQueues(ctx context.Context, owner string, n int) ([]engine.Qu
 	return out, nil
 }
 
-// ReleaseQueue deletes the row of a queue left without work, then looks
-// again: an operation created meanwhile (its creation committed while the
-// delete ran on an older snapshot) gets a row back, free to claim.
+// ReleaseQueue ends claim f: a queue left without work goes as FinishQueue
+// lets it go; one with work is freed, claimable by any node after wait.
 func (db *DB) ReleaseQueue(ctx context.Context, f engine.Fence, wait time.Duration) error {
 	p, err := db.leasePool()
 	if err != nil {
 		return err
 	}
-	q := int64(f.Queue)
-	// The row goes with the cancel requests left for it (their operations
-	// ended before the holder read them).
-	var deleted int
-	err = p.pool.QueryRow(ctx, `with d as (delete from queues where queue_id = $1 and owner = $2 and epoch = $3
-			and `+headSQL("$1::bigint")+` is null returning queue_id),
-		a as (delete from cancel_asks where queue_id in (select queue_id from d))
-		select count(*) from d`, q, f.Owner, f.Epoch).Scan(&deleted)
-	if err != nil {
-		return fmt.Errorf("release queue %d: %w", f.Queue, err)
+	head, err := db.FinishQueue(ctx, f)
+	if err != nil || head == 0 {
+		return err
 	}
-	if deleted == 0 {
-		_, err = p.pool.Exec(ctx, `update queues set owner = null, not_before = now() + make_interval(secs => $4)
-			where queue_id = $1 and owner = $2 and epoch = $3`, q, f.Owner, f.Epoch, wait.Seconds())
-		if err != nil {
-			return fmt.Errorf("release queue %d: %w", f.Queue, err)
-		}
-		return nil
-	}
-	_, err = p.pool.Exec(ctx, `insert into queues (queue_id) select $1 where `+headSQL("$1::bigint")+` is not null
-		on conflict do nothing`, q)
+	_, err = p.pool.Exec(ctx, `update queues set owner = null, not_before = now() + make_interval(secs => $4)
+		where queue_id = $1 and owner = $2 and epoch = $3`, int64(f.Queue), f.Owner, f.Epoch, wait.Seconds())
 	if err != nil {
 		return fmt.Errorf("release queue %d: %w", f.Queue, err)
 	}

@@ -107,10 +107,11 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	if !strings.Contains(rawURL, "pool_max_conns") {
 		cfg.MaxConns = 16
 	}
-	// Every statement goes by the primary key and a statement's plan
-	// never depends on its arguments: plan once per connection rather
-	// than on each of a prepared statement's first runs (which cost as
-	// much as running it).
+	// The statements on kv go by its primary key, those on the lease
+	// tables by theirs: a plan never depends on the arguments, so plan
+	// once per connection rather than on each of a prepared statement's
+	// first runs (which cost as much as running it). A URL may set
+	// another mode.
 	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
